@@ -1,0 +1,275 @@
+"""Store activities of the channel workflow. Each runs in one transaction and is safe to retry:
+rows are keyed by SIDs the workflow generated, and message keys are unique per service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from store.contacts import contact_channel_sid, identity_hash
+from store.crypto import Cipher, KeyedHasher
+from store.db import Database
+from store.models import Channel, Contact, Member, Message, utcnow
+from workflows import sids
+from workflows.messages import (
+    AddMember,
+    AppendMessages,
+    ChannelStatus,
+    ClaimSuccessor,
+    ForwardMessages,
+    KnownKeys,
+    MemberSpec,
+    MemberView,
+    OpenChannel,
+    OpenedChannel,
+    Origin,
+    SetChannelStatus,
+    StoredMessage,
+)
+from workflows.starter import ChannelClient
+
+
+@dataclass
+class StoreActivities:
+    db: Database
+    cipher: Cipher
+    hasher: KeyedHasher
+    channels: ChannelClient
+
+    @activity.defn(name="open_channel")
+    async def open_channel(self, req: OpenChannel) -> OpenedChannel:
+        config = req.config
+        async with self.db.session() as session:
+            channel = await session.get(Channel, config.channel_sid)
+            if channel is None:
+                return await self._create_channel(req)
+            if channel.status == ChannelStatus.INACTIVE:
+                if req.origin == Origin.CONTACT and not config.long_lived:
+                    return OpenedChannel(True, 0, channel.messages_count, [], req.attributes)
+                channel.status = ChannelStatus.ACTIVE
+                channel.attributes_enc = self.cipher.encrypt(req.attributes, "channel.attributes")
+                channel.date_updated = utcnow()
+                session.add(channel)
+            members = (await session.exec(select(Member).where(Member.channel_sid == channel.sid))).all()
+            opened = OpenedChannel(
+                closed_for_contact=False,
+                next_index=0 if channel.last_message_index is None else channel.last_message_index + 1,
+                messages_count=channel.messages_count,
+                members=[self._member_view(m) for m in members],
+                attributes=self.cipher.decrypt(channel.attributes_enc, "channel.attributes"),
+                date_created=channel.date_created,
+            )
+            await session.commit()
+            return opened
+
+    async def _create_channel(self, req: OpenChannel) -> OpenedChannel:
+        config = req.config
+        channel = Channel(
+            sid=config.channel_sid,
+            service_sid=config.service_sid,
+            friendly_name_enc=self.cipher.encrypt_optional(config.friendly_name, "channel.friendly_name"),
+            unique_name=config.unique_name,
+            attributes_enc=self.cipher.encrypt(req.attributes, "channel.attributes"),
+            type=config.type,
+            created_by=config.created_by,
+            flex_flow_sid=config.flex_flow_sid,
+            channel_type=config.channel_type,
+            long_lived=config.long_lived,
+            contact_hash=config.contact_hash,
+        )
+        members: list[MemberView] = []
+        async with self.db.session() as session:
+            session.add(channel)
+            if config.contact_address is not None and config.contact_hash is not None:
+                member = self._member_row(
+                    AddMember(
+                        channel.sid,
+                        channel.service_sid,
+                        sids.new_sid(sids.MEMBER),
+                        MemberSpec(config.contact_address),
+                    )
+                )
+                members.append(self._member_view(member))
+                channel.members_count = 1
+                await session.flush()
+                session.add(member)
+                assert config.flex_flow_sid is not None
+                if await session.get(Contact, (config.flex_flow_sid, config.contact_hash)) is None:
+                    session.add(
+                        Contact(
+                            flex_flow_sid=config.flex_flow_sid,
+                            address_hash=config.contact_hash,
+                            address_enc=self.cipher.encrypt(config.contact_address, "contact.address"),
+                            current_channel_sid=channel.sid,
+                        )
+                    )
+            try:
+                await session.commit()
+            except IntegrityError as exc:
+                raise ApplicationError(
+                    f"channel {channel.sid} could not be created: unique name {config.unique_name!r} is taken",
+                    type="UniqueNameTaken",
+                    non_retryable=True,
+                ) from exc
+        return OpenedChannel(False, 0, 0, members, req.attributes, channel.date_created)
+
+    def _member_row(self, req: AddMember) -> Member:
+        return Member(
+            sid=req.member_sid,
+            channel_sid=req.channel_sid,
+            service_sid=req.service_sid,
+            identity_enc=self.cipher.encrypt(req.spec.identity, "member.identity"),
+            identity_hash=identity_hash(self.hasher, req.spec.identity),
+            role_sid=req.spec.role_sid,
+            attributes_enc=self.cipher.encrypt(req.spec.attributes, "member.attributes"),
+        )
+
+    def _member_view(self, member: Member, existing: bool = False) -> MemberView:
+        return MemberView(member.sid, self.cipher.decrypt(member.identity_enc, "member.identity"), existing)
+
+    @activity.defn(name="append_messages")
+    async def append_messages(self, req: AppendMessages) -> list[StoredMessage]:
+        keys = [m.message.key for m in req.messages]
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(Message.sid, Message.index, Message.message_key).where(
+                    Message.service_sid == req.service_sid, col(Message.message_key).in_(keys)
+                )
+            )
+            found = {key: (sid, index) for sid, index, key in rows}
+            index = req.first_index
+            results: list[StoredMessage] = []
+            for new in req.messages:
+                message = new.message
+                if message.key in found:
+                    sid, stored_index = found[message.key]
+                    # The same SID means an earlier attempt of this very call committed.
+                    results.append(StoredMessage(sid, stored_index, message.key, duplicate=sid != new.sid))
+                    continue
+                session.add(
+                    Message(
+                        sid=new.sid,
+                        channel_sid=req.channel_sid,
+                        service_sid=req.service_sid,
+                        index=index,
+                        message_key=message.key,
+                        author_enc=self.cipher.encrypt(message.author, "message.author"),
+                        body_enc=self.cipher.encrypt_optional(message.body, "message.body"),
+                        attributes_enc=self.cipher.encrypt(message.attributes, "message.attributes"),
+                        media_enc=self.cipher.encrypt(
+                            json.dumps([{"content_type": m.content_type, "url": m.url} for m in message.media]),
+                            "message.media",
+                        )
+                        if message.media
+                        else None,
+                        type="media" if message.media else "text",
+                    )
+                )
+                found[message.key] = (new.sid, index)
+                results.append(StoredMessage(new.sid, index, message.key))
+                index += 1
+            added = index - req.first_index
+            if added:
+                channel = await session.get(Channel, req.channel_sid)
+                if channel is None:
+                    raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
+                channel.messages_count += added
+                channel.last_message_index = index - 1
+                channel.date_updated = utcnow()
+                session.add(channel)
+            # A key stored concurrently by another channel fails the commit; the retry finds it.
+            await session.commit()
+        return results
+
+    @activity.defn(name="set_channel_status")
+    async def set_channel_status(self, req: SetChannelStatus) -> None:
+        async with self.db.session() as session:
+            channel = await session.get(Channel, req.channel_sid)
+            if channel is None:
+                raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
+            channel.status = req.status
+            channel.attributes_enc = self.cipher.encrypt(req.attributes, "channel.attributes")
+            channel.date_updated = utcnow()
+            session.add(channel)
+            await session.commit()
+
+    @activity.defn(name="add_member")
+    async def add_member(self, req: AddMember) -> MemberView:
+        identity_hash_ = identity_hash(self.hasher, req.spec.identity)
+        async with self.db.session() as session:
+            existing = (
+                await session.exec(
+                    select(Member).where(Member.channel_sid == req.channel_sid, Member.identity_hash == identity_hash_)
+                )
+            ).first()
+            if existing is not None:
+                return self._member_view(existing, existing=existing.sid != req.member_sid)
+            channel = await session.get(Channel, req.channel_sid)
+            if channel is None:
+                raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
+            member = self._member_row(req)
+            channel.members_count += 1
+            channel.date_updated = utcnow()
+            session.add(member)
+            session.add(channel)
+            await session.commit()
+            return self._member_view(member)
+
+    @activity.defn(name="known_message_keys")
+    async def known_message_keys(self, req: KnownKeys) -> list[str]:
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(Message.message_key).where(
+                    Message.service_sid == req.service_sid, col(Message.message_key).in_(req.keys)
+                )
+            )
+            return list(rows)
+
+    @activity.defn(name="claim_successor_channel")
+    async def claim_successor_channel(self, req: ClaimSuccessor) -> str:
+        """The contact's next channel after ``req.config.channel_sid`` closed (idempotent)."""
+        config = req.config
+        if config.flex_flow_sid is None or config.contact_hash is None or config.contact_address is None:
+            raise ApplicationError("only a contact's channel has a successor", non_retryable=True)
+        async with self.db.session() as session:
+            contact = await session.get(Contact, (config.flex_flow_sid, config.contact_hash))
+            if contact is None:
+                contact = Contact(
+                    flex_flow_sid=config.flex_flow_sid,
+                    address_hash=config.contact_hash,
+                    address_enc=self.cipher.encrypt(config.contact_address, "contact.address"),
+                    current_channel_sid=config.channel_sid,
+                )
+            if contact.current_channel_sid != config.channel_sid:
+                return contact.current_channel_sid
+            contact.sequence += 1
+            contact.current_channel_sid = contact_channel_sid(
+                self.hasher, config.flex_flow_sid, config.contact_hash, contact.sequence
+            )
+            contact.date_updated = utcnow()
+            session.add(contact)
+            await session.commit()
+            return contact.current_channel_sid
+
+    @activity.defn(name="forward_messages")
+    async def forward_messages(self, req: ForwardMessages) -> None:
+        for message in req.messages:
+            await self.channels.deliver(req.config, message)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.open_channel,
+            self.append_messages,
+            self.set_channel_status,
+            self.add_member,
+            self.known_message_keys,
+            self.claim_successor_channel,
+            self.forward_messages,
+        ]

@@ -1,0 +1,90 @@
+"""How the API addresses channel workflows: the ``ChannelConfig`` of a contact's channel (from its
+Flex Flow) or of an existing channel row, and the ingest of a contact's message that every
+provider webhook shares."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from api.deps import AppContext
+from store.contacts import address_hash, current_channel_sid
+from store.models import Channel, Contact, FlexFlow
+from workflows.messages import ChannelConfig, InboundMessage
+
+
+def _defaults(context: AppContext) -> dict[str, float | int]:
+    return {
+        "inactivity_seconds": context.settings.channel_inactivity_seconds,
+        "run_message_budget": context.settings.channel_run_message_budget,
+    }
+
+
+async def ingest_contact_message(
+    context: AppContext, session: AsyncSession, flow: FlexFlow, address: str, message: InboundMessage
+) -> str:
+    """Deliver a customer's message to the contact's current channel on ``flow``. Returns the SID
+    it was addressed to once Temporal holds it durably."""
+    contact_hash = address_hash(context.hasher, address)
+    channel_sid = await current_channel_sid(session, context.hasher, flow.sid, contact_hash)
+    config = ChannelConfig(
+        channel_sid=channel_sid,
+        service_sid=flow.chat_service_sid,
+        channel_type=flow.channel_type,
+        long_lived=flow.long_lived,
+        flex_flow_sid=flow.sid,
+        contact_address=address,
+        contact_hash=contact_hash,
+        friendly_name=address,
+        **_defaults(context),  # type: ignore[arg-type]
+    )
+    await context.channels.deliver(config, message)
+    return channel_sid
+
+
+async def config_for_row(context: AppContext, session: AsyncSession, channel: Channel) -> ChannelConfig:
+    cipher = context.cipher
+    contact_address = None
+    if channel.flex_flow_sid and channel.contact_hash:
+        contact = await session.get(Contact, (channel.flex_flow_sid, channel.contact_hash))
+        if contact is not None:
+            contact_address = cipher.decrypt(contact.address_enc, "contact.address")
+    return ChannelConfig(
+        channel_sid=channel.sid,
+        service_sid=channel.service_sid,
+        channel_type=channel.channel_type,
+        long_lived=channel.long_lived,
+        flex_flow_sid=channel.flex_flow_sid,
+        contact_address=contact_address,
+        contact_hash=channel.contact_hash,
+        friendly_name=cipher.decrypt_optional(channel.friendly_name_enc, "channel.friendly_name"),
+        unique_name=channel.unique_name,
+        attributes=cipher.decrypt(channel.attributes_enc, "channel.attributes"),
+        type=channel.type,
+        created_by=channel.created_by,
+        **_defaults(context),  # type: ignore[arg-type]
+    )
+
+
+def config_for_new_channel(
+    context: AppContext,
+    channel_sid: str,
+    service_sid: str,
+    *,
+    friendly_name: str | None,
+    unique_name: str | None,
+    attributes: str,
+    type: str,
+    created_by: str,
+) -> ChannelConfig:
+    return ChannelConfig(
+        channel_sid=channel_sid,
+        service_sid=service_sid,
+        channel_type="chat",
+        long_lived=True,
+        friendly_name=friendly_name,
+        unique_name=unique_name,
+        attributes=attributes,
+        type=type,
+        created_by=created_by,
+        **_defaults(context),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,494 @@
+"""Chat v2: Services, Channels, Members and Messages. Reads come from the store; every change to a
+channel goes through its workflow."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
+from pydantic import Field
+from sqlmodel import col, select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from api.channels import config_for_new_channel, config_for_row
+from api.deps import AccountDep, ChannelsDep, ContextDep, SessionDep, require_account
+from api.twilio_shape import (
+    CONFLICT,
+    PageRequest,
+    TwilioError,
+    TwilioForm,
+    base_url,
+    invalid,
+    iso,
+    not_found,
+    page_body,
+    page_request,
+)
+from store.contacts import identity_hash
+from store.models import Channel, Member, Message, Service, utcnow
+from workflows import sids
+from workflows.messages import InboundMessage, MemberSpec
+
+router = APIRouter(prefix="/v2/Services", tags=["chat"], dependencies=[Depends(require_account)])
+
+PagingDep = Annotated[PageRequest, Depends(page_request)]
+
+
+def json_text(value: str | None, parameter: str) -> str:
+    """Attributes are JSON text on Twilio's wire; refuse what is not JSON."""
+    if value is None or value == "":
+        return "{}"
+    try:
+        json.loads(value)
+    except ValueError as exc:
+        raise invalid(parameter, f"must be valid JSON ({exc})") from exc
+    return value
+
+
+def update_failure(exc: WorkflowUpdateFailedError) -> TwilioError:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        status = 409 if cause.type in ("ChannelClosed", "UniqueNameTaken") else 400
+        return TwilioError(status, cause.message, CONFLICT if status == 409 else None)
+    return TwilioError(500, f"the channel refused the change: {cause}", 20500)
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+class ServiceForm(TwilioForm):
+    friendly_name: str = Field(alias="FriendlyName", min_length=1, max_length=256)
+
+
+def render_service(request: Request, context: ContextDep, account: str, service: Service) -> dict[str, Any]:
+    url = f"{base_url(request, context.settings.public_url)}/v2/Services/{service.sid}"
+    return {
+        "sid": service.sid,
+        "account_sid": account,
+        "friendly_name": service.friendly_name,
+        "date_created": iso(service.date_created),
+        "date_updated": iso(service.date_updated),
+        "default_service_role_sid": None,
+        "default_channel_role_sid": None,
+        "default_channel_creator_role_sid": None,
+        "read_status_enabled": True,
+        "reachability_enabled": False,
+        "typing_indicator_timeout": 5,
+        "consumption_report_interval": 10,
+        "limits": {"channel_members": 100, "user_channels": 250},
+        "pre_webhook_url": None,
+        "post_webhook_url": None,
+        "webhook_method": "POST",
+        "webhook_filters": [],
+        "pre_webhook_retry_count": 0,
+        "post_webhook_retry_count": 0,
+        "notifications": {},
+        "media": {"size_limit_mb": 150, "compatibility_message": "Media messages are not supported"},
+        "url": url,
+        "links": {
+            "channels": f"{url}/Channels",
+            "users": f"{url}/Users",
+            "roles": f"{url}/Roles",
+            "bindings": f"{url}/Bindings",
+        },
+    }
+
+
+async def load_service(session: SessionDep, service_sid: str) -> Service:
+    service = await session.get(Service, service_sid)
+    if service is None:
+        raise not_found("Service", service_sid)
+    return service
+
+
+@router.post("", status_code=201)
+async def create_service(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    form: Annotated[ServiceForm, Form()],
+) -> dict[str, Any]:
+    service = Service(sid=sids.new_sid(sids.SERVICE), friendly_name=form.friendly_name)
+    session.add(service)
+    await session.commit()
+    return render_service(request, context, account, service)
+
+
+@router.get("")
+async def list_services(
+    request: Request, context: ContextDep, account: AccountDep, session: SessionDep, paging: PagingDep
+) -> dict[str, Any]:
+    query = select(Service).order_by(col(Service.date_created), col(Service.sid))
+    rows = (await session.exec(query.offset(paging.offset).limit(paging.page_size + 1))).all()
+    items = [render_service(request, context, account, s) for s in rows[: paging.page_size]]
+    return page_body(
+        request, context.settings.public_url, "services", items, paging, None, len(rows) > paging.page_size
+    )
+
+
+@router.get("/{service_sid}")
+async def fetch_service(
+    request: Request, context: ContextDep, account: AccountDep, session: SessionDep, service_sid: str
+) -> dict[str, Any]:
+    return render_service(request, context, account, await load_service(session, service_sid))
+
+
+@router.post("/{service_sid}")
+async def update_service(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    service_sid: str,
+    form: Annotated[ServiceForm, Form()],
+) -> dict[str, Any]:
+    service = await load_service(session, service_sid)
+    service.friendly_name = form.friendly_name
+    service.date_updated = utcnow()
+    session.add(service)
+    await session.commit()
+    return render_service(request, context, account, service)
+
+
+# --- channels ---------------------------------------------------------------------------------
+
+
+class ChannelForm(TwilioForm):
+    friendly_name: str | None = Field(None, alias="FriendlyName", max_length=256)
+    unique_name: str | None = Field(None, alias="UniqueName", max_length=256)
+    attributes: str | None = Field(None, alias="Attributes", max_length=16384)
+    type: Literal["public", "private"] = Field("private", alias="Type")
+    created_by: str = Field("system", alias="CreatedBy", max_length=256)
+
+
+def render_channel(request: Request, context: ContextDep, account: str, channel: Channel) -> dict[str, Any]:
+    cipher = context.cipher
+    url = f"{base_url(request, context.settings.public_url)}/v2/Services/{channel.service_sid}/Channels/{channel.sid}"
+    return {
+        "sid": channel.sid,
+        "account_sid": account,
+        "service_sid": channel.service_sid,
+        "friendly_name": cipher.decrypt_optional(channel.friendly_name_enc, "channel.friendly_name"),
+        "unique_name": channel.unique_name,
+        "attributes": cipher.decrypt(channel.attributes_enc, "channel.attributes"),
+        "type": channel.type,
+        "date_created": iso(channel.date_created),
+        "date_updated": iso(channel.date_updated),
+        "created_by": channel.created_by,
+        "members_count": channel.members_count,
+        "messages_count": channel.messages_count,
+        "url": url,
+        "links": {
+            "members": f"{url}/Members",
+            "messages": f"{url}/Messages",
+            "invites": f"{url}/Invites",
+            "webhooks": f"{url}/Webhooks",
+            "last_message": f"{url}/Messages/{channel.last_message_index}"
+            if channel.last_message_index is not None
+            else None,
+        },
+    }
+
+
+async def load_channel(session: SessionDep, service_sid: str, channel_sid: str) -> Channel:
+    """A channel by SID or, as Twilio allows, by unique name."""
+    if sids.is_sid(channel_sid, sids.CHANNEL):
+        channel = await session.get(Channel, channel_sid)
+    else:
+        query = select(Channel).where(Channel.service_sid == service_sid, Channel.unique_name == channel_sid)
+        channel = (await session.exec(query)).first()
+    if channel is None or channel.service_sid != service_sid:
+        raise not_found("Channel", channel_sid)
+    return channel
+
+
+@router.post("/{service_sid}/Channels", status_code=201)
+async def create_channel(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    channels: ChannelsDep,
+    service_sid: str,
+    form: Annotated[ChannelForm, Form()],
+) -> dict[str, Any]:
+    await load_service(session, service_sid)
+    if form.unique_name:
+        taken = select(Channel.sid).where(Channel.service_sid == service_sid, Channel.unique_name == form.unique_name)
+        if (await session.exec(taken)).first():
+            raise TwilioError(409, f"Channel with provided unique name {form.unique_name} already exists", 50307)
+    config = config_for_new_channel(
+        context,
+        sids.new_sid(sids.CHANNEL),
+        service_sid,
+        friendly_name=form.friendly_name,
+        unique_name=form.unique_name,
+        attributes=json_text(form.attributes, "Attributes"),
+        type=form.type,
+        created_by=form.created_by,
+    )
+    try:
+        await channels.open(config)
+    except WorkflowUpdateFailedError as exc:
+        raise update_failure(exc) from exc
+    channel = await session.get(Channel, config.channel_sid)
+    assert channel is not None, "the channel workflow answers only once its row exists"
+    return render_channel(request, context, account, channel)
+
+
+@router.get("/{service_sid}/Channels")
+async def list_channels(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    service_sid: str,
+    paging: PagingDep,
+    types: Annotated[list[Literal["public", "private"]] | None, Query(alias="Type")] = None,
+) -> dict[str, Any]:
+    await load_service(session, service_sid)
+    query = select(Channel).where(Channel.service_sid == service_sid)
+    if types:
+        query = query.where(col(Channel.type).in_(types))
+    query = (
+        query.order_by(col(Channel.date_created), col(Channel.sid)).offset(paging.offset).limit(paging.page_size + 1)
+    )
+    rows = (await session.exec(query)).all()
+    items = [render_channel(request, context, account, c) for c in rows[: paging.page_size]]
+    return page_body(
+        request, context.settings.public_url, "channels", items, paging, None, len(rows) > paging.page_size
+    )
+
+
+@router.get("/{service_sid}/Channels/{channel_sid}")
+async def fetch_channel(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    service_sid: str,
+    channel_sid: str,
+) -> dict[str, Any]:
+    return render_channel(request, context, account, await load_channel(session, service_sid, channel_sid))
+
+
+# --- members ----------------------------------------------------------------------------------
+
+
+class MemberForm(TwilioForm):
+    identity: str = Field(alias="Identity", min_length=1, max_length=256)
+    role_sid: str | None = Field(None, alias="RoleSid")
+    attributes: str | None = Field(None, alias="Attributes", max_length=16384)
+
+
+def render_member(request: Request, context: ContextDep, account: str, member: Member) -> dict[str, Any]:
+    cipher = context.cipher
+    base = base_url(request, context.settings.public_url)
+    return {
+        "sid": member.sid,
+        "account_sid": account,
+        "channel_sid": member.channel_sid,
+        "service_sid": member.service_sid,
+        "identity": cipher.decrypt(member.identity_enc, "member.identity"),
+        "date_created": iso(member.date_created),
+        "date_updated": iso(member.date_updated),
+        "role_sid": member.role_sid,
+        "last_consumed_message_index": member.last_consumed_message_index,
+        "last_consumption_timestamp": iso(member.last_consumption_timestamp),
+        "url": f"{base}/v2/Services/{member.service_sid}/Channels/{member.channel_sid}/Members/{member.sid}",
+        "attributes": cipher.decrypt(member.attributes_enc, "member.attributes"),
+    }
+
+
+@router.post("/{service_sid}/Channels/{channel_sid}/Members", status_code=201)
+async def create_member(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    channels: ChannelsDep,
+    service_sid: str,
+    channel_sid: str,
+    form: Annotated[MemberForm, Form()],
+) -> dict[str, Any]:
+    channel = await load_channel(session, service_sid, channel_sid)
+    spec = MemberSpec(form.identity, form.role_sid, json_text(form.attributes, "Attributes"))
+    try:
+        view = await channels.add_member(await config_for_row(context, session, channel), spec)
+    except WorkflowUpdateFailedError as exc:
+        raise update_failure(exc) from exc
+    if view.existing:
+        raise TwilioError(409, f"Member {form.identity} already exists in channel {channel.sid}", 50404)
+    member = await session.get(Member, view.sid)
+    assert member is not None
+    return render_member(request, context, account, member)
+
+
+@router.get("/{service_sid}/Channels/{channel_sid}/Members")
+async def list_members(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    service_sid: str,
+    channel_sid: str,
+    paging: PagingDep,
+) -> dict[str, Any]:
+    channel = await load_channel(session, service_sid, channel_sid)
+    query = select(Member).where(Member.channel_sid == channel.sid)
+    identities = request.query_params.getlist("Identity")
+    if identities:
+        query = query.where(col(Member.identity_hash).in_([identity_hash(context.hasher, i) for i in identities]))
+    query = query.order_by(col(Member.date_created), col(Member.sid)).offset(paging.offset).limit(paging.page_size + 1)
+    rows = (await session.exec(query)).all()
+    items = [render_member(request, context, account, m) for m in rows[: paging.page_size]]
+    return page_body(request, context.settings.public_url, "members", items, paging, None, len(rows) > paging.page_size)
+
+
+@router.get("/{service_sid}/Channels/{channel_sid}/Members/{member_sid}")
+async def fetch_member(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    service_sid: str,
+    channel_sid: str,
+    member_sid: str,
+) -> dict[str, Any]:
+    channel = await load_channel(session, service_sid, channel_sid)
+    if sids.is_sid(member_sid, sids.MEMBER):
+        member = await session.get(Member, member_sid)
+    else:  # Twilio also accepts the identity here
+        query = select(Member).where(
+            Member.channel_sid == channel.sid,
+            Member.identity_hash == identity_hash(context.hasher, member_sid),
+        )
+        member = (await session.exec(query)).first()
+    if member is None or member.channel_sid != channel.sid:
+        raise not_found("Member", member_sid)
+    return render_member(request, context, account, member)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+class MessageForm(TwilioForm):
+    from_: str = Field("system", alias="From", min_length=1, max_length=256)
+    body: str | None = Field(None, alias="Body", max_length=32768)
+    attributes: str | None = Field(None, alias="Attributes", max_length=16384)
+    media_sid: str | None = Field(None, alias="MediaSid")
+
+
+def render_message(request: Request, context: ContextDep, account: str, message: Message) -> dict[str, Any]:
+    cipher = context.cipher
+    base = base_url(request, context.settings.public_url)
+    media = cipher.decrypt_optional(message.media_enc, "message.media")
+    return {
+        "sid": message.sid,
+        "account_sid": account,
+        "attributes": cipher.decrypt(message.attributes_enc, "message.attributes"),
+        "service_sid": message.service_sid,
+        "to": message.channel_sid,
+        "channel_sid": message.channel_sid,
+        "date_created": iso(message.date_created),
+        "date_updated": iso(message.date_updated),
+        "last_updated_by": None,
+        "was_edited": False,
+        "from": cipher.decrypt(message.author_enc, "message.author"),
+        "body": cipher.decrypt_optional(message.body_enc, "message.body"),
+        "index": message.index,
+        "type": message.type,
+        "media": json.loads(media) if media else None,
+        "url": f"{base}/v2/Services/{message.service_sid}/Channels/{message.channel_sid}/Messages/{message.sid}",
+    }
+
+
+@router.post("/{service_sid}/Channels/{channel_sid}/Messages", status_code=201)
+async def create_message(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    channels: ChannelsDep,
+    service_sid: str,
+    channel_sid: str,
+    form: Annotated[MessageForm, Form()],
+    idempotency_token: Annotated[str | None, Header(alias="I-Twilio-Idempotency-Token", max_length=128)] = None,
+) -> dict[str, Any]:
+    if form.body is None and form.media_sid is None:
+        raise invalid("Body", "a message needs a Body or a MediaSid")
+    channel = await load_channel(session, service_sid, channel_sid)
+    key = f"rest:{idempotency_token}" if idempotency_token else f"rest:{sids.new_sid(sids.MESSAGE)}"
+    message = InboundMessage(
+        key=key, author=form.from_, body=form.body, attributes=json_text(form.attributes, "Attributes")
+    )
+    try:
+        stored = await channels.post(await config_for_row(context, session, channel), message)
+    except WorkflowUpdateFailedError as exc:
+        raise update_failure(exc) from exc
+    row = await session.get(Message, stored.sid)
+    assert row is not None
+    return render_message(request, context, account, row)
+
+
+@router.get("/{service_sid}/Channels/{channel_sid}/Messages")
+async def list_messages(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    service_sid: str,
+    channel_sid: str,
+    paging: PagingDep,
+    order: Annotated[Literal["asc", "desc"], Query(alias="Order")] = "asc",
+) -> dict[str, Any]:
+    """Pages by index: the page token is the last index served, so a page never shifts when new
+    messages arrive while a client walks the history."""
+    channel = await load_channel(session, service_sid, channel_sid)
+    query = select(Message).where(Message.channel_sid == channel.sid)
+    after: int | None = None
+    if paging.page_token:
+        try:
+            after = int(paging.page_token.removeprefix("PI"))
+        except ValueError as exc:
+            raise invalid("PageToken", "is not a token this server issued") from exc
+    if order == "asc":
+        if after is not None:
+            query = query.where(Message.index > after)
+        query = query.order_by(col(Message.index))
+    else:
+        if after is not None:
+            query = query.where(Message.index < after)
+        query = query.order_by(col(Message.index).desc())
+    if after is None:
+        query = query.offset(paging.offset)
+    rows = (await session.exec(query.limit(paging.page_size + 1))).all()
+    page = rows[: paging.page_size]
+    has_next = len(rows) > paging.page_size
+    token = f"PI{page[-1].index}" if has_next else None
+    items = [render_message(request, context, account, m) for m in page]
+    return page_body(request, context.settings.public_url, "messages", items, paging, token, has_next)
+
+
+@router.get("/{service_sid}/Channels/{channel_sid}/Messages/{message_sid}")
+async def fetch_message(
+    request: Request,
+    context: ContextDep,
+    account: AccountDep,
+    session: SessionDep,
+    service_sid: str,
+    channel_sid: str,
+    message_sid: str,
+) -> dict[str, Any]:
+    channel = await load_channel(session, service_sid, channel_sid)
+    if message_sid.isdigit():  # the channel's last_message link addresses by index
+        query = select(Message).where(Message.channel_sid == channel.sid, Message.index == int(message_sid))
+        message = (await session.exec(query)).first()
+    else:
+        message = await session.get(Message, message_sid)
+    if message is None or message.channel_sid != channel.sid:
+        raise not_found("Message", message_sid)
+    return render_message(request, context, account, message)

@@ -1,0 +1,147 @@
+"""Twilio's REST conventions in one place: error bodies, dates, resource URLs, form models with
+PascalCase names, and list paging with ``meta.next_page_url``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+# Twilio's error codes used here.
+INVALID_PARAMETER = 20001
+AUTHENTICATE = 20003
+NOT_FOUND = 20404
+CONFLICT = 50300
+SERVICE_UNAVAILABLE = 20503
+
+
+class TwilioError(Exception):
+    """Raised by routes; rendered as Twilio's error body with the HTTP status."""
+
+    def __init__(self, status: int, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or {400: INVALID_PARAMETER, 401: AUTHENTICATE, 404: NOT_FOUND}.get(status, status)
+
+
+def invalid(parameter: str, problem: str) -> TwilioError:
+    return TwilioError(400, f"Invalid parameter {parameter}: {problem}")
+
+
+def not_found(resource: str, sid: str) -> TwilioError:
+    return TwilioError(404, f"The requested resource {resource} {sid} was not found")
+
+
+def error_response(status: int, message: str, code: int) -> JSONResponse:
+    return JSONResponse(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
+        status_code=status,
+    )
+
+
+async def twilio_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TwilioError)
+    return error_response(exc.status, exc.message, exc.code)
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 becomes Twilio's 400 naming each parameter (by its wire name) and problem."""
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
+        name = ".".join(location) or "request"
+        problems.append(f"{name}: {error.get('msg', 'invalid')}")
+    return error_response(400, "Invalid parameter " + "; ".join(problems), INVALID_PARAMETER)
+
+
+class TwilioForm(BaseModel):
+    """Base of form models: fields are declared snake_case with PascalCase aliases; unknown
+    parameters are ignored as Twilio does."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=False)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite hands back naive UTC datetimes
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def base_url(request: Request, public_url: str) -> str:
+    return (public_url or str(request.base_url)).rstrip("/")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Twilio's paging parameters. ``page_token`` is opaque to clients: lists that page by a key
+    (messages by index) put the last key there; the rest page by offset."""
+
+    page: int
+    page_size: int
+    page_token: str | None
+
+    @property
+    def offset(self) -> int:
+        return self.page * self.page_size
+
+
+def page_request(request: Request) -> PageRequest:
+    params = request.query_params
+    try:
+        page_size = int(params.get("PageSize", "50"))
+        page = int(params.get("Page", "0"))
+    except ValueError as exc:
+        raise invalid("PageSize/Page", "must be integers") from exc
+    if not 1 <= page_size <= 1000:
+        raise invalid("PageSize", "must be between 1 and 1000")
+    if page < 0:
+        raise invalid("Page", "must not be negative")
+    return PageRequest(page, page_size, params.get("PageToken"))
+
+
+def page_body(
+    request: Request,
+    public_url: str,
+    key: str,
+    items: Sequence[dict[str, Any]],
+    paging: PageRequest,
+    next_token: str | None,
+    has_next: bool,
+) -> dict[str, Any]:
+    url = base_url(request, public_url) + request.url.path
+    kept = {k: v for k, v in request.query_params.items() if k not in ("Page", "PageSize", "PageToken")}
+
+    def page_url(page: int, token: str | None) -> str:
+        query = {**kept, "PageSize": paging.page_size, "Page": page}
+        if token:
+            query["PageToken"] = token
+        return f"{url}?{urlencode(query)}"
+
+    return {
+        key: list(items),
+        "meta": {
+            "page": paging.page,
+            "page_size": paging.page_size,
+            "first_page_url": page_url(0, None),
+            "previous_page_url": page_url(paging.page - 1, None) if paging.page > 0 and not next_token else None,
+            "url": page_url(paging.page, paging.page_token),
+            "next_page_url": page_url(paging.page + 1, next_token) if has_next else None,
+            "key": key,
+        },
+    }

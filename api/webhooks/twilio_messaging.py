@@ -1,0 +1,120 @@
+"""Twilio Messaging webhooks (SMS and WhatsApp through Twilio): signature check, form parsing,
+Flex Flow matching, and delivery to the contact's channel before answering."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request, Response
+from sqlmodel import col, select
+from temporalio.service import RPCError
+from twilio.request_validator import RequestValidator
+
+from api.channels import ingest_contact_message
+from api.deps import ContextDep, SessionDep
+from api.metrics import MESSAGES_IN, WEBHOOK_REJECTED
+from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid
+from store.models import FlexFlow
+from workflows.messages import InboundMessage, MediaRef
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
+log = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+WHATSAPP_PREFIX = "whatsapp:"
+MAX_MEDIA = 10
+
+
+@dataclass(frozen=True)
+class TwilioInbound:
+    channel_type: str
+    to: str
+    from_: str
+    message: InboundMessage
+
+
+def parse_inbound(params: dict[str, str]) -> TwilioInbound:
+    """Twilio's inbound message parameters; raises a 400 naming the parameter at fault."""
+    for name in ("From", "To"):
+        if not params.get(name):
+            raise invalid(name, "is required")
+    message_sid = params.get("MessageSid") or params.get("SmsMessageSid")
+    if not message_sid:
+        raise invalid("MessageSid", "is required")
+    try:
+        num_media = int(params.get("NumMedia", "0"))
+    except ValueError as exc:
+        raise invalid("NumMedia", f"must be an integer, not {params['NumMedia']!r}") from exc
+    if not 0 <= num_media <= MAX_MEDIA:
+        raise invalid("NumMedia", f"must be between 0 and {MAX_MEDIA}")
+    media = []
+    for i in range(num_media):
+        url = params.get(f"MediaUrl{i}")
+        if not url:
+            raise invalid(f"MediaUrl{i}", f"is required when NumMedia is {num_media}")
+        media.append(MediaRef(params.get(f"MediaContentType{i}", "application/octet-stream"), url))
+    body = params.get("Body", "")
+    if not body and not media:
+        raise invalid("Body", "is empty and the message carries no media")
+    to, from_ = params["To"], params["From"]
+    whatsapp = to.startswith(WHATSAPP_PREFIX)
+    if whatsapp != from_.startswith(WHATSAPP_PREFIX):
+        raise invalid("From", "and To must both be whatsapp: addresses or neither")
+    extra = {k: params[k] for k in ("ProfileName", "WaId") if params.get(k)}
+    return TwilioInbound(
+        channel_type="whatsapp" if whatsapp else "sms",
+        to=to,
+        from_=from_,
+        message=InboundMessage(
+            key=f"twilio:{message_sid}",
+            author=from_,
+            body=body or None,
+            attributes=json.dumps(extra),
+            media=media,
+        ),
+    )
+
+
+@router.post("/messaging")
+async def twilio_messaging(request: Request, context: ContextDep, session: SessionDep) -> Response:
+    form = await request.form()
+    params = {key: value for key, value in form.items() if isinstance(value, str)}
+    url = str(request.url)
+    if context.settings.public_url:
+        url = context.settings.public_url.rstrip("/") + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not RequestValidator(context.settings.twilio_auth_token).validate(url, params, signature):
+        WEBHOOK_REJECTED.labels("twilio", "signature").inc()
+        raise TwilioError(403, f"X-Twilio-Signature does not match this request to {url}", 20403)
+    try:
+        inbound = parse_inbound(params)
+    except TwilioError:
+        WEBHOOK_REJECTED.labels("twilio", "malformed").inc()
+        raise
+    query = select(FlexFlow).where(
+        FlexFlow.contact_identity == inbound.to,
+        FlexFlow.channel_type == inbound.channel_type,
+        col(FlexFlow.enabled).is_(True),
+    )
+    flow = (await session.exec(query)).first()
+    if flow is None:
+        WEBHOOK_REJECTED.labels("twilio", "unmatched").inc()
+        log.warning(
+            "no enabled %s Flex Flow serves %s; message %s refused",
+            inbound.channel_type,
+            inbound.to,
+            inbound.message.key,
+        )
+        raise TwilioError(404, f"no enabled {inbound.channel_type} Flex Flow has contact identity {inbound.to}")
+    try:
+        await ingest_contact_message(context, session, flow, inbound.from_, inbound.message)
+    except RPCError as exc:
+        # Not durable: a 5xx makes Twilio retry, and the message key keeps the retry idempotent.
+        log.error("message %s not accepted by Temporal: %s", inbound.message.key, exc)
+        raise TwilioError(503, "the message could not be stored; retry", SERVICE_UNAVAILABLE) from exc
+    MESSAGES_IN.labels(inbound.channel_type).inc()
+    return Response(EMPTY_TWIML, media_type="text/xml")

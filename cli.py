@@ -1,0 +1,112 @@
+"""The ``switchboard`` command: ``dev`` (everything on one machine), ``api`` and ``worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from api.main import create_app
+from devserver import start_dev_server, wait_until_ready
+from settings import Settings, generate_dev_secrets, load_settings
+from worker import run_worker
+
+app = typer.Typer(
+    add_completion=False, pretty_exceptions_enable=False, help="Switchboard: contact-center messaging on Temporal."
+)
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the dev command stops it with the rest."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
+    data_dir = settings.data_dir
+    server = start_dev_server(
+        data_dir / "temporal.db", port=temporal_port, ui_port=ui_port, log_file=data_dir / "temporal.log"
+    )
+    try:
+        await wait_until_ready(server, settings.temporal_namespace)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        api = ApiServer(uvicorn.Config(create_app(settings), settings.api_host, settings.api_port, log_level="warning"))
+        api_url = f"http://{settings.api_host}:{settings.api_port}"
+        tasks = [asyncio.create_task(run_worker(settings, stop)), asyncio.create_task(api.serve())]
+        while not api.started and not any(t.done() for t in tasks):  # noqa: ASYNC110 (uvicorn has no started event)
+            await asyncio.sleep(0.05)
+        if api.started:
+            typer.echo(f"API          {api_url}  (REST reference {api_url}/docs)")
+            typer.echo(f"Temporal UI  {server.ui_url}")
+            typer.echo(f"Demo         {api_url}/demo/")
+            typer.echo(f"Temporal     {server.address}   data in {data_dir}")
+            typer.echo("Press Ctrl-C to stop.")
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        api.should_exit = True
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        stopping.cancel()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+    finally:
+        server.stop()
+        typer.echo("Switchboard stopped.")
+
+
+@app.command()
+def dev(
+    data_dir: Annotated[Path, typer.Option(envvar="SWITCHBOARD_DATA_DIR", help="Where state and keys live")] = Path(
+        ".switchboard"
+    ),
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
+) -> None:
+    """Start the whole stack on this machine: Temporal dev server with its UI, worker and API."""
+    secrets_path, created = generate_dev_secrets(data_dir)
+    if created:
+        typer.echo(f"Generated a new encryption key, hash key and API credentials in {secrets_path}.")
+        typer.echo("Keep that file: the stored conversations cannot be read without it.")
+    settings = Settings(
+        data_dir=data_dir, api_port=port, temporal_address=f"127.0.0.1:{temporal_port}"
+    ).with_file_secrets()
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(run_dev(settings, temporal_port, ui_port))
+
+
+@app.command()
+def api() -> None:
+    """Run the API alone, against SWITCHBOARD_TEMPORAL_ADDRESS and SWITCHBOARD_DATABASE_URL."""
+    settings = load_settings().require_secrets()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker alone, against SWITCHBOARD_TEMPORAL_ADDRESS and SWITCHBOARD_DATABASE_URL."""
+    from worker import main as worker_main
+
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(worker_main())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

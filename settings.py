@@ -1,0 +1,107 @@
+"""Every setting Switchboard reads, in one place (environment variables prefixed ``SWITCHBOARD_``).
+
+Secrets (account credentials, encryption and hashing keys, the Twilio webhook token) come from the
+environment in production. The dev stack generates them once into ``<data_dir>/secrets.json`` and
+every process started against that data directory reads them from there when the environment is
+silent, so ``switchboard dev`` works on a fresh machine without any configuration.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRETS_FILE = "secrets.json"
+# The fields a secrets file may supply; anything else in it is ignored.
+SECRET_FIELDS = ("account_sid", "auth_token", "encryption_keys", "hash_key", "twilio_auth_token")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
+
+    data_dir: Path = Field(Path(".switchboard"), description="Where the dev stack keeps its files")
+    database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite file in data_dir")
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "switchboard"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # The externally visible base URL, used to validate provider signatures and render resource
+    # URLs when the API sits behind a proxy. Empty = the URL the request arrived on.
+    public_url: str = ""
+
+    account_sid: str = ""
+    auth_token: str = ""
+    # "key_id:base64key[,key_id:base64key...]": every listed key can decrypt; the current one
+    # (encryption_key_id, or the last listed) encrypts.
+    encryption_keys: str = ""
+    encryption_key_id: str = ""
+    hash_key: str = Field("", description="base64 key for keyed hashes of addresses")
+    twilio_auth_token: str = Field("", description="validates X-Twilio-Signature on webhooks")
+
+    channel_inactivity_seconds: float = Field(1800.0, gt=0)
+    # Messages a channel workflow run stores before it continues as new, bounding its history.
+    channel_run_message_budget: int = Field(1000, gt=0)
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'switchboard.db'}"
+        # Accept plain driver-less URLs as operators usually write them.
+        for plain, driver in (
+            ("postgresql://", "postgresql+psycopg://"),
+            ("postgres://", "postgresql+psycopg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(plain):
+                return driver + url[len(plain) :]
+        return url
+
+    def with_file_secrets(self) -> Settings:
+        """Fill secrets the environment left empty from the data directory's secrets file."""
+        path = self.data_dir / SECRETS_FILE
+        if not path.exists():
+            return self
+        stored = json.loads(path.read_text())
+        missing = {k: stored[k] for k in SECRET_FIELDS if not getattr(self, k) and stored.get(k)}
+        return self.model_copy(update=missing) if missing else self
+
+    def require_secrets(self) -> Settings:
+        empty = [f"SWITCHBOARD_{k.upper()}" for k in SECRET_FIELDS if not getattr(self, k)]
+        if empty:
+            raise SystemExit(
+                f"missing settings: {', '.join(empty)} (set them, or run `switchboard dev` once "
+                f"to generate {self.data_dir / SECRETS_FILE})"
+            )
+        return self
+
+
+def load_settings() -> Settings:
+    return Settings().with_file_secrets()
+
+
+def generate_dev_secrets(data_dir: Path) -> tuple[Path, bool]:
+    """Create the dev secrets file unless it exists. Returns its path and whether it was created."""
+    path = data_dir / SECRETS_FILE
+    if path.exists():
+        return path, False
+    data_dir.mkdir(parents=True, exist_ok=True)
+    values = {
+        "account_sid": "AC" + secrets.token_hex(16),
+        "auth_token": secrets.token_hex(16),
+        "encryption_keys": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "hash_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "twilio_auth_token": secrets.token_hex(16),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f, indent=2)
+    return path, True

@@ -1,0 +1,82 @@
+"""Builds and runs the Temporal worker: the channel workflow and its activities."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.store import StoreActivities
+from settings import Settings, load_settings
+from store.crypto import Cipher, KeyedHasher
+from store.db import Database, create_tables
+from workflows import search_attributes
+from workflows.channel import ChannelWorkflow
+from workflows.starter import ChannelClient
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register Switchboard's search attributes on clusters that lack them (the dev server gets
+    them from its command line)."""
+    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in search_attributes.ALL
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+
+
+def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
+    store = StoreActivities(
+        db=db,
+        cipher=Cipher.from_setting(settings.encryption_keys, settings.encryption_key_id),
+        hasher=KeyedHasher.from_setting(settings.hash_key),
+        channels=ChannelClient(client, settings.task_queue),
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ChannelWorkflow],
+        activities=store.all(),
+        # Lets in-flight workflow tasks finish on shutdown instead of being retried elsewhere.
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    db = Database(settings.resolved_database_url)
+    await create_tables(db.engine)
+    try:
+        async with build_worker(client, settings, db):
+            log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
+            await stop.wait()
+    finally:
+        await db.dispose()
+
+
+async def main() -> None:
+    settings = load_settings().require_secrets()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_worker(settings, stop)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""Temporal workflow code. Deterministic: nothing here performs I/O."""

@@ -1,0 +1,188 @@
+"""Dataclasses that cross the workflow boundary: workflow inputs, signal and update arguments,
+query answers and activity inputs/outputs of the channel workflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class ChannelStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    INACTIVE = "INACTIVE"
+
+
+class Origin(StrEnum):
+    """Who started a channel run, which decides what a run does when its channel was closed."""
+
+    # A customer wrote (webhook): a closed short-lived channel hands the message to a new channel.
+    CONTACT = "contact"
+    # A REST caller addressed this channel by SID: the channel itself reopens.
+    API = "api"
+
+
+@dataclass
+class MediaRef:
+    content_type: str
+    url: str
+
+
+@dataclass
+class InboundMessage:
+    """A message entering a channel, from a customer, an agent or a REST caller."""
+
+    # Idempotency key: provider message id, REST idempotency token, or minted at the edge.
+    key: str
+    author: str
+    body: str | None
+    attributes: str = "{}"
+    media: list[MediaRef] = field(default_factory=list)
+
+
+@dataclass
+class StoredMessage:
+    sid: str
+    index: int
+    key: str
+    # True when the key was already stored (a provider retry): nothing new was written.
+    duplicate: bool = False
+
+
+@dataclass
+class MemberSpec:
+    identity: str
+    role_sid: str | None = None
+    attributes: str = "{}"
+
+
+@dataclass
+class MemberView:
+    sid: str
+    identity: str
+    # True when a member with this identity already existed.
+    existing: bool = False
+
+
+@dataclass
+class ChannelConfig:
+    """What a channel is; fixed for its life and passed to every run."""
+
+    channel_sid: str
+    service_sid: str
+    channel_type: str
+    long_lived: bool
+    inactivity_seconds: float
+    run_message_budget: int
+    flex_flow_sid: str | None = None
+    # The customer's address and its keyed hash, for channels a contact opened.
+    contact_address: str | None = None
+    contact_hash: str | None = None
+    friendly_name: str | None = None
+    unique_name: str | None = None
+    # JSON text; for contact channels the workflow builds Flex's attributes itself.
+    attributes: str | None = None
+    type: str = "private"
+    created_by: str = "system"
+
+
+@dataclass
+class CarriedState:
+    """The small state a run hands to its continuation."""
+
+    next_index: int
+    messages_count: int
+    members: list[MemberView]
+    recent_keys: list[str]
+    pending: list[InboundMessage]
+
+
+@dataclass
+class ChannelInput:
+    config: ChannelConfig
+    origin: Origin = Origin.CONTACT
+    carried: CarriedState | None = None
+
+
+@dataclass
+class ChannelState:
+    """Answer of the ``state`` query."""
+
+    channel_sid: str
+    status: ChannelStatus
+    messages_count: int
+    last_index: int | None
+    members: list[MemberView]
+    attributes: str
+    run_messages: int
+    # Messages accepted by signal but not yet stored.
+    pending: int
+    # Set when this run only handed late messages to the contact's next channel.
+    successor_sid: str | None = None
+
+
+# --- activity inputs and outputs -------------------------------------------------------------
+
+
+@dataclass
+class OpenChannel:
+    config: ChannelConfig
+    origin: Origin
+    attributes: str
+
+
+@dataclass
+class OpenedChannel:
+    # The channel was closed and, being short-lived, must not reopen for a contact's message.
+    closed_for_contact: bool
+    next_index: int
+    messages_count: int
+    members: list[MemberView]
+    attributes: str
+    date_created: datetime | None = None
+
+
+@dataclass
+class NewMessage:
+    sid: str
+    message: InboundMessage
+
+
+@dataclass
+class AppendMessages:
+    channel_sid: str
+    service_sid: str
+    first_index: int
+    messages: list[NewMessage]
+
+
+@dataclass
+class SetChannelStatus:
+    channel_sid: str
+    status: ChannelStatus
+    attributes: str
+
+
+@dataclass
+class AddMember:
+    channel_sid: str
+    service_sid: str
+    member_sid: str
+    spec: MemberSpec
+
+
+@dataclass
+class KnownKeys:
+    service_sid: str
+    keys: list[str]
+
+
+@dataclass
+class ClaimSuccessor:
+    config: ChannelConfig
+
+
+@dataclass
+class ForwardMessages:
+    config: ChannelConfig
+    messages: list[InboundMessage]

@@ -1,0 +1,29 @@
+"""Twilio-style resource identifiers: a two-letter prefix and 32 hex digits."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+ACCOUNT = "AC"
+SERVICE = "IS"
+CHANNEL = "CH"
+MEMBER = "MB"
+MESSAGE = "IM"
+FLEX_FLOW = "FO"
+ROLE = "RL"
+
+SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
+
+
+def sid_from_uuid(prefix: str, value: uuid.UUID) -> str:
+    """Workflows pass ``workflow.uuid4()`` here so that replay produces the same SID."""
+    return prefix + value.hex
+
+
+def new_sid(prefix: str) -> str:
+    return sid_from_uuid(prefix, uuid.uuid4())
+
+
+def is_sid(value: str, prefix: str) -> bool:
+    return value.startswith(prefix) and SID_PATTERN.match(value) is not None

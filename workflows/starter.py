@@ -1,0 +1,85 @@
+"""Client-side entry points into channel workflows, shared by the API and by activities that hand
+messages on. Both use "with start" calls, so a message reaches its channel whether or not a run is
+open, and the call returns only once Temporal has durably accepted it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
+
+from workflows import search_attributes
+from workflows.channel import ChannelWorkflow
+from workflows.messages import (
+    ChannelConfig,
+    ChannelInput,
+    ChannelState,
+    InboundMessage,
+    MemberSpec,
+    MemberView,
+    Origin,
+    StoredMessage,
+)
+
+
+def summary(config: ChannelConfig) -> str:
+    """The run's title in the Temporal UI: no names or addresses."""
+    via = f" via {config.flex_flow_sid}" if config.flex_flow_sid else ""
+    kind = "long-lived " if config.long_lived else ""
+    return f"{kind}{config.channel_type} channel {config.channel_sid}{via}"
+
+
+def _search_attributes(config: ChannelConfig) -> TypedSearchAttributes:
+    return search_attributes.for_new_channel(config.channel_sid, config.channel_type, config.flex_flow_sid)
+
+
+@dataclass(frozen=True)
+class ChannelClient:
+    client: Client
+    task_queue: str
+
+    def _with_start(self, config: ChannelConfig, origin: Origin) -> WithStartWorkflowOperation[ChannelWorkflow, None]:
+        return WithStartWorkflowOperation(
+            ChannelWorkflow.run,
+            ChannelInput(config, origin),
+            id=config.channel_sid,
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=_search_attributes(config),
+            static_summary=summary(config),
+        )
+
+    async def deliver(self, config: ChannelConfig, message: InboundMessage) -> None:
+        """A contact's message: durable once this returns (signal-with-start)."""
+        await self.client.start_workflow(
+            ChannelWorkflow.run,
+            ChannelInput(config, Origin.CONTACT),
+            id=config.channel_sid,
+            task_queue=self.task_queue,
+            start_signal="deliver",
+            start_signal_args=[message],
+            search_attributes=_search_attributes(config),
+            static_summary=summary(config),
+        )
+
+    async def post(self, config: ChannelConfig, message: InboundMessage) -> StoredMessage:
+        """A REST caller's message: answers with the stored message (update-with-start)."""
+        return await self.client.execute_update_with_start_workflow(
+            ChannelWorkflow.post_message,
+            message,
+            start_workflow_operation=self._with_start(config, Origin.API),
+        )
+
+    async def add_member(self, config: ChannelConfig, spec: MemberSpec) -> MemberView:
+        return await self.client.execute_update_with_start_workflow(
+            ChannelWorkflow.add_member, spec, start_workflow_operation=self._with_start(config, Origin.API)
+        )
+
+    async def open(self, config: ChannelConfig) -> ChannelState:
+        return await self.client.execute_update_with_start_workflow(
+            ChannelWorkflow.wait_open, start_workflow_operation=self._with_start(config, Origin.API)
+        )
+
+    async def state(self, channel_sid: str) -> ChannelState:
+        return await self.client.get_workflow_handle(channel_sid).query(ChannelWorkflow.state)
