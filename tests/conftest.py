@@ -1,0 +1,212 @@
+"""Real components for the tests: one Temporal dev server per session, and Switchboard stacks
+(API on a loopback port + worker) running in a background thread against it, each with its own
+database file and task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import os
+import secrets
+import socket
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+import pytest
+from temporalio.client import Client
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client as TwilioClient
+
+from devstack import DevServer, serve_api_and_worker, start_dev_server, wait_until_ready
+from settings import Settings
+
+T = TypeVar("T")
+POSTGRES_ADMIN_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+_numbers = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def new_phone() -> str:
+    """A distinct customer number per call, so tests never share a contact."""
+    return f"+1555{os.getpid() % 1000:03d}{next(_numbers):04d}"
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    data = tmp_path_factory.mktemp("temporal")
+    server = start_dev_server(data / "temporal.db", port=free_port(), ui_port=None, log_file=data / "temporal.log")
+    try:
+        asyncio.run(wait_until_ready(server))
+        yield server
+    finally:
+        server.stop()
+
+
+def test_settings(data_dir: Path, temporal_address: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "temporal_address": temporal_address,
+        "task_queue": f"test-{uuid.uuid4().hex[:8]}",
+        "api_port": free_port(),
+        "account_sid": "AC" + secrets.token_hex(16),
+        "auth_token": secrets.token_hex(16),
+        "encryption_keys": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "hash_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "twilio_auth_token": secrets.token_hex(16),
+        "channel_inactivity_seconds": 30.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+class Stack:
+    """API + worker on their own event loop in a thread; tests talk to it over loopback HTTP and
+    run Temporal client calls on that loop through ``call``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.api_port}"
+        self.loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._started: Future[None] = Future()
+        self._thread = threading.Thread(target=self._run, name="switchboard-stack", daemon=True)
+        self.client: Client | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        try:
+            self.client = await Client.connect(self.settings.temporal_address)
+            await serve_api_and_worker(self.settings, self._stop, lambda: self._started.set_result(None))
+        except BaseException as exc:
+            if not self._started.done():
+                self._started.set_exception(exc)
+            raise
+
+    def start(self) -> Stack:
+        self._thread.start()
+        self._started.result(timeout=60)
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=60)
+
+    def call(self, make: Callable[[Client], Awaitable[T]], timeout: float = 120) -> T:
+        assert self.client is not None
+        client = self.client
+
+        async def run() -> T:
+            return await make(client)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    # --- HTTP helpers -----------------------------------------------------------------------
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, auth=(self.settings.account_sid, self.settings.auth_token), timeout=60
+        )
+
+    def twilio(self) -> TwilioClient:
+        client = TwilioClient(self.settings.account_sid, self.settings.auth_token)
+        for domain in (client.chat, client.flex_api):
+            domain.base_url = self.url
+        return client
+
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        return str(RequestValidator(self.settings.twilio_auth_token).compute_signature(url, params))
+
+    def sms_params(self, to: str, from_: str, body: str, message_sid: str | None = None) -> dict[str, str]:
+        return {
+            "From": from_,
+            "To": to,
+            "Body": body,
+            "MessageSid": message_sid or "SM" + uuid.uuid4().hex,
+            "AccountSid": self.settings.account_sid,
+            "NumMedia": "0",
+        }
+
+    def post_webhook(self, http: httpx.Client, params: dict[str, str]) -> httpx.Response:
+        url = f"{self.url}/webhooks/twilio/messaging"
+        return http.post(url, data=params, headers={"X-Twilio-Signature": self.sign(url, params)})
+
+    def create_service(self, http: httpx.Client) -> str:
+        response = http.post("/v2/Services", data={"FriendlyName": "support"})
+        assert response.status_code == 201, response.text
+        return str(response.json()["sid"])
+
+    def create_flex_flow(self, http: httpx.Client, service_sid: str, **fields: str) -> dict[str, Any]:
+        data = {
+            "FriendlyName": "sms in",
+            "ChatServiceSid": service_sid,
+            "ChannelType": "sms",
+            "ContactIdentity": new_phone(),
+            **fields,
+        }
+        response = http.post("/v1/FlexFlows", data=data)
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+
+StackFactory = Callable[..., Stack]
+
+
+@pytest.fixture(scope="module")
+def make_stack(temporal_server: DevServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFactory]:
+    """Start stacks with settings overrides; each gets its own SQLite file and task queue."""
+    stacks: list[Stack] = []
+
+    def make(**overrides: Any) -> Stack:
+        data_dir = tmp_path_factory.mktemp("stack")
+        stack = Stack(test_settings(data_dir, temporal_server.address, **overrides)).start()
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack: StackFactory) -> Stack:
+    return make_stack()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    name = f"switchboard_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_async(coro: Awaitable[T]) -> T:
+    async def wrapper() -> T:
+        return await coro
+
+    return asyncio.run(wrapper())
