@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -46,10 +47,10 @@ class StoreActivities:
     @activity.defn(name="open_channel")
     async def open_channel(self, req: OpenChannel) -> OpenedChannel:
         config = req.config
-        async with self.db.session() as session:
+        async with self.db.write_session() as session:
             channel = await session.get(Channel, config.channel_sid)
             if channel is None:
-                return await self._create_channel(req)
+                return await self._create_channel(session, req)
             if channel.status == ChannelStatus.INACTIVE:
                 if req.origin == Origin.CONTACT and not config.long_lived:
                     return OpenedChannel(True, 0, channel.messages_count, [], req.attributes)
@@ -69,7 +70,7 @@ class StoreActivities:
             await session.commit()
             return opened
 
-    async def _create_channel(self, req: OpenChannel) -> OpenedChannel:
+    async def _create_channel(self, session: AsyncSession, req: OpenChannel) -> OpenedChannel:
         config = req.config
         channel = Channel(
             sid=config.channel_sid,
@@ -85,39 +86,38 @@ class StoreActivities:
             contact_hash=config.contact_hash,
         )
         members: list[MemberView] = []
-        async with self.db.session() as session:
-            session.add(channel)
-            if config.contact_address is not None and config.contact_hash is not None:
-                member = self._member_row(
-                    AddMember(
-                        channel.sid,
-                        channel.service_sid,
-                        sids.new_sid(sids.MEMBER),
-                        MemberSpec(config.contact_address),
+        session.add(channel)
+        if config.contact_address is not None and config.contact_hash is not None:
+            member = self._member_row(
+                AddMember(
+                    channel.sid,
+                    channel.service_sid,
+                    sids.new_sid(sids.MEMBER),
+                    MemberSpec(config.contact_address),
+                )
+            )
+            members.append(self._member_view(member))
+            channel.members_count = 1
+            await session.flush()
+            session.add(member)
+            assert config.flex_flow_sid is not None
+            if await session.get(Contact, (config.flex_flow_sid, config.contact_hash)) is None:
+                session.add(
+                    Contact(
+                        flex_flow_sid=config.flex_flow_sid,
+                        address_hash=config.contact_hash,
+                        address_enc=self.cipher.encrypt(config.contact_address, "contact.address"),
+                        current_channel_sid=channel.sid,
                     )
                 )
-                members.append(self._member_view(member))
-                channel.members_count = 1
-                await session.flush()
-                session.add(member)
-                assert config.flex_flow_sid is not None
-                if await session.get(Contact, (config.flex_flow_sid, config.contact_hash)) is None:
-                    session.add(
-                        Contact(
-                            flex_flow_sid=config.flex_flow_sid,
-                            address_hash=config.contact_hash,
-                            address_enc=self.cipher.encrypt(config.contact_address, "contact.address"),
-                            current_channel_sid=channel.sid,
-                        )
-                    )
-            try:
-                await session.commit()
-            except IntegrityError as exc:
-                raise ApplicationError(
-                    f"channel {channel.sid} could not be created: unique name {config.unique_name!r} is taken",
-                    type="UniqueNameTaken",
-                    non_retryable=True,
-                ) from exc
+        try:
+            await session.commit()
+        except IntegrityError as exc:
+            raise ApplicationError(
+                f"channel {channel.sid} could not be created: unique name {config.unique_name!r} is taken",
+                type="UniqueNameTaken",
+                non_retryable=True,
+            ) from exc
         return OpenedChannel(False, 0, 0, members, req.attributes, channel.date_created)
 
     def _member_row(self, req: AddMember) -> Member:
@@ -137,7 +137,7 @@ class StoreActivities:
     @activity.defn(name="append_messages")
     async def append_messages(self, req: AppendMessages) -> list[StoredMessage]:
         keys = [m.message.key for m in req.messages]
-        async with self.db.session() as session:
+        async with self.db.write_session() as session:
             rows = await session.exec(
                 select(Message.sid, Message.index, Message.message_key).where(
                     Message.service_sid == req.service_sid, col(Message.message_key).in_(keys)
@@ -190,7 +190,7 @@ class StoreActivities:
 
     @activity.defn(name="set_channel_status")
     async def set_channel_status(self, req: SetChannelStatus) -> None:
-        async with self.db.session() as session:
+        async with self.db.write_session() as session:
             channel = await session.get(Channel, req.channel_sid)
             if channel is None:
                 raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
@@ -203,7 +203,7 @@ class StoreActivities:
     @activity.defn(name="add_member")
     async def add_member(self, req: AddMember) -> MemberView:
         identity_hash_ = identity_hash(self.hasher, req.spec.identity)
-        async with self.db.session() as session:
+        async with self.db.write_session() as session:
             existing = (
                 await session.exec(
                     select(Member).where(Member.channel_sid == req.channel_sid, Member.identity_hash == identity_hash_)
@@ -238,7 +238,7 @@ class StoreActivities:
         config = req.config
         if config.flex_flow_sid is None or config.contact_hash is None or config.contact_address is None:
             raise ApplicationError("only a contact's channel has a successor", non_retryable=True)
-        async with self.db.session() as session:
+        async with self.db.write_session() as session:
             contact = await session.get(Contact, (config.flex_flow_sid, config.contact_hash))
             if contact is None:
                 contact = Contact(

@@ -3,6 +3,7 @@ API and worker processes can write to one file; PostgreSQL URLs are used as give
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -57,10 +58,23 @@ class Database:
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # SQLite has one writer at a time. Queueing this process's writers here is fair and
+        # cheap; left to SQLite, hundreds of them spin in its busy handler and time out.
+        self._write_lock = asyncio.Lock() if url.startswith("sqlite") else None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for a short write transaction (never hold it across a network call)."""
+        if self._write_lock is None:
+            async with self.session() as session:
+                yield session
+            return
+        async with self._write_lock, self.session() as session:
             yield session
 
     async def dispose(self) -> None:

@@ -219,7 +219,7 @@ def eventually(check: Callable[[], T], timeout: float = 30, interval: float = 0.
     while True:
         try:
             return check()
-        except AssertionError:
+        except (AssertionError, ValueError):  # ValueError: unpacking a list that is not there yet
             if time.monotonic() > deadline:
                 raise
             time.sleep(interval)
