@@ -3,10 +3,12 @@ rows are keyed by SIDs the workflow generated, and message keys are unique per s
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -21,6 +23,7 @@ from store.models import Channel, Contact, Member, Message, utcnow
 from workflows import sids
 from workflows.messages import (
     AddMember,
+    AppendedMessages,
     AppendMessages,
     ChannelStatus,
     ClaimSuccessor,
@@ -28,6 +31,7 @@ from workflows.messages import (
     KnownKeys,
     MemberSpec,
     MemberView,
+    NewMessage,
     OpenChannel,
     OpenedChannel,
     Origin,
@@ -35,6 +39,22 @@ from workflows.messages import (
     StoredMessage,
 )
 from workflows.starter import ChannelClient
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def finish_even_if_cancelled(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Let a started transaction commit or roll back even when its activity is cancelled (a
+    workflow task failing evicts the run and cancels its local activities): a transaction cut
+    off mid-way can leave a SQLite connection holding the write lock. Activities are idempotent,
+    so finishing one nobody awaits any more is harmless."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.shield(fn(*args, **kwargs))
+
+    return wrapper
 
 
 @dataclass
@@ -45,6 +65,7 @@ class StoreActivities:
     channels: ChannelClient
 
     @activity.defn(name="open_channel")
+    @finish_even_if_cancelled
     async def open_channel(self, req: OpenChannel) -> OpenedChannel:
         config = req.config
         async with self.db.write_session() as session:
@@ -135,16 +156,25 @@ class StoreActivities:
         return MemberView(member.sid, self.cipher.decrypt(member.identity_enc, "member.identity"), existing)
 
     @activity.defn(name="append_messages")
-    async def append_messages(self, req: AppendMessages) -> list[StoredMessage]:
+    @finish_even_if_cancelled
+    async def append_messages(self, req: AppendMessages) -> AppendedMessages:
+        """Store new messages at the next indexes; a key already stored answers its stored row."""
         keys = [m.message.key for m in req.messages]
         async with self.db.write_session() as session:
+            # The row lock orders appends to one channel on PostgreSQL; SQLite has one writer.
+            channel = (
+                await session.exec(select(Channel).where(Channel.sid == req.channel_sid).with_for_update())
+            ).first()
+            if channel is None:
+                raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
             rows = await session.exec(
                 select(Message.sid, Message.index, Message.message_key).where(
                     Message.service_sid == req.service_sid, col(Message.message_key).in_(keys)
                 )
             )
             found = {key: (sid, index) for sid, index, key in rows}
-            index = req.first_index
+            first_index = 0 if channel.last_message_index is None else channel.last_message_index + 1
+            index = first_index
             results: list[StoredMessage] = []
             for new in req.messages:
                 message = new.message
@@ -153,42 +183,38 @@ class StoreActivities:
                     # The same SID means an earlier attempt of this very call committed.
                     results.append(StoredMessage(sid, stored_index, message.key, duplicate=sid != new.sid))
                     continue
-                session.add(
-                    Message(
-                        sid=new.sid,
-                        channel_sid=req.channel_sid,
-                        service_sid=req.service_sid,
-                        index=index,
-                        message_key=message.key,
-                        author_enc=self.cipher.encrypt(message.author, "message.author"),
-                        body_enc=self.cipher.encrypt_optional(message.body, "message.body"),
-                        attributes_enc=self.cipher.encrypt(message.attributes, "message.attributes"),
-                        media_enc=self.cipher.encrypt(
-                            json.dumps([{"content_type": m.content_type, "url": m.url} for m in message.media]),
-                            "message.media",
-                        )
-                        if message.media
-                        else None,
-                        type="media" if message.media else "text",
-                    )
-                )
+                session.add(self._message_row(req, new, index))
                 found[message.key] = (new.sid, index)
                 results.append(StoredMessage(new.sid, index, message.key))
                 index += 1
-            added = index - req.first_index
-            if added:
-                channel = await session.get(Channel, req.channel_sid)
-                if channel is None:
-                    raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
-                channel.messages_count += added
+            if index > first_index:
+                channel.messages_count += index - first_index
                 channel.last_message_index = index - 1
                 channel.date_updated = utcnow()
                 session.add(channel)
+            totals = AppendedMessages(results, channel.messages_count, channel.last_message_index)
             # A key stored concurrently by another channel fails the commit; the retry finds it.
             await session.commit()
-        return results
+        return totals
+
+    def _message_row(self, req: AppendMessages, new: NewMessage, index: int) -> Message:
+        message = new.message
+        media = [{"content_type": m.content_type, "url": m.url} for m in message.media]
+        return Message(
+            sid=new.sid,
+            channel_sid=req.channel_sid,
+            service_sid=req.service_sid,
+            index=index,
+            message_key=message.key,
+            author_enc=self.cipher.encrypt(message.author, "message.author"),
+            body_enc=self.cipher.encrypt_optional(message.body, "message.body"),
+            attributes_enc=self.cipher.encrypt(message.attributes, "message.attributes"),
+            media_enc=self.cipher.encrypt(json.dumps(media), "message.media") if media else None,
+            type="media" if media else "text",
+        )
 
     @activity.defn(name="set_channel_status")
+    @finish_even_if_cancelled
     async def set_channel_status(self, req: SetChannelStatus) -> None:
         async with self.db.write_session() as session:
             channel = await session.get(Channel, req.channel_sid)
@@ -201,6 +227,7 @@ class StoreActivities:
             await session.commit()
 
     @activity.defn(name="add_member")
+    @finish_even_if_cancelled
     async def add_member(self, req: AddMember) -> MemberView:
         identity_hash_ = identity_hash(self.hasher, req.spec.identity)
         async with self.db.write_session() as session:
@@ -223,6 +250,7 @@ class StoreActivities:
             return self._member_view(member)
 
     @activity.defn(name="known_message_keys")
+    @finish_even_if_cancelled
     async def known_message_keys(self, req: KnownKeys) -> list[str]:
         async with self.db.session() as session:
             rows = await session.exec(
@@ -233,6 +261,7 @@ class StoreActivities:
             return list(rows)
 
     @activity.defn(name="claim_successor_channel")
+    @finish_even_if_cancelled
     async def claim_successor_channel(self, req: ClaimSuccessor) -> str:
         """The contact's next channel after ``req.config.channel_sid`` closed (idempotent)."""
         config = req.config
@@ -259,6 +288,7 @@ class StoreActivities:
             return contact.current_channel_sid
 
     @activity.defn(name="forward_messages")
+    @finish_even_if_cancelled
     async def forward_messages(self, req: ForwardMessages) -> None:
         for message in req.messages:
             await self.channels.deliver(req.config, message)

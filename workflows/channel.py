@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 from workflows import sids
 from workflows.messages import (
     AddMember,
+    AppendedMessages,
     AppendMessages,
     CarriedState,
     ChannelConfig,
@@ -236,27 +237,26 @@ class ChannelWorkflow:
     async def _store_pending(self) -> None:
         while self.pending:
             batch = self.pending[:APPEND_BATCH]
-            stored: list[StoredMessage] = await workflow.execute_local_activity(
+            appended: AppendedMessages = await workflow.execute_local_activity(
                 "append_messages",
                 AppendMessages(
                     self.config.channel_sid,
                     self.config.service_sid,
-                    self.next_index,
                     [NewMessage(sids.sid_from_uuid(sids.MESSAGE, workflow.uuid4()), m) for m in batch],
                 ),
-                result_type=list[StoredMessage],
+                result_type=AppendedMessages,
                 **STORE_OPTIONS,
             )
             # Messages that arrived during the activity were appended behind the batch.
             self._take_pending(len(batch))
-            for result in stored:
+            for result in appended.stored:
                 self._remember(result.key)
                 if not result.duplicate:
-                    self.messages_count += 1
                     self.run_messages += 1
-                    self.next_index = max(self.next_index, result.index + 1)
                 if result.key in self.awaited:
                     self.results[result.key] = result
+            self.messages_count = appended.messages_count
+            self.next_index = 0 if appended.last_index is None else appended.last_index + 1
             self._describe()
 
     async def _set_status(self, status: ChannelStatus, *, store: bool = True) -> None:

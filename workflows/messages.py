@@ -50,6 +50,16 @@ class StoredMessage:
 
 
 @dataclass
+class AppendedMessages:
+    """What ``append_messages`` stored, and the channel's totals as the store has them: the store
+    is authoritative, since a write can outlive a workflow task that failed to record it."""
+
+    stored: list[StoredMessage]
+    messages_count: int
+    last_index: int | None
+
+
+@dataclass
 class MemberSpec:
     identity: str
     role_sid: str | None = None
@@ -152,7 +162,6 @@ class NewMessage:
 class AppendMessages:
     channel_sid: str
     service_sid: str
-    first_index: int
     messages: list[NewMessage]
 
 

@@ -1,0 +1,136 @@
+"""Replay of recorded channel histories with the current workflow code: a change that would break
+running channels (non-determinism) fails here.
+
+``tests/histories/*.json`` were recorded from real runs and are committed; new ones are recorded in
+every run too. Set ``SWITCHBOARD_RECORD_HISTORIES=1`` to (re)write the committed set after a
+deliberate, versioned change to the workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.worker import Replayer
+
+from tests.conftest import Stack, StackFactory, eventually, new_phone
+from workflows.channel import ChannelWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def replay(histories: list[WorkflowHistory]) -> None:
+    async def run() -> None:
+        replayer = Replayer(workflows=[ChannelWorkflow])
+        for history in histories:
+            result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+            assert result.replay_failure is None, (history.workflow_id, result.replay_failure)
+
+    asyncio.run(run())
+
+
+def run_scenarios(stack: Stack) -> list[str]:
+    """Drive every path of the channel workflow; answers the workflow ids involved."""
+    with stack.http() as http:
+        service = stack.create_service(http)
+        short = stack.create_flex_flow(http, service)
+        long = stack.create_flex_flow(http, service, LongLived="true")
+        customer = new_phone()
+        for flow in (short, long):
+            for body in ("one", "two"):
+                params = stack.sms_params(flow["contact_identity"], customer, body)
+                assert stack.post_webhook(http, params).status_code == 200
+
+        def closed() -> None:
+            channels = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
+            assert len(channels) == 2 and all('"INACTIVE"' in c["attributes"] for c in channels)
+
+        eventually(closed)
+        for flow in (short, long):  # after the close: a successor, and a reopened channel
+            assert (
+                stack.post_webhook(http, stack.sms_params(flow["contact_identity"], customer, "again")).status_code
+                == 200
+            )
+        rest = http.post(f"/v2/Services/{service}/Channels", data={"FriendlyName": "rest"}).json()["sid"]
+        assert (
+            http.post(f"/v2/Services/{service}/Channels/{rest}/Members", data={"Identity": "alice"}).status_code == 201
+        )
+        for i in range(4):  # crosses the run budget: continue-as-new
+            url = f"/v2/Services/{service}/Channels/{rest}/Messages"
+            assert http.post(url, data={"Body": f"rest {i}"}).status_code == 201
+
+        def settled() -> list[str]:
+            channels = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
+            assert len(channels) == 4 and sum(c["messages_count"] for c in channels) == 10
+            return [c["sid"] for c in channels]
+
+        sids = eventually(settled)
+
+        def all_closed() -> None:  # every run ended, so each history is complete
+            query = " OR ".join(f'WorkflowId="{sid}"' for sid in sids)
+            running = stack.call(lambda c: _count(c, f"ExecutionStatus='Running' AND ({query})"))
+            assert running == 0
+
+        eventually(all_closed)
+        return sids
+
+
+async def _count(client: Client, query: str) -> int:
+    return len([w async for w in client.list_workflows(query)])
+
+
+def fetch_histories(stack: Stack, workflow_ids: list[str]) -> list[WorkflowHistory]:
+    async def fetch(client: Client) -> list[WorkflowHistory]:
+        histories = []
+        for workflow_id in workflow_ids:
+            async for execution in client.list_workflows(f'WorkflowId="{workflow_id}"'):
+                handle = client.get_workflow_handle(workflow_id, run_id=execution.run_id)
+                histories.append(await handle.fetch_history())
+        return histories
+
+    return stack.call(fetch)
+
+
+@pytest.fixture(scope="module")
+def recorded(make_stack: StackFactory) -> list[WorkflowHistory]:
+    stack = make_stack(channel_inactivity_seconds=1.0, channel_run_message_budget=3)
+    return fetch_histories(stack, run_scenarios(stack))
+
+
+def test_fresh_histories_replay(recorded: list[WorkflowHistory]) -> None:
+    # Several runs per channel: first runs, successors, reopenings and continuations.
+    assert len(recorded) >= 6
+    replay(recorded)
+    if os.environ.get("SWITCHBOARD_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(exist_ok=True)
+        for old in HISTORIES.glob("*.json"):
+            old.unlink()
+        for n, history in enumerate(recorded):
+            (HISTORIES / f"channel-{n:02d}.json").write_text(history.to_json())
+
+
+def test_committed_histories_replay() -> None:
+    files = sorted(HISTORIES.glob("*.json"))
+    assert len(files) >= 6, "recorded histories are missing from tests/histories"
+    histories = [WorkflowHistory.from_json(f.stem, json.loads(f.read_text())) for f in files]
+    replay(histories)
+
+
+def test_replay_detects_a_breaking_change(recorded: list[WorkflowHistory], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check is real: storing messages through a differently named activity no longer
+    matches recorded histories."""
+    from temporalio import workflow
+
+    original = workflow.execute_local_activity
+
+    def renamed(activity: str, *args: object, **kwargs: object) -> object:
+        if activity == "append_messages":
+            activity = "append_messages_v2"
+        return original(activity, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(workflow, "execute_local_activity", renamed)
+    with pytest.raises(AssertionError):
+        replay(recorded)
