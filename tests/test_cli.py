@@ -1,0 +1,159 @@
+"""The ``switchboard`` command as an operator runs it: ``dev`` end to end, and ``api`` and
+``worker`` as separate processes, including a worker killed in the middle of traffic."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack import DevServer
+from settings import SECRET_FIELDS
+from tests.conftest import Stack, eventually, free_port, new_phone, test_settings
+
+SWITCHBOARD = str(Path(sys.executable).parent / "switchboard")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def read_until(process: subprocess.Popen[str], text: str, timeout: float = 90) -> str:
+    assert process.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        assert time.monotonic() < deadline, seen
+        line = process.stdout.readline()
+        assert line or process.poll() is None, f"exited {process.returncode}: {seen}"
+        seen += line
+    return seen
+
+
+def test_dev_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    api, temporal, ui = free_port(), free_port(), free_port()
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen(
+        [SWITCHBOARD, "dev", "--port", str(api), "--temporal-port", str(temporal), "--ui-port", str(ui)],
+        env={**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = read_until(process, "Press Ctrl-C")
+        assert "Generated a new encryption key" in output
+        assert f"http://127.0.0.1:{api}" in output and f"http://127.0.0.1:{ui}" in output
+        assert f"http://127.0.0.1:{api}/demo/" in output
+        secrets = json.loads((data_dir / "secrets.json").read_text())
+        assert set(SECRET_FIELDS) <= set(secrets)
+        assert oct((data_dir / "secrets.json").stat().st_mode & 0o777) == "0o600"
+        health = httpx.get(f"http://127.0.0.1:{api}/healthz")
+        assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{ui}/").status_code == 200
+        assert "Switchboard" in httpx.get(f"http://127.0.0.1:{api}/demo/").text
+        services = httpx.get(
+            f"http://127.0.0.1:{api}/v2/Services", auth=(secrets["account_sid"], secrets["auth_token"])
+        )
+        assert services.status_code == 200
+        # The dev server keeps its state in the data dir, in WAL mode.
+        assert (data_dir / "temporal.db").exists() and (data_dir / "temporal.db-wal").exists()
+    finally:
+        process.send_signal(signal.SIGINT)
+        remaining, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, remaining
+    assert "Switchboard stopped." in remaining
+    assert not any(port_open(p) for p in (api, temporal, ui))
+
+    # A second start reuses the secrets instead of generating new ones.
+    again = subprocess.run(
+        [SWITCHBOARD, "dev", "--help"], env={**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir)}, capture_output=True
+    )
+    assert again.returncode == 0
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(30)
+
+
+def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([SWITCHBOARD, command], env={**os.environ, **env}, stdout=out, stderr=out)
+
+
+def environment(stack_settings: object) -> dict[str, str]:
+    data = stack_settings.model_dump(mode="json")  # type: ignore[attr-defined]
+    return {f"SWITCHBOARD_{k.upper()}": str(v) for k, v in data.items() if v not in ("", None)}
+
+
+def test_healthz_is_503_until_temporal_answers(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
+    settings = test_settings(tmp_path, temporal_address=f"127.0.0.1:{free_port()}")
+    processes.append(spawn("api", environment(settings), tmp_path / "api.log"))
+    url = f"http://127.0.0.1:{settings.api_port}/healthz"
+
+    response = eventually(lambda: _get(url, 200, 503), timeout=60)
+    assert response.status_code == 503
+    assert response.json()["database"] == "ok" and response.json()["temporal"] != "ok"
+
+
+def _get(url: str, *statuses: int) -> httpx.Response:
+    """GET that counts a refused connection (process still starting) as not yet."""
+    try:
+        response = httpx.get(url)
+    except httpx.TransportError as exc:
+        raise AssertionError(f"{url}: {exc}") from exc
+    assert response.status_code in statuses, response.text
+    return response
+
+
+def test_separate_api_and_workers_survive_a_killed_worker(
+    temporal_server: DevServer, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    """Messages keep flowing through `switchboard api` while one of two `switchboard worker`
+    processes is killed with SIGKILL: every message is stored exactly once, in order."""
+    settings = test_settings(tmp_path, temporal_address=temporal_server.address, channel_inactivity_seconds=600)
+    env = environment(settings)
+    processes.append(spawn("api", env, tmp_path / "api.log"))
+    workers = [spawn("worker", env, tmp_path / f"worker{i}.log") for i in range(2)]
+    processes.extend(workers)
+    client = Stack(settings)  # only its HTTP helpers: the processes above are the stack
+    eventually(lambda: _get(f"{client.url}/healthz", 200), timeout=60)
+    customers = [new_phone() for _ in range(10)]
+    per_customer = 30
+    with client.http() as http:
+        service = client.create_service(http)
+        flow = client.create_flex_flow(http, service, LongLived="true")
+        for i in range(per_customer):
+            for customer in customers:
+                params = client.sms_params(flow["contact_identity"], customer, f"{i}")
+                assert client.post_webhook(http, params).status_code == 200
+            if i == per_customer // 3:
+                workers[0].kill()  # SIGKILL, mid-traffic
+
+        def all_stored() -> list[dict[str, object]]:
+            channels = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
+            assert len(channels) == len(customers)
+            assert all(c["messages_count"] == per_customer for c in channels), [c["messages_count"] for c in channels]
+            return list(channels)
+
+        for channel in eventually(all_stored, timeout=120):
+            url = f"/v2/Services/{service}/Channels/{channel['sid']}/Messages"
+            bodies = [m["body"] for m in http.get(url, params={"PageSize": "100"}).json()["messages"]]
+            assert bodies == [str(i) for i in range(per_customer)]
+    assert workers[0].wait(10) == -signal.SIGKILL
