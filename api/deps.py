@@ -13,7 +13,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError
+from api.twilio_shape import SERVICE_UNAVAILABLE, PageRequest, TwilioError, page_request
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
@@ -76,3 +76,4 @@ def require_account(
 
 
 AccountDep = Annotated[str, Depends(require_account)]
+PagingDep = Annotated[PageRequest, Depends(page_request)]

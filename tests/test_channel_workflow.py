@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
 import uuid
 from collections import Counter
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from devstack import temporal_binary
 from tests.conftest import Stack, StackFactory, eventually, new_phone
 
 INACTIVITY = 1.0
@@ -73,6 +75,24 @@ def test_channel_closes_when_quiet_and_operators_can_find_it(quick: Stack) -> No
             assert workflow_ids(quick, query) == [sid]
 
         eventually(listed)
+        # The same query through the `temporal` CLI, as an operator would type it.
+        listing = subprocess.run(
+            [
+                temporal_binary(),
+                "workflow",
+                "list",
+                "--address",
+                quick.settings.temporal_address,
+                "--query",
+                f'ChannelType="sms" AND ChannelStatus="INACTIVE" AND ChannelSid="{sid}"',
+                "--output",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert [w["execution"]["workflowId"] for w in json.loads(listing.stdout)] == [sid]
 
         async def describe(client: Client) -> tuple[Any, str | None]:
             description = await client.get_workflow_handle(sid).describe()

@@ -83,6 +83,7 @@ def test_rest_requires_account_credentials(stack: Stack) -> None:
 
     anonymous = httpx.get(f"{stack.url}/v2/Services")
     assert anonymous.status_code == 401 and anonymous.json()["code"] == 20003
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
     wrong = httpx.get(f"{stack.url}/v2/Services", auth=(stack.settings.account_sid, "wrong"))
     assert wrong.status_code == 401
 

@@ -13,10 +13,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from api.channels import config_for_new_channel, config_for_row
-from api.deps import AccountDep, ChannelsDep, ContextDep, SessionDep, require_account
+from api.deps import AccountDep, ChannelsDep, ContextDep, PagingDep, SessionDep, require_account
 from api.twilio_shape import (
     CONFLICT,
-    PageRequest,
     TwilioError,
     TwilioForm,
     base_url,
@@ -24,7 +23,6 @@ from api.twilio_shape import (
     iso,
     not_found,
     page_body,
-    page_request,
 )
 from store.contacts import identity_hash
 from store.models import Channel, Member, Message, Service, utcnow
@@ -32,8 +30,6 @@ from workflows import sids
 from workflows.messages import InboundMessage, MemberSpec
 
 router = APIRouter(prefix="/v2/Services", tags=["chat"], dependencies=[Depends(require_account)])
-
-PagingDep = Annotated[PageRequest, Depends(page_request)]
 
 
 def json_text(value: str | None, parameter: str) -> str:

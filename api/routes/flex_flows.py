@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from pydantic import Field
 from sqlmodel import col, select
 
-from api.deps import AccountDep, ContextDep, SessionDep, require_account
-from api.routes.chat import PagingDep
+from api.deps import AccountDep, ContextDep, PagingDep, SessionDep, require_account
 from api.twilio_shape import TwilioError, TwilioForm, base_url, invalid, iso, not_found, page_body
 from store.models import FlexFlow, Service, utcnow
 from workflows import sids
