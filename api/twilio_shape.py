@@ -41,6 +41,8 @@ def not_found(resource: str, sid: str) -> TwilioError:
 
 
 def error_response(status: int, message: str, code: int) -> JSONResponse:
+    # A 401 tells HTTP clients which scheme to answer with.
+    headers = {"WWW-Authenticate": 'Basic realm="Switchboard"'} if status == 401 else None
     return JSONResponse(
         {
             "code": code,
@@ -49,6 +51,7 @@ def error_response(status: int, message: str, code: int) -> JSONResponse:
             "status": status,
         },
         status_code=status,
+        headers=headers,
     )
 
 
