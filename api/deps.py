@@ -4,20 +4,23 @@ account authentication."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import Client
 
-from api.twilio_shape import SERVICE_UNAVAILABLE, PageRequest, TwilioError, page_request
+from api.twilio_shape import SERVICE_UNAVAILABLE, PageRequest, TwilioError, base_url, page_body, page_request
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
 from workflows.starter import ChannelClient
+
+RowT = TypeVar("RowT")
 
 
 @dataclass
@@ -77,3 +80,40 @@ def require_account(
 
 AccountDep = Annotated[str, Depends(require_account)]
 PagingDep = Annotated[PageRequest, Depends(page_request)]
+
+
+@dataclass(frozen=True)
+class RestCall:
+    """One authenticated REST call: what rendering Twilio resources and pages needs."""
+
+    request: Request
+    context: AppContext
+    account_sid: str
+
+    def url(self, path: str) -> str:
+        return base_url(self.request, self.context.settings.public_url) + path
+
+    def page(
+        self, key: str, items: Sequence[dict[str, Any]], paging: PageRequest, next_token: str | None, has_next: bool
+    ) -> dict[str, Any]:
+        return page_body(self.request, self.context.settings.public_url, key, items, paging, next_token, has_next)
+
+    async def offset_page(
+        self,
+        session: AsyncSession,
+        query: SelectOfScalar[RowT],
+        paging: PageRequest,
+        key: str,
+        render: Callable[[RestCall, RowT], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A page of ``query`` (already ordered) by offset; one row more tells if there is a next."""
+        rows = (await session.exec(query.offset(paging.offset).limit(paging.page_size + 1))).all()
+        items = [render(self, row) for row in rows[: paging.page_size]]
+        return self.page(key, items, paging, None, len(rows) > paging.page_size)
+
+
+def rest_call(request: Request, context: ContextDep, account: AccountDep) -> RestCall:
+    return RestCall(request, context, account)
+
+
+CallDep = Annotated[RestCall, Depends(rest_call)]

@@ -6,23 +6,21 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Header, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Query
 from pydantic import Field
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from api.channels import config_for_new_channel, config_for_row
-from api.deps import AccountDep, ChannelsDep, ContextDep, PagingDep, SessionDep, require_account
+from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.twilio_shape import (
     CONFLICT,
     TwilioError,
     TwilioForm,
-    base_url,
     invalid,
     iso,
     not_found,
-    page_body,
 )
 from store.contacts import identity_hash
 from store.models import Channel, Member, Message, Service, utcnow
@@ -58,11 +56,11 @@ class ServiceForm(TwilioForm):
     friendly_name: str = Field(alias="FriendlyName", min_length=1, max_length=256)
 
 
-def render_service(request: Request, context: ContextDep, account: str, service: Service) -> dict[str, Any]:
-    url = f"{base_url(request, context.settings.public_url)}/v2/Services/{service.sid}"
+def render_service(call: RestCall, service: Service) -> dict[str, Any]:
+    url = f"{call.url('')}/v2/Services/{service.sid}"
     return {
         "sid": service.sid,
-        "account_sid": account,
+        "account_sid": call.account_sid,
         "friendly_name": service.friendly_name,
         "date_created": iso(service.date_created),
         "date_updated": iso(service.date_updated),
@@ -101,42 +99,30 @@ async def load_service(session: SessionDep, service_sid: str) -> Service:
 
 @router.post("", status_code=201)
 async def create_service(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     form: Annotated[ServiceForm, Form()],
 ) -> dict[str, Any]:
     service = Service(sid=sids.new_sid(sids.SERVICE), friendly_name=form.friendly_name)
     session.add(service)
     await session.commit()
-    return render_service(request, context, account, service)
+    return render_service(call, service)
 
 
 @router.get("")
-async def list_services(
-    request: Request, context: ContextDep, account: AccountDep, session: SessionDep, paging: PagingDep
-) -> dict[str, Any]:
+async def list_services(call: CallDep, session: SessionDep, paging: PagingDep) -> dict[str, Any]:
     query = select(Service).order_by(col(Service.date_created), col(Service.sid))
-    rows = (await session.exec(query.offset(paging.offset).limit(paging.page_size + 1))).all()
-    items = [render_service(request, context, account, s) for s in rows[: paging.page_size]]
-    return page_body(
-        request, context.settings.public_url, "services", items, paging, None, len(rows) > paging.page_size
-    )
+    return await call.offset_page(session, query, paging, "services", render_service)
 
 
 @router.get("/{service_sid}")
-async def fetch_service(
-    request: Request, context: ContextDep, account: AccountDep, session: SessionDep, service_sid: str
-) -> dict[str, Any]:
-    return render_service(request, context, account, await load_service(session, service_sid))
+async def fetch_service(call: CallDep, session: SessionDep, service_sid: str) -> dict[str, Any]:
+    return render_service(call, await load_service(session, service_sid))
 
 
 @router.post("/{service_sid}")
 async def update_service(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     service_sid: str,
     form: Annotated[ServiceForm, Form()],
@@ -146,7 +132,7 @@ async def update_service(
     service.date_updated = utcnow()
     session.add(service)
     await session.commit()
-    return render_service(request, context, account, service)
+    return render_service(call, service)
 
 
 # --- channels ---------------------------------------------------------------------------------
@@ -160,12 +146,12 @@ class ChannelForm(TwilioForm):
     created_by: str = Field("system", alias="CreatedBy", max_length=256)
 
 
-def render_channel(request: Request, context: ContextDep, account: str, channel: Channel) -> dict[str, Any]:
-    cipher = context.cipher
-    url = f"{base_url(request, context.settings.public_url)}/v2/Services/{channel.service_sid}/Channels/{channel.sid}"
+def render_channel(call: RestCall, channel: Channel) -> dict[str, Any]:
+    cipher = call.context.cipher
+    url = f"{call.url('')}/v2/Services/{channel.service_sid}/Channels/{channel.sid}"
     return {
         "sid": channel.sid,
-        "account_sid": account,
+        "account_sid": call.account_sid,
         "service_sid": channel.service_sid,
         "friendly_name": cipher.decrypt_optional(channel.friendly_name_enc, "channel.friendly_name"),
         "unique_name": channel.unique_name,
@@ -203,9 +189,7 @@ async def load_channel(session: SessionDep, service_sid: str, channel_sid: str) 
 
 @router.post("/{service_sid}/Channels", status_code=201)
 async def create_channel(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     channels: ChannelsDep,
     service_sid: str,
@@ -217,7 +201,7 @@ async def create_channel(
         if (await session.exec(taken)).first():
             raise TwilioError(409, f"Channel with provided unique name {form.unique_name} already exists", 50307)
     config = config_for_new_channel(
-        context,
+        call.context,
         sids.new_sid(sids.CHANNEL),
         service_sid,
         friendly_name=form.friendly_name,
@@ -232,14 +216,12 @@ async def create_channel(
         raise update_failure(exc) from exc
     channel = await session.get(Channel, config.channel_sid)
     assert channel is not None, "the channel workflow answers only once its row exists"
-    return render_channel(request, context, account, channel)
+    return render_channel(call, channel)
 
 
 @router.get("/{service_sid}/Channels")
 async def list_channels(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     service_sid: str,
     paging: PagingDep,
@@ -249,26 +231,18 @@ async def list_channels(
     query = select(Channel).where(Channel.service_sid == service_sid)
     if types:
         query = query.where(col(Channel.type).in_(types))
-    query = (
-        query.order_by(col(Channel.date_created), col(Channel.sid)).offset(paging.offset).limit(paging.page_size + 1)
-    )
-    rows = (await session.exec(query)).all()
-    items = [render_channel(request, context, account, c) for c in rows[: paging.page_size]]
-    return page_body(
-        request, context.settings.public_url, "channels", items, paging, None, len(rows) > paging.page_size
-    )
+    query = query.order_by(col(Channel.date_created), col(Channel.sid))
+    return await call.offset_page(session, query, paging, "channels", render_channel)
 
 
 @router.get("/{service_sid}/Channels/{channel_sid}")
 async def fetch_channel(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     service_sid: str,
     channel_sid: str,
 ) -> dict[str, Any]:
-    return render_channel(request, context, account, await load_channel(session, service_sid, channel_sid))
+    return render_channel(call, await load_channel(session, service_sid, channel_sid))
 
 
 # --- members ----------------------------------------------------------------------------------
@@ -280,12 +254,12 @@ class MemberForm(TwilioForm):
     attributes: str | None = Field(None, alias="Attributes", max_length=16384)
 
 
-def render_member(request: Request, context: ContextDep, account: str, member: Member) -> dict[str, Any]:
-    cipher = context.cipher
-    base = base_url(request, context.settings.public_url)
+def render_member(call: RestCall, member: Member) -> dict[str, Any]:
+    cipher = call.context.cipher
+    base = call.url("")
     return {
         "sid": member.sid,
-        "account_sid": account,
+        "account_sid": call.account_sid,
         "channel_sid": member.channel_sid,
         "service_sid": member.service_sid,
         "identity": cipher.decrypt(member.identity_enc, "member.identity"),
@@ -301,9 +275,7 @@ def render_member(request: Request, context: ContextDep, account: str, member: M
 
 @router.post("/{service_sid}/Channels/{channel_sid}/Members", status_code=201)
 async def create_member(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     channels: ChannelsDep,
     service_sid: str,
@@ -313,42 +285,36 @@ async def create_member(
     channel = await load_channel(session, service_sid, channel_sid)
     spec = MemberSpec(form.identity, form.role_sid, json_text(form.attributes, "Attributes"))
     try:
-        view = await channels.add_member(await config_for_row(context, session, channel), spec)
+        view = await channels.add_member(await config_for_row(call.context, session, channel), spec)
     except WorkflowUpdateFailedError as exc:
         raise update_failure(exc) from exc
     if view.existing:
         raise TwilioError(409, f"Member {form.identity} already exists in channel {channel.sid}", 50404)
     member = await session.get(Member, view.sid)
     assert member is not None
-    return render_member(request, context, account, member)
+    return render_member(call, member)
 
 
 @router.get("/{service_sid}/Channels/{channel_sid}/Members")
 async def list_members(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     service_sid: str,
     channel_sid: str,
     paging: PagingDep,
+    identities: Annotated[list[str] | None, Query(alias="Identity")] = None,
 ) -> dict[str, Any]:
     channel = await load_channel(session, service_sid, channel_sid)
     query = select(Member).where(Member.channel_sid == channel.sid)
-    identities = request.query_params.getlist("Identity")
     if identities:
-        query = query.where(col(Member.identity_hash).in_([identity_hash(context.hasher, i) for i in identities]))
-    query = query.order_by(col(Member.date_created), col(Member.sid)).offset(paging.offset).limit(paging.page_size + 1)
-    rows = (await session.exec(query)).all()
-    items = [render_member(request, context, account, m) for m in rows[: paging.page_size]]
-    return page_body(request, context.settings.public_url, "members", items, paging, None, len(rows) > paging.page_size)
+        query = query.where(col(Member.identity_hash).in_([identity_hash(call.context.hasher, i) for i in identities]))
+    query = query.order_by(col(Member.date_created), col(Member.sid))
+    return await call.offset_page(session, query, paging, "members", render_member)
 
 
 @router.get("/{service_sid}/Channels/{channel_sid}/Members/{member_sid}")
 async def fetch_member(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     service_sid: str,
     channel_sid: str,
@@ -360,12 +326,12 @@ async def fetch_member(
     else:  # Twilio also accepts the identity here
         query = select(Member).where(
             Member.channel_sid == channel.sid,
-            Member.identity_hash == identity_hash(context.hasher, member_sid),
+            Member.identity_hash == identity_hash(call.context.hasher, member_sid),
         )
         member = (await session.exec(query)).first()
     if member is None or member.channel_sid != channel.sid:
         raise not_found("Member", member_sid)
-    return render_member(request, context, account, member)
+    return render_member(call, member)
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -378,13 +344,13 @@ class MessageForm(TwilioForm):
     media_sid: str | None = Field(None, alias="MediaSid")
 
 
-def render_message(request: Request, context: ContextDep, account: str, message: Message) -> dict[str, Any]:
-    cipher = context.cipher
-    base = base_url(request, context.settings.public_url)
+def render_message(call: RestCall, message: Message) -> dict[str, Any]:
+    cipher = call.context.cipher
+    base = call.url("")
     media = cipher.decrypt_optional(message.media_enc, "message.media")
     return {
         "sid": message.sid,
-        "account_sid": account,
+        "account_sid": call.account_sid,
         "attributes": cipher.decrypt(message.attributes_enc, "message.attributes"),
         "service_sid": message.service_sid,
         "to": message.channel_sid,
@@ -404,9 +370,7 @@ def render_message(request: Request, context: ContextDep, account: str, message:
 
 @router.post("/{service_sid}/Channels/{channel_sid}/Messages", status_code=201)
 async def create_message(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     channels: ChannelsDep,
     service_sid: str,
@@ -422,19 +386,17 @@ async def create_message(
         key=key, author=form.from_, body=form.body, attributes=json_text(form.attributes, "Attributes")
     )
     try:
-        stored = await channels.post(await config_for_row(context, session, channel), message)
+        stored = await channels.post(await config_for_row(call.context, session, channel), message)
     except WorkflowUpdateFailedError as exc:
         raise update_failure(exc) from exc
     row = await session.get(Message, stored.sid)
     assert row is not None
-    return render_message(request, context, account, row)
+    return render_message(call, row)
 
 
 @router.get("/{service_sid}/Channels/{channel_sid}/Messages")
 async def list_messages(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     service_sid: str,
     channel_sid: str,
@@ -465,15 +427,13 @@ async def list_messages(
     page = rows[: paging.page_size]
     has_next = len(rows) > paging.page_size
     token = f"PI{page[-1].index}" if has_next else None
-    items = [render_message(request, context, account, m) for m in page]
-    return page_body(request, context.settings.public_url, "messages", items, paging, token, has_next)
+    items = [render_message(call, m) for m in page]
+    return call.page("messages", items, paging, token, has_next)
 
 
 @router.get("/{service_sid}/Channels/{channel_sid}/Messages/{message_sid}")
 async def fetch_message(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     service_sid: str,
     channel_sid: str,
@@ -487,4 +447,4 @@ async def fetch_message(
         message = await session.get(Message, message_sid)
     if message is None or message.channel_sid != channel.sid:
         raise not_found("Message", message_sid)
-    return render_message(request, context, account, message)
+    return render_message(call, message)

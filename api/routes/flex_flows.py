@@ -6,12 +6,12 @@ import json
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Response
 from pydantic import Field
 from sqlmodel import col, select
 
-from api.deps import AccountDep, ContextDep, PagingDep, SessionDep, require_account
-from api.twilio_shape import TwilioError, TwilioForm, base_url, invalid, iso, not_found, page_body
+from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
+from api.twilio_shape import TwilioError, TwilioForm, invalid, iso, not_found
 from store.models import FlexFlow, Service, utcnow
 from workflows import sids
 
@@ -68,9 +68,9 @@ class FlexFlowForm(TwilioForm):
     janitor_enabled: bool | None = Field(None, alias="JanitorEnabled")
 
 
-def render_flex_flow(request: Request, context: ContextDep, account: str, flow: FlexFlow) -> dict[str, Any]:
+def render_flex_flow(call: RestCall, flow: FlexFlow) -> dict[str, Any]:
     return {
-        "account_sid": account,
+        "account_sid": call.account_sid,
         "date_created": iso(flow.date_created),
         "date_updated": iso(flow.date_updated),
         "sid": flow.sid,
@@ -83,7 +83,7 @@ def render_flex_flow(request: Request, context: ContextDep, account: str, flow: 
         "integration": json.loads(flow.integration_json),
         "long_lived": flow.long_lived,
         "janitor_enabled": flow.janitor_enabled,
-        "url": f"{base_url(request, context.settings.public_url)}/v1/FlexFlows/{flow.sid}",
+        "url": f"{call.url('')}/v1/FlexFlows/{flow.sid}",
     }
 
 
@@ -155,9 +155,7 @@ async def apply_form(session: SessionDep, flow: FlexFlow, form: FlexFlowForm) ->
 
 @router.post("", status_code=201)
 async def create_flex_flow(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     form: Annotated[FlexFlowForm, Form()],
 ) -> dict[str, Any]:
@@ -178,7 +176,7 @@ async def create_flex_flow(
     await apply_form(session, flow, form)
     session.add(flow)
     await session.commit()
-    return render_flex_flow(request, context, account, flow)
+    return render_flex_flow(call, flow)
 
 
 async def load_flex_flow(session: SessionDep, sid: str) -> FlexFlow:
@@ -190,9 +188,7 @@ async def load_flex_flow(session: SessionDep, sid: str) -> FlexFlow:
 
 @router.get("")
 async def list_flex_flows(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     paging: PagingDep,
     friendly_name: Annotated[str | None, Query(alias="FriendlyName")] = None,
@@ -200,28 +196,18 @@ async def list_flex_flows(
     query = select(FlexFlow)
     if friendly_name is not None:
         query = query.where(FlexFlow.friendly_name == friendly_name)
-    query = (
-        query.order_by(col(FlexFlow.date_created), col(FlexFlow.sid)).offset(paging.offset).limit(paging.page_size + 1)
-    )
-    rows = (await session.exec(query)).all()
-    items = [render_flex_flow(request, context, account, f) for f in rows[: paging.page_size]]
-    return page_body(
-        request, context.settings.public_url, "flex_flows", items, paging, None, len(rows) > paging.page_size
-    )
+    query = query.order_by(col(FlexFlow.date_created), col(FlexFlow.sid))
+    return await call.offset_page(session, query, paging, "flex_flows", render_flex_flow)
 
 
 @router.get("/{sid}")
-async def fetch_flex_flow(
-    request: Request, context: ContextDep, account: AccountDep, session: SessionDep, sid: str
-) -> dict[str, Any]:
-    return render_flex_flow(request, context, account, await load_flex_flow(session, sid))
+async def fetch_flex_flow(call: CallDep, session: SessionDep, sid: str) -> dict[str, Any]:
+    return render_flex_flow(call, await load_flex_flow(session, sid))
 
 
 @router.post("/{sid}")
 async def update_flex_flow(
-    request: Request,
-    context: ContextDep,
-    account: AccountDep,
+    call: CallDep,
     session: SessionDep,
     sid: str,
     form: Annotated[FlexFlowForm, Form()],
@@ -230,7 +216,7 @@ async def update_flex_flow(
     await apply_form(session, flow, form)
     session.add(flow)
     await session.commit()
-    return render_flex_flow(request, context, account, flow)
+    return render_flex_flow(call, flow)
 
 
 @router.delete("/{sid}", status_code=204)
