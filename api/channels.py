@@ -4,6 +4,8 @@ provider webhook shares."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import AppContext
@@ -12,11 +14,13 @@ from store.models import Channel, Contact, FlexFlow
 from workflows.messages import ChannelConfig, InboundMessage
 
 
-def _defaults(context: AppContext) -> dict[str, float | int]:
-    return {
-        "inactivity_seconds": context.settings.channel_inactivity_seconds,
-        "run_message_budget": context.settings.channel_run_message_budget,
-    }
+def _config(context: AppContext, **fields: Any) -> ChannelConfig:
+    """A channel's config with the deployment's lifecycle settings."""
+    return ChannelConfig(
+        inactivity_seconds=context.settings.channel_inactivity_seconds,
+        run_message_budget=context.settings.channel_run_message_budget,
+        **fields,
+    )
 
 
 async def ingest_contact_message(
@@ -26,7 +30,8 @@ async def ingest_contact_message(
     it was addressed to once Temporal holds it durably."""
     contact_hash = address_hash(context.hasher, address)
     channel_sid = await current_channel_sid(session, context.hasher, flow.sid, contact_hash)
-    config = ChannelConfig(
+    config = _config(
+        context,
         channel_sid=channel_sid,
         service_sid=flow.chat_service_sid,
         channel_type=flow.channel_type,
@@ -35,7 +40,6 @@ async def ingest_contact_message(
         contact_address=address,
         contact_hash=contact_hash,
         friendly_name=address,
-        **_defaults(context),  # type: ignore[arg-type]
     )
     await context.channels.deliver(config, message)
     return channel_sid
@@ -48,7 +52,8 @@ async def config_for_row(context: AppContext, session: AsyncSession, channel: Ch
         contact = await session.get(Contact, (channel.flex_flow_sid, channel.contact_hash))
         if contact is not None:
             contact_address = cipher.decrypt(contact.address_enc, "contact.address")
-    return ChannelConfig(
+    return _config(
+        context,
         channel_sid=channel.sid,
         service_sid=channel.service_sid,
         channel_type=channel.channel_type,
@@ -61,7 +66,6 @@ async def config_for_row(context: AppContext, session: AsyncSession, channel: Ch
         attributes=cipher.decrypt(channel.attributes_enc, "channel.attributes"),
         type=channel.type,
         created_by=channel.created_by,
-        **_defaults(context),  # type: ignore[arg-type]
     )
 
 
@@ -76,7 +80,8 @@ def config_for_new_channel(
     type: str,
     created_by: str,
 ) -> ChannelConfig:
-    return ChannelConfig(
+    return _config(
+        context,
         channel_sid=channel_sid,
         service_sid=service_sid,
         channel_type="chat",
@@ -86,5 +91,4 @@ def config_for_new_channel(
         attributes=attributes,
         type=type,
         created_by=created_by,
-        **_defaults(context),  # type: ignore[arg-type]
     )

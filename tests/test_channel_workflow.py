@@ -17,6 +17,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from devstack import temporal_binary
 from tests.conftest import Stack, StackFactory, eventually, new_phone
+from workflows.messages import ChannelStatus
+from workflows.starter import ChannelClient
 
 INACTIVITY = 1.0
 
@@ -254,3 +256,33 @@ def test_five_thousand_messages_survive_continue_as_new_in_order(make_stack: Sta
 
     runs = workflow_ids(stack, f'WorkflowId="{channel["sid"]}"')
     assert len(runs) >= total // 500  # the channel continued as new rather than growing one history
+
+
+def test_state_query_answers_the_live_channel(stack: Stack) -> None:
+    with stack.http() as http:
+        service = stack.create_service(http)
+        flow = stack.create_flex_flow(http, service)
+        customer = new_phone()
+        for body in ("one", "two", "three"):
+            send(stack, http, flow, customer, body)
+        sid = eventually(lambda: _channel_with(http, service, messages=3))["sid"]
+        assert (
+            http.post(f"/v2/Services/{service}/Channels/{sid}/Members", data={"Identity": "agent"}).status_code == 201
+        )
+
+    state = stack.call(lambda c: ChannelClient(c, stack.settings.task_queue).state(sid))
+    assert state.channel_sid == sid and state.status == ChannelStatus.ACTIVE
+    assert (state.messages_count, state.last_index, state.pending) == (3, 2, 0)
+    assert sorted(m.identity for m in state.members) == sorted([customer, "agent"])
+    assert json.loads(state.attributes) == {
+        "from": customer,
+        "channel_type": "sms",
+        "status": "ACTIVE",
+        "long_lived": False,
+    }
+
+
+def _channel_with(http: httpx.Client, service: str, messages: int) -> dict[str, Any]:
+    [channel] = channels_of(http, service)
+    assert channel["messages_count"] == messages
+    return channel
