@@ -9,9 +9,12 @@ import contextlib
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self, TypeVar
 
 import uvicorn
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
@@ -21,6 +24,8 @@ from api.main import create_app
 from settings import Settings
 from worker import run_worker
 from workflows.search_attributes import dev_server_flags
+
+T = TypeVar("T")
 
 
 def temporal_binary() -> str:
@@ -133,3 +138,51 @@ async def serve_api_and_worker(
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+class BackgroundStack:
+    """API + worker on their own event loop in a thread, for tests and benchmarks that drive it
+    from outside (over loopback HTTP, or Temporal client calls run on its loop with ``call``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = f"http://127.0.0.1:{settings.api_port}"
+        self.loop = asyncio.new_event_loop()
+        self.client: Client | None = None
+        self._stop = asyncio.Event()
+        self._started: Future[None] = Future()
+        self._thread = threading.Thread(target=self._run, name="switchboard-stack", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        try:
+            self.client = await Client.connect(
+                self.settings.temporal_address, namespace=self.settings.temporal_namespace
+            )
+            await serve_api_and_worker(self.settings, self._stop, lambda: self._started.set_result(None))
+        except BaseException as exc:
+            if not self._started.done():
+                self._started.set_exception(exc)
+            raise
+
+    def start(self, timeout: float = 60) -> Self:
+        self._thread.start()
+        self._started.result(timeout=timeout)
+        return self
+
+    def stop(self, timeout: float = 60) -> None:
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=timeout)
+
+    def call(self, make: Callable[[Client], Awaitable[T]], timeout: float = 120) -> T:
+        """Run ``make(client)`` on the stack's loop and wait for its result."""
+        assert self.client is not None, "the stack is not started"
+        client = self.client
+
+        async def run() -> T:
+            return await make(client)
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)

@@ -10,21 +10,18 @@ import itertools
 import os
 import secrets
 import socket
-import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import psycopg
 import pytest
-from temporalio.client import Client
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client as TwilioClient
 
-from devstack import DevServer, serve_api_and_worker, start_dev_server, wait_until_ready
+from devstack import BackgroundStack, DevServer, start_dev_server, wait_until_ready
 from settings import Settings
 
 T = TypeVar("T")
@@ -74,49 +71,8 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
-class Stack:
-    """API + worker on their own event loop in a thread; tests talk to it over loopback HTTP and
-    run Temporal client calls on that loop through ``call``."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.url = f"http://127.0.0.1:{settings.api_port}"
-        self.loop = asyncio.new_event_loop()
-        self._stop = asyncio.Event()
-        self._started: Future[None] = Future()
-        self._thread = threading.Thread(target=self._run, name="switchboard-stack", daemon=True)
-        self.client: Client | None = None
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._main())
-
-    async def _main(self) -> None:
-        try:
-            self.client = await Client.connect(self.settings.temporal_address)
-            await serve_api_and_worker(self.settings, self._stop, lambda: self._started.set_result(None))
-        except BaseException as exc:
-            if not self._started.done():
-                self._started.set_exception(exc)
-            raise
-
-    def start(self) -> Stack:
-        self._thread.start()
-        self._started.result(timeout=60)
-        return self
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=60)
-
-    def call(self, make: Callable[[Client], Awaitable[T]], timeout: float = 120) -> T:
-        assert self.client is not None
-        client = self.client
-
-        async def run() -> T:
-            return await make(client)
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+class Stack(BackgroundStack):
+    """A background stack with the HTTP helpers tests use."""
 
     # --- HTTP helpers -----------------------------------------------------------------------
 
@@ -201,13 +157,6 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def run_async(coro: Awaitable[T]) -> T:
-    async def wrapper() -> T:
-        return await coro
-
-    return asyncio.run(wrapper())
 
 
 def eventually(check: Callable[[], T], timeout: float = 30, interval: float = 0.05) -> T:
