@@ -1,0 +1,221 @@
+"""Webhook ingest benchmark: N channels x M messages through the real Twilio messaging webhook.
+
+Prints accepted messages/s (webhook answered 200), stored messages/s, p50/p99 webhook latency and
+webhook-to-stored latency, and, measured in the same run against the same Temporal dev server, the
+raw signal-with-start rate of a trivial workflow, with the ratio between the two.
+
+    python -m bench.webhook_throughput --channels 20 --messages 50 --concurrency 20
+
+Messages of one channel are sent one after another (as a customer types); channels run in parallel.
+The stack (API + worker) runs in a background thread with its own event loop, so the load generator
+does not compete with it for one loop; it still shares the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+
+import httpx
+from sqlmodel import col, func, select
+from temporalio.client import Client
+from temporalio.worker import Worker
+from twilio.request_validator import RequestValidator
+
+from bench.raw_workflow import RawChannel
+from devstack import BackgroundStack, start_dev_server, wait_until_ready
+from settings import Settings, generate_dev_secrets
+from store.db import Database
+from store.models import Message
+
+
+@dataclass
+class Timings:
+    sent_at: dict[str, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    first_sent: float = 0.0
+    last_accepted: float = 0.0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+async def drive_webhooks(
+    settings: Settings, url: str, to: str, channels: int, messages: int, concurrency: int
+) -> Timings:
+    validator = RequestValidator(settings.twilio_auth_token)
+    webhook = f"{url}/webhooks/twilio/messaging"
+    timings = Timings()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def customer(client: httpx.AsyncClient, number: int) -> None:
+        sender = f"+1666{number:07d}"
+        for i in range(messages):
+            sid = "SM" + uuid.uuid4().hex
+            params = {"From": sender, "To": to, "Body": f"message {i}", "MessageSid": sid, "NumMedia": "0"}
+            headers = {"X-Twilio-Signature": validator.compute_signature(webhook, params)}
+            async with gate:
+                started = time.time()
+                timings.sent_at[f"twilio:{sid}"] = started
+                response = await client.post(webhook, data=params, headers=headers)
+                finished = time.time()
+            if response.status_code != 200:
+                raise SystemExit(f"webhook answered {response.status_code}: {response.text}")
+            timings.latencies.append(finished - started)
+            timings.last_accepted = max(timings.last_accepted, finished)
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        timings.first_sent = time.time()
+        await asyncio.gather(*(customer(client, n) for n in range(channels)))
+    return timings
+
+
+async def wait_until_stored(db: Database, timings: Timings, deadline_seconds: float) -> tuple[list[float], float, int]:
+    """Webhook-to-stored latencies, the time the last message was stored, and duplicates."""
+    keys = list(timings.sent_at)
+    deadline = time.time() + deadline_seconds
+    while True:
+        async with db.session() as session:
+            stored = (await session.exec(select(func.count()).where(col(Message.message_key).in_(keys)))).one()
+        if stored >= len(keys) or time.time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    async with db.session() as session:
+        rows = (
+            await session.exec(
+                select(Message.message_key, Message.date_created).where(col(Message.message_key).in_(keys))
+            )
+        ).all()
+    stored_at = {key: created.replace(tzinfo=UTC).timestamp() for key, created in rows}
+    if len(stored_at) < len(keys):
+        raise SystemExit(
+            f"{len(keys) - len(stored_at)} of {len(keys)} messages were not stored within {deadline_seconds:.0f}s"
+        )
+    latencies = [stored_at[key] - timings.sent_at[key] for key in keys]
+    return latencies, max(stored_at.values()), len(rows) - len(stored_at)
+
+
+async def raw_signal_with_start(client: Client, channels: int, messages: int, concurrency: int) -> float:
+    """Signals-with-start per second for the same shape of traffic, on the same server."""
+    queue = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    gate = asyncio.Semaphore(concurrency)
+
+    async def channel(number: int) -> None:
+        for i in range(messages):
+            async with gate:
+                await client.start_workflow(
+                    RawChannel.run,
+                    messages,
+                    id=f"raw-{queue}-{number}",
+                    task_queue=queue,
+                    start_signal="message",
+                    start_signal_args=[f"message {i}"],
+                )
+
+    async with Worker(client, task_queue=queue, workflows=[RawChannel]):
+        started = time.time()
+        await asyncio.gather(*(channel(n) for n in range(channels)))
+        elapsed = time.time() - started
+    return channels * messages / elapsed
+
+
+async def setup_flow(url: str, settings: Settings) -> str:
+    number = "+15550009999"
+    async with httpx.AsyncClient(base_url=url, auth=(settings.account_sid, settings.auth_token)) as http:
+        service = (await http.post("/v2/Services", data={"FriendlyName": "bench"})).json()["sid"]
+        flow = await http.post(
+            "/v1/FlexFlows",
+            data={"FriendlyName": "bench", "ChatServiceSid": service, "ChannelType": "sms", "ContactIdentity": number},
+        )
+        assert flow.status_code == 201, flow.text
+    return number
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--channels", type=int, default=20)
+    parser.add_argument("--messages", type=int, default=50, help="messages per channel")
+    parser.add_argument("--concurrency", type=int, default=20, help="webhook calls in flight")
+    args = parser.parse_args()
+    total = args.channels * args.messages
+
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
+        data_dir = Path(tmp)
+        generate_dev_secrets(data_dir)
+        server = start_dev_server(data_dir / "temporal.db", port=free_port(), ui_port=None, log_file=data_dir / "t.log")
+        try:
+            asyncio.run(wait_until_ready(server))
+            settings = Settings(
+                data_dir=data_dir,
+                temporal_address=server.address,
+                api_port=free_port(),
+                channel_inactivity_seconds=600,
+            ).with_file_secrets()
+            stack = BackgroundStack(settings).start()
+            try:
+                figures = asyncio.run(run_benchmark(stack, settings, args.channels, args.messages, args.concurrency))
+            finally:
+                stack.stop()
+        finally:
+            server.stop()
+
+    accepted, stored, webhook, to_store, raw, duplicates = figures
+    print(f"Switchboard webhook ingest: {args.channels} channels x {args.messages} messages = {total}")
+    print(f"  machine              {os.cpu_count()} cores, {platform.platform()}, Python {sys.version.split()[0]}")
+    print(f"  concurrency          {args.concurrency} webhook calls in flight")
+    print(f"  accepted             {accepted:8.1f} messages/s   (webhook answered 200, message durable)")
+    print(f"  stored               {stored:8.1f} messages/s   (first send to last row written)")
+    print(
+        f"  webhook latency      p50 {1000 * percentile(webhook, 50):7.1f} ms   p99 {1000 * percentile(webhook, 99):7.1f} ms"
+    )
+    print(
+        f"  webhook-to-stored    p50 {1000 * percentile(to_store, 50):7.1f} ms   p99 {1000 * percentile(to_store, 99):7.1f} ms"
+    )
+    print(f"  raw signal-with-start {raw:7.1f} /s   (same server, same traffic shape, trivial workflow)")
+    print(f"  ratio accepted / raw {accepted / raw:8.2f}")
+    print(f"  lost 0, duplicated {duplicates}; mean webhook latency {1000 * statistics.fmean(webhook):.1f} ms")
+    if duplicates:
+        raise SystemExit("duplicated messages")
+
+
+async def run_benchmark(
+    stack: BackgroundStack, settings: Settings, channels: int, messages: int, concurrency: int
+) -> tuple[float, float, list[float], list[float], float, int]:
+    to = await setup_flow(stack.url, settings)
+    timings = await drive_webhooks(settings, stack.url, to, channels, messages, concurrency)
+    total = channels * messages
+    accepted = total / (timings.last_accepted - timings.first_sent)
+    db = Database(settings.resolved_database_url)
+    try:
+        to_store, last_stored, duplicates = await wait_until_stored(db, timings, deadline_seconds=300)
+    finally:
+        await db.dispose()
+    stored = total / (last_stored - timings.first_sent)
+    client = await Client.connect(settings.temporal_address)
+    raw = await raw_signal_with_start(client, channels, messages, concurrency)
+    return accepted, stored, timings.latencies, to_store, raw, duplicates
+
+
+if __name__ == "__main__":
+    main()
