@@ -65,6 +65,11 @@ class Settings(BaseSettings):
                 return driver + url[len(plain) :]
         return url
 
+    def as_environment(self) -> dict[str, str]:
+        """These settings as the environment variables that reproduce them in another process."""
+        values = self.model_dump(mode="json")
+        return {f"SWITCHBOARD_{name.upper()}": str(value) for name, value in values.items() if value not in ("", None)}
+
     def with_file_secrets(self) -> Settings:
         """Fill secrets the environment left empty from the data directory's secrets file."""
         path = self.data_dir / SECRETS_FILE

@@ -7,21 +7,25 @@ raw signal-with-start rate of a trivial workflow, with the ratio between the two
     python -m bench.webhook_throughput --channels 20 --messages 50 --concurrency 20
 
 Messages of one channel are sent one after another (as a customer types); channels run in parallel.
-The stack (API + worker) runs in a background thread with its own event loop, so the load generator
-does not compete with it for one loop; it still shares the machine's cores.
+By default the API and the worker run as their own processes (`switchboard api`, `switchboard
+worker`), as in production, so the load generator and they do not share one interpreter;
+`--in-process` runs both in one event loop as `switchboard dev` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -157,6 +161,10 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=20)
     parser.add_argument("--messages", type=int, default=50, help="messages per channel")
     parser.add_argument("--concurrency", type=int, default=20, help="webhook calls in flight")
+    parser.add_argument("--database-url", default="", help="Switchboard's store (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--in-process", action="store_true", help="API and worker in one process, like `switchboard dev`"
+    )
     args = parser.parse_args()
     total = args.channels * args.messages
 
@@ -171,12 +179,10 @@ def main() -> None:
                 temporal_address=server.address,
                 api_port=free_port(),
                 channel_inactivity_seconds=600,
+                database_url=args.database_url,
             ).with_file_secrets()
-            stack = BackgroundStack(settings).start()
-            try:
-                figures = asyncio.run(run_benchmark(stack, settings, args.channels, args.messages, args.concurrency))
-            finally:
-                stack.stop()
+            with running_stack(settings, in_process=args.in_process, logs=data_dir) as url:
+                figures = asyncio.run(run_benchmark(url, settings, args.channels, args.messages, args.concurrency))
         finally:
             server.stop()
 
@@ -184,6 +190,10 @@ def main() -> None:
     print(f"Switchboard webhook ingest: {args.channels} channels x {args.messages} messages = {total}")
     print(f"  machine              {os.cpu_count()} cores, {platform.platform()}, Python {sys.version.split()[0]}")
     print(f"  concurrency          {args.concurrency} webhook calls in flight")
+    print(
+        f"  stack                {'API and worker in one process' if args.in_process else 'API and worker processes'}"
+    )
+    print(f"  store                {args.database_url.split('@')[-1] if args.database_url else 'SQLite (WAL)'}")
     print(f"  accepted             {accepted:8.1f} messages/s   (webhook answered 200, message durable)")
     print(f"  stored               {stored:8.1f} messages/s   (first send to last row written)")
     print(
@@ -199,11 +209,47 @@ def main() -> None:
         raise SystemExit("duplicated messages")
 
 
+@contextlib.contextmanager
+def running_stack(settings: Settings, *, in_process: bool, logs: Path) -> Iterator[str]:
+    """The API and worker for the run; yields the API's base URL once it is healthy."""
+    if in_process:
+        stack = BackgroundStack(settings).start()
+        try:
+            yield stack.url
+        finally:
+            stack.stop()
+        return
+    switchboard = str(Path(sys.executable).parent / "switchboard")
+    env = {**os.environ, **settings.as_environment()}
+    processes = []
+    for command in ("api", "worker"):
+        with (logs / f"{command}.log").open("ab") as log:
+            processes.append(subprocess.Popen([switchboard, command], env=env, stdout=log, stderr=log))
+    url = f"http://127.0.0.1:{settings.api_port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.time() > deadline or any(p.poll() is not None for p in processes):
+                raise SystemExit(f"the stack did not become healthy; see {logs}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+
+
 async def run_benchmark(
-    stack: BackgroundStack, settings: Settings, channels: int, messages: int, concurrency: int
+    url: str, settings: Settings, channels: int, messages: int, concurrency: int
 ) -> tuple[float, float, list[float], list[float], float, int]:
-    to = await setup_flow(stack.url, settings)
-    timings = await drive_webhooks(settings, stack.url, to, channels, messages, concurrency)
+    to = await setup_flow(url, settings)
+    timings = await drive_webhooks(settings, url, to, channels, messages, concurrency)
     total = channels * messages
     accepted = total / (timings.last_accepted - timings.first_sent)
     db = Database(settings.resolved_database_url)

@@ -97,14 +97,9 @@ def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[byte
         return subprocess.Popen([SWITCHBOARD, command], env={**os.environ, **env}, stdout=out, stderr=out)
 
 
-def environment(stack_settings: object) -> dict[str, str]:
-    data = stack_settings.model_dump(mode="json")  # type: ignore[attr-defined]
-    return {f"SWITCHBOARD_{k.upper()}": str(v) for k, v in data.items() if v not in ("", None)}
-
-
 def test_healthz_is_503_until_temporal_answers(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
     settings = test_settings(tmp_path, temporal_address=f"127.0.0.1:{free_port()}")
-    processes.append(spawn("api", environment(settings), tmp_path / "api.log"))
+    processes.append(spawn("api", settings.as_environment(), tmp_path / "api.log"))
     url = f"http://127.0.0.1:{settings.api_port}/healthz"
 
     response = eventually(lambda: _get(url, 200, 503), timeout=60)
@@ -128,7 +123,7 @@ def test_separate_api_and_workers_survive_a_killed_worker(
     """Messages keep flowing through `switchboard api` while one of two `switchboard worker`
     processes is killed with SIGKILL: every message is stored exactly once, in order."""
     settings = test_settings(tmp_path, temporal_address=temporal_server.address, channel_inactivity_seconds=600)
-    env = environment(settings)
+    env = settings.as_environment()
     processes.append(spawn("api", env, tmp_path / "api.log"))
     workers = [spawn("worker", env, tmp_path / f"worker{i}.log") for i in range(2)]
     processes.extend(workers)

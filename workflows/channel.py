@@ -11,6 +11,7 @@ starts a new run (same workflow id), which does the same.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
 from dataclasses import replace
@@ -98,6 +99,10 @@ class ChannelWorkflow:
         # Set once this run knows its channel is closed and only hands messages on.
         self.handing_over = False
         self.successor_sid: str | None = None
+        self.inactivity = timedelta(seconds=self.config.inactivity_seconds)
+        # When the channel last stored a message (or opened): the inactivity clock starts here.
+        self.last_activity = workflow.now()
+        self.quiet_timer: asyncio.Task[None] | None = None
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -176,14 +181,16 @@ class ChannelWorkflow:
             await self._store_pending()
             if self._run_budget_spent():
                 await self._continue_as_new(input.origin)
-            try:
-                await workflow.wait_condition(
-                    lambda: bool(self.pending) or self._run_budget_spent(),
-                    timeout=timedelta(seconds=self.config.inactivity_seconds),
-                )
+            # One durable timer per quiet period rather than one per message: when it fires
+            # early (messages came meanwhile) it is re-armed for the remainder.
+            if self.quiet_timer is None or self.quiet_timer.done():
+                remaining = self.last_activity + self.inactivity - workflow.now()
+                if remaining > timedelta(0):
+                    self.quiet_timer = asyncio.create_task(asyncio.sleep(remaining.total_seconds()))
+                    continue
+            else:
+                await workflow.wait_condition(self._should_wake)
                 continue
-            except TimeoutError:
-                pass
             await self._set_status(ChannelStatus.INACTIVE)
             if self.config.long_lived:
                 # Messages that raced the close reopen the same channel.
@@ -255,6 +262,7 @@ class ChannelWorkflow:
                     self.run_messages += 1
                 if result.key in self.awaited:
                     self.results[result.key] = result
+            self.last_activity = workflow.now()
             self.messages_count = appended.messages_count
             self.next_index = 0 if appended.last_index is None else appended.last_index + 1
             self._describe()
@@ -307,6 +315,10 @@ class ChannelWorkflow:
         for message in fresh:
             self._remember(message.key)
         self._describe()
+
+    def _should_wake(self) -> bool:
+        timer_fired = self.quiet_timer is not None and self.quiet_timer.done()
+        return bool(self.pending) or self._run_budget_spent() or timer_fired
 
     def _run_budget_spent(self) -> bool:
         return self.run_messages >= self.config.run_message_budget or workflow.info().is_continue_as_new_suggested()
