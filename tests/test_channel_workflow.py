@@ -286,3 +286,47 @@ def _channel_with(http: httpx.Client, service: str, messages: int) -> dict[str, 
     [channel] = channels_of(http, service)
     assert channel["messages_count"] == messages
     return channel
+
+
+def test_continue_as_new_under_concurrent_traffic_loses_nothing(make_stack: StackFactory) -> None:
+    """Signals landing while a run continues as new (the server then rejects the command and the
+    task is retried) are all stored once, with gap-free indexes."""
+    stack = make_stack(channel_run_message_budget=25, channel_inactivity_seconds=60)
+    customers, per_customer = 8, 60
+    with stack.http() as http:
+        service = stack.create_service(http)
+        flow = stack.create_flex_flow(http, service, LongLived="true")
+    numbers = [new_phone() for _ in range(customers)]
+    url = f"{stack.url}/webhooks/twilio/messaging"
+
+    async def customer(client: httpx.AsyncClient, number: str) -> None:
+        gate = asyncio.Semaphore(4)  # several messages of one customer in flight at once
+
+        async def one(i: int) -> None:
+            params = stack.sms_params(flow["contact_identity"], number, f"{number} {i}")
+            async with gate:
+                response = await client.post(url, data=params, headers={"X-Twilio-Signature": stack.sign(url, params)})
+            assert response.status_code == 200, response.text
+
+        await asyncio.gather(*(one(i) for i in range(per_customer)))
+
+    async def run_all() -> None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            await asyncio.gather(*(customer(client, n) for n in numbers))
+
+    asyncio.run(run_all())
+    with stack.http() as http:
+
+        def all_stored() -> list[dict[str, Any]]:
+            channels = channels_of(http, service)
+            assert len(channels) == customers
+            assert all(c["messages_count"] == per_customer for c in channels), [c["messages_count"] for c in channels]
+            return channels
+
+        for channel in eventually(all_stored, timeout=120):
+            messages = messages_of(http, service, channel["sid"])
+            assert [m["index"] for m in messages] == list(range(per_customer))
+            number = json.loads(channel["attributes"])["from"]
+            assert sorted(m["body"] for m in messages) == sorted(f"{number} {i}" for i in range(per_customer))
+        runs = workflow_ids(stack, f'WorkflowId="{channel["sid"]}"')
+        assert len(runs) >= per_customer // 25
