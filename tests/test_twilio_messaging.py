@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 
 from devstack import start_dev_server, wait_until_ready
@@ -65,7 +66,16 @@ def test_sms_reaches_a_channel_with_flex_attributes(stack: Stack) -> None:
         assert [m["identity"] for m in members] == [customer]
 
 
-def test_duplicate_webhooks_are_stored_once(stack: Stack) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, make_stack: StackFactory, stack: Stack) -> Stack:
+    """The shared SQLite stack, or a stack on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return stack
+    return make_stack(database_url=request.getfixturevalue("postgres_url"))
+
+
+def test_duplicate_webhooks_are_stored_once(any_store: Stack) -> None:
+    stack = any_store
     with stack.http() as http:
         service = stack.create_service(http)
         flow = stack.create_flex_flow(http, service)
