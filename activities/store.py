@@ -86,7 +86,6 @@ class StoreActivities:
                 messages_count=channel.messages_count,
                 members=[self._member_view(m) for m in members],
                 attributes=self.cipher.decrypt(channel.attributes_enc, "channel.attributes"),
-                date_created=channel.date_created,
             )
             await session.commit()
             return opened
@@ -139,7 +138,7 @@ class StoreActivities:
                 type="UniqueNameTaken",
                 non_retryable=True,
             ) from exc
-        return OpenedChannel(False, 0, 0, members, req.attributes, channel.date_created)
+        return OpenedChannel(False, 0, 0, members, req.attributes)
 
     def _member_row(self, req: AddMember) -> Member:
         return Member(

@@ -4,7 +4,6 @@ query answers and activity inputs/outputs of the channel workflow."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 
 
@@ -149,7 +148,6 @@ class OpenedChannel:
     messages_count: int
     members: list[MemberView]
     attributes: str
-    date_created: datetime | None = None
 
 
 @dataclass
