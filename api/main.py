@@ -5,17 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 
 from api.deps import AppContext
 from api.routes import chat, flex_flows, health
-from api.twilio_shape import TwilioError, twilio_error_handler, validation_error_handler
+from api.twilio_shape import (
+    SERVICE_UNAVAILABLE,
+    TwilioError,
+    error_response,
+    twilio_error_handler,
+    validation_error_handler,
+)
 from api.webhooks import twilio_messaging
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
@@ -25,17 +33,35 @@ from web import STATIC_DIR
 log = logging.getLogger(__name__)
 
 
-async def keep_connecting(context: AppContext) -> None:
-    """Connect to Temporal, retrying: the API starts (and /healthz says 503) while it is down."""
-    settings = context.settings
+async def retry_until_done(what: str, attempt: Callable[[], Awaitable[bool]]) -> None:
+    """Retry ``attempt`` with backoff until it answers True: the API starts, and /healthz says
+    503, while a dependency is down."""
     delay = 0.2
-    while context.temporal is None:
+    while True:
         try:
-            context.temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+            if await attempt():
+                return
         except Exception as exc:
-            log.warning("Temporal at %s not reachable (%s); retrying", settings.temporal_address, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            log.warning("%s not reachable (%s); retrying", what, exc)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+async def connect_temporal(context: AppContext) -> bool:
+    settings = context.settings
+    context.temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    return True
+
+
+async def prepare_database(context: AppContext) -> bool:
+    await create_tables(context.db.engine)
+    return True
+
+
+async def database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """A database that cannot be reached is a 503 (providers retry), not a bare 500."""
+    log.error("database error: %s", exc.__class__.__name__)
+    return error_response(503, "the database is not reachable; retry shortly", SERVICE_UNAVAILABLE)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -44,7 +70,6 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.resolved_database_url)
-        await create_tables(db.engine)
         context = AppContext(
             settings=settings,
             db=db,
@@ -52,13 +77,23 @@ def create_app(settings: Settings) -> FastAPI:
             hasher=KeyedHasher.from_setting(settings.hash_key),
         )
         app.state.context = context
-        connecting = asyncio.create_task(keep_connecting(context))
+        background = [
+            asyncio.create_task(
+                retry_until_done(f"Temporal at {settings.temporal_address}", lambda: connect_temporal(context))
+            )
+        ]
+        try:  # tables in place before the first request, unless the database is down right now
+            await prepare_database(context)
+        except Exception as exc:
+            log.warning("the database is not reachable (%s); retrying in the background", exc)
+            background.append(asyncio.create_task(retry_until_done("the database", lambda: prepare_database(context))))
         try:
             yield
         finally:
-            connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await connecting
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await db.dispose()
 
     app = FastAPI(
@@ -68,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_exception_handler(TwilioError, twilio_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(OperationalError, database_unavailable)
     for router in (health.router, chat.router, flex_flows.router, twilio_messaging.router):
         app.include_router(router)
     app.mount("/demo", StaticFiles(directory=STATIC_DIR, html=True), name="demo")

@@ -107,6 +107,22 @@ def test_healthz_is_503_until_temporal_answers(tmp_path: Path, processes: list[s
     assert response.json()["database"] == "ok" and response.json()["temporal"] != "ok"
 
 
+def test_healthz_is_503_while_the_database_is_down(
+    temporal_server: DevServer, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    closed = free_port()
+    settings = test_settings(
+        tmp_path, temporal_address=temporal_server.address, database_url=f"postgresql://nobody@127.0.0.1:{closed}/x"
+    )
+    processes.append(spawn("api", settings.as_environment(), tmp_path / "api.log"))
+    url = f"http://127.0.0.1:{settings.api_port}"
+    response = eventually(lambda: _get(f"{url}/healthz", 503), timeout=60)
+    assert response.json()["database"].startswith("unreachable") and response.json()["temporal"] == "ok"
+    # Requests that need the database say so with a retryable status, in Twilio's shape.
+    services = httpx.get(f"{url}/v2/Services", auth=(settings.account_sid, settings.auth_token))
+    assert services.status_code == 503 and "database" in services.json()["message"]
+
+
 def _get(url: str, *statuses: int) -> httpx.Response:
     """GET that counts a refused connection (process still starting) as not yet."""
     try:
