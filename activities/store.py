@@ -118,7 +118,6 @@ class StoreActivities:
             )
             members.append(self._member_view(member))
             channel.members_count = 1
-            await session.flush()
             session.add(member)
             assert config.flex_flow_sid is not None
             if await session.get(Contact, (config.flex_flow_sid, config.contact_hash)) is None:
@@ -133,6 +132,8 @@ class StoreActivities:
         try:
             await session.commit()
         except IntegrityError as exc:
+            if config.unique_name is None:
+                raise  # not a caller's mistake: let the activity retry
             raise ApplicationError(
                 f"channel {channel.sid} could not be created: unique name {config.unique_name!r} is taken",
                 type="UniqueNameTaken",
