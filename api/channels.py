@@ -4,6 +4,7 @@ provider webhook shares."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -11,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.deps import AppContext
 from store.contacts import address_hash, current_channel_sid
 from store.models import Channel, Contact, FlexFlow
-from workflows.messages import ChannelConfig, InboundMessage
+from workflows.messages import ChannelConfig, InboundMessage, Integration
 
 
 def _config(context: AppContext, **fields: Any) -> ChannelConfig:
@@ -23,16 +24,21 @@ def _config(context: AppContext, **fields: Any) -> ChannelConfig:
     )
 
 
-async def ingest_contact_message(
-    context: AppContext, session: AsyncSession, flow: FlexFlow, address: str, message: InboundMessage
-) -> str:
-    """Deliver a customer's message to the contact's current channel on ``flow``. Returns the SID
-    it was addressed to once Temporal holds it durably."""
+def integration_for(flow: FlexFlow | None) -> Integration | None:
+    """The integration a channel of ``flow`` runs, or None (no flow, no integration, disabled)."""
+    if flow is None or flow.integration_type is None or not flow.enabled:
+        return None
+    stored: dict[str, Any] = json.loads(flow.integration_json or "{}")
+    known = {name: value for name, value in stored.items() if name in Integration.__dataclass_fields__}
+    return Integration(type=flow.integration_type, **known)
+
+
+async def contact_config(context: AppContext, session: AsyncSession, flow: FlexFlow, address: str) -> ChannelConfig:
+    """The config of the channel the customer at ``address`` currently talks on through ``flow``."""
     contact_hash = address_hash(context.hasher, address)
-    channel_sid = await current_channel_sid(session, context.hasher, flow.sid, contact_hash)
-    config = _config(
+    return _config(
         context,
-        channel_sid=channel_sid,
+        channel_sid=await current_channel_sid(session, context.hasher, flow.sid, contact_hash),
         service_sid=flow.chat_service_sid,
         channel_type=flow.channel_type,
         long_lived=flow.long_lived,
@@ -40,14 +46,25 @@ async def ingest_contact_message(
         contact_address=address,
         contact_hash=contact_hash,
         friendly_name=address,
+        integration=integration_for(flow),
+        flow_address=flow.contact_identity,
     )
+
+
+async def ingest_contact_message(
+    context: AppContext, session: AsyncSession, flow: FlexFlow, address: str, message: InboundMessage
+) -> str:
+    """Deliver a customer's message to the contact's current channel on ``flow``. Returns the SID
+    it was addressed to once Temporal holds it durably."""
+    config = await contact_config(context, session, flow, address)
     await context.channels.deliver(config, message)
-    return channel_sid
+    return config.channel_sid
 
 
 async def config_for_row(context: AppContext, session: AsyncSession, channel: Channel) -> ChannelConfig:
     cipher = context.cipher
     contact_address = None
+    flow = await session.get(FlexFlow, channel.flex_flow_sid) if channel.flex_flow_sid else None
     if channel.flex_flow_sid and channel.contact_hash:
         contact = await session.get(Contact, (channel.flex_flow_sid, channel.contact_hash))
         if contact is not None:
@@ -66,6 +83,8 @@ async def config_for_row(context: AppContext, session: AsyncSession, channel: Ch
         attributes=cipher.decrypt(channel.attributes_enc, "channel.attributes"),
         type=channel.type,
         created_by=channel.created_by,
+        integration=integration_for(flow),
+        flow_address=flow.contact_identity if flow else None,
     )
 
 

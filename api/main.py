@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 
 from api.deps import AppContext
-from api.routes import chat, flex_flows, health
+from api.routes import chat, flex_channels, flex_flows, health, studio, taskrouter
 from api.twilio_shape import (
     SERVICE_UNAVAILABLE,
     TwilioError,
@@ -104,7 +104,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(TwilioError, twilio_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(OperationalError, database_unavailable)
-    for router in (health.router, chat.router, flex_flows.router, twilio_messaging.router):
+    for router in (
+        health.router,
+        chat.router,
+        flex_flows.router,
+        flex_channels.router,
+        studio.router,
+        taskrouter.router,
+        twilio_messaging.router,
+    ):
         app.include_router(router)
     app.mount("/demo", StaticFiles(directory=STATIC_DIR, html=True), name="demo")
     return app

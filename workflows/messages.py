@@ -37,6 +37,10 @@ class InboundMessage:
     body: str | None
     attributes: str = "{}"
     media: list[MediaRef] = field(default_factory=list)
+    # Whether the channel's integration sees this message (runs or feeds its flow, posts it to the
+    # external URL, opens a task). Like Twilio's webhooks: customers' and agents' messages do; REST
+    # posts only with ``X-Twilio-Webhook-Enabled: true``; a flow's own messages never do.
+    runs_integration: bool = True
 
 
 @dataclass
@@ -74,6 +78,22 @@ class MemberView:
 
 
 @dataclass
+class Integration:
+    """A Flex Flow's integration, as the channel runs it."""
+
+    type: str  # studio | external | task
+    flow_sid: str | None = None
+    url: str | None = None
+    workspace_sid: str | None = None
+    workflow_sid: str | None = None
+    channel: str | None = None
+    priority: int = 0
+    timeout: int = 86400
+    creation_on_message: bool = False
+    retry_count: int = 3
+
+
+@dataclass
 class ChannelConfig:
     """What a channel is; fixed for its life and passed to every run."""
 
@@ -93,6 +113,10 @@ class ChannelConfig:
     attributes: str | None = None
     type: str = "private"
     created_by: str = "system"
+    integration: Integration | None = None
+    # The business's own address on this channel (the Flex Flow's contact identity): Studio's
+    # ``flow.channel.address`` and the ``To`` of customers' messages.
+    flow_address: str | None = None
 
 
 @dataclass
@@ -193,3 +217,37 @@ class ClaimSuccessor:
 class ForwardMessages:
     config: ChannelConfig
     messages: list[InboundMessage]
+
+
+@dataclass
+class CreateTask:
+    """A routing task for a channel, from ``send-to-flex`` or a ``task`` integration."""
+
+    task_sid: str
+    workspace_sid: str
+    workflow_sid: str
+    task_channel: str
+    # Rendered JSON text.
+    attributes: str
+    priority: int
+    timeout: int
+    channel_sid: str
+
+
+@dataclass
+class ChatWebhook:
+    """An ``external`` integration's POST of one message, in Programmable Chat's webhook shape."""
+
+    url: str
+    form: dict[str, str]
+    retry_count: int
+    flex_flow_sid: str | None
+    channel_sid: str
+    message_sid: str
+
+
+@dataclass
+class WebhookFailure:
+    webhook: ChatWebhook
+    attempts: int
+    error: str

@@ -21,6 +21,7 @@ from workflows.messages import (
     Origin,
     StoredMessage,
 )
+from workflows.studio.messages import EndExecution, ExecutionStarted, StartExecution
 
 
 def summary(config: ChannelConfig) -> str:
@@ -83,3 +84,16 @@ class ChannelClient:
 
     async def state(self, channel_sid: str) -> ChannelState:
         return await self.client.get_workflow_handle(channel_sid).query(ChannelWorkflow.state)
+
+    async def start_execution(self, config: ChannelConfig, start: StartExecution) -> ExecutionStarted:
+        """Studio's REST trigger on the contact's channel: answers once the execution is recorded.
+        A closed short-lived channel refuses with ``ChannelClosed`` naming its successor."""
+        return await self.client.execute_update_with_start_workflow(
+            ChannelWorkflow.start_execution, start, start_workflow_operation=self._with_start(config, Origin.CONTACT)
+        )
+
+    async def end_execution(self, channel_sid: str, execution_sid: str) -> bool:
+        """Ends a running execution (``Status=ended``); False when the channel was not running it."""
+        return await self.client.get_workflow_handle(channel_sid).execute_update(
+            ChannelWorkflow.end_execution, EndExecution(execution_sid)
+        )

@@ -1,40 +1,18 @@
-"""SQLModel tables. Columns ending in ``_enc`` hold AES-GCM ciphertext (see ``store.crypto``);
-columns ending in ``_hash`` hold keyed hashes used for lookups, never the plaintext."""
+"""Programmable Chat tables: services, channels, members and messages."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from store.models.base import utcnow
 
 
 class Service(SQLModel, table=True):
     sid: str = Field(primary_key=True, max_length=34)
     friendly_name: str
-    date_created: datetime = Field(default_factory=utcnow)
-    date_updated: datetime = Field(default_factory=utcnow)
-
-
-class FlexFlow(SQLModel, table=True):
-    __tablename__ = "flex_flow"
-
-    sid: str = Field(primary_key=True, max_length=34)
-    friendly_name: str
-    chat_service_sid: str = Field(foreign_key="service.sid", index=True)
-    channel_type: str
-    # The business address customers write to (a Twilio number, a WhatsApp sender, a page id):
-    # public, so stored in clear and matched directly.
-    contact_identity: str | None = Field(default=None, index=True)
-    enabled: bool = True
-    integration_type: str | None = None
-    integration_json: str = "{}"
-    long_lived: bool = False
-    janitor_enabled: bool = False
     date_created: datetime = Field(default_factory=utcnow)
     date_updated: datetime = Field(default_factory=utcnow)
 
@@ -99,19 +77,3 @@ class Message(SQLModel, table=True):
         UniqueConstraint("channel_sid", "index"),
         UniqueConstraint("service_sid", "message_key"),
     )
-
-
-class Contact(SQLModel, table=True):
-    """Which channel a customer address currently talks on, per Flex Flow.
-
-    ``sequence`` counts the contact's channels; channel SIDs of contacts are derived from it, so
-    concurrent webhooks for a new contact agree on one channel without a lock.
-    """
-
-    flex_flow_sid: str = Field(primary_key=True, max_length=34)
-    address_hash: str = Field(primary_key=True, max_length=64)
-    address_enc: str
-    current_channel_sid: str
-    sequence: int = 0
-    date_created: datetime = Field(default_factory=utcnow)
-    date_updated: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,25 @@
+"""SQLModel tables, one module per resource family. Columns ending in ``_enc`` hold AES-GCM
+ciphertext (see ``store.crypto``); columns ending in ``_hash`` hold keyed hashes used for lookups,
+never the plaintext. Importing this package registers every table with ``SQLModel.metadata``."""
+
+from store.models.base import utcnow
+from store.models.chat import Channel, Member, Message, Service
+from store.models.flex import Contact, FlexFlow, IntegrationFailure
+from store.models.studio import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep
+from store.models.taskrouter import Task
+
+__all__ = [
+    "Channel",
+    "Contact",
+    "FlexFlow",
+    "IntegrationFailure",
+    "Member",
+    "Message",
+    "Service",
+    "StudioExecution",
+    "StudioFlow",
+    "StudioFlowRevision",
+    "StudioStep",
+    "Task",
+    "utcnow",
+]
