@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # Messages a channel workflow run stores before it continues as new, bounding its history.
     channel_run_message_budget: int = Field(1000, gt=0)
 
+    # The business number of the default "Flex Messaging Channel" Flex Flow (SMS), used when the
+    # Flex defaults are first created; change it later through the FlexFlows API.
+    flex_sms_number: str = Field("+15005550006", min_length=1)
+
     @cached_property
     def resolved_database_url(self) -> str:
         url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'switchboard.db'}"

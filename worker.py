@@ -12,7 +12,10 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.http import HttpActivities
+from activities.routing import RoutingActivities
 from activities.store import StoreActivities
+from activities.studio import StudioActivities
 from settings import Settings, load_settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database, create_tables
@@ -39,17 +42,24 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
 
 
 def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
+    cipher = Cipher.from_setting(settings.encryption_keys, settings.encryption_key_id)
     store = StoreActivities(
         db=db,
-        cipher=Cipher.from_setting(settings.encryption_keys, settings.encryption_key_id),
+        cipher=cipher,
         hasher=KeyedHasher.from_setting(settings.hash_key),
         channels=ChannelClient(client, settings.task_queue),
     )
+    activities = [
+        *store.all(),
+        *StudioActivities(db, cipher).all(),
+        *RoutingActivities(db, cipher).all(),
+        *HttpActivities(db, settings.auth_token).all(),
+    ]
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[ChannelWorkflow],
-        activities=store.all(),
+        activities=activities,
         # Lets in-flight workflow tasks finish on shutdown instead of being retried elsewhere.
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

@@ -28,6 +28,7 @@ from api.webhooks import twilio_messaging
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database, create_tables
+from store.defaults import ensure_flex_defaults
 from web import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ async def connect_temporal(context: AppContext) -> bool:
 
 async def prepare_database(context: AppContext) -> bool:
     await create_tables(context.db.engine)
+    defaults = await ensure_flex_defaults(context.db, context.settings)
+    log.info("Flex defaults %s: %s", "created" if defaults.created else "in place", defaults.describe())
     return True
 
 

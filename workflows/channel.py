@@ -12,6 +12,7 @@ starts a new run (same workflow id), which does the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import OrderedDict
 from dataclasses import replace
@@ -20,7 +21,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows import sids
 from workflows.messages import (
@@ -32,7 +33,9 @@ from workflows.messages import (
     ChannelInput,
     ChannelState,
     ChannelStatus,
+    ChatWebhook,
     ClaimSuccessor,
+    CreateTask,
     ForwardMessages,
     InboundMessage,
     KnownKeys,
@@ -44,8 +47,20 @@ from workflows.messages import (
     Origin,
     SetChannelStatus,
     StoredMessage,
+    WebhookFailure,
 )
 from workflows.search_attributes import CHANNEL_STATUS
+from workflows.studio.definition import parse_definition
+from workflows.studio.engine import FlowRun, Reply, inbound_context
+from workflows.studio.messages import (
+    BeginExecution,
+    EndExecution,
+    ExecutionStarted,
+    ExecutionState,
+    LoadedFlow,
+    LoadFlow,
+    StartExecution,
+)
 
 # Keys of recently stored messages kept in memory, to drop fast retries without an activity.
 RECENT_KEYS = 256
@@ -59,22 +74,38 @@ STORE_OPTIONS: dict[str, Any] = {
 }
 
 
+# An external integration's POST is retried ``retry_count`` more times after this first wait,
+# then recorded as failed.
+WEBHOOK_RETRY_INTERVAL = timedelta(seconds=1)
+
+
 class ChannelClosedError(ApplicationError):
+    """Details: the successor channel's SID, when the contact's conversation continues there."""
+
     def __init__(self, channel_sid: str, successor_sid: str | None) -> None:
         where = f"; the contact's conversation continues on {successor_sid}" if successor_sid else ""
-        super().__init__(f"channel {channel_sid} is closed{where}", type="ChannelClosed", non_retryable=True)
+        details = [successor_sid] if successor_sid else []
+        super().__init__(f"channel {channel_sid} is closed{where}", *details, type="ChannelClosed", non_retryable=True)
+
+
+def failure_message(exc: ActivityError | ApplicationError) -> str:
+    """What went wrong in an activity, for people: its application error's message. (A local
+    activity's failure can surface as the ``ApplicationError`` itself.)"""
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
 
 
 def contact_attributes(config: ChannelConfig, status: ChannelStatus) -> str:
     """Flex's attributes of a channel a contact opened."""
-    return json.dumps(
-        {
-            "from": config.contact_address,
-            "channel_type": config.channel_type,
-            "status": status.value,
-            "long_lived": config.long_lived,
-        }
-    )
+    attributes: dict[str, Any] = {
+        "from": config.contact_name or config.contact_address,
+        "channel_type": config.channel_type,
+        "status": status.value,
+        "long_lived": config.long_lived,
+    }
+    if config.pre_engagement_data:
+        attributes["pre_engagement_data"] = json.loads(config.pre_engagement_data)
+    return json.dumps(attributes)
 
 
 @workflow.defn
@@ -103,6 +134,19 @@ class ChannelWorkflow:
         # When the channel last stored a message (or opened): the inactivity clock starts here.
         self.last_activity = workflow.now()
         self.quiet_timer: asyncio.Task[None] | None = None
+        # The conversation's integration: the routing task it is with, the running Studio
+        # execution, messages waiting for the external integration.
+        self.open_task_sid = carried.open_task_sid if carried else None
+        self.carried_execution = carried.execution if carried else None
+        self.execution: ExecutionState | None = None
+        self.execution_task: asyncio.Task[None] | None = None
+        self.execution_step: str | None = None
+        self.started: dict[str, ExecutionStarted | ApplicationError] = {}
+        self.waiting_for_reply = False
+        self.replies: list[Reply] = []
+        self.task_creation: asyncio.Task[None] | None = None
+        self.outbox: list[ChatWebhook] = []
+        self.outbox_task: asyncio.Task[None] | None = None
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -147,10 +191,56 @@ class ChannelWorkflow:
         return member
 
     @workflow.update
-    async def wait_open(self) -> ChannelState:
-        """Answers once the channel row exists: REST creation waits on it."""
+    async def wait_open(self, begin_interaction: bool = False) -> ChannelState:
+        """Answers once the channel row exists: REST creation waits on it. With
+        ``begin_interaction`` a ``task`` integration that does not wait for the first message
+        creates its task now, as Flex's channel creation does."""
         await workflow.wait_condition(lambda: self.opened or self.handing_over)
+        integration = self.config.integration
+        if (
+            begin_interaction
+            and not self.handing_over
+            and integration is not None
+            and integration.type == "task"
+            and not integration.creation_on_message
+        ):
+            self._start_integration_task()
+            await workflow.wait_condition(lambda: self.task_creation is None)
         return self.state()
+
+    @workflow.update
+    async def start_execution(self, start: StartExecution) -> ExecutionStarted:
+        """Studio's REST trigger: runs the flow on this contact's channel."""
+        await workflow.wait_condition(lambda: self.opened or self.handing_over)
+        if self.handing_over:
+            if self.successor_sid is None:
+                self.successor_sid = await self._claim_successor()
+            raise ChannelClosedError(self.config.channel_sid, self.successor_sid)
+        if self.execution_task is not None:
+            raise ApplicationError(
+                "the contact already has an active execution on this channel",
+                type="ExecutionActive",
+                non_retryable=True,
+            )
+        trigger = {"request": {"From": start.from_, "To": start.to, "parameters": start.parameters}}
+        self._launch_execution(
+            start.execution_sid, start.flow_sid, trigger, start.parameters, start.from_, start.to, None
+        )
+        await workflow.wait_condition(lambda: start.execution_sid in self.started)
+        outcome = self.started.pop(start.execution_sid)
+        if isinstance(outcome, ApplicationError):
+            raise outcome
+        return outcome
+
+    @workflow.update
+    async def end_execution(self, end: EndExecution) -> bool:
+        """``Status=ended``: stops the execution wherever it is."""
+        task = self.execution_task
+        if task is None or self.execution is None or self.execution.execution_sid != end.execution_sid:
+            return False
+        task.cancel()
+        await workflow.wait_condition(lambda: self.execution_task is not task)
+        return True
 
     @workflow.query
     def state(self) -> ChannelState:
@@ -164,6 +254,9 @@ class ChannelWorkflow:
             run_messages=self.run_messages,
             pending=len(self.pending),
             successor_sid=self.successor_sid,
+            open_task_sid=self.open_task_sid,
+            execution_sid=self.execution.execution_sid if self.execution else None,
+            execution_step=self.execution_step,
         )
 
     # --- the run ----------------------------------------------------------------------------
@@ -176,10 +269,13 @@ class ChannelWorkflow:
                 await self._set_status(ChannelStatus.INACTIVE, store=False)
                 await self._hand_over_until_quiet()
                 return
+        if self.carried_execution is not None:
+            carried = self.carried_execution
+            self._launch_execution(carried.execution_sid, carried.flow_sid, {}, {}, None, None, carried)
         self._describe()
         while True:
             await self._store_pending()
-            if self._run_budget_spent():
+            if self._run_budget_spent() and self._can_continue():
                 await self._continue_as_new(input.origin)
             # One durable timer per quiet period rather than one per message: when it fires
             # early (messages came meanwhile) it is re-armed for the remainder.
@@ -190,6 +286,11 @@ class ChannelWorkflow:
                     continue
             else:
                 await workflow.wait_condition(self._should_wake)
+                continue
+            if self._busy():
+                # A flow, a routing task or integration posts hold the conversation open; the
+                # quiet period restarts when they are done.
+                await workflow.wait_condition(lambda: bool(self.pending) or not self._busy() or self._may_continue())
                 continue
             await self._set_status(ChannelStatus.INACTIVE)
             if self.config.long_lived:
@@ -256,10 +357,11 @@ class ChannelWorkflow:
             )
             # Messages that arrived during the activity were appended behind the batch.
             self._take_pending(len(batch))
-            for result in appended.stored:
+            for message, result in zip(batch, appended.stored, strict=True):
                 self._remember(result.key)
                 if not result.duplicate:
                     self.run_messages += 1
+                    self._on_stored(message, result)
                 if result.key in self.awaited:
                     self.results[result.key] = result
             self.last_activity = workflow.now()
@@ -307,18 +409,39 @@ class ChannelWorkflow:
         if not fresh:
             return
         if self.successor_sid is None:
-            self.successor_sid = await workflow.execute_local_activity(
-                "claim_successor_channel", ClaimSuccessor(self.config), result_type=str, **STORE_OPTIONS
-            )
+            self.successor_sid = await self._claim_successor()
         successor = replace(self.config, channel_sid=self.successor_sid)
         await workflow.execute_local_activity("forward_messages", ForwardMessages(successor, fresh), **STORE_OPTIONS)
         for message in fresh:
             self._remember(message.key)
         self._describe()
 
+    async def _claim_successor(self) -> str:
+        successor: str = await workflow.execute_local_activity(
+            "claim_successor_channel", ClaimSuccessor(self.config), result_type=str, **STORE_OPTIONS
+        )
+        return successor
+
     def _should_wake(self) -> bool:
         timer_fired = self.quiet_timer is not None and self.quiet_timer.done()
-        return bool(self.pending) or self._run_budget_spent() or timer_fired
+        return bool(self.pending) or self._may_continue() or timer_fired
+
+    def _busy(self) -> bool:
+        return (
+            self.execution_task is not None
+            or self.open_task_sid is not None
+            or self.task_creation is not None
+            or self.outbox_task is not None
+        )
+
+    def _can_continue(self) -> bool:
+        """A run may continue as new only where its work can be carried: no integration call in
+        flight, and any Studio execution parked in a wait for a reply."""
+        execution_parked = self.execution_task is None or (self.waiting_for_reply and not self.replies)
+        return execution_parked and self.task_creation is None and self.outbox_task is None
+
+    def _may_continue(self) -> bool:
+        return self._run_budget_spent() and self._can_continue()
 
     def _run_budget_spent(self) -> bool:
         return self.run_messages >= self.config.run_message_budget or workflow.info().is_continue_as_new_suggested()
@@ -331,6 +454,8 @@ class ChannelWorkflow:
             await workflow.wait_condition(lambda: bool(self.pending) or workflow.all_handlers_finished())
             if not self.pending:
                 break
+        if not self._can_continue():
+            return  # storing woke the flow or an integration call: continue later
         workflow.continue_as_new(
             ChannelInput(
                 self.config,
@@ -341,6 +466,8 @@ class ChannelWorkflow:
                     members=self.members,
                     recent_keys=list(self.recent),
                     pending=self.pending,
+                    open_task_sid=self.open_task_sid,
+                    execution=self.execution if self.execution_task is not None else None,
                 ),
             )
         )
@@ -350,4 +477,274 @@ class ChannelWorkflow:
         details = f"**{self.status.value}** · {self.messages_count} messages · last index {last}"
         if self.successor_sid:
             details += f" · continued on {self.successor_sid}"
+        if self.execution is not None:
+            waiting = " (waiting for a reply)" if self.waiting_for_reply else ""
+            details += f"\n\nStudio flow {self.execution.flow_sid} · execution {self.execution.execution_sid}"
+            details += f" · step **{self.execution_step or 'starting'}**{waiting}"
+        if self.open_task_sid:
+            details += f"\n\nrouting task {self.open_task_sid}"
         workflow.set_current_details(details)
+
+    # --- the integration: Studio, external, task -----------------------------------------------
+
+    def _on_stored(self, message: InboundMessage, stored: StoredMessage) -> None:
+        """A new message is stored: hand it to whatever the conversation's integration does."""
+        if not message.runs_integration:
+            return
+        reply = Reply(message, stored, self.config.channel_sid, self.config.service_sid, self.config.flow_address)
+        if self.waiting_for_reply:
+            # Whatever started the execution (integration or REST trigger), it hears the reply.
+            self.replies.append(reply)
+            return
+        integration = self.config.integration
+        if integration is None:
+            return
+        if integration.type == "external" and integration.url:
+            self.outbox.append(self._chat_webhook(integration.url, integration.retry_count, message, stored))
+            if self.outbox_task is None:
+                self.outbox_task = asyncio.create_task(self._post_outbox())
+            return
+        if self.open_task_sid is not None:
+            return  # the conversation is with an agent
+        if integration.type == "task" and self.task_creation is None:
+            self._start_integration_task()
+        elif integration.type == "studio" and integration.flow_sid and self.execution_task is None:
+            # Messages that come while the flow is between waits are not the flow's, as in Studio.
+            trigger_message = inbound_context(reply)
+            trigger_message["ChannelAttributes"] = json.loads(self.attributes)
+            self._launch_execution(
+                sids.sid_from_uuid("FN", workflow.uuid4()),
+                integration.flow_sid,
+                {"message": trigger_message},
+                {},
+                self.config.flow_address,
+                self.config.contact_address or message.author,
+                None,
+            )
+
+    def _launch_execution(
+        self,
+        execution_sid: str,
+        flow_sid: str,
+        trigger: dict[str, Any],
+        data: dict[str, Any],
+        flow_address: str | None,
+        contact_address: str | None,
+        resume: ExecutionState | None,
+    ) -> None:
+        self.execution_task = asyncio.create_task(
+            self._execute(execution_sid, flow_sid, trigger, data, flow_address, contact_address, resume)
+        )
+
+    async def _execute(
+        self,
+        execution_sid: str,
+        flow_sid: str,
+        trigger: dict[str, Any],
+        data: dict[str, Any],
+        flow_address: str | None,
+        contact_address: str | None,
+        resume: ExecutionState | None,
+    ) -> None:
+        task = self.execution_task
+        try:
+            loaded: LoadedFlow = await workflow.execute_local_activity(
+                "load_flow",
+                LoadFlow(flow_sid, resume.revision if resume else None),
+                result_type=LoadedFlow,
+                **STORE_OPTIONS,
+            )
+            checked = parse_definition(json.loads(loaded.definition_json))
+            if checked.definition is None:
+                problems = "; ".join(str(p) for p in checked.errors)
+                raise ApplicationError(
+                    f"flow {flow_sid} revision {loaded.revision} cannot run: {problems}",
+                    type="FlowNotRunnable",
+                    non_retryable=True,
+                )
+            state = resume or ExecutionState(
+                execution_sid=execution_sid,
+                flow_sid=flow_sid,
+                revision=loaded.revision,
+                current=checked.definition.initial_state,
+                context={
+                    "trigger": trigger,
+                    "flow": {
+                        "flow_sid": flow_sid,
+                        "sid": execution_sid,
+                        "channel": {"address": flow_address or ""},
+                        "variables": {},
+                        "data": data,
+                    },
+                    "contact": {"channel": {"address": contact_address or ""}},
+                    "widgets": {},
+                },
+            )
+            if resume is None:
+                await workflow.execute_local_activity(
+                    "begin_execution",
+                    BeginExecution(
+                        execution_sid,
+                        flow_sid,
+                        loaded.revision,
+                        self.config.channel_sid,
+                        contact_address or "",
+                        state.context,
+                    ),
+                    **STORE_OPTIONS,
+                )
+            self.execution = state
+            self.started[execution_sid] = ExecutionStarted(execution_sid, flow_sid, loaded.revision)
+            self._describe()
+            await FlowRun(self, state, checked.definition, loaded.friendly_name).run()
+        except (ApplicationError, ActivityError) as exc:
+            message = failure_message(exc)
+            workflow.logger.warning("execution %s of flow %s stopped: %s", execution_sid, flow_sid, message)
+            self.started[execution_sid] = ApplicationError(message, type="FlowNotRunnable", non_retryable=True)
+            if self.execution is not None:
+                await workflow.execute_local_activity("finish_execution", EndExecution(execution_sid), **STORE_OPTIONS)
+        except asyncio.CancelledError:
+            # Ended through the API: the store records it ended where it stood.
+            if self.execution is not None:
+                await workflow.execute_local_activity(
+                    "finish_execution", EndExecution(self.execution.execution_sid), **STORE_OPTIONS
+                )
+        finally:
+            if self.execution_task is task:
+                self.execution = None
+                self.execution_task = None
+                self.execution_step = None
+                self.waiting_for_reply = False
+                self.replies.clear()
+                self.last_activity = workflow.now()
+                self._describe()
+
+    # FlowHost: what the Studio interpreter asks of its channel.
+
+    async def flow_send(self, key: str, author: str, body: str, attributes: str) -> StoredMessage | None:
+        message = InboundMessage(key=key, author=author, body=body, attributes=attributes, runs_integration=False)
+        self.awaited.add(key)
+        self._accept(message)
+        await workflow.wait_condition(lambda: key in self.results or self.handing_over)
+        self.awaited.discard(key)
+        return self.results.pop(key, None)
+
+    async def flow_wait_for_reply(self, deadline: float) -> Reply | None:
+        self.waiting_for_reply = True
+        self._describe()
+        try:
+            remaining = deadline - workflow.now().timestamp()
+            if not self.replies and remaining > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await workflow.wait_condition(lambda: bool(self.replies), timeout=remaining)
+            return self.replies.pop(0) if self.replies else None
+        finally:
+            self.waiting_for_reply = False
+            self.replies.clear()
+            self._describe()
+
+    async def flow_create_task(
+        self, workflow_sid: str, channel: str, attributes: str, priority: int, task_timeout: int
+    ) -> tuple[str | None, str]:
+        return await self._create_task("", workflow_sid, channel, attributes, priority, task_timeout)
+
+    def flow_progress(self, step: str | None) -> None:
+        if step != self.execution_step:
+            self.execution_step = step
+            self._describe()
+
+    # Routing tasks.
+
+    async def _create_task(
+        self, workspace_sid: str, workflow_sid: str, channel: str, attributes: str, priority: int, task_timeout: int
+    ) -> tuple[str | None, str]:
+        task_sid = sids.sid_from_uuid("WT", workflow.uuid4())
+        spec = CreateTask(
+            task_sid, workspace_sid, workflow_sid, channel, attributes, priority, task_timeout, self.config.channel_sid
+        )
+        try:
+            await workflow.execute_local_activity("create_task", spec, **STORE_OPTIONS)
+        except (ActivityError, ApplicationError) as exc:
+            return None, failure_message(exc)
+        self.open_task_sid = task_sid
+        self._describe()
+        return task_sid, ""
+
+    def _task_attributes(self) -> str:
+        """Flex's attributes of a task for this conversation."""
+        config = self.config
+        attributes: dict[str, Any] = {
+            "name": config.contact_name or config.contact_address or config.friendly_name or config.channel_sid,
+            "channelType": config.channel_type,
+            "channelSid": config.channel_sid,
+        }
+        if config.contact_address:
+            attributes["from"] = config.contact_address
+        if config.pre_engagement_data:
+            attributes["pre_engagement_data"] = json.loads(config.pre_engagement_data)
+        if config.task_attributes:
+            attributes.update(json.loads(config.task_attributes))
+        return json.dumps(attributes)
+
+    def _start_integration_task(self) -> None:
+        integration = self.config.integration
+        if integration is None or self.open_task_sid is not None or self.task_creation is not None:
+            return
+
+        async def create() -> None:
+            try:
+                await self._create_task(
+                    integration.workspace_sid or "",
+                    integration.workflow_sid or "",
+                    integration.channel or "default",
+                    self._task_attributes(),
+                    integration.priority,
+                    integration.timeout,
+                )
+            finally:
+                self.task_creation = None
+
+        self.task_creation = asyncio.create_task(create())
+
+    # The external integration.
+
+    def _chat_webhook(self, url: str, retry_count: int, message: InboundMessage, stored: StoredMessage) -> ChatWebhook:
+        form = {
+            "EventType": "onMessageSent",
+            "InstanceSid": self.config.service_sid,
+            "ChannelSid": self.config.channel_sid,
+            "MessageSid": stored.sid,
+            "Index": str(stored.index),
+            "Body": message.body or "",
+            "From": message.author,
+            "Attributes": message.attributes,
+            "DateCreated": workflow.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "Source": "SDK",
+        }
+        return ChatWebhook(url, form, retry_count, self.config.flex_flow_sid, self.config.channel_sid, stored.sid)
+
+    async def _post_outbox(self) -> None:
+        """Posts queued messages one at a time, in order."""
+        try:
+            while self.outbox:
+                webhook = self.outbox[0]
+                try:
+                    await workflow.execute_activity(
+                        "post_chat_webhook",
+                        webhook,
+                        start_to_close_timeout=timedelta(seconds=15),
+                        retry_policy=RetryPolicy(
+                            initial_interval=WEBHOOK_RETRY_INTERVAL, maximum_attempts=webhook.retry_count + 1
+                        ),
+                    )
+                except (ActivityError, ApplicationError) as exc:
+                    error = failure_message(exc)
+                    await workflow.execute_local_activity(
+                        "record_webhook_failure",
+                        WebhookFailure(webhook, webhook.retry_count + 1, error),
+                        **STORE_OPTIONS,
+                    )
+                self.outbox.pop(0)
+        finally:
+            self.outbox_task = None
+            self.last_activity = workflow.now()

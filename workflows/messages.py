@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from workflows.studio.messages import ExecutionState
+
 
 class ChannelStatus(StrEnum):
     ACTIVE = "ACTIVE"
@@ -117,6 +119,11 @@ class ChannelConfig:
     # The business's own address on this channel (the Flex Flow's contact identity): Studio's
     # ``flow.channel.address`` and the ``To`` of customers' messages.
     flow_address: str | None = None
+    # Flex v1 Channels: the customer's display name, pre-engagement data and extra task
+    # attributes (JSON text).
+    contact_name: str | None = None
+    pre_engagement_data: str | None = None
+    task_attributes: str | None = None
 
 
 @dataclass
@@ -128,6 +135,9 @@ class CarriedState:
     members: list[MemberView]
     recent_keys: list[str]
     pending: list[InboundMessage]
+    # The routing task the conversation is with, if any: the flow does not run meanwhile.
+    open_task_sid: str | None = None
+    execution: ExecutionState | None = None
 
 
 @dataclass
@@ -152,6 +162,10 @@ class ChannelState:
     pending: int
     # Set when this run only handed late messages to the contact's next channel.
     successor_sid: str | None = None
+    open_task_sid: str | None = None
+    execution_sid: str | None = None
+    # The Studio state the running execution is at.
+    execution_step: str | None = None
 
 
 # --- activity inputs and outputs -------------------------------------------------------------

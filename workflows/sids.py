@@ -12,6 +12,14 @@ MEMBER = "MB"
 MESSAGE = "IM"
 FLEX_FLOW = "FO"
 ROLE = "RL"
+STUDIO_FLOW = "FW"
+# TaskRouter
+WORKSPACE = "WS"
+ACTIVITY = "WA"
+TASK_CHANNEL = "TC"
+TASK_QUEUE = "WQ"
+WORKFLOW = "WW"
+TASK = "WT"
 
 SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
 

@@ -377,13 +377,20 @@ async def create_message(
     channel_sid: str,
     form: Annotated[MessageForm, Form()],
     idempotency_token: Annotated[str | None, Header(alias="I-Twilio-Idempotency-Token", max_length=128)] = None,
+    webhook_enabled: Annotated[Literal["true", "false"], Header(alias="X-Twilio-Webhook-Enabled")] = "false",
 ) -> dict[str, Any]:
+    """As in Programmable Chat, a REST-posted message reaches the channel's integration (its
+    Studio flow, external URL or task creation) only with ``X-Twilio-Webhook-Enabled: true``."""
     if form.body is None and form.media_sid is None:
         raise invalid("Body", "a message needs a Body or a MediaSid")
     channel = await load_channel(session, service_sid, channel_sid)
     key = f"rest:{idempotency_token}" if idempotency_token else f"rest:{sids.new_sid(sids.MESSAGE)}"
     message = InboundMessage(
-        key=key, author=form.from_, body=form.body, attributes=json_text(form.attributes, "Attributes")
+        key=key,
+        author=form.from_,
+        body=form.body,
+        attributes=json_text(form.attributes, "Attributes"),
+        runs_integration=webhook_enabled == "true",
     )
     try:
         stored = await channels.post(await config_for_row(call.context, session, channel), message)

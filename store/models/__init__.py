@@ -6,7 +6,7 @@ from store.models.base import utcnow
 from store.models.chat import Channel, Member, Message, Service
 from store.models.flex import Contact, FlexFlow, IntegrationFailure
 from store.models.studio import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep
-from store.models.taskrouter import Task
+from store.models.taskrouter import RoutingWorkflow, Task, TaskChannel, TaskQueue, Workspace, WorkspaceActivity
 
 __all__ = [
     "Channel",
@@ -15,11 +15,16 @@ __all__ = [
     "IntegrationFailure",
     "Member",
     "Message",
+    "RoutingWorkflow",
     "Service",
     "StudioExecution",
     "StudioFlow",
     "StudioFlowRevision",
     "StudioStep",
     "Task",
+    "TaskChannel",
+    "TaskQueue",
+    "Workspace",
+    "WorkspaceActivity",
     "utcnow",
 ]

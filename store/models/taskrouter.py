@@ -1,12 +1,93 @@
-"""TaskRouter tables: the routing tasks flows and integrations create."""
+"""TaskRouter tables: workspaces with their activities, task channels, task queues and routing
+workflows, and the routing tasks flows and integrations create."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from store.models.base import utcnow
+
+
+class Workspace(SQLModel, table=True):
+    __tablename__ = "workspace"
+
+    sid: str = Field(primary_key=True, max_length=34)
+    friendly_name: str
+    event_callback_url: str | None = None
+    # Comma-separated event types to call event_callback_url for; None = every event.
+    events_filter: str | None = None
+    # Activities of this workspace (not foreign keys: a workspace and its activities refer to
+    # each other, and the workspace row comes first).
+    default_activity_sid: str | None = Field(default=None, max_length=34)
+    timeout_activity_sid: str | None = Field(default=None, max_length=34)
+    multi_task_enabled: bool = True
+    prioritize_queue_order: str = "FIFO"  # FIFO | LIFO
+    template: str | None = None  # NONE | FIFO, as given at creation
+    date_created: datetime = Field(default_factory=utcnow)
+    date_updated: datetime = Field(default_factory=utcnow)
+
+
+class WorkspaceActivity(SQLModel, table=True):
+    __tablename__ = "workspace_activity"
+
+    sid: str = Field(primary_key=True, max_length=34)
+    workspace_sid: str = Field(foreign_key="workspace.sid", index=True, max_length=34)
+    friendly_name: str
+    # Whether a worker in this activity can be offered tasks.
+    available: bool = False
+    date_created: datetime = Field(default_factory=utcnow)
+    date_updated: datetime = Field(default_factory=utcnow)
+
+
+class TaskChannel(SQLModel, table=True):
+    __tablename__ = "task_channel"
+
+    sid: str = Field(primary_key=True, max_length=34)
+    workspace_sid: str = Field(foreign_key="workspace.sid", index=True, max_length=34)
+    friendly_name: str
+    unique_name: str
+    channel_optimized_routing: bool | None = None
+    date_created: datetime = Field(default_factory=utcnow)
+    date_updated: datetime = Field(default_factory=utcnow)
+
+    __table_args__ = (UniqueConstraint("workspace_sid", "unique_name"),)
+
+
+class TaskQueue(SQLModel, table=True):
+    __tablename__ = "task_queue"
+
+    sid: str = Field(primary_key=True, max_length=34)
+    workspace_sid: str = Field(foreign_key="workspace.sid", index=True, max_length=34)
+    friendly_name: str
+    # TaskRouter's worker expression, stored as given (the router parses it).
+    target_workers: str = "1==1"
+    task_order: str = "FIFO"  # FIFO | LIFO
+    max_reserved_workers: int = 1
+    reservation_activity_sid: str | None = Field(default=None, max_length=34)
+    assignment_activity_sid: str | None = Field(default=None, max_length=34)
+    date_created: datetime = Field(default_factory=utcnow)
+    date_updated: datetime = Field(default_factory=utcnow)
+
+
+class RoutingWorkflow(SQLModel, table=True):
+    """TaskRouter's Workflow (named so as not to be mistaken for a Temporal workflow)."""
+
+    __tablename__ = "routing_workflow"
+
+    sid: str = Field(primary_key=True, max_length=34)
+    workspace_sid: str = Field(foreign_key="workspace.sid", index=True, max_length=34)
+    friendly_name: str
+    # JSON text: {"task_routing": {"filters": [{"expression", "targets": [{"queue", ...}]}],
+    # "default_filter": {"queue": "WQ..."}}}, as given.
+    configuration: str
+    assignment_callback_url: str | None = None
+    fallback_assignment_callback_url: str | None = None
+    task_reservation_timeout: int = 120
+    date_created: datetime = Field(default_factory=utcnow)
+    date_updated: datetime = Field(default_factory=utcnow)
 
 
 class Task(SQLModel, table=True):
@@ -22,5 +103,8 @@ class Task(SQLModel, table=True):
     timeout: int = 86400
     # The chat channel this task is about (Switchboard's link; Flex keeps it in the attributes).
     channel_sid: str | None = Field(default=None, index=True)
+    # The queue the workflow put the task in, once it has; and when.
+    task_queue_sid: str | None = Field(default=None, index=True, max_length=34)
+    task_queue_entered_date: datetime | None = None
     date_created: datetime = Field(default_factory=utcnow)
     date_updated: datetime = Field(default_factory=utcnow)

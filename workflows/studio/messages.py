@@ -45,8 +45,6 @@ class ExecutionState:
     # Studio's context: trigger, flow (variables, data, channel), contact, widgets.
     context: dict[str, Any]
     steps: int = 0
-    # The step before ``current`` (a step's ``transitioned_from``).
-    previous: str = "Trigger"
     # Set while a send-and-wait-for-reply waits: when its timeout fires (epoch seconds).
     wait_deadline: float | None = None
 

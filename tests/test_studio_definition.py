@@ -1,0 +1,410 @@
+"""Studio definitions, split conditions and Liquid templates: pure functions, no stack."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from workflows.studio.conditions import CONDITION_TYPES, condition_matches
+from workflows.studio.definition import SUPPORTED_WIDGETS, FlowProblem, parse_definition
+from workflows.studio.templates import check_template, render, render_value
+
+# A messaging flow as Twilio's console exports it: layout offsets, flags, a voice widget on the
+# incomingCall branch (not run by Switchboard), conditions with friendly names and arguments.
+CONSOLE_FLOW: dict[str, Any] = {
+    "description": "Messaging front door",
+    "states": [
+        {
+            "name": "Trigger",
+            "type": "trigger",
+            "transitions": [
+                {"next": "ask", "event": "incomingMessage"},
+                {"next": "greet_caller", "event": "incomingCall"},
+                {"event": "incomingConversationMessage"},
+                {"next": "ask", "event": "incomingRequest"},
+                {"event": "incomingParent"},
+            ],
+            "properties": {"offset": {"x": 0, "y": 0}},
+        },
+        {
+            "name": "ask",
+            "type": "send-and-wait-for-reply",
+            "transitions": [
+                {"next": "route", "event": "incomingMessage"},
+                {"next": "remember", "event": "timeout"},
+                {"event": "deliveryFailure"},
+            ],
+            "properties": {
+                "offset": {"x": 40, "y": 220},
+                "service": "{{trigger.message.InstanceSid}}",
+                "channel": "{{trigger.message.ChannelSid}}",
+                "from": "{{flow.channel.address}}",
+                "body": "Hi {{trigger.message.From}}! Sales or support?",
+                "timeout": "3600",
+            },
+        },
+        {
+            "name": "route",
+            "type": "split-based-on",
+            "transitions": [
+                {"next": "remember", "event": "noMatch"},
+                {
+                    "next": "to_agent",
+                    "event": "match",
+                    "conditions": [
+                        {
+                            "friendly_name": "If value equal_to sales",
+                            "arguments": ["{{widgets.ask.inbound.Body}}"],
+                            "type": "equal_to",
+                            "value": "sales",
+                        }
+                    ],
+                },
+                {
+                    "next": "lookup",
+                    "event": "match",
+                    "conditions": [
+                        {
+                            "friendly_name": "order number",
+                            "arguments": ["{{widgets.ask.inbound.Body}}"],
+                            "type": "regex",
+                            "value": "^#?\\d{6}$",
+                        }
+                    ],
+                },
+            ],
+            "properties": {"input": "{{widgets.ask.inbound.Body}}", "offset": {"x": 60, "y": 470}},
+        },
+        {
+            "name": "lookup",
+            "type": "make-http-request",
+            "transitions": [{"next": "to_agent", "event": "success"}, {"next": "to_agent", "event": "failed"}],
+            "properties": {
+                "offset": {"x": 380, "y": 700},
+                "method": "POST",
+                "content_type": "application/json;charset=utf-8",
+                "body": '{"order": {{widgets.ask.inbound.Body | to_json}}}',
+                "url": "https://orders.example.com/lookup",
+            },
+        },
+        {
+            "name": "remember",
+            "type": "set-variables",
+            "transitions": [{"next": "to_agent", "event": "next"}],
+            "properties": {
+                "variables": [{"value": "{{widgets.ask.inbound.Body | default: 'none'}}", "key": "topic"}],
+                "offset": {"x": -300, "y": 700},
+            },
+        },
+        {
+            "name": "to_agent",
+            "type": "send-to-flex",
+            "transitions": [{"event": "callComplete"}, {"event": "failedToEnqueue"}, {"event": "callFailure"}],
+            "properties": {
+                "offset": {"x": 20, "y": 950},
+                "workflow": "WW" + "0" * 32,
+                "channel": "TC" + "0" * 32,
+                "attributes": '{"name": "{{trigger.message.ChannelAttributes.from}}", '
+                '"channelType": "{{trigger.message.ChannelAttributes.channel_type}}"}',
+                "priority": "0",
+                "timeout": "3600",
+            },
+        },
+        {
+            "name": "greet_caller",
+            "type": "say-play",
+            "transitions": [{"event": "audioComplete"}],
+            "properties": {
+                "voice": "alice",
+                "offset": {"x": 500, "y": 220},
+                "loop": 1,
+                "say": "Hello",
+                "language": "en",
+            },
+        },
+    ],
+    "initial_state": "Trigger",
+    "flags": {"allow_concurrent_calls": True},
+}
+
+
+def flow() -> dict[str, Any]:
+    return copy.deepcopy(CONSOLE_FLOW)
+
+
+def state(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(s for s in raw["states"] if s["name"] == name)
+    return found
+
+
+def single_error(raw: Any) -> FlowProblem:
+    checked = parse_definition(raw)
+    assert checked.definition is None and not checked.valid
+    assert len(checked.errors) == 1, [str(e) for e in checked.errors]
+    return checked.errors[0]
+
+
+# --- definitions ------------------------------------------------------------------------------
+
+
+def test_a_console_export_parses_with_a_warning_for_the_voice_widget() -> None:
+    checked = parse_definition(flow())
+    assert checked.valid and checked.errors == []
+    definition = checked.definition
+    assert definition is not None
+    assert definition.initial_state == "Trigger"
+    assert definition.description == "Messaging front door"
+    assert list(definition.states) == ["Trigger", "ask", "route", "lookup", "remember", "to_agent", "greet_caller"]
+    assert definition.states["ask"].properties["timeout"] == "3600"
+    assert definition.states["ask"].properties["offset"] == {"x": 40, "y": 220}
+    assert definition.states["Trigger"].next_for("incomingRequest") == "ask"
+    assert definition.states["Trigger"].next_for("incomingParent") is None  # no next: the execution ends
+    assert definition.states["Trigger"].next_for("noSuchEvent") is None
+    route = definition.states["route"]
+    assert [t.next for t in route.transitions if t.event == "match"] == ["to_agent", "lookup"]
+    assert route.transitions[2].conditions[0]["type"] == "regex"
+
+    assert [w.to_json() for w in checked.warnings] == [
+        {
+            "message": "widget type 'say-play' is not run by Switchboard; an execution reaching it ends",
+            "property_path": "#/states/6/type",
+        }
+    ]
+    assert checked.warnings[0].state == "greet_caller"
+    assert str(checked.warnings[0]).startswith("state 'greet_caller': widget type 'say-play'")
+
+
+def test_every_supported_widget_lists_its_events() -> None:
+    assert set(SUPPORTED_WIDGETS) == {
+        "trigger",
+        "send-message",
+        "send-and-wait-for-reply",
+        "split-based-on",
+        "set-variables",
+        "make-http-request",
+        "run-function",
+        "send-to-flex",
+    }
+    # A console flow uses no event outside these lists (otherwise it would not have parsed).
+    for raw_state in CONSOLE_FLOW["states"]:
+        events = SUPPORTED_WIDGETS.get(raw_state["type"])
+        if events is not None:
+            assert {t["event"] for t in raw_state["transitions"]} <= set(events)
+
+
+def test_missing_initial_state_is_an_error() -> None:
+    raw = flow()
+    del raw["initial_state"]
+    problem = single_error(raw)
+    assert problem.property_path == "#/initial_state"
+    assert problem.message == "'initial_state' is missing"
+    assert str(problem) == "#/initial_state: 'initial_state' is missing"
+
+
+def test_initial_state_must_exist_and_be_a_trigger() -> None:
+    raw = flow()
+    raw["initial_state"] = "Start"
+    problem = single_error(raw)
+    assert problem.message == "initial state 'Start' is not a state of the flow"
+    raw["initial_state"] = "ask"
+    problem = single_error(raw)
+    assert (problem.state, problem.message) == ("ask", "the initial state must be a trigger widget")
+
+
+def test_transition_to_an_unknown_state_names_state_and_target() -> None:
+    raw = flow()
+    state(raw, "ask")["transitions"][0]["next"] = "nope"
+    problem = single_error(raw)
+    assert str(problem) == "state 'ask': transition 'incomingMessage' leads to unknown state 'nope'"
+    assert problem.property_path == "#/states/1/transitions/0/next"
+    assert problem.to_json() == {
+        "message": "transition 'incomingMessage' leads to unknown state 'nope'",
+        "property_path": "#/states/1/transitions/0/next",
+    }
+
+
+def test_an_event_the_widget_does_not_have_is_an_error() -> None:
+    raw = flow()
+    state(raw, "remember")["transitions"][0]["event"] = "success"
+    problem = single_error(raw)
+    assert problem.state == "remember"
+    assert problem.message == "set-variables has no event 'success' (it has next)"
+
+
+def test_bad_condition_type_is_an_error() -> None:
+    raw = flow()
+    state(raw, "route")["transitions"][1]["conditions"][0]["type"] = "sounds_like"
+    problem = single_error(raw)
+    assert problem.state == "route"
+    assert problem.property_path == "#/states/2/transitions/1/conditions/0/type"
+    assert problem.message.startswith("condition type 'sounds_like' is not one of ")
+    assert "equal_to" in problem.message and "regex" in problem.message
+
+
+def test_unparsable_liquid_is_an_error_with_its_path() -> None:
+    raw = flow()
+    state(raw, "ask")["properties"]["body"] = "Hi {{trigger.message.From"
+    problem = single_error(raw)
+    assert problem.state == "ask"
+    assert problem.property_path == "#/states/1/properties/body"
+    assert problem.message.startswith("template does not parse: ")
+
+    raw = flow()
+    state(raw, "route")["transitions"][1]["conditions"][0]["arguments"] = ["{% if %}"]
+    problem = single_error(raw)
+    assert problem.property_path == "#/states/2/transitions/1/conditions/0/arguments/0"
+
+
+def test_duplicate_state_names_are_an_error() -> None:
+    raw = flow()
+    raw["states"].append({"name": "ask", "type": "send-message", "transitions": [], "properties": {}})
+    problem = single_error(raw)
+    assert (problem.state, problem.property_path) == ("ask", "#/states/7/name")
+    assert problem.message == "state name 'ask' is used twice"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ([], "the definition must be a JSON object"),
+        ({"initial_state": "Trigger", "states": []}, "'states' must be a non-empty list"),
+        ({"initial_state": "Trigger", "states": [{"type": "trigger"}]}, "a state needs a non-empty 'name'"),
+        ({"initial_state": "Trigger", "states": [{"name": "Trigger"}]}, "a state needs a widget 'type'"),
+        (
+            {"initial_state": "Trigger", "states": [{"name": "Trigger", "type": "trigger", "transitions": [{}]}]},
+            "a transition needs an event name",
+        ),
+        (
+            {"initial_state": "T", "states": [{"name": "T", "type": "trigger", "properties": ["x"]}]},
+            "'properties' must be an object",
+        ),
+    ],
+)
+def test_malformed_definitions_name_the_problem(raw: Any, message: str) -> None:
+    checked = parse_definition(raw)
+    assert not checked.valid and checked.definition is None
+    assert message in [e.message for e in checked.errors]
+
+
+def test_every_error_is_reported_not_just_the_first() -> None:
+    raw = flow()
+    state(raw, "ask")["transitions"][0]["next"] = "nope"
+    state(raw, "remember")["transitions"][0]["next"] = "gone"
+    checked = parse_definition(raw)
+    assert [str(e) for e in checked.errors] == [
+        "state 'ask': transition 'incomingMessage' leads to unknown state 'nope'",
+        "state 'remember': transition 'next' leads to unknown state 'gone'",
+    ]
+    assert len(checked.warnings) == 1  # the voice widget is still reported
+
+
+def test_the_parsed_definition_survives_a_json_round_trip() -> None:
+    text = json.dumps(CONSOLE_FLOW)
+    assert parse_definition(json.loads(text)).valid
+
+
+# --- conditions -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "argument", "value", "expected"),
+    [
+        ("equal_to", "  Sales ", "sales", True),
+        ("equal_to", "SALES", "  sales", True),
+        ("equal_to", "sale", "sales", False),
+        ("not_equal_to", " Sales", "SALES ", False),
+        ("not_equal_to", "support", "sales", True),
+        ("matches_any_of", " Yes ", "no, yes ,maybe", True),
+        ("matches_any_of", "YES", "no,y", False),
+        ("matches_any_of", "", "a,,b", False),  # empty options are dropped
+        ("does_not_match_any_of", "stop", "STOP, quit", False),
+        ("does_not_match_any_of", "go", "STOP, quit", True),
+        ("contains", "Hello World", " WORLD ", True),
+        ("contains", "Hello", "world", False),
+        ("starts_with", "  Order 42", "order", True),
+        ("starts_with", "my order", "order", False),
+        ("regex", "order #123456", r"#\d{6}", True),
+        ("regex", "ABC", "abc", False),  # regex is matched as written: case matters
+        ("regex", "anything", "(", False),  # a bad pattern never matches, it does not raise
+        ("is_blank", "   ", "", True),
+        ("is_blank", " x ", "", False),
+        ("is_not_blank", "\t", "", False),
+        ("is_not_blank", "x", "", True),
+        ("less_than", "9", "10", True),  # numbers compare as numbers...
+        ("less_than", "10", " 9 ", False),
+        ("greater_than", "1e3", "999", True),
+        ("greater_than", "-1", "-2.5", True),
+        ("less_than", "apple", "Banana", True),  # ...text as text, ignoring case
+        ("greater_than", "b", "A", True),
+        ("less_than", "10", "abc", True),  # a number and a word compare as text ("10" < "abc")
+        ("greater_than", "same", " SAME ", False),
+        ("less_than", "same", "same", False),
+    ],
+)
+def test_conditions(kind: str, argument: str, value: str, expected: bool) -> None:
+    assert condition_matches(kind, argument, value) is expected
+
+
+def test_condition_types_are_studios() -> None:
+    studio_types = {
+        "equal_to",
+        "not_equal_to",
+        "matches_any_of",
+        "does_not_match_any_of",
+        "contains",
+        "starts_with",
+        "regex",
+        "is_blank",
+        "is_not_blank",
+        "less_than",
+        "greater_than",
+    }
+    assert studio_types == CONDITION_TYPES
+    with pytest.raises(KeyError):
+        condition_matches("sounds_like", "a", "a")
+
+
+# --- templates --------------------------------------------------------------------------------
+
+
+def test_templates_render_studio_context() -> None:
+    context = {
+        "trigger": {"message": {"Body": "hello", "From": "+15550001111"}},
+        "flow": {"variables": {"topic": "billing"}, "data": {"name": "Zeke"}},
+    }
+    assert render("{{trigger.message.From}} says {{trigger.message.Body}}", context) == "+15550001111 says hello"
+    assert render("{{ flow.variables.topic | upcase }} for {{flow.data.name}}", context) == "BILLING for Zeke"
+    assert render("plain text, no tags", {}) == "plain text, no tags"
+    assert render("{% if flow.data.name == 'Zeke' %}hi Zeke{% else %}who?{% endif %}", context) == "hi Zeke"
+
+
+def test_undefined_names_render_empty() -> None:
+    assert render("Hi {{trigger.message.Body}}!", {}) == "Hi !"
+    assert render("[{{ widgets.ask.inbound.Body }}]", {"widgets": {}}) == "[]"
+    assert render("{{ a.b.c.d }}", {"a": {"b": None}}) == ""
+
+
+def test_to_json_filter() -> None:
+    context = {"flow": {"data": {"items": [1, "two", None], "ok": True}}, "quote": 'he said "hi"'}
+    assert render("{{ flow.data | to_json }}", context) == '{"items":[1,"two",null],"ok":true}'
+    assert json.loads(render("{{ quote | to_json }}", context)) == 'he said "hi"'
+    assert render('{"order": {{ n | to_json }}}', {"n": "#123"}) == '{"order": "#123"}'
+
+
+def test_render_value_walks_dicts_and_lists() -> None:
+    value = {"a": ["{{x}}", 3, {"b": "{{x}}-{{y}}"}], "n": None, "t": True, "plain": "text"}
+    assert render_value(value, {"x": 1}) == {"a": ["1", 3, {"b": "1-"}], "n": None, "t": True, "plain": "text"}
+    assert render_value("{{x}}", {"x": "y"}) == "y"
+    assert render_value(7, {}) == 7
+
+
+def test_check_template() -> None:
+    assert check_template("{{ trigger.message.Body | downcase }}") is None
+    assert check_template("no tags at all") is None
+    problem = check_template("{{ foo")
+    assert problem is not None and "\n" not in problem and problem
+    assert check_template("{% if x %}never closed") is not None
+    assert check_template("{% bogus %}") is not None

@@ -1,0 +1,307 @@
+"""Studio flows run end to end inside channel workflows: through the SMS webhook and Studio's REST
+trigger, with a local HTTP endpoint, routing tasks and the reply timeout."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import RecordingServer, Reply, Stack, eventually, new_phone
+from tests.test_twilio_messaging import messages_of
+
+
+def bot_definition(lookup_url: str, workflow_sid: str, task_channel_sid: str, timeout: str = "3600") -> dict[str, Any]:
+    """A support bot as Studio's console exports it: asks, waits, branches on the answer, looks the
+    customer up over HTTP and sends the conversation to Flex."""
+    sent_from = "{{flow.channel.address}}"
+    return {
+        "description": "Support bot",
+        "flags": {"allow_concurrent_calls": True},
+        "initial_state": "Trigger",
+        "states": [
+            {
+                "name": "Trigger",
+                "type": "trigger",
+                "transitions": [
+                    {"event": "incomingMessage", "next": "ask"},
+                    {"event": "incomingCall"},
+                    {"event": "incomingRequest", "next": "ask"},
+                ],
+                "properties": {"offset": {"x": 0, "y": 0}},
+            },
+            {
+                "name": "ask",
+                "type": "send-and-wait-for-reply",
+                "transitions": [
+                    {"event": "incomingMessage", "next": "route"},
+                    {"event": "timeout", "next": "goodbye"},
+                    {"event": "deliveryFailure"},
+                ],
+                "properties": {
+                    "offset": {"x": 10, "y": 200},
+                    "from": sent_from,
+                    "body": "Hi {{flow.data.name | default: 'there'}}! Reply 1 for billing or 2 for sales.",
+                    "timeout": timeout,
+                },
+            },
+            {
+                "name": "route",
+                "type": "split-based-on",
+                "transitions": [
+                    {"event": "noMatch", "next": "ask"},
+                    {
+                        "event": "match",
+                        "next": "billing",
+                        "conditions": [
+                            {
+                                "friendly_name": "billing",
+                                "arguments": ["{{widgets.ask.inbound.Body}}"],
+                                "type": "matches_any_of",
+                                "value": "1, billing",
+                            }
+                        ],
+                    },
+                    {
+                        "event": "match",
+                        "next": "sales",
+                        "conditions": [
+                            {
+                                "friendly_name": "sales",
+                                "arguments": ["{{widgets.ask.inbound.Body}}"],
+                                "type": "equal_to",
+                                "value": "2",
+                            }
+                        ],
+                    },
+                ],
+                "properties": {"input": "{{widgets.ask.inbound.Body}}", "offset": {"x": 0, "y": 400}},
+            },
+            {
+                "name": "billing",
+                "type": "set-variables",
+                "transitions": [{"event": "next", "next": "lookup"}],
+                "properties": {
+                    "variables": [
+                        {"key": "department", "value": "billing"},
+                        {"key": "team", "value": "{{flow.variables.department}} team"},
+                    ]
+                },
+            },
+            {
+                "name": "sales",
+                "type": "set-variables",
+                "transitions": [{"event": "next", "next": "lookup"}],
+                "properties": {"variables": [{"key": "department", "value": "sales"}]},
+            },
+            {
+                "name": "lookup",
+                "type": "make-http-request",
+                "transitions": [{"event": "success", "next": "to_flex"}, {"event": "failed", "next": "apology"}],
+                "properties": {
+                    "method": "GET",
+                    "url": lookup_url,
+                    "content_type": "application/x-www-form-urlencoded;charset=utf-8",
+                    "parameters": [{"key": "phone", "value": "{{contact.channel.address}}"}],
+                },
+            },
+            {
+                "name": "apology",
+                "type": "send-message",
+                "transitions": [{"event": "sent", "next": "to_flex"}, {"event": "failed"}],
+                "properties": {"from": sent_from, "body": "Our records are offline; an agent will help you."},
+            },
+            {
+                "name": "to_flex",
+                "type": "send-to-flex",
+                "transitions": [
+                    {"event": "callComplete"},
+                    {"event": "failedToEnqueue", "next": "sorry"},
+                    {"event": "callFailure"},
+                ],
+                "properties": {
+                    "workflow": workflow_sid,
+                    "channel": task_channel_sid,
+                    "attributes": (
+                        '{"name": "{{widgets.lookup.parsed.name}}", "department": "{{flow.variables.department}}",'
+                        ' "team": "{{flow.variables.team}}", "channelSid": "{{trigger.message.ChannelSid}}",'
+                        ' "answer": "{{widgets.ask.inbound.Body}}", "tags": {{widgets.lookup.parsed.tags | to_json}}}'
+                    ),
+                    "priority": "5",
+                    "timeout": "600",
+                },
+            },
+            {
+                "name": "goodbye",
+                "type": "send-message",
+                "transitions": [{"event": "sent"}, {"event": "failed"}],
+                "properties": {"from": sent_from, "body": "We did not hear back; write again any time."},
+            },
+            {
+                "name": "sorry",
+                "type": "send-message",
+                "transitions": [{"event": "sent"}, {"event": "failed"}],
+                "properties": {"from": sent_from, "body": "Sorry, nobody can take your request right now."},
+            },
+        ],
+    }
+
+
+class Routing:
+    """A workspace with a queue and a workflow, made through TaskRouter's REST API."""
+
+    def __init__(self, stack: Stack) -> None:
+        taskrouter = stack.twilio().taskrouter.v1
+        self.workspace = taskrouter.workspaces.create(friendly_name="support")
+        queue = taskrouter.workspaces(self.workspace.sid).task_queues.create(
+            friendly_name="Everyone", target_workers="1==1"
+        )
+        config = {"task_routing": {"filters": [], "default_filter": {"queue": queue.sid}}}
+        self.workflow = taskrouter.workspaces(self.workspace.sid).workflows.create(
+            friendly_name="Assign to Anyone", configuration=json.dumps(config)
+        )
+        channels = taskrouter.workspaces(self.workspace.sid).task_channels.list()
+        self.chat_channel = next(c for c in channels if c.unique_name == "chat")
+        self.stack = stack
+
+    def tasks(self) -> list[Any]:
+        return list(self.stack.twilio().taskrouter.v1.workspaces(self.workspace.sid).tasks.list())
+
+    def task_for(self, channel_sid: str) -> Any:
+        [task] = [t for t in self.tasks() if json.loads(t.attributes).get("channelSid") == channel_sid]
+        return task
+
+
+@pytest.fixture(scope="module")
+def routing(stack: Stack) -> Routing:
+    return Routing(stack)
+
+
+def create_flow(stack: Stack, definition: dict[str, Any]) -> str:
+    flow = stack.twilio().studio.v2.flows.create(friendly_name="bot", status="published", definition=definition)
+    return str(flow.sid)
+
+
+def sms_flex_flow(stack: Stack, http: httpx.Client, flow_sid: str) -> tuple[str, str]:
+    service = stack.create_service(http)
+    flex_flow = stack.create_flex_flow(http, service, IntegrationType="studio", **{"Integration.FlowSid": flow_sid})
+    return service, str(flex_flow["contact_identity"])
+
+
+def text(stack: Stack, http: httpx.Client, to: str, customer: str, body: str) -> None:
+    response = stack.post_webhook(http, stack.sms_params(to, customer, body))
+    assert response.status_code == 200, response.text
+
+
+def conversation(http: httpx.Client, service: str, count: int) -> list[tuple[str, str]]:
+    """(author, body) of the service's only channel, once it holds ``count`` messages."""
+
+    def check() -> list[tuple[str, str]]:
+        channels = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
+        assert len(channels) == 1, channels
+        messages = messages_of(http, service, channels[0]["sid"])
+        assert len(messages) >= count, messages
+        return [(m["from"], m["body"]) for m in messages]
+
+    return eventually(check)
+
+
+def test_a_bot_asks_branches_looks_up_and_sends_to_flex(
+    stack: Stack, routing: Routing, outside: RecordingServer
+) -> None:
+    outside.script("/customers", Reply(200, {"name": "Ada Lovelace", "tags": ["vip", "billing"]}))
+    definition = bot_definition(f"{outside.url}/customers", routing.workflow.sid, routing.chat_channel.sid)
+    flow_sid = create_flow(stack, definition)
+    customer = new_phone()
+    with stack.http() as http:
+        service, number = sms_flex_flow(stack, http, flow_sid)
+        prompt = "Hi there! Reply 1 for billing or 2 for sales."
+        text(stack, http, number, customer, "hello")
+        assert conversation(http, service, 2) == [(customer, "hello"), (number, prompt)]
+        # An answer that matches nothing asks again; the case of the answer does not matter.
+        text(stack, http, number, customer, "maybe")
+        assert conversation(http, service, 4)[2:] == [(customer, "maybe"), (number, prompt)]
+        text(stack, http, number, customer, "BILLING")
+        channel_sid = http.get(f"/v2/Services/{service}/Channels").json()["channels"][0]["sid"]
+        task = eventually(lambda: routing.task_for(channel_sid))
+
+    lookups = outside.received("/customers")
+    assert [r.query["phone"] for r in lookups] == [[customer]]
+    assert task.assignment_status == "pending"
+    assert task.priority == 5 and task.timeout == 600
+    assert json.loads(task.attributes) == {
+        "name": "Ada Lovelace",
+        "department": "billing",
+        "team": "billing team",
+        "channelSid": channel_sid,
+        "answer": "BILLING",
+        "tags": ["vip", "billing"],
+    }
+
+    executions = stack.twilio().studio.v2.flows(flow_sid).executions.list()
+    assert len(executions) == 1 and executions[0].status == "ended"
+    steps = executions[0].steps.list()
+    by_order = [(s.transitioned_from, s.name, s.transitioned_to) for s in steps]
+    assert by_order == [
+        ("Trigger", "incomingMessage", "ask"),
+        ("ask", "incomingMessage", "route"),
+        ("route", "noMatch", "ask"),
+        ("ask", "incomingMessage", "route"),
+        ("route", "match", "billing"),
+        ("billing", "next", "lookup"),
+        ("lookup", "success", "to_flex"),
+        ("to_flex", "callComplete", "Ended"),
+    ]
+
+
+MISSING_WORKFLOW = "WW" + "0" * 32
+
+
+def test_rest_trigger_failed_lookup_and_failed_enqueue(stack: Stack, outside: RecordingServer) -> None:
+    outside.script("/down", Reply(503, {"message": "maintenance"}))
+    flow_sid = create_flow(stack, bot_definition(f"{outside.url}/down", MISSING_WORKFLOW, "chat"))
+    customer = new_phone()
+    with stack.http() as http:
+        service, number = sms_flex_flow(stack, http, flow_sid)
+        execution = (
+            stack.twilio()
+            .studio.v2.flows(flow_sid)
+            .executions.create(to=customer, from_=number, parameters={"name": "Grace"})
+        )
+        assert execution.status == "active" and execution.contact_channel_address == customer
+        assert conversation(http, service, 1) == [(number, "Hi Grace! Reply 1 for billing or 2 for sales.")]
+        text(stack, http, number, customer, " 2 ")
+        assert [body for _, body in conversation(http, service, 4)][1:] == [
+            " 2 ",
+            "Our records are offline; an agent will help you.",
+            "Sorry, nobody can take your request right now.",
+        ]
+    execution = eventually(lambda: ended(stack, flow_sid, execution.sid))
+    context = execution.execution_context().fetch().context
+    assert context["flow"]["data"] == {"name": "Grace"}
+    assert context["flow"]["variables"] == {"department": "sales"}
+    assert context["widgets"]["lookup"]["status_code"] == 503
+    assert context["widgets"]["lookup"]["parsed"] == {"message": "maintenance"}
+    assert "does not exist" in context["widgets"]["to_flex"]["error"]
+    assert context["trigger"]["request"]["From"] == number
+
+
+def ended(stack: Stack, flow_sid: str, execution_sid: str) -> Any:
+    execution = stack.twilio().studio.v2.flows(flow_sid).executions(execution_sid).fetch()
+    assert execution.status == "ended", execution.status
+    return execution
+
+
+def test_the_reply_wait_times_out(stack: Stack, outside: RecordingServer) -> None:
+    flow_sid = create_flow(stack, bot_definition(f"{outside.url}/x", MISSING_WORKFLOW, "chat", timeout="2"))
+    customer = new_phone()
+    with stack.http() as http:
+        service, number = sms_flex_flow(stack, http, flow_sid)
+        text(stack, http, number, customer, "hello")
+        assert [b for _, b in conversation(http, service, 3)] == [
+            "hello",
+            "Hi there! Reply 1 for billing or 2 for sales.",
+            "We did not hear back; write again any time.",
+        ]
