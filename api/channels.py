@@ -5,14 +5,21 @@ provider webhook shares."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from api.deps import AppContext
 from store.contacts import address_hash, current_channel_sid
 from store.models import Channel, Contact, FlexFlow
+from workflows import sids
 from workflows.messages import ChannelConfig, InboundMessage, Integration
+
+T = TypeVar("T")
 
 
 def _config(context: AppContext, **fields: Any) -> ChannelConfig:
@@ -111,3 +118,25 @@ def config_for_new_channel(
         type=type,
         created_by=created_by,
     )
+
+
+def closed_successor(exc: WorkflowUpdateFailedError) -> str | None:
+    """The successor channel SID of a ``ChannelClosed`` refusal, when it names one."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type == "ChannelClosed" and cause.details:
+        successor = cause.details[0]
+        if isinstance(successor, str) and sids.is_sid(successor, sids.CHANNEL):
+            return successor
+    return None
+
+
+async def on_contact_channel(config: ChannelConfig, attempt: Callable[[ChannelConfig], Awaitable[T]]) -> T:
+    """Run ``attempt`` (an update) on the contact's channel. A short-lived channel that closed
+    meanwhile refuses and names its successor: the update is made there, once."""
+    try:
+        return await attempt(config)
+    except WorkflowUpdateFailedError as exc:
+        successor = closed_successor(exc)
+        if successor is None or successor == config.channel_sid:
+            raise
+    return await attempt(replace(config, channel_sid=successor))

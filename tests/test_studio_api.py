@@ -381,7 +381,7 @@ def test_an_execution_runs_and_shows_its_steps_and_context(stack: Stack) -> None
     assert [s.type for s in steps] == ["trigger", "set-variables", "send-message"]
     assert all(s.sid.startswith("FT") and s.execution_sid == execution.sid for s in steps)
     last = executions(execution.sid).steps(steps[-1].sid).fetch()
-    assert last.transitioned_from == "remember" and last.url == f"{url}/Steps/{last.sid}"
+    assert last.transitioned_from == "notify" and last.name == "sent" and last.url == f"{url}/Steps/{last.sid}"
     assert last.links == {"step_context": f"{url}/Steps/{last.sid}/Context"}
     step_context = executions(execution.sid).steps(last.sid).step_context().fetch()
     assert step_context.step_sid == last.sid and step_context.execution_sid == execution.sid

@@ -196,10 +196,11 @@ class ChannelWorkflow:
         ``begin_interaction`` a ``task`` integration that does not wait for the first message
         creates its task now, as Flex's channel creation does."""
         await workflow.wait_condition(lambda: self.opened or self.handing_over)
+        if begin_interaction and self.handing_over:
+            await self._refuse_with_successor()
         integration = self.config.integration
         if (
             begin_interaction
-            and not self.handing_over
             and integration is not None
             and integration.type == "task"
             and not integration.creation_on_message
@@ -213,9 +214,7 @@ class ChannelWorkflow:
         """Studio's REST trigger: runs the flow on this contact's channel."""
         await workflow.wait_condition(lambda: self.opened or self.handing_over)
         if self.handing_over:
-            if self.successor_sid is None:
-                self.successor_sid = await self._claim_successor()
-            raise ChannelClosedError(self.config.channel_sid, self.successor_sid)
+            await self._refuse_with_successor()
         if self.execution_task is not None:
             raise ApplicationError(
                 "the contact already has an active execution on this channel",
@@ -416,6 +415,12 @@ class ChannelWorkflow:
             self._remember(message.key)
         self._describe()
 
+    async def _refuse_with_successor(self) -> None:
+        """Refuse an update on this closed channel, naming the contact's next channel."""
+        if self.successor_sid is None:
+            self.successor_sid = await self._claim_successor()
+        raise ChannelClosedError(self.config.channel_sid, self.successor_sid)
+
     async def _claim_successor(self) -> str:
         successor: str = await workflow.execute_local_activity(
             "claim_successor_channel", ClaimSuccessor(self.config), result_type=str, **STORE_OPTIONS
@@ -609,15 +614,15 @@ class ChannelWorkflow:
                 await workflow.execute_local_activity(
                     "finish_execution", EndExecution(self.execution.execution_sid), **STORE_OPTIONS
                 )
-        finally:
-            if self.execution_task is task:
-                self.execution = None
-                self.execution_task = None
-                self.execution_step = None
-                self.waiting_for_reply = False
-                self.replies.clear()
-                self.last_activity = workflow.now()
-                self._describe()
+        # Not in ``finally``: see ``_post_outbox``.
+        if self.execution_task is task:
+            self.execution = None
+            self.execution_task = None
+            self.execution_step = None
+            self.waiting_for_reply = False
+            self.replies.clear()
+            self.last_activity = workflow.now()
+            self._describe()
 
     # FlowHost: what the Studio interpreter asks of its channel.
 
@@ -632,16 +637,16 @@ class ChannelWorkflow:
     async def flow_wait_for_reply(self, deadline: float) -> Reply | None:
         self.waiting_for_reply = True
         self._describe()
-        try:
-            remaining = deadline - workflow.now().timestamp()
-            if not self.replies and remaining > 0:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await workflow.wait_condition(lambda: bool(self.replies), timeout=remaining)
-            return self.replies.pop(0) if self.replies else None
-        finally:
-            self.waiting_for_reply = False
-            self.replies.clear()
-            self._describe()
+        remaining = deadline - workflow.now().timestamp()
+        if not self.replies and remaining > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(lambda: bool(self.replies), timeout=remaining)
+        # (A cancelled wait is cleaned up by ``_execute``.)
+        reply = self.replies.pop(0) if self.replies else None
+        self.waiting_for_reply = False
+        self.replies.clear()
+        self._describe()
+        return reply
 
     async def flow_create_task(
         self, workflow_sid: str, channel: str, attributes: str, priority: int, task_timeout: int
@@ -745,6 +750,9 @@ class ChannelWorkflow:
                         **STORE_OPTIONS,
                     )
                 self.outbox.pop(0)
-        finally:
-            self.outbox_task = None
-            self.last_activity = workflow.now()
+        except asyncio.CancelledError:
+            pass
+        # Not in ``finally``: a run evicted from the worker's cache closes this coroutine, and
+        # workflow calls fail outside the workflow's event loop.
+        self.outbox_task = None
+        self.last_activity = workflow.now()

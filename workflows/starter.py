@@ -77,9 +77,16 @@ class ChannelClient:
             ChannelWorkflow.add_member, spec, start_workflow_operation=self._with_start(config, Origin.API)
         )
 
-    async def open(self, config: ChannelConfig) -> ChannelState:
+    async def open(self, config: ChannelConfig, *, begin_interaction: bool = False) -> ChannelState:
+        """Answers once the channel exists. ``begin_interaction`` (Flex's channel creation, on a
+        contact's channel) also runs the integration's start and refuses a closed short-lived
+        channel with ``ChannelClosed`` naming its successor."""
+        if not begin_interaction:
+            return await self.client.execute_update_with_start_workflow(
+                ChannelWorkflow.wait_open, start_workflow_operation=self._with_start(config, Origin.API)
+            )
         return await self.client.execute_update_with_start_workflow(
-            ChannelWorkflow.wait_open, start_workflow_operation=self._with_start(config, Origin.API)
+            ChannelWorkflow.wait_open, True, start_workflow_operation=self._with_start(config, Origin.CONTACT)
         )
 
     async def state(self, channel_sid: str) -> ChannelState:

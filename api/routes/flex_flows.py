@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso, not_found
-from store.models import FlexFlow, Service, utcnow
+from store.models import FlexFlow, IntegrationFailure, Service, utcnow
 from workflows import sids
 
 router = APIRouter(prefix="/v1/FlexFlows", tags=["flex"], dependencies=[Depends(require_account)])
@@ -224,3 +224,29 @@ async def delete_flex_flow(session: SessionDep, sid: str) -> Response:
     await session.delete(await load_flex_flow(session, sid))
     await session.commit()
     return Response(status_code=204)
+
+
+def render_integration_failure(call: RestCall, failure: IntegrationFailure) -> dict[str, Any]:
+    return {
+        "account_sid": call.account_sid,
+        "flex_flow_sid": failure.flex_flow_sid,
+        "channel_sid": failure.channel_sid,
+        "message_sid": failure.message_sid,
+        "url": failure.url,
+        "attempts": failure.attempts,
+        "error": failure.error,
+        "date_created": iso(failure.date_created),
+    }
+
+
+@router.get("/{sid}/IntegrationFailures")
+async def list_integration_failures(call: CallDep, session: SessionDep, sid: str, paging: PagingDep) -> dict[str, Any]:
+    """Switchboard's own: messages an ``external`` integration could not deliver after its
+    retries, newest first (Twilio shows these as debugger alerts)."""
+    await load_flex_flow(session, sid)
+    query = (
+        select(IntegrationFailure)
+        .where(IntegrationFailure.flex_flow_sid == sid)
+        .order_by(col(IntegrationFailure.date_created).desc(), col(IntegrationFailure.id).desc())
+    )
+    return await call.offset_page(session, query, paging, "integration_failures", render_integration_failure)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
@@ -25,7 +24,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.channels import contact_config
+from api.channels import contact_config, on_contact_channel
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
 from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, TwilioForm, invalid, iso, not_found
 from store.models import FlexFlow, StudioExecution, StudioFlow, StudioFlowRevision, StudioStep, utcnow
@@ -324,16 +323,6 @@ def parse_parameters(text: str | None) -> dict[str, Any]:
     return value
 
 
-def closed_successor(exc: WorkflowUpdateFailedError) -> str | None:
-    """The successor channel SID of a ``ChannelClosed`` refusal, when it names one."""
-    cause = exc.cause
-    if isinstance(cause, ApplicationError) and cause.type == "ChannelClosed" and cause.details:
-        successor = cause.details[0]
-        if isinstance(successor, str) and sids.is_sid(successor, sids.CHANNEL):
-            return successor
-    return None
-
-
 def execution_failure(exc: WorkflowUpdateFailedError) -> TwilioError:
     """Twilio's error for a channel workflow that refused to start an execution."""
     cause = exc.cause
@@ -357,16 +346,9 @@ def execution_failure(exc: WorkflowUpdateFailedError) -> TwilioError:
 async def start_on_contact_channel(
     channels: ExecutionStarter, config: ChannelConfig, start: StartExecution
 ) -> ExecutionStarted:
-    """Start ``start`` on the contact's channel; a channel that closed meanwhile names its
-    successor, and the start is retried there once."""
+    """Start ``start`` on the contact's channel (or its successor, if it closed meanwhile)."""
     try:
-        return await channels.start_execution(config, start)
-    except WorkflowUpdateFailedError as exc:
-        successor = closed_successor(exc)
-        if successor is None or successor == config.channel_sid:
-            raise execution_failure(exc) from exc
-    try:
-        return await channels.start_execution(replace(config, channel_sid=successor), start)
+        return await on_contact_channel(config, lambda target: channels.start_execution(target, start))
     except WorkflowUpdateFailedError as exc:
         raise execution_failure(exc) from exc
 
@@ -579,9 +561,8 @@ def render_step(call: RestCall, step: StudioStep, types: dict[str, str]) -> dict
         "context": decrypted_json(call, step.context_enc, STEP_CONTEXT),
         "transitioned_from": step.transitioned_from,
         "transitioned_to": step.transitioned_to,
-        # The widget that ran: Switchboard names the step after it; Twilio's steps are named
-        # after the event, and the widget that ran is the one they transitioned from.
-        "type": types.get(step.name) or types.get(step.transitioned_from),
+        # A step is named after its event; the widget that ran is the one it transitioned from.
+        "type": types.get(step.transitioned_from),
         "date_created": iso(step.date_created),
         "date_updated": iso(step.date_updated),
         "url": url,
