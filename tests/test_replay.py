@@ -2,8 +2,9 @@
 running channels (non-determinism) fails here.
 
 ``tests/histories/*.json`` were recorded from real runs and are committed; new ones are recorded in
-every run too. Set ``SWITCHBOARD_RECORD_HISTORIES=1`` to (re)write the committed set after a
-deliberate, versioned change to the workflow."""
+every run too. Histories of earlier workflow versions (``v1-*``) stay: channels started then may
+still be running. Set ``SWITCHBOARD_RECORD_HISTORIES=1`` to (re)write the current version's set
+(``RECORDING_PREFIX``); after a deliberate, versioned change, bump the prefix first."""
 
 from __future__ import annotations
 
@@ -17,9 +18,103 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
 from tests.conftest import Stack, StackFactory, eventually, new_phone
+from tests.test_studio_flows import conversation, create_flow, text
 from workflows.channel import ChannelWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
+# Histories recorded by earlier versions of the workflow stay and must keep replaying; a new
+# recording only replaces the files of the current prefix.
+RECORDING_PREFIX = "v2-channel"
+
+QUIZ = {
+    "initial_state": "Trigger",
+    "states": [
+        {
+            "name": "Trigger",
+            "type": "trigger",
+            "transitions": [{"event": "incomingMessage", "next": "ask"}, {"event": "incomingRequest", "next": "ask"}],
+        },
+        {
+            "name": "ask",
+            "type": "send-and-wait-for-reply",
+            "transitions": [{"event": "incomingMessage", "next": "check"}, {"event": "timeout"}],
+            "properties": {"from": "Bot", "body": "Reply 1 to go on"},
+        },
+        {
+            "name": "check",
+            "type": "split-based-on",
+            "transitions": [
+                {"event": "noMatch", "next": "ask"},
+                {
+                    "event": "match",
+                    "next": "note",
+                    "conditions": [
+                        {
+                            "friendly_name": "one",
+                            "arguments": ["{{widgets.ask.inbound.Body}}"],
+                            "type": "equal_to",
+                            "value": "1",
+                        }
+                    ],
+                },
+            ],
+            "properties": {"input": "{{widgets.ask.inbound.Body}}"},
+        },
+        {
+            "name": "note",
+            "type": "set-variables",
+            "transitions": [{"event": "next", "next": "done"}],
+            "properties": {"variables": [{"key": "answer", "value": "{{widgets.ask.inbound.Body}}"}]},
+        },
+        {
+            "name": "done",
+            "type": "send-message",
+            "transitions": [{"event": "sent"}],
+            "properties": {"from": "Bot", "body": "Thanks, you said {{flow.variables.answer}}"},
+        },
+    ],
+}
+
+
+def run_studio_scenarios(stack: Stack) -> list[str]:
+    """A flow that waits across a continue-as-new (run budget 3), and a REST-triggered execution
+    ended through the API while it waits."""
+    flow_sid = create_flow(stack, QUIZ)
+    customer, other = new_phone(), new_phone()
+    with stack.http() as http:
+        service = stack.create_service(http)
+        flex = stack.create_flex_flow(http, service, IntegrationType="studio", **{"Integration.FlowSid": flow_sid})
+        number = flex["contact_identity"]
+        text(stack, http, number, customer, "hi")
+        conversation(http, service, 2)
+        text(stack, http, number, customer, "what?")
+        conversation(http, service, 4)
+        text(stack, http, number, customer, "1")
+        # The wait survived the continuation: one question per answer, no repeat.
+        assert [body for _, body in conversation(http, service, 6)] == [
+            "hi",
+            "Reply 1 to go on",
+            "what?",
+            "Reply 1 to go on",
+            "1",
+            "Thanks, you said 1",
+        ]
+        [quiz_channel] = [c["sid"] for c in http.get(f"/v2/Services/{service}/Channels").json()["channels"]]
+        runs = stack.call(lambda c: _count(c, f'WorkflowId="{quiz_channel}"'))
+        assert runs >= 2, "the waiting flow was expected to cross a continue-as-new"
+        executions = stack.twilio().studio.v2.flows(flow_sid).executions
+        started = executions.create(to=other, from_=number)
+        assert started.status == "active"
+
+        def asked_both() -> list[str]:
+            channels = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
+            assert len(channels) == 2 and all(c["messages_count"] >= 1 for c in channels), channels
+            return [c["sid"] for c in channels]
+
+        channels = eventually(asked_both)
+        assert executions(started.sid).update(status="ended").status == "ended"
+        assert executions(started.sid).fetch().status == "ended"
+    return channels
 
 
 def replay(histories: list[WorkflowHistory]) -> None:
@@ -74,6 +169,7 @@ def run_scenarios(stack: Stack) -> list[str]:
             running = stack.call(lambda c: _count(c, f"ExecutionStatus='Running' AND ({query})"))
             assert running == 0
 
+        sids += run_studio_scenarios(stack)
         eventually(all_closed)
         return sids
 
@@ -106,10 +202,10 @@ def test_fresh_histories_replay(recorded: list[WorkflowHistory]) -> None:
     replay(recorded)
     if os.environ.get("SWITCHBOARD_RECORD_HISTORIES") == "1":
         HISTORIES.mkdir(exist_ok=True)
-        for old in HISTORIES.glob("*.json"):
+        for old in HISTORIES.glob(f"{RECORDING_PREFIX}-*.json"):
             old.unlink()
         for n, history in enumerate(recorded):
-            (HISTORIES / f"channel-{n:02d}.json").write_text(history.to_json())
+            (HISTORIES / f"{RECORDING_PREFIX}-{n:02d}.json").write_text(history.to_json())
 
 
 def test_committed_histories_replay() -> None:

@@ -497,8 +497,9 @@ class ChannelWorkflow:
         if not message.runs_integration:
             return
         reply = Reply(message, stored, self.config.channel_sid, self.config.service_sid, self.config.flow_address)
-        if self.waiting_for_reply:
-            # Whatever started the execution (integration or REST trigger), it hears the reply.
+        if self.execution is not None and self.execution.wait_deadline is not None:
+            # A send-and-wait-for-reply is asking (from just before its question is stored, and
+            # across a continue-as-new): whatever started the execution, it hears the reply.
             self.replies.append(reply)
             return
         integration = self.config.integration
@@ -537,6 +538,8 @@ class ChannelWorkflow:
         contact_address: str | None,
         resume: ExecutionState | None,
     ) -> None:
+        # A resumed execution is in place at once, so replies reach it while it reloads its flow.
+        self.execution = resume
         self.execution_task = asyncio.create_task(
             self._execute(execution_sid, flow_sid, trigger, data, flow_address, contact_address, resume)
         )
