@@ -19,6 +19,7 @@ import pytest
 from devstack import DevServer
 from settings import SECRET_FIELDS
 from tests.conftest import Stack, eventually, free_port, new_phone, test_settings
+from tests.test_replay import QUIZ
 
 SWITCHBOARD = str(Path(sys.executable).parent / "switchboard")
 
@@ -133,18 +134,27 @@ def _get(url: str, *statuses: int) -> httpx.Response:
     return response
 
 
-def test_separate_api_and_workers_survive_a_killed_worker(
+def api_and_two_workers(
     temporal_server: DevServer, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
-) -> None:
-    """Messages keep flowing through `switchboard api` while one of two `switchboard worker`
-    processes is killed with SIGKILL: every message is stored exactly once, in order."""
+) -> tuple[Stack, list[subprocess.Popen[bytes]]]:
+    """`switchboard api` and two `switchboard worker` processes, ready; answers a Stack for its
+    HTTP helpers only (the processes are the stack) and the workers."""
     settings = test_settings(tmp_path, temporal_address=temporal_server.address, channel_inactivity_seconds=600)
     env = settings.as_environment()
     processes.append(spawn("api", env, tmp_path / "api.log"))
     workers = [spawn("worker", env, tmp_path / f"worker{i}.log") for i in range(2)]
     processes.extend(workers)
-    client = Stack(settings)  # only its HTTP helpers: the processes above are the stack
+    client = Stack(settings)
     eventually(lambda: _get(f"{client.url}/healthz", 200), timeout=60)
+    return client, workers
+
+
+def test_separate_api_and_workers_survive_a_killed_worker(
+    temporal_server: DevServer, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    """Messages keep flowing through `switchboard api` while one of two `switchboard worker`
+    processes is killed with SIGKILL: every message is stored exactly once, in order."""
+    client, workers = api_and_two_workers(temporal_server, tmp_path, processes)
     customers = [new_phone() for _ in range(10)]
     per_customer = 30
     with client.http() as http:
@@ -167,4 +177,40 @@ def test_separate_api_and_workers_survive_a_killed_worker(
             url = f"/v2/Services/{service}/Channels/{channel['sid']}/Messages"
             bodies = [m["body"] for m in http.get(url, params={"PageSize": "100"}).json()["messages"]]
             assert bodies == [str(i) for i in range(per_customer)]
+    assert workers[0].wait(10) == -signal.SIGKILL
+
+
+def test_studio_flows_survive_a_killed_worker(
+    temporal_server: DevServer, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    """Flows started on a worker that is killed mid-flow go on from their recorded history on the
+    other worker: each customer gets one question and, after answering, one answer."""
+    client, workers = api_and_two_workers(temporal_server, tmp_path, processes)
+    twilio = client.twilio()
+    flow_sid = twilio.studio.v2.flows.create(friendly_name="quiz", status="published", definition=QUIZ).sid
+    customers = [new_phone() for _ in range(8)]
+    with client.http() as http:
+        service = client.create_service(http)
+        number = client.create_flex_flow(http, service, IntegrationType="studio", **{"Integration.FlowSid": flow_sid})[
+            "contact_identity"
+        ]
+        for customer in customers:
+            assert client.post_webhook(http, client.sms_params(number, customer, "hi")).status_code == 200
+        workers[0].kill()  # SIGKILL, with flows starting
+        for customer in customers:
+            assert client.post_webhook(http, client.sms_params(number, customer, "1")).status_code == 200
+
+        def all_answered() -> list[list[str]]:
+            channels = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
+            assert len(channels) == len(customers)
+            assert all(c["messages_count"] >= 4 for c in channels), [c["messages_count"] for c in channels]
+            return [
+                [m["body"] for m in http.get(f"/v2/Services/{service}/Channels/{c['sid']}/Messages").json()["messages"]]
+                for c in channels
+            ]
+
+        conversations = eventually(all_answered, timeout=120)
+    # The reply may reach the channel before the question is stored; either way the flow hears it.
+    for bodies in conversations:
+        assert sorted(bodies[:3]) == sorted(["hi", "Reply 1 to go on", "1"]) and bodies[3:] == ["Thanks, you said 1"]
     assert workers[0].wait(10) == -signal.SIGKILL

@@ -497,9 +497,10 @@ class ChannelWorkflow:
         if not message.runs_integration:
             return
         reply = Reply(message, stored, self.config.channel_sid, self.config.service_sid, self.config.flow_address)
-        if self.execution is not None and self.execution.wait_deadline is not None:
-            # A send-and-wait-for-reply is asking (from just before its question is stored, and
-            # across a continue-as-new): whatever started the execution, it hears the reply.
+        if self.execution_task is not None:
+            # A running execution (whatever started it) hears every message: each send-and-wait
+            # takes the earliest one not yet heard, so a customer who answers before the question
+            # is stored, or while the flow is busy or resuming elsewhere, is never ignored.
             self.replies.append(reply)
             return
         integration = self.config.integration
@@ -514,8 +515,7 @@ class ChannelWorkflow:
             return  # the conversation is with an agent
         if integration.type == "task" and self.task_creation is None:
             self._start_integration_task()
-        elif integration.type == "studio" and integration.flow_sid and self.execution_task is None:
-            # Messages that come while the flow is between waits are not the flow's, as in Studio.
+        elif integration.type == "studio" and integration.flow_sid:
             trigger_message = inbound_context(reply)
             trigger_message["ChannelAttributes"] = json.loads(self.attributes)
             self._launch_execution(
@@ -647,7 +647,6 @@ class ChannelWorkflow:
         # (A cancelled wait is cleaned up by ``_execute``.)
         reply = self.replies.pop(0) if self.replies else None
         self.waiting_for_reply = False
-        self.replies.clear()
         self._describe()
         return reply
 
