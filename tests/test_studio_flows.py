@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client
 
 from tests.conftest import RecordingServer, Reply, Stack, eventually, new_phone
 from tests.test_twilio_messaging import messages_of
@@ -179,6 +181,20 @@ def routing(stack: Stack) -> Routing:
     return Routing(stack)
 
 
+def current_details(stack: Stack, channel_sid: str, containing: str) -> str:
+    """The channel workflow's current details, as the Temporal UI shows them."""
+
+    async def query(client: Client) -> str:
+        metadata = await client.get_workflow_handle(channel_sid).query(
+            "__temporal_workflow_metadata", result_type=WorkflowMetadata
+        )
+        return str(metadata.current_details)
+
+    details = stack.call(query)
+    assert containing in details, details
+    return details
+
+
 def create_flow(stack: Stack, definition: dict[str, Any]) -> str:
     flow = stack.twilio().studio.v2.flows.create(friendly_name="bot", status="published", definition=definition)
     return str(flow.sid)
@@ -220,12 +236,16 @@ def test_a_bot_asks_branches_looks_up_and_sends_to_flex(
         prompt = "Hi there! Reply 1 for billing or 2 for sales."
         text(stack, http, number, customer, "hello")
         assert conversation(http, service, 2) == [(customer, "hello"), (number, prompt)]
+        channel_sid = http.get(f"/v2/Services/{service}/Channels").json()["channels"][0]["sid"]
+        # The Temporal UI shows where the conversation's flow stands.
+        details = eventually(lambda: current_details(stack, channel_sid, "waiting"))
+        assert f"Studio flow {flow_sid}" in details and "step **ask** (waiting for a reply)" in details
         # An answer that matches nothing asks again; the case of the answer does not matter.
         text(stack, http, number, customer, "maybe")
         assert conversation(http, service, 4)[2:] == [(customer, "maybe"), (number, prompt)]
         text(stack, http, number, customer, "BILLING")
-        channel_sid = http.get(f"/v2/Services/{service}/Channels").json()["channels"][0]["sid"]
         task = eventually(lambda: routing.task_for(channel_sid))
+        assert f"routing task {task.sid}" in eventually(lambda: current_details(stack, channel_sid, "routing task"))
 
     lookups = outside.received("/customers")
     assert [r.query["phone"] for r in lookups] == [[customer]]
@@ -305,3 +325,61 @@ def test_the_reply_wait_times_out(stack: Stack, outside: RecordingServer) -> Non
             "Hi there! Reply 1 for billing or 2 for sales.",
             "We did not hear back; write again any time.",
         ]
+
+
+def test_http_widgets_and_an_unsupported_widget(stack: Stack, outside: RecordingServer) -> None:
+    outside.script("/orders", Reply(201, {"order": {"id": 42, "items": ["tea"]}}))
+    outside.script("/fn", Reply(200, "ok"))
+    definition = {
+        "initial_state": "Trigger",
+        "states": [
+            {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingRequest", "next": "create"}]},
+            {
+                "name": "create",
+                "type": "make-http-request",
+                "transitions": [{"event": "success", "next": "notify"}, {"event": "failed"}],
+                "properties": {
+                    "method": "POST",
+                    "url": f"{outside.url}/orders",
+                    "content_type": "application/json;charset=utf-8",
+                    "body": '{"phone": "{{contact.channel.address}}", "data": {{flow.data | to_json}}}',
+                },
+            },
+            {
+                "name": "notify",
+                "type": "run-function",
+                "transitions": [{"event": "success", "next": "call"}, {"event": "fail"}],
+                "properties": {
+                    "url": f"{outside.url}/fn",
+                    "parameters": [{"key": "order", "value": "{{widgets.create.parsed.order.id}}"}],
+                },
+            },
+            {"name": "call", "type": "say-play", "transitions": [{"event": "audioComplete"}], "properties": {}},
+        ],
+    }
+    flow = stack.twilio().studio.v2.flows.create(friendly_name="orders", status="published", definition=definition)
+    assert flow.warnings and "say-play" in flow.warnings[0]["message"]
+    customer = new_phone()
+    with stack.http() as http:
+        _service, number = sms_flex_flow(stack, http, flow.sid)
+    execution = (
+        stack.twilio()
+        .studio.v2.flows(flow.sid)
+        .executions.create(to=customer, from_=number, parameters={"basket": ["tea"], "total": 3.5})
+    )
+    execution = eventually(lambda: ended(stack, flow.sid, execution.sid))
+    [order] = outside.received("/orders")
+    assert order.method == "POST" and order.headers["Content-Type"] == "application/json"
+    assert json.loads(order.body) == {"phone": customer, "data": {"basket": ["tea"], "total": 3.5}}
+    [call] = outside.received("/fn")
+    assert call.method == "POST" and call.form == {"order": "42"}
+    steps = execution.steps.list()
+    assert [(s.transitioned_from, s.name, s.transitioned_to) for s in steps] == [
+        ("Trigger", "incomingRequest", "create"),
+        ("create", "success", "notify"),
+        ("notify", "success", "call"),
+        ("call", "failed", "Ended"),
+    ]
+    assert "say-play" in steps[-1].context["error"]
+    context = execution.execution_context().fetch().context
+    assert context["widgets"]["notify"]["body"] == "ok" and "parsed" not in context["widgets"]["notify"]

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -77,6 +77,20 @@ STORE_OPTIONS: dict[str, Any] = {
 # An external integration's POST is retried ``retry_count`` more times after this first wait,
 # then recorded as failed.
 WEBHOOK_RETRY_INTERVAL = timedelta(seconds=1)
+
+
+@dataclass
+class ExecutionLaunch:
+    """A Studio execution to start (or, with ``resume``, to go on with after continue-as-new)."""
+
+    execution_sid: str
+    flow_sid: str
+    trigger: dict[str, Any] = field(default_factory=dict)
+    # ``flow.data``: the REST trigger's parameters.
+    data: dict[str, Any] = field(default_factory=dict)
+    flow_address: str | None = None
+    contact_address: str | None = None
+    resume: ExecutionState | None = None
 
 
 class ChannelClosedError(ApplicationError):
@@ -223,7 +237,7 @@ class ChannelWorkflow:
             )
         trigger = {"request": {"From": start.from_, "To": start.to, "parameters": start.parameters}}
         self._launch_execution(
-            start.execution_sid, start.flow_sid, trigger, start.parameters, start.from_, start.to, None
+            ExecutionLaunch(start.execution_sid, start.flow_sid, trigger, start.parameters, start.from_, start.to)
         )
         await workflow.wait_condition(lambda: start.execution_sid in self.started)
         outcome = self.started.pop(start.execution_sid)
@@ -270,7 +284,7 @@ class ChannelWorkflow:
                 return
         if self.carried_execution is not None:
             carried = self.carried_execution
-            self._launch_execution(carried.execution_sid, carried.flow_sid, {}, {}, None, None, carried)
+            self._launch_execution(ExecutionLaunch(carried.execution_sid, carried.flow_sid, resume=carried))
         self._describe()
         while True:
             await self._store_pending()
@@ -519,41 +533,22 @@ class ChannelWorkflow:
             trigger_message = inbound_context(reply)
             trigger_message["ChannelAttributes"] = json.loads(self.attributes)
             self._launch_execution(
-                sids.sid_from_uuid("FN", workflow.uuid4()),
-                integration.flow_sid,
-                {"message": trigger_message},
-                {},
-                self.config.flow_address,
-                self.config.contact_address or message.author,
-                None,
+                ExecutionLaunch(
+                    sids.sid_from_uuid("FN", workflow.uuid4()),
+                    integration.flow_sid,
+                    trigger={"message": trigger_message},
+                    flow_address=self.config.flow_address,
+                    contact_address=self.config.contact_address or message.author,
+                )
             )
 
-    def _launch_execution(
-        self,
-        execution_sid: str,
-        flow_sid: str,
-        trigger: dict[str, Any],
-        data: dict[str, Any],
-        flow_address: str | None,
-        contact_address: str | None,
-        resume: ExecutionState | None,
-    ) -> None:
+    def _launch_execution(self, launch: ExecutionLaunch) -> None:
         # A resumed execution is in place at once, so replies reach it while it reloads its flow.
-        self.execution = resume
-        self.execution_task = asyncio.create_task(
-            self._execute(execution_sid, flow_sid, trigger, data, flow_address, contact_address, resume)
-        )
+        self.execution = launch.resume
+        self.execution_task = asyncio.create_task(self._execute(launch))
 
-    async def _execute(
-        self,
-        execution_sid: str,
-        flow_sid: str,
-        trigger: dict[str, Any],
-        data: dict[str, Any],
-        flow_address: str | None,
-        contact_address: str | None,
-        resume: ExecutionState | None,
-    ) -> None:
+    async def _execute(self, launch: ExecutionLaunch) -> None:
+        execution_sid, flow_sid, resume = launch.execution_sid, launch.flow_sid, launch.resume
         task = self.execution_task
         try:
             loaded: LoadedFlow = await workflow.execute_local_activity(
@@ -576,15 +571,15 @@ class ChannelWorkflow:
                 revision=loaded.revision,
                 current=checked.definition.initial_state,
                 context={
-                    "trigger": trigger,
+                    "trigger": launch.trigger,
                     "flow": {
                         "flow_sid": flow_sid,
                         "sid": execution_sid,
-                        "channel": {"address": flow_address or ""},
+                        "channel": {"address": launch.flow_address or ""},
                         "variables": {},
-                        "data": data,
+                        "data": launch.data,
                     },
-                    "contact": {"channel": {"address": contact_address or ""}},
+                    "contact": {"channel": {"address": launch.contact_address or ""}},
                     "widgets": {},
                 },
             )
@@ -596,7 +591,7 @@ class ChannelWorkflow:
                         flow_sid,
                         loaded.revision,
                         self.config.channel_sid,
-                        contact_address or "",
+                        launch.contact_address or "",
                         state.context,
                     ),
                     **STORE_OPTIONS,
