@@ -1,0 +1,168 @@
+"""TaskRouter TaskQueues (create, list, fetch, update, delete)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Response
+from pydantic import Field
+
+from api.deps import CallDep, PagingDep, RestCall, SessionDep
+from api.routes.taskrouter.activities import activity_names, apply_activity_sids
+from api.routes.taskrouter.common import (
+    NAME_LENGTH,
+    WORKSPACES_PATH,
+    QueueOrder,
+    apply_given,
+    deleted,
+    in_workspace,
+    load_in_workspace,
+    load_workspace,
+    oldest_first,
+    page_of,
+    required,
+    save,
+    statistics_links,
+    workspace_url,
+)
+from api.routes.taskrouter.workflows import configured_queues
+from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
+from store.models import RoutingWorkflow, TaskQueue
+from workflows import sids
+
+router = APIRouter(prefix=WORKSPACES_PATH)
+
+
+class TaskQueueForm(TwilioForm):
+    friendly_name: str | None = Field(None, alias="FriendlyName", min_length=1, max_length=NAME_LENGTH)
+    target_workers: str | None = Field(None, alias="TargetWorkers", max_length=4096)
+    max_reserved_workers: int | None = Field(None, alias="MaxReservedWorkers", ge=1, le=50)
+    task_order: QueueOrder | None = Field(None, alias="TaskOrder")
+    reservation_activity_sid: str | None = Field(None, alias="ReservationActivitySid")
+    assignment_activity_sid: str | None = Field(None, alias="AssignmentActivitySid")
+
+
+def render_task_queue(call: RestCall, queue: TaskQueue, names: dict[str, str]) -> dict[str, Any]:
+    ws_url = workspace_url(call, queue.workspace_sid)
+    url = f"{ws_url}/TaskQueues/{queue.sid}"
+
+    def activity_url(sid: str | None) -> str | None:
+        return f"{ws_url}/Activities/{sid}" if sid else None
+
+    return {
+        "account_sid": call.account_sid,
+        "assignment_activity_sid": queue.assignment_activity_sid,
+        "assignment_activity_name": names.get(queue.assignment_activity_sid or ""),
+        "date_created": iso(queue.date_created),
+        "date_updated": iso(queue.date_updated),
+        "friendly_name": queue.friendly_name,
+        "max_reserved_workers": queue.max_reserved_workers,
+        "reservation_activity_sid": queue.reservation_activity_sid,
+        "reservation_activity_name": names.get(queue.reservation_activity_sid or ""),
+        "sid": queue.sid,
+        "target_workers": queue.target_workers,
+        "task_order": queue.task_order,
+        "url": url,
+        "workspace_sid": queue.workspace_sid,
+        "links": {
+            "assignment_activity": activity_url(queue.assignment_activity_sid),
+            "reservation_activity": activity_url(queue.reservation_activity_sid),
+            "workspace": ws_url,
+            **statistics_links(url),
+            "list_statistics": f"{ws_url}/TaskQueues/Statistics",
+            "bulk_real_time_statistics": f"{ws_url}/TaskQueues/RealTimeStatistics",
+        },
+    }
+
+
+async def task_queue_bodies(call: RestCall, session: SessionDep, queues: Sequence[TaskQueue]) -> list[dict[str, Any]]:
+    """The queues rendered, with the names of their activities looked up at once."""
+    names = await activity_names(
+        session, [s for q in queues for s in (q.reservation_activity_sid, q.assignment_activity_sid)]
+    )
+    return [render_task_queue(call, q, names) for q in queues]
+
+
+async def task_queue_body(call: RestCall, session: SessionDep, queue: TaskQueue) -> dict[str, Any]:
+    [body] = await task_queue_bodies(call, session, [queue])
+    return body
+
+
+async def load_task_queue(session: SessionDep, workspace_sid: str, sid: str) -> TaskQueue:
+    return await load_in_workspace(session, TaskQueue, workspace_sid, sid, "TaskQueue")
+
+
+async def apply_task_queue_form(session: SessionDep, queue: TaskQueue, form: TaskQueueForm) -> None:
+    await apply_activity_sids(
+        session, queue.workspace_sid, queue, form, "reservation_activity_sid", "assignment_activity_sid"
+    )
+    apply_given(queue, form, "friendly_name", "target_workers", "max_reserved_workers", "task_order")
+
+
+@router.post("/{workspace_sid}/TaskQueues", status_code=201)
+async def create_task_queue(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    form: Annotated[TaskQueueForm, Form()],
+) -> dict[str, Any]:
+    await load_workspace(session, workspace_sid)
+    friendly_name = required(form.friendly_name, "FriendlyName")
+    queue = TaskQueue(sid=sids.new_sid(sids.TASK_QUEUE), workspace_sid=workspace_sid, friendly_name=friendly_name)
+    await apply_task_queue_form(session, queue, form)
+    await save(session, queue)
+    return await task_queue_body(call, session, queue)
+
+
+@router.get("/{workspace_sid}/TaskQueues")
+async def list_task_queues(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    paging: PagingDep,
+    friendly_name: Annotated[str | None, Query(alias="FriendlyName")] = None,
+    worker_sid: Annotated[str | None, Query(alias="WorkerSid")] = None,
+    evaluate_worker_attributes: Annotated[str | None, Query(alias="EvaluateWorkerAttributes")] = None,
+) -> dict[str, Any]:
+    await load_workspace(session, workspace_sid)
+    # Filtering by workers needs workers and the expression evaluator; refusing beats a wrong list.
+    if worker_sid is not None:
+        raise invalid("WorkerSid", "is not supported yet")
+    if evaluate_worker_attributes is not None:
+        raise invalid("EvaluateWorkerAttributes", "is not supported yet")
+    query = in_workspace(TaskQueue, workspace_sid)
+    if friendly_name is not None:
+        query = query.where(TaskQueue.friendly_name == friendly_name)
+    query = query.order_by(*oldest_first(TaskQueue))
+    return await page_of(call, session, query, paging, "task_queues", partial(task_queue_bodies, call, session))
+
+
+@router.get("/{workspace_sid}/TaskQueues/{sid}")
+async def fetch_task_queue(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> dict[str, Any]:
+    return await task_queue_body(call, session, await load_task_queue(session, workspace_sid, sid))
+
+
+@router.post("/{workspace_sid}/TaskQueues/{sid}")
+async def update_task_queue(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    sid: str,
+    form: Annotated[TaskQueueForm, Form()],
+) -> dict[str, Any]:
+    queue = await load_task_queue(session, workspace_sid, sid)
+    await apply_task_queue_form(session, queue, form)
+    await save(session, queue)
+    return await task_queue_body(call, session, queue)
+
+
+@router.delete("/{workspace_sid}/TaskQueues/{sid}", status_code=204)
+async def delete_task_queue(session: SessionDep, workspace_sid: str, sid: str) -> Response:
+    queue = await load_task_queue(session, workspace_sid, sid)
+    workflows = (await session.exec(in_workspace(RoutingWorkflow, workspace_sid))).all()
+    users = [w.sid for w in workflows if sid in configured_queues(w.configuration)]
+    if users:
+        raise TwilioError(400, f"TaskQueue {sid} is a target of Workflow {', '.join(users)}")
+    return await deleted(session, queue)

@@ -1,0 +1,178 @@
+"""TaskRouter Tasks (list and fetch; tasks are created by flows and integrations)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from api.deps import CallDep, PagingDep, RestCall, SessionDep
+from api.routes.taskrouter.common import (
+    WORKSPACES_PATH,
+    in_workspace,
+    load_in_workspace,
+    load_workspace,
+    page_of,
+    workspace_url,
+)
+from api.twilio_shape import invalid, iso
+from store.models import RoutingWorkflow, Task, TaskChannel, TaskQueue
+
+router = APIRouter(prefix=WORKSPACES_PATH)
+
+TASK_STATUSES: tuple[str, ...] = ("pending", "reserved", "assigned", "canceled", "completed", "wrapping")
+
+
+class TaskNames:
+    """Names and SIDs of a workspace's workflows, queues and channels, for rendering tasks."""
+
+    def __init__(
+        self, workflows: Sequence[RoutingWorkflow], queues: Sequence[TaskQueue], channels: Sequence[TaskChannel]
+    ) -> None:
+        self.workflows = {w.sid: w.friendly_name for w in workflows}
+        self.queues = {q.sid: q.friendly_name for q in queues}
+        self.channel_sids = {c.unique_name: c.sid for c in channels}
+
+    @classmethod
+    async def load(cls, session: SessionDep, workspace_sid: str) -> TaskNames:
+        workflows = await session.exec(in_workspace(RoutingWorkflow, workspace_sid))
+        queues = await session.exec(in_workspace(TaskQueue, workspace_sid))
+        channels = await session.exec(in_workspace(TaskChannel, workspace_sid))
+        return cls(workflows.all(), queues.all(), channels.all())
+
+
+def render_task(call: RestCall, task: Task, names: TaskNames) -> dict[str, Any]:
+    ws_url = workspace_url(call, task.workspace_sid)
+    url = f"{ws_url}/Tasks/{task.sid}"
+    created = task.date_created if task.date_created.tzinfo else task.date_created.replace(tzinfo=UTC)
+    return {
+        "account_sid": call.account_sid,
+        "age": max(0, int((datetime.now(UTC) - created).total_seconds())),
+        "assignment_status": task.assignment_status,
+        "attributes": call.context.cipher.decrypt(task.attributes_enc, "task.attributes"),
+        "addons": "{}",
+        "date_created": iso(task.date_created),
+        "date_updated": iso(task.date_updated),
+        "task_queue_entered_date": iso(task.task_queue_entered_date),
+        "priority": task.priority,
+        "reason": task.reason,
+        "sid": task.sid,
+        "task_queue_sid": task.task_queue_sid,
+        "task_queue_friendly_name": names.queues.get(task.task_queue_sid or ""),
+        "task_channel_sid": names.channel_sids.get(task.task_channel_unique_name),
+        "task_channel_unique_name": task.task_channel_unique_name,
+        "timeout": task.timeout,
+        "workflow_sid": task.workflow_sid,
+        "workflow_friendly_name": names.workflows.get(task.workflow_sid),
+        "workspace_sid": task.workspace_sid,
+        "url": url,
+        "links": {
+            "task_queue": f"{ws_url}/TaskQueues/{task.task_queue_sid}" if task.task_queue_sid else None,
+            "workflow": f"{ws_url}/Workflows/{task.workflow_sid}",
+            "workspace": ws_url,
+            "reservations": f"{url}/Reservations",
+        },
+        "virtual_start_time": iso(task.date_created),
+        "ignore_capacity": False,
+        "routing_target": None,
+    }
+
+
+TASK_ORDER_COLUMNS = {
+    "DateCreated": Task.date_created,
+    "VirtualStartTime": Task.date_created,
+    "Priority": Task.priority,
+}
+
+
+def task_ordering(ordering: str | None) -> list[Any]:
+    """``Attribute:asc|desc[,...]`` with DateCreated, Priority or VirtualStartTime; DateCreated
+    ascending by default."""
+    if not ordering:
+        return [col(Task.date_created).asc(), col(Task.sid).asc()]
+    clauses: list[Any] = []
+    seen: set[str] = set()
+    for part in ordering.split(","):
+        attribute, _, direction = part.strip().partition(":")
+        column = TASK_ORDER_COLUMNS.get(attribute)
+        if column is None or direction not in ("asc", "desc") or attribute in seen:
+            raise invalid(
+                "Ordering",
+                f"{part.strip()!r} is not Attribute:asc or Attribute:desc with Attribute one of "
+                "DateCreated, Priority, VirtualStartTime (each at most once)",
+            )
+        seen.add(attribute)
+        clauses.append(col(column).asc() if direction == "asc" else col(column).desc())
+    if {"DateCreated", "VirtualStartTime"} <= seen:
+        raise invalid("Ordering", "cannot pair DateCreated with VirtualStartTime")
+    return [*clauses, col(Task.sid).asc()]
+
+
+def sids_named(
+    model: type[RoutingWorkflow] | type[TaskQueue], workspace_sid: str, friendly_name: str
+) -> SelectOfScalar[str]:
+    """The SIDs of this workspace's workflows (or queues) of this name, to filter tasks by."""
+    return select(model.sid).where(model.workspace_sid == workspace_sid, model.friendly_name == friendly_name)
+
+
+async def task_bodies(
+    call: RestCall, session: SessionDep, workspace_sid: str, tasks: Sequence[Task]
+) -> list[dict[str, Any]]:
+    """The workspace's tasks rendered, with the names they refer to looked up at once."""
+    names = await TaskNames.load(session, workspace_sid)
+    return [render_task(call, task, names) for task in tasks]
+
+
+@router.get("/{workspace_sid}/Tasks")
+async def list_tasks(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    paging: PagingDep,
+    assignment_status: Annotated[list[str] | None, Query(alias="AssignmentStatus")] = None,
+    workflow_sid: Annotated[str | None, Query(alias="WorkflowSid")] = None,
+    workflow_name: Annotated[str | None, Query(alias="WorkflowName")] = None,
+    task_queue_sid: Annotated[str | None, Query(alias="TaskQueueSid")] = None,
+    task_queue_name: Annotated[str | None, Query(alias="TaskQueueName")] = None,
+    priority: Annotated[int | None, Query(alias="Priority")] = None,
+    ordering: Annotated[str | None, Query(alias="Ordering")] = None,
+    has_addons: Annotated[bool | None, Query(alias="HasAddons")] = None,
+    evaluate_task_attributes: Annotated[str | None, Query(alias="EvaluateTaskAttributes")] = None,
+) -> dict[str, Any]:
+    await load_workspace(session, workspace_sid)
+    if evaluate_task_attributes is not None:
+        raise invalid("EvaluateTaskAttributes", "is not supported yet")
+    query = in_workspace(Task, workspace_sid)
+    if assignment_status:
+        # Repeated, or comma-separated as many scripts send it.
+        statuses = {s.strip() for value in assignment_status for s in value.split(",") if s.strip()}
+        unknown = sorted(statuses - set(TASK_STATUSES))
+        if unknown:
+            raise invalid("AssignmentStatus", f"{', '.join(unknown)} is not one of {', '.join(TASK_STATUSES)}")
+        query = query.where(col(Task.assignment_status).in_(statuses))
+    if workflow_sid is not None:
+        query = query.where(Task.workflow_sid == workflow_sid)
+    if workflow_name is not None:
+        query = query.where(col(Task.workflow_sid).in_(sids_named(RoutingWorkflow, workspace_sid, workflow_name)))
+    if task_queue_sid is not None:
+        query = query.where(Task.task_queue_sid == task_queue_sid)
+    if task_queue_name is not None:
+        query = query.where(col(Task.task_queue_sid).in_(sids_named(TaskQueue, workspace_sid, task_queue_name)))
+    if priority is not None:
+        query = query.where(Task.priority == priority)
+    if has_addons:  # Switchboard runs no Add-ons: no task has any
+        query = query.where(col(Task.sid).is_(None))
+    query = query.order_by(*task_ordering(ordering))
+    return await page_of(call, session, query, paging, "tasks", partial(task_bodies, call, session, workspace_sid))
+
+
+@router.get("/{workspace_sid}/Tasks/{sid}")
+async def fetch_task(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> dict[str, Any]:
+    task = await load_in_workspace(session, Task, workspace_sid, sid, "Task")
+    [body] = await task_bodies(call, session, workspace_sid, [task])
+    return body
