@@ -35,16 +35,19 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 async def create_tables(engine: AsyncEngine) -> None:
-    """Create missing tables. Processes starting together race here; the loser's retry finds
-    the tables in place."""
-    for attempt in range(3):
+    """Create missing tables. Processes starting together race here (SQLite creates each table in
+    its own statement, so both can be half-way): a loser backs off and retries until it finds
+    every table in place."""
+    attempts = 20
+    for attempt in range(attempts):
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(SQLModel.metadata.create_all)
             return
         except DBAPIError:
-            if attempt == 2:
+            if attempt == attempts - 1:
                 raise
+            await asyncio.sleep(0.05 * (attempt + 1))
 
 
 async def ping(engine: AsyncEngine) -> None:
