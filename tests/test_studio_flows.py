@@ -11,7 +11,7 @@ import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
-from tests.conftest import RecordingServer, Reply, Stack, eventually, new_phone
+from tests.conftest import RecordingServer, Reply, Stack, StackFactory, eventually, new_phone
 from tests.test_twilio_messaging import messages_of
 
 
@@ -383,3 +383,25 @@ def test_http_widgets_and_an_unsupported_widget(stack: Stack, outside: Recording
     assert "say-play" in steps[-1].context["error"]
     context = execution.execution_context().fetch().context
     assert context["widgets"]["notify"]["body"] == "ok" and "parsed" not in context["widgets"]["notify"]
+
+
+def test_a_flow_runs_to_a_task_on_postgresql(
+    make_stack: StackFactory, postgres_url: str, outside: RecordingServer
+) -> None:
+    """Flows, executions, steps and tasks on the production database."""
+    stack = make_stack(database_url=postgres_url)
+    routing = Routing(stack)
+    outside.script("/pg-customers", Reply(200, {"name": "Grace Hopper", "tags": []}))
+    definition = bot_definition(f"{outside.url}/pg-customers", routing.workflow.sid, routing.chat_channel.sid)
+    flow_sid = create_flow(stack, definition)
+    customer = new_phone()
+    with stack.http() as http:
+        service, number = sms_flex_flow(stack, http, flow_sid)
+        text(stack, http, number, customer, "hello")
+        conversation(http, service, 2)
+        text(stack, http, number, customer, "1")
+        channel_sid = http.get(f"/v2/Services/{service}/Channels").json()["channels"][0]["sid"]
+    task = eventually(lambda: routing.task_for(channel_sid))
+    assert json.loads(task.attributes)["name"] == "Grace Hopper"
+    [execution] = stack.twilio().studio.v2.flows(flow_sid).executions.list()
+    assert execution.status == "ended" and len(execution.steps.list()) == 6
