@@ -20,6 +20,9 @@ TASK_CHANNEL = "TC"
 TASK_QUEUE = "WQ"
 WORKFLOW = "WW"
 TASK = "WT"
+WORKER = "WK"
+WORKER_CHANNEL = "WC"
+RESERVATION = "WR"
 
 SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
 

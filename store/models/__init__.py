@@ -6,7 +6,17 @@ from store.models.base import utcnow
 from store.models.chat import Channel, Member, Message, Service
 from store.models.flex import Contact, FlexFlow, IntegrationFailure
 from store.models.studio import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep
-from store.models.taskrouter import RoutingWorkflow, Task, TaskChannel, TaskQueue, Workspace, WorkspaceActivity
+from store.models.taskrouter import (
+    Reservation,
+    RoutingWorkflow,
+    Task,
+    TaskChannel,
+    TaskQueue,
+    Worker,
+    WorkerChannel,
+    Workspace,
+    WorkspaceActivity,
+)
 
 __all__ = [
     "Channel",
@@ -15,6 +25,7 @@ __all__ = [
     "IntegrationFailure",
     "Member",
     "Message",
+    "Reservation",
     "RoutingWorkflow",
     "Service",
     "StudioExecution",
@@ -24,6 +35,8 @@ __all__ = [
     "Task",
     "TaskChannel",
     "TaskQueue",
+    "Worker",
+    "WorkerChannel",
     "Workspace",
     "WorkspaceActivity",
     "utcnow",

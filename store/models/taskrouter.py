@@ -108,3 +108,52 @@ class Task(SQLModel, table=True):
     task_queue_entered_date: datetime | None = None
     date_created: datetime = Field(default_factory=utcnow)
     date_updated: datetime = Field(default_factory=utcnow)
+
+
+class Worker(SQLModel, table=True):
+    """An agent. ``attributes_enc`` is JSON text (``routing.skills``, ``routing.levels``, names,
+    contact details), encrypted."""
+
+    sid: str = Field(primary_key=True, max_length=34)
+    workspace_sid: str = Field(foreign_key="workspace.sid", index=True, max_length=34)
+    friendly_name: str
+    attributes_enc: str
+    activity_sid: str = Field(max_length=34)
+    activity_name: str
+    available: bool = False
+    date_status_changed: datetime = Field(default_factory=utcnow)
+    date_created: datetime = Field(default_factory=utcnow)
+    date_updated: datetime = Field(default_factory=utcnow)
+
+    __table_args__ = (UniqueConstraint("workspace_sid", "friendly_name"),)
+
+
+class WorkerChannel(SQLModel, table=True):
+    """A worker's capacity on one task channel."""
+
+    __tablename__ = "worker_channel"
+
+    sid: str = Field(primary_key=True, max_length=34)
+    workspace_sid: str = Field(index=True, max_length=34)
+    worker_sid: str = Field(foreign_key="worker.sid", index=True, max_length=34)
+    task_channel_sid: str = Field(max_length=34)
+    task_channel_unique_name: str
+    configured_capacity: int = 1
+    available: bool = True
+    date_created: datetime = Field(default_factory=utcnow)
+    date_updated: datetime = Field(default_factory=utcnow)
+
+    __table_args__ = (UniqueConstraint("worker_sid", "task_channel_sid"),)
+
+
+class Reservation(SQLModel, table=True):
+    """A task offered to a worker."""
+
+    sid: str = Field(primary_key=True, max_length=34)
+    workspace_sid: str = Field(index=True, max_length=34)
+    task_sid: str = Field(index=True, max_length=34)
+    worker_sid: str = Field(index=True, max_length=34)
+    # pending | accepted | rejected | timeout | canceled | rescinded | wrapping | completed
+    reservation_status: str = "pending"
+    date_created: datetime = Field(default_factory=utcnow)
+    date_updated: datetime = Field(default_factory=utcnow)
