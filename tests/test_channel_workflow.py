@@ -170,12 +170,18 @@ def test_messages_racing_the_close_are_never_lost_or_duplicated(quick: Stack) ->
     url = f"{quick.url}/webhooks/twilio/messaging"
 
     async def post(client: httpx.AsyncClient, params: dict[str, str]) -> None:
-        for _ in range(20):  # a provider retries 5xx; so do we, with the same MessageSid
-            response = await client.post(url, data=params, headers={"X-Twilio-Signature": quick.sign(url, params)})
-            if response.status_code == 200:
-                return
+        problem = ""
+        for _ in range(20):  # a provider retries 5xx and dropped connections, with the same MessageSid
+            try:
+                response = await client.post(url, data=params, headers={"X-Twilio-Signature": quick.sign(url, params)})
+            except httpx.TransportError as exc:
+                problem = repr(exc)
+            else:
+                if response.status_code == 200:
+                    return
+                problem = response.text
             await asyncio.sleep(0.2)
-        raise AssertionError(response.text)
+        raise AssertionError(problem)
 
     async def one_round(client: httpx.AsyncClient, flow: dict[str, Any], customer: str, delay: float) -> None:
         to = flow["contact_identity"]
