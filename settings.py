@@ -1,9 +1,10 @@
 """Every setting Switchboard reads, in one place (environment variables prefixed ``SWITCHBOARD_``).
 
-Secrets (account credentials, encryption and hashing keys, the Twilio webhook token) come from the
-environment in production. The dev stack generates them once into ``<data_dir>/secrets.json`` and
-every process started against that data directory reads them from there when the environment is
-silent, so ``switchboard dev`` works on a fresh machine without any configuration.
+Secrets (account credentials, encryption and hashing keys, the Twilio webhook token, the key that
+signs access tokens) come from the environment in production. The dev stack generates them once
+into ``<data_dir>/secrets.json`` (adding any that a file from an older version lacks) and every
+process started against that data directory reads them from there when the environment is silent,
+so ``switchboard dev`` works on a fresh machine without any configuration.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRETS_FILE = "secrets.json"
 # The fields a secrets file may supply; anything else in it is ignored.
-SECRET_FIELDS = ("account_sid", "auth_token", "encryption_keys", "hash_key", "twilio_auth_token")
+SECRET_FIELDS = ("account_sid", "auth_token", "encryption_keys", "hash_key", "twilio_auth_token", "jwt_secret")
+# Access tokens live at most a day, as Twilio's do.
+MAX_TOKEN_TTL_SECONDS = 86400
 
 
 class Settings(BaseSettings):
@@ -48,6 +51,12 @@ class Settings(BaseSettings):
     hash_key: str = Field("", description="base64 key for keyed hashes of addresses")
     twilio_auth_token: str = Field("", description="validates X-Twilio-Signature on webhooks")
 
+    # Access tokens (JWT, HS256) for agents and customers.
+    jwt_secret: str = Field("", description="HS256 key signing access tokens; at least 32 characters")
+    jwt_issuer: str = Field("switchboard", min_length=1)
+    jwt_audience: str = Field("switchboard", min_length=1)
+    token_ttl_seconds: int = Field(3600, ge=60, le=MAX_TOKEN_TTL_SECONDS, description="default access token TTL")
+
     channel_inactivity_seconds: float = Field(1800.0, gt=0)
     # Messages a channel workflow run stores before it continues as new, bounding its history.
     channel_run_message_budget: int = Field(1000, gt=0)
@@ -55,6 +64,14 @@ class Settings(BaseSettings):
     # The business number of the default "Flex Messaging Channel" Flex Flow (SMS), used when the
     # Flex defaults are first created; change it later through the FlexFlows API.
     flex_sms_number: str = Field("+15005550006", min_length=1)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret_is_long_enough(cls, value: str) -> str:
+        # RFC 7518 3.2: an HS256 key is at least as long as the hash (256 bits).
+        if value and len(value.encode()) < 32:
+            raise ValueError("must be at least 32 characters, e.g. secrets.token_urlsafe(32)")
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -97,20 +114,47 @@ def load_settings() -> Settings:
     return Settings().with_file_secrets()
 
 
-def generate_dev_secrets(data_dir: Path) -> tuple[Path, bool]:
-    """Create the dev secrets file unless it exists. Returns its path and whether it was created."""
-    path = data_dir / SECRETS_FILE
-    if path.exists():
-        return path, False
-    data_dir.mkdir(parents=True, exist_ok=True)
-    values = {
+def _new_secrets() -> dict[str, str]:
+    return {
         "account_sid": "AC" + secrets.token_hex(16),
         "auth_token": secrets.token_hex(16),
         "encryption_keys": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "hash_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         "twilio_auth_token": secrets.token_hex(16),
+        "jwt_secret": secrets.token_urlsafe(32),
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(values, f, indent=2)
+
+
+def _write_private(path: Path, values: dict[str, str], *, exclusive: bool) -> None:
+    """Write ``values`` as JSON readable by the owner only. ``exclusive``: fail if ``path`` exists;
+    otherwise replace it atomically (a reader sees the old file or the new one, never half)."""
+    target = path if exclusive else path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(values, f, indent=2)
+        if not exclusive:
+            os.replace(target, path)
+    except BaseException:
+        if not exclusive:
+            target.unlink(missing_ok=True)
+        raise
+
+
+def generate_dev_secrets(data_dir: Path) -> tuple[Path, bool]:
+    """Create the dev secrets file unless it exists. Returns its path and whether it was created.
+
+    A file written by an older version lacks the secrets added since (``jwt_secret``): those are
+    generated and added to it, leaving the existing ones untouched. (Only ``switchboard dev`` does
+    this, once, before it starts anything: processes started separately only read the file, so two
+    of them never write different values.)"""
+    path = data_dir / SECRETS_FILE
+    if path.exists():
+        stored: dict[str, str] = json.loads(path.read_text())
+        missing = {k: v for k, v in _new_secrets().items() if k not in stored}
+        if missing:
+            _write_private(path, {**stored, **missing}, exclusive=False)
+        return path, False
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _write_private(path, _new_secrets(), exclusive=True)
     return path, True

@@ -21,6 +21,7 @@ from store.crypto import Cipher, KeyedHasher
 from store.db import Database, create_tables
 from workflows import search_attributes
 from workflows.channel import ChannelWorkflow
+from workflows.routing.router import WorkspaceRouter
 from workflows.starter import ChannelClient
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,13 @@ def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
     activities = [
         *store.all(),
         *StudioActivities(db, cipher).all(),
-        *RoutingActivities(db, cipher).all(),
+        *RoutingActivities(db, cipher, client, settings.task_queue).all(),
         *HttpActivities(db, settings.auth_token).all(),
     ]
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ChannelWorkflow],
+        workflows=[ChannelWorkflow, WorkspaceRouter],
         activities=activities,
         # Lets in-flight workflow tasks finish on shutdown instead of being retried elsewhere.
         graceful_shutdown_timeout=timedelta(seconds=10),

@@ -1,21 +1,57 @@
-"""Routing activities: creating the TaskRouter task a conversation is handed to. Assignment is the
-routing workflows' job; a task starts ``pending``."""
+"""Routing activities: handing a conversation's task to its workspace router, the router's store
+reads and writes (one transaction per change, idempotent), telling a conversation's channel what
+happened to its task, and posting workspace events to the event callback URL."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import or_, select
+import httpx
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import finish_even_if_cancelled
 from store.crypto import Cipher
 from store.db import Database
-from store.models import RoutingWorkflow, Task, TaskChannel
-from workflows.messages import CreateTask
+from store.models import (
+    Reservation,
+    RoutingEventRow,
+    RoutingWorkflow,
+    Task,
+    TaskChannel,
+    TaskQueue,
+    Worker,
+    WorkerChannel,
+    Workspace,
+    WorkspaceActivity,
+    utcnow,
+)
+from workflows.channel import ChannelWorkflow
+from workflows.messages import CreateTask, MemberSpec
+from workflows.routing.client import RoutingClient
+from workflows.routing.messages import (
+    ActivitySpec,
+    ChannelNotice,
+    EventCallback,
+    NewTask,
+    QueueSpec,
+    RoutedTask,
+    RoutedWorker,
+    RoutingSnapshot,
+    RoutingWrite,
+    WorkflowSpec,
+    WorkspaceConfig,
+)
+
+LIVE = ("pending", "reserved", "assigned", "wrapping")
 
 
 def refused(message: str) -> ApplicationError:
@@ -23,46 +59,303 @@ def refused(message: str) -> ApplicationError:
     return ApplicationError(message, type="TaskNotCreated", non_retryable=True)
 
 
+def timestamp(value: datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def from_timestamp(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def worker_identity(worker: Worker, attributes: dict[str, Any]) -> str:
+    """The chat identity of an agent: Flex's ``contact_uri`` (``client:alice``), else the name."""
+    uri = attributes.get("contact_uri")
+    if isinstance(uri, str) and uri:
+        return uri.removeprefix("client:")
+    return worker.friendly_name
+
+
 @dataclass
 class RoutingActivities:
     db: Database
     cipher: Cipher
+    client: Client
+    task_queue: str
+    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(headers={"User-Agent": "Switchboard"}))
+
+    @property
+    def routing(self) -> RoutingClient:
+        return RoutingClient(self.client, self.task_queue)
 
     @activity.defn(name="create_task")
-    @finish_even_if_cancelled
     async def create_task(self, req: CreateTask) -> None:
-        """Store the task (idempotent: the SID comes from the workflow)."""
-        async with self.db.write_session() as session:
-            if await session.get(Task, req.task_sid) is not None:
-                return
+        """A conversation's task, handed to its workspace's router (idempotent by task SID)."""
+        async with self.db.session() as session:
             routing = await session.get(RoutingWorkflow, req.workflow_sid)
-            if routing is None:
-                raise refused(f"workflow {req.workflow_sid or '(none)'} does not exist")
-            if req.workspace_sid and routing.workspace_sid != req.workspace_sid:
-                raise refused(f"workflow {req.workflow_sid} is not in workspace {req.workspace_sid}")
-            channel = (
-                await session.exec(
-                    select(TaskChannel).where(
-                        TaskChannel.workspace_sid == routing.workspace_sid,
-                        or_(TaskChannel.sid == req.task_channel, TaskChannel.unique_name == req.task_channel),
+        if routing is None:
+            raise refused(f"workflow {req.workflow_sid or '(none)'} does not exist")
+        if req.workspace_sid and routing.workspace_sid != req.workspace_sid:
+            raise refused(f"workflow {req.workflow_sid} is not in workspace {req.workspace_sid}")
+        new = NewTask(
+            req.task_sid,
+            routing.sid,
+            req.task_channel,
+            req.attributes,
+            req.priority,
+            req.timeout,
+            req.channel_sid,
+        )
+        try:
+            await self.routing.create_task(routing.workspace_sid, new)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            raise refused(cause.message if isinstance(cause, ApplicationError) else str(cause)) from exc
+
+    @activity.defn(name="load_routing")
+    @finish_even_if_cancelled
+    async def load_routing(self, workspace_sid: str) -> RoutingSnapshot:
+        async with self.db.session() as session:
+            workspace = await session.get(Workspace, workspace_sid)
+            if workspace is None:
+                raise ApplicationError(f"workspace {workspace_sid} does not exist", non_retryable=True)
+            config = await self._config(session, workspace)
+            workers = await self._workers(session, workspace_sid)
+            tasks = await self._live_tasks(session, workspace_sid, config)
+        return RoutingSnapshot(config, workers, tasks)
+
+    async def _config(self, session: AsyncSession, workspace: Workspace) -> WorkspaceConfig:
+        ws = workspace.sid
+        activities = (await session.exec(select(WorkspaceActivity).where(WorkspaceActivity.workspace_sid == ws))).all()
+        queues = (await session.exec(select(TaskQueue).where(TaskQueue.workspace_sid == ws))).all()
+        flows = (await session.exec(select(RoutingWorkflow).where(RoutingWorkflow.workspace_sid == ws))).all()
+        channels = (await session.exec(select(TaskChannel).where(TaskChannel.workspace_sid == ws))).all()
+        return WorkspaceConfig(
+            workspace_sid=ws,
+            friendly_name=workspace.friendly_name,
+            event_callback_url=workspace.event_callback_url,
+            timeout_activity_sid=workspace.timeout_activity_sid,
+            activities={a.sid: ActivitySpec(a.sid, a.friendly_name, a.available) for a in activities},
+            queues={q.sid: QueueSpec(q.sid, q.friendly_name, q.target_workers, q.task_order) for q in queues},
+            workflows={
+                w.sid: WorkflowSpec(
+                    w.sid,
+                    w.friendly_name,
+                    json.loads(w.configuration).get("task_routing", {}),
+                    w.task_reservation_timeout,
+                )
+                for w in flows
+            },
+            channels={c.unique_name: c.sid for c in channels},
+        )
+
+    async def _workers(self, session: AsyncSession, workspace_sid: str) -> dict[str, RoutedWorker]:
+        rows = (await session.exec(select(Worker).where(Worker.workspace_sid == workspace_sid))).all()
+        capacities = (
+            await session.exec(select(WorkerChannel).where(WorkerChannel.workspace_sid == workspace_sid))
+        ).all()
+        capacity: dict[str, dict[str, int]] = {}
+        for channel in capacities:
+            if channel.available:
+                capacity.setdefault(channel.worker_sid, {})[channel.task_channel_unique_name] = (
+                    channel.configured_capacity
+                )
+        return {
+            w.sid: RoutedWorker(
+                sid=w.sid,
+                friendly_name=w.friendly_name,
+                attributes=json.loads(self.cipher.decrypt(w.attributes_enc, "worker.attributes")),
+                activity_sid=w.activity_sid,
+                available=w.available,
+                capacity=capacity.get(w.sid, {}),
+            )
+            for w in rows
+        }
+
+    async def _live_tasks(
+        self, session: AsyncSession, workspace_sid: str, config: WorkspaceConfig
+    ) -> dict[str, RoutedTask]:
+        rows = (
+            await session.exec(
+                select(Task).where(Task.workspace_sid == workspace_sid, col(Task.assignment_status).in_(LIVE))
+            )
+        ).all()
+        tasks: dict[str, RoutedTask] = {}
+        for row in rows:
+            task = RoutedTask(
+                sid=row.sid,
+                workflow_sid=row.workflow_sid,
+                task_channel=row.task_channel_unique_name,
+                priority=row.priority,
+                timeout=row.timeout,
+                attributes=json.loads(self.cipher.decrypt(row.attributes_enc, "task.attributes")),
+                created_at=timestamp(row.date_created),
+                channel_sid=row.channel_sid,
+                status=row.assignment_status,
+                queue_sid=row.task_queue_sid,
+                entered_queue_at=timestamp(row.task_queue_entered_date or row.date_created),
+            )
+            if task.status != "pending":
+                reservation = (
+                    await session.exec(
+                        select(Reservation)
+                        .where(Reservation.task_sid == row.sid)
+                        .order_by(col(Reservation.date_created).desc())
+                    )
+                ).first()
+                if reservation is not None:
+                    task.reservation_sid, task.worker_sid = reservation.sid, reservation.worker_sid
+                    spec = config.workflows.get(row.workflow_sid)
+                    timeout = spec.task_reservation_timeout if spec else 120
+                    task.reservation_deadline = timestamp(reservation.date_created) + timeout
+            tasks[task.sid] = task
+        return tasks
+
+    @activity.defn(name="store_routing")
+    @finish_even_if_cancelled
+    async def store_routing(self, write: RoutingWrite) -> None:
+        async with self.db.write_session() as session:
+            now = utcnow()
+            new = write.new_task
+            if new is not None and await session.get(Task, new.task_sid) is None:
+                session.add(
+                    Task(
+                        sid=new.task_sid,
+                        workspace_sid=write.workspace_sid,
+                        workflow_sid=new.workflow_sid,
+                        task_channel_unique_name=new.task_channel,
+                        attributes_enc=self.cipher.encrypt(new.attributes, "task.attributes"),
+                        priority=new.priority,
+                        timeout=new.timeout,
+                        channel_sid=new.channel_sid,
                     )
                 )
-            ).first()
-            if channel is None:
-                raise refused(f"task channel {req.task_channel!r} is not in workspace {routing.workspace_sid}")
-            session.add(
-                Task(
-                    sid=req.task_sid,
-                    workspace_sid=routing.workspace_sid,
-                    workflow_sid=routing.sid,
-                    task_channel_unique_name=channel.unique_name,
-                    attributes_enc=self.cipher.encrypt(req.attributes, "task.attributes"),
-                    priority=req.priority,
-                    timeout=req.timeout,
-                    channel_sid=req.channel_sid,
-                )
+                await session.flush()
+            for change in write.tasks:
+                task = await session.get(Task, change.sid)
+                if task is None:
+                    continue
+                task.assignment_status = change.assignment_status
+                task.task_queue_sid = change.queue_sid
+                if change.entered_queue_at is not None:
+                    task.task_queue_entered_date = from_timestamp(change.entered_queue_at)
+                if change.reason is not None:
+                    task.reason = change.reason
+                if change.attributes is not None:
+                    task.attributes_enc = self.cipher.encrypt(change.attributes, "task.attributes")
+                if change.priority is not None:
+                    task.priority = change.priority
+                task.date_updated = now
+                session.add(task)
+            for res in write.reservations:
+                reservation = await session.get(Reservation, res.sid)
+                if reservation is None:
+                    reservation = Reservation(
+                        sid=res.sid, workspace_sid=write.workspace_sid, task_sid=res.task_sid, worker_sid=res.worker_sid
+                    )
+                reservation.reservation_status = res.status
+                reservation.date_updated = now
+                session.add(reservation)
+            for worker_change in write.workers:
+                worker = await session.get(Worker, worker_change.sid)
+                if worker is None:
+                    continue
+                worker.activity_sid, worker.activity_name = worker_change.activity_sid, worker_change.activity_name
+                worker.available = worker_change.available
+                worker.date_status_changed = worker.date_updated = now
+                session.add(worker)
+            known = set(
+                (
+                    await session.exec(
+                        select(RoutingEventRow.sid).where(col(RoutingEventRow.sid).in_([e.sid for e in write.events]))
+                    )
+                ).all()
             )
+            for event in write.events:
+                if event.sid in known:
+                    continue
+                session.add(
+                    RoutingEventRow(
+                        sid=event.sid,
+                        workspace_sid=write.workspace_sid,
+                        event_type=event.event_type,
+                        description=event.description,
+                        resource_type=event.resource_type,
+                        resource_sid=event.resource_sid,
+                        task_sid=event.task_sid,
+                        worker_sid=event.worker_sid,
+                        reservation_sid=event.reservation_sid,
+                        queue_sid=event.queue_sid,
+                        workflow_sid=event.workflow_sid,
+                        data_json=json.dumps(event.data),
+                        event_date=from_timestamp(event.timestamp),
+                    )
+                )
             await session.commit()
 
+    @activity.defn(name="join_channel")
+    async def join_channel(self, notice: ChannelNotice) -> None:
+        """The accepting agent becomes a member of the conversation's channel."""
+        async with self.db.session() as session:
+            worker = await session.get(Worker, notice.worker_sid or "")
+        if worker is None:
+            return
+        identity = worker_identity(worker, json.loads(self.cipher.decrypt(worker.attributes_enc, "worker.attributes")))
+        handle = self.client.get_workflow_handle(notice.channel_sid)
+        try:
+            await handle.execute_update(ChannelWorkflow.add_member, MemberSpec(identity))
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+    @activity.defn(name="end_channel_interaction")
+    async def end_channel_interaction(self, notice: ChannelNotice) -> None:
+        """The task is wrapping up or over: the channel's interaction ends (the channel stays)."""
+        try:
+            await self.client.get_workflow_handle(notice.channel_sid).signal("task_ended", notice.task_sid)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+    @activity.defn(name="post_routing_event")
+    async def post_routing_event(self, callback: EventCallback) -> None:
+        """One event in TaskRouter's event callback shape."""
+        event = callback.event
+        form = {
+            "EventType": event.event_type,
+            "EventDescription": event.description,
+            "ResourceType": event.resource_type,
+            "ResourceSid": event.resource_sid,
+            "WorkspaceSid": callback.workspace_sid,
+            "WorkspaceName": callback.workspace_name,
+            "Sid": event.sid,
+            "Timestamp": str(int(event.timestamp)),
+            "TimestampMs": str(int(event.timestamp * 1000)),
+        }
+        for key, value in (
+            ("TaskSid", event.task_sid),
+            ("WorkerSid", event.worker_sid),
+            ("ReservationSid", event.reservation_sid),
+            ("TaskQueueSid", event.queue_sid),
+            ("WorkflowSid", event.workflow_sid),
+        ):
+            if value:
+                form[key] = value
+        for key, value in event.data.items():
+            if value is not None:
+                form["".join(part.capitalize() for part in key.split("_"))] = str(value)
+        try:
+            response = await self.http.post(callback.url, data=form, timeout=10)
+        except httpx.HTTPError as exc:
+            raise ApplicationError(f"{callback.url}: {exc.__class__.__name__}: {exc}") from exc
+        if not response.is_success:
+            raise ApplicationError(f"{callback.url} answered HTTP {response.status_code}")
+
     def all(self) -> list[Callable[..., Any]]:
-        return [self.create_task]
+        return [
+            self.create_task,
+            self.load_routing,
+            self.store_routing,
+            self.join_channel,
+            self.end_channel_interaction,
+            self.post_routing_event,
+        ]

@@ -1,5 +1,5 @@
-"""Typed dependencies: the process context, database sessions, the channel workflow client and
-account authentication."""
+"""Typed dependencies: the process context, database sessions, the channel workflow client,
+account authentication and access token (Bearer) authentication."""
 
 from __future__ import annotations
 
@@ -9,15 +9,18 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.requests import HTTPConnection
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import Client
 
+from api.tokens import TokenClaims, TokenError, verify_token
 from api.twilio_shape import SERVICE_UNAVAILABLE, PageRequest, TwilioError, base_url, page_body, page_request
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
+from workflows.routing.client import RoutingClient
 from workflows.starter import ChannelClient
 
 RowT = TypeVar("RowT")
@@ -33,11 +36,18 @@ class AppContext:
     hasher: KeyedHasher
     temporal: Client | None = field(default=None)
 
-    @property
-    def channels(self) -> ChannelClient:
+    def _temporal(self) -> Client:
         if self.temporal is None:
             raise TwilioError(503, "Temporal is not reachable yet; retry shortly", SERVICE_UNAVAILABLE)
-        return ChannelClient(self.temporal, self.settings.task_queue)
+        return self.temporal
+
+    @property
+    def channels(self) -> ChannelClient:
+        return ChannelClient(self._temporal(), self.settings.task_queue)
+
+    @property
+    def routing(self) -> RoutingClient:
+        return RoutingClient(self._temporal(), self.settings.task_queue)
 
 
 def get_context(request: Request) -> AppContext:
@@ -79,6 +89,21 @@ def require_account(
 
 
 AccountDep = Annotated[str, Depends(require_account)]
+
+
+def claims_from_bearer(context: ContextDep, connection: HTTPConnection) -> TokenClaims:
+    """``Authorization: Bearer <access token>`` (HTTP requests and WebSocket handshakes alike),
+    verified; 401 in Twilio's error shape, with the token error's code, otherwise."""
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TwilioError(401, "Authentication Error - an access token is required (Authorization: Bearer)")
+    try:
+        return verify_token(context.settings, token.strip())
+    except TokenError as exc:
+        raise TwilioError(401, exc.message, exc.code) from exc
+
+
+ClaimsDep = Annotated[TokenClaims, Depends(claims_from_bearer)]
 PagingDep = Annotated[PageRequest, Depends(page_request)]
 
 

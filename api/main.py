@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 
 from api.deps import AppContext
-from api.routes import chat, flex_channels, flex_flows, health, studio, taskrouter
+from api.routes import chat, flex_channels, flex_flows, health, studio, taskrouter, tokens
 from api.twilio_shape import (
     SERVICE_UNAVAILABLE,
     TwilioError,
@@ -114,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
         flex_channels.router,
         studio.router,
         taskrouter.router,
+        tokens.router,
         twilio_messaging.router,
     ):
         app.include_router(router)

@@ -67,6 +67,7 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
         "encryption_keys": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "hash_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         "twilio_auth_token": secrets.token_hex(16),
+        "jwt_secret": secrets.token_urlsafe(32),
         "channel_inactivity_seconds": 30.0,
     }
     values.update(overrides)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from twilio.rest import Client as TwilioClient
 
 from store.crypto import Cipher
 from store.db import Database
-from store.models import Task
+from store.models import Task, TaskQueue
 from tests.conftest import Stack
 
 DEFAULT_ACTIVITIES = {"Offline": False, "Available": True, "Unavailable": False, "Break": False}
@@ -244,7 +245,102 @@ def test_bad_workflow_configurations_are_refused_naming_the_problem(
         assert http.get(f"/v1/Workspaces/{ws}/Workflows").json()["workflows"] == []
 
 
-def insert_tasks(stack: Stack, tasks: list[Task]) -> None:
+def test_expressions_are_checked_where_they_are_configured(stack: Stack) -> None:
+    client = taskrouter(stack)
+    ws = client.taskrouter.v1.workspaces.create(friendly_name="expressions")
+    workspace = client.taskrouter.v1.workspaces(ws.sid)
+
+    for target_workers, problem in (
+        ("skills ==", "expected a value after '==' at position 9"),
+        ('skills HAS "a" AND', "expected a condition after 'AND' at position 18"),
+        ("skill-level > 2", "unexpected character '-' at position 5"),
+    ):
+        with pytest.raises(TwilioRestException) as refused:
+            workspace.task_queues.create(friendly_name="Bad", target_workers=target_workers)
+        assert refused.value.status == 400 and refused.value.code == 20001
+        # The client puts "Unable to create record: " before the message.
+        assert refused.value.msg.endswith(f": Invalid parameter TargetWorkers: {problem}"), refused.value.msg
+    assert workspace.task_queues.list() == []
+
+    queue = workspace.task_queues.create(friendly_name="Spanish", target_workers="languages has 'es'")
+    assert queue.target_workers == "languages has 'es'"
+    with pytest.raises(TwilioRestException) as refused:
+        workspace.task_queues(queue.sid).update(target_workers="languages HAS", friendly_name="Renamed")
+    assert refused.value.status == 400
+    assert refused.value.msg.endswith(": Invalid parameter TargetWorkers: expected a value after 'HAS' at position 13")
+    unchanged = workspace.task_queues(queue.sid).fetch()
+    assert (unchanged.target_workers, unchanged.friendly_name) == ("languages has 'es'", "Spanish")
+
+    def configuration(expression: str = "1==1", /, **target: str) -> str:
+        filters = [
+            {"filter_friendly_name": "es", "expression": expression, "targets": [{"queue": queue.sid, **target}]}
+        ]
+        return json.dumps({"task_routing": {"filters": filters, "default_filter": {"queue": queue.sid}}})
+
+    good = configuration('language == "es"', expression="worker.level >= task.level", skip_if="workers.available == 0")
+    flow = workspace.workflows.create(friendly_name="Checked", configuration=good)
+    assert flow.configuration == good
+    for bad, problem in (
+        (configuration('language == "es" OR'), "task_routing.filters[0].expression: expected a condition after 'OR'"),
+        (configuration("language IN ['es' 'fr']"), "task_routing.filters[0].expression: expected ',' or ']' after"),
+        (
+            configuration(expression="worker.level >= "),
+            "task_routing.filters[0].targets[0].expression: expected a value",
+        ),
+        (
+            configuration(skip_if="workers.available = = 0"),
+            "task_routing.filters[0].targets[0].skip_if: expected a value",
+        ),
+        (configuration(skip_if=""), "task_routing.filters[0].targets[0].skip_if: the expression is empty"),
+    ):
+        with pytest.raises(TwilioRestException) as created:
+            workspace.workflows.create(friendly_name="Bad", configuration=bad)
+        with pytest.raises(TwilioRestException) as updated:
+            workspace.workflows(flow.sid).update(configuration=bad)
+        for refused in (created, updated):
+            assert refused.value.status == 400 and refused.value.code == 20001
+            assert f": Invalid parameter Configuration: {problem}" in refused.value.msg, refused.value.msg
+            assert " at position " in refused.value.msg or "empty" in problem
+    assert [w.configuration for w in workspace.workflows.list()] == [good]
+
+
+def test_task_queues_listed_by_the_worker_attributes_they_target(stack: Stack) -> None:
+    client = taskrouter(stack)
+    ws = client.taskrouter.v1.workspaces.create(friendly_name="targets")
+    workspace = client.taskrouter.v1.workspaces(ws.sid)
+    everyone = workspace.task_queues.create(friendly_name="Everyone").sid  # 1==1
+    support = workspace.task_queues.create(friendly_name="Support", target_workers='skills HAS "support"').sid
+    spanish = workspace.task_queues.create(
+        friendly_name="Spanish support", target_workers="skills HAS 'support' AND worker.languages HAS 'es'"
+    ).sid
+    seniors = workspace.task_queues.create(friendly_name="Seniors", target_workers="routing.level >= 3").sid
+    nobody = workspace.task_queues.create(friendly_name="Nobody", target_workers="1 == 2").sid
+    insert_tasks(  # a queue stored before expressions were checked: it matches no one
+        stack,
+        [TaskQueue(sid="WQ" + uuid.uuid4().hex, workspace_sid=ws.sid, friendly_name="Old", target_workers="x ==")],
+    )
+
+    def targeted(attributes: Any, **filters: Any) -> list[str]:
+        return [q.sid for q in workspace.task_queues.list(evaluate_worker_attributes=json.dumps(attributes), **filters)]
+
+    agent = {"skills": ["support", "sales"], "languages": ["en", "es"], "routing": {"level": 4}}
+    assert targeted(agent) == [everyone, support, spanish, seniors]
+    assert targeted({**agent, "languages": ["en"]}) == [everyone, support, seniors]
+    assert targeted({"skills": ["sales"], "routing": {"level": 2}}) == [everyone]
+    assert targeted({}) == [everyone]
+    assert targeted(agent, friendly_name="Spanish support") == [spanish]
+    assert targeted(agent, page_size=1) == [everyone, support, spanish, seniors]  # the client follows the pages
+    assert nobody not in targeted(agent) and len(workspace.task_queues.list()) == 6
+
+    for value, problem in (
+        ("{skills", "EvaluateWorkerAttributes: must be JSON"),
+        ('["support"]', "EvaluateWorkerAttributes: must be a JSON object of worker attributes"),
+    ):
+        status, message = refusal(partial(workspace.task_queues.list, evaluate_worker_attributes=value))
+        assert status == 400 and message.startswith(f"Invalid parameter {problem}"), message
+
+
+def insert_tasks(stack: Stack, tasks: Sequence[Task | TaskQueue]) -> None:
     async def insert(_client: Any) -> None:
         db = Database(stack.settings.resolved_database_url)
         try:
@@ -315,6 +411,30 @@ def test_tasks_list_and_fetch(stack: Stack) -> None:
     assert [t.sid for t in workspace.tasks.list(task_queue_name="Everyone", priority=0)] == [sids[0], sids[3]]
     assert [t.sid for t in workspace.tasks.list(page_size=2)] == sids  # the client follows next_page_url
 
+    # EvaluateTaskAttributes: an expression on the decrypted attributes, with the other filters,
+    # the ordering and the paging.
+    def evaluated(expression: str, **filters: Any) -> list[str]:
+        return [t.sid for t in workspace.tasks.list(evaluate_task_attributes=expression, **filters)]
+
+    assert evaluated("n >= 4") == sids[4:]
+    assert evaluated('name == "customer 2"') == [sids[2]]
+    assert evaluated('name == "Customer 2"') == []  # strings compare case-sensitively
+    assert evaluated('name CONTAINS "customer" AND (n < 2 OR n == 5)') == [sids[0], sids[1], sids[5]]
+    assert evaluated("task.n in [0, 6]") == [sids[0], sids[6]]
+    assert evaluated('channelType != "sms"') == [] and evaluated("missing == 1") == []
+    assert evaluated("NOT n IN [1, 2, 3]", assignment_status=["pending", "reserved"]) == [sids[0], sids[6]]
+    assert evaluated("n > 0", ordering="DateCreated:desc") == sids[:0:-1]
+    assert evaluated("n >= 1 AND n != 4", page_size=2) == [sids[i] for i in (1, 2, 3, 5, 6)]
+    with stack.http() as http:
+        pages = []
+        params: dict[str, Any] | None = {"EvaluateTaskAttributes": "n >= 1 AND n != 4", "PageSize": 2}
+        url: str | None = f"/v1/Workspaces/{ws.sid}/Tasks"
+        while url:
+            page = http.get(url, params=params).json()
+            pages.append([t["sid"] for t in page["tasks"]])
+            url, params = page["meta"]["next_page_url"], None
+        assert pages == [[sids[1], sids[2]], [sids[3], sids[5]], [sids[6]]]
+
     with stack.http() as http:
         base = f"/v1/Workspaces/{ws.sid}/Tasks"
         page = http.get(base, params={"PageSize": 3, "AssignmentStatus": "pending,completed"}).json()
@@ -328,7 +448,7 @@ def test_tasks_list_and_fetch(stack: Stack) -> None:
             ({"AssignmentStatus": "lost"}, "AssignmentStatus"),
             ({"Ordering": "Name:asc"}, "Ordering"),
             ({"Ordering": "DateCreated:asc,VirtualStartTime:desc"}, "Ordering"),
-            ({"EvaluateTaskAttributes": 'name == "x"'}, "EvaluateTaskAttributes"),
+            ({"EvaluateTaskAttributes": "n >="}, "EvaluateTaskAttributes: expected a value after '>=' at position 4"),
         ):
             response = http.get(base, params=params)
             assert response.status_code == 400 and parameter in response.json()["message"], response.text

@@ -168,6 +168,16 @@ class ChannelWorkflow:
     def deliver(self, message: InboundMessage) -> None:
         self._accept(message)
 
+    @workflow.signal
+    def task_ended(self, task_sid: str) -> None:
+        """The routing task of this conversation wrapped up, completed or was canceled: the
+        interaction is over (the channel stays, and closes once quiet); the next customer message
+        starts a new one."""
+        if self.open_task_sid == task_sid:
+            self.open_task_sid = None
+            self.last_activity = workflow.now()
+            self._describe()
+
     @workflow.update
     async def post_message(self, message: InboundMessage) -> StoredMessage:
         self.awaited.add(message.key)

@@ -8,6 +8,7 @@ from store.models.flex import Contact, FlexFlow, IntegrationFailure
 from store.models.studio import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep
 from store.models.taskrouter import (
     Reservation,
+    RoutingEventRow,
     RoutingWorkflow,
     Task,
     TaskChannel,
@@ -26,6 +27,7 @@ __all__ = [
     "Member",
     "Message",
     "Reservation",
+    "RoutingEventRow",
     "RoutingWorkflow",
     "Service",
     "StudioExecution",

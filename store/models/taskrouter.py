@@ -157,3 +157,26 @@ class Reservation(SQLModel, table=True):
     reservation_status: str = "pending"
     date_created: datetime = Field(default_factory=utcnow)
     date_updated: datetime = Field(default_factory=utcnow)
+
+
+class RoutingEventRow(SQLModel, table=True):
+    """A TaskRouter event. ``id`` orders a workspace's events: readers resume from the last id
+    they saw."""
+
+    __tablename__ = "taskrouter_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sid: str = Field(unique=True, max_length=34)
+    workspace_sid: str = Field(index=True, max_length=34)
+    event_type: str = Field(index=True)
+    description: str
+    resource_type: str
+    resource_sid: str
+    task_sid: str | None = Field(default=None, index=True)
+    worker_sid: str | None = Field(default=None, index=True)
+    reservation_sid: str | None = None
+    queue_sid: str | None = None
+    workflow_sid: str | None = None
+    # JSON: the event's details (statuses, channel, ages); no customer data.
+    data_json: str = "{}"
+    event_date: datetime

@@ -1,15 +1,26 @@
-"""TaskRouter v1: Workspaces with their Activities, TaskChannels, TaskQueues and Workflows (create,
-list, fetch, update, delete), and Tasks (list and fetch; tasks are created by flows and
-integrations). One module per resource family, each with its own router under ``/v1/Workspaces``;
-``common`` holds what they share."""
+"""TaskRouter v1: Workspaces with their Activities, TaskChannels, TaskQueues, Workflows and Workers
+(create, list, fetch, update, delete), Tasks, Reservations and Events. Routing itself (assigning
+tasks, answering reservations, worker activity) is the workspace router workflow's; these routes
+store configuration and call it. One module per resource family, each with its own router under
+``/v1/Workspaces``; ``common`` holds what they share."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
 from api.deps import require_account
-from api.routes.taskrouter import activities, task_channels, task_queues, tasks, workflows, workspaces
+from api.routes.taskrouter import (
+    activities,
+    events,
+    reservations,
+    task_channels,
+    task_queues,
+    tasks,
+    workers,
+    workflows,
+    workspaces,
+)
 
 router = APIRouter(tags=["taskrouter"], dependencies=[Depends(require_account)])
-for family in (workspaces, activities, task_channels, task_queues, workflows, tasks):
+for family in (workspaces, activities, task_channels, task_queues, workflows, workers, tasks, reservations, events):
     router.include_router(family.router)

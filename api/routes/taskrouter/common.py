@@ -1,8 +1,10 @@
 """What the TaskRouter resource families share: loading workspace-scoped rows, URLs and links,
-applying the optional fields of a form, refusing deletes of rows still in use, and paging."""
+applying the optional fields of a form, checking expressions, refusing deletes of rows still in use,
+and paging."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -16,8 +18,11 @@ from sqlmodel.sql.expression import SelectOfScalar
 from api.deps import RestCall, SessionDep
 from api.twilio_shape import PageRequest, TwilioError, TwilioForm, invalid, not_found
 from store.models import Task, Workspace, utcnow
+from workflows.routing.expressions import Expression, ExpressionError, parse_expression
 
 WORKSPACES_PATH = "/v1/Workspaces"
+# Lists filtered by an expression read their rows in batches of this many.
+FILTER_BATCH = 500
 NAME_LENGTH = 64
 QueueOrder = Literal["FIFO", "LIFO"]
 # Tasks in these states still need their workflow, queue and channel.
@@ -112,12 +117,55 @@ async def page_of(
     paging: PageRequest,
     key: str,
     render: Callable[[Sequence[RowT]], Awaitable[list[dict[str, Any]]]],
+    keep: Callable[[RowT], bool] | None = None,
 ) -> dict[str, Any]:
     """Like ``RestCall.offset_page``, for resources whose rendering looks up related rows once per
-    page."""
-    rows = (await session.exec(query.offset(paging.offset).limit(paging.page_size + 1))).all()
+    page. ``keep``, when given, filters rows in Python (an expression the database cannot run):
+    the query is read in batches until the page, and one row past it, are found."""
+    if keep is None:
+        rows = (await session.exec(query.offset(paging.offset).limit(paging.page_size + 1))).all()
+    else:
+        rows = await kept_rows(session, query, keep, paging.offset + paging.page_size + 1)
+        rows = rows[paging.offset :]
     items = await render(rows[: paging.page_size])
     return call.page(key, items, paging, None, len(rows) > paging.page_size)
+
+
+async def kept_rows(
+    session: SessionDep, query: SelectOfScalar[RowT], keep: Callable[[RowT], bool], wanted: int
+) -> Sequence[RowT]:
+    """The first ``wanted`` rows of ``query`` (already ordered) that ``keep`` keeps."""
+    kept: list[RowT] = []
+    start = 0
+    while len(kept) < wanted:
+        batch = (await session.exec(query.offset(start).limit(FILTER_BATCH))).all()
+        kept.extend(row for row in batch if keep(row))
+        if len(batch) < FILTER_BATCH:
+            break
+        start += FILTER_BATCH
+    return kept[:wanted]
+
+
+# --- expressions ------------------------------------------------------------------------------
+
+
+def parsed_expression(text: str, parameter: str, where: str = "") -> Expression:
+    """``text`` parsed as a TaskRouter expression; a 400 naming ``parameter`` (and ``where`` in
+    it, for a path inside a document) and the position of the problem otherwise."""
+    try:
+        return parse_expression(text)
+    except ExpressionError as exc:
+        raise invalid(parameter, f"{where}: {exc}" if where else str(exc)) from None
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """Stored JSON attributes as an object; anything else (there should be nothing else) as empty
+    attributes, which no expression about an attribute matches."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 # --- forms ------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""TaskRouter TaskQueues (create, list, fetch, update, delete)."""
+"""TaskRouter TaskQueues (create, list, fetch, update, delete), with their TargetWorkers expression
+checked, and listed by the worker attributes they target."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Annotated, Any
 
@@ -22,6 +24,7 @@ from api.routes.taskrouter.common import (
     load_workspace,
     oldest_first,
     page_of,
+    parsed_expression,
     required,
     save,
     statistics_links,
@@ -31,6 +34,7 @@ from api.routes.taskrouter.workflows import configured_queues
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
 from store.models import RoutingWorkflow, TaskQueue
 from workflows import sids
+from workflows.routing.expressions import ExpressionError, parse_expression
 
 router = APIRouter(prefix=WORKSPACES_PATH)
 
@@ -98,7 +102,19 @@ async def apply_task_queue_form(session: SessionDep, queue: TaskQueue, form: Tas
     await apply_activity_sids(
         session, queue.workspace_sid, queue, form, "reservation_activity_sid", "assignment_activity_sid"
     )
+    if form.target_workers is not None:
+        parsed_expression(form.target_workers, "TargetWorkers")
     apply_given(queue, form, "friendly_name", "target_workers", "max_reserved_workers", "task_order")
+
+
+def targets(queue: TaskQueue, worker_attributes: dict[str, Any]) -> bool:
+    """Whether the queue's TargetWorkers matches a worker of these attributes (an expression stored
+    before expressions were checked, that does not parse, matches no one)."""
+    try:
+        expression = parse_expression(queue.target_workers)
+    except ExpressionError:
+        return False
+    return expression.evaluate(worker_attributes)
 
 
 @router.post("/{workspace_sid}/TaskQueues", status_code=201)
@@ -127,16 +143,24 @@ async def list_task_queues(
     evaluate_worker_attributes: Annotated[str | None, Query(alias="EvaluateWorkerAttributes")] = None,
 ) -> dict[str, Any]:
     await load_workspace(session, workspace_sid)
-    # Filtering by workers needs workers and the expression evaluator; refusing beats a wrong list.
+    # Filtering by a worker needs the worker's attributes; refusing beats a wrong list.
     if worker_sid is not None:
         raise invalid("WorkerSid", "is not supported yet")
+    keep: Callable[[TaskQueue], bool] | None = None
     if evaluate_worker_attributes is not None:
-        raise invalid("EvaluateWorkerAttributes", "is not supported yet")
+        try:
+            attributes = json.loads(evaluate_worker_attributes)
+        except ValueError as exc:
+            raise invalid("EvaluateWorkerAttributes", f"must be JSON ({exc})") from exc
+        if not isinstance(attributes, dict):
+            raise invalid("EvaluateWorkerAttributes", "must be a JSON object of worker attributes")
+        keep = partial(targets, worker_attributes=attributes)
     query = in_workspace(TaskQueue, workspace_sid)
     if friendly_name is not None:
         query = query.where(TaskQueue.friendly_name == friendly_name)
     query = query.order_by(*oldest_first(TaskQueue))
-    return await page_of(call, session, query, paging, "task_queues", partial(task_queue_bodies, call, session))
+    render = partial(task_queue_bodies, call, session)
+    return await page_of(call, session, query, paging, "task_queues", render, keep)
 
 
 @router.get("/{workspace_sid}/TaskQueues/{sid}")

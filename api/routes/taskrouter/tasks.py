@@ -1,8 +1,9 @@
-"""TaskRouter Tasks (list and fetch; tasks are created by flows and integrations)."""
+"""TaskRouter Tasks (list and fetch; tasks are created by flows and integrations). A list can be
+filtered by an expression on the tasks' attributes (EvaluateTaskAttributes)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
@@ -15,13 +16,16 @@ from api.deps import CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import (
     WORKSPACES_PATH,
     in_workspace,
+    json_object,
     load_in_workspace,
     load_workspace,
     page_of,
+    parsed_expression,
     workspace_url,
 )
 from api.twilio_shape import invalid, iso
 from store.models import RoutingWorkflow, Task, TaskChannel, TaskQueue
+from workflows.routing.expressions import Expression
 
 router = APIRouter(prefix=WORKSPACES_PATH)
 
@@ -44,6 +48,15 @@ class TaskNames:
         queues = await session.exec(in_workspace(TaskQueue, workspace_sid))
         channels = await session.exec(in_workspace(TaskChannel, workspace_sid))
         return cls(workflows.all(), queues.all(), channels.all())
+
+
+def task_attributes(call: RestCall, task: Task) -> dict[str, Any]:
+    """The task's attributes, decrypted and parsed."""
+    return json_object(call.context.cipher.decrypt(task.attributes_enc, "task.attributes"))
+
+
+def attributes_match(call: RestCall, expression: Expression, task: Task) -> bool:
+    return expression.evaluate(task_attributes(call, task))
 
 
 def render_task(call: RestCall, task: Task, names: TaskNames) -> dict[str, Any]:
@@ -145,8 +158,11 @@ async def list_tasks(
     evaluate_task_attributes: Annotated[str | None, Query(alias="EvaluateTaskAttributes")] = None,
 ) -> dict[str, Any]:
     await load_workspace(session, workspace_sid)
+    keep: Callable[[Task], bool] | None = None
     if evaluate_task_attributes is not None:
-        raise invalid("EvaluateTaskAttributes", "is not supported yet")
+        expression = parsed_expression(evaluate_task_attributes, "EvaluateTaskAttributes")
+        # The attributes are encrypted at rest: the database cannot filter on them.
+        keep = partial(attributes_match, call, expression)
     query = in_workspace(Task, workspace_sid)
     if assignment_status:
         # Repeated, or comma-separated as many scripts send it.
@@ -168,7 +184,8 @@ async def list_tasks(
     if has_addons:  # Switchboard runs no Add-ons: no task has any
         query = query.where(col(Task.sid).is_(None))
     query = query.order_by(*task_ordering(ordering))
-    return await page_of(call, session, query, paging, "tasks", partial(task_bodies, call, session, workspace_sid))
+    render = partial(task_bodies, call, session, workspace_sid)
+    return await page_of(call, session, query, paging, "tasks", render, keep)
 
 
 @router.get("/{workspace_sid}/Tasks/{sid}")

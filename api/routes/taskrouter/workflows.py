@@ -1,5 +1,5 @@
 """TaskRouter Workflows (create, list, fetch, update, delete), with their configuration checked
-against the workspace's task queues."""
+against the workspace's task queues and its expressions parsed."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from api.routes.taskrouter.common import (
     load_in_workspace,
     load_workspace,
     oldest_first,
+    parsed_expression,
     refuse_while_active_tasks,
     required,
     save,
@@ -68,14 +69,17 @@ def check_target(target: Any, where: str, workspace_sid: str, queues: set[str]) 
         value = target.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise problem(f"{name} must be a non-negative integer")
-    for name in ("expression", "order_by", "known_worker_sid", "known_worker_friendly_name"):
+    for name in ("expression", "skip_if", "order_by", "known_worker_sid", "known_worker_friendly_name"):
         if target.get(name) is not None and not isinstance(target[name], str):
             raise problem(f"{name} must be a string")
+    for name in ("expression", "skip_if"):
+        if target.get(name) is not None:
+            parsed_expression(target[name], "Configuration", f"{where}.{name}")
 
 
 def checked_configuration(text: str, workspace_sid: str, queues: set[str]) -> str:
     """The configuration as given, once it is a task_routing object whose every target is a
-    TaskQueue of this workspace. Expressions are stored as written (the router parses them)."""
+    TaskQueue of this workspace and whose every expression parses. It is stored as written."""
     try:
         config = json.loads(text)
     except ValueError as exc:
@@ -93,6 +97,8 @@ def checked_configuration(text: str, workspace_sid: str, queues: set[str]) -> st
         for name in ("expression", "filter_friendly_name"):
             if item.get(name) is not None and not isinstance(item[name], str):
                 raise invalid("Configuration", f"{where}.{name} must be a string")
+        if item.get("expression") is not None:
+            parsed_expression(item["expression"], "Configuration", f"{where}.expression")
         targets = item.get("targets")
         if not isinstance(targets, list) or not targets:
             raise invalid("Configuration", f"{where}.targets must be a non-empty list")

@@ -1,0 +1,1 @@
+"""Task routing: the expression language and the assignment workflows."""

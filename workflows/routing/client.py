@@ -1,0 +1,71 @@
+"""Client-side entry points into workspace routers, shared by the API and by activities. Every
+call is "with start": a workspace's router runs from its first task on, whoever comes first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
+
+from workflows.routing.messages import (
+    NewTask,
+    ReservationChange,
+    RouterInput,
+    RoutingResult,
+    RoutingSnapshot,
+    TaskChange,
+    WorkerActivityChange,
+)
+from workflows.routing.router import WorkspaceRouter, router_id
+
+
+@dataclass(frozen=True)
+class RoutingClient:
+    client: Client
+    task_queue: str
+
+    def _with_start(self, workspace_sid: str) -> WithStartWorkflowOperation[WorkspaceRouter, None]:
+        return WithStartWorkflowOperation(
+            WorkspaceRouter.run,
+            RouterInput(workspace_sid),
+            id=router_id(workspace_sid),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"task router of workspace {workspace_sid}",
+        )
+
+    async def create_task(self, workspace_sid: str, new: NewTask) -> RoutingResult:
+        return await self.client.execute_update_with_start_workflow(
+            WorkspaceRouter.create_task, new, start_workflow_operation=self._with_start(workspace_sid)
+        )
+
+    async def change_task(self, workspace_sid: str, change: TaskChange) -> RoutingResult:
+        return await self.client.execute_update_with_start_workflow(
+            WorkspaceRouter.change_task, change, start_workflow_operation=self._with_start(workspace_sid)
+        )
+
+    async def change_reservation(self, workspace_sid: str, change: ReservationChange) -> RoutingResult:
+        return await self.client.execute_update_with_start_workflow(
+            WorkspaceRouter.change_reservation, change, start_workflow_operation=self._with_start(workspace_sid)
+        )
+
+    async def set_worker_activity(self, workspace_sid: str, change: WorkerActivityChange) -> RoutingResult:
+        return await self.client.execute_update_with_start_workflow(
+            WorkspaceRouter.set_worker_activity, change, start_workflow_operation=self._with_start(workspace_sid)
+        )
+
+    async def refresh(self, workspace_sid: str) -> None:
+        """Configuration changed in the store (signal-with-start)."""
+        await self.client.start_workflow(
+            WorkspaceRouter.run,
+            RouterInput(workspace_sid),
+            id=router_id(workspace_sid),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal="refresh",
+            static_summary=f"task router of workspace {workspace_sid}",
+        )
+
+    async def state(self, workspace_sid: str) -> RoutingSnapshot | None:
+        return await self.client.get_workflow_handle(router_id(workspace_sid)).query(WorkspaceRouter.routing_state)

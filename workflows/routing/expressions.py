@@ -1,0 +1,401 @@
+"""TaskRouter's expression language: a TaskQueue's ``target_workers``, a Workflow filter's
+``expression``, a target's ``expression`` and ``skip_if``.
+
+``parse_expression`` turns the text into a small immutable tree (a Lark LALR parser, built once at
+import); ``Expression.evaluate`` matches it against JSON attributes. Both are pure, so workflow code
+calls them directly.
+
+The language, as TaskRouter documents it:
+
+- comparisons ``==`` (or ``=``), ``!=``, ``>``, ``>=``, ``<``, ``<=``; ``HAS`` (a list has a value),
+  ``CONTAINS`` (a string contains a substring, or a list has a value), ``IN`` and ``NOT IN`` (a value
+  is, or is not, in a list: a literal ``["en", "fr"]`` or an attribute holding a list);
+- ``NOT`` binds tighter than ``AND``, which binds tighter than ``OR``; parentheses group;
+  keywords are case-insensitive (``has``, ``and``, ``True``...);
+- constants: strings in double or single quotes (a backslash escapes the next character),
+  integers and decimals (negative too), ``true``, ``false``, ``null``; lists hold constants;
+- attributes: names with dots for sub-objects and ``[n]`` for list items
+  (``routing.skills``, ``languages[0]``); hyphens are not allowed, as in TaskRouter.
+
+Evaluation:
+
+- unprefixed names resolve in ``attributes``; ``task.x`` resolves ``x`` in ``task`` and
+  ``worker.x`` in ``worker`` when those are given, and in ``attributes`` otherwise (so a queue's
+  ``target_workers`` may say ``worker.skills HAS "x"`` or ``skills HAS "x"``);
+- numbers compare numerically (``1 == 1.0``), strings exactly (case-sensitive) and by code point
+  for ``<``/``>``; lists and objects compare item by item; ``null`` equals only ``null``;
+- a comparison between different types is false, whatever the operator (``level != "3"`` is false
+  for ``level`` 3), except that anything may be compared with ``null`` by ``==`` and ``!=``;
+- a comparison with a missing attribute on either side is false, whatever the operator: ``!=`` and
+  ``NOT IN`` hold only for an attribute that exists (``language != "en"`` does not match a worker
+  with no language). ``NOT language == "en"`` matches those too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import takewhile
+from typing import Any, Final
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from lark import Lark, Token, Transformer, v_args
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+GRAMMAR: Final = r"""
+?start: any_of
+?any_of: all_of (_OR all_of)*
+?all_of: negation (_AND negation)*
+?negation: _NOT negation -> not_
+         | _LPAR any_of _RPAR
+         | comparison
+comparison: operand (COMPARATOR | HAS | CONTAINS | IN) operand
+          | operand _NOT IN operand -> not_in
+?operand: constant
+        | _LSQB (constant (_COMMA constant)*)? _RSQB -> items
+        | ATTRIBUTE -> attribute
+?constant: STRING -> string
+         | NUMBER -> number
+         | TRUE -> true
+         | FALSE -> false
+         | NULL -> null
+
+_OR.2: /or\b/i
+_AND.2: /and\b/i
+_NOT.2: /not\b/i
+HAS.2: /has\b/i
+CONTAINS.2: /contains\b/i
+IN.2: /in\b/i
+TRUE.2: /true\b/i
+FALSE.2: /false\b/i
+NULL.2: /null\b/i
+COMPARATOR: /==?|!=|[<>]=?/
+NUMBER: /-?[0-9]+(\.[0-9]+)?/
+STRING: /"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/
+ATTRIBUTE: /[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]+\])*/
+_LPAR: "("
+_RPAR: ")"
+_LSQB: "["
+_RSQB: "]"
+_COMMA: ","
+%ignore /\s+/
+"""
+
+_PARSER: Final = Lark(GRAMMAR, parser="lalr", lexer="basic")
+
+
+class ExpressionError(ValueError):
+    """An expression that does not parse. ``position`` is the 0-based character offset of the
+    problem (the length of the text when the expression ends too soon); ``column`` is its 1-based
+    column on its line."""
+
+    def __init__(self, message: str, text: str, position: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.position = position
+        self.column = position - text.rfind("\n", 0, position)
+
+
+class _Missing:
+    """What a name that the attributes lack resolves to."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+_MISSING: Final = _Missing()
+
+
+@dataclass(frozen=True)
+class _Documents:
+    attributes: Mapping[str, Any]
+    task: Mapping[str, Any] | None
+    worker: Mapping[str, Any] | None
+
+    def resolve(self, path: tuple[str | int, ...]) -> Any:
+        document: Any = self.attributes
+        head = path[0]
+        if head in ("task", "worker") and len(path) > 1 and isinstance(path[1], str):
+            given = self.task if head == "task" else self.worker
+            document, path = (self.attributes if given is None else given), path[1:]
+        for key in path:
+            document = _child(document, key)
+        return document
+
+
+def _child(document: Any, key: str | int) -> Any:
+    """``document[key]``, or _MISSING when there is no such key or index."""
+    if isinstance(key, str) and isinstance(document, Mapping):
+        return document.get(key, _MISSING)
+    if isinstance(key, int) and isinstance(document, list | tuple) and key < len(document):
+        return document[key]
+    return _MISSING
+
+
+# --- the tree ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Constant:
+    value: Any  # str, int, float, bool, None, or a tuple of those (a list literal)
+
+    def resolve(self, documents: _Documents) -> Any:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Attribute:
+    path: tuple[str | int, ...]
+
+    def resolve(self, documents: _Documents) -> Any:
+        return documents.resolve(self.path)
+
+
+Operand = Constant | Attribute
+
+
+@dataclass(frozen=True)
+class Comparison:
+    operator: str  # "==", "!=", ">", ">=", "<", "<=", "HAS", "CONTAINS", "IN" or "NOT IN"
+    left: Operand
+    right: Operand
+
+    def matches(self, documents: _Documents) -> bool:
+        left, right = self.left.resolve(documents), self.right.resolve(documents)
+        if left is _MISSING or right is _MISSING:
+            return False
+        return _OPERATORS[self.operator](left, right)
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Condition
+
+    def matches(self, documents: _Documents) -> bool:
+        return not self.operand.matches(documents)
+
+
+@dataclass(frozen=True)
+class AllOf:
+    operands: tuple[Condition, ...]
+
+    def matches(self, documents: _Documents) -> bool:
+        return all(operand.matches(documents) for operand in self.operands)
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    operands: tuple[Condition, ...]
+
+    def matches(self, documents: _Documents) -> bool:
+        return any(operand.matches(documents) for operand in self.operands)
+
+
+Condition = Comparison | Not | AllOf | AnyOf
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed expression: ``text`` as written, ``condition`` its tree."""
+
+    text: str
+    condition: Condition
+
+    def evaluate(
+        self,
+        attributes: Mapping[str, Any],
+        *,
+        task: Mapping[str, Any] | None = None,
+        worker: Mapping[str, Any] | None = None,
+    ) -> bool:
+        return self.condition.matches(_Documents(attributes, task, worker))
+
+
+# --- comparing values -------------------------------------------------------------------------
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same kind; lists and objects item by item."""
+    kind = _kind(a)
+    if kind != _kind(b):
+        return False
+    if kind == "list":
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if kind == "object":
+        return set(a) == set(b) and all(_same(a[key], b[key]) for key in a)
+    return bool(a == b)
+
+
+def _different(a: Any, b: Any) -> bool:
+    comparable = _kind(a) == _kind(b) or a is None or b is None
+    return comparable and not _same(a, b)
+
+
+def _ordered(check: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    """``check`` for two numbers or two strings; false for anything else."""
+
+    def compare(a: Any, b: Any) -> bool:
+        kind = _kind(a)
+        return kind in ("number", "string") and kind == _kind(b) and check(a, b)
+
+    return compare
+
+
+def _has(items: Any, value: Any) -> bool:
+    return _kind(items) == "list" and any(_same(item, value) for item in items)
+
+
+def _contains(a: Any, b: Any) -> bool:
+    if isinstance(a, str):
+        return isinstance(b, str) and b in a
+    return _has(a, b)
+
+
+_OPERATORS: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "==": _same,
+    "!=": _different,
+    ">": _ordered(lambda a, b: a > b),
+    ">=": _ordered(lambda a, b: a >= b),
+    "<": _ordered(lambda a, b: a < b),
+    "<=": _ordered(lambda a, b: a <= b),
+    "HAS": _has,
+    "CONTAINS": _contains,
+    "IN": lambda value, items: _has(items, value),
+    "NOT IN": lambda value, items: _kind(items) == "list" and not _has(items, value),
+}
+
+
+# --- from parse tree to expression tree -------------------------------------------------------
+
+_PATH_PART: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]")
+
+
+@v_args(inline=True)
+class _Build(Transformer[Token, Condition]):
+    def string(self, token: Token) -> Constant:
+        return Constant(re.sub(r"\\(.)", r"\1", token[1:-1], flags=re.DOTALL))
+
+    def number(self, token: Token) -> Constant:
+        return Constant(float(token) if "." in token else int(token))
+
+    def true(self, _token: Token) -> Constant:
+        return Constant(True)
+
+    def false(self, _token: Token) -> Constant:
+        return Constant(False)
+
+    def null(self, _token: Token) -> Constant:
+        return Constant(None)
+
+    def items(self, *items: Constant) -> Constant:
+        return Constant(tuple(item.value for item in items))
+
+    def attribute(self, token: Token) -> Attribute:
+        parts = _PATH_PART.findall(token)
+        return Attribute(tuple(name if name else int(index) for name, index in parts))
+
+    def comparison(self, left: Operand, operator: Token, right: Operand) -> Comparison:
+        name = str(operator) if operator.type == "COMPARATOR" else operator.type
+        return Comparison("==" if name == "=" else name, left, right)
+
+    def not_in(self, left: Operand, _in: Token, right: Operand) -> Comparison:
+        return Comparison("NOT IN", left, right)
+
+    def not_(self, operand: Condition) -> Not:
+        return Not(operand)
+
+    def all_of(self, *operands: Condition) -> AllOf:
+        return AllOf(operands)
+
+    def any_of(self, *operands: Condition) -> AnyOf:
+        return AnyOf(operands)
+
+
+_BUILD: Final = _Build()
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+_VALUES: Final = frozenset({"STRING", "NUMBER", "TRUE", "FALSE", "NULL", "_LSQB", "ATTRIBUTE"})
+_CONSTANTS: Final = frozenset({"STRING", "NUMBER", "TRUE", "FALSE", "NULL"})
+_COMPARING: Final = frozenset({"COMPARATOR", "HAS", "CONTAINS", "IN"})
+_WORDS: Final = {  # in the order they are said
+    "_AND": "AND",
+    "_OR": "OR",
+    "_RPAR": "')'",
+    "_COMMA": "','",
+    "_RSQB": "']'",
+    "IN": "IN",
+    "$END": "the end",
+}
+
+
+def _expected(names: set[str]) -> str:
+    """What the parser could have taken next, in words."""
+    if "_LPAR" in names:
+        return "a condition"
+    if len(names & _COMPARING) > 1:
+        return "a comparison operator (==, !=, >, >=, <, <=, HAS, CONTAINS, IN or NOT IN)"
+    if names & _VALUES == _CONSTANTS:
+        return "a constant or ']'" if "_RSQB" in names else "a constant"
+    if names & _VALUES:
+        return "a value"
+    words = [word for name, word in _WORDS.items() if name in names]
+    return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _error(text: str, exc: UnexpectedToken) -> ExpressionError:
+    """Says what was expected where. LALR merges the states of alike contexts, and reduces before
+    it notices an error, so the terminals the failing state knew (``exc.expected``) need not be the
+    ones that fit here: a fresh parser fed the tokens before the failing one says what it accepts."""
+    at_end = exc.token.type == "$END"
+    position = len(text) if at_end else exc.token.start_pos or 0
+    before = list(takewhile(lambda token: (token.end_pos or 0) <= position, _PARSER.lex(text)))
+    parser = _PARSER.parse_interactive("")
+    for token in before:
+        parser.feed_token(token)
+    accepted: set[str] = parser.accepts()  # type: ignore[no-untyped-call]  # lark leaves it unannotated
+    message = f"expected {_expected(accepted)}"
+    if before:
+        message += f" after '{before[-1]}'"
+    message += f" at position {position}"
+    if not at_end:
+        message += f", found '{exc.token}'"
+    return ExpressionError(message, text, position)
+
+
+@lru_cache(maxsize=1024)
+def parse_expression(text: str) -> Expression:
+    """The expression ``text`` parsed; raises ``ExpressionError`` saying what was expected where.
+    Expressions are immutable, so the parses of recent texts are kept."""
+    if not text.strip():
+        raise ExpressionError("the expression is empty", text, 0)
+    try:
+        tree = _PARSER.parse(text)
+    except UnexpectedToken as exc:
+        raise _error(text, exc) from None
+    except UnexpectedCharacters as exc:
+        position = exc.pos_in_stream or 0
+        problem = "unterminated string" if text[position] in "\"'" else f"unexpected character {text[position]!r}"
+        raise ExpressionError(f"{problem} at position {position}", text, position) from None
+    return Expression(text, _BUILD.transform(tree))
