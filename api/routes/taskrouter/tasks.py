@@ -1,14 +1,18 @@
-"""TaskRouter Tasks (list and fetch; tasks are created by flows and integrations). A list can be
-filtered by an expression on the tasks' attributes (EvaluateTaskAttributes)."""
+"""TaskRouter Tasks: create, update (cancel, wrap up, complete, attributes, priority), delete,
+list and fetch. Creating and changing a task goes through the workspace's router, which answers
+once the change is stored. A list can be filtered by an expression on the tasks' attributes
+(EvaluateTaskAttributes)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Form, Query, Response
+from pydantic import Field
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -23,9 +27,12 @@ from api.routes.taskrouter.common import (
     parsed_expression,
     workspace_url,
 )
-from api.twilio_shape import invalid, iso
+from api.routes.taskrouter.routing_calls import routed
+from api.twilio_shape import TwilioForm, invalid, iso
 from store.models import RoutingWorkflow, Task, TaskChannel, TaskQueue
+from workflows import sids
 from workflows.routing.expressions import Expression
+from workflows.routing.messages import NewTask, TaskChange
 
 router = APIRouter(prefix=WORKSPACES_PATH)
 
@@ -193,3 +200,81 @@ async def fetch_task(call: CallDep, session: SessionDep, workspace_sid: str, sid
     task = await load_in_workspace(session, Task, workspace_sid, sid, "Task")
     [body] = await task_bodies(call, session, workspace_sid, [task])
     return body
+
+
+class TaskForm(TwilioForm):
+    attributes: str | None = Field(None, alias="Attributes", max_length=32768)
+    workflow_sid: str | None = Field(None, alias="WorkflowSid")
+    task_channel: str | None = Field(None, alias="TaskChannel")
+    priority: int | None = Field(None, alias="Priority", ge=0, le=2**31 - 1)
+    timeout: int | None = Field(None, alias="Timeout", ge=1, le=365 * 86400)
+    assignment_status: str | None = Field(None, alias="AssignmentStatus")
+    reason: str | None = Field(None, alias="Reason", max_length=1024)
+
+
+def attributes_text(value: str | None) -> str:
+    text = value or "{}"
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise invalid("Attributes", f"must be valid JSON ({exc})") from exc
+    if not isinstance(parsed, dict):
+        raise invalid("Attributes", "must be a JSON object")
+    return text
+
+
+@router.post("/{workspace_sid}/Tasks", status_code=201)
+async def create_task(
+    call: CallDep, session: SessionDep, workspace_sid: str, form: Annotated[TaskForm, Form()]
+) -> dict[str, Any]:
+    await load_workspace(session, workspace_sid)
+    workflow_sid = form.workflow_sid
+    if workflow_sid is None:
+        # Twilio picks the workspace's workflow when there is exactly one.
+        flows = (await session.exec(in_workspace(RoutingWorkflow, workspace_sid))).all()
+        if len(flows) != 1:
+            raise invalid("WorkflowSid", "is required when the workspace has more than one workflow")
+        workflow_sid = flows[0].sid
+    new = NewTask(
+        sids.new_sid(sids.TASK),
+        workflow_sid,
+        form.task_channel or "default",
+        attributes_text(form.attributes),
+        form.priority or 0,
+        form.timeout or 86400,
+    )
+    result = await routed(call.context.routing.create_task(workspace_sid, new))
+    return await fetch_task(call, session, workspace_sid, result.task_sid or new.task_sid)
+
+
+@router.post("/{workspace_sid}/Tasks/{sid}")
+async def update_task(
+    call: CallDep, session: SessionDep, workspace_sid: str, sid: str, form: Annotated[TaskForm, Form()]
+) -> dict[str, Any]:
+    await load_in_workspace(session, Task, workspace_sid, sid, "Task")
+    if form.assignment_status not in (None, "canceled", "wrapping", "completed"):
+        raise invalid("AssignmentStatus", "must be canceled, wrapping or completed")
+    change = TaskChange(
+        sid,
+        form.assignment_status,
+        form.reason,
+        attributes_text(form.attributes) if form.attributes is not None else None,
+        form.priority,
+    )
+    await routed(call.context.routing.change_task(workspace_sid, change))
+    await session.commit()  # end the read transaction: the router wrote the row
+    return await fetch_task(call, session, workspace_sid, sid)
+
+
+@router.delete("/{workspace_sid}/Tasks/{sid}", status_code=204)
+async def delete_task(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> Response:
+    """A live task is canceled first, so no worker keeps it."""
+    task = await load_in_workspace(session, Task, workspace_sid, sid, "Task")
+    if task.assignment_status in ("pending", "reserved", "assigned", "wrapping"):
+        change = TaskChange(sid, "canceled", "deleted")
+        await routed(call.context.routing.change_task(workspace_sid, change))
+        await session.commit()
+        task = await load_in_workspace(session, Task, workspace_sid, sid, "Task")
+    await session.delete(task)
+    await session.commit()
+    return Response(status_code=204)
