@@ -316,6 +316,17 @@ class RoutingActivities:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
 
+    @activity.defn(name="follow_task")
+    async def follow_task(self, notice: ChannelNotice) -> None:
+        """A transfer: the channel follows the new task."""
+        try:
+            await self.client.get_workflow_handle(notice.channel_sid).signal(
+                "follow_task", args=[notice.replaces_task_sid, notice.task_sid]
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+
     @activity.defn(name="post_routing_event")
     async def post_routing_event(self, callback: EventCallback) -> None:
         """One event in TaskRouter's event callback shape."""
@@ -357,5 +368,6 @@ class RoutingActivities:
             self.store_routing,
             self.join_channel,
             self.end_channel_interaction,
+            self.follow_task,
             self.post_routing_event,
         ]

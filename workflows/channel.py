@@ -178,6 +178,14 @@ class ChannelWorkflow:
             self.last_activity = workflow.now()
             self._describe()
 
+    @workflow.signal
+    def follow_task(self, old_task_sid: str, new_task_sid: str) -> None:
+        """A transfer: the conversation now belongs to ``new_task_sid`` (the old task wraps up
+        without ending the interaction)."""
+        if self.open_task_sid == old_task_sid:
+            self.open_task_sid = new_task_sid
+            self._describe()
+
     @workflow.update
     async def post_message(self, message: InboundMessage) -> StoredMessage:
         self.awaited.add(message.key)

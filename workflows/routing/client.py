@@ -15,6 +15,7 @@ from workflows.routing.messages import (
     RoutingResult,
     RoutingSnapshot,
     TaskChange,
+    Transfer,
     WorkerActivityChange,
 )
 from workflows.routing.router import WorkspaceRouter, router_id
@@ -53,6 +54,11 @@ class RoutingClient:
     async def set_worker_activity(self, workspace_sid: str, change: WorkerActivityChange) -> RoutingResult:
         return await self.client.execute_update_with_start_workflow(
             WorkspaceRouter.set_worker_activity, change, start_workflow_operation=self._with_start(workspace_sid)
+        )
+
+    async def transfer_task(self, workspace_sid: str, transfer: Transfer) -> RoutingResult:
+        return await self.client.execute_update_with_start_workflow(
+            WorkspaceRouter.transfer_task, transfer, start_workflow_operation=self._with_start(workspace_sid)
         )
 
     async def refresh(self, workspace_sid: str) -> None:

@@ -81,8 +81,9 @@ class RoutedTask:
     reservation_deadline: float | None = None
     # Workers that rejected or let the offer time out: not offered this task again.
     declined_by: list[str] = field(default_factory=list)
-    # A transfer to a named worker: only that worker may take it.
+    # A transfer to a named worker: only that worker may take it; to a queue: that queue.
     only_worker: str | None = None
+    pinned_queue: str | None = None
 
 
 @dataclass
@@ -114,8 +115,20 @@ class NewTask:
     priority: int = 0
     timeout: int = 86400
     channel_sid: str | None = None
-    # A transfer to one worker.
+    # A transfer to one worker, or to one queue (the workflow's filters are skipped).
     only_worker: str | None = None
+    queue_sid: str | None = None
+
+
+@dataclass
+class Transfer:
+    """Hand an assigned task's conversation to a queue or a named worker: a new task on the same
+    channel, while the original one wraps up."""
+
+    task_sid: str
+    new_task_sid: str
+    to_queue_sid: str | None = None
+    to_worker_sid: str | None = None
 
 
 @dataclass
@@ -230,3 +243,5 @@ class ChannelNotice:
     channel_sid: str
     task_sid: str
     worker_sid: str | None = None
+    # A transfer: the channel now follows ``task_sid`` instead of this task.
+    replaces_task_sid: str | None = None

@@ -40,6 +40,7 @@ from workflows.routing.messages import (
     RoutingWrite,
     TaskChange,
     TaskRow,
+    Transfer,
     WorkerActivityChange,
     WorkerRow,
 )
@@ -94,35 +95,7 @@ class WorkspaceRouter:
     @workflow.update
     async def create_task(self, new: NewTask) -> RoutingResult:
         async with self.lock:
-            state = await self._state()
-            if new.task_sid in state.tasks:
-                return RoutingResult(task_sid=new.task_sid)
-            if new.workflow_sid not in state.config.workflows:
-                raise refused(f"workflow {new.workflow_sid} is not in workspace {self.workspace_sid}", "NotFound")
-            if new.task_channel not in state.config.channels:
-                # Accept a task channel SID as well as its unique name.
-                by_sid = {sid: name for name, sid in state.config.channels.items()}
-                if new.task_channel not in by_sid:
-                    raise refused(f"task channel {new.task_channel!r} is not in workspace", "NotFound")
-                new = replace(new, task_channel=by_sid[new.task_channel])
-            now = workflow.now().timestamp()
-            task = RoutedTask(
-                sid=new.task_sid,
-                workflow_sid=new.workflow_sid,
-                task_channel=new.task_channel,
-                priority=new.priority,
-                timeout=new.timeout,
-                attributes=json.loads(new.attributes),
-                created_at=now,
-                channel_sid=new.channel_sid,
-                only_worker=new.only_worker,
-            )
-            state.tasks[task.sid] = task
-            self.write.new_task = new
-            self._event("task.created", "Task created", task)
-            self._place(task, now)
-            await self._flush()
-            return RoutingResult(task_sid=task.sid)
+            return await self._create(new)
 
     @workflow.update
     async def change_task(self, change: TaskChange) -> RoutingResult:
@@ -151,6 +124,42 @@ class WorkspaceRouter:
                 self._event("task.updated", "Task updated", task)
             await self._flush()
             return RoutingResult(task_sid=task.sid)
+
+    @workflow.update
+    async def transfer_task(self, transfer: Transfer) -> RoutingResult:
+        """A new task for the same conversation, pinned to a queue or a worker; the original
+        task wraps up. The conversation's channel follows the new task first, so its interaction
+        never ends in between (and no inactivity close can intervene)."""
+        async with self.lock:
+            state = await self._state()
+            task = state.tasks.get(transfer.task_sid)
+            if task is None or task.status != "assigned":
+                raise refused(f"task {transfer.task_sid} is not assigned; only an assigned task transfers", "Conflict")
+            if (transfer.to_queue_sid is None) == (transfer.to_worker_sid is None):
+                raise refused("a transfer goes to a queue or to a worker", "Invalid")
+            if transfer.to_queue_sid is not None and transfer.to_queue_sid not in state.config.queues:
+                raise refused(f"queue {transfer.to_queue_sid} is not in workspace {self.workspace_sid}", "NotFound")
+            if transfer.to_worker_sid is not None and transfer.to_worker_sid not in state.workers:
+                raise refused(f"worker {transfer.to_worker_sid} is not in workspace {self.workspace_sid}", "NotFound")
+            await self._create(
+                NewTask(
+                    transfer.new_task_sid,
+                    task.workflow_sid,
+                    task.task_channel,
+                    json.dumps({**task.attributes, "transferredFrom": task.sid}),
+                    task.priority,
+                    task.timeout,
+                    task.channel_sid,
+                    only_worker=transfer.to_worker_sid,
+                    queue_sid=transfer.to_queue_sid or task.queue_sid,
+                )
+            )
+            if task.channel_sid:
+                notice = ChannelNotice(task.channel_sid, transfer.new_task_sid, replaces_task_sid=task.sid)
+                await workflow.execute_local_activity("follow_task", notice, **STORE_OPTIONS)
+            self._wrap(task, "transferred")
+            await self._flush()
+            return RoutingResult(task_sid=transfer.new_task_sid)
 
     @workflow.update
     async def change_reservation(self, change: ReservationChange) -> RoutingResult:
@@ -200,6 +209,38 @@ class WorkspaceRouter:
     @workflow.query
     def routing_state(self) -> RoutingSnapshot | None:
         return self.snapshot
+
+    async def _create(self, new: NewTask) -> RoutingResult:
+        state = await self._state()
+        if new.task_sid in state.tasks:
+            return RoutingResult(task_sid=new.task_sid)
+        if new.workflow_sid not in state.config.workflows:
+            raise refused(f"workflow {new.workflow_sid} is not in workspace {self.workspace_sid}", "NotFound")
+        if new.task_channel not in state.config.channels:
+            # Accept a task channel SID as well as its unique name.
+            by_sid = {sid: name for name, sid in state.config.channels.items()}
+            if new.task_channel not in by_sid:
+                raise refused(f"task channel {new.task_channel!r} is not in workspace", "NotFound")
+            new = replace(new, task_channel=by_sid[new.task_channel])
+        now = workflow.now().timestamp()
+        task = RoutedTask(
+            sid=new.task_sid,
+            workflow_sid=new.workflow_sid,
+            task_channel=new.task_channel,
+            priority=new.priority,
+            timeout=new.timeout,
+            attributes=json.loads(new.attributes),
+            created_at=now,
+            channel_sid=new.channel_sid,
+            only_worker=new.only_worker,
+            pinned_queue=new.queue_sid,
+        )
+        state.tasks[task.sid] = task
+        self.write.new_task = new
+        self._event("task.created", "Task created", task)
+        self._place(task, now)
+        await self._flush()
+        return RoutingResult(task_sid=task.sid)
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -286,6 +327,10 @@ class WorkspaceRouter:
         if spec is None:
             return
         routing = spec.task_routing
+        if task.pinned_queue is not None:
+            if task.pinned_queue in self.snapshot.config.queues:
+                self._enter_queue(task, task.pinned_queue, now, None)
+            return
         if task.queue_sid is None and task.filter_index is None:
             for index, candidate in enumerate(routing.get("filters") or []):
                 if self._matches(candidate.get("expression") or "1==1", task.attributes, task=task.attributes):
@@ -327,11 +372,13 @@ class WorkspaceRouter:
         assert self.snapshot is not None
         queue = self.snapshot.config.queues[queue_sid]
         expression = (target or {}).get("expression")
+        if task.only_worker is not None:  # a transfer to a named worker
+            named = self.snapshot.workers.get(task.only_worker)
+            return [named] if named is not None else []
         return [
             worker
             for worker in self.snapshot.workers.values()
-            if (task.only_worker is None or worker.sid == task.only_worker)
-            and self._matches(queue.target_workers, worker.attributes, worker=worker.attributes, task=task.attributes)
+            if self._matches(queue.target_workers, worker.attributes, worker=worker.attributes, task=task.attributes)
             and self._matches(expression, worker.attributes, worker=worker.attributes, task=task.attributes)
         ]
 
