@@ -19,9 +19,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import finish_even_if_cancelled
+from store.contacts import worker_identity
 from store.crypto import Cipher
 from store.db import Database
+from store.feed import feed_item
 from store.models import (
+    AgentFeedItem,
+    ChannelAgent,
     Reservation,
     RoutingEventRow,
     RoutingWorkflow,
@@ -45,6 +49,7 @@ from workflows.routing.messages import (
     QueueSpec,
     RoutedTask,
     RoutedWorker,
+    RoutingEvent,
     RoutingSnapshot,
     RoutingWrite,
     WorkflowSpec,
@@ -52,6 +57,20 @@ from workflows.routing.messages import (
 )
 
 LIVE = ("pending", "reserved", "assigned", "wrapping")
+# Routing events an agent's socket shows (to the worker they concern).
+AGENT_EVENTS = frozenset(
+    {
+        "reservation.created",
+        "reservation.accepted",
+        "reservation.rejected",
+        "reservation.timeout",
+        "reservation.rescinded",
+        "task.wrapup",
+        "task.completed",
+        "task.canceled",
+        "worker.activity.update",
+    }
+)
 
 
 def refused(message: str) -> ApplicationError:
@@ -65,14 +84,6 @@ def timestamp(value: datetime) -> float:
 
 def from_timestamp(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
-
-
-def worker_identity(worker: Worker, attributes: dict[str, Any]) -> str:
-    """The chat identity of an agent: Flex's ``contact_uri`` (``client:alice``), else the name."""
-    uri = attributes.get("contact_uri")
-    if isinstance(uri, str) and uri:
-        return uri.removeprefix("client:")
-    return worker.friendly_name
 
 
 @dataclass
@@ -273,6 +284,8 @@ class RoutingActivities:
             for event in write.events:
                 if event.sid in known:
                     continue
+                if event.worker_sid and event.event_type in AGENT_EVENTS:
+                    session.add(await self._agent_item(session, event))
                 session.add(
                     RoutingEventRow(
                         sid=event.sid,
@@ -292,6 +305,22 @@ class RoutingActivities:
                 )
             await session.commit()
 
+    async def _agent_item(self, session: AsyncSession, event: RoutingEvent) -> AgentFeedItem:
+        """A routing event as the agent's socket shows it: with the task's attributes (the
+        customer's name, the channel type) and how long the task has waited."""
+        data: dict[str, Any] = {
+            "event_type": event.event_type,
+            "reservation_sid": event.reservation_sid,
+            "task_sid": event.task_sid,
+            "queue_sid": event.queue_sid,
+            **event.data,
+        }
+        task = await session.get(Task, event.task_sid or "")
+        if task is not None:
+            data["task_attributes"] = json.loads(self.cipher.decrypt(task.attributes_enc, "task.attributes"))
+        assert event.worker_sid is not None
+        return feed_item(self.cipher, event.worker_sid, event.event_type, event.data.get("channel_sid"), data)
+
     @activity.defn(name="join_channel")
     async def join_channel(self, notice: ChannelNotice) -> None:
         """The accepting agent becomes a member of the conversation's channel."""
@@ -299,7 +328,15 @@ class RoutingActivities:
             worker = await session.get(Worker, notice.worker_sid or "")
         if worker is None:
             return
-        identity = worker_identity(worker, json.loads(self.cipher.decrypt(worker.attributes_enc, "worker.attributes")))
+        identity = worker_identity(
+            worker.friendly_name, json.loads(self.cipher.decrypt(worker.attributes_enc, "worker.attributes"))
+        )
+        async with self.db.write_session() as session:
+            if await session.get(ChannelAgent, (notice.channel_sid, worker.sid)) is None:
+                session.add(ChannelAgent(channel_sid=notice.channel_sid, worker_sid=worker.sid))
+                data = {"channel_sid": notice.channel_sid, "task_sid": notice.task_sid, "identity": identity}
+                session.add(feed_item(self.cipher, worker.sid, "channel.joined", notice.channel_sid, data))
+                await session.commit()
         handle = self.client.get_workflow_handle(notice.channel_sid)
         try:
             await handle.execute_update(ChannelWorkflow.add_member, MemberSpec(identity))

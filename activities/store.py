@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from store.contacts import contact_channel_sid, identity_hash
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
+from store.feed import add_for_channel
 from store.models import Channel, Contact, Member, Message, utcnow
 from workflows import sids
 from workflows.messages import (
@@ -55,6 +56,20 @@ def finish_even_if_cancelled(fn: Callable[P, Awaitable[R]]) -> Callable[P, Await
         return await asyncio.shield(fn(*args, **kwargs))
 
     return wrapper
+
+
+def message_data(channel_sid: str, new: NewMessage, index: int) -> dict[str, Any]:
+    """A stored message as agents' sockets show it."""
+    message = new.message
+    return {
+        "channel_sid": channel_sid,
+        "sid": new.sid,
+        "index": index,
+        "from": message.author,
+        "body": message.body,
+        "attributes": message.attributes,
+        "media": [{"content_type": m.content_type, "url": m.url} for m in message.media],
+    }
 
 
 @dataclass
@@ -184,6 +199,9 @@ class StoreActivities:
                     results.append(StoredMessage(sid, stored_index, message.key, duplicate=sid != new.sid))
                     continue
                 session.add(self._message_row(req, new, index))
+                await add_for_channel(
+                    session, self.cipher, req.channel_sid, "message", message_data(req.channel_sid, new, index)
+                )
                 found[message.key] = (new.sid, index)
                 results.append(StoredMessage(new.sid, index, message.key))
                 index += 1

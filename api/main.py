@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from api.deps import AppContext
 from api.routes import chat, flex_channels, flex_flows, health, studio, taskrouter, tokens
+from api.sockets import agent as agent_socket
 from api.twilio_shape import (
     SERVICE_UNAVAILABLE,
     TwilioError,
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
         taskrouter.router,
         tokens.router,
         twilio_messaging.router,
+        agent_socket.router,
     ):
         app.include_router(router)
     app.mount("/demo", StaticFiles(directory=STATIC_DIR, html=True), name="demo")

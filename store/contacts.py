@@ -4,6 +4,8 @@ contact computes the same SID and Temporal's workflow id uniqueness does the loc
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.crypto import KeyedHasher
@@ -17,6 +19,15 @@ def address_hash(hasher: KeyedHasher, address: str) -> str:
 
 def identity_hash(hasher: KeyedHasher, identity: str) -> str:
     return hasher.digest("identity", identity)
+
+
+def worker_identity(friendly_name: str, attributes: dict[str, Any]) -> str:
+    """The chat identity of an agent: Flex's ``contact_uri`` (``client:alice``), else the worker's
+    name."""
+    uri = attributes.get("contact_uri")
+    if isinstance(uri, str) and uri:
+        return uri.removeprefix("client:")
+    return friendly_name
 
 
 def contact_channel_sid(hasher: KeyedHasher, flex_flow_sid: str, contact_hash: str, sequence: int) -> str:

@@ -2,6 +2,7 @@
 ciphertext (see ``store.crypto``); columns ending in ``_hash`` hold keyed hashes used for lookups,
 never the plaintext. Importing this package registers every table with ``SQLModel.metadata``."""
 
+from store.models.agents import AgentFeedItem, ChannelAgent
 from store.models.base import utcnow
 from store.models.chat import Channel, Member, Message, Service
 from store.models.flex import Contact, FlexFlow, IntegrationFailure
@@ -20,7 +21,9 @@ from store.models.taskrouter import (
 )
 
 __all__ = [
+    "AgentFeedItem",
     "Channel",
+    "ChannelAgent",
     "Contact",
     "FlexFlow",
     "IntegrationFailure",

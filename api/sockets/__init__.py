@@ -1,0 +1,1 @@
+"""WebSocket APIs: the agent's (``agent``) and, later, the customer's."""

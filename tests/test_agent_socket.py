@@ -1,0 +1,216 @@
+"""The agent WebSocket end to end, with a real WebSocket client: an SMS through Flex's default
+Messaging Flow becomes a reservation on the agent's socket; the agent accepts, answers, hears the
+customer, drops the socket and resumes without a gap, wraps up and completes; the quiet channel
+closes, and the customer's next message opens a new interaction on the same long-lived channel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import Stack, StackFactory, eventually, new_phone
+from tests.test_studio_flows import conversation, text
+
+PROTOCOL = "switchboard.agent.v1"
+
+
+@pytest.fixture(scope="module")
+def quick(make_stack: StackFactory) -> Stack:
+    return make_stack(channel_inactivity_seconds=2.0)
+
+
+class Desk:
+    """An agent on the default "Flex Task Assignment" workspace with a token of its own."""
+
+    def __init__(self, stack: Stack, name: str) -> None:
+        client = stack.twilio()
+        [workspace] = [w for w in client.taskrouter.v1.workspaces.list() if w.friendly_name == "Flex Task Assignment"]
+        self.workspace = client.taskrouter.v1.workspaces(workspace.sid)
+        available = next(a.sid for a in self.workspace.activities.list() if a.friendly_name == "Available")
+        attributes = {"contact_uri": f"client:{name}", "routing": {"skills": ["support"]}}
+        self.worker = self.workspace.workers.create(
+            friendly_name=name, attributes=json.dumps(attributes), activity_sid=available
+        )
+        with stack.http() as http:
+            response = http.post(
+                "/v1/Tokens", data={"Identity": name, "WorkspaceSid": workspace.sid, "WorkerSid": self.worker.sid}
+            )
+        assert response.status_code == 201, response.text
+        self.token = response.json()["token"]
+        self.ws_url = stack.url.replace("http://", "ws://") + "/v1/agent/ws"
+
+    def connect(self, resume_after: int | None = None) -> Any:
+        query = f"?resume_after={resume_after}" if resume_after is not None else ""
+        return connect(self.ws_url + query, subprotocols=[PROTOCOL, f"access_token.{self.token}"])  # type: ignore[list-item]
+
+
+async def frame(ws: ClientConnection, wanted: Callable[[dict[str, Any]], bool], within: float = 30) -> dict[str, Any]:
+    """The next frame ``wanted`` accepts (others are skipped)."""
+    async with asyncio.timeout(within):
+        while True:
+            received = json.loads(await ws.recv())
+            if wanted(received):
+                return dict(received)
+
+
+def event(name: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
+    def accepts(received: dict[str, Any]) -> bool:
+        data = received.get("data") or {}
+        return (
+            received.get("type") == "event"
+            and received.get("event") == name
+            and all(data.get(k) == v for k, v in fields.items())
+        )
+
+    return accepts
+
+
+async def command(ws: ClientConnection, command_id: str, name: str, **fields: Any) -> dict[str, Any]:
+    await ws.send(json.dumps({"type": "command", "id": command_id, "command": name, **fields}))
+    answer = await frame(ws, lambda f: f.get("id") == command_id and f.get("type") in ("result", "error"))
+    assert answer["type"] == "result", answer
+    return dict(answer["data"])
+
+
+def long_lived_default_flow(stack: Stack, http: Any) -> tuple[str, str]:
+    """A long-lived SMS Flex Flow running Flex's default "Messaging Flow"."""
+    [flow] = [f for f in stack.twilio().studio.v2.flows.list() if f.friendly_name == "Messaging Flow"]
+    service = stack.create_service(http)
+    flex_flow = stack.create_flex_flow(
+        http, service, LongLived="true", IntegrationType="studio", **{"Integration.FlowSid": flow.sid}
+    )
+    return service, str(flex_flow["contact_identity"])
+
+
+def test_an_agent_works_a_conversation_over_the_socket(quick: Stack) -> None:
+    desk = Desk(quick, "alice")
+    customer = new_phone()
+    with quick.http() as http:
+        service, number = long_lived_default_flow(quick, http)
+
+        async def work() -> tuple[str, int]:
+            async with desk.connect() as ws:
+                assert ws.subprotocol == PROTOCOL
+                ready = await frame(ws, lambda f: f["type"] == "ready")
+                assert ready["worker"]["sid"] == desk.worker.sid and ready["worker"]["available"] is True
+                await asyncio.to_thread(text, quick, http, number, customer, "hello")
+                offered = await frame(ws, event("reservation.created"))
+                attributes = offered["data"]["task_attributes"]
+                assert attributes["name"] == customer and attributes["channelType"] == "sms"
+                channel_sid = offered["channel_sid"]
+                assert attributes["channelSid"] == channel_sid
+                await command(ws, "1", "accept", reservation_sid=offered["data"]["reservation_sid"])
+                await frame(ws, event("channel.joined", channel_sid=channel_sid))
+                sent = await command(
+                    ws, "2", "send_message", channel_sid=channel_sid, body="Hi, how can I help?", key="k1"
+                )
+                mine = await frame(ws, event("message", sid=sent["sid"]))
+                assert mine["data"]["from"] == "alice" and mine["data"]["index"] == sent["index"] == 1
+                # The same key again (a resend after a reconnect) stores nothing new.
+                again = await command(
+                    ws, "3", "send_message", channel_sid=channel_sid, body="Hi, how can I help?", key="k1"
+                )
+                assert again["sid"] == sent["sid"] and again["duplicate"] is False
+                await asyncio.to_thread(text, quick, http, number, customer, "where is my order?")
+                heard = await frame(ws, event("message", body="where is my order?"))
+                return channel_sid, int(heard["sequence"])
+
+        channel_sid, last_seen = asyncio.run(work())
+        # While the socket is down the customer writes twice; the agent resumes from its sequence.
+        text(quick, http, number, customer, "hello?")
+        text(quick, http, number, customer, "anyone?")
+        conversation(http, service, 5)
+
+        async def resume() -> None:
+            async with desk.connect(resume_after=last_seen) as ws:
+                ready = await frame(ws, lambda f: f["type"] == "ready")
+                assert ready["sequence"] == last_seen and channel_sid in ready["channels"]
+                first = await frame(ws, lambda f: f["type"] == "event")
+                second = await frame(ws, lambda f: f["type"] == "event")
+                assert [first["data"]["body"], second["data"]["body"]] == ["hello?", "anyone?"]
+                assert last_seen < first["sequence"] < second["sequence"]
+                history = await command(ws, "4", "history", channel_sid=channel_sid, before_index=3, limit=2)
+                assert [m["body"] for m in history["messages"]] == ["Hi, how can I help?", "where is my order?"]
+                read = await command(ws, "5", "mark_read", channel_sid=channel_sid, index=4)
+                assert read["last_consumed_message_index"] == 4
+                reservation = ready["reservations"][0]["sid"]
+                await command(ws, "6", "wrapup", reservation_sid=reservation)
+                await frame(ws, event("task.wrapup"))
+                await command(ws, "7", "complete", reservation_sid=reservation)
+                await frame(ws, event("task.completed"))
+
+        asyncio.run(resume())
+
+        # The interaction is over: the quiet channel closes; the next message reopens it, with its
+        # history, and starts a new interaction (a new task, offered again).
+        def closed() -> None:
+            channel = http.get(f"/v2/Services/{service}/Channels/{channel_sid}").json()
+            assert json.loads(channel["attributes"])["status"] == "INACTIVE"
+
+        eventually(closed)
+
+        async def next_interaction() -> None:
+            async with desk.connect() as ws:
+                await frame(ws, lambda f: f["type"] == "ready")
+                await asyncio.to_thread(text, quick, http, number, customer, "me again")
+                offered = await frame(ws, event("reservation.created"))
+                assert offered["channel_sid"] == channel_sid
+
+        asyncio.run(next_interaction())
+        bodies = [body for _, body in conversation(http, service, 6)]
+        assert bodies == ["hello", "Hi, how can I help?", "where is my order?", "hello?", "anyone?", "me again"]
+
+
+def test_bad_tokens_close_the_socket_with_a_clear_code(quick: Stack) -> None:
+    desk = Desk(quick, "bob")
+    url = desk.ws_url
+
+    async def closed_with(subprotocols: list[str], first: dict[str, Any] | None = None) -> tuple[int, str]:
+        async with connect(url, subprotocols=subprotocols) as ws:  # type: ignore[arg-type]
+            if first is not None:
+                await ws.send(json.dumps(first))
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None
+            return closed.value.rcvd.code, closed.value.rcvd.reason
+
+    claims = jwt.decode(desk.token, options={"verify_signature": False})
+    forged = jwt.encode(claims, "another secret of at least thirty-two chars", algorithm="HS256")
+    code, reason = asyncio.run(closed_with([PROTOCOL, f"access_token.{forged}"]))
+    assert code == 4401 and "20107" in reason  # bad signature
+    code, reason = asyncio.run(closed_with([PROTOCOL], {"type": "hello"}))
+    assert code == 4400 and "authenticate" in reason
+    code, reason = asyncio.run(closed_with([PROTOCOL], {"type": "authenticate", "token": "not-a-jwt"}))
+    assert code == 4401
+
+
+def test_an_agent_reaches_only_its_own_channels(quick: Stack) -> None:
+    desk = Desk(quick, "carol")
+    with quick.http() as http:
+        service = quick.create_service(http)
+        other = http.post(f"/v2/Services/{service}/Channels", data={"FriendlyName": "not carol's"}).json()["sid"]
+
+    async def refused() -> None:
+        async with desk.connect() as ws:
+            await frame(ws, lambda f: f["type"] == "ready")
+            for i, (name, fields) in enumerate(
+                [
+                    ("send_message", {"channel_sid": other, "body": "hi"}),
+                    ("history", {"channel_sid": other}),
+                    ("accept", {"reservation_sid": "WR" + "0" * 32}),
+                    ("explode", {}),
+                ]
+            ):
+                await ws.send(json.dumps({"type": "command", "id": str(i), "command": name, **fields}))
+                answer = await frame(ws, lambda f, i=i: f.get("id") == str(i))
+                assert answer["type"] == "error", answer
+                assert answer["code"] == {0: 403, 1: 403, 2: 404, 3: 400}[i], answer
+
+    asyncio.run(refused())
