@@ -79,6 +79,10 @@ async def command(ws: ClientConnection, command_id: str, name: str, **fields: An
     return dict(answer["data"])
 
 
+def answering(command_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda received: received.get("id") == command_id
+
+
 def long_lived_default_flow(stack: Stack, http: Any) -> tuple[str, str]:
     """A long-lived SMS Flex Flow running Flex's default "Messaging Flow"."""
     [flow] = [f for f in stack.twilio().studio.v2.flows.list() if f.friendly_name == "Messaging Flow"]
@@ -209,7 +213,7 @@ def test_an_agent_reaches_only_its_own_channels(quick: Stack) -> None:
                 ]
             ):
                 await ws.send(json.dumps({"type": "command", "id": str(i), "command": name, **fields}))
-                answer = await frame(ws, lambda f, i=i: f.get("id") == str(i))
+                answer = await frame(ws, answering(str(i)))
                 assert answer["type"] == "error", answer
                 assert answer["code"] == {0: 403, 1: 403, 2: 404, 3: 400}[i], answer
 

@@ -12,14 +12,17 @@ import asyncio
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
 from tests.conftest import Stack, StackFactory, eventually, new_phone
-from tests.test_studio_flows import conversation, create_flow, text
+from tests.test_routing import add_worker, pending_reservation, task_flex_flow
+from tests.test_studio_flows import Routing, conversation, create_flow, text
 from workflows.channel import ChannelWorkflow
+from workflows.routing.router import WorkspaceRouter, router_id
 
 HISTORIES = Path(__file__).parent / "histories"
 # Histories recorded by earlier versions of the workflow stay and must keep replaying; a new
@@ -119,7 +122,7 @@ def run_studio_scenarios(stack: Stack) -> list[str]:
 
 def replay(histories: list[WorkflowHistory]) -> None:
     async def run() -> None:
-        replayer = Replayer(workflows=[ChannelWorkflow])
+        replayer = Replayer(workflows=[ChannelWorkflow, WorkspaceRouter])
         for history in histories:
             result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
             assert result.replay_failure is None, (history.workflow_id, result.replay_failure)
@@ -170,8 +173,41 @@ def run_scenarios(stack: Stack) -> list[str]:
             assert running == 0
 
         sids += run_studio_scenarios(stack)
+        routed_channel, router = run_routing_scenario(stack)
+        sids.append(routed_channel)
         eventually(all_closed)
-        return sids
+        # The router runs as long as its workspace: its history so far replays too.
+        return [*sids, router]
+
+
+def run_routing_scenario(stack: Stack) -> tuple[str, str]:
+    """A task offered, rejected, offered again, accepted, wrapped up and completed; answers the
+    conversation's channel and the workspace's router."""
+    routing = Routing(stack)
+    first = add_worker(routing, "first", {})
+    second = add_worker(routing, "second", {})
+    with stack.http() as http:
+        service, number = task_flex_flow(stack, http, routing)
+        text(stack, http, number, new_phone(), "help")
+        workers = [first, second]
+
+        def some_offer() -> tuple[Any, Any]:
+            for worker in workers:
+                try:
+                    return worker, pending_reservation(routing, worker.sid)
+                except ValueError:
+                    continue
+            raise AssertionError("no offer yet")
+
+        declined_by, offer = eventually(some_offer)
+        offer.update(reservation_status="rejected")
+        other = second if declined_by.sid == first.sid else first
+        offer = eventually(lambda: pending_reservation(routing, other.sid))
+        accepted = offer.update(reservation_status="accepted")
+        accepted.update(reservation_status="wrapping")
+        accepted.update(reservation_status="completed")
+        [channel] = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
+    return channel["sid"], router_id(routing.workspace.sid)
 
 
 async def _count(client: Client, query: str) -> int:
