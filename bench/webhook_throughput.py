@@ -206,25 +206,8 @@ def main() -> None:
     args = parser.parse_args()
     total = args.channels * args.messages
 
-    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
-        data_dir = Path(tmp)
-        generate_dev_secrets(data_dir)
-        server = start_dev_server(data_dir / "temporal.db", port=free_port(), ui_port=None, log_file=data_dir / "t.log")
-        try:
-            asyncio.run(wait_until_ready(server))
-            settings = Settings(
-                data_dir=data_dir,
-                temporal_address=server.address,
-                api_port=free_port(),
-                task_queue=f"switchboard-bench-{uuid.uuid4().hex[:8]}",
-                # No channel closes during the run: every customer's messages share one channel.
-                channel_inactivity_seconds=600,
-                database_url=args.database_url,
-            ).with_file_secrets()
-            with running_stack(settings, in_process=args.in_process, logs=data_dir) as url:
-                figures = asyncio.run(run_benchmark(url, settings, args.channels, args.messages, args.concurrency))
-        finally:
-            server.stop()
+    with bench_stack(args.database_url, in_process=args.in_process) as (settings, url):
+        figures = asyncio.run(run_benchmark(url, settings, args.channels, args.messages, args.concurrency))
 
     accepted, stored, webhook, to_store, raw = figures
     print(f"Switchboard webhook ingest: {args.channels} channels x {args.messages} messages = {total}")
@@ -246,6 +229,31 @@ def main() -> None:
     print(f"  ratio accepted / raw {accepted / raw:8.2f}")
     print("  lost / duplicated    0 / 0, every customer's messages in send order on one channel")
     print(f"  mean webhook latency {1000 * statistics.fmean(webhook):8.1f} ms")
+
+
+@contextlib.contextmanager
+def bench_stack(database_url: str, *, in_process: bool) -> Iterator[tuple[Settings, str]]:
+    """A Temporal dev server (SQLite, WAL) and a Switchboard stack on it, in a temporary
+    directory; yields the settings and the API's base URL."""
+    with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
+        data_dir = Path(tmp)
+        generate_dev_secrets(data_dir)
+        server = start_dev_server(data_dir / "temporal.db", port=free_port(), ui_port=None, log_file=data_dir / "t.log")
+        try:
+            asyncio.run(wait_until_ready(server))
+            settings = Settings(
+                data_dir=data_dir,
+                temporal_address=server.address,
+                api_port=free_port(),
+                task_queue=f"switchboard-bench-{uuid.uuid4().hex[:8]}",
+                # No channel closes during the run: every customer's messages share one channel.
+                channel_inactivity_seconds=600,
+                database_url=database_url,
+            ).with_file_secrets()
+            with running_stack(settings, in_process=in_process, logs=data_dir) as url:
+                yield settings, url
+        finally:
+            server.stop()
 
 
 @contextlib.contextmanager
