@@ -242,6 +242,8 @@ class StoreActivities:
             channel.attributes_enc = self.cipher.encrypt(req.attributes, "channel.attributes")
             channel.date_updated = utcnow()
             session.add(channel)
+            data = {"channel_sid": req.channel_sid, "status": req.status.value}
+            await add_for_channel(session, self.cipher, req.channel_sid, "channel.status", data)
             await session.commit()
 
     @activity.defn(name="add_member")
@@ -264,6 +266,8 @@ class StoreActivities:
             channel.date_updated = utcnow()
             session.add(member)
             session.add(channel)
+            data = {"channel_sid": req.channel_sid, "identity": req.spec.identity, "member_sid": member.sid}
+            await add_for_channel(session, self.cipher, req.channel_sid, "member.joined", data)
             await session.commit()
             return self._member_view(member)
 

@@ -277,12 +277,19 @@ async def create_tasks(run: Run, rng: random.Random) -> None:
 
 async def drive(stack: Stack, setup: Setup) -> Run:
     auth = (stack.settings.account_sid, stack.settings.auth_token)
-    limits = httpx.Limits(max_connections=40)
+    limits = httpx.Limits(max_connections=40, keepalive_expiry=2)
     async with httpx.AsyncClient(base_url=stack.url, auth=auth, timeout=60, limits=limits) as http:
         run = Run(setup, http)
         stop = asyncio.Event()
         agents = [Agent(run, sid, random.Random(SEED + i)) for i, sid in enumerate(setup.capacity)]
         loops: list[Awaitable[None]] = [asyncio.create_task(agent.loop(stop)) for agent in agents]
+        import time, sys
+        t0 = time.monotonic()
+        async def progress() -> None:
+            while True:
+                await asyncio.sleep(3)
+                print(f"{time.monotonic()-t0:6.1f}s created={len(run.created)} completed={len(run.completed)} {dict(run.actions)} errors={len(run.errors)}", file=sys.stderr)
+        prog = asyncio.create_task(progress())
         await create_tasks(run, random.Random(SEED))
         try:
             await asyncio.wait_for(run.all_completed.wait(), RUN_DEADLINE)
