@@ -149,6 +149,8 @@ def test_an_agent_works_a_conversation_over_the_socket(quick: Stack) -> None:
                 await frame(ws, event("task.wrapup"))
                 await command(ws, "7", "complete", reservation_sid=reservation)
                 await frame(ws, event("task.completed"))
+                # The interaction is over: the quiet channel closes, and the agent hears it.
+                await frame(ws, event("channel.status", channel_sid=channel_sid, status="INACTIVE"))
 
         asyncio.run(resume())
 
