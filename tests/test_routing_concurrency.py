@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sqlite3
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -30,6 +32,7 @@ RESERVATION_TIMEOUT = 2
 RUN_DEADLINE = 240.0
 POLL_INTERVAL = 0.2
 CREATE_CONCURRENCY = 4
+CHANGES_IN_FLIGHT = 8
 HIGH_PRIORITY = 10
 
 # (friendly name, routing.skills, capacity on the chat channel); every worker keeps the default
@@ -65,7 +68,9 @@ class Setup:
 def configure(stack: Stack) -> Setup:
     """A workspace configured through the official client: three queues over the workers'
     skills, a workflow routing by the task's department, ten workers (available) with their
-    channel capacities."""
+    channel capacities. Queues and workflow come first: the first worker starts the router, which
+    then knows only the configuration it loaded (see test_routing_api's
+    test_a_workflow_added_while_the_router_runs_routes_tasks)."""
     taskrouter = stack.twilio().taskrouter.v1
     ws = taskrouter.workspaces.create(friendly_name=f"load {uuid.uuid4().hex[:8]}")
     workspace = taskrouter.workspaces(ws.sid)
@@ -138,13 +143,17 @@ class Run:
     # Answers the API should not have given.
     errors: list[str] = field(default_factory=list)
     all_completed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Changes in flight at once: every change is an update of the workspace's router, and Temporal
+    # refuses more than 10 in flight to one workflow (see test_a_burst_of_changes_is_never_a_server_error).
+    changing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CHANGES_IN_FLIGHT))
 
     @property
     def base(self) -> str:
         return f"/v1/Workspaces/{self.setup.workspace_sid}"
 
     async def post(self, path: str, data: dict[str, str], *expected: int) -> httpx.Response:
-        response = await self.http.post(self.base + path, data=data)
+        async with self.changing:
+            response = await self.http.post(self.base + path, data=data)
         if response.status_code not in (expected or (200,)):
             self.errors.append(f"POST {path} {data} -> {response.status_code} {response.text}")
         return response
@@ -234,7 +243,7 @@ class Agent:
             run.actions["accept refused"] += 1
             return
         run.actions["accepted"] += 1
-        await asyncio.sleep(self.rng.uniform(0.1, 0.8))
+        await asyncio.sleep(self.rng.uniform(1.0, 3.0))
         if self.rng.random() < 0.3:
             await run.post(path, {"ReservationStatus": "wrapping"})
             run.actions["wrapped up"] += 1
@@ -283,13 +292,6 @@ async def drive(stack: Stack, setup: Setup) -> Run:
         stop = asyncio.Event()
         agents = [Agent(run, sid, random.Random(SEED + i)) for i, sid in enumerate(setup.capacity)]
         loops: list[Awaitable[None]] = [asyncio.create_task(agent.loop(stop)) for agent in agents]
-        import time, sys
-        t0 = time.monotonic()
-        async def progress() -> None:
-            while True:
-                await asyncio.sleep(3)
-                print(f"{time.monotonic()-t0:6.1f}s created={len(run.created)} completed={len(run.completed)} {dict(run.actions)} errors={len(run.errors)}", file=sys.stderr)
-        prog = asyncio.create_task(progress())
         await create_tasks(run, random.Random(SEED))
         try:
             await asyncio.wait_for(run.all_completed.wait(), RUN_DEADLINE)
@@ -331,7 +333,9 @@ class Replay:
     def play(self, index: int, event: Any) -> None:
         kind: str = event.event_type
         data: dict[str, Any] = event.event_data
-        task, worker, reservation = data.get("task_sid"), data.get("worker_sid"), data.get("reservation_sid")
+        task: str = data.get("task_sid") or ""
+        worker: str = data.get("worker_sid") or ""
+        reservation: str = data.get("reservation_sid") or ""
         if task:
             self.counts[task][kind] += 1
         if reservation in self.to_rescind and kind.startswith("reservation.") and kind != "reservation.rescinded":
@@ -344,7 +348,7 @@ class Replay:
         elif kind in ("reservation.accepted", *DECLINES):
             self.answer(index, event, task, reservation, kind)
         elif kind in ("task.wrapup", "task.completed", "task.canceled"):
-            status = self.reservations.get(reservation or "", ("", "", ""))[2]
+            status = self.reservations.get(reservation, ("", "", ""))[2]
             if kind != "task.canceled" and status != "accepted":
                 self.problem(index, event, f"task {task} ended or wrapped up without an accepted reservation")
             if kind != "task.wrapup" and task in self.holder:
@@ -367,7 +371,9 @@ class Replay:
         self.most_held[worker, channel] = max(self.most_held[worker, channel], self.held[worker, channel])
         capacity = self.setup.capacity[worker][channel]
         if self.held[worker, channel] > capacity:
-            self.problem(index, event, f"{worker} holds {self.held[worker, channel]} {channel} tasks (capacity {capacity})")
+            self.problem(
+                index, event, f"{worker} holds {self.held[worker, channel]} {channel} tasks (capacity {capacity})"
+            )
 
     def answer(self, index: int, event: Any, task: str, reservation: str, kind: str) -> None:
         known = self.reservations.get(reservation)
@@ -383,27 +389,29 @@ class Replay:
 
     def order_problems(self) -> tuple[int, list[str]]:
         """Within a queue, among tasks of one priority and channel (so the same workers could take
-        them), the first offers follow the queue's order: FIFO offers an earlier task first; LIFO
-        never offers an earlier task while a later one waits. Returns the pairs compared and the
+        them), first offers follow the queue's order: FIFO never offers a later task while an
+        earlier one waits, LIFO never an earlier one while a later one waits. Returns how many
+        pairs of such tasks waited at once (the queue's order decided between them) and the
         problems found."""
         groups: dict[tuple[str, int, str], list[str]] = defaultdict(list)
         for task, key in self.group.items():
             groups[key].append(task)
-        compared, problems = 0, []
+        contended, problems = 0, []
         for (queue, priority, channel), tasks in groups.items():
             order = self.setup.queue_order[queue]
             tasks.sort(key=lambda t: self.entered[t])
             for i, earlier in enumerate(tasks):
                 for later in tasks[i + 1 :]:
                     first, second = self.first_offer.get(earlier), self.first_offer.get(later)
-                    if first is None or second is None:
-                        continue
-                    compared += 1
-                    if order == "FIFO" and second < first:
-                        problems.append(f"{order} {queue} p{priority} {channel}: {later} offered before {earlier}")
-                    if order == "LIFO" and self.entered[later] < first < second:
-                        problems.append(f"{order} {queue} p{priority} {channel}: {earlier} offered while {later} waited")
-        return compared, problems
+                    if first is None or second is None or min(first, second) < self.entered[later]:
+                        continue  # one was offered before the other entered
+                    contended += 1
+                    if (order == "FIFO") != (first < second):
+                        offered, waiting = (later, earlier) if order == "FIFO" else (earlier, later)
+                        problems.append(
+                            f"{order} {queue} p{priority} {channel}: {offered} offered while {waiting} waited"
+                        )
+        return contended, problems
 
 
 def events_oldest_first(stack: Stack, workspace_sid: str) -> list[Any]:
@@ -441,23 +449,142 @@ def test_two_hundred_tasks_ten_workers(stack: Stack) -> None:
         )
         assert counts["task.canceled"] == 0, (task, counts)
     # Everything was released in the end, and some workers did hold up to their capacity.
-    assert +replay.held == Counter(), replay.held
+    assert {held: n for held, n in replay.held.items() if n} == {}, replay.held
     assert not any(replay.pending.values())
     assert any(replay.most_held[w, "chat"] == c["chat"] > 1 for w, c in setup.capacity.items()), replay.most_held
 
-    compared, problems = replay.order_problems()
-    assert compared > 1000, compared
-    assert problems == [], f"{len(problems)} of {compared} pairs out of order:\n" + "\n".join(problems[:20])
+    contended, problems = replay.order_problems()
+    assert contended > 200, contended  # tasks did queue up: the order was put to the test
+    assert problems == [], f"{len(problems)} of {contended} pairs out of order:\n" + "\n".join(problems[:20])
 
     # The store agrees with the events: each reservation ended as its events say.
     final = {"accepted": "completed", "rejected": "rejected", "timeout": "timeout", "rescinded": "rescinded"}
+    stored: set[str] = set()
     for worker_sid in setup.capacity:
         for reservation in workspace.workers(worker_sid).reservations.list(page_size=1000):
+            stored.add(reservation.sid)
             task_sid, replayed_worker, status = replay.reservations[reservation.sid]
             assert (reservation.task_sid, reservation.worker_sid) == (task_sid, replayed_worker)
             assert reservation.reservation_status == final[status], (reservation.sid, status)
         channels = workspace.workers(worker_sid).worker_channels.list()
         assert {c.task_channel_unique_name: c.assigned_tasks for c in channels if c.assigned_tasks} == {}
+    assert stored == set(replay.reservations)
+
+
+# --- the replay itself ---------------------------------------------------------------------------
+
+
+def fake_event(n: int, kind: str, task: str | None = None, worker: str | None = None, **data: Any) -> Any:
+    """An event as the client lists it, enough for the replay."""
+    event_data = {"task_sid": task, "worker_sid": worker, "task_channel_unique_name": "chat", "task_priority": 0}
+    event_data.update(data)
+    return SimpleNamespace(event_type=kind, sid=f"EV{n}", event_data=event_data)
+
+
+def replayed(setup: Setup, *events: tuple[str, str | None, str | None, dict[str, Any]]) -> Replay:
+    replay = Replay(setup)
+    for index, (kind, task, worker, data) in enumerate(events):
+        replay.play(index, fake_event(index, kind, task, worker, **data))
+    return replay
+
+
+def test_the_replay_finds_broken_routing() -> None:
+    """The checks the load test makes from events, on events a broken router could record."""
+    setup = Setup("WS1", "WW1", "WA1", "WA0", {"Qf": "FIFO", "Ql": "LIFO"}, {"W1": {"chat": 1}, "W2": {"chat": 2}})
+
+    def offer(task: str, worker: str, reservation: str) -> tuple[str, str, str, dict[str, Any]]:
+        return ("reservation.created", task, worker, {"reservation_sid": reservation})
+
+    def enter(task: str, queue: str) -> tuple[str, str, None, dict[str, Any]]:
+        return ("task-queue.entered", task, None, {"task_queue_sid": queue})
+
+    def going(worker: str, available: bool) -> tuple[str, None, str, dict[str, Any]]:
+        return ("worker.activity.update", None, worker, {"worker_available": available})
+
+    fine = replayed(
+        setup,
+        enter("A", "Qf"),
+        enter("B", "Qf"),
+        offer("A", "W1", "R1"),
+        going("W1", False),
+        ("reservation.rescinded", "A", "W1", {"reservation_sid": "R1"}),
+        offer("A", "W2", "R2"),
+        offer("B", "W2", "R3"),
+        ("reservation.accepted", "A", "W2", {"reservation_sid": "R2"}),
+        ("task.completed", "A", "W2", {"reservation_sid": "R2"}),
+    )
+    assert fine.problems == [] and fine.order_problems() == (1, [])
+    assert fine.held == Counter({("W2", "chat"): 1, ("W1", "chat"): 0})
+
+    over = replayed(setup, offer("A", "W1", "R1"), offer("B", "W1", "R2"))
+    assert over.problems == ["event 1 reservation.created (EV1): W1 holds 2 chat tasks (capacity 1)"]
+    away = replayed(setup, going("W1", False), offer("A", "W1", "R1"))
+    assert away.problems == ["event 1 reservation.created (EV1): offered A to unavailable worker W1"]
+    kept = replayed(
+        setup,
+        offer("A", "W2", "R1"),
+        going("W2", False),
+        ("reservation.accepted", "A", "W2", {"reservation_sid": "R1"}),
+    )
+    assert kept.problems == [
+        "event 2 reservation.accepted (EV2): R1's worker went unavailable: it should have been rescinded"
+    ]
+    twice = replayed(setup, offer("A", "W2", "R1"), offer("A", "W2", "R2"))
+    assert twice.problems == ["event 1 reservation.created (EV1): offered A, which W2 holds"]
+    unassigned = replayed(setup, offer("A", "W2", "R1"), ("task.completed", "A", "W2", {"reservation_sid": "R1"}))
+    assert unassigned.problems == [
+        "event 1 task.completed (EV1): task A ended or wrapped up without an accepted reservation"
+    ]
+
+    fifo = replayed(setup, enter("A", "Qf"), enter("B", "Qf"), offer("B", "W2", "R1"), offer("A", "W2", "R2"))
+    assert fifo.order_problems() == (1, ["FIFO Qf p0 chat: B offered while A waited"])
+    lifo = replayed(setup, enter("A", "Ql"), enter("B", "Ql"), offer("A", "W2", "R1"), offer("B", "W2", "R2"))
+    assert lifo.order_problems() == (1, ["LIFO Ql p0 chat: A offered while B waited"])
+    alone = replayed(setup, enter("A", "Ql"), offer("A", "W2", "R1"), enter("B", "Ql"), offer("B", "W2", "R2"))
+    assert alone.order_problems() == (0, [])
+
+
+# --- known bug ---------------------------------------------------------------------------------
+
+
+def test_a_burst_of_changes_is_never_a_server_error(stack: Stack) -> None:
+    """BUG: every REST change of a workspace is a Temporal update of its one router workflow, and
+    Temporal admits at most 10 in-flight updates per workflow (``history.maxInFlightUpdates``).
+    Beyond that the API's calls are refused RESOURCE_EXHAUSTED; the SDK retries them for about
+    10 s, then ``routed()`` lets the RPCError through: HTTP 500 "Internal Server Error". Here the
+    router is slowed by holding the store's write lock (as a slow disk or a busy database would),
+    while 16 tasks are created at once: each should be created, or refused in Twilio's form with
+    429 for the client to retry, never a 500. (The load test keeps its changes under 10 at once.)"""
+    url = stack.settings.resolved_database_url
+    if not url.startswith("sqlite+aiosqlite:///"):
+        pytest.skip("holds SQLite's write lock")
+    taskrouter = stack.twilio().taskrouter.v1
+    ws = taskrouter.workspaces.create(friendly_name=f"burst {uuid.uuid4().hex[:8]}")
+    queue = taskrouter.workspaces(ws.sid).task_queues.create(friendly_name="Everyone", target_workers="1==1")
+    routing = {"task_routing": {"filters": [], "default_filter": {"queue": queue.sid}}}
+    flow = taskrouter.workspaces(ws.sid).workflows.create(friendly_name="Anyone", configuration=json.dumps(routing))
+
+    async def burst() -> list[httpx.Response]:
+        auth = (stack.settings.account_sid, stack.settings.auth_token)
+        async with httpx.AsyncClient(base_url=stack.url, auth=auth, timeout=120) as http:
+            data = {"Attributes": "{}", "WorkflowSid": flow.sid, "TaskChannel": "chat"}
+            calls = [asyncio.create_task(http.post(f"/v1/Workspaces/{ws.sid}/Tasks", data=data)) for _ in range(16)]
+            lock = sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None, timeout=30)
+            try:
+                lock.execute("BEGIN IMMEDIATE")
+                # Until the first answer (a fixed API may refuse at once), or longer than the
+                # SDK's retries last.
+                await asyncio.wait(calls, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lock.execute("ROLLBACK")
+                lock.close()
+            return list(await asyncio.gather(*calls))
+
+    responses = asyncio.run(burst())
+    errors = [(r.status_code, r.text[:120]) for r in responses if r.status_code not in (201, 429)]
+    assert errors == [], errors
+    created = {r.json()["sid"] for r in responses if r.status_code == 201}
+    assert {t.sid for t in taskrouter.workspaces(ws.sid).tasks.list()} == created
 
 
 pytestmark = pytest.mark.timeout(400)

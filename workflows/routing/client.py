@@ -3,10 +3,15 @@ call is "with start": a workspace's router runs from its first task on, whoever 
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.routing.messages import (
     NewTask,
@@ -19,6 +24,28 @@ from workflows.routing.messages import (
     WorkerActivityChange,
 )
 from workflows.routing.router import WorkspaceRouter, router_id
+
+T = TypeVar("T")
+# Temporal admits a bounded number of updates in flight per workflow (10 by default): a busy
+# workspace's router turns the rest away (RESOURCE_EXHAUSTED), and updates admitted but not yet
+# accepted when the router continues as new are aborted (UNAVAILABLE). Neither was applied: both
+# are retried with jittered backoff.
+RETRIED = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE)
+BUSY_RETRY_SECONDS = 60.0
+
+
+async def while_busy(call: Callable[[], Awaitable[T]]) -> T:
+    delay, waited = 0.02, 0.0
+    while True:
+        try:
+            return await call()
+        except RPCError as exc:
+            if exc.status not in RETRIED or waited > BUSY_RETRY_SECONDS:
+                raise
+        pause = delay * (0.5 + random.random())
+        await asyncio.sleep(pause)
+        waited += pause
+        delay = min(delay * 2, 1.0)
 
 
 @dataclass(frozen=True)
@@ -37,28 +64,38 @@ class RoutingClient:
         )
 
     async def create_task(self, workspace_sid: str, new: NewTask) -> RoutingResult:
-        return await self.client.execute_update_with_start_workflow(
-            WorkspaceRouter.create_task, new, start_workflow_operation=self._with_start(workspace_sid)
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                WorkspaceRouter.create_task, new, start_workflow_operation=self._with_start(workspace_sid)
+            )
         )
 
     async def change_task(self, workspace_sid: str, change: TaskChange) -> RoutingResult:
-        return await self.client.execute_update_with_start_workflow(
-            WorkspaceRouter.change_task, change, start_workflow_operation=self._with_start(workspace_sid)
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                WorkspaceRouter.change_task, change, start_workflow_operation=self._with_start(workspace_sid)
+            )
         )
 
     async def change_reservation(self, workspace_sid: str, change: ReservationChange) -> RoutingResult:
-        return await self.client.execute_update_with_start_workflow(
-            WorkspaceRouter.change_reservation, change, start_workflow_operation=self._with_start(workspace_sid)
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                WorkspaceRouter.change_reservation, change, start_workflow_operation=self._with_start(workspace_sid)
+            )
         )
 
     async def set_worker_activity(self, workspace_sid: str, change: WorkerActivityChange) -> RoutingResult:
-        return await self.client.execute_update_with_start_workflow(
-            WorkspaceRouter.set_worker_activity, change, start_workflow_operation=self._with_start(workspace_sid)
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                WorkspaceRouter.set_worker_activity, change, start_workflow_operation=self._with_start(workspace_sid)
+            )
         )
 
     async def transfer_task(self, workspace_sid: str, transfer: Transfer) -> RoutingResult:
-        return await self.client.execute_update_with_start_workflow(
-            WorkspaceRouter.transfer_task, transfer, start_workflow_operation=self._with_start(workspace_sid)
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                WorkspaceRouter.transfer_task, transfer, start_workflow_operation=self._with_start(workspace_sid)
+            )
         )
 
     async def refresh(self, workspace_sid: str) -> None:

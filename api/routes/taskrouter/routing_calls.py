@@ -7,8 +7,9 @@ from typing import TypeVar
 
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
-from api.twilio_shape import CONFLICT, TwilioError
+from api.twilio_shape import CONFLICT, SERVICE_UNAVAILABLE, TwilioError
 
 T = TypeVar("T")
 # The router's refusal types and the HTTP status each is.
@@ -24,3 +25,8 @@ async def routed(call: Awaitable[T]) -> T:
             status = STATUS[cause.type]
             raise TwilioError(status, cause.message, CONFLICT if status == 409 else None) from exc
         raise TwilioError(500, f"the workspace's router refused the change: {cause}", 20500) from exc
+    except RPCError as exc:
+        # The router stayed too busy to take the change: nothing was applied, retry later.
+        raise TwilioError(
+            503, f"the workspace's router is busy; retry shortly ({exc.message})", SERVICE_UNAVAILABLE
+        ) from exc
