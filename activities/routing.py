@@ -157,6 +157,9 @@ class RoutingActivities:
                 for w in flows
             },
             channels={c.unique_name: c.sid for c in channels},
+            events_filter=[e.strip() for e in workspace.events_filter.split(",") if e.strip()]
+            if workspace.events_filter
+            else None,
         )
 
     async def _workers(self, session: AsyncSession, workspace_sid: str) -> dict[str, RoutedWorker]:

@@ -427,23 +427,26 @@ def test_events_list_filters(stack: Stack) -> None:
     assert refusal(lambda: workspace.events.list(start_date="yesterday"))[0] == 400
 
 
-# --- known bugs (these fail until the router sees them) ------------------------------------------
+# --- configuration and callbacks while the router runs ------------------------------------------
+
+
+def running_router(space: Space, worker: Any) -> None:
+    """Has the workspace's router offer (then drop) a task: it runs and has loaded the workspace
+    as it is now, and no refresh is pending."""
+    task = space.create_task()
+    [offer] = space.pending(worker.sid)
+    assert offer.task_sid == task.sid
+    space.workspace.tasks(task.sid).update(assignment_status="canceled", reason="warm-up")
 
 
 def test_a_workflow_added_while_the_router_runs_routes_tasks(stack: Stack) -> None:
-    """BUG: only worker and worker-channel changes signal the workspace's router to reload its
-    configuration. Queues, workflows, activities, task channels and workspace settings created or
-    changed once the router has loaded them stay unknown to it: here the new workflow's task is
-    refused (404 "workflow ... is not in workspace")."""
+    """A queue and workflow created once the router has loaded the workspace (creating them does
+    not tell the router): a task of that workflow is routed, not refused 404 "workflow ... is not
+    in workspace"."""
     space = new_space(stack)
     workspace = space.workspace
     amy = space.add_worker("amy", skills=("support", "sales"))
-    # The router runs and has offered a task: it has loaded the workspace as it was.
-    first = space.create_task()
-    [offer] = space.pending(amy.sid)
-    assert offer.task_sid == first.sid
-    workspace.tasks(first.sid).update(assignment_status="canceled", reason="wrong number")
-
+    running_router(space, amy)
     sales = workspace.task_queues.create(friendly_name="Sales", target_workers='routing.skills HAS "sales"')
     routing = {"task_routing": {"filters": [], "default_filter": {"queue": sales.sid}}}
     flow = workspace.workflows.create(friendly_name="Sales", configuration=json.dumps(routing))
@@ -453,9 +456,42 @@ def test_a_workflow_added_while_the_router_runs_routes_tasks(stack: Stack) -> No
     assert offer.task_sid == task.sid
 
 
+def test_an_activity_added_while_the_router_runs_can_be_used(stack: Stack) -> None:
+    """BUG: creating an Activity does not tell the workspace's running router, and its
+    ``set_worker_activity`` refuses an activity it has not loaded: moving a worker to an activity
+    created after the router started is refused 400 "activity ... is not in workspace"."""
+    space = new_space(stack)
+    workspace = space.workspace
+    amy = space.add_worker("amy")
+    running_router(space, amy)
+    lunch = workspace.activities.create(friendly_name="Lunch", available=False)
+    worker = workspace.workers(amy.sid).update(activity_sid=lunch.sid)
+    assert (worker.activity_name, worker.available) == ("Lunch", False)
+
+
+def test_an_event_callback_url_set_while_the_router_runs_gets_events(stack: Stack, outside: RecordingServer) -> None:
+    """BUG: updating a workspace (EventCallbackUrl, EventsFilter, TimeoutActivitySid) does not tell
+    its running router, which keeps the settings it loaded: a callback URL set on a workspace
+    whose router runs receives no events."""
+    space = new_space(stack)
+    workspace = space.workspace
+    amy = space.add_worker("amy")
+    running_router(space, amy)
+    path = f"/late-events/{uuid.uuid4().hex}"
+    assert workspace.update(event_callback_url=outside.url + path).event_callback_url == outside.url + path
+    task = space.create_task()
+
+    def posted() -> None:
+        types = [r.form["EventType"] for r in outside.received(path)]
+        assert "reservation.created" in types, types
+
+    eventually(posted, timeout=15)
+    assert outside.received(path)[0].form["TaskSid"] == task.sid
+
+
 def test_events_filter_limits_the_event_callbacks(stack: Stack, outside: RecordingServer) -> None:
-    """BUG: the workspace's EventsFilter ("call event_callback_url only for these events") is
-    stored but ignored: every event is posted."""
+    """The workspace's EventsFilter: event_callback_url is called for those events only (BUG until
+    the router applies it: every event was posted)."""
     path = f"/filtered-events/{uuid.uuid4().hex}"
     space = new_space(stack, event_callback_url=outside.url + path, events_filter="task.created,task.completed")
     assert space.workspace.fetch().events_filter == "task.created,task.completed"
@@ -474,13 +510,11 @@ def test_events_filter_limits_the_event_callbacks(stack: Stack, outside: Recordi
 
 
 def test_routing_goes_on_while_the_event_callback_fails(stack: Stack, outside: RecordingServer) -> None:
-    """BUG: once a router run has made RUN_CHANGE_BUDGET changes it waits, before continuing as
-    new, until every event has been posted to the event callback URL (``run``: ``wait_condition(
-    ... self.outbox_task is None)``), although RouterInput carries unsent events. While the
-    callback endpoint fails, each event is retried for minutes, so the run loop stays parked
-    there and makes no offers (nor reservation timeouts): a busy workspace whose event endpoint is
-    down stops routing. Here, after the budget is spent, a new task is never offered to the one
-    available worker; with a healthy endpoint it is offered at once."""
+    """Routing goes on past a run's change budget while the event callback endpoint fails (BUG
+    until the run stops waiting, before continuing as new, for every event to be posted: with the
+    endpoint down each event is retried for minutes, the run loop stays parked and makes no offers
+    nor reservation timeouts; a backlog of events to a healthy endpoint parks it too, until
+    posted)."""
     path = f"/down/{uuid.uuid4().hex}"
     outside.script(path, Reply(status=503))
     space = new_space(stack, event_callback_url=outside.url + path)

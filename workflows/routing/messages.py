@@ -56,6 +56,8 @@ class WorkspaceConfig:
     workflows: dict[str, WorkflowSpec]
     # Task channel unique name -> SID.
     channels: dict[str, str]
+    # The event types posted to ``event_callback_url`` (None: all).
+    events_filter: list[str] | None = None
 
 
 @dataclass

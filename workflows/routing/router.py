@@ -214,6 +214,10 @@ class WorkspaceRouter:
         state = await self._state()
         if new.task_sid in state.tasks:
             return RoutingResult(task_sid=new.task_sid)
+        known_channel = new.task_channel in state.config.channels or new.task_channel in state.config.channels.values()
+        if new.workflow_sid not in state.config.workflows or not known_channel:
+            await self._refresh()  # configured since this run loaded it
+            state = await self._state()
         if new.workflow_sid not in state.config.workflows:
             raise refused(f"workflow {new.workflow_sid} is not in workspace {self.workspace_sid}", "NotFound")
         if new.task_channel not in state.config.channels:
@@ -258,7 +262,9 @@ class WorkspaceRouter:
                 self._assign(workflow.now().timestamp())
                 await self._flush()
             if self._continue_due():
-                await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self.outbox_task is None)
+                # Unposted events go along (an event being posted right now may be posted twice:
+                # callbacks are at least once, each with its ``Sid``); routing never waits for them.
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(RouterInput(self.workspace_sid, self.snapshot, self.outbox))
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(deadline - workflow.now().timestamp(), 0.001)
@@ -585,8 +591,10 @@ class WorkspaceRouter:
         for event in write.events:
             await self._follow_up(event)
         assert self.snapshot is not None
-        if self.snapshot.config.event_callback_url:
-            self.outbox.extend(write.events)
+        config = self.snapshot.config
+        if config.event_callback_url:
+            wanted = config.events_filter
+            self.outbox.extend(e for e in write.events if wanted is None or e.event_type in wanted)
             if self.outbox_task is None:
                 self.outbox_task = asyncio.create_task(self._post_events())
 

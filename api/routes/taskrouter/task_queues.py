@@ -179,6 +179,7 @@ async def update_task_queue(
     queue = await load_task_queue(session, workspace_sid, sid)
     await apply_task_queue_form(session, queue, form)
     await save(session, queue)
+    await call.context.routing.refresh(workspace_sid)  # the router routes by the new targets at once
     return await task_queue_body(call, session, queue)
 
 

@@ -196,6 +196,7 @@ async def update_workflow(
     routing = await load_workflow(session, workspace_sid, sid)
     await apply_workflow_form(session, routing, form)
     await save(session, routing)
+    await call.context.routing.refresh(workspace_sid)  # the router routes by the new configuration at once
     return render_workflow(call, routing)
 
 
