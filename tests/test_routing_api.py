@@ -532,8 +532,8 @@ def test_routing_goes_on_while_the_event_callback_fails(stack: Stack, outside: R
         return statuses
 
     async def busy() -> list[list[int]]:
-        # Each toggle is one change of the router; each worker ends Offline.
-        per_worker = RUN_CHANGE_BUDGET // len(togglers) + 10
+        # Each toggle is one change of the router; an even count leaves each worker Offline.
+        per_worker = 2 * (RUN_CHANGE_BUDGET // len(togglers) // 2 + 5)
         return await asyncio.gather(*(toggle(w.sid, per_worker) for w in togglers))
 
     assert {s for statuses in asyncio.run(busy()) for s in statuses} == {200}

@@ -198,6 +198,9 @@ class WorkspaceRouter:
             if worker is None:
                 raise refused(f"worker {change.worker_sid} is not in workspace {self.workspace_sid}", "NotFound")
             if change.activity_sid not in state.config.activities:
+                await self._refresh()  # an activity added since this run loaded the workspace
+                state = await self._state()
+            if change.activity_sid not in state.config.activities:
                 raise refused(f"activity {change.activity_sid} is not in workspace {self.workspace_sid}", "Invalid")
             if change.reject_pending:
                 for task in self._reserved_to(worker.sid):

@@ -153,6 +153,7 @@ async def update_workspace(
     await apply_activity_sids(session, workspace_sid, workspace, form, "default_activity_sid", "timeout_activity_sid")
     apply_given(workspace, form, "friendly_name", "multi_task_enabled", "prioritize_queue_order")
     await save(session, workspace)
+    await call.context.routing.refresh(workspace.sid)  # callback URL and timeout activity apply at once
     return await workspace_body(call, session, workspace)
 
 
