@@ -124,3 +124,19 @@ def test_reject_and_timeout_send_the_task_on(quick: Stack) -> None:
         statuses = {r.worker_sid: r.reservation_status for r in workspace.tasks(offer.task_sid).reservations.list()}
         assert statuses == {first.sid: "rejected", second.sid: "timeout"}
         assert workspace.tasks(offer.task_sid).fetch().assignment_status == "pending"
+
+
+def test_a_task_turned_down_by_everyone_is_offered_again(quick: Stack) -> None:
+    """The only worker rejects: the task is not stranded; after a reservation timeout it is
+    offered to that worker again."""
+    routing = Routing(quick)
+    workspace = quick.twilio().taskrouter.v1.workspaces(routing.workspace.sid)
+    workspace.workflows(routing.workflow.sid).update(task_reservation_timeout=1)
+    only = add_worker(routing, "only", {})
+    with quick.http() as http:
+        _service, number = task_flex_flow(quick, http, routing)
+        text(quick, http, number, new_phone(), "hello")
+        first = eventually(lambda: pending_reservation(routing, only.sid))
+        first.update(reservation_status="rejected")
+        again = eventually(lambda: pending_reservation(routing, only.sid), timeout=20)
+    assert again.task_sid == first.task_sid and again.sid != first.sid

@@ -2,8 +2,8 @@
 events reach its event callback URL in order and in TaskRouter's form; tasks created, updated,
 canceled and deleted; worker channel capacity; workers going offline (pending offers rescinded,
 or rejected when asked); reservations answered once; unknown SIDs; the Events list filters. The
-last tests show known bugs (configuration changes the running router never sees, EventsFilter
-ignored, routing parked while event callbacks fail): they fail until those are fixed."""
+last tests guard against bugs found while writing them: configuration changes a running router
+did not see, EventsFilter ignored, routing parked while event callbacks failed."""
 
 from __future__ import annotations
 
@@ -112,8 +112,6 @@ def test_events_reach_the_event_callback_in_order(stack: Stack, outside: Recordi
     path = f"/taskrouter-events/{uuid.uuid4().hex}"
     space = new_space(stack, event_callback_url=outside.url + path)
     workspace = space.workspace
-    # Activities and channels before the first worker, who starts the router (see
-    # test_a_workflow_added_while_the_router_runs_routes_tasks).
     lunch = workspace.activities.create(friendly_name="Lunch", available=False)
     web = workspace.task_channels.create(friendly_name="Web chat", unique_name="web")
     amy = space.add_worker("amy")
@@ -440,9 +438,8 @@ def running_router(space: Space, worker: Any) -> None:
 
 
 def test_a_workflow_added_while_the_router_runs_routes_tasks(stack: Stack) -> None:
-    """A queue and workflow created once the router has loaded the workspace (creating them does
-    not tell the router): a task of that workflow is routed, not refused 404 "workflow ... is not
-    in workspace"."""
+    """A queue and workflow created once the router has loaded the workspace: a task of that
+    workflow is routed (it was refused 404 "workflow ... is not in workspace")."""
     space = new_space(stack)
     workspace = space.workspace
     amy = space.add_worker("amy", skills=("support", "sales"))
@@ -457,9 +454,9 @@ def test_a_workflow_added_while_the_router_runs_routes_tasks(stack: Stack) -> No
 
 
 def test_an_activity_added_while_the_router_runs_can_be_used(stack: Stack) -> None:
-    """BUG: creating an Activity does not tell the workspace's running router, and its
-    ``set_worker_activity`` refuses an activity it has not loaded: moving a worker to an activity
-    created after the router started is refused 400 "activity ... is not in workspace"."""
+    """A worker moves to an activity created once the router has loaded the workspace (it was
+    refused 400 "activity ... is not in workspace": the router knew only the activities it had
+    loaded)."""
     space = new_space(stack)
     workspace = space.workspace
     amy = space.add_worker("amy")
@@ -470,9 +467,8 @@ def test_an_activity_added_while_the_router_runs_can_be_used(stack: Stack) -> No
 
 
 def test_an_event_callback_url_set_while_the_router_runs_gets_events(stack: Stack, outside: RecordingServer) -> None:
-    """BUG: updating a workspace (EventCallbackUrl, EventsFilter, TimeoutActivitySid) does not tell
-    its running router, which keeps the settings it loaded: a callback URL set on a workspace
-    whose router runs receives no events."""
+    """A callback URL set on a workspace whose router runs receives its events (it received none:
+    the router kept the workspace settings it had loaded)."""
     space = new_space(stack)
     workspace = space.workspace
     amy = space.add_worker("amy")
@@ -490,8 +486,8 @@ def test_an_event_callback_url_set_while_the_router_runs_gets_events(stack: Stac
 
 
 def test_events_filter_limits_the_event_callbacks(stack: Stack, outside: RecordingServer) -> None:
-    """The workspace's EventsFilter: event_callback_url is called for those events only (BUG until
-    the router applies it: every event was posted)."""
+    """The workspace's EventsFilter: event_callback_url is called for those events only (every
+    event was posted)."""
     path = f"/filtered-events/{uuid.uuid4().hex}"
     space = new_space(stack, event_callback_url=outside.url + path, events_filter="task.created,task.completed")
     assert space.workspace.fetch().events_filter == "task.created,task.completed"
@@ -510,11 +506,10 @@ def test_events_filter_limits_the_event_callbacks(stack: Stack, outside: Recordi
 
 
 def test_routing_goes_on_while_the_event_callback_fails(stack: Stack, outside: RecordingServer) -> None:
-    """Routing goes on past a run's change budget while the event callback endpoint fails (BUG
-    until the run stops waiting, before continuing as new, for every event to be posted: with the
-    endpoint down each event is retried for minutes, the run loop stays parked and makes no offers
-    nor reservation timeouts; a backlog of events to a healthy endpoint parks it too, until
-    posted)."""
+    """Routing goes on past a run's change budget while the event callback endpoint fails. (A run
+    used to wait, before continuing as new, for every event to be posted: with the endpoint down
+    each event is retried for minutes, and the parked run loop made no offers nor reservation
+    timeouts; a backlog of events to a healthy endpoint parked it too, until posted.)"""
     path = f"/down/{uuid.uuid4().hex}"
     outside.script(path, Reply(status=503))
     space = new_space(stack, event_callback_url=outside.url + path)

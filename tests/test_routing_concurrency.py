@@ -68,9 +68,7 @@ class Setup:
 def configure(stack: Stack) -> Setup:
     """A workspace configured through the official client: three queues over the workers'
     skills, a workflow routing by the task's department, ten workers (available) with their
-    channel capacities. Queues and workflow come first: the first worker starts the router, which
-    then knows only the configuration it loaded (see test_routing_api's
-    test_a_workflow_added_while_the_router_runs_routes_tasks)."""
+    channel capacities."""
     taskrouter = stack.twilio().taskrouter.v1
     ws = taskrouter.workspaces.create(friendly_name=f"load {uuid.uuid4().hex[:8]}")
     workspace = taskrouter.workspaces(ws.sid)

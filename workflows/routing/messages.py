@@ -81,8 +81,10 @@ class RoutedTask:
     reservation_sid: str | None = None
     worker_sid: str | None = None
     reservation_deadline: float | None = None
-    # Workers that rejected or let the offer time out: not offered this task again.
+    # Workers that rejected or let the offer time out: offered this task again only when nobody
+    # else can take it, and not before ``declined_until``.
     declined_by: list[str] = field(default_factory=list)
+    declined_until: float = 0.0
     # A transfer to a named worker: only that worker may take it; to a queue: that queue.
     only_worker: str | None = None
     pinned_queue: str | None = None
@@ -103,6 +105,8 @@ class RouterInput:
     carried: RoutingSnapshot | None = None
     # Events whose callback post has not been made yet.
     unsent_events: list[RoutingEvent] = field(default_factory=list)
+    # A refresh was asked for and not yet done.
+    refresh: bool = False
 
 
 # --- updates -----------------------------------------------------------------------------------

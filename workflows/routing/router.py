@@ -78,7 +78,7 @@ class WorkspaceRouter:
         self.outbox_task: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
         self.dirty = False
-        self.refresh_requested = False
+        self.refresh_requested = input.refresh
         self.changes = 0
         self.expressions: dict[str, Expression] = {}
         # Writes gathered while a change is applied, stored together.
@@ -268,7 +268,9 @@ class WorkspaceRouter:
                 # Unposted events go along (an event being posted right now may be posted twice:
                 # callbacks are at least once, each with its ``Sid``); routing never waits for them.
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(RouterInput(self.workspace_sid, self.snapshot, self.outbox))
+                workflow.continue_as_new(
+                    RouterInput(self.workspace_sid, self.snapshot, self.outbox, refresh=self.refresh_requested)
+                )
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(deadline - workflow.now().timestamp(), 0.001)
             with contextlib.suppress(asyncio.TimeoutError):
@@ -423,8 +425,13 @@ class WorkspaceRouter:
             candidates = [
                 w
                 for w in self._eligible_workers(task, task.queue_sid, target)
-                if w.available and w.sid not in task.declined_by and self._free_capacity(w, task.task_channel) > 0
+                if w.available and self._free_capacity(w, task.task_channel) > 0
             ]
+            # Workers who turned the task down come last: offered it again only when nobody else
+            # can take it, and not before a reservation timeout has passed, so a task is never
+            # stranded and a rejection is not answered by the same offer at once.
+            fresh = [w for w in candidates if w.sid not in task.declined_by]
+            candidates = fresh or (candidates if now >= task.declined_until else [])
             if not candidates:
                 continue
             worker = min(candidates, key=lambda w: (w.last_assigned_at, w.sid))
@@ -458,6 +465,9 @@ class WorkspaceRouter:
         self._event(event, f"Reservation {status}", task)
         if status != "rescinded":
             task.declined_by.append(task.worker_sid)
+            assert self.snapshot is not None
+            spec = self.snapshot.config.workflows.get(task.workflow_sid)
+            task.declined_until = workflow.now().timestamp() + (spec.task_reservation_timeout if spec else 120)
         task.status = "pending"
         task.worker_sid = task.reservation_sid = None
         task.reservation_deadline = None
@@ -527,6 +537,8 @@ class WorkspaceRouter:
                 deadlines.append(task.reservation_deadline)
             if task.status == "pending" and task.target_deadline is not None:
                 deadlines.append(task.target_deadline)
+            if task.status == "pending" and task.declined_by and task.declined_until > workflow.now().timestamp():
+                deadlines.append(task.declined_until)
         return min(deadlines) if deadlines else None
 
     # --- writes and events ------------------------------------------------------------------
