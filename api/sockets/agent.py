@@ -135,14 +135,20 @@ class AgentSession:
         last = resume_after if resume_after is not None else await self._latest_sequence()
         await self.websocket.send_json(await self._ready(last))
         pump = asyncio.create_task(self._pump(last))
+        # Frames are read as they come (so the connection's pings are always answered) and
+        # commands run one at a time, in order, however long one takes.
+        commands: asyncio.Queue[Any] = asyncio.Queue()
+        runner = asyncio.create_task(self._run_commands(commands))
         try:
-            await self._read_commands()
+            while True:
+                await commands.put(await self.websocket.receive_json())
         except WebSocketDisconnect:
             pass
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pump
+            for task in (pump, runner):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     # --- events -----------------------------------------------------------------------------
 
@@ -223,7 +229,7 @@ class AgentSession:
 
     # --- commands ---------------------------------------------------------------------------
 
-    async def _read_commands(self) -> None:
+    async def _run_commands(self, commands: asyncio.Queue[Any]) -> None:
         handlers: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
             "set_activity": self._set_activity,
             "accept": self._answer,
@@ -237,7 +243,7 @@ class AgentSession:
             "history": self._history,
         }
         while True:
-            frame = await self.websocket.receive_json()
+            frame = await commands.get()
             command_id = frame.get("id") if isinstance(frame, dict) else None
             try:
                 if not isinstance(frame, dict) or frame.get("type") != "command":
