@@ -86,6 +86,17 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_date(value: str | None, parameter: str) -> datetime | None:
+    """A date-time filter parameter (ISO 8601; naive means UTC); a 400 naming it otherwise."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise invalid(parameter, "must be an ISO 8601 date-time") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 def base_url(request: Request, public_url: str) -> str:
     return (public_url or str(request.base_url)).rstrip("/")
 

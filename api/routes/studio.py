@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Form, Query, Response
@@ -26,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.channels import contact_config, on_contact_channel
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
-from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, TwilioForm, invalid, iso, not_found
+from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, TwilioForm, invalid, iso, not_found, parse_date
 from store.models import FlexFlow, StudioExecution, StudioFlow, StudioFlowRevision, StudioStep, utcnow
 from workflows import sids
 from workflows.messages import ChannelConfig
@@ -403,16 +402,6 @@ async def flex_flow_speaking_from(session: SessionDep, address: str) -> FlexFlow
             "of the Flex Flow whose ContactIdentity is the From address",
         )
     return flex_flow
-
-
-def parse_date(value: str | None, parameter: str) -> datetime | None:
-    if value is None or value == "":
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise invalid(parameter, "must be an ISO 8601 date-time") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 @router.post("/{flow_sid}/Executions", status_code=201)

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from api.deps import CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import WORKSPACES_PATH, load_workspace, workspace_url
-from api.twilio_shape import invalid, iso, not_found
+from api.twilio_shape import iso, not_found, parse_date
 from store.models import RoutingEventRow
 
 router = APIRouter(prefix=WORKSPACES_PATH)
@@ -47,16 +47,6 @@ def render_event(call: RestCall, event: RoutingEventRow) -> dict[str, Any]:
         "url": f"{ws_url}/Events/{event.sid}",
         "workspace_sid": event.workspace_sid,
     }
-
-
-def parse_date(value: str | None, parameter: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise invalid(parameter, "must be an ISO 8601 date-time") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @router.get("/{workspace_sid}/Events")
