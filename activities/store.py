@@ -191,6 +191,7 @@ class StoreActivities:
             first_index = 0 if channel.last_message_index is None else channel.last_message_index + 1
             index = first_index
             results: list[StoredMessage] = []
+            fed: list[dict[str, Any]] = []
             for new in req.messages:
                 message = new.message
                 if message.key in found:
@@ -199,12 +200,12 @@ class StoreActivities:
                     results.append(StoredMessage(sid, stored_index, message.key, duplicate=sid != new.sid))
                     continue
                 session.add(self._message_row(req, new, index))
-                await add_for_channel(
-                    session, self.cipher, req.channel_sid, "message", message_data(req.channel_sid, new, index)
-                )
+                fed.append(message_data(req.channel_sid, new, index))
                 found[message.key] = (new.sid, index)
                 results.append(StoredMessage(new.sid, index, message.key))
                 index += 1
+            # Agents working on the channel hear its new messages, in the same transaction.
+            await add_for_channel(session, self.cipher, req.channel_sid, "message", *fed)
             if index > first_index:
                 channel.messages_count += index - first_index
                 channel.last_message_index = index - 1

@@ -41,11 +41,13 @@ async def add_for_channel(
     cipher: Cipher,
     channel_sid: str,
     kind: str,
-    data: dict[str, Any],
-    *,
+    *data: dict[str, Any],
     except_worker: str | None = None,
 ) -> None:
-    """Add an item for every agent of the channel (but ``except_worker``)."""
+    """Add an item per ``data`` for every agent of the channel (but ``except_worker``), in order;
+    the channel's agents are looked up once."""
+    if not data:
+        return
     for worker_sid in await channel_agents(session, channel_sid):
         if worker_sid != except_worker:
-            session.add(feed_item(cipher, worker_sid, kind, channel_sid, data))
+            session.add_all(feed_item(cipher, worker_sid, kind, channel_sid, item) for item in data)
