@@ -552,7 +552,7 @@ class ChannelWorkflow:
             trigger_message["ChannelAttributes"] = json.loads(self.attributes)
             self._launch_execution(
                 ExecutionLaunch(
-                    sids.sid_from_uuid("FN", workflow.uuid4()),
+                    sids.sid_from_uuid(sids.EXECUTION, workflow.uuid4()),
                     integration.flow_sid,
                     trigger={"message": trigger_message},
                     flow_address=self.config.flow_address,

@@ -13,6 +13,8 @@ MESSAGE = "IM"
 FLEX_FLOW = "FO"
 ROLE = "RL"
 STUDIO_FLOW = "FW"
+EXECUTION = "FN"
+STEP = "FT"
 # TaskRouter
 WORKSPACE = "WS"
 ACTIVITY = "WA"
@@ -23,6 +25,7 @@ TASK = "WT"
 WORKER = "WK"
 WORKER_CHANNEL = "WC"
 RESERVATION = "WR"
+EVENT = "EV"
 
 SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
 

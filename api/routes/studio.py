@@ -35,8 +35,6 @@ from workflows.studio.messages import ExecutionStarted, StartExecution
 router = APIRouter(prefix="/v2/Flows", tags=["studio"], dependencies=[Depends(require_account)])
 
 FLOW = "FW"
-EXECUTION = "FN"
-STEP = "FT"
 # Twilio's code for a conflicting execution (the contact already has one running).
 EXECUTION_CONFLICT = 20409
 MAX_DEFINITION_CHARS = 4 * 1024 * 1024
@@ -416,7 +414,7 @@ async def create_execution(
     parameters = parse_parameters(form.parameters)
     flex_flow = await flex_flow_speaking_from(session, form.from_)
     config = await contact_config(call.context, session, flex_flow, form.to)
-    start = StartExecution(sids.new_sid(EXECUTION), flow.sid, form.to, form.from_, parameters)
+    start = StartExecution(sids.new_sid(sids.EXECUTION), flow.sid, form.to, form.from_, parameters)
     started = await start_on_contact_channel(call.context.channels, config, start)
     execution = await session.get(StudioExecution, started.execution_sid)
     if execution is None:

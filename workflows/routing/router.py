@@ -45,7 +45,6 @@ from workflows.routing.messages import (
     WorkerRow,
 )
 
-EVENT = "EV"
 # Changes a run makes before it continues as new, bounding its history.
 RUN_CHANGE_BUDGET = 500
 # Tasks in these states hold capacity of their worker.
@@ -580,7 +579,7 @@ class WorkspaceRouter:
             data.update(worker_activity_sid=worker.activity_sid, worker_available=worker.available)
         self.write.events.append(
             RoutingEvent(
-                sid=sids.sid_from_uuid(EVENT, workflow.uuid4()),
+                sid=sids.sid_from_uuid(sids.EVENT, workflow.uuid4()),
                 event_type=event_type,
                 description=description,
                 resource_type=resource_type,

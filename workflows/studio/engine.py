@@ -23,7 +23,6 @@ from workflows.studio.templates import render, render_value
 with workflow.unsafe.imports_passed_through():
     from liquid.exceptions import LiquidError
 
-STEP_SID_PREFIX = "FT"
 # Studio ends an execution that loops without end.
 MAX_STEPS = 1000
 DEFAULT_REPLY_TIMEOUT = 3600.0
@@ -178,7 +177,7 @@ class FlowRun:
             RecordStep(
                 execution_sid=state.execution_sid,
                 flow_sid=state.flow_sid,
-                step_sid=sids.sid_from_uuid(STEP_SID_PREFIX, workflow.uuid4()),
+                step_sid=sids.sid_from_uuid(sids.STEP, workflow.uuid4()),
                 position=state.steps,
                 name=event,
                 transitioned_from=widget,
