@@ -252,7 +252,10 @@ class WorkspaceRouter:
 
     @workflow.run
     async def run(self, input: RouterInput) -> None:
-        await self._state()
+        # Under the lock, like every handler: an update delivered with the start must not load
+        # the snapshot alongside, then have its change overwritten by this load.
+        async with self.lock:
+            await self._state()
         if self.outbox:
             self.outbox_task = asyncio.create_task(self._post_events())
         while True:
