@@ -36,7 +36,8 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
             api_url = f"http://{settings.api_host}:{settings.api_port}"
             typer.echo(f"API          {api_url}  (REST reference {api_url}/docs)")
             typer.echo(f"Temporal UI  {server.ui_url}")
-            typer.echo(f"Demo         {api_url}/demo/")
+            typer.echo(f"Web chat     {api_url}/demo/  (the widget on the default web Flex Flow)")
+            typer.echo(f"Agent desk   {api_url}/desk/  (dev sign-in: any agent name)")
             typer.echo(f"Temporal     {server.address}   data in {data_dir}")
             typer.echo("Press Ctrl-C to stop.")
 
@@ -55,13 +56,13 @@ def dev(
     temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
 ) -> None:
-    """Start the whole stack on this machine: Temporal dev server with its UI, worker and API."""
+    """Start the whole stack on this machine: Temporal dev server with its UI, worker, API, web chat demo and agent desk."""
     secrets_path, created = generate_dev_secrets(data_dir)
     if created:
         typer.echo(f"Generated a new encryption key, hash key and API credentials in {secrets_path}.")
         typer.echo("Keep that file: the stored conversations cannot be read without it.")
     settings = Settings(
-        data_dir=data_dir, api_port=port, temporal_address=f"127.0.0.1:{temporal_port}"
+        data_dir=data_dir, api_port=port, temporal_address=f"127.0.0.1:{temporal_port}", desk_dev_sign_in=True
     ).with_file_secrets()
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(run_dev(settings, temporal_port, ui_port))

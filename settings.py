@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     jwt_audience: str = Field("switchboard", min_length=1)
     token_ttl_seconds: int = Field(3600, ge=60, le=MAX_TOKEN_TTL_SECONDS, description="default access token TTL")
 
+    # Images and files sent in web chats and from the desk.
+    media_max_bytes: int = Field(5 * 1024 * 1024, gt=0, le=100 * 1024 * 1024)
+    # The agent desk's dev sign-in (a token for any worker name, no password): `switchboard dev` only.
+    desk_dev_sign_in: bool = False
+
     channel_inactivity_seconds: float = Field(1800.0, gt=0)
     # Messages a channel workflow run stores before it continues as new, bounding its history.
     channel_run_message_budget: int = Field(1000, gt=0)

@@ -22,7 +22,7 @@ from activities.store import finish_even_if_cancelled
 from store.contacts import worker_identity
 from store.crypto import Cipher
 from store.db import Database
-from store.feed import feed_item
+from store.feed import feed_item, pre_engagement_data
 from store.models import (
     AgentFeedItem,
     ChannelAgent,
@@ -321,6 +321,7 @@ class RoutingActivities:
         task = await session.get(Task, event.task_sid or "")
         if task is not None:
             data["task_attributes"] = json.loads(self.cipher.decrypt(task.attributes_enc, "task.attributes"))
+            data["pre_engagement_data"] = await pre_engagement_data(session, self.cipher, task.channel_sid)
         assert event.worker_sid is not None
         return feed_item(self.cipher, event.worker_sid, event.event_type, event.data.get("channel_sid"), data)
 

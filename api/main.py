@@ -11,13 +11,26 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 
 from api.deps import AppContext
-from api.routes import chat, flex_channels, flex_flows, health, studio, taskrouter, tokens
+from api.routes import (
+    chat,
+    desk,
+    flex_channels,
+    flex_flows,
+    flex_web_channels,
+    health,
+    media,
+    studio,
+    taskrouter,
+    tokens,
+    webchat,
+)
+from api.routes.pages import mount_pages
 from api.sockets import agent as agent_socket
+from api.sockets import customer as customer_socket
 from api.twilio_shape import (
     SERVICE_UNAVAILABLE,
     TwilioError,
@@ -30,7 +43,6 @@ from settings import Settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database, create_tables
 from store.defaults import ensure_flex_defaults
-from web import STATIC_DIR
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +125,18 @@ def create_app(settings: Settings) -> FastAPI:
         chat.router,
         flex_flows.router,
         flex_channels.router,
+        flex_web_channels.router,
         studio.router,
         taskrouter.router,
         tokens.router,
+        tokens.refresh_router,
+        webchat.router,
+        media.router,
+        desk.router,
         twilio_messaging.router,
         agent_socket.router,
+        customer_socket.router,
     ):
         app.include_router(router)
-    app.mount("/demo", StaticFiles(directory=STATIC_DIR, html=True), name="demo")
+    mount_pages(app)
     return app

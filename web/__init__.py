@@ -1,5 +1,10 @@
-"""Static pages served by the API (demo page; the widget and agent desk live here too)."""
+"""The pages the API serves: the web chat widget (``/webchat/webchat.js``), its demo page
+(``/demo/``), the agent desk (``/desk/``) and the landing page (``/``). Plain files, no build."""
 
 from pathlib import Path
 
 STATIC_DIR = Path(__file__).parent / "static"
+WEBCHAT_DIR = STATIC_DIR / "webchat"
+DESK_DIR = STATIC_DIR / "desk"
+DEMO_PAGE = STATIC_DIR / "demo" / "index.html"
+LANDING_PAGE = STATIC_DIR / "index.html"

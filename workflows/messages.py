@@ -27,6 +27,10 @@ class Origin(StrEnum):
 class MediaRef:
     content_type: str
     url: str
+    # Media uploaded to Switchboard (``ME…``) name themselves; a provider's media has only a URL.
+    sid: str = ""
+    filename: str = ""
+    size: int = 0
 
 
 @dataclass

@@ -26,6 +26,7 @@ WORKER = "WK"
 WORKER_CHANNEL = "WC"
 RESERVATION = "WR"
 EVENT = "EV"
+MEDIA = "ME"
 
 SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
 

@@ -7,19 +7,17 @@ task at once)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form
 from pydantic import Field
 from sqlmodel import col, select
-from temporalio.client import WorkflowUpdateFailedError
 
-from api.channels import contact_config, on_contact_channel
+from api.conversations import ContactChannelRequest, enabled_flow, open_contact_channel
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
-from api.routes.chat import json_text, update_failure
+from api.routes.chat import json_text
 from api.twilio_shape import TwilioForm, invalid, iso, not_found
-from store.models import Channel, FlexFlow, Task
+from store.models import Channel, Task
 
 router = APIRouter(prefix="/v1/Channels", tags=["flex"], dependencies=[Depends(require_account)])
 
@@ -69,34 +67,23 @@ def render_flex_channel(call: RestCall, channel: Channel, task_sid: str | None) 
 async def create_flex_channel(
     call: CallDep, session: SessionDep, form: Annotated[FlexChannelForm, Form()]
 ) -> dict[str, Any]:
-    flow = await session.get(FlexFlow, form.flex_flow_sid)
-    if flow is None:
-        raise invalid("FlexFlowSid", f"Flex Flow {form.flex_flow_sid} does not exist")
-    if not flow.enabled:
-        raise invalid("FlexFlowSid", f"Flex Flow {flow.sid} is disabled")
+    flow = await enabled_flow(session, form.flex_flow_sid)
     if form.task_sid is not None:
         raise invalid("TaskSid", "attaching an existing task is not supported; the task integration creates one")
-    config = await contact_config(call.context, session, flow, form.target or form.identity)
-    config = replace(
-        config,
-        contact_name=form.chat_user_friendly_name,
-        friendly_name=form.chat_friendly_name,
-        unique_name=form.chat_unique_name,
-        long_lived=config.long_lived if form.long_lived is None else form.long_lived,
+    request = ContactChannelRequest(
+        flex_flow_sid=flow.sid,
+        identity=form.identity,
+        customer_friendly_name=form.chat_user_friendly_name,
+        chat_friendly_name=form.chat_friendly_name,
+        target=form.target,
+        chat_unique_name=form.chat_unique_name,
         pre_engagement_data=json_text(form.pre_engagement_data, "PreEngagementData")
         if form.pre_engagement_data
         else None,
         task_attributes=json_object_text(form.task_attributes, "TaskAttributes"),
+        long_lived=form.long_lived,
     )
-    channels = call.context.channels
-    try:
-        state = await on_contact_channel(config, lambda target: channels.open(target, begin_interaction=True))
-    except WorkflowUpdateFailedError as exc:
-        raise update_failure(exc) from exc
-    await session.commit()  # end the read transaction: the row was written by the workflow
-    channel = await session.get(Channel, state.channel_sid)
-    if channel is None:
-        raise not_found("Channel", state.channel_sid)
+    channel, state = await open_contact_channel(call.context, session, flow, request)
     return render_flex_channel(call, channel, state.open_task_sid or await current_task_sid(call, channel.sid))
 
 

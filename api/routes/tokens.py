@@ -1,6 +1,8 @@
 """Switchboard's own ``POST /v1/Tokens``: a backend holding the account credentials mints an access
 token for an agent, supervisor or admin (where Twilio's backends build an AccessToken locally with
-an API key). Customer tokens, scoped to one channel, are minted by the chat widget's flow."""
+an API key). Customer tokens, scoped to one channel, are minted by the web chat's sessions.
+``POST /v1/Tokens/Refresh`` trades a valid token for a fresh one with the same grants, so the desk
+and the widget stay signed in."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form
 from pydantic import Field
 
-from api.deps import ContextDep, SessionDep, require_account
+from api.deps import ClaimsDep, ContextDep, SessionDep, require_account
 from api.tokens import Grants, mint_token
 from api.twilio_shape import TwilioForm, invalid, iso
-from settings import MAX_TOKEN_TTL_SECONDS
+from settings import MAX_TOKEN_TTL_SECONDS, Settings
 from store.models import Service, Worker, Workspace
 
 router = APIRouter(prefix="/v1/Tokens", tags=["tokens"], dependencies=[Depends(require_account)])
+refresh_router = APIRouter(prefix="/v1/Tokens", tags=["tokens"])
 
 MIN_TTL_SECONDS = 60
 # Roles minted here; customer tokens are scoped to a channel and minted where the channel is made.
@@ -51,18 +54,29 @@ async def checked_grants(session: SessionDep, form: TokenForm) -> Grants:
     )
 
 
+def token_body(settings: Settings, identity: str, grants: Grants, ttl: int) -> dict[str, Any]:
+    """A new token for ``identity`` with ``grants``, as every token-minting endpoint answers it."""
+    token, expires_at = mint_token(settings, identity, grants, ttl)
+    return {
+        "token": token,
+        "identity": identity,
+        "role": grants.role,
+        "grants": grants.claim(identity),
+        "expires_at": iso(expires_at),
+        "ttl": ttl,
+    }
+
+
 @router.post("", status_code=201)
 async def create_token(context: ContextDep, session: SessionDep, form: Annotated[TokenForm, Form()]) -> dict[str, Any]:
     if not form.identity:
         raise invalid("Identity", "is required")
     grants = await checked_grants(session, form)
-    ttl = form.ttl or context.settings.token_ttl_seconds
-    token, expires_at = mint_token(context.settings, form.identity, grants, ttl)
-    return {
-        "token": token,
-        "identity": form.identity,
-        "role": grants.role,
-        "grants": grants.claim(form.identity),
-        "expires_at": iso(expires_at),
-        "ttl": ttl,
-    }
+    return token_body(context.settings, form.identity, grants, form.ttl or context.settings.token_ttl_seconds)
+
+
+@refresh_router.post("/Refresh", status_code=201)
+async def refresh_token(context: ContextDep, claims: ClaimsDep) -> dict[str, Any]:
+    """The same grants for as long as the presented token was minted for."""
+    ttl = int((claims.expires_at - claims.issued_at).total_seconds())
+    return token_body(context.settings, claims.identity, claims.grants, ttl)

@@ -9,103 +9,63 @@ what it missed. The socket polls the feed; it holds no conversation state.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from sqlalchemy import func
+from fastapi import APIRouter, WebSocket
 from sqlmodel import col, select
-from temporalio.client import WorkflowUpdateFailedError
+from sqlmodel.sql.expression import SelectOfScalar
 
-from api.channels import config_for_row
+from api.access import OPEN_RESERVATIONS, may_reach_channel
+from api.conversations import channel_task
 from api.deps import AppContext
 from api.routes.taskrouter.routing_calls import routed
-from api.tokens import TokenClaims, TokenError, verify_token
-from api.twilio_shape import TwilioError, iso
-from store.contacts import identity_hash, worker_identity
-from store.feed import add_for_channel, feed_data
+from api.sockets.session import (
+    CLOSE_FORBIDDEN,
+    CommandError,
+    FeedSocket,
+    Handler,
+    announce_typing,
+    authenticate,
+    channel_history,
+    mark_read,
+    send_to_channel,
+    text_field,
+)
+from api.tokens import TokenClaims
+from api.twilio_shape import iso
+from store.contacts import worker_identity
+from store.feed import pre_engagement_data
 from store.models import (
     AgentFeedItem,
     Channel,
     ChannelAgent,
     Member,
-    Message,
     Reservation,
     Task,
+    TaskQueue,
     Worker,
     WorkspaceActivity,
     utcnow,
 )
 from workflows import sids
-from workflows.messages import InboundMessage
 from workflows.routing.messages import ReservationChange, Transfer, WorkerActivityChange
 
 router = APIRouter()
 
 PROTOCOL = "switchboard.agent.v1"
-# A token may ride in the subprotocol list as ``access_token.<jwt>`` (browsers cannot set headers
-# on a WebSocket), never in the URL, which ends up in logs.
-TOKEN_PREFIX = "access_token."
-AUTH_TIMEOUT_SECONDS = 10
-POLL_SECONDS = 0.2
-FEED_BATCH = 200
-HISTORY_LIMIT = 100
-# Close codes (4xxx: application codes, as the WebSocket spec reserves them).
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_BAD_REQUEST = 4400
 # Reservation answers an agent may give, and the status each sets.
 ANSWERS = {"accept": "accepted", "reject": "rejected", "wrapup": "wrapping", "complete": "completed"}
-
-
-class CommandError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def offered_token(websocket: WebSocket) -> str | None:
-    protocols: list[str] = websocket.scope.get("subprotocols") or []
-    return next((p[len(TOKEN_PREFIX) :] for p in protocols if p.startswith(TOKEN_PREFIX)), None)
-
-
-async def first_frame_token(websocket: WebSocket) -> tuple[str, int | None]:
-    """``{"type": "authenticate", "token": ..., "resume_after": n}`` within the time allowed."""
-    frame = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT_SECONDS)
-    if not isinstance(frame, dict) or frame.get("type") != "authenticate" or not isinstance(frame.get("token"), str):
-        raise CommandError(400, 'the first frame must be {"type": "authenticate", "token": ...}')
-    resume = frame.get("resume_after")
-    return frame["token"], resume if isinstance(resume, int) else None
 
 
 @router.websocket("/v1/agent/ws")
 async def agent_socket(websocket: WebSocket) -> None:
     context: AppContext = websocket.app.state.context
-    protocols: list[str] = websocket.scope.get("subprotocols") or []
-    token = offered_token(websocket)
-    await websocket.accept(subprotocol=PROTOCOL if PROTOCOL in protocols else None)
-    resume_after: int | None = None
-    try:
-        if token is None:
-            token, resume_after = await first_frame_token(websocket)
-        else:
-            raw = websocket.query_params.get("resume_after")
-            resume_after = int(raw) if raw and raw.isdigit() else None
-        claims = verify_token(context.settings, token)
-    except TokenError as exc:
-        await websocket.close(CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}"[:120])
+    authenticated = await authenticate(websocket, PROTOCOL)
+    if authenticated is None:
         return
-    except (CommandError, TimeoutError, ValueError) as exc:
-        await websocket.close(CLOSE_BAD_REQUEST, str(exc)[:120] or "authenticate first")
-        return
-    except WebSocketDisconnect:
-        return
+    claims, resume_after = authenticated
     grants = claims.grants
     if grants.role not in ("agent", "supervisor", "admin") or not grants.worker_sid or not grants.workspace_sid:
         await websocket.close(CLOSE_FORBIDDEN, "the token grants no TaskRouter worker")
@@ -116,67 +76,75 @@ async def agent_socket(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_FORBIDDEN, f"worker {grants.worker_sid} is not in workspace {grants.workspace_sid}")
         return
     attributes = json.loads(context.cipher.decrypt(worker.attributes_enc, "worker.attributes"))
-    agent = AgentSession(
+    agent = AgentSocket(
         context, websocket, claims, worker.sid, worker.workspace_sid, worker_identity(worker.friendly_name, attributes)
     )
     await agent.run(resume_after)
 
 
-@dataclass
-class AgentSession:
-    context: AppContext
-    websocket: WebSocket
-    claims: TokenClaims
-    worker_sid: str
-    workspace_sid: str
-    identity: str
+def task_age(task: Task) -> int:
+    return max(0, int((utcnow() - task.date_created).total_seconds()))
 
-    async def run(self, resume_after: int | None) -> None:
-        last = resume_after if resume_after is not None else await self._latest_sequence()
-        await self.websocket.send_json(await self._ready(last))
-        pump = asyncio.create_task(self._pump(last))
-        # Frames are read as they come (so the connection's pings are always answered) and
-        # commands run one at a time, in order, however long one takes.
-        commands: asyncio.Queue[Any] = asyncio.Queue()
-        runner = asyncio.create_task(self._run_commands(commands))
-        try:
-            while True:
-                await commands.put(await self.websocket.receive_json())
-        except WebSocketDisconnect:
-            pass
-        finally:
-            for task in (pump, runner):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
 
-    # --- events -----------------------------------------------------------------------------
+class AgentSocket(FeedSocket):
+    def __init__(
+        self,
+        context: AppContext,
+        websocket: WebSocket,
+        claims: TokenClaims,
+        worker_sid: str,
+        workspace_sid: str,
+        identity: str,
+    ) -> None:
+        super().__init__(context, websocket, claims)
+        self.worker_sid = worker_sid
+        self.workspace_sid = workspace_sid
+        self.identity = identity
 
-    async def _latest_sequence(self) -> int:
-        async with self.context.db.session() as session:
-            latest = (
-                await session.exec(
-                    select(func.max(AgentFeedItem.id)).where(AgentFeedItem.worker_sid == self.worker_sid)
-                )
-            ).first()
-        return int(latest or 0)
+    feed_model = AgentFeedItem
 
-    async def _ready(self, last: int) -> dict[str, Any]:
-        """Where the agent stands: its activity, open reservations and channels."""
+    def feed_query(self) -> SelectOfScalar[Any]:
+        return select(AgentFeedItem).where(AgentFeedItem.worker_sid == self.worker_sid)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "set_activity": self._set_activity,
+            "accept": self._answer,
+            "reject": self._answer,
+            "wrapup": self._answer,
+            "complete": self._answer,
+            "send_message": self._send_message,
+            "typing": self._typing,
+            "mark_read": self._mark_read,
+            "transfer": self._transfer,
+            "history": self._history,
+            "directory": self._directory,
+            "channel_info": self._channel_info,
+        }
+
+    async def ready(self, last: int) -> dict[str, Any]:
+        """Where the agent stands: its activity, open reservations (with their tasks, as the
+        reservation events show them) and channels."""
         async with self.context.db.session() as session:
             worker = await session.get(Worker, self.worker_sid)
             assert worker is not None
-            reservations = (
+            held = (
                 await session.exec(
-                    select(Reservation).where(
+                    select(Reservation, Task)
+                    .join(Task, col(Task.sid) == col(Reservation.task_sid))
+                    .where(
                         Reservation.worker_sid == self.worker_sid,
-                        col(Reservation.reservation_status).in_(("pending", "accepted", "wrapping")),
+                        col(Reservation.reservation_status).in_(OPEN_RESERVATIONS),
                     )
                 )
             ).all()
             channels = (
                 await session.exec(select(ChannelAgent.channel_sid).where(ChannelAgent.worker_sid == self.worker_sid))
             ).all()
+            pre_engagement = {
+                task.sid: await pre_engagement_data(session, self.context.cipher, task.channel_sid) for _, task in held
+            }
+        cipher = self.context.cipher
         return {
             "type": "ready",
             "sequence": last,
@@ -188,110 +156,39 @@ class AgentSession:
                 "available": worker.available,
             },
             "reservations": [
-                {"sid": r.sid, "task_sid": r.task_sid, "status": r.reservation_status} for r in reservations
+                {
+                    "sid": reservation.sid,
+                    "task_sid": task.sid,
+                    "status": reservation.reservation_status,
+                    "channel_sid": task.channel_sid,
+                    "task_attributes": json.loads(cipher.decrypt(task.attributes_enc, "task.attributes")),
+                    "pre_engagement_data": pre_engagement[task.sid],
+                    "task_age": task_age(task),
+                    "task_channel_unique_name": task.task_channel_unique_name,
+                    "queue_sid": task.task_queue_sid,
+                    "date_created": iso(reservation.date_created),
+                }
+                for reservation, task in held
             ],
             "channels": list(channels),
             "token_expires_at": iso(self.claims.expires_at),
         }
 
-    async def _pump(self, last: int) -> None:
-        """Send new feed items in sequence order; close when the token expires."""
-        while True:
-            if utcnow() >= self.claims.expires_at:
-                await self.websocket.close(
-                    CLOSE_UNAUTHORIZED, "20104: the access token expired; reconnect with a new one"
-                )
-                return
-            async with self.context.db.session() as session:
-                items = (
-                    await session.exec(
-                        select(AgentFeedItem)
-                        .where(AgentFeedItem.worker_sid == self.worker_sid, col(AgentFeedItem.id) > last)
-                        .order_by(col(AgentFeedItem.id))
-                        .limit(FEED_BATCH)
-                    )
-                ).all()
-            for item in items:
-                assert item.id is not None
-                await self.websocket.send_json(
-                    {
-                        "type": "event",
-                        "sequence": item.id,
-                        "event": item.kind,
-                        "channel_sid": item.channel_sid,
-                        "date": iso(item.date_created),
-                        "data": feed_data(self.context.cipher, item),
-                    }
-                )
-                last = item.id
-            if len(items) < FEED_BATCH:
-                await asyncio.sleep(POLL_SECONDS)
-
-    # --- commands ---------------------------------------------------------------------------
-
-    async def _run_commands(self, commands: asyncio.Queue[Any]) -> None:
-        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
-            "set_activity": self._set_activity,
-            "accept": self._answer,
-            "reject": self._answer,
-            "wrapup": self._answer,
-            "complete": self._answer,
-            "send_message": self._send_message,
-            "typing": self._typing,
-            "mark_read": self._mark_read,
-            "transfer": self._transfer,
-            "history": self._history,
-        }
-        while True:
-            frame = await commands.get()
-            command_id = frame.get("id") if isinstance(frame, dict) else None
-            try:
-                if not isinstance(frame, dict) or frame.get("type") != "command":
-                    raise CommandError(400, 'frames are {"type": "command", "id": ..., "command": ...}')
-                name = frame.get("command")
-                handler = handlers.get(str(name))
-                if handler is None:
-                    raise CommandError(400, f"unknown command {name!r}; known: {', '.join(handlers)}")
-                result = await handler({**frame, "command": name})
-                await self.websocket.send_json({"type": "result", "id": command_id, "command": name, "data": result})
-            except CommandError as exc:
-                await self._error(command_id, exc.code, exc.message)
-            except TwilioError as exc:
-                await self._error(command_id, exc.status, exc.message)
-
-    async def _error(self, command_id: Any, code: int, message: str) -> None:
-        await self.websocket.send_json({"type": "error", "id": command_id, "code": code, "message": message})
-
-    @staticmethod
-    def _text(frame: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-        value = frame.get(name)
-        if value is None and not required:
-            return None
-        if not isinstance(value, str) or not value:
-            raise CommandError(400, f"{frame.get('command')}: {name!r} must be a non-empty string")
-        return value
-
     async def _may_see(self, channel_sid: str) -> None:
         """An agent works on channels it joined or holds a reservation for; nothing else."""
         async with self.context.db.session() as session:
-            if await session.get(ChannelAgent, (channel_sid, self.worker_sid)) is not None:
-                return
-            holding = (
-                await session.exec(
-                    select(Reservation.sid)
-                    .join(Task, col(Task.sid) == col(Reservation.task_sid))
-                    .where(
-                        Reservation.worker_sid == self.worker_sid,
-                        Task.channel_sid == channel_sid,
-                        col(Reservation.reservation_status).in_(("pending", "accepted", "wrapping")),
-                    )
-                )
-            ).first()
-        if holding is None:
+            allowed = await may_reach_channel(session, self.claims.grants, channel_sid)
+        if not allowed:
             raise CommandError(403, f"channel {channel_sid} is not one of this agent's channels")
 
+    async def _channel(self, frame: dict[str, Any]) -> str:
+        channel_sid = text_field(frame, "channel_sid")
+        assert channel_sid is not None
+        await self._may_see(channel_sid)
+        return channel_sid
+
     async def _set_activity(self, frame: dict[str, Any]) -> dict[str, Any]:
-        wanted = self._text(frame, "activity")
+        wanted = text_field(frame, "activity")
         assert wanted is not None
         async with self.context.db.session() as session:
             found = (
@@ -309,85 +206,38 @@ class AgentSession:
         return {"activity_sid": found.sid, "activity_name": found.friendly_name, "available": found.available}
 
     async def _answer(self, frame: dict[str, Any]) -> dict[str, Any]:
-        reservation_sid = self._text(frame, "reservation_sid")
+        reservation_sid = text_field(frame, "reservation_sid")
         async with self.context.db.session() as session:
             reservation = await session.get(Reservation, reservation_sid or "")
         if reservation is None or reservation.worker_sid != self.worker_sid:
             raise CommandError(404, f"reservation {reservation_sid} is not this agent's")
         status = ANSWERS[str(frame["command"])]
-        change = ReservationChange(reservation.sid, status, self._text(frame, "activity_sid", required=False))
+        change = ReservationChange(reservation.sid, status, text_field(frame, "activity_sid", required=False))
         result = await routed(self.context.routing.change_reservation(self.workspace_sid, change))
         return {"reservation_sid": reservation.sid, "task_sid": result.task_sid, "status": status}
 
     async def _send_message(self, frame: dict[str, Any]) -> dict[str, Any]:
-        channel_sid = self._text(frame, "channel_sid")
-        body = self._text(frame, "body")
-        assert channel_sid is not None
-        await self._may_see(channel_sid)
-        attributes = frame.get("attributes") or {}
-        if not isinstance(attributes, dict):
-            raise CommandError(400, "send_message: 'attributes' must be an object")
+        channel_sid = await self._channel(frame)
         # The client's key makes a resent command (after a reconnect) store the message once.
-        key = self._text(frame, "key", required=False) or uuid.uuid4().hex
-        async with self.context.db.session() as session:
-            channel = await session.get(Channel, channel_sid)
-            if channel is None:
-                raise CommandError(404, f"channel {channel_sid} does not exist")
-            config = await config_for_row(self.context, session, channel)
-        message = InboundMessage(
-            key=f"agent:{self.worker_sid}:{key}", author=self.identity, body=body, attributes=json.dumps(attributes)
-        )
-        try:
-            stored = await self.context.channels.post(config, message)
-        except WorkflowUpdateFailedError as exc:
-            raise CommandError(409, f"the channel refused the message: {exc.cause}") from exc
-        return {"channel_sid": channel_sid, "sid": stored.sid, "index": stored.index, "duplicate": stored.duplicate}
+        key = text_field(frame, "key", required=False) or uuid.uuid4().hex
+        return await send_to_channel(self.context, channel_sid, f"agent:{self.worker_sid}:{key}", self.identity, frame)
 
     async def _typing(self, frame: dict[str, Any]) -> dict[str, Any]:
-        channel_sid = self._text(frame, "channel_sid")
-        assert channel_sid is not None
-        await self._may_see(channel_sid)
-        async with self.context.db.write_session() as session:
-            data = {"channel_sid": channel_sid, "identity": self.identity}
-            await add_for_channel(
-                session, self.context.cipher, channel_sid, "typing", data, except_worker=self.worker_sid
-            )
-            await session.commit()
-        return {"channel_sid": channel_sid}
+        channel_sid = await self._channel(frame)
+        return await announce_typing(
+            self.context, channel_sid, self.identity, except_worker=self.worker_sid, to_customer=True
+        )
 
     async def _mark_read(self, frame: dict[str, Any]) -> dict[str, Any]:
-        channel_sid = self._text(frame, "channel_sid")
-        index = frame.get("index")
-        if not isinstance(index, int) or index < 0:
-            raise CommandError(400, "mark_read: 'index' must be a message index")
-        assert channel_sid is not None
-        await self._may_see(channel_sid)
-        async with self.context.db.write_session() as session:
-            member = (
-                await session.exec(
-                    select(Member).where(
-                        Member.channel_sid == channel_sid,
-                        Member.identity_hash == identity_hash(self.context.hasher, self.identity),
-                    )
-                )
-            ).first()
-            if member is None:
-                raise CommandError(403, f"agent {self.identity} is not a member of channel {channel_sid}")
-            horizon = max(index, member.last_consumed_message_index or -1)
-            member.last_consumed_message_index = horizon
-            member.last_consumption_timestamp = member.date_updated = utcnow()
-            session.add(member)
-            data = {"channel_sid": channel_sid, "identity": self.identity, "index": horizon}
-            await add_for_channel(
-                session, self.context.cipher, channel_sid, "read", data, except_worker=self.worker_sid
-            )
-            await session.commit()
-        return {"channel_sid": channel_sid, "last_consumed_message_index": horizon}
+        channel_sid = await self._channel(frame)
+        return await mark_read(
+            self.context, channel_sid, self.identity, frame, except_worker=self.worker_sid, to_customer=True
+        )
 
     async def _transfer(self, frame: dict[str, Any]) -> dict[str, Any]:
-        task_sid = self._text(frame, "task_sid")
-        to_queue = self._text(frame, "to_queue_sid", required=False)
-        to_worker = self._text(frame, "to_worker_sid", required=False)
+        task_sid = text_field(frame, "task_sid")
+        to_queue = text_field(frame, "to_queue_sid", required=False)
+        to_worker = text_field(frame, "to_worker_sid", required=False)
         async with self.context.db.session() as session:
             held = (
                 await session.exec(
@@ -406,28 +256,100 @@ class AgentSession:
         return {"task_sid": task_sid, "new_task_sid": result.task_sid}
 
     async def _history(self, frame: dict[str, Any]) -> dict[str, Any]:
-        channel_sid = self._text(frame, "channel_sid")
-        assert channel_sid is not None
-        await self._may_see(channel_sid)
-        before = frame.get("before_index")
-        limit = frame.get("limit", 50)
-        if not isinstance(limit, int) or not 1 <= limit <= HISTORY_LIMIT:
-            raise CommandError(400, f"history: 'limit' must be 1 to {HISTORY_LIMIT}")
-        query = select(Message).where(Message.channel_sid == channel_sid)
-        if isinstance(before, int):
-            query = query.where(col(Message.index) < before)
-        async with self.context.db.session() as session:
-            rows = (await session.exec(query.order_by(col(Message.index).desc()).limit(limit))).all()
+        return await channel_history(self.context, await self._channel(frame), frame)
+
+    async def _directory(self, _frame: dict[str, Any]) -> dict[str, Any]:
+        """The workspace's queues, workers and activities: transfer targets and the activity menu."""
         cipher = self.context.cipher
-        messages = [
-            {
-                "sid": m.sid,
-                "index": m.index,
-                "from": cipher.decrypt(m.author_enc, "message.author"),
-                "body": cipher.decrypt_optional(m.body_enc, "message.body"),
-                "attributes": cipher.decrypt(m.attributes_enc, "message.attributes"),
-                "date_created": iso(m.date_created),
-            }
-            for m in reversed(rows)
-        ]
-        return {"channel_sid": channel_sid, "messages": messages, "has_more": len(rows) == limit}
+        async with self.context.db.session() as session:
+            queues = (
+                await session.exec(
+                    select(TaskQueue)
+                    .where(TaskQueue.workspace_sid == self.workspace_sid)
+                    .order_by(col(TaskQueue.friendly_name))
+                )
+            ).all()
+            workers = (
+                await session.exec(
+                    select(Worker).where(Worker.workspace_sid == self.workspace_sid).order_by(col(Worker.friendly_name))
+                )
+            ).all()
+            activities = (
+                await session.exec(
+                    select(WorkspaceActivity)
+                    .where(WorkspaceActivity.workspace_sid == self.workspace_sid)
+                    .order_by(col(WorkspaceActivity.date_created))
+                )
+            ).all()
+        return {
+            "queues": [{"sid": q.sid, "friendly_name": q.friendly_name} for q in queues],
+            "workers": [
+                {
+                    "sid": w.sid,
+                    "friendly_name": w.friendly_name,
+                    "identity": worker_identity(
+                        w.friendly_name, json.loads(cipher.decrypt(w.attributes_enc, "worker.attributes"))
+                    ),
+                    "activity_name": w.activity_name,
+                    "available": w.available,
+                }
+                for w in workers
+            ],
+            "activities": [
+                {"sid": a.sid, "friendly_name": a.friendly_name, "available": a.available} for a in activities
+            ],
+        }
+
+    async def _channel_info(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """A conversation's details for the desk: the customer, members' read horizons, the task."""
+        channel_sid = await self._channel(frame)
+        cipher = self.context.cipher
+        async with self.context.db.session() as session:
+            channel = await session.get(Channel, channel_sid)
+            if channel is None:
+                raise CommandError(404, f"channel {channel_sid} does not exist")
+            members = (
+                await session.exec(
+                    select(Member)
+                    .where(Member.channel_sid == channel_sid)
+                    .order_by(col(Member.date_created), col(Member.sid))
+                )
+            ).all()
+            task = await channel_task(session, channel_sid, self.worker_sid)
+            reservation = None
+            if task is not None:
+                reservation = (
+                    await session.exec(
+                        select(Reservation)
+                        .where(Reservation.task_sid == task.sid, Reservation.worker_sid == self.worker_sid)
+                        .order_by(col(Reservation.date_created).desc())
+                    )
+                ).first()
+        attributes: dict[str, Any] = json.loads(cipher.decrypt(channel.attributes_enc, "channel.attributes"))
+        identities = [cipher.decrypt(m.identity_enc, "member.identity") for m in members]
+        # A contact's channel opens with the contact as its first member.
+        customer = identities[0] if identities and channel.contact_hash else None
+        return {
+            "sid": channel.sid,
+            "friendly_name": cipher.decrypt_optional(channel.friendly_name_enc, "channel.friendly_name"),
+            "channel_type": channel.channel_type,
+            "status": channel.status,
+            "attributes": attributes,
+            "customer": {"identity": customer, "name": attributes.get("from") or customer},
+            "members": [
+                {"identity": identity, "last_consumed_message_index": m.last_consumed_message_index}
+                for identity, m in zip(identities, members, strict=True)
+            ],
+            "last_message_index": channel.last_message_index,
+            "task": None
+            if task is None
+            else {
+                "sid": task.sid,
+                "reservation_sid": reservation.sid if reservation else None,
+                "reservation_status": reservation.reservation_status if reservation else None,
+                "assignment_status": task.assignment_status,
+                "attributes": json.loads(cipher.decrypt(task.attributes_enc, "task.attributes")),
+                "age": task_age(task),
+                "queue_sid": task.task_queue_sid,
+            },
+        }

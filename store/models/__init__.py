@@ -19,14 +19,17 @@ from store.models.taskrouter import (
     Workspace,
     WorkspaceActivity,
 )
+from store.models.webchat import CustomerFeedItem, MediaObject
 
 __all__ = [
     "AgentFeedItem",
     "Channel",
     "ChannelAgent",
     "Contact",
+    "CustomerFeedItem",
     "FlexFlow",
     "IntegrationFailure",
+    "MediaObject",
     "Member",
     "Message",
     "Reservation",

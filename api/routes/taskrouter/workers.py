@@ -12,7 +12,7 @@ from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from api.deps import CallDep, PagingDep, RestCall, SessionDep
+from api.deps import AppContext, CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import (
     LIVE_TASK_STATUSES,
     NAME_LENGTH,
@@ -96,21 +96,17 @@ async def load_activity(session: SessionDep, workspace_sid: str, sid: str, param
     return activity
 
 
-@router.post("/{workspace_sid}/Workers", status_code=201)
-async def create_worker(
-    call: CallDep, session: SessionDep, workspace_sid: str, form: Annotated[WorkerForm, Form()]
-) -> dict[str, Any]:
-    workspace = await load_workspace(session, workspace_sid)
-    friendly_name = required(form.friendly_name, "FriendlyName")
-    activity_sid = form.activity_sid or workspace.default_activity_sid
-    if activity_sid is None:
-        raise invalid("ActivitySid", "is required: the workspace has no default activity")
-    activity = await load_activity(session, workspace_sid, activity_sid, "ActivitySid")
+async def add_worker(
+    context: AppContext, session: SessionDep, activity: WorkspaceActivity, friendly_name: str, attributes: str
+) -> Worker:
+    """A new worker of ``activity``'s workspace, in ``activity``, with a channel per task channel;
+    the router hears of it. 409 when the name is taken."""
+    workspace_sid = activity.workspace_sid
     worker = Worker(
         sid=sids.new_sid(sids.WORKER),
         workspace_sid=workspace_sid,
         friendly_name=friendly_name,
-        attributes_enc=call.context.cipher.encrypt(attributes_object(form.attributes or "{}"), "worker.attributes"),
+        attributes_enc=context.cipher.encrypt(attributes, "worker.attributes"),
         activity_sid=activity.sid,
         activity_name=activity.friendly_name,
         available=activity.available,
@@ -130,7 +126,23 @@ async def create_worker(
         await session.commit()
     except IntegrityError as exc:
         raise TwilioError(409, f"Worker with FriendlyName {friendly_name} already exists", CONFLICT) from exc
-    await call.context.routing.refresh(workspace_sid)
+    await context.routing.refresh(workspace_sid)
+    return worker
+
+
+@router.post("/{workspace_sid}/Workers", status_code=201)
+async def create_worker(
+    call: CallDep, session: SessionDep, workspace_sid: str, form: Annotated[WorkerForm, Form()]
+) -> dict[str, Any]:
+    workspace = await load_workspace(session, workspace_sid)
+    friendly_name = required(form.friendly_name, "FriendlyName")
+    activity_sid = form.activity_sid or workspace.default_activity_sid
+    if activity_sid is None:
+        raise invalid("ActivitySid", "is required: the workspace has no default activity")
+    activity = await load_activity(session, workspace_sid, activity_sid, "ActivitySid")
+    worker = await add_worker(
+        call.context, session, activity, friendly_name, attributes_object(form.attributes or "{}")
+    )
     return render_worker(call, worker)
 
 

@@ -1,0 +1,33 @@
+"""The pages: landing page, web chat demo (the widget on the default web Flex Flow, as Flex's
+admin panel demo), and the static widget and desk files."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.deps import ContextDep
+from store.defaults import plan_flex_defaults
+from web import DEMO_PAGE, DESK_DIR, LANDING_PAGE, WEBCHAT_DIR
+
+router = APIRouter(include_in_schema=False)
+
+FLOW_PLACEHOLDER = "__FLEX_FLOW_SID__"
+
+
+@router.get("/")
+async def landing() -> HTMLResponse:
+    return HTMLResponse(LANDING_PAGE.read_text())
+
+
+@router.get("/demo/")
+async def demo(context: ContextDep) -> HTMLResponse:
+    flow_sid = plan_flex_defaults(context.settings).defaults.web_flex_flow_sid
+    return HTMLResponse(DEMO_PAGE.read_text().replace(FLOW_PLACEHOLDER, flow_sid))
+
+
+def mount_pages(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/webchat", StaticFiles(directory=WEBCHAT_DIR), name="webchat")
+    app.mount("/desk", StaticFiles(directory=DESK_DIR, html=True), name="desk")

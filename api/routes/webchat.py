@@ -1,0 +1,67 @@
+"""The web chat widget's sessions: ``POST /v1/Webchat/Sessions`` opens an anonymous customer's
+chat on a web Flex Flow and answers a customer token bound to that channel alone. No account
+credentials: the widget runs on the business's public pages. The customer's identity is minted
+here, never chosen by the page, so nobody can ask for a token to someone else's chat."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, field_validator
+
+from api.conversations import ContactChannelRequest, enabled_flow, open_contact_channel
+from api.deps import ContextDep, SessionDep
+from api.routes.tokens import token_body
+from api.tokens import Grants
+from api.twilio_shape import invalid
+
+router = APIRouter(prefix="/v1/Webchat", tags=["webchat"])
+
+MAX_PRE_ENGAGEMENT_FIELDS = 32
+MAX_PRE_ENGAGEMENT_VALUE = 2000
+DEFAULT_CUSTOMER_NAME = "Customer"
+
+
+class SessionRequest(BaseModel):
+    flex_flow_sid: str = Field(min_length=34, max_length=34)
+    friendly_name: str | None = Field(None, max_length=256)
+    pre_engagement_data: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("pre_engagement_data")
+    @classmethod
+    def _small_enough(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_PRE_ENGAGEMENT_FIELDS:
+            raise ValueError(f"at most {MAX_PRE_ENGAGEMENT_FIELDS} fields")
+        for name, text in value.items():
+            if not name or len(name) > 64:
+                raise ValueError(f"field name {name[:64]!r} must be 1 to 64 characters")
+            if len(text) > MAX_PRE_ENGAGEMENT_VALUE:
+                raise ValueError(f"field {name!r} is longer than {MAX_PRE_ENGAGEMENT_VALUE} characters")
+        return value
+
+
+@router.post("/Sessions", status_code=201)
+async def open_session(context: ContextDep, session: SessionDep, request: SessionRequest) -> dict[str, Any]:
+    flow = await enabled_flow(session, request.flex_flow_sid, "flex_flow_sid")
+    if flow.channel_type != "web":
+        raise invalid("flex_flow_sid", f"Flex Flow {flow.sid} is a {flow.channel_type} flow, not a web flow")
+    identity = f"webchat-{secrets.token_hex(16)}"
+    name = (request.friendly_name or "").strip() or DEFAULT_CUSTOMER_NAME
+    channel, _state = await open_contact_channel(
+        context,
+        session,
+        flow,
+        ContactChannelRequest(
+            flex_flow_sid=flow.sid,
+            identity=identity,
+            customer_friendly_name=name,
+            chat_friendly_name=name,
+            pre_engagement_data=json.dumps(request.pre_engagement_data) if request.pre_engagement_data else None,
+        ),
+    )
+    grants = Grants(role="customer", chat_service_sid=channel.service_sid, channel_sid=channel.sid)
+    body = token_body(context.settings, identity, grants, context.settings.token_ttl_seconds)
+    return {"channel_sid": channel.sid, **body}

@@ -1,0 +1,337 @@
+"""What the agent and customer sockets share: the token handshake, the feed pump (events in
+sequence order, resumable), the command loop (frames read as they come, commands run in order,
+results and errors as frames), and the channel operations both sides perform (send a message,
+typing, read horizon, history). Conventions are documented in ``docs/agent-socket.md``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
+from temporalio.client import WorkflowUpdateFailedError
+
+from api.channels import config_for_row
+from api.deps import AppContext
+from api.tokens import TokenClaims, TokenError, verify_token
+from api.twilio_shape import TwilioError, iso
+from store.contacts import identity_hash
+from store.feed import add_for_channel, feed_data
+from store.models import AgentFeedItem, Channel, CustomerFeedItem, MediaObject, Member, Message, utcnow
+from workflows.messages import InboundMessage, MediaRef, StoredMessage
+
+# A token may ride in the subprotocol list as ``access_token.<jwt>`` (browsers cannot set headers
+# on a WebSocket), never in the URL, which ends up in logs.
+TOKEN_PREFIX = "access_token."
+AUTH_TIMEOUT_SECONDS = 10
+POLL_SECONDS = 0.2
+FEED_BATCH = 200
+HISTORY_LIMIT = 100
+MAX_BODY_CHARACTERS = 4000
+MAX_MEDIA_PER_MESSAGE = 10
+# Close codes (4xxx: application codes, as the WebSocket spec reserves them).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_BAD_REQUEST = 4400
+
+FeedRow = AgentFeedItem | CustomerFeedItem
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class CommandError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def offered_token(websocket: WebSocket) -> str | None:
+    protocols: list[str] = websocket.scope.get("subprotocols") or []
+    return next((p[len(TOKEN_PREFIX) :] for p in protocols if p.startswith(TOKEN_PREFIX)), None)
+
+
+async def first_frame_token(websocket: WebSocket) -> tuple[str, int | None]:
+    """``{"type": "authenticate", "token": ..., "resume_after": n}`` within the time allowed."""
+    frame = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT_SECONDS)
+    if not isinstance(frame, dict) or frame.get("type") != "authenticate" or not isinstance(frame.get("token"), str):
+        raise CommandError(400, 'the first frame must be {"type": "authenticate", "token": ...}')
+    resume = frame.get("resume_after")
+    return frame["token"], resume if isinstance(resume, int) else None
+
+
+async def authenticate(websocket: WebSocket, protocol: str) -> tuple[TokenClaims, int | None] | None:
+    """Accept the socket (with ``protocol`` when offered) and verify its token; answers the claims
+    and where to resume, or None once the socket was closed with the reason."""
+    context: AppContext = websocket.app.state.context
+    protocols: list[str] = websocket.scope.get("subprotocols") or []
+    token = offered_token(websocket)
+    await websocket.accept(subprotocol=protocol if protocol in protocols else None)
+    resume_after: int | None = None
+    try:
+        if token is None:
+            token, resume_after = await first_frame_token(websocket)
+        else:
+            raw = websocket.query_params.get("resume_after")
+            resume_after = int(raw) if raw and raw.isdigit() else None
+        return verify_token(context.settings, token), resume_after
+    except TokenError as exc:
+        await websocket.close(CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}"[:120])
+    except (CommandError, TimeoutError, ValueError) as exc:
+        await websocket.close(CLOSE_BAD_REQUEST, str(exc)[:120] or "authenticate first")
+    except WebSocketDisconnect:
+        pass
+    return None
+
+
+def text_field(frame: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = frame.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise CommandError(400, f"{frame.get('command')}: {name!r} must be a non-empty string")
+    return value
+
+
+class FeedSocket(ABC):
+    """One connected client: sends its feed's events and runs its commands until it goes away."""
+
+    def __init__(self, context: AppContext, websocket: WebSocket, claims: TokenClaims) -> None:
+        self.context = context
+        self.websocket = websocket
+        self.claims = claims
+
+    @abstractmethod
+    def feed_query(self) -> SelectOfScalar[Any]:
+        """This client's feed rows (the pump adds the sequence bounds and order)."""
+
+    @property
+    @abstractmethod
+    def feed_model(self) -> type[FeedRow]: ...
+
+    @abstractmethod
+    async def ready(self, last: int) -> dict[str, Any]:
+        """The ``ready`` frame: where the client stands."""
+
+    @abstractmethod
+    def handlers(self) -> dict[str, Handler]: ...
+
+    async def run(self, resume_after: int | None) -> None:
+        last = resume_after if resume_after is not None else await self._latest_sequence()
+        await self.websocket.send_json(await self.ready(last))
+        pump = asyncio.create_task(self._pump(last))
+        # Frames are read as they come (so the connection's pings are always answered) and
+        # commands run one at a time, in order, however long one takes.
+        commands: asyncio.Queue[Any] = asyncio.Queue()
+        runner = asyncio.create_task(self._run_commands(commands))
+        try:
+            while True:
+                await commands.put(await self.websocket.receive_json())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for task in (pump, runner):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _latest_sequence(self) -> int:
+        model = self.feed_model
+        query = self.feed_query().with_only_columns(func.max(col(model.id)))
+        async with self.context.db.session() as session:
+            latest = await session.scalar(query)
+        return int(latest or 0)
+
+    async def _pump(self, last: int) -> None:
+        """Send new feed items in sequence order; close when the token expires."""
+        model = self.feed_model
+        while True:
+            if utcnow() >= self.claims.expires_at:
+                await self.websocket.close(
+                    CLOSE_UNAUTHORIZED, "20104: the access token expired; reconnect with a new one"
+                )
+                return
+            query = self.feed_query().where(col(model.id) > last).order_by(col(model.id)).limit(FEED_BATCH)
+            async with self.context.db.session() as session:
+                items: Sequence[FeedRow] = (await session.exec(query)).all()
+            for item in items:
+                assert item.id is not None
+                await self.websocket.send_json(
+                    {
+                        "type": "event",
+                        "sequence": item.id,
+                        "event": item.kind,
+                        "channel_sid": item.channel_sid,
+                        "date": iso(item.date_created),
+                        "data": feed_data(self.context.cipher, item),
+                    }
+                )
+                last = item.id
+            if len(items) < FEED_BATCH:
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _run_commands(self, commands: asyncio.Queue[Any]) -> None:
+        handlers = self.handlers()
+        while True:
+            frame = await commands.get()
+            command_id = frame.get("id") if isinstance(frame, dict) else None
+            try:
+                if not isinstance(frame, dict) or frame.get("type") != "command":
+                    raise CommandError(400, 'frames are {"type": "command", "id": ..., "command": ...}')
+                name = frame.get("command")
+                handler = handlers.get(str(name))
+                if handler is None:
+                    raise CommandError(400, f"unknown command {name!r}; known: {', '.join(handlers)}")
+                result = await handler({**frame, "command": name})
+                await self.websocket.send_json({"type": "result", "id": command_id, "command": name, "data": result})
+            except CommandError as exc:
+                await self._error(command_id, exc.code, exc.message)
+            except TwilioError as exc:
+                await self._error(command_id, exc.status, exc.message)
+
+    async def _error(self, command_id: Any, code: int, message: str) -> None:
+        await self.websocket.send_json({"type": "error", "id": command_id, "code": code, "message": message})
+
+
+# --- what both sides do on a channel ----------------------------------------------------------
+
+
+def media_view(media: MediaObject, context: AppContext) -> MediaRef:
+    filename = context.cipher.decrypt(media.filename_enc, "media.filename")
+    return MediaRef(media.content_type, f"/v1/Media/{media.sid}/Content", media.sid, filename, media.size)
+
+
+async def send_to_channel(
+    context: AppContext, channel_sid: str, key: str, author: str, frame: dict[str, Any]
+) -> dict[str, Any]:
+    """Post ``frame``'s message (``body``, ``attributes``, ``media`` SIDs uploaded to this channel)
+    as ``author``; ``key`` makes a resent command store it once."""
+    body = frame.get("body")
+    if body is not None and (not isinstance(body, str) or len(body) > MAX_BODY_CHARACTERS):
+        raise CommandError(400, f"send_message: 'body' must be text of at most {MAX_BODY_CHARACTERS} characters")
+    attributes = frame.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise CommandError(400, "send_message: 'attributes' must be an object")
+    media_sids = frame.get("media") or []
+    if not isinstance(media_sids, list) or not all(isinstance(s, str) for s in media_sids):
+        raise CommandError(400, "send_message: 'media' must be a list of media SIDs")
+    if len(media_sids) > MAX_MEDIA_PER_MESSAGE:
+        raise CommandError(400, f"send_message: at most {MAX_MEDIA_PER_MESSAGE} media per message")
+    if not body and not media_sids:
+        raise CommandError(400, "send_message: a message needs a 'body' or 'media'")
+    async with context.db.session() as session:
+        channel = await session.get(Channel, channel_sid)
+        if channel is None:
+            raise CommandError(404, f"channel {channel_sid} does not exist")
+        media: list[MediaRef] = []
+        for sid in media_sids:
+            row = await session.get(MediaObject, sid)
+            if row is None or row.channel_sid != channel_sid:
+                raise CommandError(400, f"send_message: media {sid} was not uploaded to channel {channel_sid}")
+            media.append(media_view(row, context))
+        config = await config_for_row(context, session, channel)
+    message = InboundMessage(key=key, author=author, body=body or None, attributes=json.dumps(attributes), media=media)
+    try:
+        stored: StoredMessage = await context.channels.post(config, message)
+    except WorkflowUpdateFailedError as exc:
+        raise CommandError(409, f"the channel refused the message: {exc.cause}") from exc
+    return {"channel_sid": channel_sid, "sid": stored.sid, "index": stored.index, "duplicate": stored.duplicate}
+
+
+async def announce_typing(
+    context: AppContext, channel_sid: str, identity: str, *, except_worker: str | None = None, to_customer: bool
+) -> dict[str, Any]:
+    async with context.db.write_session() as session:
+        data = {"channel_sid": channel_sid, "identity": identity}
+        await add_for_channel(
+            session, context.cipher, channel_sid, "typing", data, except_worker=except_worker, to_customer=to_customer
+        )
+        await session.commit()
+    return {"channel_sid": channel_sid}
+
+
+async def mark_read(
+    context: AppContext,
+    channel_sid: str,
+    identity: str,
+    frame: dict[str, Any],
+    *,
+    except_worker: str | None = None,
+    to_customer: bool,
+) -> dict[str, Any]:
+    """Move ``identity``'s read horizon on the channel forward to ``frame['index']`` and tell the
+    others."""
+    index = frame.get("index")
+    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+        raise CommandError(400, "mark_read: 'index' must be a message index")
+    async with context.db.write_session() as session:
+        member = (
+            await session.exec(
+                select(Member).where(
+                    Member.channel_sid == channel_sid,
+                    Member.identity_hash == identity_hash(context.hasher, identity),
+                )
+            )
+        ).first()
+        if member is None:
+            raise CommandError(403, f"{identity} is not a member of channel {channel_sid}")
+        horizon = max(index, member.last_consumed_message_index or -1)
+        member.last_consumed_message_index = horizon
+        member.last_consumption_timestamp = member.date_updated = utcnow()
+        session.add(member)
+        data = {"channel_sid": channel_sid, "identity": identity, "index": horizon}
+        await add_for_channel(
+            session, context.cipher, channel_sid, "read", data, except_worker=except_worker, to_customer=to_customer
+        )
+        await session.commit()
+    return {"channel_sid": channel_sid, "last_consumed_message_index": horizon}
+
+
+def stored_message_data(context: AppContext, message: Message) -> dict[str, Any]:
+    """A stored message as a ``message`` event shows it, with its date."""
+    cipher = context.cipher
+    media = cipher.decrypt_optional(message.media_enc, "message.media")
+    return {
+        "channel_sid": message.channel_sid,
+        "sid": message.sid,
+        "index": message.index,
+        "from": cipher.decrypt(message.author_enc, "message.author"),
+        "body": cipher.decrypt_optional(message.body_enc, "message.body"),
+        "attributes": cipher.decrypt(message.attributes_enc, "message.attributes"),
+        "media": json.loads(media) if media else [],
+        "key": message.message_key.rsplit(":", 1)[-1],
+        "date_created": iso(message.date_created),
+    }
+
+
+async def channel_history(context: AppContext, channel_sid: str, frame: dict[str, Any]) -> dict[str, Any]:
+    """A page of the channel's messages, oldest first, before ``frame['before_index']``."""
+    before = frame.get("before_index")
+    limit = frame.get("limit", 50)
+    if not isinstance(limit, int) or not 1 <= limit <= HISTORY_LIMIT:
+        raise CommandError(400, f"history: 'limit' must be 1 to {HISTORY_LIMIT}")
+    query = select(Message).where(Message.channel_sid == channel_sid)
+    if isinstance(before, int):
+        query = query.where(col(Message.index) < before)
+    async with context.db.session() as session:
+        rows = (await session.exec(query.order_by(col(Message.index).desc()).limit(limit))).all()
+    messages = [stored_message_data(context, m) for m in reversed(rows)]
+    return {"channel_sid": channel_sid, "messages": messages, "has_more": len(rows) == limit}
+
+
+async def read_horizons(context: AppContext, channel_sid: str, except_identity: str) -> dict[str, int]:
+    """The members' read horizons (identity -> last read index), but ``except_identity``'s."""
+    async with context.db.session() as session:
+        members = (await session.exec(select(Member).where(Member.channel_sid == channel_sid))).all()
+    horizons: dict[str, int] = {}
+    for member in members:
+        identity = context.cipher.decrypt(member.identity_enc, "member.identity")
+        if identity != except_identity and member.last_consumed_message_index is not None:
+            horizons[identity] = member.last_consumed_message_index
+    return horizons
