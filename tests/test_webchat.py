@@ -16,6 +16,7 @@ from sqlalchemy import text as sql
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from api.tokens import Grants, mint_token
 from store.defaults import plan_flex_defaults
 from tests.conftest import Stack, StackFactory, eventually, new_phone
 from tests.test_agent_socket import PROTOCOL as AGENT_PROTOCOL
@@ -368,3 +369,35 @@ def test_messages_reach_the_customer_feed_only_on_web_channels(web: Stack) -> No
         eventually(fed)
     finally:
         engine.dispose()
+
+
+def test_a_socket_carries_on_with_a_renewed_token(web: Stack) -> None:
+    session, other = open_session(web, "Gus"), open_session(web, "Hal")
+    grants = Grants(
+        role="customer", chat_service_sid=session["grants"]["chat"]["service_sid"], channel_sid=session["channel_sid"]
+    )
+    short, _ = mint_token(web.settings, session["identity"], grants, ttl=2)
+
+    async def renewed() -> None:
+        async with as_customer(web, short) as chat:
+            await frame(chat, lambda f: f["type"] == "ready")
+            wrong = await refused(chat, "r0", "renew", token=other["token"])
+            assert wrong["code"] == 403
+            answer = await command(chat, "r1", "renew", token=session["token"])
+            assert answer["token_expires_at"] == session["expires_at"]
+            await asyncio.sleep(3)  # past the first token's expiry
+            history = await command(chat, "r2", "history")
+            assert history["messages"] == []
+
+    async def expired() -> tuple[int, str]:
+        async with as_customer(web, short) as chat:
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await chat.recv()
+            assert closed.value.rcvd is not None
+            return closed.value.rcvd.code, closed.value.rcvd.reason
+
+    asyncio.run(renewed())
+    short, _ = mint_token(web.settings, session["identity"], grants, ttl=2)
+    code, reason = asyncio.run(expired())
+    assert code == 4401 and reason.startswith("20104")

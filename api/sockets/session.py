@@ -176,8 +176,22 @@ class FeedSocket(ABC):
             if len(items) < FEED_BATCH:
                 await asyncio.sleep(POLL_SECONDS)
 
+    async def _renew(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """Carry on with a fresh token (from ``POST /v1/Tokens/Refresh``) for the same identity
+        and grants, so the socket is not closed when the first one expires."""
+        token = text_field(frame, "token")
+        assert token is not None
+        try:
+            fresh = verify_token(self.context.settings, token)
+        except TokenError as exc:
+            raise CommandError(401, f"{exc.code}: {exc.message}") from exc
+        if fresh.identity != self.claims.identity or fresh.grants != self.claims.grants:
+            raise CommandError(403, "renew: the token is for another identity or grants")
+        self.claims = fresh
+        return {"token_expires_at": iso(fresh.expires_at)}
+
     async def _run_commands(self, commands: asyncio.Queue[Any]) -> None:
-        handlers = self.handlers()
+        handlers = {**self.handlers(), "renew": self._renew}
         while True:
             frame = await commands.get()
             command_id = frame.get("id") if isinstance(frame, dict) else None
