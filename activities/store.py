@@ -7,7 +7,7 @@ import asyncio
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -68,7 +68,7 @@ def message_data(channel_sid: str, new: NewMessage, index: int) -> dict[str, Any
         "from": message.author,
         "body": message.body,
         "attributes": message.attributes,
-        "media": [asdict(m) for m in message.media],
+        "media": [m.record() for m in message.media],
         # The sender's own idempotency key (after the prefix the edge added): a client matches
         # the message it is waiting for.
         "key": message.key.rsplit(":", 1)[-1],
@@ -221,7 +221,7 @@ class StoreActivities:
 
     def _message_row(self, req: AppendMessages, new: NewMessage, index: int) -> Message:
         message = new.message
-        media = [asdict(m) for m in message.media]
+        media = [m.record() for m in message.media]
         return Message(
             sid=new.sid,
             channel_sid=req.channel_sid,

@@ -55,14 +55,17 @@ def test_dev_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         output = read_until(process, "Press Ctrl-C")
         assert "Generated a new encryption key" in output
         assert f"http://127.0.0.1:{api}" in output and f"http://127.0.0.1:{ui}" in output
-        assert f"http://127.0.0.1:{api}/demo/" in output
+        assert f"http://127.0.0.1:{api}/demo/" in output and f"http://127.0.0.1:{api}/desk/" in output
         secrets = json.loads((data_dir / "secrets.json").read_text())
         assert set(SECRET_FIELDS) <= set(secrets)
         assert oct((data_dir / "secrets.json").stat().st_mode & 0o777) == "0o600"
         health = httpx.get(f"http://127.0.0.1:{api}/healthz")
         assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
         assert httpx.get(f"http://127.0.0.1:{ui}/").status_code == 200
-        assert "Switchboard" in httpx.get(f"http://127.0.0.1:{api}/demo/").text
+        assert "/webchat/webchat.js" in httpx.get(f"http://127.0.0.1:{api}/demo/").text
+        # `switchboard dev` turns the desk's dev sign-in on.
+        signed_in = httpx.post(f"http://127.0.0.1:{api}/v1/Desk/DevSignIn", json={"identity": "alice"})
+        assert signed_in.status_code == 201 and signed_in.json()["worker_sid"].startswith("WK")
         services = httpx.get(
             f"http://127.0.0.1:{api}/v2/Services", auth=(secrets["account_sid"], secrets["auth_token"])
         )

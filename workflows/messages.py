@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from workflows.studio.messages import ExecutionState
 
@@ -31,6 +32,10 @@ class MediaRef:
     sid: str = ""
     filename: str = ""
     size: int = 0
+
+    def record(self) -> dict[str, Any]:
+        """As stored and shown: the fields this media has."""
+        return {name: value for name, value in vars(self).items() if value or name in ("content_type", "url")}
 
 
 @dataclass
