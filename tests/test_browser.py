@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, expect, sync_playwright
 
 from store.defaults import plan_flex_defaults
 from tests.conftest import ARTIFACTS, Stack, StackFactory, eventually
@@ -191,11 +191,11 @@ def test_the_widget_refuses_files_it_may_not_send(web: Stack, browser: Browser) 
         widget_start(chat, web, "Cy", "A question")
         expect(chat.get_by_test_id("webchat-status")).to_contain_text("Connected", timeout=SEEN)
         chat.get_by_test_id("webchat-file").set_input_files(
-            files=[{"name": "page.html", "mimeType": "text/html", "buffer": b"<html></html>"}]
+            files=FilePayload(name="page.html", mimeType="text/html", buffer=b"<html></html>")
         )
         expect(chat.get_by_test_id("webchat-error")).to_be_visible(timeout=SEEN)
         chat.get_by_test_id("webchat-file").set_input_files(
-            files=[{"name": "note.txt", "mimeType": "text/plain", "buffer": b"order 1234"}]
+            files=FilePayload(name="note.txt", mimeType="text/plain", buffer=b"order 1234")
         )
         expect(chat.get_by_test_id("webchat-messages")).to_contain_text("note.txt", timeout=SEEN)
     finally:
