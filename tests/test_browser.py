@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, Page, expect, sync_playwright
 
 from store.defaults import plan_flex_defaults
 from tests.conftest import ARTIFACTS, Stack, StackFactory, eventually
@@ -66,7 +66,7 @@ def desk_sign_in(page: Page, stack: Stack, identity: str) -> None:
     page.get_by_test_id("desk-signin-submit").click()
     expect(page.get_by_test_id("desk-status")).to_have_text("Connected", timeout=SEEN)
     activity = page.get_by_test_id("desk-activity")
-    expect(activity.locator("option", has_text="Available")).to_have_count(1, timeout=SEEN)
+    expect(activity.get_by_role("option", name="Available", exact=True)).to_have_count(1, timeout=SEEN)
     activity.select_option(label="Available")
 
 
@@ -80,8 +80,10 @@ def widget_start(page: Page, stack: Stack, name: str, question: str) -> None:
     page.get_by_test_id("webchat-start").click()
 
 
-def widget_bodies(page: Page) -> list[str]:
-    return page.get_by_test_id("webchat-messages").get_by_test_id("message-body").all_inner_texts()
+def said(page: Page, side: str) -> Locator:
+    """The bodies of the conversation's messages on one side (``webchat`` or ``desk``), without
+    the UI's own notices."""
+    return page.locator(f"[data-testid={side}-message]:not([data-author-role=system]) [data-testid=message-body]")
 
 
 def test_a_customer_and_an_agent_chat_in_the_browser(web: Stack, browser: Browser) -> None:
@@ -91,7 +93,7 @@ def test_a_customer_and_an_agent_chat_in_the_browser(web: Stack, browser: Browse
         desk_sign_in(desk, web, "grace")
         widget_start(chat, web, "Ada", "Where is my order?")
         customer_side = chat.get_by_test_id("webchat-messages")
-        expect(customer_side.get_by_test_id("message-body").first).to_have_text("Where is my order?", timeout=SEEN)
+        expect(said(chat, "webchat").first).to_have_text("Where is my order?", timeout=SEEN)
 
         # The reservation shows who is waiting, on which channel; the agent accepts.
         offer = desk.get_by_test_id("desk-reservation")
@@ -103,22 +105,21 @@ def test_a_customer_and_an_agent_chat_in_the_browser(web: Stack, browser: Browse
         conversation = desk.get_by_test_id("desk-conversation")
         expect(conversation).to_have_count(1, timeout=SEEN)
         conversation.click()
-        agent_side = desk.get_by_test_id("desk-messages")
-        expect(agent_side.get_by_test_id("message-body").first).to_have_text("Where is my order?", timeout=SEEN)
+        expect(said(desk, "desk").first).to_have_text("Where is my order?", timeout=SEEN)
 
         # Typing shows on the customer's side; the answer (HTML in it) arrives as text.
         desk.get_by_test_id("desk-input").press_sequentially("One moment", delay=20)
         expect(chat.get_by_test_id("webchat-typing")).to_contain_text("grace", timeout=SEEN)
         desk.get_by_test_id("desk-input").fill(HOSTILE)
         desk.get_by_test_id("desk-send").click()
-        expect(customer_side.get_by_test_id("message-body").nth(1)).to_have_text(HOSTILE, timeout=SEEN)
-        expect(agent_side.get_by_test_id("message-body").nth(1)).to_have_text(HOSTILE, timeout=SEEN)
+        expect(said(chat, "webchat").nth(1)).to_have_text(HOSTILE, timeout=SEEN)
+        expect(said(desk, "desk").nth(1)).to_have_text(HOSTILE, timeout=SEEN)
 
         # The customer's HTML is text on the agent's side too; the agent's typing shows here.
         chat.get_by_test_id("webchat-input").press_sequentially("<b>thanks</b>", delay=20)
         expect(desk.get_by_test_id("desk-typing")).to_be_visible(timeout=SEEN)
         chat.get_by_test_id("webchat-send").click()
-        expect(agent_side.get_by_test_id("message-body").nth(2)).to_have_text("<b>thanks</b>", timeout=SEEN)
+        expect(said(desk, "desk").nth(2)).to_have_text("<b>thanks</b>", timeout=SEEN)
         for page in (chat, desk):
             assert page.evaluate("() => window.__pwned === undefined")
             assert page.locator("img[src=x]").count() == 0
@@ -136,9 +137,7 @@ def test_a_customer_and_an_agent_chat_in_the_browser(web: Stack, browser: Browse
         chat.reload()
         if not chat.get_by_test_id("webchat-panel").is_visible():
             chat.get_by_test_id("webchat-launcher").click()
-        expect(customer_side.get_by_test_id("message-body")).to_have_text(
-            ["Where is my order?", HOSTILE, "<b>thanks</b>"], timeout=SEEN
-        )
+        expect(said(chat, "webchat")).to_have_text(["Where is my order?", HOSTILE, "<b>thanks</b>"], timeout=SEEN)
         expect(chat.get_by_test_id("webchat-pre-engagement")).to_have_count(0)
 
         # The agent wraps up and completes the task.
