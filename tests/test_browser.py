@@ -7,6 +7,7 @@ both sides are written to ``test-artifacts/``."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -17,7 +18,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, Page, expect, sync_playwright
 
 from store.defaults import plan_flex_defaults
-from tests.conftest import ARTIFACTS, Stack, StackFactory, eventually
+from tests.conftest import ARTIFACTS, Stack, StackFactory, eventually, new_phone
+from tests.test_studio_flows import text
 
 CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -27,6 +29,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)  # one pixel
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 WAIT_TIME = re.compile(r"^\d+:\d\d$")
 SEEN = 20_000  # ms: how long the UI may take to show what the server already sent
@@ -70,6 +75,18 @@ def desk_sign_in(page: Page, stack: Stack, identity: str) -> None:
     activity.select_option(label="Available")
 
 
+def clear_the_floor(stack: Stack, *names: str) -> None:
+    """Agents of earlier tests go Offline and their customers' waiting tasks are canceled, so
+    what comes next is offered to ``names`` only."""
+    workspace = stack.twilio().taskrouter.v1.workspaces(plan_flex_defaults(stack.settings).defaults.workspace_sid)
+    offline = next(a.sid for a in workspace.activities.list() if a.friendly_name == "Offline")
+    for worker in workspace.workers.list():
+        if worker.friendly_name not in names and worker.available:
+            workspace.workers(worker.sid).update(activity_sid=offline)
+    for task in workspace.tasks.list(assignment_status=["pending", "reserved"]):
+        workspace.tasks(task.sid).update(assignment_status="canceled", reason="a new test")
+
+
 def widget_start(page: Page, stack: Stack, name: str, question: str) -> None:
     page.goto(f"{stack.url}/demo/")
     page.get_by_test_id("webchat-launcher").click()
@@ -90,6 +107,7 @@ def test_a_customer_and_an_agent_chat_in_the_browser(web: Stack, browser: Browse
     desk_context, desk = new_page(browser)
     chat_context, chat = new_page(browser)
     try:
+        clear_the_floor(web)
         desk_sign_in(desk, web, "grace")
         widget_start(chat, web, "Ada", "Where is my order?")
         customer_side = chat.get_by_test_id("webchat-messages")
@@ -168,6 +186,7 @@ def test_the_customer_ends_the_chat_and_the_agent_sees_it(web: Stack, browser: B
     desk_context, desk = new_page(browser)
     chat_context, chat = new_page(browser)
     try:
+        clear_the_floor(web)
         desk_sign_in(desk, web, "heidi")
         widget_start(chat, web, "Bo", "Can I change my address?")
         desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
@@ -184,18 +203,101 @@ def test_the_customer_ends_the_chat_and_the_agent_sees_it(web: Stack, browser: B
             context.close()
 
 
-def test_the_widget_refuses_files_it_may_not_send(web: Stack, browser: Browser) -> None:
+def test_the_widget_sends_files_within_limits_and_works_from_the_keyboard(web: Stack, browser: Browser) -> None:
     context, chat = new_page(browser)
     try:
         widget_start(chat, web, "Cy", "A question")
-        expect(chat.get_by_test_id("webchat-status")).to_contain_text("Connected", timeout=SEEN)
-        chat.get_by_test_id("webchat-file").set_input_files(
-            files=FilePayload(name="page.html", mimeType="text/html", buffer=b"<html></html>")
+        expect(chat.get_by_test_id("webchat-status")).to_have_text("Connected", timeout=SEEN)
+        upload = chat.get_by_test_id("webchat-file")
+        upload.set_input_files(files=FilePayload(name="page.html", mimeType="text/html", buffer=b"<html></html>"))
+        expect(chat.get_by_test_id("webchat-error")).to_contain_text("text/html", timeout=SEEN)
+        upload.set_input_files(files=FilePayload(name="huge.png", mimeType="image/png", buffer=PNG + bytes(6 * 2**20)))
+        expect(chat.get_by_test_id("webchat-error")).to_contain_text("huge.png", timeout=SEEN)
+        upload.set_input_files(files=FilePayload(name="dot.png", mimeType="image/png", buffer=PNG))
+        image = chat.get_by_test_id("webchat-messages").locator("img[alt='dot.png']")
+        expect(image).to_have_attribute("src", re.compile(r"^blob:"), timeout=SEEN)
+        assert chat.evaluate(
+            "() => [...document.getElementById('switchboard-webchat').shadowRoot.querySelectorAll('img')]"
+            ".every(i => i.complete && i.naturalWidth === 1)"
         )
-        expect(chat.get_by_test_id("webchat-error")).to_be_visible(timeout=SEEN)
-        chat.get_by_test_id("webchat-file").set_input_files(
-            files=FilePayload(name="note.txt", mimeType="text/plain", buffer=b"order 1234")
+        # Escape closes the panel and gives the focus back to the launcher; Enter sends.
+        chat.get_by_test_id("webchat-input").focus()
+        chat.keyboard.press("Escape")
+        expect(chat.get_by_test_id("webchat-panel")).to_be_hidden()
+        assert (
+            chat.evaluate(
+                "() => document.getElementById('switchboard-webchat').shadowRoot.activeElement.dataset.testid"
+            )
+            == "webchat-launcher"
         )
-        expect(chat.get_by_test_id("webchat-messages")).to_contain_text("note.txt", timeout=SEEN)
+        chat.keyboard.press("Enter")
+        expect(chat.get_by_test_id("webchat-panel")).to_be_visible()
+        chat.get_by_test_id("webchat-input").fill("typed, then Enter")
+        chat.get_by_test_id("webchat-input").press("Enter")
+        expect(said(chat, "webchat").last).to_have_text("typed, then Enter", timeout=SEEN)
     finally:
         context.close()
+
+
+def test_an_agent_works_several_conversations_and_transfers_one(web: Stack, browser: Browser) -> None:
+    """A web chat and an SMS at once: unread counts, the SMS transferred to another agent."""
+    desk_context, desk = new_page(browser)
+    other_context, other = new_page(browser)
+    chat_context, chat = new_page(browser)
+    phone = new_phone()
+    try:
+        clear_the_floor(web)
+        desk_sign_in(desk, web, "ivy")
+        widget_start(chat, web, "Dot", "Is the headlamp waterproof?")
+        desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
+        expect(desk.get_by_test_id("desk-reservation")).to_have_count(0, timeout=SEEN)
+        with web.http() as http:
+            text(web, http, web.settings.flex_sms_number, phone, "hello from my phone")
+        offer = desk.locator("[data-testid=desk-reservation]", has_text=phone)
+        expect(offer.get_by_test_id("reservation-channel")).to_have_text("sms", timeout=SEEN)
+        offer.get_by_test_id("reservation-accept").click()
+        conversations = desk.get_by_test_id("desk-conversation")
+        expect(conversations).to_have_count(2, timeout=SEEN)
+        web_chat = desk.locator("[data-testid=desk-conversation]", has_text="Dot")
+        sms_chat = desk.locator("[data-testid=desk-conversation]", has_text=phone)
+        web_chat.click()
+        expect(said(desk, "desk").first).to_have_text("Is the headlamp waterproof?", timeout=SEEN)
+        # The SMS customer writes while the agent looks at the web chat: it counts as unread.
+        with web.http() as http:
+            text(web, http, web.settings.flex_sms_number, phone, "are you there?")
+            text(web, http, web.settings.flex_sms_number, phone, "hello??")
+        expect(sms_chat.get_by_test_id("conversation-unread")).to_have_text("2", timeout=SEEN)
+        expect(web_chat.get_by_test_id("conversation-unread")).to_be_hidden()
+        sms_chat.click()
+        expect(sms_chat.get_by_test_id("conversation-unread")).to_be_hidden()
+        expect(said(desk, "desk")).to_have_text(["hello from my phone", "are you there?", "hello??"], timeout=SEEN)
+
+        # Another agent comes on; the SMS goes to her.
+        desk_sign_in(other, web, "jade")
+        # (The desk reloads meanwhile: it comes back to the same conversations.)
+        desk.reload()
+        expect(desk.get_by_test_id("desk-status")).to_have_text("Connected", timeout=SEEN)
+        desk.locator("[data-testid=desk-conversation]", has_text=phone).click(timeout=SEEN)
+        desk.get_by_test_id("desk-transfer").click()
+        desk.get_by_test_id("desk-transfer-target").select_option(label="Agent: jade")
+        desk.get_by_test_id("desk-transfer-confirm").click()
+        handed = other.get_by_test_id("desk-reservation")
+        expect(handed.get_by_test_id("reservation-name")).to_have_text(phone, timeout=SEEN)
+        handed.get_by_test_id("reservation-accept").click()
+        other.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        expect(said(other, "desk")).to_have_text(["hello from my phone", "are you there?", "hello??"], timeout=SEEN)
+        other.get_by_test_id("desk-input").fill("Hi, Jade here.")
+        other.get_by_test_id("desk-send").click()
+        expect(said(other, "desk").last).to_have_text("Hi, Jade here.", timeout=SEEN)
+        # The first agent's part ends with the transfer: the SMS is wrapping on her desk.
+        expect(sms_chat).to_contain_text("wrapping", timeout=SEEN)
+        expect(desk.get_by_test_id("desk-activity")).to_have_value(
+            desk.get_by_test_id("desk-activity")
+            .get_by_role("option", name="Available", exact=True)
+            .get_attribute("value")
+            or ""
+        )
+        shot(desk, "desk-two-conversations.png")
+    finally:
+        for context in (chat_context, other_context, desk_context):
+            context.close()

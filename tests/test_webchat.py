@@ -308,8 +308,11 @@ def test_web_channels_speak_flex_v1(web: Stack) -> None:
 def test_dev_sign_in_exists_only_where_it_is_turned_on(web: Stack, stack: Stack) -> None:
     first, again = sign_in(web, "ivan"), sign_in(web, "ivan")
     assert first["worker_sid"] == again["worker_sid"] and first["role"] == "agent"
-    worker = web.twilio().taskrouter.v1.workspaces(first["workspace_sid"]).workers(first["worker_sid"]).fetch()
-    assert worker.friendly_name == "ivan" and worker.activity_name == "Offline"
+    worker = web.twilio().taskrouter.v1.workspaces(first["workspace_sid"]).workers(first["worker_sid"])
+    fetched = worker.fetch()
+    assert fetched.friendly_name == "ivan" and fetched.activity_name == "Offline"
+    capacity = {c.task_channel_unique_name: c.configured_capacity for c in worker.worker_channels.list()}
+    assert capacity["chat"] == 3 and capacity["voice"] == 1
     with httpx.Client(base_url=web.url) as http:
         assert http.post("/v1/Desk/DevSignIn", json={"identity": "<b>"}).status_code == 400
     with httpx.Client(base_url=stack.url) as http:

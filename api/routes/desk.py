@@ -1,5 +1,6 @@
 """The agent desk's development sign-in: ``POST /v1/Desk/DevSignIn`` answers a token for a worker
-of the default "Flex Task Assignment" workspace, creating the worker on first use. It exists only
+of the default "Flex Task Assignment" workspace, creating the worker on first use (Offline,
+skill ``support``, capacity for three chats at once). It exists only
 when ``SWITCHBOARD_DESK_DEV_SIGN_IN`` is on (``switchboard dev`` turns it on); in production the
 operator's own sign-in mints desk tokens with ``POST /v1/Tokens``."""
 
@@ -23,6 +24,8 @@ from store.models import Worker, WorkspaceActivity
 router = APIRouter(prefix="/v1/Desk", tags=["desk"])
 
 DEFAULT_SKILLS = ["support"]
+# A desk agent works several chats at once (TaskRouter's default capacity is one).
+CHAT_CAPACITY = {"chat": 3}
 
 
 class DevSignIn(BaseModel):
@@ -45,7 +48,9 @@ async def dev_sign_in(context: ContextDep, session: SessionDep, request: DevSign
         offline = await session.get(WorkspaceActivity, defaults.offline_activity_sid)
         assert offline is not None, "the Flex defaults are in place before the API serves"
         attributes = {"contact_uri": f"client:{request.identity}", "routing": {"skills": DEFAULT_SKILLS}}
-        worker = await add_worker(context, session, offline, request.identity, json.dumps(attributes))
+        worker = await add_worker(
+            context, session, offline, request.identity, json.dumps(attributes), capacity=CHAT_CAPACITY
+        )
     grants = Grants(role="agent", workspace_sid=workspace_sid, worker_sid=worker.sid)
     body = token_body(context.settings, request.identity, grants, context.settings.token_ttl_seconds)
     return {**body, "worker_sid": worker.sid, "workspace_sid": workspace_sid}

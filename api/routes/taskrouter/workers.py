@@ -97,10 +97,16 @@ async def load_activity(session: SessionDep, workspace_sid: str, sid: str, param
 
 
 async def add_worker(
-    context: AppContext, session: SessionDep, activity: WorkspaceActivity, friendly_name: str, attributes: str
+    context: AppContext,
+    session: SessionDep,
+    activity: WorkspaceActivity,
+    friendly_name: str,
+    attributes: str,
+    capacity: dict[str, int] | None = None,
 ) -> Worker:
-    """A new worker of ``activity``'s workspace, in ``activity``, with a channel per task channel;
-    the router hears of it. 409 when the name is taken."""
+    """A new worker of ``activity``'s workspace, in ``activity``, with a channel per task channel
+    (capacity 1 unless ``capacity`` names the channel); the router hears of it. 409 when the
+    name is taken."""
     workspace_sid = activity.workspace_sid
     worker = Worker(
         sid=sids.new_sid(sids.WORKER),
@@ -120,6 +126,7 @@ async def add_worker(
                 worker_sid=worker.sid,
                 task_channel_sid=channel.sid,
                 task_channel_unique_name=channel.unique_name,
+                configured_capacity=(capacity or {}).get(channel.unique_name, 1),
             )
         )
     try:

@@ -657,7 +657,13 @@
     }
   }
 
-  function openTransfer() {
+  async function openTransfer() {
+    // Who is available changes all the time: ask again each time.
+    try {
+      state.directory = await call("directory");
+    } catch (err) {
+      return;
+    }
     const others = state.directory.workers.filter((w) => w.identity !== state.session.identity && w.available);
     $("transfer-target").replaceChildren(
       ...state.directory.queues.map((q) => el("option", { value: "queue:" + q.sid, text: "Queue: " + q.friendly_name })),
