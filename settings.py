@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     # Images and files sent in web chats and from the desk.
     media_max_bytes: int = Field(5 * 1024 * 1024, gt=0, le=100 * 1024 * 1024)
+    # Pages allowed to embed the web chat widget (its calls are cross-origin there): comma-separated
+    # origins such as https://shop.example.com, or * for any page.
+    webchat_allowed_origins: str = "*"
     # The agent desk's dev sign-in (a token for any worker name, no password): `switchboard dev` only.
     desk_dev_sign_in: bool = False
 
@@ -90,6 +93,10 @@ class Settings(BaseSettings):
             if url.startswith(plain):
                 return driver + url[len(plain) :]
         return url
+
+    @property
+    def webchat_origins(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.webchat_allowed_origins.split(",") if origin.strip()]
 
     def as_environment(self) -> dict[str, str]:
         """These settings as the environment variables that reproduce them in another process."""

@@ -39,6 +39,7 @@ from api.twilio_shape import (
     validation_error_handler,
 )
 from api.webhooks import twilio_messaging
+from api.widget_cors import WidgetCors
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database, create_tables
@@ -139,4 +140,5 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(router)
     mount_pages(app)
+    app.add_middleware(WidgetCors, origins=settings.webchat_origins)
     return app

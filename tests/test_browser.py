@@ -8,11 +8,15 @@ both sides are written to ``test-artifacts/``."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, Page, expect, sync_playwright
@@ -201,6 +205,41 @@ def test_the_customer_ends_the_chat_and_the_agent_sees_it(web: Stack, browser: B
     finally:
         for context in (chat_context, desk_context):
             context.close()
+
+
+def test_the_widget_works_embedded_on_another_origin(web: Stack, browser: Browser, tmp_path: Path) -> None:
+    """A business's own page, served from another origin, with the one script tag."""
+    flow = plan_flex_defaults(web.settings).defaults.web_flex_flow_sid
+    (tmp_path / "index.html").write_text(
+        "<!doctype html><html lang=en><head><title>Shop</title>"
+        "<style>* { color: red !important; font-size: 40px !important; }</style></head>"
+        f'<body><h1>Another shop</h1><script src="{web.url}/webchat/webchat.js" data-flex-flow-sid="{flow}" '
+        'data-title="Ask the shop" data-pre-engagement="[]" data-greeting="Hello from the shop"></script></body></html>'
+    )
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    shop = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=shop.serve_forever, daemon=True).start()
+    context, page = new_page(browser)
+    try:
+        page.goto(f"http://127.0.0.1:{shop.server_address[1]}/index.html")
+        page.get_by_test_id("webchat-launcher").click()
+        expect(page.get_by_role("dialog", name="Ask the shop")).to_be_visible()
+        expect(page.get_by_test_id("webchat-messages")).to_contain_text("Hello from the shop")
+        page.get_by_test_id("webchat-start").click()
+        expect(page.get_by_test_id("webchat-status")).to_have_text("Connected", timeout=SEEN)
+        page.get_by_test_id("webchat-input").fill("hello from another origin")
+        page.get_by_test_id("webchat-send").click()
+        expect(said(page, "webchat").last).to_have_text("hello from another origin", timeout=SEEN)
+        expect(said(page, "webchat").last.locator("xpath=..").get_by_test_id("message-status")).to_have_text(
+            "Sent", timeout=SEEN
+        )
+        # The page's styles stay out of the widget.
+        size = page.get_by_test_id("webchat-input").evaluate("e => getComputedStyle(e).fontSize")
+        assert size != "40px"
+    finally:
+        context.close()
+        shop.shutdown()
+        shop.server_close()
 
 
 def test_the_widget_sends_files_within_limits_and_works_from_the_keyboard(web: Stack, browser: Browser) -> None:

@@ -30,7 +30,12 @@ HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
 
 @pytest.fixture(scope="module")
 def web(make_stack: StackFactory) -> Stack:
-    return make_stack(desk_dev_sign_in=True, media_max_bytes=4096, channel_inactivity_seconds=300.0)
+    return make_stack(
+        desk_dev_sign_in=True,
+        media_max_bytes=4096,
+        channel_inactivity_seconds=300.0,
+        webchat_allowed_origins="https://shop.example, https://www.shop.example",
+    )
 
 
 def web_flow(stack: Stack) -> str:
@@ -402,3 +407,28 @@ def test_a_socket_carries_on_with_a_renewed_token(web: Stack) -> None:
     short, _ = mint_token(web.settings, session["identity"], grants, ttl=2)
     code, reason = asyncio.run(expired())
     assert code == 4401 and reason.startswith("20104")
+
+
+def test_only_the_widget_endpoints_answer_allowed_origins(web: Stack) -> None:
+    def preflight(path: str, origin: str) -> httpx.Response:
+        headers = {
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        }
+        return httpx.options(web.url + path, headers=headers)
+
+    for path in ("/v1/Webchat/Sessions", "/v1/Tokens/Refresh", "/v1/Media"):
+        allowed = preflight(path, "https://shop.example")
+        assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == "https://shop.example"
+        assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+        stranger = preflight(path, "https://evil.example")
+        assert "access-control-allow-origin" not in stranger.headers
+    # The account's REST API is not for pages of other origins.
+    assert "access-control-allow-origin" not in preflight("/v2/Services", "https://shop.example").headers
+    created = httpx.post(
+        web.url + "/v1/Webchat/Sessions",
+        json={"flex_flow_sid": web_flow(web)},
+        headers={"Origin": "https://www.shop.example"},
+    )
+    assert created.status_code == 201 and created.headers["access-control-allow-origin"] == "https://www.shop.example"
