@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     jwt_audience: str = Field("switchboard", min_length=1)
     token_ttl_seconds: int = Field(3600, ge=60, le=MAX_TOKEN_TTL_SECONDS, description="default access token TTL")
 
+    # Outbound SMS and WhatsApp through Twilio's Messages API (or a fake provider in tests and
+    # demos). No account: agents' messages on those channels are recorded as failed, not sent.
+    twilio_account_sid: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+
     # Images and files sent in web chats and from the desk.
     media_max_bytes: int = Field(5 * 1024 * 1024, gt=0, le=100 * 1024 * 1024)
     # Pages allowed to embed the web chat widget (its calls are cross-origin there): comma-separated
@@ -93,6 +98,11 @@ class Settings(BaseSettings):
             if url.startswith(plain):
                 return driver + url[len(plain) :]
         return url
+
+    @property
+    def base_url(self) -> str:
+        """Where providers reach this deployment (status callbacks)."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def webchat_origins(self) -> list[str]:

@@ -12,6 +12,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.delivery import TWILIO_STATUS_PATH, DeliveryActivities, TwilioAccount
 from activities.http import HttpActivities
 from activities.routing import RoutingActivities
 from activities.store import StoreActivities
@@ -55,6 +56,16 @@ def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
         *StudioActivities(db, cipher).all(),
         *RoutingActivities(db, cipher, client, settings.task_queue).all(),
         *HttpActivities(db, settings.auth_token).all(),
+        *DeliveryActivities(
+            db,
+            cipher,
+            TwilioAccount(
+                api_url=settings.twilio_api_url,
+                account_sid=settings.twilio_account_sid,
+                auth_token=settings.twilio_auth_token,
+                status_callback=f"{settings.base_url}{TWILIO_STATUS_PATH}",
+            ),
+        ).all(),
     ]
     return Worker(
         client,

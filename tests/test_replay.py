@@ -27,7 +27,7 @@ from workflows.routing.router import WorkspaceRouter, router_id
 HISTORIES = Path(__file__).parent / "histories"
 # Histories recorded by earlier versions of the workflow stay and must keep replaying; a new
 # recording only replaces the files of the current prefix.
-RECORDING_PREFIX = "v2-channel"
+RECORDING_PREFIX = "v3-channel"
 
 QUIZ = {
     "initial_state": "Trigger",

@@ -36,6 +36,7 @@ from workflows.messages import (
     ChatWebhook,
     ClaimSuccessor,
     CreateTask,
+    DeliveryFailure,
     ForwardMessages,
     InboundMessage,
     KnownKeys,
@@ -45,6 +46,7 @@ from workflows.messages import (
     OpenChannel,
     OpenedChannel,
     Origin,
+    OutboundDelivery,
     SetChannelStatus,
     StoredMessage,
     WebhookFailure,
@@ -77,6 +79,15 @@ STORE_OPTIONS: dict[str, Any] = {
 # An external integration's POST is retried ``retry_count`` more times after this first wait,
 # then recorded as failed.
 WEBHOOK_RETRY_INTERVAL = timedelta(seconds=1)
+
+# Agents' and flows' messages on these channels go to the customer through a provider. Runs that
+# began before provider delivery existed replay without it (their histories have no marker).
+DELIVERY_PATCH = "provider-delivery"
+PROVIDER_CHANNEL_TYPES = frozenset({"sms", "whatsapp"})
+# 429s and 5xx from the provider: backed off up to a minute, then recorded as failed.
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60), maximum_attempts=8
+)
 
 
 @dataclass
@@ -161,6 +172,9 @@ class ChannelWorkflow:
         self.task_creation: asyncio.Task[None] | None = None
         self.outbox: list[ChatWebhook] = []
         self.outbox_task: asyncio.Task[None] | None = None
+        # Messages waiting for their provider, sent one at a time in order.
+        self.deliveries: list[OutboundDelivery] = []
+        self.delivery_task: asyncio.Task[None] | None = None
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -469,13 +483,16 @@ class ChannelWorkflow:
             or self.open_task_sid is not None
             or self.task_creation is not None
             or self.outbox_task is not None
+            or self.delivery_task is not None
         )
 
     def _can_continue(self) -> bool:
         """A run may continue as new only where its work can be carried: no integration call in
         flight, and any Studio execution parked in a wait for a reply."""
         execution_parked = self.execution_task is None or (self.waiting_for_reply and not self.replies)
-        return execution_parked and self.task_creation is None and self.outbox_task is None
+        return (
+            execution_parked and self.task_creation is None and self.outbox_task is None and self.delivery_task is None
+        )
 
     def _may_continue(self) -> bool:
         return self._run_budget_spent() and self._can_continue()
@@ -525,7 +542,18 @@ class ChannelWorkflow:
     # --- the integration: Studio, external, task -----------------------------------------------
 
     def _on_stored(self, message: InboundMessage, stored: StoredMessage) -> None:
-        """A new message is stored: hand it to whatever the conversation's integration does."""
+        """A new message is stored: an agent's or a flow's goes to the customer's provider; a
+        customer's goes to whatever the conversation's integration does."""
+        if self._for_provider(message) and workflow.patched(DELIVERY_PATCH):
+            config = self.config
+            assert config.contact_address is not None and config.flow_address is not None
+            self.deliveries.append(
+                OutboundDelivery(
+                    stored.sid, config.channel_sid, config.channel_type, config.contact_address, config.flow_address
+                )
+            )
+            if self.delivery_task is None:
+                self.delivery_task = asyncio.create_task(self._deliver())
         if not message.runs_integration:
             return
         reply = Reply(message, stored, self.config.channel_sid, self.config.service_sid, self.config.flow_address)
@@ -742,6 +770,38 @@ class ChannelWorkflow:
             "Source": "SDK",
         }
         return ChatWebhook(url, form, retry_count, self.config.flex_flow_sid, self.config.channel_sid, stored.sid)
+
+    def _for_provider(self, message: InboundMessage) -> bool:
+        config = self.config
+        return (
+            config.channel_type in PROVIDER_CHANNEL_TYPES
+            and config.contact_address is not None
+            and config.flow_address is not None
+            and message.author != config.contact_address
+        )
+
+    async def _deliver(self) -> None:
+        """Hands queued messages to the provider one at a time, in order."""
+        try:
+            while self.deliveries:
+                delivery = self.deliveries[0]
+                try:
+                    await workflow.execute_activity(
+                        "deliver_message",
+                        delivery,
+                        start_to_close_timeout=timedelta(seconds=30),
+                        retry_policy=DELIVERY_RETRY,
+                    )
+                except (ActivityError, ApplicationError) as exc:
+                    await workflow.execute_local_activity(
+                        "record_delivery_failure", DeliveryFailure(delivery, failure_message(exc)), **STORE_OPTIONS
+                    )
+                self.deliveries.pop(0)
+        except asyncio.CancelledError:
+            pass
+        # Not in ``finally``: see ``_post_outbox``.
+        self.delivery_task = None
+        self.last_activity = workflow.now()
 
     async def _post_outbox(self) -> None:
         """Posts queued messages one at a time, in order."""

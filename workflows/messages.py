@@ -274,3 +274,23 @@ class WebhookFailure:
     webhook: ChatWebhook
     attempts: int
     error: str
+
+
+@dataclass
+class OutboundDelivery:
+    """A stored message a provider must carry to the contact (an agent's or a flow's message on
+    an SMS or WhatsApp channel)."""
+
+    message_sid: str
+    channel_sid: str
+    channel_type: str
+    to: str
+    from_: str
+
+
+@dataclass
+class DeliveryFailure:
+    """A delivery the provider never took (retries exhausted): recorded as failed."""
+
+    delivery: OutboundDelivery
+    error: str

@@ -1,5 +1,6 @@
-"""Twilio Messaging webhooks (SMS and WhatsApp through Twilio): signature check, form parsing,
-Flex Flow matching, and delivery to the contact's channel before answering."""
+"""Twilio Messaging webhooks (SMS and WhatsApp through Twilio): inbound messages (signature check,
+form parsing, Flex Flow matching, delivery to the contact's channel before answering) and status
+callbacks of the messages Switchboard sent (queued, sent, delivered, read, failed, undelivered)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from temporalio.service import RPCError
 from twilio.request_validator import RequestValidator
 
 from api.channels import ingest_contact_message
-from api.deps import ContextDep, SessionDep
+from api.deps import AppContext, ContextDep, SessionDep
 from api.metrics import MESSAGES_IN, WEBHOOK_REJECTED
 from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid
-from store.models import FlexFlow
+from store.deliveries import record_status
+from store.models import FlexFlow, MessageDelivery
 from workflows.messages import InboundMessage, MediaRef
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 WHATSAPP_PREFIX = "whatsapp:"
 MAX_MEDIA = 10
+MESSAGE_STATUSES = frozenset(
+    {"accepted", "queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "canceled"}
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +82,8 @@ def parse_inbound(params: dict[str, str]) -> TwilioInbound:
     )
 
 
-@router.post("/messaging")
-async def twilio_messaging(request: Request, context: ContextDep, session: SessionDep) -> Response:
+async def signed_params(request: Request, context: AppContext) -> dict[str, str]:
+    """The form Twilio posted, once its ``X-Twilio-Signature`` checks out (403 otherwise)."""
     form = await request.form()
     params = {key: value for key, value in form.items() if isinstance(value, str)}
     url = str(request.url)
@@ -90,6 +95,12 @@ async def twilio_messaging(request: Request, context: ContextDep, session: Sessi
     if not signature or not RequestValidator(context.settings.twilio_auth_token).validate(url, params, signature):
         WEBHOOK_REJECTED.labels("twilio", "signature").inc()
         raise TwilioError(403, f"X-Twilio-Signature does not match this request to {url}", 20403)
+    return params
+
+
+@router.post("/messaging")
+async def twilio_messaging(request: Request, context: ContextDep, session: SessionDep) -> Response:
+    params = await signed_params(request, context)
     try:
         inbound = parse_inbound(params)
     except TwilioError:
@@ -118,3 +129,33 @@ async def twilio_messaging(request: Request, context: ContextDep, session: Sessi
         raise TwilioError(503, "the message could not be stored; retry", SERVICE_UNAVAILABLE) from exc
     MESSAGES_IN.labels(inbound.channel_type).inc()
     return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+@router.post("/status")
+async def twilio_status(request: Request, context: ContextDep) -> Response:
+    """A status callback of a message Switchboard sent: the message moves forward (never back) and
+    the channel's agents see it. Unknown messages are acknowledged (Twilio would only retry)."""
+    params = await signed_params(request, context)
+    provider_sid, status = params.get("MessageSid"), params.get("MessageStatus")
+    if not provider_sid:
+        raise invalid("MessageSid", "is required")
+    if status not in MESSAGE_STATUSES:
+        raise invalid("MessageStatus", f"must be one of {', '.join(sorted(MESSAGE_STATUSES))}")
+    code = params.get("ErrorCode")
+    async with context.db.write_session() as session:
+        delivery = (
+            await session.exec(select(MessageDelivery).where(MessageDelivery.provider_sid == provider_sid))
+        ).first()
+        if delivery is None:
+            log.warning("status %s for unknown message %s", status, provider_sid)
+            return Response(status_code=204)
+        await record_status(
+            session,
+            context.cipher,
+            delivery,
+            status,
+            error_code=int(code) if code and code.isdigit() else None,
+            error_message=params.get("ErrorMessage") or None,
+        )
+        await session.commit()
+    return Response(status_code=204)

@@ -5,6 +5,7 @@ never the plaintext. Importing this package registers every table with ``SQLMode
 from store.models.agents import AgentFeedItem, ChannelAgent
 from store.models.base import utcnow
 from store.models.chat import Channel, Member, Message, Service
+from store.models.delivery import MessageDelivery
 from store.models.flex import Contact, FlexFlow, IntegrationFailure
 from store.models.studio import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep
 from store.models.taskrouter import (
@@ -32,6 +33,7 @@ __all__ = [
     "MediaObject",
     "Member",
     "Message",
+    "MessageDelivery",
     "Reservation",
     "RoutingEventRow",
     "RoutingWorkflow",

@@ -1,0 +1,188 @@
+"""Agents' messages reach the customer through the provider, end to end: an SMS or WhatsApp comes
+in through the signed webhook, the default Messaging Flow hands it to an agent, the agent answers
+over the socket, the fake provider (a real HTTP server standing in for Twilio) receives exactly
+the Messages API call, reports the message's progress to the status webhook, and the agent sees it
+delivered. Retried 429/500 answers send once; a 400 shows as failed; bad signatures are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql
+from twilio.request_validator import RequestValidator
+
+from fake_provider import FakeTwilio, ScriptedError
+from store.defaults import plan_flex_defaults
+from tests.conftest import Stack, StackFactory, new_phone
+from tests.test_agent_socket import command, event, frame
+from tests.test_studio_flows import text
+from tests.test_webchat import as_agent, sign_in
+
+TWILIO_TOKEN = secrets.token_hex(16)
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio("AC" + secrets.token_hex(16), TWILIO_TOKEN).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture(scope="module")
+def sending(make_stack: StackFactory, provider: FakeTwilio) -> Stack:
+    return make_stack(
+        desk_dev_sign_in=True,
+        twilio_auth_token=TWILIO_TOKEN,
+        twilio_account_sid=provider.account_sid,
+        twilio_api_url=provider.url,
+    )
+
+
+def clear_the_floor(stack: Stack) -> None:
+    """Agents of earlier tests go Offline, so a new conversation is offered to the new agent."""
+    workspace = stack.twilio().taskrouter.v1.workspaces(plan_flex_defaults(stack.settings).defaults.workspace_sid)
+    offline = next(a.sid for a in workspace.activities.list() if a.friendly_name == "Offline")
+    for worker in workspace.workers.list():
+        if worker.available:
+            workspace.workers(worker.sid).update(activity_sid=offline)
+
+
+def whatsapp_flow(stack: Stack) -> str:
+    """A WhatsApp number on the default Messaging Flow."""
+    defaults = plan_flex_defaults(stack.settings).defaults
+    number = "whatsapp:" + new_phone()
+    with stack.http() as http:
+        stack.create_flex_flow(
+            http,
+            defaults.chat_service_sid,
+            ChannelType="whatsapp",
+            ContactIdentity=number,
+            IntegrationType="studio",
+            **{"Integration.FlowSid": defaults.studio_flow_sid},
+        )
+    return number
+
+
+def agent_answers(stack: Stack, agent: str, to: str, customer: str, reply: str) -> list[dict[str, Any]]:
+    """The customer writes, the agent accepts and answers; the message statuses the agent sees
+    until ``delivered`` or ``failed``."""
+    clear_the_floor(stack)
+    token = sign_in(stack, agent)["token"]
+
+    async def work() -> list[dict[str, Any]]:
+        async with as_agent(stack, token) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            await command(desk, "a0", "set_activity", activity="Available")
+            with stack.http() as http:
+                await asyncio.to_thread(text, stack, http, to, customer, "Where is my parcel?")
+            offered = await frame(desk, event("reservation.created"))
+            await command(desk, "a1", "accept", reservation_sid=offered["data"]["reservation_sid"])
+            sent = await command(desk, "a2", "send_message", channel_sid=offered["channel_sid"], body=reply, key="r")
+            statuses = []
+            while True:
+                seen = await frame(desk, event("message.status", sid=sent["sid"]))
+                statuses.append({**seen["data"], "index_sent": sent["index"]})
+                if seen["data"]["status"] in ("delivered", "failed"):
+                    return statuses
+
+    return asyncio.run(work())
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_an_agents_answer_reaches_the_provider_and_comes_back_delivered(
+    sending: Stack, provider: FakeTwilio, channel: str
+) -> None:
+    number = sending.settings.flex_sms_number if channel == "sms" else whatsapp_flow(sending)
+    customer = new_phone() if channel == "sms" else "whatsapp:" + new_phone()
+    reply = f"It ships today ({channel})"
+    statuses = agent_answers(sending, f"kim-{channel}", number, customer, reply)
+    assert [s["status"] for s in statuses] == ["queued", "sent", "delivered"]
+    assert statuses[-1]["index"] == statuses[-1]["index_sent"] and statuses[-1]["error_code"] is None
+
+    [request] = [r for r in provider.message_requests() if r.field("Body") == reply]
+    assert request.path == f"/2010-04-01/Accounts/{provider.account_sid}/Messages.json"
+    assert request.field("From") == number and request.field("To") == customer
+    assert request.field("StatusCallback") == f"{sending.url}/webhooks/twilio/status"
+    assert request.headers["I-Twilio-Idempotency-Token"] == statuses[0]["sid"]
+    # Every callback was accepted by the signed status webhook.
+    answered = [code for status, params, code in provider.callbacks if params["To"] == customer]
+    assert answered == [204, 204]
+
+
+def test_throttling_and_server_errors_are_retried_and_the_message_is_sent_once(
+    sending: Stack, provider: FakeTwilio
+) -> None:
+    provider.fail_next(
+        ScriptedError(429, 20429, "Too Many Requests"), ScriptedError(500, 20500, "Internal Server Error")
+    )
+    customer = new_phone()
+    statuses = agent_answers(sending, "lou", sending.settings.flex_sms_number, customer, "Sorry for the wait")
+    assert statuses[-1]["status"] == "delivered"
+    attempts = [r for r in provider.message_requests() if r.field("To") == customer]
+    assert len(attempts) == 3
+    assert {r.headers["I-Twilio-Idempotency-Token"] for r in attempts} == {statuses[0]["sid"]}
+    assert [m["body"] for m in provider.messages_sent() if m["to"] == customer] == ["Sorry for the wait"]
+
+
+def test_a_refused_message_shows_as_failed_with_the_providers_error(sending: Stack, provider: FakeTwilio) -> None:
+    provider.fail_next(ScriptedError(400, 21211, "The 'To' number is not a valid phone number."))
+    customer = new_phone()
+    statuses = agent_answers(sending, "max", sending.settings.flex_sms_number, customer, "Hello?")
+    assert statuses == [
+        {
+            "channel_sid": statuses[0]["channel_sid"],
+            "sid": statuses[0]["sid"],
+            "index": statuses[0]["index_sent"],
+            "status": "failed",
+            "error_code": 21211,
+            "error_message": "The 'To' number is not a valid phone number.",
+            "index_sent": statuses[0]["index_sent"],
+        }
+    ]
+    assert [m for m in provider.messages_sent() if m["to"] == customer] == []
+
+
+def test_status_callbacks_must_be_signed_and_never_move_a_message_back(sending: Stack, provider: FakeTwilio) -> None:
+    customer = new_phone()
+    statuses = agent_answers(sending, "ned", sending.settings.flex_sms_number, customer, "Delivered?")
+    assert statuses[-1]["status"] == "delivered"
+    [sent] = [m for m in provider.messages_sent() if m["to"] == customer]
+    url = f"{sending.url}/webhooks/twilio/status"
+    late = {"MessageSid": sent["sid"], "MessageStatus": "sent"}
+
+    def post(params: dict[str, str], signature: str) -> httpx.Response:
+        return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature})
+
+    validator = RequestValidator(TWILIO_TOKEN)
+    assert post(late, "forged").status_code == 403
+    assert post(late, validator.compute_signature(url, late)).status_code == 204
+    unknown = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"}
+    assert post(unknown, validator.compute_signature(url, unknown)).status_code == 204
+    bad = {"MessageSid": sent["sid"], "MessageStatus": "teleported"}
+    refused = post(bad, validator.compute_signature(url, bad))
+    assert refused.status_code == 400 and "MessageStatus" in refused.json()["message"]
+
+    assert stored_status(sending, statuses[0]["sid"]) == "delivered"  # the late "sent" moved nothing
+    read = {"MessageSid": sent["sid"], "MessageStatus": "read"}
+    assert post(read, validator.compute_signature(url, read)).status_code == 204
+    assert stored_status(sending, statuses[0]["sid"]) == "read"
+
+
+def stored_status(stack: Stack, message_sid: str) -> str:
+    engine = create_engine(stack.settings.resolved_database_url.replace("+aiosqlite", ""))
+    try:
+        with engine.connect() as conn:
+            status = conn.execute(
+                sql("SELECT status FROM message_delivery WHERE message_sid = :sid"), {"sid": message_sid}
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return str(status)
