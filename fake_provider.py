@@ -1,20 +1,23 @@
-"""A fake messaging provider for tests and demos: a real HTTP server on loopback that speaks enough
-of Twilio's Messages API to stand in for it. It records every request, takes each message once per
-``I-Twilio-Idempotency-Token`` (as Twilio does), answers scripted errors when told to, and reports
-each message's progress to its ``StatusCallback`` signed with ``X-Twilio-Signature``, as Twilio
-reports to Switchboard's status webhook."""
+"""Fake messaging providers for tests and demos: real HTTP servers on loopback that speak enough of
+Twilio's Messages API (``FakeTwilio``) and Meta's Graph API (``FakeMeta``) to stand in for them.
+Both record every request and answer scripted errors when told to. ``FakeTwilio`` takes each
+message once per ``I-Twilio-Idempotency-Token`` (as Twilio does) and reports its progress to its
+``StatusCallback`` signed with ``X-Twilio-Signature``; ``FakeMeta`` answers message ids, and
+``meta_webhook`` builds signed webhook posts as Meta sends them."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -26,11 +29,18 @@ class Received:
     method: str
     path: str
     headers: dict[str, str]
-    form: dict[str, list[str]]
+    body: bytes
+
+    @property
+    def form(self) -> dict[str, list[str]]:
+        return parse_qs(self.body.decode())
 
     def field(self, name: str) -> str | None:
         values = self.form.get(name)
         return values[0] if values else None
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 @dataclass
@@ -40,31 +50,26 @@ class ScriptedError:
     message: str
 
 
-@dataclass
-class FakeTwilio:
-    """``FakeTwilio(account_sid, auth_token).start()``; point ``SWITCHBOARD_TWILIO_API_URL`` at
-    ``.url``. ``statuses`` are reported to each accepted message's callback, in order."""
+class FakeProvider:
+    """The server, the record of requests and the scripted errors every fake shares."""
 
-    account_sid: str
-    auth_token: str
-    statuses: Sequence[str] = ("sent", "delivered")
-    callback_delay: float = 0.05
-    requests: list[Received] = field(default_factory=list)
-    # Accepted messages by idempotency token (or provider SID when none was given).
-    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
-    errors: list[ScriptedError] = field(default_factory=list)
-    callbacks: list[tuple[str, dict[str, str], int]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.errors: list[ScriptedError] = []
+        self.lock = threading.Lock()
 
-    def start(self) -> FakeTwilio:
+    def handle(self, received: Received) -> tuple[int, dict[str, Any]]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                received = Received(
-                    "POST", urlparse(self.path).path, dict(self.headers), parse_qs(self.rfile.read(length).decode())
-                )
+                received = Received("POST", urlparse(self.path).path, dict(self.headers), self.rfile.read(length))
+                with fake.lock:
+                    fake.requests.append(received)
                 status, answer = fake.handle(received)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
@@ -78,7 +83,7 @@ class FakeTwilio:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, name="fake-twilio", daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, name=type(self).__name__, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -90,6 +95,29 @@ class FakeTwilio:
         with self.lock:
             self.errors.extend(errors)
 
+    def scripted_error(self) -> ScriptedError | None:
+        with self.lock:
+            return self.errors.pop(0) if self.errors else None
+
+
+class FakeTwilio(FakeProvider):
+    """``FakeTwilio(account_sid, auth_token).start()``; point ``SWITCHBOARD_TWILIO_API_URL`` at
+    ``.url``. ``statuses`` are reported to each accepted message's callback, in order."""
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        statuses: Sequence[str] = ("sent", "delivered"),
+        callback_delay: float = 0.05,
+    ) -> None:
+        super().__init__()
+        self.account_sid, self.auth_token = account_sid, auth_token
+        self.statuses, self.callback_delay = statuses, callback_delay
+        # Accepted messages by idempotency token (or provider SID when none was given).
+        self.accepted: dict[str, dict[str, Any]] = {}
+        self.callbacks: list[tuple[str, dict[str, str], int]] = []
+
     def messages_sent(self) -> list[dict[str, Any]]:
         with self.lock:
             return list(self.accepted.values())
@@ -98,11 +126,7 @@ class FakeTwilio:
         with self.lock:
             return [r for r in self.requests if r.path.endswith("/Messages.json")]
 
-    # --- the API -------------------------------------------------------------------------------
-
     def handle(self, received: Received) -> tuple[int, dict[str, Any]]:
-        with self.lock:
-            self.requests.append(received)
         expected = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         if received.path != expected:
             return 404, {
@@ -115,10 +139,10 @@ class FakeTwilio:
             != "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         ):
             return 401, {"code": 20003, "message": "Authenticate", "status": 401}
+        error = self.scripted_error()
+        if error is not None:
+            return error.status, {"code": error.code, "message": error.message, "status": error.status}
         with self.lock:
-            if self.errors:
-                error = self.errors.pop(0)
-                return error.status, {"code": error.code, "message": error.message, "status": error.status}
             token = received.headers.get("I-Twilio-Idempotency-Token")
             if token and token in self.accepted:
                 return 201, self.accepted[token]
@@ -164,3 +188,40 @@ class FakeTwilio:
                 code = 0
             with self.lock:
                 self.callbacks.append((status, params, code))
+
+
+class FakeMeta(FakeProvider):
+    """Meta's Graph API ``POST /{phone number id or page id}/messages`` with a bearer token."""
+
+    def __init__(self, access_token: str) -> None:
+        super().__init__()
+        self.access_token = access_token
+        self.sent: list[dict[str, Any]] = []
+
+    def handle(self, received: Received) -> tuple[int, dict[str, Any]]:
+        if received.headers.get("Authorization") != f"Bearer {self.access_token}":
+            return 401, {"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}}
+        error = self.scripted_error()
+        if error is not None:
+            return error.status, {"error": {"message": error.message, "type": "OAuthException", "code": error.code}}
+        payload = received.json()
+        sender = received.path.strip("/").split("/")[-2]
+        whatsapp = payload.get("messaging_product") == "whatsapp"
+        message_id = ("wamid." if whatsapp else "m_") + secrets.token_hex(12)
+        with self.lock:
+            self.sent.append({"id": message_id, "from": sender, **payload})
+        if whatsapp:
+            contacts = [{"input": payload["to"], "wa_id": payload["to"]}]
+            return 200, {"messaging_product": "whatsapp", "contacts": contacts, "messages": [{"id": message_id}]}
+        return 200, {"recipient_id": payload["recipient"]["id"], "message_id": message_id}
+
+    def sent_messages(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.sent)
+
+
+def meta_webhook(app_secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """A webhook body as Meta posts it, with its ``X-Hub-Signature-256``."""
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature}

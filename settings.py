@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     twilio_account_sid: str = ""
     twilio_api_url: str = "https://api.twilio.com"
 
+    # WhatsApp Cloud API and Messenger: Graph API base URL and page/system user access token for
+    # outbound; the app secret checks X-Hub-Signature-256; the verify token answers the handshake.
+    meta_graph_url: str = "https://graph.facebook.com/v21.0"
+    meta_access_token: str = ""
+    meta_app_secret: str = ""
+    meta_verify_token: str = ""
+
     # Images and files sent in web chats and from the desk.
     media_max_bytes: int = Field(5 * 1024 * 1024, gt=0, le=100 * 1024 * 1024)
     # Pages allowed to embed the web chat widget (its calls are cross-origin there): comma-separated

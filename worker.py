@@ -12,7 +12,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.delivery import TWILIO_STATUS_PATH, DeliveryActivities, TwilioAccount
+from activities.delivery import TWILIO_STATUS_PATH, DeliveryActivities, MetaAccount, TwilioAccount
 from activities.http import HttpActivities
 from activities.routing import RoutingActivities
 from activities.store import StoreActivities
@@ -65,6 +65,7 @@ def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
                 auth_token=settings.twilio_auth_token,
                 status_callback=f"{settings.base_url}{TWILIO_STATUS_PATH}",
             ),
+            MetaAccount(settings.meta_graph_url, settings.meta_access_token),
         ).all(),
     ]
     return Worker(

@@ -1,6 +1,7 @@
 """Delivery of agents' and flows' messages to the customer's provider: Twilio's Messages API for
-SMS and WhatsApp through Twilio. Provider base URL and credentials are settings, so tests point
-them at a local fake provider.
+SMS and WhatsApp through Twilio, Meta's Graph API for the WhatsApp Cloud API (a flow address
+``whatsapp:<phone number id>``) and Messenger. Provider base URLs and credentials are settings, so
+tests point them at a local fake provider.
 
 A message is sent once: a provider SID already recorded ends a retried attempt at once, and the
 request carries ``I-Twilio-Idempotency-Token`` (the message SID) for the window between the
@@ -9,6 +10,7 @@ policy; any other 4xx is final and recorded on the message with the provider's e
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,9 @@ from workflows.messages import DeliveryFailure, OutboundDelivery
 
 USER_AGENT = "Switchboard"
 TWILIO = "twilio"
+META = "meta"
+# A WhatsApp Cloud API number is addressed by its phone number id (digits); Twilio's by E.164.
+WHATSAPP_CLOUD_ADDRESS = re.compile(r"^whatsapp:\d+$")
 # Where Twilio reports a message's progress (``api/webhooks/twilio_messaging.py``).
 TWILIO_STATUS_PATH = "/webhooks/twilio/status"
 NOT_SENT = "not_sent"
@@ -45,10 +50,35 @@ class TwilioAccount:
 
 
 @dataclass
+class MetaAccount:
+    graph_url: str
+    access_token: str
+
+
+@dataclass
+class ProviderAnswer:
+    """What one send attempt came to: the provider's message id (taken), or a final refusal."""
+
+    provider_sid: str | None
+    status: str
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+def provider_for(delivery: OutboundDelivery) -> str:
+    if delivery.channel_type == "facebook":
+        return META
+    if delivery.channel_type == "whatsapp" and WHATSAPP_CLOUD_ADDRESS.match(delivery.from_):
+        return META
+    return TWILIO
+
+
+@dataclass
 class DeliveryActivities:
     db: Database
     cipher: Cipher
     twilio: TwilioAccount
+    meta: MetaAccount
     client: httpx.AsyncClient = field(
         default_factory=lambda: httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=15)
     )
@@ -56,7 +86,7 @@ class DeliveryActivities:
     def all(self) -> list[Any]:
         return [self.deliver_message, self.record_delivery_failure]
 
-    async def _delivery(self, delivery: OutboundDelivery) -> MessageDelivery:
+    async def _delivery(self, delivery: OutboundDelivery, provider: str) -> MessageDelivery:
         async with self.db.write_session() as session:
             row = await session.get(MessageDelivery, delivery.message_sid)
             if row is None:
@@ -80,58 +110,110 @@ class DeliveryActivities:
 
     @activity.defn(name="deliver_message")
     async def deliver_message(self, delivery: OutboundDelivery) -> str:
-        """Send one message through Twilio's Messages API; answers its status."""
-        if not self.twilio.account_sid:
+        """Send one message through its provider; answers its status."""
+        provider = provider_for(delivery)
+        configured = self.twilio.account_sid if provider == TWILIO else self.meta.access_token
+        if not configured:
             # A deployment without a provider account (development): messages stay in Switchboard.
-            activity.logger.info("no SWITCHBOARD_TWILIO_ACCOUNT_SID: message %s not sent", delivery.message_sid)
+            activity.logger.info("no %s account configured: message %s not sent", provider, delivery.message_sid)
             return NOT_SENT
-        row = await self._delivery(delivery)
+        row = await self._delivery(delivery, provider)
         if row.provider_sid is not None or row.status in ("failed", "undelivered"):
             return row.status  # an earlier attempt got the provider's answer
         async with self.db.session() as session:
             message = await session.get(Message, delivery.message_sid)
         if message is None:
             raise ApplicationError(f"message {delivery.message_sid} is not stored", non_retryable=True)
+        body = self.cipher.decrypt_optional(message.body_enc, "message.body") or ""
+        try:
+            if provider == TWILIO:
+                answer = await self._send_twilio(delivery, body)
+            else:
+                answer = await self._send_meta(delivery, body)
+        except httpx.HTTPError as exc:
+            raise ApplicationError(f"the provider did not answer: {exc.__class__.__name__}: {exc}") from exc
+        await self._record(
+            delivery.message_sid,
+            answer.status,
+            provider_sid=answer.provider_sid,
+            error_code=answer.error_code,
+            error_message=answer.error_message,
+        )
+        return answer.status
+
+    async def _send_twilio(self, delivery: OutboundDelivery, body: str) -> ProviderAnswer:
         form: dict[str, Any] = {
             "From": delivery.from_,
             "To": delivery.to,
             "StatusCallback": self.twilio.status_callback,
         }
-        body = self.cipher.decrypt_optional(message.body_enc, "message.body")
         if body:
             form["Body"] = body
-        try:
-            response = await self.client.post(
-                self.twilio.messages_url(),
-                data=form,
-                auth=(self.twilio.account_sid, self.twilio.auth_token),
-                headers={"I-Twilio-Idempotency-Token": delivery.message_sid},
-            )
-        except httpx.HTTPError as exc:
-            raise ApplicationError(f"the provider did not answer: {exc.__class__.__name__}: {exc}") from exc
-        answer = provider_answer(response)
-        if response.status_code == 429 or response.status_code >= 500:
-            # Not taken: the retry policy sends it again (with the same idempotency token).
-            raise ApplicationError(f"the provider answered {response.status_code}: {answer.get('message', '')}")
-        if response.is_success and isinstance(answer.get("sid"), str):
-            status = str(answer.get("status") or "queued")
-            await self._record(delivery.message_sid, status, provider_sid=answer["sid"])
-            return status
-        code = answer.get("code")
-        await self._record(
-            delivery.message_sid,
-            "failed",
-            error_code=code if isinstance(code, int) else None,
-            error_message=str(answer.get("message") or f"the provider answered {response.status_code}"),
+        response = await self.client.post(
+            self.twilio.messages_url(),
+            data=form,
+            auth=(self.twilio.account_sid, self.twilio.auth_token),
+            headers={"I-Twilio-Idempotency-Token": delivery.message_sid},
         )
-        return "failed"
+        answer = provider_answer(response)
+        raise_if_retryable(response, answer)
+        if response.is_success and isinstance(answer.get("sid"), str):
+            return ProviderAnswer(answer["sid"], str(answer.get("status") or "queued"))
+        code = answer.get("code")
+        return ProviderAnswer(None, "failed", code if isinstance(code, int) else None, str(answer.get("message") or ""))
+
+    async def _send_meta(self, delivery: OutboundDelivery, body: str) -> ProviderAnswer:
+        sender, recipient = delivery.from_.split(":", 1)[1], delivery.to.split(":", 1)[1]
+        if delivery.channel_type == "facebook":
+            payload: dict[str, Any] = {
+                "recipient": {"id": recipient},
+                "messaging_type": "RESPONSE",
+                "message": {"text": body},
+            }
+        else:
+            payload = {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": recipient,
+                "type": "text",
+                "text": {"body": body},
+            }
+        response = await self.client.post(
+            f"{self.meta.graph_url.rstrip('/')}/{sender}/messages",
+            json=payload,
+            headers={"Authorization": f"Bearer {self.meta.access_token}"},
+        )
+        answer = provider_answer(response)
+        raise_if_retryable(response, answer)
+        if response.is_success:
+            messages = answer.get("messages") or [{}]
+            sid = answer.get("message_id") or messages[0].get("id")
+            if isinstance(sid, str):
+                # Messenger has no later status for a sent message but its delivery event.
+                return ProviderAnswer(sid, "sent" if delivery.channel_type == "facebook" else "queued")
+        error = provider_error(answer)
+        code = error.get("code")
+        return ProviderAnswer(None, "failed", code if isinstance(code, int) else None, str(error.get("message") or ""))
 
     @activity.defn(name="record_delivery_failure")
     @finish_even_if_cancelled
     async def record_delivery_failure(self, failure: DeliveryFailure) -> None:
         """Retries ran out: the message stays undelivered, and the agents see why."""
-        await self._delivery(failure.delivery)
+        await self._delivery(failure.delivery, provider_for(failure.delivery))
         await self._record(failure.delivery.message_sid, "failed", error_message=failure.error)
+
+
+def raise_if_retryable(response: httpx.Response, answer: dict[str, Any]) -> None:
+    """429 and 5xx: not taken; the retry policy sends it again (Twilio: same idempotency token)."""
+    if response.status_code == 429 or response.status_code >= 500:
+        error = provider_error(answer)
+        raise ApplicationError(f"the provider answered {response.status_code}: {error.get('message', '')}")
+
+
+def provider_error(answer: dict[str, Any]) -> dict[str, Any]:
+    """Meta nests its error (``{"error": {...}}``); Twilio's answer is the error."""
+    nested = answer.get("error")
+    return nested if isinstance(nested, dict) else answer
 
 
 def provider_answer(response: httpx.Response) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from api.twilio_shape import (
     twilio_error_handler,
     validation_error_handler,
 )
-from api.webhooks import twilio_messaging
+from api.webhooks import meta, twilio_messaging
 from api.widget_cors import WidgetCors
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
@@ -135,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
         media.router,
         desk.router,
         twilio_messaging.router,
+        meta.router,
         agent_socket.router,
         customer_socket.router,
     ):

@@ -28,6 +28,7 @@ from twilio.rest import Client as TwilioClient
 
 from devstack import BackgroundStack, DevServer, start_dev_server, wait_until_ready
 from settings import Settings
+from store.defaults import plan_flex_defaults
 
 T = TypeVar("T")
 POSTGRES_ADMIN_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -261,3 +262,15 @@ def outside() -> Iterator[RecordingServer]:
         yield server
     finally:
         server.close()
+
+
+def clear_the_floor(stack: Stack, *names: str) -> None:
+    """Agents of earlier tests go Offline and their customers' waiting tasks are canceled, so
+    what comes next is offered to ``names`` only (tests of one module share a stack)."""
+    workspace = stack.twilio().taskrouter.v1.workspaces(plan_flex_defaults(stack.settings).defaults.workspace_sid)
+    offline = next(a.sid for a in workspace.activities.list() if a.friendly_name == "Offline")
+    for worker in workspace.workers.list():
+        if worker.friendly_name not in names and worker.available:
+            workspace.workers(worker.sid).update(activity_sid=offline)
+    for task in workspace.tasks.list(assignment_status=["pending", "reserved"]):
+        workspace.tasks(task.sid).update(assignment_status="canceled", reason="a new test")

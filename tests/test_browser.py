@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, Page, expect, sync_playwright
 
 from store.defaults import plan_flex_defaults
-from tests.conftest import ARTIFACTS, Stack, StackFactory, eventually, new_phone
+from tests.conftest import ARTIFACTS, Stack, StackFactory, clear_the_floor, eventually, new_phone
 from tests.test_studio_flows import text
 
 CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -77,18 +77,6 @@ def desk_sign_in(page: Page, stack: Stack, identity: str) -> None:
     activity = page.get_by_test_id("desk-activity")
     expect(activity.get_by_role("option", name="Available", exact=True)).to_have_count(1, timeout=SEEN)
     activity.select_option(label="Available")
-
-
-def clear_the_floor(stack: Stack, *names: str) -> None:
-    """Agents of earlier tests go Offline and their customers' waiting tasks are canceled, so
-    what comes next is offered to ``names`` only."""
-    workspace = stack.twilio().taskrouter.v1.workspaces(plan_flex_defaults(stack.settings).defaults.workspace_sid)
-    offline = next(a.sid for a in workspace.activities.list() if a.friendly_name == "Offline")
-    for worker in workspace.workers.list():
-        if worker.friendly_name not in names and worker.available:
-            workspace.workers(worker.sid).update(activity_sid=offline)
-    for task in workspace.tasks.list(assignment_status=["pending", "reserved"]):
-        workspace.tasks(task.sid).update(assignment_status="canceled", reason="a new test")
 
 
 def widget_start(page: Page, stack: Stack, name: str, question: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from fake_provider import FakeTwilio, ScriptedError
 from store.defaults import plan_flex_defaults
-from tests.conftest import Stack, StackFactory, new_phone
+from tests.conftest import Stack, StackFactory, clear_the_floor, new_phone
 from tests.test_agent_socket import command, event, frame
 from tests.test_studio_flows import text
 from tests.test_webchat import as_agent, sign_in
@@ -46,15 +46,6 @@ def sending(make_stack: StackFactory, provider: FakeTwilio) -> Stack:
     )
 
 
-def clear_the_floor(stack: Stack) -> None:
-    """Agents of earlier tests go Offline, so a new conversation is offered to the new agent."""
-    workspace = stack.twilio().taskrouter.v1.workspaces(plan_flex_defaults(stack.settings).defaults.workspace_sid)
-    offline = next(a.sid for a in workspace.activities.list() if a.friendly_name == "Offline")
-    for worker in workspace.workers.list():
-        if worker.available:
-            workspace.workers(worker.sid).update(activity_sid=offline)
-
-
 def whatsapp_flow(stack: Stack) -> str:
     """A WhatsApp number on the default Messaging Flow."""
     defaults = plan_flex_defaults(stack.settings).defaults
@@ -72,8 +63,26 @@ def whatsapp_flow(stack: Stack) -> str:
 
 
 def agent_answers(stack: Stack, agent: str, to: str, customer: str, reply: str) -> list[dict[str, Any]]:
-    """The customer writes, the agent accepts and answers; the message statuses the agent sees
-    until ``delivered`` or ``failed``."""
+    """The customer texts (Twilio webhook), the agent accepts and answers; the message statuses
+    the agent sees until ``delivered`` or ``failed``."""
+
+    def customer_writes() -> None:
+        with stack.http() as http:
+            text(stack, http, to, customer, "Where is my parcel?")
+
+    return agent_answers_after(stack, agent, customer_writes, reply)
+
+
+def agent_answers_after(
+    stack: Stack,
+    agent: str,
+    customer_writes: Callable[[], None],
+    reply: str,
+    provider_reports: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    """``customer_writes``, the agent accepts and answers ``reply``; the message statuses the
+    agent sees until ``delivered`` or ``failed``. ``provider_reports`` runs once the provider
+    took the message (the first status), as a provider's status webhooks would."""
     clear_the_floor(stack)
     token = sign_in(stack, agent)["token"]
 
@@ -81,8 +90,7 @@ def agent_answers(stack: Stack, agent: str, to: str, customer: str, reply: str) 
         async with as_agent(stack, token) as desk:
             await frame(desk, lambda f: f["type"] == "ready")
             await command(desk, "a0", "set_activity", activity="Available")
-            with stack.http() as http:
-                await asyncio.to_thread(text, stack, http, to, customer, "Where is my parcel?")
+            await asyncio.to_thread(customer_writes)
             offered = await frame(desk, event("reservation.created"))
             await command(desk, "a1", "accept", reservation_sid=offered["data"]["reservation_sid"])
             sent = await command(desk, "a2", "send_message", channel_sid=offered["channel_sid"], body=reply, key="r")
@@ -92,6 +100,8 @@ def agent_answers(stack: Stack, agent: str, to: str, customer: str, reply: str) 
                 statuses.append({**seen["data"], "index_sent": sent["index"]})
                 if seen["data"]["status"] in ("delivered", "failed"):
                     return statuses
+                if provider_reports is not None and len(statuses) == 1:
+                    await asyncio.to_thread(provider_reports)
 
     return asyncio.run(work())
 

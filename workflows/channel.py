@@ -83,7 +83,7 @@ WEBHOOK_RETRY_INTERVAL = timedelta(seconds=1)
 # Agents' and flows' messages on these channels go to the customer through a provider. Runs that
 # began before provider delivery existed replay without it (their histories have no marker).
 DELIVERY_PATCH = "provider-delivery"
-PROVIDER_CHANNEL_TYPES = frozenset({"sms", "whatsapp"})
+PROVIDER_CHANNEL_TYPES = frozenset({"sms", "whatsapp", "facebook"})
 # 429s and 5xx from the provider: backed off up to a minute, then recorded as failed.
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60), maximum_attempts=8
