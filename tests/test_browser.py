@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import secrets
 import shutil
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, Page, expect, sync_playwright
 
+from fake_provider import FakeTwilio, ScriptedError
 from store.defaults import plan_flex_defaults
 from tests.conftest import ARTIFACTS, Stack, StackFactory, clear_the_floor, eventually, new_phone
 from tests.test_studio_flows import text
@@ -328,3 +330,44 @@ def test_an_agent_works_several_conversations_and_transfers_one(web: Stack, brow
     finally:
         for context in (chat_context, other_context, desk_context):
             context.close()
+
+
+@pytest.fixture(scope="module")
+def sms_provider() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio("AC" + secrets.token_hex(16), secrets.token_hex(16)).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def test_the_desk_shows_how_far_an_sms_got(
+    make_stack: StackFactory, sms_provider: FakeTwilio, browser: Browser
+) -> None:
+    sending = make_stack(
+        desk_dev_sign_in=True,
+        twilio_auth_token=sms_provider.auth_token,
+        twilio_account_sid=sms_provider.account_sid,
+        twilio_api_url=sms_provider.url,
+    )
+    context, desk = new_page(browser)
+    phone = new_phone()
+    try:
+        desk_sign_in(desk, sending, "rita")
+        with sending.http() as http:
+            text(sending, http, sending.settings.flex_sms_number, phone, "my parcel is lost")
+        desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
+        desk.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        desk.get_by_test_id("desk-input").fill("Let me check.")
+        desk.get_by_test_id("desk-send").click()
+        mine = desk.locator("[data-testid=desk-message][data-author-role=agent]")
+        expect(mine.last.get_by_test_id("message-status")).to_have_text("Delivered", timeout=SEEN)
+        sms_provider.fail_next(ScriptedError(400, 21610, "Attempt to send to unsubscribed recipient"))
+        desk.get_by_test_id("desk-input").fill("Are you still there?")
+        desk.get_by_test_id("desk-send").click()
+        expect(mine.last.get_by_test_id("message-status")).to_have_text(
+            "Not delivered (21610): Attempt to send to unsubscribed recipient", timeout=SEEN
+        )
+        shot(desk, "desk-sms-statuses.png")
+    finally:
+        context.close()

@@ -264,6 +264,8 @@
         if (!conversation) return;
         conversation.read[data.identity] = Math.max(conversation.read[data.identity] ?? -1, data.index);
         return conversation === selected() && refreshReceipts(conversation);
+      case "message.status":
+        return conversation && onDeliveryStatus(conversation, data);
       case "chat.ended":
         return conversation && notice(conversation, data.by === "customer" ? "The customer ended the chat." : "The chat was ended.");
       case "channel.status":
@@ -539,11 +541,28 @@
     }
   }
 
+  // SMS, WhatsApp and Messenger report how far a message got; web chats report reads.
+  const DELIVERY_LABELS = { queued: "Queued", sending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read" };
+
+  function onDeliveryStatus(conversation, data) {
+    conversation.delivery = conversation.delivery || {};
+    conversation.delivery[data.index] = data;
+    if (conversation === selected()) refreshReceipts(conversation);
+  }
+
   function refreshReceipts(conversation) {
     const horizon = Math.max(-1, ...Object.values(conversation.read));
+    const delivery = conversation.delivery || {};
     for (const [index, node] of conversation.shown) {
       const status = node.querySelector("[data-testid=message-status]");
-      if (status) status.textContent = index <= horizon ? "Read" : "Sent";
+      if (!status) continue;
+      const reported = delivery[index];
+      if (reported && (reported.status === "failed" || reported.status === "undelivered")) {
+        const code = reported.error_code ? ` (${reported.error_code})` : "";
+        status.textContent = `Not delivered${code}: ${reported.error_message || "the provider refused it"}`;
+        node.dataset.failed = "true";
+      } else if (index <= horizon) status.textContent = "Read";
+      else status.textContent = reported ? DELIVERY_LABELS[reported.status] || reported.status : "Sent";
     }
   }
 
