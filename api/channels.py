@@ -5,21 +5,27 @@ provider webhook shares."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from api.deps import AppContext
+from api.metrics import MESSAGES_IN
+from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError
 from store.contacts import address_hash, current_channel_sid
 from store.models import Channel, Contact, FlexFlow
 from workflows import sids
 from workflows.messages import ChannelConfig, InboundMessage, Integration
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _config(context: AppContext, **fields: Any) -> ChannelConfig:
@@ -56,6 +62,29 @@ async def contact_config(context: AppContext, session: AsyncSession, flow: FlexF
         integration=integration_for(flow),
         flow_address=flow.contact_identity,
     )
+
+
+async def flow_serving(session: AsyncSession, channel_type: str, address: str) -> FlexFlow | None:
+    """The enabled Flex Flow whose contact identity is ``address`` on ``channel_type``."""
+    query = select(FlexFlow).where(
+        FlexFlow.contact_identity == address,
+        FlexFlow.channel_type == channel_type,
+        col(FlexFlow.enabled).is_(True),
+    )
+    return (await session.exec(query)).first()
+
+
+async def ingest_durably(
+    context: AppContext, session: AsyncSession, flow: FlexFlow, address: str, message: InboundMessage
+) -> None:
+    """A provider webhook's ``ingest_contact_message``: not durable is a 503, so the provider
+    retries (the message key keeps the retry idempotent)."""
+    try:
+        await ingest_contact_message(context, session, flow, address, message)
+    except RPCError as exc:
+        log.error("message %s not accepted by Temporal: %s", message.key, exc)
+        raise TwilioError(503, "the message could not be stored; retry", SERVICE_UNAVAILABLE) from exc
+    MESSAGES_IN.labels(flow.channel_type).inc()
 
 
 async def ingest_contact_message(

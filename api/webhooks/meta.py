@@ -19,15 +19,14 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
-from sqlmodel import col, select
-from temporalio.service import RPCError
+from sqlmodel import select
 
-from api.channels import ingest_contact_message
+from api.channels import flow_serving, ingest_durably
 from api.deps import ContextDep, SessionDep
-from api.metrics import MESSAGES_IN, WEBHOOK_REJECTED
-from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid
+from api.metrics import WEBHOOK_REJECTED
+from api.twilio_shape import TwilioError, invalid
 from store.deliveries import record_status
-from store.models import FlexFlow, MessageDelivery
+from store.models import MessageDelivery
 from workflows.messages import InboundMessage, MediaRef
 
 router = APIRouter(prefix="/webhooks/meta", tags=["webhooks"])
@@ -83,7 +82,7 @@ async def meta_events(request: Request, context: ContextDep, session: SessionDep
         WEBHOOK_REJECTED.labels("meta", "malformed").inc()
         raise invalid("body", f"is not a Meta webhook payload: {exc}") from exc
     for item in inbound:
-        flow = await flow_for(session, item.channel_type, item.to)
+        flow = await flow_serving(session, item.channel_type, item.to)
         if flow is None:
             # Meta retries whatever is not answered 200: a number nobody serves is logged instead.
             WEBHOOK_REJECTED.labels("meta", "unmatched").inc()
@@ -91,25 +90,11 @@ async def meta_events(request: Request, context: ContextDep, session: SessionDep
                 "no enabled %s Flex Flow serves %s; message %s dropped", item.channel_type, item.to, item.message.key
             )
             continue
-        try:
-            await ingest_contact_message(context, session, flow, item.from_, item.message)
-        except RPCError as exc:
-            log.error("message %s not accepted by Temporal: %s", item.message.key, exc)
-            raise TwilioError(503, "the message could not be stored; retry", SERVICE_UNAVAILABLE) from exc
-        MESSAGES_IN.labels(item.channel_type).inc()
+        await ingest_durably(context, session, flow, item.from_, item.message)
     await session.commit()
     if statuses:
         await record_statuses(context, statuses)
     return Response(status_code=200)
-
-
-async def flow_for(session: SessionDep, channel_type: str, address: str) -> FlexFlow | None:
-    query = select(FlexFlow).where(
-        FlexFlow.contact_identity == address,
-        FlexFlow.channel_type == channel_type,
-        col(FlexFlow.enabled).is_(True),
-    )
-    return (await session.exec(query)).first()
 
 
 async def record_statuses(context: ContextDep, statuses: list[MetaStatus]) -> None:

@@ -9,16 +9,15 @@ import logging
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
-from sqlmodel import col, select
-from temporalio.service import RPCError
+from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from api.channels import ingest_contact_message
+from api.channels import flow_serving, ingest_durably
 from api.deps import AppContext, ContextDep, SessionDep
-from api.metrics import MESSAGES_IN, WEBHOOK_REJECTED
-from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid
+from api.metrics import WEBHOOK_REJECTED
+from api.twilio_shape import TwilioError, invalid
 from store.deliveries import record_status
-from store.models import FlexFlow, MessageDelivery
+from store.models import MessageDelivery
 from workflows.messages import InboundMessage, MediaRef
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
@@ -106,12 +105,7 @@ async def twilio_messaging(request: Request, context: ContextDep, session: Sessi
     except TwilioError:
         WEBHOOK_REJECTED.labels("twilio", "malformed").inc()
         raise
-    query = select(FlexFlow).where(
-        FlexFlow.contact_identity == inbound.to,
-        FlexFlow.channel_type == inbound.channel_type,
-        col(FlexFlow.enabled).is_(True),
-    )
-    flow = (await session.exec(query)).first()
+    flow = await flow_serving(session, inbound.channel_type, inbound.to)
     if flow is None:
         WEBHOOK_REJECTED.labels("twilio", "unmatched").inc()
         log.warning(
@@ -121,13 +115,7 @@ async def twilio_messaging(request: Request, context: ContextDep, session: Sessi
             inbound.message.key,
         )
         raise TwilioError(404, f"no enabled {inbound.channel_type} Flex Flow has contact identity {inbound.to}")
-    try:
-        await ingest_contact_message(context, session, flow, inbound.from_, inbound.message)
-    except RPCError as exc:
-        # Not durable: a 5xx makes Twilio retry, and the message key keeps the retry idempotent.
-        log.error("message %s not accepted by Temporal: %s", inbound.message.key, exc)
-        raise TwilioError(503, "the message could not be stored; retry", SERVICE_UNAVAILABLE) from exc
-    MESSAGES_IN.labels(inbound.channel_type).inc()
+    await ingest_durably(context, session, flow, inbound.from_, inbound.message)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
