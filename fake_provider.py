@@ -149,7 +149,7 @@ class FakeTwilio(FakeProvider):
             for required in ("To", "From"):
                 if not received.field(required):
                     return 400, {"code": 21604, "message": f"A '{required}' phone number is required.", "status": 400}
-            if not received.field("Body") and not received.field("MediaUrl"):
+            if not received.field("Body") and not received.field("MediaUrl") and not received.field("ContentSid"):
                 return 400, {"code": 21602, "message": "Message body is required.", "status": 400}
             sid = "SM" + secrets.token_hex(16)
             message: dict[str, Any] = {

@@ -10,6 +10,7 @@ policy; any other 4xx is final and recorded on the message with the provider's e
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,11 +126,13 @@ class DeliveryActivities:
         if message is None:
             raise ApplicationError(f"message {delivery.message_sid} is not stored", non_retryable=True)
         body = self.cipher.decrypt_optional(message.body_enc, "message.body") or ""
+        attributes = json.loads(self.cipher.decrypt(message.attributes_enc, "message.attributes") or "{}")
+        template = attributes.get("template") if isinstance(attributes, dict) else None
         try:
             if provider == TWILIO:
-                answer = await self._send_twilio(delivery, body)
+                answer = await self._send_twilio(delivery, body, template)
             else:
-                answer = await self._send_meta(delivery, body)
+                answer = await self._send_meta(delivery, body, template)
         except httpx.HTTPError as exc:
             raise ApplicationError(f"the provider did not answer: {exc.__class__.__name__}: {exc}") from exc
         await self._record(
@@ -141,13 +144,19 @@ class DeliveryActivities:
         )
         return answer.status
 
-    async def _send_twilio(self, delivery: OutboundDelivery, body: str) -> ProviderAnswer:
+    async def _send_twilio(
+        self, delivery: OutboundDelivery, body: str, template: dict[str, Any] | None
+    ) -> ProviderAnswer:
         form: dict[str, Any] = {
             "From": delivery.from_,
             "To": delivery.to,
             "StatusCallback": self.twilio.status_callback,
         }
-        if body:
+        if template is not None:
+            # Twilio names an approved WhatsApp template by its Content SID; variables are numbered.
+            form["ContentSid"] = template["name"]
+            form["ContentVariables"] = json.dumps({str(n): v for n, v in enumerate(template["variables"], 1)})
+        elif body:
             form["Body"] = body
         response = await self.client.post(
             self.twilio.messages_url(),
@@ -162,7 +171,9 @@ class DeliveryActivities:
         code = answer.get("code")
         return ProviderAnswer(None, "failed", code if isinstance(code, int) else None, str(answer.get("message") or ""))
 
-    async def _send_meta(self, delivery: OutboundDelivery, body: str) -> ProviderAnswer:
+    async def _send_meta(
+        self, delivery: OutboundDelivery, body: str, template: dict[str, Any] | None
+    ) -> ProviderAnswer:
         sender, recipient = delivery.from_.split(":", 1)[1], delivery.to.split(":", 1)[1]
         if delivery.channel_type == "facebook":
             payload: dict[str, Any] = {
@@ -171,13 +182,18 @@ class DeliveryActivities:
                 "message": {"text": body},
             }
         else:
-            payload = {
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": recipient,
-                "type": "text",
-                "text": {"body": body},
-            }
+            payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": recipient}
+            if template is not None:
+                parameters = [{"type": "text", "text": v} for v in template["variables"]]
+                payload["type"] = "template"
+                payload["template"] = {
+                    "name": template["name"],
+                    "language": {"code": template["language"]},
+                    "components": [{"type": "body", "parameters": parameters}] if parameters else [],
+                }
+            else:
+                payload["type"] = "text"
+                payload["text"] = {"body": body}
         response = await self.client.post(
             f"{self.meta.graph_url.rstrip('/')}/{sender}/messages",
             json=payload,

@@ -7,8 +7,10 @@ delivered. Retried 429/500 answers send once; a 400 shows as failed; bad signatu
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,7 +24,7 @@ from store.defaults import plan_flex_defaults
 from tests.conftest import Stack, StackFactory, clear_the_floor, new_phone
 from tests.test_agent_socket import command, event, frame
 from tests.test_studio_flows import text
-from tests.test_webchat import as_agent, sign_in
+from tests.test_webchat import as_agent, refused, sign_in
 
 TWILIO_TOKEN = secrets.token_hex(16)
 
@@ -196,3 +198,52 @@ def stored_status(stack: Stack, message_sid: str) -> str:
     finally:
         engine.dispose()
     return str(status)
+
+
+def test_whatsapp_takes_only_a_template_after_24_hours(sending: Stack, provider: FakeTwilio) -> None:
+    number, customer = whatsapp_flow(sending), "whatsapp:" + new_phone()
+    clear_the_floor(sending)
+    token = sign_in(sending, "uma")["token"]
+
+    async def work() -> str:
+        async with as_agent(sending, token) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            await command(desk, "a0", "set_activity", activity="Available")
+            with sending.http() as http:
+                await asyncio.to_thread(text, sending, http, number, customer, "hello")
+            offered = await frame(desk, event("reservation.created"))
+            channel = offered["channel_sid"]
+            await command(desk, "a1", "accept", reservation_sid=offered["data"]["reservation_sid"])
+            await command(desk, "a2", "send_message", channel_sid=channel, body="Hi! Within the window.", key="w")
+            await asyncio.to_thread(age_messages, sending, channel, timedelta(hours=25))
+            late = await refused(desk, "a3", "send_message", channel_sid=channel, body="Still there?", key="x")
+            assert late["code"] == 409 and "24-hour window" in late["message"] and "template" in late["message"]
+            template = {"name": "HXb5b62575e6e4ff6129ad7c8efe1f983e", "language": "en", "variables": ["Ana", "1234"]}
+            sent = await command(desk, "a4", "send_message", channel_sid=channel, template=template, key="t")
+            while (await frame(desk, event("message.status", sid=sent["sid"])))["data"]["status"] != "delivered":
+                pass
+            return str(sent["sid"])
+
+    message_sid = asyncio.run(work())
+    [request] = [r for r in provider.message_requests() if r.headers.get("I-Twilio-Idempotency-Token") == message_sid]
+    assert request.field("ContentSid") == "HXb5b62575e6e4ff6129ad7c8efe1f983e"
+    assert json.loads(request.field("ContentVariables") or "") == {"1": "Ana", "2": "1234"}
+    assert request.field("Body") is None and request.field("To") == customer
+    assert [r.field("Body") for r in provider.message_requests() if r.field("To") == customer] == [
+        "Hi! Within the window.",
+        None,
+    ]
+
+
+def age_messages(stack: Stack, channel_sid: str, age: timedelta) -> None:
+    """Make the channel's messages ``age`` old, as if the customer had written that long ago."""
+    then = (datetime.now(UTC) - age).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    engine = create_engine(stack.settings.resolved_database_url.replace("+aiosqlite", ""))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sql("UPDATE message SET date_created = :then WHERE channel_sid = :sid"),
+                {"then": then, "sid": channel_sid},
+            )
+    finally:
+        engine.dispose()

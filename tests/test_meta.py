@@ -5,8 +5,10 @@ Meta's statuses shown to the agent."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,8 +16,10 @@ import pytest
 
 from fake_provider import FakeMeta, ScriptedError, meta_webhook
 from store.defaults import plan_flex_defaults
-from tests.conftest import Stack, StackFactory, eventually
-from tests.test_delivery import agent_answers_after
+from tests.conftest import Stack, StackFactory, clear_the_floor, eventually
+from tests.test_agent_socket import command, event, frame
+from tests.test_delivery import age_messages, agent_answers_after
+from tests.test_webchat import as_agent, sign_in
 
 ACCESS_TOKEN = secrets.token_hex(16)
 APP_SECRET = secrets.token_hex(16)
@@ -203,3 +207,29 @@ def test_an_agent_answers_on_messenger(meta: Stack, graph: FakeMeta) -> None:
     }
     [stored] = messages_from(meta, f"messenger:{psid}", 1)
     assert stored["body"] == "Do you ship to Norway?"
+
+
+def test_a_template_goes_out_as_a_whatsapp_cloud_template(meta: Stack, graph: FakeMeta) -> None:
+    wa_id = "1555" + str(secrets.randbelow(10**7)).zfill(7)
+    clear_the_floor(meta)
+    token = sign_in(meta, "quin")["token"]
+
+    async def work() -> None:
+        async with as_agent(meta, token) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            await command(desk, "a0", "set_activity", activity="Available")
+            await asyncio.to_thread(post, meta, whatsapp_batch([text_message(wa_id, "hi")], wa_id))
+            offered = await frame(desk, event("reservation.created"))
+            await command(desk, "a1", "accept", reservation_sid=offered["data"]["reservation_sid"])
+            await asyncio.to_thread(age_messages, meta, offered["channel_sid"], timedelta(days=2))
+            template = {"name": "order_update", "language": "en_US", "variables": ["Ana"]}
+            sent = await command(desk, "a2", "send_message", channel_sid=offered["channel_sid"], template=template)
+            await frame(desk, event("message.status", sid=sent["sid"], status="queued"))
+
+    asyncio.run(work())
+    [sent] = [m for m in graph.sent_messages() if m.get("to") == wa_id]
+    assert sent["type"] == "template" and sent["template"] == {
+        "name": "order_update",
+        "language": {"code": "en_US"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}],
+    }

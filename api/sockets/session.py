@@ -10,6 +10,7 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -36,6 +37,9 @@ FEED_BATCH = 200
 HISTORY_LIMIT = 100
 MAX_BODY_CHARACTERS = 4000
 MAX_MEDIA_PER_MESSAGE = 10
+WHATSAPP_WINDOW = timedelta(hours=24)
+# How many of a channel's latest messages are searched for the customer's last one.
+WINDOW_SCAN = 500
 # Close codes (4xxx: application codes, as the WebSocket spec reserves them).
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -221,11 +225,53 @@ def media_view(media: MediaObject, context: AppContext) -> MediaRef:
     return MediaRef(media.content_type, f"/v1/Media/{media.sid}/Content", media.sid, filename, media.size)
 
 
+def template_fields(frame: dict[str, Any]) -> dict[str, Any] | None:
+    """``send_message``'s ``template``: an approved WhatsApp template by name, its language and
+    its variables in order."""
+    template = frame.get("template")
+    if template is None:
+        return None
+    if not isinstance(template, dict) or not isinstance(template.get("name"), str) or not template["name"]:
+        raise CommandError(400, "send_message: 'template' must be an object with a 'name'")
+    variables = template.get("variables") or []
+    if not isinstance(variables, list) or not all(isinstance(v, str) for v in variables):
+        raise CommandError(400, "send_message: 'template.variables' must be a list of strings")
+    language = template.get("language") or "en"
+    if not isinstance(language, str):
+        raise CommandError(400, "send_message: 'template.language' must be a language code")
+    return {"name": template["name"], "language": language, "variables": variables}
+
+
+async def last_customer_message(context: AppContext, channel_sid: str, address: str) -> datetime | None:
+    """When the customer at ``address`` last wrote on the channel (among its recent messages)."""
+    query = (
+        select(Message).where(Message.channel_sid == channel_sid).order_by(col(Message.index).desc()).limit(WINDOW_SCAN)
+    )
+    async with context.db.session() as session:
+        for message in (await session.exec(query)).all():
+            if context.cipher.decrypt(message.author_enc, "message.author") == address:
+                return message.date_created
+    return None
+
+
+async def check_whatsapp_window(context: AppContext, channel: Channel, address: str | None) -> None:
+    """WhatsApp takes free-form messages only within 24 hours of the customer's last message;
+    after that, only an approved template."""
+    last = await last_customer_message(context, channel.sid, address) if address else None
+    if last is None or utcnow() - last.replace(tzinfo=last.tzinfo or UTC) > WHATSAPP_WINDOW:
+        since = f"the customer last wrote at {iso(last)}" if last else "the customer has not written"
+        raise CommandError(
+            409,
+            f"outside WhatsApp's 24-hour window ({since}): send an approved template "
+            '(send_message with "template": {"name", "language", "variables"})',
+        )
+
+
 async def send_to_channel(
     context: AppContext, channel_sid: str, key: str, author: str, frame: dict[str, Any]
 ) -> dict[str, Any]:
-    """Post ``frame``'s message (``body``, ``attributes``, ``media`` SIDs uploaded to this channel)
-    as ``author``; ``key`` makes a resent command store it once."""
+    """Post ``frame``'s message (``body``, ``attributes``, ``media`` SIDs uploaded to this channel,
+    or a WhatsApp ``template``) as ``author``; ``key`` makes a resent command store it once."""
     body = frame.get("body")
     if body is not None and (not isinstance(body, str) or len(body) > MAX_BODY_CHARACTERS):
         raise CommandError(400, f"send_message: 'body' must be text of at most {MAX_BODY_CHARACTERS} characters")
@@ -237,12 +283,18 @@ async def send_to_channel(
         raise CommandError(400, "send_message: 'media' must be a list of media SIDs")
     if len(media_sids) > MAX_MEDIA_PER_MESSAGE:
         raise CommandError(400, f"send_message: at most {MAX_MEDIA_PER_MESSAGE} media per message")
+    template = template_fields(frame)
+    if template is not None:
+        attributes = {**attributes, "template": template}
+        body = f"[template {template['name']}] " + " · ".join(template["variables"])
     if not body and not media_sids:
         raise CommandError(400, "send_message: a message needs a 'body' or 'media'")
     async with context.db.session() as session:
         channel = await session.get(Channel, channel_sid)
         if channel is None:
             raise CommandError(404, f"channel {channel_sid} does not exist")
+        if template is not None and channel.channel_type != "whatsapp":
+            raise CommandError(400, "send_message: templates are for WhatsApp conversations")
         media: list[MediaRef] = []
         for sid in media_sids:
             row = await session.get(MediaObject, sid)
@@ -250,6 +302,8 @@ async def send_to_channel(
                 raise CommandError(400, f"send_message: media {sid} was not uploaded to channel {channel_sid}")
             media.append(media_view(row, context))
         config = await config_for_row(context, session, channel)
+    if channel.channel_type == "whatsapp" and template is None and author != config.contact_address:
+        await check_whatsapp_window(context, channel, config.contact_address)
     message = InboundMessage(key=key, author=author, body=body or None, attributes=json.dumps(attributes), media=media)
     try:
         stored: StoredMessage = await context.channels.post(config, message)
