@@ -16,6 +16,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, P
 from fake_provider import FakeTwilio, ScriptedError
 from store.defaults import plan_flex_defaults
 from tests.conftest import ARTIFACTS, Stack, StackFactory, clear_the_floor, eventually, new_phone
+from tests.test_delivery import age_messages, whatsapp_flow
 from tests.test_studio_flows import text
 
 CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -341,15 +343,18 @@ def sms_provider() -> Iterator[FakeTwilio]:
         fake.stop()
 
 
-def test_the_desk_shows_how_far_an_sms_got(
-    make_stack: StackFactory, sms_provider: FakeTwilio, browser: Browser
-) -> None:
-    sending = make_stack(
+@pytest.fixture(scope="module")
+def sending(make_stack: StackFactory, sms_provider: FakeTwilio) -> Stack:
+    return make_stack(
         desk_dev_sign_in=True,
         twilio_auth_token=sms_provider.auth_token,
         twilio_account_sid=sms_provider.account_sid,
         twilio_api_url=sms_provider.url,
     )
+
+
+def test_the_desk_shows_how_far_an_sms_got(sending: Stack, sms_provider: FakeTwilio, browser: Browser) -> None:
+    clear_the_floor(sending)
     context, desk = new_page(browser)
     phone = new_phone()
     try:
@@ -369,5 +374,38 @@ def test_the_desk_shows_how_far_an_sms_got(
             "Not delivered (21610): Attempt to send to unsubscribed recipient", timeout=SEEN
         )
         shot(desk, "desk-sms-statuses.png")
+    finally:
+        context.close()
+
+
+def test_the_desk_offers_a_template_when_whatsapps_window_closed(
+    sending: Stack, sms_provider: FakeTwilio, browser: Browser
+) -> None:
+    clear_the_floor(sending)
+    number, customer = whatsapp_flow(sending), "whatsapp:" + new_phone()
+    context, desk = new_page(browser)
+    try:
+        desk_sign_in(desk, sending, "sam")
+        with sending.http() as http:
+            text(sending, http, number, customer, "hi, about my order")
+        desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
+        conversation = desk.get_by_test_id("desk-conversation")
+        conversation.click(timeout=SEEN)
+        expect(said(desk, "desk").first).to_have_text("hi, about my order", timeout=SEEN)
+        age_messages(sending, conversation.get_attribute("data-channel-sid") or "", timedelta(hours=30))
+        desk.get_by_test_id("desk-input").fill("Are you there?")
+        desk.get_by_test_id("desk-send").click()
+        expect(desk.get_by_test_id("desk-error")).to_contain_text("24-hour window", timeout=SEEN)
+        offer = desk.get_by_test_id("desk-template")
+        expect(offer).to_be_visible()
+        offer.locator("[name=template]").fill("HXorder_followup")
+        offer.locator("[name=variables]").fill("Ana\n1234")
+        desk.get_by_test_id("desk-template-send").click()
+        mine = desk.locator("[data-testid=desk-message][data-author-role=agent]")
+        expect(mine.last.get_by_test_id("message-status")).to_have_text("Delivered", timeout=SEEN)
+        [request] = [r for r in sms_provider.message_requests() if r.field("To") == customer]
+        assert request.field("ContentSid") == "HXorder_followup"
+        assert request.field("ContentVariables") == '{"1": "Ana", "2": "1234"}'
+        shot(desk, "desk-whatsapp-template.png")
     finally:
         context.close()

@@ -412,6 +412,7 @@
     $("empty").hidden = true;
     $("chat").hidden = false;
     $("transfer-panel").hidden = true;
+    $("template").hidden = true;
     $("typing").hidden = true;
     showError("");
     conversation.unread = 0;
@@ -597,7 +598,21 @@
     conversation.pending.set(key, node);
     $("messages").append(node);
     scroll();
-    call("send_message", { channel_sid: conversation.sid, key, ...fields }).catch(() => node.remove());
+    call("send_message", { channel_sid: conversation.sid, key, ...fields }).catch((err) => {
+      node.remove();
+      // After WhatsApp's 24-hour window only an approved template reaches the customer.
+      if (/24-hour window/.test(err.message)) $("template").hidden = false;
+    });
+  }
+
+  function sendTemplate(event) {
+    event.preventDefault();
+    const name = $("template-name").value.trim();
+    const variables = $("template-variables").value.split("\n").map((v) => v.trim()).filter(Boolean);
+    if (!name) return;
+    $("template").hidden = true;
+    showError("");
+    sendMessage({ template: { name, variables } }, "Template " + name);
   }
 
   function sendText() {
@@ -727,6 +742,8 @@
   $("transfer").addEventListener("click", openTransfer);
   $("transfer-confirm").addEventListener("click", confirmTransfer);
   $("transfer-cancel").addEventListener("click", () => ($("transfer-panel").hidden = true));
+  $("template").addEventListener("submit", sendTemplate);
+  $("template-cancel").addEventListener("click", () => ($("template").hidden = true));
   document.addEventListener("visibilitychange", () => selected() && markRead(selected()));
 
   const session = load();
