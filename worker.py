@@ -64,6 +64,8 @@ def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
                 account_sid=settings.twilio_account_sid,
                 auth_token=settings.twilio_auth_token,
                 status_callback=f"{settings.base_url}{TWILIO_STATUS_PATH}",
+                base_url=settings.base_url,
+                media_key=settings.jwt_secret,
             ),
             MetaAccount(settings.meta_graph_url, settings.meta_access_token),
         ).all(),

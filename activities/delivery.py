@@ -23,6 +23,7 @@ from activities.store import finish_even_if_cancelled
 from store.crypto import Cipher
 from store.db import Database
 from store.deliveries import record_status
+from store.media_links import signed_media_url
 from store.models import Message, MessageDelivery
 from workflows.messages import DeliveryFailure, OutboundDelivery
 
@@ -45,6 +46,9 @@ class TwilioAccount:
     account_sid: str
     auth_token: str
     status_callback: str
+    # Where providers fetch uploaded media from, and the key that signs those links.
+    base_url: str = ""
+    media_key: str = ""
 
     def messages_url(self) -> str:
         return f"{self.api_url.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
@@ -130,7 +134,7 @@ class DeliveryActivities:
         template = attributes.get("template") if isinstance(attributes, dict) else None
         try:
             if provider == TWILIO:
-                answer = await self._send_twilio(delivery, body, template)
+                answer = await self._send_twilio(delivery, body, template, self._media_urls(message))
             else:
                 answer = await self._send_meta(delivery, body, template)
         except httpx.HTTPError as exc:
@@ -144,8 +148,19 @@ class DeliveryActivities:
         )
         return answer.status
 
+    def _media_urls(self, message: Message) -> list[str]:
+        """Links the provider fetches: signed links to uploaded media, provider URLs as they are."""
+        stored = self.cipher.decrypt_optional(message.media_enc, "message.media")
+        urls = []
+        for media in json.loads(stored) if stored else []:
+            if media.get("sid"):
+                urls.append(signed_media_url(self.twilio.base_url, self.twilio.media_key, media["sid"]))
+            elif str(media.get("url", "")).startswith(("https://", "http://")):
+                urls.append(media["url"])
+        return urls
+
     async def _send_twilio(
-        self, delivery: OutboundDelivery, body: str, template: dict[str, Any] | None
+        self, delivery: OutboundDelivery, body: str, template: dict[str, Any] | None, media: list[str]
     ) -> ProviderAnswer:
         form: dict[str, Any] = {
             "From": delivery.from_,
@@ -158,6 +173,8 @@ class DeliveryActivities:
             form["ContentVariables"] = json.dumps({str(n): v for n, v in enumerate(template["variables"], 1)})
         elif body:
             form["Body"] = body
+        if template is None and media:
+            form["MediaUrl"] = media
         response = await self.client.post(
             self.twilio.messages_url(),
             data=form,

@@ -247,3 +247,44 @@ def age_messages(stack: Stack, channel_sid: str, age: timedelta) -> None:
             )
     finally:
         engine.dispose()
+
+
+def test_an_agents_image_goes_out_as_a_signed_media_link(sending: Stack, provider: FakeTwilio) -> None:
+    customer = new_phone()
+    clear_the_floor(sending)
+    token = sign_in(sending, "vic")["token"]
+    png = bytes.fromhex("89504e470d0a1a0a") + b"fake image"
+
+    async def work() -> str:
+        async with as_agent(sending, token) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            await command(desk, "a0", "set_activity", activity="Available")
+            with sending.http() as http:
+                await asyncio.to_thread(text, sending, http, sending.settings.flex_sms_number, customer, "photo?")
+            offered = await frame(desk, event("reservation.created"))
+            channel = offered["channel_sid"]
+            await command(desk, "a1", "accept", reservation_sid=offered["data"]["reservation_sid"])
+            upload = await asyncio.to_thread(
+                httpx.post,
+                f"{sending.url}/v1/Media",
+                headers={"Authorization": f"Bearer {token}"},
+                data={"channel_sid": channel},
+                files={"file": ("label.png", png, "image/png")},
+            )
+            assert upload.status_code == 201, upload.text
+            sent = await command(
+                desk, "a2", "send_message", channel_sid=channel, body="Here it is", media=[upload.json()["sid"]]
+            )
+            while (await frame(desk, event("message.status", sid=sent["sid"])))["data"]["status"] != "delivered":
+                pass
+            return str(sent["sid"])
+
+    message_sid = asyncio.run(work())
+    [request] = [r for r in provider.message_requests() if r.headers.get("I-Twilio-Idempotency-Token") == message_sid]
+    [link] = request.form["MediaUrl"]
+    assert link.startswith(f"{sending.url}/v1/Media/ME") and "Signature=" in link
+    fetched = httpx.get(link)  # no token: the signature is the permission
+    assert fetched.status_code == 200 and fetched.content == png
+    tampered = link.replace("Signature=", "Signature=0")
+    assert httpx.get(tampered).status_code == 403
+    assert httpx.get(link.split("?")[0]).status_code == 401

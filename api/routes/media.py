@@ -1,18 +1,20 @@
 """Images and files sent in chats: ``POST /v1/Media`` uploads one to a channel (a customer token
 for its own channel, an agent's for one it works on), ``GET /v1/Media/{sid}/Content`` serves it
-to whoever may reach that channel. Stored encrypted, like message bodies."""
+to whoever may reach that channel, and to a provider holding a signed link (``store.media_links``).
+Stored encrypted, like message bodies."""
 
 from __future__ import annotations
 
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 
 from api.access import may_reach_channel
-from api.deps import ClaimsDep, ContextDep, SessionDep
+from api.deps import ClaimsDep, ContextDep, SessionDep, claims_from_bearer
 from api.sockets.session import media_view
 from api.twilio_shape import TwilioError, invalid, not_found
+from store.media_links import valid_media_signature
 from store.models import Channel, MediaObject
 from workflows import sids
 
@@ -77,11 +79,27 @@ async def upload_media(
 
 
 @router.get("/{sid}/Content")
-async def media_content(context: ContextDep, session: SessionDep, claims: ClaimsDep, sid: str) -> Response:
-    media = await session.get(MediaObject, sid)
-    if media is None:
-        raise not_found("Media", sid)
-    await reachable_channel(session, claims, media.channel_sid)
+async def media_content(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    sid: str,
+    expires: Annotated[int | None, Query(alias="Expires")] = None,
+    signature: Annotated[str | None, Query(alias="Signature")] = None,
+) -> Response:
+    """With a bearer token that reaches the media's channel, or a signed link (providers)."""
+    if expires is not None and signature is not None:
+        if not valid_media_signature(context.settings.jwt_secret, sid, expires, signature):
+            raise TwilioError(403, "the media link is not valid or has expired")
+        media = await session.get(MediaObject, sid)
+        if media is None:
+            raise not_found("Media", sid)
+    else:
+        claims = claims_from_bearer(context, request)
+        media = await session.get(MediaObject, sid)
+        if media is None:
+            raise not_found("Media", sid)
+        await reachable_channel(session, claims, media.channel_sid)
     content = base64.b64decode(context.cipher.decrypt(media.content_enc, CONTENT))
     filename = context.cipher.decrypt(media.filename_enc, "media.filename")
     disposition = "inline" if media.content_type in INLINE_TYPES else "attachment"
