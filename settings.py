@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     meta_app_secret: str = ""
     meta_verify_token: str = ""
 
+    # Signs custom channels' inbound webhooks (X-Switchboard-Signature); empty refuses them.
+    custom_webhook_secret: str = ""
+
     # Images and files sent in web chats and from the desk.
     media_max_bytes: int = Field(5 * 1024 * 1024, gt=0, le=100 * 1024 * 1024)
     # Pages allowed to embed the web chat widget (its calls are cross-origin there): comma-separated

@@ -38,7 +38,7 @@ from api.twilio_shape import (
     twilio_error_handler,
     validation_error_handler,
 )
-from api.webhooks import meta, twilio_messaging
+from api.webhooks import custom, meta, twilio_messaging
 from api.widget_cors import WidgetCors
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
@@ -136,6 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
         desk.router,
         twilio_messaging.router,
         meta.router,
+        custom.router,
         agent_socket.router,
         customer_socket.router,
     ):
