@@ -21,7 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from fake_provider import FakeTwilio, ScriptedError
 from store.defaults import plan_flex_defaults
-from tests.conftest import Stack, StackFactory, clear_the_floor, new_phone
+from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
 from tests.test_agent_socket import command, event, frame
 from tests.test_studio_flows import text
 from tests.test_webchat import as_agent, refused, sign_in
@@ -288,3 +288,43 @@ def test_an_agents_image_goes_out_as_a_signed_media_link(sending: Stack, provide
     tampered = link.replace("Signature=", "Signature=0")
     assert httpx.get(tampered).status_code == 403
     assert httpx.get(link.split("?")[0]).status_code == 401
+
+
+def test_a_conversation_the_business_starts_over_rest_reaches_the_customer(
+    sending: Stack, provider: FakeTwilio
+) -> None:
+    """Outbound-initiated: a Flex v1 channel to the customer's address, a message posted to it;
+    the customer's answer lands on the same channel."""
+    customer = new_phone()
+    client = sending.twilio()
+    sms_flow = plan_flex_defaults(sending.settings).defaults.sms_flex_flow_sid
+    channel = client.flex_api.v1.channel.create(
+        flex_flow_sid=sms_flow,
+        identity=customer,
+        target=customer,
+        chat_user_friendly_name="Ana",
+        chat_friendly_name="Order 1234",
+    )
+    service = plan_flex_defaults(sending.settings).defaults.chat_service_sid
+    with sending.http() as http:
+        posted = http.post(
+            f"/v2/Services/{service}/Channels/{channel.sid}/Messages",
+            data={"From": "dispatch", "Body": "Your order 1234 is ready for pickup."},
+        )
+        assert posted.status_code == 201, posted.text
+
+        def sent() -> None:
+            [request] = [r for r in provider.message_requests() if r.field("To") == customer]
+            assert request.field("From") == sending.settings.flex_sms_number
+            assert request.field("Body") == "Your order 1234 is ready for pickup."
+
+        eventually(sent)
+        text(sending, http, sending.settings.flex_sms_number, customer, "Thanks, on my way")
+        answer = eventually(lambda: only_new(http, service, channel.sid))
+        assert answer == [("dispatch", "Your order 1234 is ready for pickup."), (customer, "Thanks, on my way")]
+
+
+def only_new(http: httpx.Client, service: str, channel_sid: str) -> list[tuple[str, str]]:
+    messages = http.get(f"/v2/Services/{service}/Channels/{channel_sid}/Messages").json()["messages"]
+    assert len(messages) == 2, messages
+    return [(m["from"], m["body"]) for m in messages]
