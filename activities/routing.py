@@ -115,6 +115,7 @@ class RoutingActivities:
             req.priority,
             req.timeout,
             req.channel_sid,
+            only_worker=req.only_worker,
         )
         try:
             await self.routing.create_task(routing.workspace_sid, new)

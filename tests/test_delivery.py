@@ -24,7 +24,7 @@ from store.defaults import plan_flex_defaults
 from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
 from tests.test_agent_socket import command, event, frame
 from tests.test_studio_flows import text
-from tests.test_webchat import as_agent, refused, sign_in
+from tests.test_webchat import as_agent, refused, sign_in, web_flow
 
 TWILIO_TOKEN = secrets.token_hex(16)
 
@@ -328,3 +328,75 @@ def only_new(http: httpx.Client, service: str, channel_sid: str) -> list[tuple[s
     messages = http.get(f"/v2/Services/{service}/Channels/{channel_sid}/Messages").json()["messages"]
     assert len(messages) == 2, messages
     return [(m["from"], m["body"]) for m in messages]
+
+
+def test_an_agent_starts_a_conversation_and_the_customers_reply_comes_back_to_them(
+    sending: Stack, provider: FakeTwilio
+) -> None:
+    customer = new_phone()
+    clear_the_floor(sending)
+    token = sign_in(sending, "wes")["token"]
+    sms_flow = plan_flex_defaults(sending.settings).defaults.sms_flex_flow_sid
+
+    async def work() -> tuple[str, str]:
+        async with as_agent(sending, token) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            await command(desk, "a0", "set_activity", activity="Available")
+            started = await command(
+                desk,
+                "a1",
+                "start_conversation",
+                flex_flow_sid=sms_flow,
+                to=customer,
+                customer_name="Ana",
+                body="Hi Ana, it's Wes.",
+            )
+            assert started["task_sid"] and started["message_sid"]
+            offered = await frame(desk, event("reservation.created", task_sid=started["task_sid"]))
+            attributes = offered["data"]["task_attributes"]
+            assert attributes["direction"] == "outbound" and attributes["name"] == "Ana"
+            await command(desk, "a2", "accept", reservation_sid=offered["data"]["reservation_sid"])
+            with sending.http() as http:
+                await asyncio.to_thread(text, sending, http, sending.settings.flex_sms_number, customer, "Hi Wes!")
+            reply = await frame(desk, event("message", body="Hi Wes!"))
+            assert reply["channel_sid"] == started["channel_sid"]
+            web = await refused(desk, "a3", "start_conversation", flex_flow_sid=web_flow(sending), to="x")
+            assert web["code"] == 400 and "web" in web["message"]
+            return str(started["channel_sid"]), str(started["task_sid"])
+
+    channel_sid, task_sid = asyncio.run(work())
+    [request] = [r for r in provider.message_requests() if r.field("To") == customer]
+    assert request.field("Body") == "Hi Ana, it's Wes." and request.field("From") == sending.settings.flex_sms_number
+    # The reply went to the agent's task: no flow ran, no second task was made.
+    workspace = sending.twilio().taskrouter.v1.workspaces(plan_flex_defaults(sending.settings).defaults.workspace_sid)
+    tasks = [t for t in workspace.tasks.list() if json.loads(t.attributes).get("channelSid") == channel_sid]
+    assert [t.sid for t in tasks] == [task_sid]
+
+
+def test_with_creation_on_message_the_task_waits_for_the_customer(sending: Stack, provider: FakeTwilio) -> None:
+    customer = new_phone()
+    clear_the_floor(sending)
+    token = sign_in(sending, "xia")["token"]
+    defaults = plan_flex_defaults(sending.settings).defaults
+    with sending.http() as http:
+        flow = sending.create_flex_flow(
+            http,
+            defaults.chat_service_sid,
+            IntegrationType="studio",
+            **{"Integration.FlowSid": defaults.studio_flow_sid, "Integration.CreationOnMessage": "true"},
+        )
+
+    async def work() -> None:
+        async with as_agent(sending, token) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            await command(desk, "a0", "set_activity", activity="Available")
+            started = await command(
+                desk, "a1", "start_conversation", flex_flow_sid=flow["sid"], to=customer, body="Your table is ready."
+            )
+            assert started["task_sid"] is None
+            with sending.http() as http:
+                await asyncio.to_thread(text, sending, http, flow["contact_identity"], customer, "Coming!")
+            offered = await frame(desk, event("reservation.created"))
+            assert offered["channel_sid"] == started["channel_sid"]
+
+    asyncio.run(work())

@@ -47,6 +47,7 @@ from workflows.messages import (
     OpenedChannel,
     Origin,
     OutboundDelivery,
+    OutboundStart,
     SetChannelStatus,
     StoredMessage,
     WebhookFailure,
@@ -253,6 +254,28 @@ class ChannelWorkflow:
         ):
             self._start_integration_task()
             await workflow.wait_condition(lambda: self.task_creation is None)
+        return self.state()
+
+    @workflow.update
+    async def begin_outbound(self, start: OutboundStart) -> ChannelState:
+        """An agent reaches out: the interaction's task is created now and offered to that agent
+        (a customer's reply then goes to the agent, not to the flow). A conversation already with
+        an agent, a flow or a task being created keeps what it has."""
+        await workflow.wait_condition(lambda: self.opened or self.handing_over)
+        if self.handing_over:
+            await self._refuse_with_successor()
+        if self.open_task_sid is None and self.task_creation is None and self.execution_task is None:
+            _task, error = await self._create_task(
+                start.workspace_sid,
+                start.workflow_sid,
+                start.task_channel,
+                start.attributes,
+                0,
+                86400,
+                only_worker=start.worker_sid,
+            )
+            if error:
+                raise ApplicationError(error, type="TaskNotCreated", non_retryable=True)
         return self.state()
 
     @workflow.update
@@ -704,11 +727,26 @@ class ChannelWorkflow:
     # Routing tasks.
 
     async def _create_task(
-        self, workspace_sid: str, workflow_sid: str, channel: str, attributes: str, priority: int, task_timeout: int
+        self,
+        workspace_sid: str,
+        workflow_sid: str,
+        channel: str,
+        attributes: str,
+        priority: int,
+        task_timeout: int,
+        only_worker: str | None = None,
     ) -> tuple[str | None, str]:
         task_sid = sids.sid_from_uuid("WT", workflow.uuid4())
         spec = CreateTask(
-            task_sid, workspace_sid, workflow_sid, channel, attributes, priority, task_timeout, self.config.channel_sid
+            task_sid,
+            workspace_sid,
+            workflow_sid,
+            channel,
+            attributes,
+            priority,
+            task_timeout,
+            self.config.channel_sid,
+            only_worker,
         )
         try:
             await workflow.execute_local_activity("create_task", spec, **STORE_OPTIONS)

@@ -255,6 +255,21 @@ class CreateTask:
     priority: int
     timeout: int
     channel_sid: str
+    # An outbound conversation's task is offered to the agent who started it, no one else.
+    only_worker: str | None = None
+
+
+@dataclass
+class OutboundStart:
+    """An agent starts a conversation with the contact: the task of the interaction, offered to
+    that agent alone (Flex's ``creation_on_message`` false), unless one is open already."""
+
+    worker_sid: str
+    workspace_sid: str
+    workflow_sid: str
+    task_channel: str
+    # JSON text.
+    attributes: str
 
 
 @dataclass

@@ -19,6 +19,7 @@ from workflows.messages import (
     MemberSpec,
     MemberView,
     Origin,
+    OutboundStart,
     StoredMessage,
 )
 from workflows.studio.messages import EndExecution, ExecutionStarted, StartExecution
@@ -87,6 +88,12 @@ class ChannelClient:
             )
         return await self.client.execute_update_with_start_workflow(
             ChannelWorkflow.wait_open, True, start_workflow_operation=self._with_start(config, Origin.CONTACT)
+        )
+
+    async def begin_outbound(self, config: ChannelConfig, start: OutboundStart) -> ChannelState:
+        """Open the contact's channel (if need be) and begin an agent-initiated interaction."""
+        return await self.client.execute_update_with_start_workflow(
+            ChannelWorkflow.begin_outbound, start, start_workflow_operation=self._with_start(config, Origin.CONTACT)
         )
 
     async def state(self, channel_sid: str) -> ChannelState:

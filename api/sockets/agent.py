@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
+from temporalio.client import WorkflowUpdateFailedError
 
 from api.access import OPEN_RESERVATIONS, may_reach_channel
-from api.conversations import channel_task
+from api.channels import contact_config, on_contact_channel
+from api.conversations import channel_task, enabled_flow
 from api.deps import AppContext
 from api.routes.taskrouter.routing_calls import routed
 from api.sockets.session import (
     CLOSE_FORBIDDEN,
+    MAX_BODY_CHARACTERS,
     CommandError,
     FeedSocket,
     Handler,
@@ -36,6 +40,7 @@ from api.sockets.session import (
 from api.tokens import TokenClaims
 from api.twilio_shape import iso
 from store.contacts import worker_identity
+from store.defaults import plan_flex_defaults
 from store.feed import pre_engagement_data
 from store.models import (
     AgentFeedItem,
@@ -50,6 +55,8 @@ from store.models import (
     utcnow,
 )
 from workflows import sids
+from workflows.channel import PROVIDER_CHANNEL_TYPES
+from workflows.messages import InboundMessage, OutboundStart
 from workflows.routing.messages import ReservationChange, Transfer, WorkerActivityChange
 
 router = APIRouter()
@@ -120,6 +127,7 @@ class AgentSocket(FeedSocket):
             "history": self._history,
             "directory": self._directory,
             "channel_info": self._channel_info,
+            "start_conversation": self._start_conversation,
         }
 
     async def ready(self, last: int) -> dict[str, Any]:
@@ -353,3 +361,62 @@ class AgentSocket(FeedSocket):
                 "queue_sid": task.task_queue_sid,
             },
         }
+
+    async def _start_conversation(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """The agent reaches out to a customer on SMS, WhatsApp or Messenger. Unless the Flex
+        Flow creates tasks on the customer's message, the interaction's task is created now and
+        offered to this agent alone; an optional first message goes out at once."""
+        flow_sid, to = text_field(frame, "flex_flow_sid"), text_field(frame, "to")
+        assert flow_sid is not None and to is not None
+        name = text_field(frame, "customer_name", required=False) or to
+        body = frame.get("body")
+        if body is not None and (not isinstance(body, str) or not body or len(body) > MAX_BODY_CHARACTERS):
+            raise CommandError(400, f"start_conversation: 'body' must be text of 1 to {MAX_BODY_CHARACTERS} characters")
+        context = self.context
+        async with context.db.session() as session:
+            flow = await enabled_flow(session, flow_sid, "flex_flow_sid")
+            if flow.channel_type not in PROVIDER_CHANNEL_TYPES:  # a web customer starts from the widget
+                raise CommandError(400, f"start_conversation: a {flow.channel_type} Flex Flow cannot reach out first")
+            config = replace(await contact_config(context, session, flow, to), contact_name=name)
+        channels = context.channels
+        integration = config.integration
+        if integration is not None and integration.creation_on_message:
+            state = await on_contact_channel(config, lambda target: channels.open(target))
+        else:
+            defaults = plan_flex_defaults(context.settings).defaults
+            task_integration = integration is not None and integration.type == "task"
+            attributes = {
+                "name": name,
+                "from": to,
+                "channelType": flow.channel_type,
+                "channelSid": config.channel_sid,
+                "direction": "outbound",
+            }
+            start = OutboundStart(
+                worker_sid=self.worker_sid,
+                workspace_sid=(integration.workspace_sid if task_integration and integration else None)
+                or defaults.workspace_sid,
+                workflow_sid=(integration.workflow_sid if task_integration and integration else None)
+                or defaults.workflow_sid,
+                task_channel=(integration.channel if task_integration and integration else None)
+                or defaults.chat_task_channel_sid,
+                attributes=json.dumps(attributes),
+            )
+            try:
+                state = await on_contact_channel(config, lambda target: channels.begin_outbound(target, start))
+            except WorkflowUpdateFailedError as exc:
+                raise CommandError(409, f"the conversation could not start: {exc.cause}") from exc
+        answer: dict[str, Any] = {
+            "channel_sid": state.channel_sid,
+            "task_sid": state.open_task_sid,
+            "message_sid": None,
+        }
+        if body:
+            key = text_field(frame, "key", required=False) or uuid.uuid4().hex
+            # The agent's opening words go to the customer; they do not start the flow.
+            first = InboundMessage(
+                key=f"agent:{self.worker_sid}:{key}", author=self.identity, body=body, runs_integration=False
+            )
+            stored = await channels.post(replace(config, channel_sid=state.channel_sid), first)
+            answer["message_sid"] = stored.sid
+        return answer
