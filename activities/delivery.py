@@ -134,9 +134,11 @@ class DeliveryActivities:
         template = attributes.get("template") if isinstance(attributes, dict) else None
         try:
             if provider == TWILIO:
-                answer = await self._send_twilio(delivery, body, template, self._media_urls(message))
+                answer = await self._send_twilio(
+                    delivery, body, template, [url for url, _ in self._media_links(message)]
+                )
             else:
-                answer = await self._send_meta(delivery, body, template)
+                answer = await self._send_meta(delivery, body, template, self._media_links(message))
         except httpx.HTTPError as exc:
             raise ApplicationError(f"the provider did not answer: {exc.__class__.__name__}: {exc}") from exc
         await self._record(
@@ -148,16 +150,18 @@ class DeliveryActivities:
         )
         return answer.status
 
-    def _media_urls(self, message: Message) -> list[str]:
-        """Links the provider fetches: signed links to uploaded media, provider URLs as they are."""
+    def _media_links(self, message: Message) -> list[tuple[str, str]]:
+        """(link, content type) the provider fetches: signed links to uploaded media, provider
+        URLs as they are."""
         stored = self.cipher.decrypt_optional(message.media_enc, "message.media")
-        urls = []
+        links = []
         for media in json.loads(stored) if stored else []:
             if media.get("sid"):
-                urls.append(signed_media_url(self.twilio.base_url, self.twilio.media_key, media["sid"]))
+                url = signed_media_url(self.twilio.base_url, self.twilio.media_key, media["sid"])
+                links.append((url, str(media.get("content_type", ""))))
             elif str(media.get("url", "")).startswith(("https://", "http://")):
-                urls.append(media["url"])
-        return urls
+                links.append((media["url"], str(media.get("content_type", ""))))
+        return links
 
     async def _send_twilio(
         self, delivery: OutboundDelivery, body: str, template: dict[str, Any] | None, media: list[str]
@@ -189,15 +193,18 @@ class DeliveryActivities:
         return ProviderAnswer(None, "failed", code if isinstance(code, int) else None, str(answer.get("message") or ""))
 
     async def _send_meta(
-        self, delivery: OutboundDelivery, body: str, template: dict[str, Any] | None
+        self, delivery: OutboundDelivery, body: str, template: dict[str, Any] | None, media: list[tuple[str, str]]
     ) -> ProviderAnswer:
+        """One Graph API message: text, a template, or (WhatsApp) the first attachment with the
+        text as its caption, (Messenger) the first attachment when there is no text."""
         sender, recipient = delivery.from_.split(":", 1)[1], delivery.to.split(":", 1)[1]
         if delivery.channel_type == "facebook":
-            payload: dict[str, Any] = {
-                "recipient": {"id": recipient},
-                "messaging_type": "RESPONSE",
-                "message": {"text": body},
-            }
+            content: dict[str, Any] = {"text": body}
+            if media and not body:
+                link, content_type = media[0]
+                kind = "image" if content_type.startswith("image/") else "file"
+                content = {"attachment": {"type": kind, "payload": {"url": link, "is_reusable": False}}}
+            payload: dict[str, Any] = {"recipient": {"id": recipient}, "messaging_type": "RESPONSE", "message": content}
         else:
             payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": recipient}
             if template is not None:
@@ -208,6 +215,11 @@ class DeliveryActivities:
                     "language": {"code": template["language"]},
                     "components": [{"type": "body", "parameters": parameters}] if parameters else [],
                 }
+            elif media:
+                link, content_type = media[0]
+                kind = "image" if content_type.startswith("image/") else "document"
+                payload["type"] = kind
+                payload[kind] = {"link": link, **({"caption": body} if body else {})}
             else:
                 payload["type"] = "text"
                 payload["text"] = {"body": body}

@@ -233,3 +233,41 @@ def test_a_template_goes_out_as_a_whatsapp_cloud_template(meta: Stack, graph: Fa
         "language": {"code": "en_US"},
         "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}],
     }
+
+
+def test_an_agents_image_goes_to_whatsapp_cloud_as_a_signed_link(meta: Stack, graph: FakeMeta) -> None:
+    wa_id = "1555" + str(secrets.randbelow(10**7)).zfill(7)
+    clear_the_floor(meta)
+    token = sign_in(meta, "ravi")["token"]
+    png = bytes.fromhex("89504e470d0a1a0a") + b"receipt"
+
+    async def work() -> None:
+        async with as_agent(meta, token) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            await command(desk, "a0", "set_activity", activity="Available")
+            await asyncio.to_thread(post, meta, whatsapp_batch([text_message(wa_id, "receipt please")], wa_id))
+            offered = await frame(desk, event("reservation.created"))
+            await command(desk, "a1", "accept", reservation_sid=offered["data"]["reservation_sid"])
+            upload = await asyncio.to_thread(
+                httpx.post,
+                f"{meta.url}/v1/Media",
+                headers={"Authorization": f"Bearer {token}"},
+                data={"channel_sid": offered["channel_sid"]},
+                files={"file": ("receipt.png", png, "image/png")},
+            )
+            assert upload.status_code == 201, upload.text
+            sent = await command(
+                desk,
+                "a2",
+                "send_message",
+                channel_sid=offered["channel_sid"],
+                body="Here",
+                media=[upload.json()["sid"]],
+            )
+            await frame(desk, event("message.status", sid=sent["sid"], status="queued"))
+
+    asyncio.run(work())
+    [sent] = [m for m in graph.sent_messages() if m.get("to") == wa_id]
+    assert sent["type"] == "image" and sent["image"]["caption"] == "Here"
+    fetched = httpx.get(sent["image"]["link"])  # Meta fetches the signed link without a token
+    assert fetched.status_code == 200 and fetched.content == png
