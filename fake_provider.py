@@ -57,9 +57,29 @@ class FakeProvider:
         self.requests: list[Received] = []
         self.errors: list[ScriptedError] = []
         self.lock = threading.Lock()
+        # Media a customer sent, as the provider keeps it: path -> (content type, bytes).
+        self.files: dict[str, tuple[str, bytes]] = {}
 
     def handle(self, received: Received) -> tuple[int, dict[str, Any]]:
         raise NotImplementedError
+
+    def authorised(self, received: Received) -> bool:
+        raise NotImplementedError
+
+    def keep_media(self, path: str, content_type: str, content: bytes) -> str:
+        """Hold media at ``path`` (served to authorised GETs); answers its URL."""
+        with self.lock:
+            self.files[path] = (content_type, content)
+        return self.url + path
+
+    def fetch(self, received: Received) -> tuple[int, str, bytes]:
+        if not self.authorised(received):
+            return 401, "application/json", b'{"message": "Authenticate"}'
+        with self.lock:
+            found = self.files.get(received.path)
+        if found is None:
+            return 404, "application/json", b'{"message": "not found"}'
+        return 200, found[0], found[1]
 
     def start(self) -> Self:
         fake = self
@@ -74,6 +94,17 @@ class FakeProvider:
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                received = Received("GET", urlparse(self.path).path, dict(self.headers), b"")
+                with fake.lock:
+                    fake.requests.append(received)
+                status, content_type, data = fake.fetch(received)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -126,6 +157,10 @@ class FakeTwilio(FakeProvider):
         with self.lock:
             return [r for r in self.requests if r.path.endswith("/Messages.json")]
 
+    def authorised(self, received: Received) -> bool:
+        credentials = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return received.headers.get("Authorization") == f"Basic {credentials}"
+
     def handle(self, received: Received) -> tuple[int, dict[str, Any]]:
         expected = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         if received.path != expected:
@@ -134,10 +169,7 @@ class FakeTwilio(FakeProvider):
                 "message": f"The requested resource {received.path} was not found",
                 "status": 404,
             }
-        if (
-            received.headers.get("Authorization")
-            != "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        ):
+        if not self.authorised(received):
             return 401, {"code": 20003, "message": "Authenticate", "status": 401}
         error = self.scripted_error()
         if error is not None:
@@ -198,8 +230,18 @@ class FakeMeta(FakeProvider):
         self.access_token = access_token
         self.sent: list[dict[str, Any]] = []
 
+    def authorised(self, received: Received) -> bool:
+        return received.headers.get("Authorization") == f"Bearer {self.access_token}"
+
+    def keep_meta_media(self, media_id: str, content_type: str, content: bytes) -> None:
+        """A customer's media under its Meta id: ``GET /{id}`` describes it, the URL serves it."""
+        url = self.keep_media(f"/download/{media_id}", content_type, content)
+        description = json.dumps({"url": url, "mime_type": content_type, "id": media_id}).encode()
+        with self.lock:
+            self.files[f"/{media_id}"] = ("application/json", description)
+
     def handle(self, received: Received) -> tuple[int, dict[str, Any]]:
-        if received.headers.get("Authorization") != f"Bearer {self.access_token}":
+        if not self.authorised(received):
             return 401, {"error": {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}}
         error = self.scripted_error()
         if error is not None:

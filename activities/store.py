@@ -20,6 +20,7 @@ from store.contacts import contact_channel_sid, identity_hash
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
 from store.feed import add_for_channel
+from store.media_links import viewer_media
 from store.models import Channel, Contact, Member, Message, utcnow
 from workflows import sids
 from workflows.messages import (
@@ -68,7 +69,7 @@ def message_data(channel_sid: str, new: NewMessage, index: int) -> dict[str, Any
         "from": message.author,
         "body": message.body,
         "attributes": message.attributes,
-        "media": [m.record() for m in message.media],
+        "media": viewer_media(new.sid, [m.record() for m in message.media]),
         # The sender's own idempotency key (after the prefix the edge added): a client matches
         # the message it is waiting for.
         "key": message.key.rsplit(":", 1)[-1],

@@ -133,6 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
         tokens.refresh_router,
         webchat.router,
         media.router,
+        media.provider_router,
         desk.router,
         twilio_messaging.router,
         meta.router,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 # Providers fetch at send time; a day covers their retries.
@@ -27,3 +28,20 @@ def valid_media_signature(key: str, sid: str, expires: int, signature: str, now:
     if expires < (now or time.time()):
         return False
     return hmac.compare_digest(_signature(key, sid, expires), signature)
+
+
+def viewer_media(message_sid: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A message's media as sockets show it: uploaded media at its own URL; a provider's media
+    (Twilio URLs, Meta media ids) at ``/v1/Messages/{IM}/Media/{n}``, which fetches it from the
+    provider for viewers who may see the channel (``provider_url`` keeps where it lives)."""
+    shown = []
+    for n, record in enumerate(records):
+        if record.get("sid"):
+            shown.append(record)
+        else:
+            shown.append({**record, "url": provider_media_path(message_sid, n), "provider_url": record.get("url")})
+    return shown
+
+
+def provider_media_path(message_sid: str, n: int) -> str:
+    return f"/v1/Messages/{message_sid}/Media/{n}"

@@ -400,3 +400,37 @@ def test_with_creation_on_message_the_task_waits_for_the_customer(sending: Stack
             assert offered["channel_sid"] == started["channel_sid"]
 
     asyncio.run(work())
+
+
+def test_an_sms_customers_photo_is_fetched_from_twilio_for_the_agent(sending: Stack, provider: FakeTwilio) -> None:
+    customer = new_phone()
+    clear_the_floor(sending)
+    token = sign_in(sending, "yan")["token"]
+    photo = bytes.fromhex("ffd8ffe0") + b"a dented box"
+    media_url = provider.keep_media(
+        f"/2010-04-01/Accounts/{provider.account_sid}/Messages/MM{secrets.token_hex(16)}/Media/ME1", "image/jpeg", photo
+    )
+
+    async def work() -> dict[str, Any]:
+        async with as_agent(sending, token) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            await command(desk, "a0", "set_activity", activity="Available")
+            params = sending.sms_params(sending.settings.flex_sms_number, customer, "see the box")
+            params.update(NumMedia="1", MediaUrl0=media_url, MediaContentType0="image/jpeg")
+            with sending.http() as http:
+                response = await asyncio.to_thread(sending.post_webhook, http, params)
+                assert response.status_code == 200
+            offered = await frame(desk, event("reservation.created"))
+            await command(desk, "a1", "accept", reservation_sid=offered["data"]["reservation_sid"])
+            history = await command(desk, "a2", "history", channel_sid=offered["channel_sid"])
+            [media] = history["messages"][0]["media"]
+            return dict(media)
+
+    media = asyncio.run(work())
+    assert media["provider_url"] == media_url and media["url"].startswith("/v1/Messages/IM")
+    fetched = httpx.get(sending.url + media["url"], headers={"Authorization": f"Bearer {token}"})
+    assert fetched.status_code == 200 and fetched.content == photo
+    assert fetched.headers["content-type"] == "image/jpeg" and fetched.headers["x-content-type-options"] == "nosniff"
+    stranger = sign_in(sending, "zed")["token"]  # an agent who never had this conversation
+    assert httpx.get(sending.url + media["url"], headers={"Authorization": f"Bearer {stranger}"}).status_code == 403
+    assert httpx.get(sending.url + media["url"]).status_code == 401

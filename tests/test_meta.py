@@ -271,3 +271,34 @@ def test_an_agents_image_goes_to_whatsapp_cloud_as_a_signed_link(meta: Stack, gr
     assert sent["type"] == "image" and sent["image"]["caption"] == "Here"
     fetched = httpx.get(sent["image"]["link"])  # Meta fetches the signed link without a token
     assert fetched.status_code == 200 and fetched.content == png
+
+
+def test_a_whatsapp_customers_photo_is_fetched_from_meta_for_the_agent(meta: Stack, graph: FakeMeta) -> None:
+    wa_id = "1555" + str(secrets.randbelow(10**7)).zfill(7)
+    media_id = str(secrets.randbelow(10**12))
+    photo = bytes.fromhex("ffd8ffe0") + b"a cracked lamp"
+    graph.keep_meta_media(media_id, "image/jpeg", photo)
+    clear_the_floor(meta)
+    token = sign_in(meta, "sol")["token"]
+    image = {
+        "from": wa_id,
+        "id": "wamid." + secrets.token_hex(8),
+        "type": "image",
+        "image": {"id": media_id, "mime_type": "image/jpeg"},
+    }
+
+    async def work() -> dict[str, Any]:
+        async with as_agent(meta, token) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            await command(desk, "a0", "set_activity", activity="Available")
+            await asyncio.to_thread(post, meta, whatsapp_batch([image], wa_id))
+            offered = await frame(desk, event("reservation.created"))
+            await command(desk, "a1", "accept", reservation_sid=offered["data"]["reservation_sid"])
+            history = await command(desk, "a2", "history", channel_sid=offered["channel_sid"])
+            [media] = history["messages"][0]["media"]
+            return dict(media)
+
+    media = asyncio.run(work())
+    assert media["provider_url"] == f"meta-media:{media_id}"
+    fetched = httpx.get(meta.url + media["url"], headers={"Authorization": f"Bearer {token}"})
+    assert fetched.status_code == 200 and fetched.content == photo and fetched.headers["content-type"] == "image/jpeg"

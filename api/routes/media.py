@@ -1,24 +1,33 @@
 """Images and files sent in chats: ``POST /v1/Media`` uploads one to a channel (a customer token
 for its own channel, an agent's for one it works on), ``GET /v1/Media/{sid}/Content`` serves it
 to whoever may reach that channel, and to a provider holding a signed link (``store.media_links``).
+``GET /v1/Messages/{IM}/Media/{n}`` fetches a customer's media from its provider for the same
+viewers.
 Stored encrypted, like message bodies."""
 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import RedirectResponse
 
 from api.access import may_reach_channel
 from api.deps import ClaimsDep, ContextDep, SessionDep, claims_from_bearer
 from api.sockets.session import media_view
 from api.twilio_shape import TwilioError, invalid, not_found
+from settings import Settings
 from store.media_links import valid_media_signature
-from store.models import Channel, MediaObject
+from store.models import Channel, MediaObject, Message
 from workflows import sids
 
 router = APIRouter(prefix="/v1/Media", tags=["media"])
+provider_router = APIRouter(prefix="/v1/Messages", tags=["media"])
+# What a provider's media may weigh when fetched through Switchboard.
+PROVIDER_MEDIA_LIMIT = 20 * 1024 * 1024
 
 ALLOWED_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"})
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -101,12 +110,15 @@ async def media_content(
             raise not_found("Media", sid)
         await reachable_channel(session, claims, media.channel_sid)
     content = base64.b64decode(context.cipher.decrypt(media.content_enc, CONTENT))
-    filename = context.cipher.decrypt(media.filename_enc, "media.filename")
-    disposition = "inline" if media.content_type in INLINE_TYPES else "attachment"
+    return served(content, media.content_type, context.cipher.decrypt(media.filename_enc, "media.filename"))
+
+
+def served(content: bytes, content_type: str, filename: str) -> Response:
+    disposition = "inline" if content_type in INLINE_TYPES else "attachment"
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'")
     return Response(
         content,
-        media_type=media.content_type,
+        media_type=content_type,
         headers={
             "Content-Disposition": f'{disposition}; filename="{ascii_name}"',
             # Served bytes never run as a page of this origin, whatever they contain.
@@ -115,3 +127,53 @@ async def media_content(
             "Cache-Control": "private, max-age=3600",
         },
     )
+
+
+@provider_router.get("/{message_sid}/Media/{n}")
+async def provider_media(
+    request: Request, context: ContextDep, session: SessionDep, message_sid: str, n: int
+) -> Response:
+    """A customer's media as the provider keeps it (a Twilio media URL, a Meta media id),
+    fetched with the deployment's provider credentials for a viewer who may see the channel."""
+    claims = claims_from_bearer(context, request)
+    message = await session.get(Message, message_sid)
+    if message is None:
+        raise not_found("Message", message_sid)
+    await reachable_channel(session, claims, message.channel_sid)
+    stored = context.cipher.decrypt_optional(message.media_enc, "message.media")
+    records: list[dict[str, Any]] = json.loads(stored) if stored else []
+    if not 0 <= n < len(records):
+        raise not_found("Media", f"{message_sid}/{n}")
+    record = records[n]
+    if record.get("sid"):
+        return RedirectResponse(f"/v1/Media/{record['sid']}/Content", status_code=307)
+    content, content_type = await fetch_provider_media(context.settings, str(record.get("url", "")))
+    return served(content, content_type or str(record.get("content_type", "")), f"media-{n}")
+
+
+async def fetch_provider_media(settings: Settings, url: str) -> tuple[bytes, str]:
+    """Bytes and content type of a provider's media: Meta's by id (Graph API, bearer token),
+    Twilio's with the account's credentials, other public URLs (Messenger's CDN) as they are."""
+    limit = PROVIDER_MEDIA_LIMIT
+    async with httpx.AsyncClient(timeout=20, follow_redirects=True) as client:
+        try:
+            if url.startswith("meta-media:"):
+                bearer = {"Authorization": f"Bearer {settings.meta_access_token}"}
+                info = await client.get(f"{settings.meta_graph_url.rstrip('/')}/{url.split(':', 1)[1]}", headers=bearer)
+                if not info.is_success or not isinstance(info.json().get("url"), str):
+                    raise TwilioError(502, f"Meta did not describe the media ({info.status_code})")
+                response = await client.get(info.json()["url"], headers=bearer)
+            elif url.startswith(("https://", "http://")):
+                auth = None
+                if settings.twilio_account_sid and url.startswith(settings.twilio_api_url.rstrip("/") + "/"):
+                    auth = (settings.twilio_account_sid, settings.twilio_auth_token)
+                response = await client.get(url, auth=auth)
+            else:
+                raise not_found("Media", url[:60])
+        except httpx.HTTPError as exc:
+            raise TwilioError(502, f"the provider did not serve the media: {exc.__class__.__name__}") from exc
+    if not response.is_success:
+        raise TwilioError(502, f"the provider did not serve the media ({response.status_code})")
+    if len(response.content) > limit:
+        raise TwilioError(502, f"the provider's media is larger than {limit} bytes")
+    return response.content, response.headers.get("content-type", "").split(";")[0].strip()

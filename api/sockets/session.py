@@ -25,6 +25,7 @@ from api.tokens import TokenClaims, TokenError, verify_token
 from api.twilio_shape import TwilioError, iso
 from store.contacts import identity_hash
 from store.feed import add_for_channel, feed_data
+from store.media_links import viewer_media
 from store.models import AgentFeedItem, Channel, CustomerFeedItem, MediaObject, Member, Message, utcnow
 from workflows.messages import InboundMessage, MediaRef, StoredMessage
 
@@ -372,7 +373,7 @@ def stored_message_data(context: AppContext, message: Message) -> dict[str, Any]
         "from": cipher.decrypt(message.author_enc, "message.author"),
         "body": cipher.decrypt_optional(message.body_enc, "message.body"),
         "attributes": cipher.decrypt(message.attributes_enc, "message.attributes"),
-        "media": json.loads(media) if media else [],
+        "media": viewer_media(message.sid, json.loads(media) if media else []),
         "key": message.message_key.rsplit(":", 1)[-1],
         "date_created": iso(message.date_created),
     }
