@@ -148,6 +148,10 @@ class FakeTwilio(FakeProvider):
         # Accepted messages by idempotency token (or provider SID when none was given).
         self.accepted: dict[str, dict[str, Any]] = {}
         self.callbacks: list[tuple[str, dict[str, str], int]] = []
+        # For demos: ``POST /customer/sms`` (From, Body) plays a customer texting the business's
+        # number, delivered to this messaging webhook as Twilio would, signed.
+        self.messaging_webhook: str | None = None
+        self.business_number = ""
 
     def messages_sent(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -161,7 +165,25 @@ class FakeTwilio(FakeProvider):
         credentials = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         return received.headers.get("Authorization") == f"Basic {credentials}"
 
+    def customer_texts(self, received: Received) -> tuple[int, dict[str, Any]]:
+        sender, body = received.field("From"), received.field("Body")
+        if not self.messaging_webhook or not sender or not body:
+            return 400, {"message": "POST From and Body (and have a messaging webhook configured)"}
+        params = {
+            "MessageSid": "SM" + secrets.token_hex(16),
+            "AccountSid": self.account_sid,
+            "From": sender,
+            "To": received.field("To") or self.business_number,
+            "Body": body,
+            "NumMedia": "0",
+        }
+        signature = RequestValidator(self.auth_token).compute_signature(self.messaging_webhook, params)
+        answer = httpx.post(self.messaging_webhook, data=params, headers={"X-Twilio-Signature": signature}, timeout=30)
+        return answer.status_code, {"message_sid": params["MessageSid"], "switchboard_status": answer.status_code}
+
     def handle(self, received: Received) -> tuple[int, dict[str, Any]]:
+        if received.path == "/customer/sms":
+            return self.customer_texts(received)
         expected = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         if received.path != expected:
             return 404, {

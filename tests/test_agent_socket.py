@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -51,8 +52,19 @@ class Desk:
         return connect(self.ws_url + query, subprotocols=[PROTOCOL, f"access_token.{self.token}"])  # type: ignore[list-item]
 
 
+# Event frames that arrived while a command waited for its answer: a command's own effects (the
+# echo of a sent message, the join after an accept) may come before its result frame.
+_held: weakref.WeakKeyDictionary[ClientConnection, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
 async def frame(ws: ClientConnection, wanted: Callable[[dict[str, Any]], bool], within: float = 30) -> dict[str, Any]:
-    """The next frame ``wanted`` accepts (others are skipped)."""
+    """The next frame ``wanted`` accepts (others are skipped), held ones first."""
+    held = _held.setdefault(ws, [])
+    for n, received in enumerate(held):
+        if wanted(received):
+            del held[: n + 1]
+            return dict(received)
+    held.clear()
     async with asyncio.timeout(within):
         while True:
             received = json.loads(await ws.recv())
@@ -74,7 +86,13 @@ def event(name: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
 
 async def command(ws: ClientConnection, command_id: str, name: str, **fields: Any) -> dict[str, Any]:
     await ws.send(json.dumps({"type": "command", "id": command_id, "command": name, **fields}))
-    answer = await frame(ws, lambda f: f.get("id") == command_id and f.get("type") in ("result", "error"))
+    held = _held.setdefault(ws, [])
+    async with asyncio.timeout(30):
+        while True:
+            answer = json.loads(await ws.recv())
+            if answer.get("id") == command_id and answer.get("type") in ("result", "error"):
+                break
+            held.append(answer)
     assert answer["type"] == "result", answer
     return dict(answer["data"])
 
