@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +13,6 @@ import uvicorn
 
 from api.main import create_app
 from devstack import serve_api_and_worker, start_dev_server, wait_until_ready
-from fake_provider import FakeMeta, FakeProvider, FakeTwilio
 from settings import Settings, generate_dev_secrets, load_settings
 
 app = typer.Typer(
@@ -57,9 +55,6 @@ def dev(
     port: Annotated[int, typer.Option(help="API port")] = 8000,
     temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
-    fake_providers: Annotated[
-        bool, typer.Option(help="Send SMS, WhatsApp and Messenger to local fake Twilio and Meta APIs (demos)")
-    ] = False,
 ) -> None:
     """Start the whole stack on this machine: Temporal dev server with its UI, worker, API, web chat demo and agent desk."""
     secrets_path, created = generate_dev_secrets(data_dir)
@@ -70,30 +65,7 @@ def dev(
         data_dir=data_dir, api_port=port, temporal_address=f"127.0.0.1:{temporal_port}", desk_dev_sign_in=True
     ).with_file_secrets()
     logging.basicConfig(level=logging.WARNING)
-    fakes: list[FakeProvider] = []
-    if fake_providers:
-        twilio = FakeTwilio("AC" + secrets.token_hex(16), settings.twilio_auth_token).start()
-        twilio.messaging_webhook = f"{settings.base_url}/webhooks/twilio/messaging"
-        twilio.business_number = settings.flex_sms_number
-        meta = FakeMeta(secrets.token_hex(16)).start()
-        fakes = [twilio, meta]
-        settings = settings.model_copy(
-            update={
-                "twilio_account_sid": twilio.account_sid,
-                "twilio_api_url": twilio.url,
-                "meta_access_token": meta.access_token,
-                "meta_graph_url": meta.url,
-            }
-        )
-        typer.echo(
-            f"Fake Twilio  {twilio.url}  (a customer texts: curl -d From=+15551230000 -d Body=hi {twilio.url}/customer/sms)"
-        )
-        typer.echo(f"Fake Meta    {meta.url}")
-    try:
-        asyncio.run(run_dev(settings, temporal_port, ui_port))
-    finally:
-        for fake in fakes:
-            fake.stop()
+    asyncio.run(run_dev(settings, temporal_port, ui_port))
 
 
 @app.command()

@@ -409,3 +409,37 @@ def test_the_desk_offers_a_template_when_whatsapps_window_closed(
         shot(desk, "desk-whatsapp-template.png")
     finally:
         context.close()
+
+
+def test_an_agent_starts_an_sms_conversation_from_the_desk(
+    sending: Stack, sms_provider: FakeTwilio, browser: Browser
+) -> None:
+    clear_the_floor(sending)
+    customer = new_phone()
+    context, desk = new_page(browser)
+    try:
+        desk_sign_in(desk, sending, "tia")
+        desk.get_by_test_id("desk-new").click()
+        form = desk.get_by_test_id("desk-outbound")
+        form.get_by_test_id("desk-outbound-flow").select_option(
+            label=f"sms · Flex Messaging Channel ({sending.settings.flex_sms_number})"
+        )
+        form.locator("[name=to]").fill(customer)
+        form.locator("[name=customer_name]").fill("Ana")
+        form.locator("[name=body]").fill("Hi Ana, your order is ready.")
+        desk.get_by_test_id("desk-outbound-start").click()
+        # The conversation is the agent's at once: accepted without a click, the message delivered.
+        conversation = desk.locator("[data-testid=desk-conversation]", has_text="Ana")
+        expect(conversation).to_have_count(1, timeout=SEEN)
+        conversation.click()
+        mine = desk.locator("[data-testid=desk-message][data-author-role=agent]")
+        expect(mine.last.get_by_test_id("message-body")).to_have_text("Hi Ana, your order is ready.", timeout=SEEN)
+        expect(mine.last.get_by_test_id("message-status")).to_have_text("Delivered", timeout=SEEN)
+        [request] = [r for r in sms_provider.message_requests() if r.field("To") == customer]
+        assert request.field("Body") == "Hi Ana, your order is ready."
+        with sending.http() as http:
+            text(sending, http, sending.settings.flex_sms_number, customer, "Great, thanks!")
+        expect(said(desk, "desk").last).to_have_text("Great, thanks!", timeout=SEEN)
+        shot(desk, "desk-outbound.png")
+    finally:
+        context.close()

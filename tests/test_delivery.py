@@ -434,3 +434,26 @@ def test_an_sms_customers_photo_is_fetched_from_twilio_for_the_agent(sending: St
     stranger = sign_in(sending, "zed")["token"]  # an agent who never had this conversation
     assert httpx.get(sending.url + media["url"], headers={"Authorization": f"Bearer {stranger}"}).status_code == 403
     assert httpx.get(sending.url + media["url"]).status_code == 401
+
+
+def test_the_fake_twilio_plays_a_customer_texting_in(sending: Stack, provider: FakeTwilio) -> None:
+    """For demos: ``POST /customer/sms`` reaches Switchboard as Twilio's signed webhook would."""
+    provider.messaging_webhook = f"{sending.url}/webhooks/twilio/messaging"
+    provider.business_number = sending.settings.flex_sms_number
+    customer = new_phone()
+    texted = httpx.post(f"{provider.url}/customer/sms", data={"From": customer, "Body": "demo hello"})
+    assert texted.status_code == 200 and texted.json()["switchboard_status"] == 200
+    service = plan_flex_defaults(sending.settings).defaults.chat_service_sid
+
+    def stored() -> None:
+        with sending.http() as http:
+            channels = http.get(f"/v2/Services/{service}/Channels", params={"PageSize": 1000}).json()["channels"]
+            bodies = [
+                (m["from"], m["body"])
+                for c in channels
+                for m in http.get(f"/v2/Services/{service}/Channels/{c['sid']}/Messages").json()["messages"]
+            ]
+        assert (customer, "demo hello") in bodies
+
+    eventually(stored)
+    assert httpx.post(f"{provider.url}/customer/sms", data={"From": customer}).status_code == 400

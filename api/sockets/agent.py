@@ -46,6 +46,7 @@ from store.models import (
     AgentFeedItem,
     Channel,
     ChannelAgent,
+    FlexFlow,
     Member,
     Reservation,
     Task,
@@ -289,6 +290,13 @@ class AgentSocket(FeedSocket):
                     .order_by(col(WorkspaceActivity.date_created))
                 )
             ).all()
+            outbound = (
+                await session.exec(
+                    select(FlexFlow)
+                    .where(col(FlexFlow.channel_type).in_(PROVIDER_CHANNEL_TYPES), col(FlexFlow.enabled).is_(True))
+                    .order_by(col(FlexFlow.friendly_name))
+                )
+            ).all()
         return {
             "queues": [{"sid": q.sid, "friendly_name": q.friendly_name} for q in queues],
             "workers": [
@@ -305,6 +313,16 @@ class AgentSocket(FeedSocket):
             ],
             "activities": [
                 {"sid": a.sid, "friendly_name": a.friendly_name, "available": a.available} for a in activities
+            ],
+            # Where the agent may start a conversation (start_conversation).
+            "flex_flows": [
+                {
+                    "sid": f.sid,
+                    "friendly_name": f.friendly_name,
+                    "channel_type": f.channel_type,
+                    "contact_identity": f.contact_identity,
+                }
+                for f in outbound
             ],
         }
 

@@ -26,7 +26,16 @@ from api.twilio_shape import TwilioError, iso
 from store.contacts import identity_hash
 from store.feed import add_for_channel, feed_data
 from store.media_links import viewer_media
-from store.models import AgentFeedItem, Channel, CustomerFeedItem, MediaObject, Member, Message, utcnow
+from store.models import (
+    AgentFeedItem,
+    Channel,
+    CustomerFeedItem,
+    MediaObject,
+    Member,
+    Message,
+    MessageDelivery,
+    utcnow,
+)
 from workflows.messages import InboundMessage, MediaRef, StoredMessage
 
 # A token may ride in the subprotocol list as ``access_token.<jwt>`` (browsers cannot set headers
@@ -390,7 +399,25 @@ async def channel_history(context: AppContext, channel_sid: str, frame: dict[str
         query = query.where(col(Message.index) < before)
     async with context.db.session() as session:
         rows = (await session.exec(query.order_by(col(Message.index).desc()).limit(limit))).all()
-    messages = [stored_message_data(context, m) for m in reversed(rows)]
+        sids = [m.sid for m in rows]
+        deliveries = {
+            d.message_sid: d
+            for d in (
+                await session.exec(select(MessageDelivery).where(col(MessageDelivery.message_sid).in_(sids)))
+            ).all()
+        }
+    messages = []
+    for row in reversed(rows):
+        data = stored_message_data(context, row)
+        delivery = deliveries.get(row.sid)
+        if delivery is not None:
+            # Where it stands with the provider (as the last message.status event said).
+            data["delivery"] = {
+                "status": delivery.status,
+                "error_code": delivery.error_code,
+                "error_message": delivery.error_message,
+            }
+        messages.append(data)
     return {"channel_sid": channel_sid, "messages": messages, "has_more": len(rows) == limit}
 
 

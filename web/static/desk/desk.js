@@ -53,7 +53,8 @@
     nextId: 0,
     waiting: new Map(), // command id -> {frame, resolve, reject, quiet, sent, resent}
     worker: { sid: null, activity_sid: null, available: false },
-    directory: { queues: [], workers: [], activities: [] },
+    directory: { queues: [], workers: [], activities: [], flexFlows: [] },
+    startedTasks: new Set(), // tasks of conversations this agent started: accepted on arrival
     reservations: new Map(), // reservation sid -> {data, node, wait, buttons, receivedAt}
     conversations: new Map(), // channel sid -> conversation (see newConversation)
     selected: null, // the channel sid shown in the main area
@@ -285,7 +286,7 @@
     Object.assign(state, {
       session: null, last: null, backoff: BACKOFF_MIN_MS, waiting: new Map(), selected: null, nodes: new Map(),
       worker: { sid: null, activity_sid: null, available: false },
-      directory: { queues: [], workers: [], activities: [] },
+      directory: { queues: [], workers: [], activities: [], flexFlows: [] },
       reservations: new Map(), conversations: new Map(),
     });
     for (const url of mediaUrls.values()) url.then((u) => u && URL.revokeObjectURL(u), () => {});
@@ -531,7 +532,9 @@
   async function loadDirectory() {
     try {
       const data = await command("directory", {}, { quiet: true });
-      state.directory = { queues: data.queues || [], workers: data.workers || [], activities: data.activities || [] };
+      state.directory = {
+        queues: data.queues || [], workers: data.workers || [], activities: data.activities || [], flexFlows: data.flex_flows || [],
+      };
       renderActivities();
     } catch (err) {
       /* the menu keeps the current activity; the transfer panel says when it has no one */
@@ -592,6 +595,8 @@
 
   function addReservation(r, live) {
     if (!r.reservation_sid || state.reservations.has(r.reservation_sid)) return;
+    // A conversation this agent started: its task is the agent's, taken at once.
+    const started = r.task_sid && state.startedTasks.has(r.task_sid);
     const attrs = r.task_attributes;
     const name = String(attrs.name || attrs.from || "Customer");
     const channel = String(attrs.channelType || r.task_channel_unique_name || "chat");
@@ -621,6 +626,57 @@
     renderPlaceholders();
     updateTitle();
     if (live) announce(`New ${channel} request from ${name}.`);
+    if (started) acceptStarted(r);
+  }
+
+  // ---- Starting a conversation (SMS, WhatsApp, Messenger) -------------------------------------------
+
+  function openOutbound() {
+    const flows = state.directory.flexFlows || [];
+    $("outbound-flow").replaceChildren(...flows.map((f) =>
+      el("option", { value: f.sid, text: `${f.channel_type} · ${f.friendly_name}${f.contact_identity ? ` (${f.contact_identity})` : ""}` })));
+    if (!flows.length) return showError("No SMS, WhatsApp or Messenger Flex Flow to start a conversation on.");
+    $("outbound").hidden = false;
+    $("outbound-to").focus();
+  }
+
+  function closeOutbound() {
+    $("outbound").hidden = true;
+    $("outbound-open").focus();
+  }
+
+  async function startOutbound(event) {
+    event.preventDefault();
+    const form = $("outbound");
+    const fields = {
+      flex_flow_sid: $("outbound-flow").value,
+      to: $("outbound-to").value.trim(),
+      body: $("outbound-body").value.trim(),
+      key: newKey(),
+    };
+    const name = $("outbound-name").value.trim();
+    if (name) fields.customer_name = name;
+    if (!fields.to || !fields.body) return;
+    let started;
+    try {
+      started = await command("start_conversation", fields);
+    } catch (err) {
+      return;
+    }
+    form.reset();
+    form.hidden = true;
+    if (started.task_sid) {
+      state.startedTasks.add(started.task_sid);
+      // The offer may have come before the answer.
+      for (const entry of state.reservations.values()) {
+        if (entry.data.task_sid === started.task_sid) acceptStarted(entry.data);
+      }
+    } else announce("Sent. The conversation starts when the customer answers.");
+  }
+
+  function acceptStarted(r) {
+    state.startedTasks.delete(r.task_sid);
+    answerReservation(r.reservation_sid, "accept");
   }
 
   function removeReservation(sid) {
@@ -1125,7 +1181,11 @@
   function mergeHistory(conv, page) {
     const messages = Array.isArray(page.messages) ? page.messages : [];
     const oldest = conv.messages.size ? Math.min(...conv.messages.keys()) : Infinity;
-    for (const m of messages) storeMessage(conv, m, m.date_created);
+    for (const m of messages) {
+      storeMessage(conv, m, m.date_created);
+      // How far it got with the provider, for messages sent before this agent was on the channel.
+      if (m.delivery) onDeliveryStatus(conv, { ...m.delivery, index: m.index });
+    }
     // has_more speaks of what lies before this page: it counts if the page reaches furthest back.
     if (!messages.length) conv.hasMore = false;
     else if (messages[0].index <= oldest) conv.hasMore = !!page.has_more;
@@ -1486,6 +1546,10 @@
     $("transfer-panel").addEventListener("keydown", (event) => event.key === "Escape" && closeTransfer());
     $("error-dismiss").addEventListener("click", clearError);
     $("template").addEventListener("submit", sendTemplate);
+    $("outbound-open").addEventListener("click", openOutbound);
+    $("outbound").addEventListener("submit", startOutbound);
+    $("outbound-cancel").addEventListener("click", closeOutbound);
+    $("outbound").addEventListener("keydown", (event) => event.key === "Escape" && closeOutbound());
     $("template-cancel").addEventListener("click", closeTemplate);
     $("template").addEventListener("keydown", (event) => event.key === "Escape" && closeTemplate());
     document.addEventListener("visibilitychange", () => {
