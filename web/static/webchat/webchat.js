@@ -1,16 +1,34 @@
 /*
  * Switchboard web chat widget: one script tag adds a launcher and a chat panel to any page.
  *
- *   <script src="https://HOST/webchat/webchat.js" data-flex-flow-sid="FO..."></script>
+ *   <script src="https://HOST/webchat/webchat.js" data-flex-flow-sid="FO…"></script>
  *
- * No framework, nothing loaded from elsewhere. The UI lives in an open shadow root so the host
- * page's CSS and ours never mix. Every piece of text is rendered as text (textContent), never as
- * HTML. Protocol: docs/customer-socket.md.
+ * or, configured from the page's own script: SwitchboardWebchat.init({ flexFlowSid: "FO…", … }).
+ *
+ * One self-contained file: no framework, no build step, nothing loaded from elsewhere. The UI lives
+ * in an open shadow root so the page's CSS and ours never mix. Every piece of text (message bodies,
+ * names, filenames, errors, options) is set with textContent or text nodes, never parsed as HTML.
+ * Protocol: docs/customer-socket.md (sessions, token refresh, media, the customer WebSocket).
  */
-(function () {
+(() => {
   "use strict";
 
-  const script = document.currentScript;
+  if (window.SwitchboardWebchat) return; // included twice: the first copy owns the page
+
+  const SCRIPT = document.currentScript;
+  const SCRIPT_ORIGIN = SCRIPT && SCRIPT.src ? new URL(SCRIPT.src, location.href).origin : location.origin;
+  const PROTOCOL = "switchboard.customer.v1";
+  const HISTORY_PAGE = 50;
+  const MAX_BODY = 4000; // characters, as the server enforces
+  const TYPING_EVERY_MS = 2000;
+  const TYPING_SHOWN_MS = 4000;
+  const BACKOFF_MIN_MS = 500;
+  const BACKOFF_MAX_MS = 10000;
+  const REFRESH_AT = 0.8; // of the token's life
+  const REFRESH_RETRY_MS = 15000;
+  const FIELD_TYPES = ["text", "email", "tel", "textarea", "select"];
+  const EXPIRED = "Your chat session has expired. Start a new chat any time.";
+
   const DEFAULT_FIELDS = [
     { name: "friendly_name", label: "Your name", type: "text", required: true },
     { name: "email", label: "Email", type: "email" },
@@ -20,9 +38,9 @@
     flexFlowSid: "",
     apiBase: "",
     title: "Chat with us",
-    subtitle: "We usually answer within minutes",
+    subtitle: "",
     primaryColor: "#1f5fd1",
-    textColorOnPrimary: "#ffffff",
+    textColorOnPrimary: "#fff",
     position: "right",
     launcherLabel: "Chat",
     greeting: "Hi! How can we help?",
@@ -30,635 +48,1172 @@
     startLabel: "Start chat",
     inputPlaceholder: "Type a message",
     endLabel: "End chat",
-    maxUploadBytes: 5 * 1024 * 1024,
+    maxUploadBytes: 5242880,
     accept: "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
     storageKey: "",
     open: false,
   };
-  const PROTOCOL = "switchboard.customer.v1";
-  const TYPING_EVERY_MS = 2000;
-  const TYPING_SHOWN_MS = 4000;
 
-  // --- options -------------------------------------------------------------------------------
+  // Icons are fixed path data, drawn with stroke (24×24).
+  const ICONS = {
+    chat: "M4 5h16v11H9l-5 4z",
+    clip: "M20 11.5l-8 8a5 5 0 0 1-7-7l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7L9.6 17.3a1.7 1.7 0 0 1-2.4-2.4L15 7.1",
+    send: "M4 12l16-8-5 16-3-7zM12 13l8-9",
+    minimise: "M6 12h12",
+    file: "M7 3h7l5 5v13H7zM14 3v5h5",
+  };
 
-  function optionsFromScript(el) {
-    if (!el) return {};
+  // --- options --------------------------------------------------------------------------------
+
+  /** data-* attributes of the script tag, as camelCase options (data-flex-flow-sid → flexFlowSid). */
+  function optionsFromTag(tag) {
     const found = {};
-    for (const key of Object.keys(DEFAULTS)) {
-      const attr = "data-" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
-      if (el.hasAttribute(attr)) found[key] = el.getAttribute(attr);
+    if (!tag) return found;
+    for (const name of Object.keys(DEFAULTS)) {
+      const attribute = "data-" + name.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+      if (tag.hasAttribute(attribute)) found[name] = tag.getAttribute(attribute);
     }
-    if (!found.apiBase && el.src) found.apiBase = new URL(el.src, location.href).origin;
     return found;
   }
 
-  function normalise(raw) {
-    const o = Object.assign({}, DEFAULTS, raw);
-    if (typeof o.preEngagement === "string") {
+  function parseFields(value) {
+    let fields = value;
+    if (typeof fields === "string") {
       try {
-        o.preEngagement = JSON.parse(o.preEngagement);
+        fields = JSON.parse(fields);
       } catch (err) {
-        console.error("switchboard webchat: data-pre-engagement is not JSON", err);
-        o.preEngagement = DEFAULT_FIELDS;
+        console.warn("Switchboard web chat: pre-engagement is not valid JSON, using the default form", err);
+        return DEFAULT_FIELDS;
       }
     }
-    if (!Array.isArray(o.preEngagement)) o.preEngagement = DEFAULT_FIELDS;
-    o.maxUploadBytes = Number(o.maxUploadBytes) || DEFAULTS.maxUploadBytes;
+    if (!Array.isArray(fields)) return DEFAULT_FIELDS;
+    return fields
+      .filter((f) => f && typeof f.name === "string" && f.name)
+      .map((f) => ({ ...f, type: FIELD_TYPES.includes(f.type) ? f.type : "text", label: String(f.label || f.name) }));
+  }
+
+  /** A colour for the stylesheet: only a valid CSS colour, nothing that could end the declaration. */
+  function color(value, fallback) {
+    const ok = typeof value === "string" && !/[;{}<>\\]/.test(value) && window.CSS && CSS.supports("color", value);
+    return ok ? value : fallback;
+  }
+
+  function normalise(raw) {
+    const o = { ...DEFAULTS };
+    for (const [name, value] of Object.entries(raw || {})) {
+      if (name in DEFAULTS && value !== undefined && value !== null) o[name] = value;
+    }
+    o.flexFlowSid = String(o.flexFlowSid).trim();
+    o.apiBase = new URL(o.apiBase || SCRIPT_ORIGIN, location.href).href.replace(/\/+$/, "");
+    o.preEngagement = parseFields(o.preEngagement);
+    o.maxUploadBytes = Number(o.maxUploadBytes) > 0 ? Number(o.maxUploadBytes) : DEFAULTS.maxUploadBytes;
+    o.accepted = String(o.accept).split(",").map((t) => t.trim().toLowerCase()).filter(Boolean);
+    o.position = o.position === "left" ? "left" : "right";
     o.open = o.open === true || o.open === "true";
-    o.apiBase = String(o.apiBase || location.origin).replace(/\/$/, "");
     o.storageKey = o.storageKey || "switchboard-webchat:" + o.flexFlowSid;
-    o.accepted = String(o.accept).split(",").map((t) => t.trim()).filter(Boolean);
+    o.primaryColor = color(o.primaryColor, DEFAULTS.primaryColor);
+    o.textColorOnPrimary = color(o.textColorOnPrimary, DEFAULTS.textColorOnPrimary);
+    for (const name of ["title", "subtitle", "launcherLabel", "greeting", "startLabel", "inputPlaceholder", "endLabel"]) {
+      o[name] = String(o[name]);
+    }
     return o;
   }
 
-  // --- small DOM helpers ------------------------------------------------------------------------
+  // --- small helpers --------------------------------------------------------------------------
 
-  function el(tag, attrs, ...children) {
+  /** createElement with attributes; "text" sets textContent, on* functions become listeners. */
+  function h(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [name, value] of Object.entries(attrs || {})) {
       if (value === undefined || value === null || value === false) continue;
       if (name === "text") node.textContent = value;
-      else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
       else node.setAttribute(name, value === true ? "" : String(value));
     }
-    for (const child of children) if (child) node.append(child);
+    for (const child of children) if (child !== null && child !== undefined && child !== false) node.append(child);
     return node;
   }
 
+  function icon(name) {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    for (const [k, v] of Object.entries({ viewBox: "0 0 24 24", "aria-hidden": "true", focusable: "false" })) {
+      svg.setAttribute(k, v);
+    }
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("d", ICONS[name]);
+    svg.append(path);
+    return svg;
+  }
+
+  /** Local HH:MM of an ISO date (now when absent). */
   function clock(iso) {
     const date = iso ? new Date(iso) : new Date();
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (Number.isNaN(date.getTime())) return "";
+    return String(date.getHours()).padStart(2, "0") + ":" + String(date.getMinutes()).padStart(2, "0");
+  }
+
+  function formatBytes(n) {
+    if (!(n >= 0)) return "";
+    if (n < 1024) return n + " B";
+    const [value, unit] = n < 1048576 ? [n / 1024, "KB"] : [n / 1048576, "MB"];
+    return value.toFixed(1).replace(/\.0$/, "") + " " + unit;
+  }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
+  }
+
+  /** The message of a failed HTTP answer: Twilio's {message} when there is one. */
+  async function errorText(response) {
+    try {
+      const answer = await response.json();
+      if (answer && answer.message) return String(answer.message);
+    } catch (err) {
+      /* not JSON */
+    }
+    return "HTTP " + response.status;
+  }
+
+  function lost(message) {
+    return Object.assign(new Error(message), { code: 0, lost: true });
   }
 
   function css(o) {
+    const side = o.position;
     return `
-:host { all: initial; }
+:host { all: initial !important; display: block !important; }
 [hidden] { display: none !important; }
-* { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-.launcher { position: fixed; bottom: 20px; ${o.position === "left" ? "left" : "right"}: 20px; z-index: 2147483000;
-  background: ${o.primaryColor}; color: ${o.textColorOnPrimary}; border: 0; border-radius: 28px; padding: 14px 22px;
-  font-size: 15px; font-weight: 600; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25); }
-.panel { position: fixed; bottom: 84px; ${o.position === "left" ? "left" : "right"}: 20px; z-index: 2147483000;
-  width: 370px; max-width: calc(100vw - 40px); height: 560px; max-height: calc(100vh - 110px); display: flex;
-  flex-direction: column; background: #fff; color: #1d2330; border-radius: 12px; overflow: hidden;
-  box-shadow: 0 10px 40px rgba(0,0,0,.3); font-size: 14px; }
-.panel[hidden] { display: none; }
-header { background: ${o.primaryColor}; color: ${o.textColorOnPrimary}; padding: 12px 14px; display: flex; gap: 8px; align-items: center; }
+.sb { --sb-primary: ${o.primaryColor}; --sb-on-primary: ${o.textColorOnPrimary};
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1d2330; }
+.sb *, .sb *::before, .sb *::after { box-sizing: border-box; }
+button, input, textarea, select { font: inherit; color: inherit; margin: 0; }
+button { cursor: pointer; }
+button:disabled { cursor: default; opacity: .6; }
+svg { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width: 2; stroke-linecap: round; stroke-linejoin: round; flex: none; }
+:focus-visible { outline: 3px solid #f79009; outline-offset: 2px; }
+.sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
+.launcher { position: fixed; bottom: 20px; ${side}: 20px; z-index: 2147483000; display: inline-flex; align-items: center; gap: 8px;
+  min-height: 48px; padding: 0 20px; border: 0; border-radius: 24px; background: var(--sb-primary); color: var(--sb-on-primary);
+  font-size: 15px; font-weight: 600; box-shadow: 0 6px 18px rgba(16,24,40,.25); }
+.badge { min-width: 20px; height: 20px; padding: 0 6px; border-radius: 10px; background: #b42318; color: #fff; font-size: 12px; line-height: 20px; text-align: center; }
+.panel { position: fixed; bottom: 84px; ${side}: 20px; z-index: 2147483000; width: 380px; height: 600px;
+  max-width: calc(100vw - 32px); max-height: calc(100vh - 108px); display: flex; flex-direction: column;
+  background: #fff; border-radius: 14px; overflow: hidden; box-shadow: 0 12px 40px rgba(16,24,40,.3); }
+header { display: flex; align-items: flex-start; gap: 8px; padding: 14px 12px 12px 16px; background: var(--sb-primary); color: var(--sb-on-primary); }
 header .titles { flex: 1; min-width: 0; }
-header h2 { margin: 0; font-size: 16px; }
-header p { margin: 2px 0 0; font-size: 12px; opacity: .9; }
-header button { background: transparent; color: inherit; border: 1px solid currentColor; border-radius: 6px; padding: 4px 8px; cursor: pointer; font-size: 12px; }
-.status { font-size: 11px; color: #5b6474; padding: 4px 14px; background: #f3f5f9; }
-.body { flex: 1; overflow-y: auto; padding: 12px 14px; display: flex; flex-direction: column; gap: 8px; }
-form.pre { display: flex; flex-direction: column; gap: 10px; }
-form.pre label { display: flex; flex-direction: column; gap: 4px; font-weight: 600; font-size: 13px; }
-input, textarea, select { font: inherit; border: 1px solid #b8c0cc; border-radius: 6px; padding: 8px; color: #1d2330; background: #fff; }
-textarea { resize: none; }
-.primary { background: ${o.primaryColor}; color: ${o.textColorOnPrimary}; border: 0; border-radius: 6px; padding: 9px 14px; font-weight: 600; cursor: pointer; }
-.secondary { background: #eef1f6; color: #1d2330; border: 1px solid #b8c0cc; border-radius: 6px; padding: 7px 12px; cursor: pointer; }
-.msg { max-width: 82%; padding: 8px 10px; border-radius: 10px; background: #eef1f6; align-self: flex-start; overflow-wrap: anywhere; white-space: pre-wrap; }
-.msg[data-author-role=customer] { align-self: flex-end; background: ${o.primaryColor}; color: ${o.textColorOnPrimary}; }
-.msg[data-author-role=system] { align-self: center; background: transparent; color: #5b6474; font-size: 12px; font-style: italic; }
-.msg[data-pending=true] { opacity: .7; }
-.meta { display: block; font-size: 11px; opacity: .8; margin-top: 3px; }
-.author { display: block; font-size: 11px; font-weight: 600; margin-bottom: 2px; }
-.msg img { max-width: 100%; border-radius: 6px; display: block; margin-top: 4px; }
-.file { margin-top: 4px; background: rgba(255,255,255,.85); color: #1d2330; border: 1px solid #b8c0cc; border-radius: 6px; padding: 4px 8px; cursor: pointer; }
-.typing { min-height: 18px; padding: 0 14px; font-size: 12px; color: #5b6474; font-style: italic; }
-.error { margin: 0 14px 6px; padding: 6px 8px; border-radius: 6px; background: #fdecec; color: #8a1c1c; font-size: 12px; }
-.error[hidden], .typing[hidden] { display: none; }
-.composer { display: flex; gap: 6px; padding: 10px; border-top: 1px solid #e1e5ec; align-items: flex-end; }
-.composer textarea { flex: 1; min-height: 38px; max-height: 120px; }
-.composer button { height: 38px; }
-.confirm { display: flex; gap: 6px; align-items: center; padding: 8px 14px; background: #fff8e6; border-top: 1px solid #f0d78c; font-size: 13px; }
-.confirm span { flex: 1; }
-.earlier { align-self: center; }
-button:focus-visible, input:focus-visible, textarea:focus-visible, select:focus-visible { outline: 3px solid #ffbf47; outline-offset: 1px; }
-.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
-@media (prefers-reduced-motion: no-preference) { .panel { transition: opacity .15s ease; } }
+h2 { margin: 0; font-size: 16px; font-weight: 700; }
+header p { margin: 2px 0 0; font-size: 12.5px; opacity: .92; }
+.head-btn { display: inline-flex; align-items: center; justify-content: center; min-height: 32px; min-width: 32px; padding: 0 10px;
+  background: transparent; color: inherit; border: 1px solid currentColor; border-radius: 8px; font-size: 12.5px; font-weight: 600; }
+.head-btn.icon { padding: 0; border-color: transparent; }
+.status { padding: 3px 16px; font-size: 11px; color: #475467; background: #f2f4f7; border-bottom: 1px solid #e4e7ec; }
+.status:empty { display: none; }
+.scroll { flex: 1; overflow-y: auto; overscroll-behavior: contain; padding: 12px 14px; display: flex; flex-direction: column; gap: 10px; }
+.log { display: flex; flex-direction: column; gap: 6px; }
+.msg { max-width: 82%; align-self: flex-start; padding: 8px 11px; border-radius: 14px 14px 14px 4px; background: #eef1f6; color: #1d2330; overflow-wrap: anywhere; }
+.msg[data-author-role=customer] { align-self: flex-end; border-radius: 14px 14px 4px 14px; background: var(--sb-primary); color: var(--sb-on-primary); }
+.msg[data-author-role=system] { align-self: center; max-width: 92%; padding: 2px 8px; background: transparent; color: #475467; font-size: 12.5px; text-align: center; }
+.msg[data-pending=true] { opacity: .75; }
+.msg[data-failed=true] { box-shadow: 0 0 0 2px #b42318; }
+.author { font-size: 12px; font-weight: 700; color: #344054; margin-bottom: 2px; }
+.text { white-space: pre-wrap; }
+.meta { margin-top: 3px; font-size: 11px; opacity: .9; text-align: right; }
+.msg[data-author-role=agent] .meta { text-align: left; color: #475467; opacity: 1; }
+.media { margin-top: 4px; font-size: 12.5px; }
+.attachment { display: flex; align-items: center; gap: 4px; }
+.attachment svg { width: 16px; height: 16px; }
+.media img { display: block; max-width: 100%; max-height: 240px; border-radius: 8px; }
+.media a { display: block; border-radius: 8px; }
+.file { display: inline-flex; align-items: center; gap: 6px; max-width: 100%; margin-top: 4px; padding: 6px 10px; border-radius: 8px;
+  border: 1px solid #d0d5dd; background: #fff; color: #1d2330; text-align: left; }
+.file span { overflow-wrap: anywhere; }
+.file .size { color: #475467; font-size: 11.5px; white-space: nowrap; }
+.earlier, .secondary { align-self: center; padding: 6px 12px; border-radius: 8px; border: 1px solid #98a2b3; background: #fff; color: #1d2330; font-size: 13px; }
+.primary { padding: 10px 16px; border: 0; border-radius: 8px; background: var(--sb-primary); color: var(--sb-on-primary); font-weight: 600; }
+.new-chat { align-self: center; }
+form.pre { display: flex; flex-direction: column; gap: 12px; }
+form.pre label { display: flex; flex-direction: column; gap: 4px; font-size: 13px; font-weight: 600; color: #344054; }
+.req { color: #b42318; }
+input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a2b3; border-radius: 8px; background: #fff; color: #1d2330; font-weight: 400; }
+.typing { padding: 0 16px 6px; font-size: 12px; font-style: italic; color: #475467; }
+.typing:empty { height: 0; padding: 0; }
+.error-row { display: flex; gap: 8px; align-items: flex-start; margin: 0 12px 8px; padding: 8px 10px; border-radius: 8px;
+  border: 1px solid #fecdca; background: #fef3f2; color: #b42318; font-size: 13px; }
+.error-row p { flex: 1; margin: 0; overflow-wrap: anywhere; }
+.error-row button { border: 0; background: transparent; color: inherit; font-size: 16px; line-height: 1; padding: 0 4px; }
+.confirm { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; padding: 10px 12px; border-top: 1px solid #fedf89; background: #fffaeb; font-size: 13px; }
+.confirm span { flex: 1; min-width: 8em; }
+.confirm .primary { padding: 6px 12px; }
+.composer { display: flex; align-items: flex-end; gap: 6px; padding: 10px; border-top: 1px solid #e4e7ec; background: #fff; }
+.composer textarea { flex: 1; min-height: 40px; max-height: 120px; resize: none; border-radius: 10px; padding: 9px 11px; }
+.icon-btn { display: inline-flex; align-items: center; justify-content: center; width: 40px; height: 40px; flex: none; border-radius: 10px; }
+.attach { border: 1px solid #d0d5dd; background: #fff; color: #344054; }
+.send { border: 0; background: var(--sb-primary); color: var(--sb-on-primary); }
+@media (max-width: 480px) {
+  .panel { inset: 0; width: auto; height: auto; max-width: none; max-height: none; border-radius: 0; }
+  .sb.is-open .launcher { display: none; }
+}
+@keyframes sb-in { from { opacity: 0; transform: translateY(8px); } }
+@media (prefers-reduced-motion: no-preference) {
+  .panel:not([hidden]) { animation: sb-in .16s ease-out; }
+  .launcher { transition: transform .12s ease; }
+  .launcher:hover { transform: translateY(-1px); }
+}
 `;
   }
+
+  // --- local storage (may be unavailable: sandboxed frames, some private modes) ----------------
+
+  function tryStorage(action, fallback = null) {
+    try {
+      return action();
+    } catch (err) {
+      return fallback; // without storage the chat still works for this page's life
+    }
+  }
+  const storage = {
+    get: (key) => tryStorage(() => JSON.parse(localStorage.getItem(key) || "null")),
+    set: (key, value) => tryStorage(() => localStorage.setItem(key, JSON.stringify(value))),
+    remove: (key) => tryStorage(() => localStorage.removeItem(key)),
+  };
 
   // --- the widget -----------------------------------------------------------------------------
 
   class Webchat {
     constructor(options) {
       this.o = normalise(options);
-      this.session = this.load();
+      this.session = null; // {channel_sid, identity, token, expires_at, ttl, ended}
       this.socket = null;
-      this.lastSequence = null;
-      this.retryDelay = 500;
-      this.pending = new Map(); // key -> {frame, node}
-      this.commandId = 0;
-      this.shown = new Map(); // index -> node
-      this.read = {}; // other identities' read horizons
-      this.lastTypingSent = 0;
-      this.typingTimer = null;
-      this.refreshTimer = null;
-      this.ended = false;
+      this.isReady = false; // the socket answered `ready`
+      this.everConnected = false;
+      this.lastSequence = null; // last event seen on this page: where a reconnect resumes
+      this.backoff = BACKOFF_MIN_MS;
+      this.calls = new Map(); // command id -> {resolve, reject}
+      this.nextId = 1;
+      this.pending = new Map(); // key -> {key, fields, node}: own messages not confirmed yet
+      this.blobs = new Set(); // object URLs to revoke when the conversation is cleared
+      this.resetState();
       this.build();
-      if (this.session) this.connect();
+      this.listen();
+      this.mount();
+      this.session = this.loadSession();
+      if (this.session) this.resume();
       else this.showForm();
-      if (this.o.open) this.open();
+      if (this.o.open) this.open(false);
     }
 
-    // storage: the session survives reloads of the page
-    load() {
-      try {
-        const stored = JSON.parse(localStorage.getItem(this.o.storageKey) || "null");
-        if (stored && Date.parse(stored.expires_at) > Date.now() + 5000) return stored;
-      } catch (err) {
-        /* unreadable storage: start over */
-      }
-      localStorage.removeItem(this.o.storageKey);
-      return null;
-    }
-
-    save() {
-      localStorage.setItem(this.o.storageKey, JSON.stringify(this.session));
-    }
-
-    forget() {
-      localStorage.removeItem(this.o.storageKey);
-      this.session = null;
-      clearTimeout(this.refreshTimer);
-      if (this.socket) {
-        this.socket.onclose = null;
-        this.socket.close();
-      }
-      this.socket = null;
+    resetState() {
+      this.messages = new Map(); // index -> node
+      this.sids = new Set();
+      this.provisional = new Set(); // indexes known from a send result whose event has not come
+      this.read = {}; // other members' read horizons
+      this.readHorizon = -1;
+      this.maxIndex = -1;
+      this.othersIndex = -1; // highest index of a message from someone else
+      this.markedIndex = -1; // highest index sent with mark_read
+      this.unread = 0;
+      this.historyLoaded = false;
+      this.ended = false;
+      this.typingFrom = null;
+      this.lastTypingSent = 0;
     }
 
     // --- layout ---
+
     build() {
       const o = this.o;
-      this.host = el("div", { id: "switchboard-webchat" });
-      const root = this.host.attachShadow({ mode: "open" });
-      root.append(el("style", { text: css(o) }));
-      this.launcher = el("button", {
-        class: "launcher", type: "button", "data-testid": "webchat-launcher", "aria-expanded": "false",
-        "aria-controls": "sb-panel", text: o.launcherLabel, onclick: () => (this.panel.hidden ? this.open() : this.close()),
-      });
-      this.endButton = el("button", {
-        type: "button", "data-testid": "webchat-end", text: o.endLabel, onclick: () => this.confirmEnd(),
-      });
-      const minimise = el("button", { type: "button", "aria-label": "Minimise chat", text: "—", onclick: () => this.close() });
-      this.statusLine = el("div", { class: "status", "data-testid": "webchat-status", role: "status", text: "" });
-      this.body = el("div", { class: "body", "data-testid": "webchat-messages", role: "log", "aria-live": "polite", "aria-label": "Messages" });
-      this.typing = el("div", { class: "typing", "data-testid": "webchat-typing", "aria-live": "polite", hidden: true });
-      this.error = el("div", { class: "error", "data-testid": "webchat-error", role: "alert", hidden: true });
-      this.input = el("textarea", {
-        "data-testid": "webchat-input", rows: "1", placeholder: o.inputPlaceholder, "aria-label": "Message",
-        onkeydown: (e) => this.onKey(e), oninput: () => this.onTyping(),
-      });
-      this.file = el("input", {
-        type: "file", "data-testid": "webchat-file", accept: o.accept, class: "sr-only", tabindex: "-1", "aria-hidden": "true",
-        onchange: () => this.onFile(),
-      });
-      const attach = el("button", {
-        type: "button", class: "secondary", "data-testid": "webchat-attach", "aria-label": "Attach a file", text: "+",
-        onclick: () => this.file.click(),
-      });
-      const send = el("button", { type: "button", class: "primary", "data-testid": "webchat-send", text: "Send", onclick: () => this.sendText() });
-      this.composer = el("div", { class: "composer" }, this.file, attach, this.input, send);
-      this.confirmBar = el("div", { class: "confirm", hidden: true });
-      this.panel = el(
-        "section",
-        { class: "panel", id: "sb-panel", role: "dialog", "aria-label": o.title, "data-testid": "webchat-panel", hidden: true,
-          onkeydown: (e) => { if (e.key === "Escape") this.close(); } },
-        el("header", {}, el("div", { class: "titles" }, el("h2", { text: o.title }), o.subtitle ? el("p", { text: o.subtitle }) : null), this.endButton, minimise),
-        this.statusLine, this.body, this.typing, this.error, this.confirmBar, this.composer,
+      this.host = h("div", { id: "switchboard-webchat" });
+      this.root = this.host.attachShadow({ mode: "open" });
+      this.badge = h("span", { class: "badge", "aria-hidden": "true", hidden: true });
+      this.badgeText = h("span", { class: "sr-only" });
+      this.launcher = h(
+        "button",
+        {
+          type: "button", class: "launcher", "data-testid": "webchat-launcher",
+          "aria-expanded": "false", "aria-controls": "sb-panel", onclick: () => this.toggle(),
+        },
+        icon("chat"), h("span", { text: o.launcherLabel }), this.badge, this.badgeText,
       );
-      root.append(this.launcher, this.panel);
-      document.body.append(this.host);
+      this.panel = h(
+        "section",
+        {
+          class: "panel", id: "sb-panel", role: "dialog", "aria-label": o.title, "data-testid": "webchat-panel",
+          hidden: true, onkeydown: (e) => this.onPanelKey(e),
+        },
+        this.buildHeader(), this.buildBody(), this.buildFooter(),
+      );
+      this.wrapper = h("div", { class: "sb" }, this.launcher, this.panel);
+      this.root.append(h("style", { text: css(o) }), this.wrapper);
     }
 
-    open() {
+    buildHeader() {
+      const o = this.o;
+      this.endButton = h("button", {
+        type: "button", class: "head-btn", "data-testid": "webchat-end", text: o.endLabel, hidden: true,
+        onclick: () => this.askEnd(),
+      });
+      this.minimiseButton = h(
+        "button",
+        { type: "button", class: "head-btn icon", "aria-label": "Minimise chat", title: "Minimise", onclick: () => this.close() },
+        icon("minimise"),
+      );
+      const titles = h("div", { class: "titles" }, h("h2", { text: o.title }), o.subtitle ? h("p", { text: o.subtitle }) : null);
+      this.statusLine = h("div", { class: "status", "data-testid": "webchat-status", role: "status" });
+      return h("div", {}, h("header", {}, titles, this.endButton, this.minimiseButton), this.statusLine);
+    }
+
+    buildBody() {
+      this.earlierButton = h("button", {
+        type: "button", class: "earlier", "data-testid": "webchat-load-earlier", text: "Load earlier messages", hidden: true,
+        onclick: () => this.loadHistory(this.smallestIndex()),
+      });
+      this.greeting = this.o.greeting ? this.systemNode(this.o.greeting) : null;
+      this.log = h("div", { class: "log", "data-testid": "webchat-messages", role: "log", "aria-live": "polite", "aria-label": "Messages" }, this.greeting);
+      this.formArea = h("div", {});
+      this.newChatButton = h("button", {
+        type: "button", class: "primary new-chat", "data-testid": "webchat-new-chat", text: "Start a new chat", hidden: true,
+        onclick: () => this.newChat(),
+      });
+      this.scroller = h("div", { class: "scroll" }, this.earlierButton, this.log, this.formArea, this.newChatButton);
+      return this.scroller;
+    }
+
+    buildFooter() {
+      const o = this.o;
+      this.typing = h("div", { class: "typing", "data-testid": "webchat-typing", "aria-live": "polite" });
+      this.error = h("p", { "data-testid": "webchat-error" });
+      this.errorRow = h(
+        "div",
+        { class: "error-row", role: "alert", hidden: true },
+        this.error,
+        h("button", { type: "button", "aria-label": "Dismiss the error", text: "×", onclick: () => this.showError("") }),
+      );
+      this.confirmBar = h("div", { class: "confirm", hidden: true });
+      this.input = h("textarea", {
+        id: "sb-input", rows: "1", maxlength: String(MAX_BODY), placeholder: o.inputPlaceholder, "data-testid": "webchat-input",
+        onkeydown: (e) => this.onInputKey(e), oninput: () => this.onInput(),
+      });
+      this.fileInput = h("input", {
+        type: "file", accept: o.accept, hidden: true, tabindex: "-1", "data-testid": "webchat-file",
+        onchange: () => this.onFilePicked(),
+      });
+      const attach = h(
+        "button",
+        { type: "button", class: "icon-btn attach", "aria-label": "Attach a file", title: "Attach a file", "data-testid": "webchat-attach", onclick: () => this.fileInput.click() },
+        icon("clip"),
+      );
+      const send = h(
+        "button",
+        { type: "button", class: "icon-btn send", "aria-label": "Send", title: "Send", "data-testid": "webchat-send", onclick: () => this.sendText() },
+        icon("send"),
+      );
+      this.composer = h(
+        "div",
+        { class: "composer", hidden: true },
+        this.fileInput, attach, h("label", { for: "sb-input", class: "sr-only", text: "Message" }), this.input, send,
+      );
+      return h("div", {}, this.typing, this.errorRow, this.confirmBar, this.composer);
+    }
+
+    listen() {
+      document.addEventListener("visibilitychange", () => this.markRead());
+      // Back online: do not wait for the rest of the backoff.
+      window.addEventListener("online", () => {
+        if (this.session && !this.socket && !this.ended) this.connect();
+      });
+    }
+
+    mount() {
+      const attach = () => document.body.append(this.host);
+      if (document.body) attach();
+      else document.addEventListener("DOMContentLoaded", attach, { once: true });
+    }
+
+    // --- open / close ---
+
+    open(moveFocus = true) {
       this.panel.hidden = false;
+      this.wrapper.classList.add("is-open");
       this.launcher.setAttribute("aria-expanded", "true");
-      const target = this.panel.querySelector("form input, form textarea") || this.input;
-      target.focus();
+      this.setUnread(0);
+      if (moveFocus) this.focusPanel();
+      this.scrollToBottom();
       this.markRead();
     }
 
     close() {
+      const hadFocus = this.panel.contains(this.root.activeElement);
       this.panel.hidden = true;
+      this.wrapper.classList.remove("is-open");
       this.launcher.setAttribute("aria-expanded", "false");
-      this.launcher.focus();
+      if (hadFocus) this.launcher.focus();
     }
+
+    toggle() {
+      if (this.panel.hidden) this.open();
+      else this.close();
+    }
+
+    focusPanel() {
+      const field = this.formArea.querySelector("input, textarea, select, button");
+      const target = [field, this.composer.hidden ? null : this.input, this.newChatButton.hidden ? null : this.newChatButton]
+        .find(Boolean) || this.minimiseButton;
+      target.focus();
+    }
+
+    onPanelKey(event) {
+      if (event.key !== "Escape") return;
+      event.preventDefault();
+      if (!this.confirmBar.hidden) this.cancelEnd();
+      else this.close();
+    }
+
+    setUnread(count) {
+      this.unread = count;
+      this.badge.hidden = count === 0;
+      this.badge.textContent = String(count);
+      this.badgeText.textContent = count ? ` (${count} new ${count === 1 ? "message" : "messages"})` : "";
+    }
+
+    // --- small UI pieces ---
 
     setStatus(text) {
       this.statusLine.textContent = text;
     }
 
     showError(text) {
-      this.error.textContent = text;
-      this.error.hidden = !text;
+      this.error.textContent = text || "";
+      this.errorRow.hidden = !text;
     }
 
-    clearBody() {
-      this.body.replaceChildren();
-      this.shown.clear();
+    systemNode(text) {
+      return h(
+        "div",
+        { class: "msg", "data-testid": "webchat-message", "data-author-role": "system" },
+        h("div", { "data-testid": "message-body", text }),
+      );
+    }
+
+    notice(text) {
+      this.log.append(this.systemNode(text));
+      this.scrollToBottom();
+    }
+
+    nearBottom() {
+      const s = this.scroller;
+      return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+    }
+
+    scrollToBottom() {
+      this.scroller.scrollTop = this.scroller.scrollHeight;
+    }
+
+    /** Empties the conversation (keeps the greeting) and frees what it held. */
+    clearLog() {
+      this.log.replaceChildren(...(this.greeting ? [this.greeting] : []));
+      for (const url of this.blobs) URL.revokeObjectURL(url);
+      this.blobs.clear();
       this.pending.clear();
+      this.earlierButton.hidden = true;
+      this.newChatButton.hidden = true;
+      this.confirmBar.hidden = true;
+      this.hideTyping();
     }
 
-    system(text) {
-      const node = el("div", { class: "msg", "data-testid": "webchat-message", "data-author-role": "system" }, el("span", { "data-testid": "message-body", text }));
-      this.body.append(node);
-      this.scroll();
-    }
+    // --- pre-engagement form ---
 
-    scroll() {
-      this.body.scrollTop = this.body.scrollHeight;
-    }
-
-    // --- the pre-engagement form ---
     showForm(notice) {
-      this.clearBody();
+      this.clearLog();
       this.composer.hidden = true;
       this.endButton.hidden = true;
       this.setStatus("");
-      if (notice) this.system(notice);
-      if (this.o.greeting) this.system(this.o.greeting);
-      if (!this.o.preEngagement.length) {
-        const start = el("button", { type: "button", class: "primary", "data-testid": "webchat-start", text: this.o.startLabel, onclick: () => this.start({}) });
-        this.body.append(start);
-        return;
+      if (notice) this.notice(notice);
+      const fields = this.o.preEngagement;
+      if (!fields.length) {
+        // No form: one button opens the session.
+        this.formArea.replaceChildren(
+          h("button", { type: "button", class: "primary", "data-testid": "webchat-start", text: this.o.startLabel, onclick: (e) => this.startSession({}, e.currentTarget) }),
+        );
+      } else {
+        this.formArea.replaceChildren(this.buildForm(fields));
       }
-      const form = el("form", { class: "pre", "data-testid": "webchat-pre-engagement", novalidate: false });
-      for (const field of this.o.preEngagement) {
-        const id = "sb-field-" + field.name;
-        let input;
-        if (field.type === "textarea") input = el("textarea", { id, name: field.name, rows: "3", required: !!field.required });
-        else if (field.type === "select") {
-          input = el("select", { id, name: field.name, required: !!field.required });
-          for (const option of field.options || []) input.append(el("option", { value: option, text: option }));
-        } else input = el("input", { id, name: field.name, type: field.type || "text", required: !!field.required, autocomplete: field.name === "email" ? "email" : field.name === "friendly_name" ? "name" : undefined });
-        form.append(el("label", { for: id }, el("span", { text: field.label || field.name }), input));
-      }
-      form.append(el("button", { type: "submit", class: "primary", "data-testid": "webchat-start", text: this.o.startLabel }));
-      form.addEventListener("submit", (e) => {
-        e.preventDefault();
-        if (!form.reportValidity()) return;
-        const values = {};
-        for (const field of this.o.preEngagement) values[field.name] = String(form.elements[field.name].value || "").trim();
-        this.start(values);
-      });
-      this.body.append(form);
+      if (!this.panel.hidden) this.focusPanel();
     }
 
-    async start(values) {
-      const friendlyName = values.friendly_name || undefined;
-      const data = Object.assign({}, values);
-      delete data.friendly_name;
-      for (const k of Object.keys(data)) if (!data[k]) delete data[k];
+    buildForm(fields) {
+      const form = h("form", { class: "pre", "data-testid": "webchat-pre-engagement" });
+      fields.forEach((field, i) => {
+        const id = "sb-field-" + i;
+        const common = { id, name: field.name, required: !!field.required, oninput: (e) => e.target.setCustomValidity("") };
+        let input;
+        if (field.type === "textarea") input = h("textarea", { ...common, rows: "3", maxlength: String(MAX_BODY) });
+        else if (field.type === "select") {
+          input = h("select", common, h("option", { value: "", text: "Choose…" }));
+          for (const option of Array.isArray(field.options) ? field.options : []) {
+            const [value, label] = typeof option === "object" && option ? [option.value, option.label ?? option.value] : [option, option];
+            input.append(h("option", { value: String(value), text: String(label) }));
+          }
+        } else {
+          const autocomplete = { friendly_name: "name", email: "email" }[field.name] || (field.type === "tel" ? "tel" : undefined);
+          input = h("input", { ...common, type: field.type, autocomplete });
+        }
+        const required = field.required ? h("span", { class: "req", "aria-hidden": "true", text: " *" }) : null;
+        form.append(h("label", { for: id }, h("span", {}, field.label, required), input));
+      });
+      const start = h("button", { type: "submit", class: "primary", "data-testid": "webchat-start", text: this.o.startLabel });
+      form.append(start);
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const values = this.readForm(form, fields);
+        if (values) this.startSession(values, start);
+      });
+      return form;
+    }
+
+    /** The form's values, trimmed; null (with the browser's message shown) when one is missing. */
+    readForm(form, fields) {
+      const values = {};
+      for (const field of fields) {
+        const input = form.elements.namedItem(field.name);
+        const value = String(input.value || "").trim();
+        if (field.required && !value) {
+          input.setCustomValidity("Please fill in this field.");
+          input.reportValidity();
+          return null;
+        }
+        if (value) values[field.name] = value;
+      }
+      return values;
+    }
+
+    async startSession(values, button) {
+      const { friendly_name: friendlyName, ...data } = values;
+      const body = { flex_flow_sid: this.o.flexFlowSid, pre_engagement_data: data };
+      if (friendlyName) body.friendly_name = friendlyName;
       this.showError("");
+      button.disabled = true;
+      let answer;
       try {
         const response = await fetch(this.o.apiBase + "/v1/Webchat/Sessions", {
           method: "POST",
           headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ flex_flow_sid: this.o.flexFlowSid, friendly_name: friendlyName, pre_engagement_data: data }),
+          body: JSON.stringify(body),
         });
-        const answer = await response.json();
-        if (!response.ok) throw new Error(answer.message || "the chat could not start");
-        this.session = answer;
-        this.save();
+        if (!response.ok) throw new Error(await errorText(response));
+        answer = await response.json();
       } catch (err) {
-        this.showError("Sorry, the chat could not start: " + err.message);
+        button.disabled = false;
+        this.showError("The chat could not start: " + (err instanceof TypeError ? "the server could not be reached." : err.message));
         return;
       }
-      this.ended = false;
-      this.clearBody();
-      this.connect();
+      this.session = { channel_sid: answer.channel_sid, identity: answer.identity, token: answer.token, expires_at: answer.expires_at, ttl: answer.ttl };
+      this.saveSession();
+      this.formArea.replaceChildren();
+      this.resume();
       // The question from the form is the customer's first message: it starts the flow.
-      if (data.question) this.send({ body: data.question });
+      if (data.question) this.sendBody(data.question);
+    }
+
+    // --- session storage and token refresh ---
+
+    loadSession() {
+      const stored = storage.get(this.o.storageKey);
+      if (stored && stored.token && stored.channel_sid && Date.parse(stored.expires_at) > Date.now() + 5000) return stored;
+      storage.remove(this.o.storageKey);
+      return null;
+    }
+
+    saveSession() {
+      if (this.session) storage.set(this.o.storageKey, this.session);
+    }
+
+    /** Shows the chat for the current session and connects (a new one, or one found on load). */
+    resume() {
+      this.formArea.replaceChildren();
+      this.composer.hidden = false;
+      this.endButton.hidden = false;
+      if (this.session.ended) this.finish(this.session.ended);
+      this.scheduleRefresh();
+      this.connect();
+      if (!this.panel.hidden) this.focusPanel();
+    }
+
+    /** Forgets the session (socket, timers, storage) and shows the form again. */
+    dropSession(notice) {
+      clearTimeout(this.refreshTimer);
+      clearTimeout(this.reconnectTimer);
+      const socket = this.socket;
+      this.socket = null;
+      this.isReady = false;
+      if (socket) socket.close(1000);
+      this.failCalls();
+      this.session = null;
+      this.lastSequence = null;
+      this.everConnected = false;
+      this.backoff = BACKOFF_MIN_MS;
+      storage.remove(this.o.storageKey);
+      this.resetState();
+      this.showError("");
+      this.showForm(notice);
+    }
+
+    newChat() {
+      this.dropSession();
+    }
+
+    scheduleRefresh(delay) {
+      clearTimeout(this.refreshTimer);
+      if (!this.session) return;
+      if (delay === undefined) {
+        const expires = Date.parse(this.session.expires_at);
+        const life = (Number(this.session.ttl) || Math.max(0, (expires - Date.now()) / 1000)) * 1000;
+        delay = expires - life * (1 - REFRESH_AT) - Date.now();
+      }
+      this.refreshTimer = setTimeout(() => this.refreshToken(), Math.min(Math.max(delay, 0), 2 ** 31 - 1));
+    }
+
+    async refreshToken() {
+      const session = this.session;
+      if (!session) return;
+      let response;
+      try {
+        response = await fetch(this.o.apiBase + "/v1/Tokens/Refresh", { method: "POST", headers: { Authorization: "Bearer " + session.token } });
+      } catch (err) {
+        if (session === this.session) this.scheduleRefresh(REFRESH_RETRY_MS);
+        return;
+      }
+      if (session !== this.session) return; // a new chat started meanwhile
+      if (response.status === 401) return this.dropSession(EXPIRED);
+      const fresh = response.ok ? await response.json().catch(() => null) : null;
+      if (!fresh || !fresh.token) return this.scheduleRefresh(REFRESH_RETRY_MS);
+      Object.assign(session, { token: fresh.token, expires_at: fresh.expires_at, ttl: fresh.ttl });
+      this.saveSession();
+      this.scheduleRefresh();
+      // The open socket carries on past the old token's expiry; a closed one reconnects with this one.
+      this.command("renew", { token: fresh.token }).catch(() => {});
     }
 
     // --- the socket ---
+
     connect() {
-      this.composer.hidden = false;
-      this.endButton.hidden = false;
-      this.setStatus("Connecting…");
-      this.scheduleRefresh();
-      const base = this.o.apiBase.replace(/^http/, "ws");
-      const query = this.lastSequence !== null ? "?resume_after=" + this.lastSequence : "";
-      const socket = new WebSocket(base + "/v1/customer/ws" + query, [PROTOCOL, "access_token." + this.session.token]);
+      clearTimeout(this.reconnectTimer);
+      if (!this.session || this.socket) return;
+      this.setStatus(this.everConnected ? "Reconnecting…" : "Connecting…");
+      const query = this.lastSequence !== null ? "?resume_after=" + encodeURIComponent(this.lastSequence) : "";
+      const url = this.o.apiBase.replace(/^http/, "ws") + "/v1/customer/ws" + query;
+      let socket;
+      try {
+        socket = new WebSocket(url, [PROTOCOL, "access_token." + this.session.token]);
+      } catch (err) {
+        this.showError("The chat could not connect: " + err.message);
+        this.scheduleReconnect();
+        return;
+      }
       this.socket = socket;
-      socket.onmessage = (e) => this.onFrame(JSON.parse(e.data));
-      socket.onclose = (e) => this.onClose(e);
+      this.socketToken = this.session.token;
+      socket.onmessage = (e) => socket === this.socket && this.onFrame(e.data);
+      socket.onclose = (e) => socket === this.socket && this.onClose(e);
     }
 
     onClose(event) {
+      const usedToken = this.socketToken;
       this.socket = null;
+      this.isReady = false;
+      this.failCalls();
+      if (!this.session) return;
       if (event.code === 4401 || event.code === 4403) {
-        this.forget();
-        this.showForm("Your chat session has ended. Start a new chat any time.");
+        // A token refreshed since this socket opened may still be good: try it once.
+        const fresher = this.session.token !== usedToken && Date.parse(this.session.expires_at) > Date.now();
+        if (event.code === 4401 && fresher) return this.connect();
+        return this.dropSession(event.code === 4401 ? EXPIRED : "This chat is no longer available. Start a new chat any time.");
+      }
+      if (this.ended) return this.setStatus("");
+      this.setStatus("Reconnecting…");
+      this.scheduleReconnect();
+    }
+
+    scheduleReconnect() {
+      clearTimeout(this.reconnectTimer);
+      const delay = Math.min(BACKOFF_MAX_MS, this.backoff * (0.75 + Math.random() * 0.5));
+      this.backoff = Math.min(BACKOFF_MAX_MS, this.backoff * 2);
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    }
+
+    /** Sends a command; resolves with the result's data, rejects with {code, message} (lost: not sent or no answer). */
+    command(name, fields = {}) {
+      return new Promise((resolve, reject) => {
+        const socket = this.socket;
+        if (!socket || !this.isReady || socket.readyState !== WebSocket.OPEN) return reject(lost("not connected"));
+        const id = "w" + this.nextId++;
+        this.calls.set(id, { resolve, reject });
+        socket.send(JSON.stringify({ ...fields, type: "command", id, command: name }));
+      });
+    }
+
+    failCalls() {
+      for (const call of this.calls.values()) call.reject(lost("the connection was lost"));
+      this.calls.clear();
+    }
+
+    onFrame(text) {
+      let frame;
+      try {
+        frame = JSON.parse(text);
+      } catch (err) {
         return;
       }
-      if (!this.session) return;
-      this.setStatus("Reconnecting…");
-      const delay = Math.min(this.retryDelay, 10000) * (0.75 + Math.random() / 2);
-      this.retryDelay = Math.min(this.retryDelay * 2, 10000);
-      setTimeout(() => this.session && !this.socket && this.connect(), delay);
-    }
-
-    sendFrame(frame) {
-      if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(frame));
-    }
-
-    command(name, fields) {
-      const frame = Object.assign({ type: "command", id: "w" + ++this.commandId, command: name }, fields || {});
-      this.sendFrame(frame);
-      return frame;
-    }
-
-    onFrame(frame) {
-      if (frame.type === "ready") return this.onReady(frame);
-      if (frame.type === "event") {
-        this.lastSequence = frame.sequence;
-        return this.onEvent(frame.event, frame.data || {}, frame.date);
+      const call = frame.id !== undefined && this.calls.get(frame.id);
+      if (frame.type === "ready") this.onReady(frame);
+      else if (frame.type === "event") {
+        if (typeof frame.sequence === "number") this.lastSequence = Math.max(this.lastSequence ?? 0, frame.sequence);
+        this.onEvent(frame.event, frame.data || {}, frame.date);
+      } else if (frame.type === "result" && call) {
+        this.calls.delete(frame.id);
+        call.resolve(frame.data || {});
+      } else if (frame.type === "error") {
+        if (!call) return this.showError(frame.message);
+        this.calls.delete(frame.id);
+        call.reject(Object.assign(new Error(frame.message || "error " + frame.code), { code: frame.code }));
       }
-      if (frame.type === "result" && frame.command === "history") return this.onHistory(frame.data);
-      if (frame.type === "error") this.showError(frame.message);
     }
 
     onReady(frame) {
-      const resumed = this.lastSequence !== null;
-      this.lastSequence = frame.sequence;
-      this.retryDelay = 500;
-      this.read = frame.read || {};
+      this.isReady = true;
+      this.everConnected = true;
+      this.backoff = BACKOFF_MIN_MS;
+      if (typeof frame.sequence === "number") this.lastSequence = frame.sequence;
+      if (frame.identity) this.session.identity = frame.identity;
+      this.read = {};
+      for (const [identity, index] of Object.entries(frame.read || {})) this.noteRead(identity, index);
       this.setStatus("Connected");
-      if (!resumed) this.command("history", { limit: 50 });
-      // Messages that were waiting for the connection go now (the server dedupes by key).
-      for (const { frame: pendingFrame } of this.pending.values()) this.sendFrame(pendingFrame);
-      this.refreshReceipts();
-    }
-
-    onEvent(name, data, date) {
-      if (name === "message") {
-        this.showMessage(data, date);
-        this.markRead();
-      } else if (name === "typing") {
-        this.typing.textContent = (data.identity || "Someone") + " is typing…";
-        this.typing.hidden = false;
-        clearTimeout(this.typingTimer);
-        this.typingTimer = setTimeout(() => (this.typing.hidden = true), TYPING_SHOWN_MS);
-      } else if (name === "read") {
-        this.read[data.identity] = Math.max(this.read[data.identity] ?? -1, data.index);
-        this.refreshReceipts();
-      } else if (name === "member.joined") {
-        this.system((data.identity || "An agent") + " joined the chat.");
-      } else if (name === "chat.ended") {
-        if (data.by !== "customer") this.finish("The chat was ended.");
-      } else if (name === "channel.status" && data.status === "INACTIVE") {
-        this.finish("This chat was closed.");
-      }
-    }
-
-    // A page of history: the latest page on connecting, or an earlier one above what is shown.
-    onHistory(page) {
-      if (!this.loadingEarlier) {
-        for (const m of page.messages) this.showMessage(m, m.date_created);
-      } else {
-        const anchor = this.body.querySelector("[data-testid=webchat-message][data-index]");
-        for (const m of page.messages.filter((m) => !this.shown.has(m.index))) {
-          const node = this.messageNode(m, m.date_created);
-          anchor ? this.body.insertBefore(node, anchor) : this.body.append(node);
-          this.shown.set(m.index, node);
-        }
-        this.loadingEarlier = false;
-      }
-      this.placeEarlierButton(page.has_more);
-      this.refreshReceipts();
+      // Messages written while offline go now; a resent one is stored once (the server dedupes by key).
+      for (const entry of this.pending.values()) this.transmit(entry);
+      if (!this.historyLoaded) this.loadHistory();
+      if (frame.channel && frame.channel.status === "INACTIVE") this.finish("This chat was closed.");
       this.markRead();
     }
 
+    onEvent(name, data, date) {
+      switch (name) {
+        case "message":
+          return this.showMessage(data, data.date_created || date, true);
+        case "typing":
+          return this.showTyping(data.identity);
+        case "read":
+          return this.noteRead(data.identity, data.index);
+        case "member.joined":
+          if (data.identity && data.identity !== this.session.identity) this.notice(data.identity + " joined the chat.");
+          return;
+        case "chat.ended":
+          return this.finish({ agent: "The agent ended the chat.", customer: "You ended the chat." }[data.by] || "This chat was closed.");
+        case "channel.status":
+          if (data.status === "INACTIVE") this.finish("This chat was closed.");
+          return;
+        default:
+          return; // events this version does not know are ignored
+      }
+    }
+
+    // --- history ---
+
+    smallestIndex() {
+      return this.messages.size ? Math.min(...this.messages.keys()) : undefined;
+    }
+
+    /** A page of history: the latest one after connecting, or the one before `beforeIndex`. */
+    async loadHistory(beforeIndex) {
+      const earlier = beforeIndex !== undefined;
+      const fields = earlier ? { limit: HISTORY_PAGE, before_index: beforeIndex } : { limit: HISTORY_PAGE };
+      this.earlierButton.disabled = true;
+      try {
+        const page = await this.command("history", fields);
+        // Earlier messages go above: keep what the customer is looking at in place.
+        const fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
+        for (const m of page.messages || []) this.showMessage(m, m.date_created, false);
+        this.earlierButton.hidden = !page.has_more;
+        if (earlier) this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
+        else this.scrollToBottom();
+        this.historyLoaded = true;
+        this.markRead();
+      } catch (err) {
+        if (!err.lost) this.showError("The earlier messages could not be loaded: " + err.message);
+      } finally {
+        this.earlierButton.disabled = false;
+      }
+    }
+
     // --- messages ---
+
+    isMine(data) {
+      return !!this.session && data.from === this.session.identity;
+    }
+
+    /** Shows a message from an event or a history page, once: a pending bubble with its key is replaced. */
+    showMessage(data, date, live) {
+      if (typeof data.index !== "number") return;
+      const existing = this.messages.get(data.index);
+      if ((existing && !this.provisional.has(data.index)) || (data.sid && this.sids.has(data.sid) && !existing)) return;
+      const stick = this.nearBottom();
+      const node = this.messageNode(data, date);
+      const waiting = data.key ? this.pending.get(data.key) : null;
+      if (existing) existing.replaceWith(node);
+      else if (waiting) waiting.node.replaceWith(node);
+      else this.place(node, data.index, live);
+      if (waiting) this.pending.delete(data.key);
+      this.provisional.delete(data.index);
+      this.messages.set(data.index, node);
+      if (data.sid) this.sids.add(data.sid);
+      this.maxIndex = Math.max(this.maxIndex, data.index);
+      const mine = this.isMine(data);
+      if (!mine) {
+        this.othersIndex = Math.max(this.othersIndex, data.index);
+        if (data.from === this.typingFrom) this.hideTyping();
+        if (live && (this.panel.hidden || document.visibilityState !== "visible")) this.setUnread(this.unread + 1);
+      }
+      if (live && (stick || mine)) this.scrollToBottom();
+      if (live) this.markRead(); // a history page marks once, when shown
+    }
+
+    /** Keeps the list in index order; live messages go last (before pending bubbles), history above them. */
+    place(node, index, live) {
+      const indexed = [...this.log.querySelectorAll(":scope > [data-index]")];
+      const after = indexed.find((n) => Number(n.dataset.index) > index);
+      if (after) return this.log.insertBefore(node, after);
+      if (live) return this.log.insertBefore(node, this.log.querySelector(":scope > [data-pending=true]"));
+      const anchor = indexed.length ? indexed[indexed.length - 1] : this.greeting;
+      if (anchor && anchor.parentNode === this.log) anchor.after(node);
+      else this.log.prepend(node);
+    }
+
     messageNode(data, date) {
-      const mine = data.from === this.session.identity;
-      const node = el("div", { class: "msg", "data-testid": "webchat-message", "data-author-role": mine ? "customer" : "agent", "data-index": data.index });
-      if (!mine) node.append(el("span", { class: "author", text: data.from }));
-      if (data.body) node.append(el("span", { "data-testid": "message-body", text: data.body }));
+      const mine = this.isMine(data);
+      const node = h("div", {
+        class: "msg", "data-testid": "webchat-message", "data-author-role": mine ? "customer" : "agent", "data-index": data.index,
+      });
+      if (!mine) node.append(h("div", { class: "author", text: data.from || "Agent" }));
+      if (data.body) node.append(h("div", { class: "text", "data-testid": "message-body", text: data.body }));
       for (const media of data.media || []) node.append(this.mediaNode(media));
-      const meta = el("span", { class: "meta" }, document.createTextNode(clock(date)));
-      if (mine) meta.append(document.createTextNode(" · "), el("span", { "data-testid": "message-status", text: "Sent" }));
-      node.append(meta);
+      node.append(this.metaNode(date, mine ? this.receipt(data.index) : null));
       return node;
     }
 
-    showMessage(data, date) {
-      if (this.shown.has(data.index)) return;
-      const node = this.messageNode(data, date);
-      const waiting = data.key && this.pending.get(data.key);
-      if (waiting) {
-        waiting.node.replaceWith(node);
-        this.pending.delete(data.key);
-      } else {
-        this.body.append(node);
-      }
-      this.shown.set(data.index, node);
-      if (data.from !== this.session.identity) this.typing.hidden = true;
-      this.refreshReceipts();
-      this.scroll();
+    metaNode(date, status) {
+      const time = clock(date);
+      return h(
+        "div",
+        { class: "meta" },
+        time ? h("time", { datetime: date || new Date().toISOString(), text: time }) : null,
+        time && status ? " · " : null,
+        status ? h("span", { "data-testid": "message-status", text: status }) : null,
+      );
     }
 
-    placeEarlierButton(hasMore) {
-      const old = this.body.querySelector(".earlier");
-      if (old) old.remove();
-      if (!hasMore) return;
-      const button = el("button", {
-        type: "button", class: "secondary earlier", "data-testid": "webchat-load-earlier", text: "Load earlier messages",
-        onclick: () => {
-          this.loadingEarlier = true;
-          this.command("history", { limit: 50, before_index: Math.min(...this.shown.keys()) });
-        },
-      });
-      this.body.prepend(button);
+    receipt(index) {
+      return index <= this.readHorizon ? "Read" : "Sent";
     }
 
-    refreshReceipts() {
-      const horizon = Math.max(-1, ...Object.values(this.read));
-      for (const [index, node] of this.shown) {
+    noteRead(identity, index) {
+      if (!identity || identity === (this.session && this.session.identity) || typeof index !== "number") return;
+      this.read[identity] = Math.max(this.read[identity] ?? -1, index);
+      this.readHorizon = Math.max(-1, ...Object.values(this.read));
+      for (const [i, node] of this.messages) {
         const status = node.querySelector("[data-testid=message-status]");
-        if (status) status.textContent = index <= horizon ? "Read" : "Sent";
+        if (status && node.dataset.authorRole === "customer") status.textContent = this.receipt(i);
       }
     }
 
+    /** Tells the server how far the customer has read, when they can actually see the chat. */
     markRead() {
-      if (this.panel.hidden || document.visibilityState !== "visible" || !this.shown.size) return;
-      const latest = Math.max(...this.shown.keys());
-      if (latest > (this.readSent ?? -1)) {
-        this.readSent = latest;
-        this.command("mark_read", { index: latest });
-      }
+      if (!this.isReady || this.panel.hidden || document.visibilityState !== "visible") return;
+      if (this.othersIndex <= this.markedIndex) return;
+      const previous = this.markedIndex;
+      this.markedIndex = this.maxIndex;
+      this.setUnread(0);
+      this.command("mark_read", { index: this.maxIndex }).catch(() => {
+        this.markedIndex = previous; // retried after the next `ready`
+      });
     }
 
     // --- sending ---
-    onKey(event) {
-      if (event.key === "Enter" && !event.shiftKey) {
+
+    onInputKey(event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.sendText();
       }
     }
 
-    onTyping() {
+    onInput() {
+      // Grow with the text, up to the CSS max-height.
+      this.input.style.height = "auto";
+      this.input.style.height = this.input.scrollHeight + 2 + "px";
       const now = Date.now();
-      if (now - this.lastTypingSent > TYPING_EVERY_MS && this.input.value) {
+      if (this.input.value.trim() && this.isReady && now - this.lastTypingSent >= TYPING_EVERY_MS) {
         this.lastTypingSent = now;
-        this.command("typing");
+        this.command("typing").catch(() => {});
       }
     }
 
-    sendText() {
+    takeInput() {
       const body = this.input.value.trim();
-      if (!body || this.ended) return;
       this.input.value = "";
-      this.send({ body });
+      this.input.style.height = "";
+      return body;
     }
 
-    send(fields) {
-      const key = crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random();
-      const frame = { type: "command", id: "w" + ++this.commandId, command: "send_message", key, ...fields };
-      const node = el("div", { class: "msg", "data-testid": "webchat-message", "data-author-role": "customer", "data-pending": "true" });
-      if (fields.body) node.append(el("span", { "data-testid": "message-body", text: fields.body }));
-      if (fields.label) node.append(el("span", { class: "meta", text: fields.label }));
-      node.append(el("span", { class: "meta" }, el("span", { "data-testid": "message-status", text: "Sending…" })));
-      delete frame.label;
-      this.body.append(node);
-      this.scroll();
-      this.pending.set(key, { frame, node });
-      this.sendFrame(frame);
+    sendText() {
+      if (!this.session || this.ended) return;
+      const body = this.takeInput();
+      if (body) this.sendBody(body);
+      this.input.focus();
     }
 
-    async onFile() {
-      const file = this.file.files && this.file.files[0];
-      this.file.value = "";
-      if (!file || !this.session) return;
-      if (!this.o.accepted.includes(file.type)) return this.showError(`Files of type ${file.type || "unknown"} cannot be sent.`);
-      if (file.size > this.o.maxUploadBytes) return this.showError(`${file.name} is larger than ${Math.round(this.o.maxUploadBytes / 1024)} KB.`);
-      this.showError("");
+    sendBody(body) {
+      const entry = this.addPending(body, []);
+      this.dispatch(entry, { body });
+    }
+
+    /** A bubble shown at once, replaced when the server has stored the message. */
+    addPending(body, filenames) {
+      const node = h("div", { class: "msg", "data-testid": "webchat-message", "data-author-role": "customer", "data-pending": "true" });
+      if (body) node.append(h("div", { class: "text", "data-testid": "message-body", text: body }));
+      for (const name of filenames) node.append(h("div", { class: "media attachment" }, icon("file"), h("span", { text: name })));
+      node.append(this.metaNode(null, "Sending…"));
+      this.log.append(node);
+      this.scrollToBottom();
+      const entry = { key: newKey(), fields: null, node };
+      this.pending.set(entry.key, entry);
+      return entry;
+    }
+
+    dispatch(entry, fields) {
+      entry.fields = { ...fields, key: entry.key };
+      this.transmit(entry);
+    }
+
+    transmit(entry) {
+      if (!entry.fields || !this.isReady) return; // sent (again) after the next `ready`
+      this.command("send_message", entry.fields).then(
+        (data) => this.confirm(entry, data),
+        (err) => err.lost || this.failPending(entry, err.message),
+      );
+    }
+
+    /** The result came before the event: show the bubble as sent; the event fills it in later. */
+    confirm(entry, data) {
+      if (this.pending.get(entry.key) !== entry || typeof data.index !== "number") return;
+      this.pending.delete(entry.key);
+      if (this.messages.has(data.index)) return entry.node.remove(); // shown already (another path)
+      const node = entry.node;
+      node.removeAttribute("data-pending");
+      node.dataset.index = data.index;
+      const status = node.querySelector("[data-testid=message-status]");
+      if (status) status.textContent = this.receipt(data.index);
+      this.messages.set(data.index, node);
+      this.provisional.add(data.index);
+      this.maxIndex = Math.max(this.maxIndex, data.index);
+    }
+
+    failPending(entry, message) {
+      if (this.pending.get(entry.key) !== entry) return;
+      this.pending.delete(entry.key);
+      entry.node.removeAttribute("data-pending");
+      entry.node.dataset.failed = "true";
+      const status = entry.node.querySelector("[data-testid=message-status]");
+      if (status) status.textContent = "Not sent";
+      this.showError(message);
+    }
+
+    // --- typing ---
+
+    showTyping(identity) {
+      if (!identity || identity === this.session.identity) return;
+      this.typingFrom = identity;
+      this.typing.textContent = identity + " is typing…";
+      clearTimeout(this.typingTimer);
+      this.typingTimer = setTimeout(() => this.hideTyping(), TYPING_SHOWN_MS);
+    }
+
+    hideTyping() {
+      clearTimeout(this.typingTimer);
+      this.typingFrom = null;
+      this.typing.textContent = "";
+    }
+
+    // --- media ---
+
+    /** Why a file may not be sent (null when it may): checked here first, the server checks again. */
+    refusal(file) {
+      const type = (file.type || "").toLowerCase();
+      const extension = "." + (file.name.split(".").pop() || "").toLowerCase();
+      const allowed = this.o.accepted.some((a) =>
+        a.endsWith("/*") ? type.startsWith(a.slice(0, -1)) : a.startsWith(".") ? a === extension : a === type,
+      );
+      if (!allowed) return `${file.name} cannot be sent: files of type ${type || "unknown"} are not accepted.`;
+      if (file.size > this.o.maxUploadBytes) {
+        return `${file.name} is too large (${formatBytes(file.size)}); files up to ${formatBytes(this.o.maxUploadBytes)} can be sent.`;
+      }
+      if (!file.size) return `${file.name} is empty.`;
+      return null;
+    }
+
+    onFilePicked() {
+      const file = this.fileInput.files && this.fileInput.files[0];
+      this.fileInput.value = ""; // picking the same file again fires change again
+      if (file && this.session && !this.ended) this.upload(file);
+    }
+
+    async upload(file) {
+      const refused = this.refusal(file);
+      this.showError(refused || "");
+      if (refused) return;
+      const body = this.takeInput();
+      const entry = this.addPending(body, [file.name]);
       const form = new FormData();
       form.append("channel_sid", this.session.channel_sid);
       form.append("file", file, file.name);
       try {
-        const response = await fetch(this.o.apiBase + "/v1/Media", { method: "POST", headers: { Authorization: "Bearer " + this.session.token }, body: form });
-        const answer = await response.json();
-        if (!response.ok) throw new Error(answer.message || response.statusText);
-        const body = this.input.value.trim();
-        this.input.value = "";
-        this.send({ media: [answer.sid], body: body || undefined, label: file.name });
+        const response = await fetch(this.o.apiBase + "/v1/Media", {
+          method: "POST",
+          headers: { Authorization: "Bearer " + this.session.token },
+          body: form,
+        });
+        if (!response.ok) throw new Error(await errorText(response));
+        const media = await response.json();
+        this.dispatch(entry, body ? { body, media: [media.sid] } : { media: [media.sid] });
       } catch (err) {
-        this.showError(`${file.name} could not be sent: ${err.message}`);
+        this.failPending(entry, `${file.name} could not be sent: ${err.message}`);
       }
     }
 
     mediaNode(media) {
       const name = media.filename || "attachment";
-      if (media.content_type && media.content_type.startsWith("image/")) {
-        const img = el("img", { alt: name });
-        this.authorised(media.url).then((url) => url && (img.src = url));
-        return img;
+      if (/^image\//.test(media.content_type || "")) {
+        const box = h("div", { class: "media" }, "Loading " + name + "…");
+        this.fetchBlob(media.url)
+          .then(async (url) => {
+            const img = h("img", { alt: name, src: url });
+            await img.decode().catch(() => {});
+            // Shown once decoded; the link opens it full size.
+            box.replaceChildren(h("a", { href: url, target: "_blank", rel: "noopener" }, img));
+          })
+          .catch(() => box.replaceChildren(name + " could not be loaded."));
+        return box;
       }
-      return el("button", {
-        type: "button", class: "file", text: "Download " + name,
-        onclick: async () => {
-          const url = await this.authorised(media.url);
-          if (!url) return;
-          const link = el("a", { href: url, download: name });
-          link.click();
-        },
-      });
+      return h(
+        "button",
+        { type: "button", class: "file", title: "Download " + name, onclick: () => this.download(media.url, name) },
+        icon("file"),
+        h("span", { class: "sr-only", text: "Download " }),
+        h("span", { text: name }),
+        media.size ? h("span", { class: "size", text: formatBytes(media.size) }) : null,
+      );
     }
 
-    async authorised(url) {
+    /** Media needs the bearer token, which an <img> or a link cannot send: fetch it, answer an object URL. */
+    async fetchBlob(url) {
+      const target = /^https?:/i.test(url) ? url : this.o.apiBase + (url.startsWith("/") ? "" : "/") + url;
+      // The token goes only to the Switchboard server.
+      const ours = new URL(target).origin === new URL(this.o.apiBase).origin;
+      const response = await fetch(target, { headers: ours && this.session ? { Authorization: "Bearer " + this.session.token } : {} });
+      if (!response.ok) throw new Error(await errorText(response));
+      const objectUrl = URL.createObjectURL(await response.blob());
+      this.blobs.add(objectUrl);
+      return objectUrl;
+    }
+
+    async download(url, name) {
       try {
-        const absolute = url.startsWith("/") ? this.o.apiBase + url : url;
-        const response = await fetch(absolute, { headers: { Authorization: "Bearer " + this.session.token } });
-        if (!response.ok) throw new Error(response.statusText);
-        return URL.createObjectURL(await response.blob());
+        const objectUrl = await this.fetchBlob(url);
+        const link = h("a", { href: objectUrl, download: name, hidden: true });
+        this.root.append(link);
+        link.click();
+        link.remove();
       } catch (err) {
-        this.showError("An attachment could not be loaded.");
-        return null;
-      }
-    }
-
-    // --- token refresh: at 80% of its life, handed to the open socket ---
-    scheduleRefresh() {
-      clearTimeout(this.refreshTimer);
-      const life = Date.parse(this.session.expires_at) - Date.now();
-      const wait = Math.max(1000, life - Math.max(10000, (this.session.ttl || 3600) * 200));
-      this.refreshTimer = setTimeout(() => this.refresh(), wait);
-    }
-
-    async refresh() {
-      if (!this.session) return;
-      try {
-        const response = await fetch(this.o.apiBase + "/v1/Tokens/Refresh", { method: "POST", headers: { Authorization: "Bearer " + this.session.token } });
-        if (response.status === 401) {
-          this.forget();
-          return this.showForm("Your chat session has ended. Start a new chat any time.");
-        }
-        if (!response.ok) throw new Error(response.statusText);
-        const fresh = await response.json();
-        Object.assign(this.session, { token: fresh.token, expires_at: fresh.expires_at, ttl: fresh.ttl });
-        this.save();
-        this.command("renew", { token: fresh.token });
-        this.scheduleRefresh();
-      } catch (err) {
-        this.refreshTimer = setTimeout(() => this.refresh(), 15000);
+        this.showError(`${name} could not be downloaded: ${err.message}`);
       }
     }
 
     // --- ending ---
-    confirmEnd() {
+
+    askEnd() {
+      const confirm = h("button", { type: "button", class: "primary", "data-testid": "webchat-end-confirm", text: this.o.endLabel, onclick: () => this.confirmEnd() });
       this.confirmBar.replaceChildren(
-        el("span", { text: "End this chat?" }),
-        el("button", { type: "button", class: "primary", "data-testid": "webchat-end-confirm", text: "End chat", onclick: () => this.endChat() }),
-        el("button", { type: "button", class: "secondary", text: "Keep chatting", onclick: () => (this.confirmBar.hidden = true) }),
+        h("span", { text: "End this chat?" }),
+        confirm,
+        h("button", { type: "button", class: "secondary", text: "Keep chatting", onclick: () => this.cancelEnd() }),
       );
       this.confirmBar.hidden = false;
-      this.confirmBar.querySelector("button").focus();
+      confirm.focus();
     }
 
-    endChat() {
+    cancelEnd() {
       this.confirmBar.hidden = true;
-      this.command("end_chat");
+      (this.composer.hidden ? this.minimiseButton : this.input).focus();
+    }
+
+    confirmEnd() {
+      this.confirmBar.hidden = true;
+      this.endChat();
+    }
+
+    async endChat() {
+      if (!this.session || this.ended) return;
+      try {
+        await this.command("end_chat");
+      } catch (err) {
+        // 409: it had ended already. Anything else: the chat goes on, say why.
+        if (err.code !== 409) {
+          this.showError("The chat could not be ended: " + (err.lost ? "not connected. Try again in a moment." : err.message));
+          return;
+        }
+      }
       this.finish("You ended the chat.");
     }
 
+    /** The conversation is over: say so, and offer a new one. Remembered until a new chat starts. */
     finish(text) {
-      if (this.ended) return;
+      if (this.ended || !this.session) return;
       this.ended = true;
-      this.system(text);
+      this.session.ended = text;
+      this.saveSession();
+      this.hideTyping();
+      this.confirmBar.hidden = true;
       this.composer.hidden = true;
       this.endButton.hidden = true;
-      const again = el("button", {
-        type: "button", class: "primary", "data-testid": "webchat-new-chat", text: "Start a new chat",
-        onclick: () => {
-          this.forget();
-          this.ended = false;
-          this.showForm();
-        },
-      });
-      this.body.append(again);
-      this.scroll();
+      this.notice(text);
+      this.newChatButton.hidden = false;
+      // Focus stays where it is unless it was in the composer that just went away.
+      if (!this.panel.hidden && this.panel.contains(this.root.activeElement) && this.root.activeElement.offsetParent === null) {
+        this.newChatButton.focus();
+      }
+      this.scrollToBottom();
     }
   }
 
-  let instance = null;
-  window.SwitchboardWebchat = {
-    init(options) {
-      if (!instance) instance = new Webchat(options);
-      return this;
+  // --- public API and auto-start --------------------------------------------------------------
+
+  const fromTag = optionsFromTag(SCRIPT);
+  let widget = null;
+
+  const api = Object.freeze({
+    /** Starts the widget (once); options are camelCase, over the script tag's data-* attributes. */
+    init(options = {}) {
+      if (widget) return api;
+      const merged = { ...fromTag, ...options };
+      if (!merged.flexFlowSid) {
+        console.error("Switchboard web chat: flexFlowSid (data-flex-flow-sid) is required");
+        return api;
+      }
+      widget = new Webchat(merged);
+      return api;
     },
-    open: () => instance && instance.open(),
-    close: () => instance && instance.close(),
-    endChat: () => instance && instance.endChat(),
-  };
-  const fromScript = optionsFromScript(script);
-  if (fromScript.flexFlowSid) {
-    const boot = () => window.SwitchboardWebchat.init(fromScript);
-    if (document.body) boot();
-    else document.addEventListener("DOMContentLoaded", boot);
-  }
+    open: () => widget && widget.open(),
+    close: () => widget && widget.close(),
+    endChat: () => (widget ? widget.endChat() : Promise.resolve()),
+  });
+  window.SwitchboardWebchat = api;
+  if (fromTag.flexFlowSid) api.init();
 })();
