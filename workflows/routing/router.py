@@ -256,8 +256,7 @@ class WorkspaceRouter:
         # the snapshot alongside, then have its change overwritten by this load.
         async with self.lock:
             await self._state()
-        if self.outbox:
-            self.outbox_task = asyncio.create_task(self._post_events())
+        self._post_outbox()
         while True:
             async with self.lock:
                 self.dirty = False
@@ -612,8 +611,7 @@ class WorkspaceRouter:
         if config.event_callback_url:
             wanted = config.events_filter
             self.outbox.extend(e for e in write.events if wanted is None or e.event_type in wanted)
-            if self.outbox_task is None:
-                self.outbox_task = asyncio.create_task(self._post_events())
+            self._post_outbox()
 
     async def _follow_up(self, event: RoutingEvent) -> None:
         """What the conversation's channel learns: the agent joins on accept; the interaction ends
@@ -630,6 +628,12 @@ class WorkspaceRouter:
                 await workflow.execute_local_activity("end_channel_interaction", notice, **STORE_OPTIONS)
         except ActivityError as exc:
             workflow.logger.warning("channel %s not told of %s: %s", channel_sid, event.event_type, exc)
+
+    def _post_outbox(self) -> None:
+        # One poster at a time: an update delivered with the start can fill the outbox (and start
+        # the poster) before ``run`` gets here, and two posters would send each event twice.
+        if self.outbox and self.outbox_task is None:
+            self.outbox_task = asyncio.create_task(self._post_events())
 
     async def _post_events(self) -> None:
         assert self.snapshot is not None
