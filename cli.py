@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +14,8 @@ import typer
 import uvicorn
 
 from api.main import create_app
-from devstack import serve_api_and_worker, start_dev_server, wait_until_ready
+from devstack import ShutdownTimeout, serve_api_and_worker, start_dev_server, wait_until_ready
+from fake_provider import FakeMeta, FakeProvider, FakeTwilio
 from settings import Settings, generate_dev_secrets, load_settings
 
 app = typer.Typer(
@@ -41,7 +44,13 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
             typer.echo(f"Temporal     {server.address}   data in {data_dir}")
             typer.echo("Press Ctrl-C to stop.")
 
-        await serve_api_and_worker(settings, stop, announce)
+        try:
+            await serve_api_and_worker(settings, stop, announce)
+        except ShutdownTimeout as exc:
+            server.stop()
+            typer.echo(f"Switchboard stopped ({exc}; Temporal hands what was in flight to the next worker).")
+            # Not a return: asyncio.run would wait on the undrained worker's tasks.
+            os._exit(0)
     finally:
         server.stop()
         typer.echo("Switchboard stopped.")
@@ -55,6 +64,9 @@ def dev(
     port: Annotated[int, typer.Option(help="API port")] = 8000,
     temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
+    fake_providers: Annotated[
+        bool, typer.Option(help="Send SMS, WhatsApp and Messenger to local fake Twilio and Meta APIs (demos)")
+    ] = False,
 ) -> None:
     """Start the whole stack on this machine: Temporal dev server with its UI, worker, API, web chat demo and agent desk."""
     secrets_path, created = generate_dev_secrets(data_dir)
@@ -65,7 +77,30 @@ def dev(
         data_dir=data_dir, api_port=port, temporal_address=f"127.0.0.1:{temporal_port}", desk_dev_sign_in=True
     ).with_file_secrets()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run_dev(settings, temporal_port, ui_port))
+    fakes: list[FakeProvider] = []
+    if fake_providers:
+        twilio = FakeTwilio("AC" + secrets.token_hex(16), settings.twilio_auth_token).start()
+        twilio.messaging_webhook = f"{settings.base_url}/webhooks/twilio/messaging"
+        twilio.business_number = settings.flex_sms_number
+        meta = FakeMeta(secrets.token_hex(16)).start()
+        fakes = [twilio, meta]
+        settings = settings.model_copy(
+            update={
+                "twilio_account_sid": twilio.account_sid,
+                "twilio_api_url": twilio.url,
+                "meta_access_token": meta.access_token,
+                "meta_graph_url": meta.url,
+            }
+        )
+        typer.echo(
+            f"Fake Twilio  {twilio.url}  (a customer texts: curl -d From=+15551230000 -d Body=hi {twilio.url}/customer/sms)"
+        )
+        typer.echo(f"Fake Meta    {meta.url}")
+    try:
+        asyncio.run(run_dev(settings, temporal_port, ui_port))
+    finally:
+        for fake in fakes:
+            fake.stop()
 
 
 @app.command()

@@ -111,6 +111,16 @@ async def wait_until_ready(server: DevServer, namespace: str = "default", deadli
             await asyncio.sleep(0.2)
 
 
+# How long a stop waits for in-flight work. Past it the process may exit anyway: Temporal hands
+# whatever was in flight to the next worker (a worker draining on its own can wait on workflow
+# tasks that only it would have served).
+SHUTDOWN_SECONDS = 25.0
+
+
+class ShutdownTimeout(Exception):
+    pass
+
+
 class ApiServer(uvicorn.Server):
     """uvicorn without its own signal handling: whoever runs the stack stops it."""
 
@@ -133,11 +143,14 @@ async def serve_api_and_worker(
     await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
     stop.set()
     api.should_exit = True
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    _, draining = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
     stopping.cancel()
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    if draining:
+        raise ShutdownTimeout(f"the worker did not drain within {SHUTDOWN_SECONDS:.0f} s")
+    for task in tasks:
+        error = task.exception()
+        if error is not None:
+            raise error
 
 
 class BackgroundStack:

@@ -1,6 +1,6 @@
 """Fake messaging providers for tests and demos: real HTTP servers on loopback that speak enough of
 Twilio's Messages API (``FakeTwilio``) and Meta's Graph API (``FakeMeta``) to stand in for them.
-Both record every request and answer scripted errors when told to. ``FakeTwilio`` takes each
+Both record every request and answer scripted errors, or answer late, when told to. ``FakeTwilio`` takes each
 message once per ``I-Twilio-Idempotency-Token`` (as Twilio does) and reports its progress to its
 ``StatusCallback`` signed with ``X-Twilio-Signature``; ``FakeMeta`` answers message ids, and
 ``meta_webhook`` builds signed webhook posts as Meta sends them."""
@@ -14,6 +14,7 @@ import json
 import secrets
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,21 +51,22 @@ class ScriptedError:
     message: str
 
 
-class FakeProvider:
-    """The server, the record of requests and the scripted errors every fake shares."""
+class FakeProvider(ABC):
+    """The server, the record of requests, scripted errors and slow answers every fake shares."""
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.errors: list[ScriptedError] = []
+        self.delays: list[float] = []
         self.lock = threading.Lock()
         # Media a customer sent, as the provider keeps it: path -> (content type, bytes).
         self.files: dict[str, tuple[str, bytes]] = {}
 
-    def handle(self, received: Received) -> tuple[int, dict[str, Any]]:
-        raise NotImplementedError
+    @abstractmethod
+    def handle(self, received: Received) -> tuple[int, dict[str, Any]]: ...
 
-    def authorised(self, received: Received) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def authorised(self, received: Received) -> bool: ...
 
     def keep_media(self, path: str, content_type: str, content: bytes) -> str:
         """Hold media at ``path`` (served to authorised GETs); answers its URL."""
@@ -91,6 +93,8 @@ class FakeProvider:
                 with fake.lock:
                     fake.requests.append(received)
                 status, answer = fake.handle(received)
+                # A slow provider: it has done the work, only its answer comes late.
+                time.sleep(fake.next_delay())
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -125,6 +129,15 @@ class FakeProvider:
         """Answer the next requests with these errors, in order, before taking messages again."""
         with self.lock:
             self.errors.extend(errors)
+
+    def answer_late(self, *seconds: float) -> None:
+        """Answer the next POSTs only after these delays, in order (the work itself is done at once)."""
+        with self.lock:
+            self.delays.extend(seconds)
+
+    def next_delay(self) -> float:
+        with self.lock:
+            return self.delays.pop(0) if self.delays else 0.0
 
     def scripted_error(self) -> ScriptedError | None:
         with self.lock:

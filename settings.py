@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     meta_app_secret: str = ""
     meta_verify_token: str = ""
 
+    # How long an outbound call to a provider may take before it counts as unanswered (and is
+    # retried under the same idempotency key, so a late answer never sends twice).
+    provider_timeout_seconds: float = Field(15.0, gt=0, le=25)
+
     # Signs custom channels' inbound webhooks (X-Switchboard-Signature); empty refuses them.
     custom_webhook_secret: str = ""
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Self
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -43,7 +46,24 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         )
 
 
-def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
+@dataclass
+class Workers:
+    """``async with`` runs both workers: the workflow worker starts first and stops last."""
+
+    workflows: Worker
+    activities: Worker
+
+    async def __aenter__(self) -> Self:
+        self._running = contextlib.AsyncExitStack()
+        await self._running.enter_async_context(self.workflows)
+        await self._running.enter_async_context(self.activities)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._running.aclose()
+
+
+def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
     cipher = Cipher.from_setting(settings.encryption_keys, settings.encryption_key_id)
     store = StoreActivities(
         db=db,
@@ -68,16 +88,31 @@ def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
                 media_key=settings.jwt_secret,
             ),
             MetaAccount(settings.meta_graph_url, settings.meta_access_token),
+            timeout_seconds=settings.provider_timeout_seconds,
         ).all(),
     ]
-    return Worker(
+    # Two workers on one task queue, so that shutdown goes in order. Some activities wait on a
+    # workflow update (a task handed to its router, an agent joining a channel) that workflow
+    # workers serve: the activity worker stops first, while workflows are still served, and only
+    # then the workflow worker (which runs the local activities itself).
+    workflow_worker = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[ChannelWorkflow, WorkspaceRouter],
         activities=activities,
-        # Lets in-flight workflow tasks finish on shutdown instead of being retried elsewhere.
+        no_remote_activities=True,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
+    activity_worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        activities=activities,
+        # Its own identity: the server must not take this worker's shutdown for the other's.
+        identity=f"{client.identity}-activities",
+        # Lets in-flight activities finish on shutdown instead of being retried elsewhere.
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+    return Workers(workflow_worker, activity_worker)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
@@ -86,7 +121,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     db = Database(settings.resolved_database_url)
     await create_tables(db.engine)
     try:
-        async with build_worker(client, settings, db):
+        async with build_workers(client, settings, db):
             log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
             await stop.wait()
     finally:

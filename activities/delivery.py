@@ -84,9 +84,11 @@ class DeliveryActivities:
     cipher: Cipher
     twilio: TwilioAccount
     meta: MetaAccount
-    client: httpx.AsyncClient = field(
-        default_factory=lambda: httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=15)
-    )
+    timeout_seconds: float = 15.0
+    client: httpx.AsyncClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=self.timeout_seconds)
 
     def all(self) -> list[Any]:
         return [self.deliver_message, self.record_delivery_failure]
@@ -169,7 +171,7 @@ class DeliveryActivities:
         form: dict[str, Any] = {
             "From": delivery.from_,
             "To": delivery.to,
-            "StatusCallback": self.twilio.status_callback,
+            "StatusCallback": f"{self.twilio.status_callback}/{delivery.message_sid}",
         }
         if template is not None:
             # Twilio names an approved WhatsApp template by its Content SID; variables are numbered.

@@ -45,7 +45,10 @@ def test_dev_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
     api, temporal, ui = free_port(), free_port(), free_port()
     data_dir = tmp_path / "data"
     process = subprocess.Popen(
-        [SWITCHBOARD, "dev", "--port", str(api), "--temporal-port", str(temporal), "--ui-port", str(ui)],
+        [
+            *(SWITCHBOARD, "dev", "--port", str(api), "--temporal-port", str(temporal), "--ui-port", str(ui)),
+            "--fake-providers",
+        ],
         env={**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -70,6 +73,22 @@ def test_dev_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
             f"http://127.0.0.1:{api}/v2/Services", auth=(secrets["account_sid"], secrets["auth_token"])
         )
         assert services.status_code == 200
+        # With --fake-providers a demo customer can text the default SMS number.
+        fake_twilio = next(line.split()[2] for line in output.splitlines() if line.startswith("Fake Twilio"))
+        texted = httpx.post(f"{fake_twilio}/customer/sms", data={"From": new_phone(), "Body": "demo hello"})
+        assert texted.status_code == 200, texted.text
+
+        auth = (secrets["account_sid"], secrets["auth_token"])
+
+        def routed() -> None:
+            [service] = httpx.get(f"http://127.0.0.1:{api}/v2/Services", auth=auth).json()["services"]
+            channels = httpx.get(f"http://127.0.0.1:{api}/v2/Services/{service['sid']}/Channels", auth=auth).json()
+            assert [c["messages_count"] for c in channels["channels"]] == [1]
+            [space] = httpx.get(f"http://127.0.0.1:{api}/v1/Workspaces", auth=auth).json()["workspaces"]
+            tasks = httpx.get(f"http://127.0.0.1:{api}/v1/Workspaces/{space['sid']}/Tasks", auth=auth).json()
+            assert [t["assignment_status"] for t in tasks["tasks"]] == ["pending"]
+
+        eventually(routed)
         # The dev server keeps its state in the data dir, in WAL mode.
         assert (data_dir / "temporal.db").exists() and (data_dir / "temporal.db-wal").exists()
     finally:

@@ -122,7 +122,7 @@ def test_an_agents_answer_reaches_the_provider_and_comes_back_delivered(
     [request] = [r for r in provider.message_requests() if r.field("Body") == reply]
     assert request.path == f"/2010-04-01/Accounts/{provider.account_sid}/Messages.json"
     assert request.field("From") == number and request.field("To") == customer
-    assert request.field("StatusCallback") == f"{sending.url}/webhooks/twilio/status"
+    assert request.field("StatusCallback") == f"{sending.url}/webhooks/twilio/status/{statuses[0]['sid']}"
     assert request.headers["I-Twilio-Idempotency-Token"] == statuses[0]["sid"]
     # Every callback was accepted by the signed status webhook.
     answered = [code for status, params, code in provider.callbacks if params["To"] == customer]
@@ -167,6 +167,7 @@ def test_status_callbacks_must_be_signed_and_never_move_a_message_back(sending: 
     statuses = agent_answers(sending, "ned", sending.settings.flex_sms_number, customer, "Delivered?")
     assert statuses[-1]["status"] == "delivered"
     [sent] = [m for m in provider.messages_sent() if m["to"] == customer]
+    # The URL messages sent before callbacks named their message, found by the provider's SID.
     url = f"{sending.url}/webhooks/twilio/status"
     late = {"MessageSid": sent["sid"], "MessageStatus": "sent"}
 
@@ -188,16 +189,24 @@ def test_status_callbacks_must_be_signed_and_never_move_a_message_back(sending: 
     assert stored_status(sending, statuses[0]["sid"]) == "read"
 
 
-def stored_status(stack: Stack, message_sid: str) -> str:
+def stored_delivery(stack: Stack, message_sid: str, column: str) -> str:
     engine = create_engine(stack.settings.resolved_database_url.replace("+aiosqlite", ""))
     try:
         with engine.connect() as conn:
-            status = conn.execute(
-                sql("SELECT status FROM message_delivery WHERE message_sid = :sid"), {"sid": message_sid}
+            value = conn.execute(
+                sql(f"SELECT {column} FROM message_delivery WHERE message_sid = :sid"), {"sid": message_sid}
             ).scalar_one()
     finally:
         engine.dispose()
-    return str(status)
+    return str(value)
+
+
+def stored_status(stack: Stack, message_sid: str) -> str:
+    return stored_delivery(stack, message_sid, "status")
+
+
+def stored_provider_sid(stack: Stack, message_sid: str) -> str:
+    return stored_delivery(stack, message_sid, "provider_sid")
 
 
 def test_whatsapp_takes_only_a_template_after_24_hours(sending: Stack, provider: FakeTwilio) -> None:
@@ -457,3 +466,26 @@ def test_the_fake_twilio_plays_a_customer_texting_in(sending: Stack, provider: F
 
     eventually(stored)
     assert httpx.post(f"{provider.url}/customer/sms", data={"From": customer}).status_code == 400
+
+
+def test_a_provider_answering_too_late_still_gets_the_message_once(
+    make_stack: StackFactory, provider: FakeTwilio
+) -> None:
+    """The first call times out while the provider takes the message. Its status callbacks name
+    Switchboard's message, so they land anyway; a retry (when it comes before them) carries the
+    same idempotency token and gets the message already taken. The customer gets one text."""
+    impatient = make_stack(
+        desk_dev_sign_in=True,
+        twilio_auth_token=TWILIO_TOKEN,
+        twilio_account_sid=provider.account_sid,
+        twilio_api_url=provider.url,
+        provider_timeout_seconds=1.0,
+    )
+    customer = new_phone()
+    provider.answer_late(3.0)
+    statuses = agent_answers(impatient, "ned", impatient.settings.flex_sms_number, customer, "On its way")
+    assert statuses[-1]["status"] == "delivered"
+    attempts = [r for r in provider.message_requests() if r.field("To") == customer]
+    assert {r.headers["I-Twilio-Idempotency-Token"] for r in attempts} == {statuses[0]["sid"]}
+    assert [m["body"] for m in provider.messages_sent() if m["to"] == customer] == ["On its way"]
+    assert stored_provider_sid(impatient, statuses[0]["sid"]) == provider.messages_sent()[-1]["sid"]

@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from store.db import Database, create_tables
 from store.models import Channel, Message, Service, StudioFlow, StudioFlowRevision
 from tests.conftest import new_phone, test_settings
-from worker import build_worker
+from worker import build_workers
 from workflows.messages import ChannelConfig, InboundMessage, Integration
 from workflows.starter import ChannelClient
 
@@ -129,7 +129,7 @@ async def test_default_reply_timeout_is_an_hour(
         integration=Integration(type="studio", flow_sid=FLOW),
         flow_address="+15005550006",
     )
-    async with build_worker(client, settings, db):
+    async with build_workers(client, settings, db):
         await ChannelClient(client, settings.task_queue).deliver(config, InboundMessage("SM1", customer, "hi"))
         await wait_for_count(db, 2)  # the message and the question
         await skipping.sleep(3500)

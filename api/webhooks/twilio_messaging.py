@@ -120,9 +120,13 @@ async def twilio_messaging(request: Request, context: ContextDep, session: Sessi
 
 
 @router.post("/status")
-async def twilio_status(request: Request, context: ContextDep) -> Response:
+@router.post("/status/{message_sid}")
+async def twilio_status(request: Request, context: ContextDep, message_sid: str | None = None) -> Response:
     """A status callback of a message Switchboard sent: the message moves forward (never back) and
-    the channel's agents see it. Unknown messages are acknowledged (Twilio would only retry)."""
+    the channel's agents see it. The callback URL names the message, so a callback that overtakes
+    the provider's answer to the send (a slow answer, a retried send) still finds it; callbacks
+    of messages sent before that was so name only the provider's SID. Unknown messages are
+    acknowledged (Twilio would only retry)."""
     params = await signed_params(request, context)
     provider_sid, status = params.get("MessageSid"), params.get("MessageStatus")
     if not provider_sid:
@@ -131,17 +135,20 @@ async def twilio_status(request: Request, context: ContextDep) -> Response:
         raise invalid("MessageStatus", f"must be one of {', '.join(sorted(MESSAGE_STATUSES))}")
     code = params.get("ErrorCode")
     async with context.db.write_session() as session:
-        delivery = (
-            await session.exec(select(MessageDelivery).where(MessageDelivery.provider_sid == provider_sid))
-        ).first()
-        if delivery is None:
-            log.warning("status %s for unknown message %s", status, provider_sid)
+        if message_sid is not None:
+            delivery = await session.get(MessageDelivery, message_sid)
+        else:
+            query = select(MessageDelivery).where(MessageDelivery.provider_sid == provider_sid)
+            delivery = (await session.exec(query)).first()
+        if delivery is None or delivery.provider_sid not in (None, provider_sid):
+            log.warning("status %s for unknown message %s (%s)", status, provider_sid, message_sid)
             return Response(status_code=204)
         await record_status(
             session,
             context.cipher,
             delivery,
             status,
+            provider_sid=provider_sid,
             error_code=int(code) if code and code.isdigit() else None,
             error_message=params.get("ErrorMessage") or None,
         )
