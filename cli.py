@@ -1,4 +1,5 @@
-"""The ``switchboard`` command: ``dev`` (everything on one machine), ``api`` and ``worker``."""
+"""The ``switchboard`` command: ``dev`` (everything on one machine), ``api``, ``worker`` and
+``keys`` (encryption keys and their rotation)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import uvicorn
 
 from api.main import create_app
 from devstack import serve_api_and_worker, start_dev_server, wait_until_ready
+from key_rotation import keys_app
 from settings import Settings, generate_dev_secrets, load_settings
 
 app = typer.Typer(
     add_completion=False, pretty_exceptions_enable=False, help="Switchboard: contact-center messaging on Temporal."
 )
+app.add_typer(keys_app, name="keys")
 
 
 async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:

@@ -216,3 +216,11 @@ def generate_dev_secrets(data_dir: Path) -> tuple[Path, bool]:
     data_dir.mkdir(parents=True, exist_ok=True)
     _write_private(path, _new_secrets(), exclusive=True)
     return path, True
+
+
+def update_dev_secrets(data_dir: Path, values: dict[str, str]) -> Path:
+    """Replace some values of the dev secrets file (``switchboard keys`` after adding a key)."""
+    path = data_dir / SECRETS_FILE
+    stored: dict[str, str] = json.loads(path.read_text())
+    _write_private(path, {**stored, **values}, exclusive=False)
+    return path
