@@ -1,18 +1,21 @@
 """The Temporal UI as operators use it: a dev server started with ``--ui-codec-endpoint`` as
 ``switchboard dev`` starts it, and Chromium. An operator who signed in at ``/codec/sign-in`` (and
 turned on the UI's "include cross-origin credentials") sees a channel's input decrypted; anyone
-else sees ciphertext."""
+else sees ciphertext. The Temporal CLI decodes with the account's credentials."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import subprocess
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from devstack import DevServer, start_dev_server, wait_until_ready
+from devstack import DevServer, start_dev_server, temporal_binary, wait_until_ready
 from tests.conftest import ARTIFACTS, Stack, eventually, free_port, new_phone, test_settings
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -123,3 +126,27 @@ def test_the_dev_server_is_told_the_codec_endpoint(ui_stack: tuple[Stack, DevSer
     stack, server = ui_stack
     ui_settings = httpx.get(f"{server.ui_url}/api/v1/settings").json()
     assert ui_settings["Codec"]["Endpoint"] == f"{stack.url}/codec"
+
+
+def test_the_temporal_cli_decodes_with_the_accounts_credentials(ui_stack: tuple[Stack, DevServer]) -> None:
+    stack, server = ui_stack
+    customer = new_phone()
+    channel = a_channel(stack, customer)
+    credentials = base64.b64encode(f"{stack.settings.account_sid}:{stack.settings.auth_token}".encode()).decode()
+
+    def show(*codec: str) -> subprocess.CompletedProcess[str]:
+        command = [temporal_binary(), "workflow", "show", "--address", server.address, "--workflow-id", channel]
+        return subprocess.run([*command, "--output", "json", *codec], capture_output=True, text=True, timeout=60)
+
+    endpoint = f"{stack.url}/codec"
+    decoded = show("--codec-endpoint", endpoint, "--codec-auth", f"Basic {credentials}")
+    assert decoded.returncode == 0, decoded.stderr
+    [started] = [e for e in json.loads(decoded.stdout)["events"] if "workflowExecutionStartedEventAttributes" in e]
+    [payload] = started["workflowExecutionStartedEventAttributes"]["input"]["payloads"]
+    assert customer in base64.b64decode(payload["data"]).decode()
+    sealed = show()
+    encrypted = base64.b64encode(b"binary/encrypted").decode()
+    assert encrypted in sealed.stdout and encrypted not in decoded.stdout
+    # Without credentials the codec refuses, and nothing comes out decrypted.
+    refused = show("--codec-endpoint", endpoint)
+    assert refused.returncode != 0 or encrypted in refused.stdout, refused.stdout[:500]
