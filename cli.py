@@ -16,6 +16,7 @@ from api.main import create_app
 from devstack import serve_api_and_worker, start_dev_server, wait_until_ready
 from key_rotation import keys_app
 from settings import Settings, generate_dev_secrets, load_settings
+from store.payload_codec import data_converter
 
 app = typer.Typer(
     add_completion=False, pretty_exceptions_enable=False, help="Switchboard: contact-center messaging on Temporal."
@@ -34,7 +35,7 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
         codec_endpoint=f"{api_url}/codec",
     )
     try:
-        await wait_until_ready(server, settings.temporal_namespace)
+        await wait_until_ready(server, settings.temporal_namespace, converter=data_converter(settings))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -76,10 +76,6 @@ class Cipher:
             raise KeyRingError(f"data sealed with unknown key {key_id!r}")
         return self.keys[key_id].decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context)
 
-    def key_id_of(self, stored: str) -> str:
-        """The id of the key a stored value was sealed with."""
-        return stored.partition("$")[0]
-
     def encrypt_optional(self, plaintext: str | None, column: str) -> str | None:
         return None if plaintext is None else self.encrypt(plaintext, column)
 
