@@ -1,7 +1,8 @@
 """Rotation of the store's key while messages flow: ``switchboard keys add``, a rolling restart,
 ``keys rotate`` (current + re-encryption) under traffic, another roll, ``keys reencrypt`` under
 traffic; no request fails, no message is lost, and afterwards every stored value is under the new
-key and readable. Also: an interrupted re-encryption continues where it stopped."""
+key and readable. Also: an interrupted re-encryption continues where it stopped, and a new codec
+key leaves payloads sealed with the old one readable."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from settings import Settings, generate_dev_secrets
 from store.crypto import Cipher
 from store.db import Database, create_tables
 from store.models import Channel, Message, Service
+from store.payload_codec import KEY_ID, data_converter
 from store.rekey import count_by_key, count_stale, encrypted_tables, reencrypt
 from tests.conftest import Stack, eventually, free_port, new_phone
 
@@ -244,3 +246,21 @@ def test_an_interrupted_reencryption_continues_where_it_stopped(tmp_path: Path) 
             await db.dispose()
 
     asyncio.run(run())
+
+
+async def test_rotating_the_codec_key_keeps_older_payloads_readable(tmp_path: Path) -> None:
+    generate_dev_secrets(tmp_path)
+    before = Settings(data_dir=tmp_path).with_file_secrets()
+    [sealed] = await data_converter(before).encode(["sealed before the rotation"])
+
+    output = keys(tmp_path, "rotate", "--ring", "codec")
+    assert "The current codec key is now c2" in output and "cannot be re-encrypted" in output
+    assert "SWITCHBOARD_CODEC_KEYS=c1:" in output and "SWITCHBOARD_CODEC_KEY_ID=c2" in output
+    after = Settings(data_dir=tmp_path).with_file_secrets()
+    assert after.codec_key_id == "c2" and after.codec_keys.startswith(before.codec_keys + ",c2:")
+    assert after.encryption_keys == before.encryption_keys  # the store's ring is untouched
+
+    converter = data_converter(after)
+    [newer] = await converter.encode(["sealed after"])
+    assert newer.metadata[KEY_ID] == b"c2" and sealed.metadata[KEY_ID] == b"c1"
+    assert await converter.decode([sealed, newer]) == ["sealed before the rotation", "sealed after"]
