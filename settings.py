@@ -202,10 +202,10 @@ def _write_private(path: Path, values: dict[str, str], *, exclusive: bool) -> No
 def generate_dev_secrets(data_dir: Path) -> tuple[Path, bool]:
     """Create the dev secrets file unless it exists. Returns its path and whether it was created.
 
-    A file written by an older version lacks the secrets added since (``jwt_secret``, ``codec_keys``): those are
-    generated and added to it, leaving the existing ones untouched. (Only ``switchboard dev`` does
-    this, once, before it starts anything: processes started separately only read the file, so two
-    of them never write different values.)"""
+    A file written by an older version lacks the secrets added since (``jwt_secret``,
+    ``codec_keys``): those are generated and added to it, leaving the existing ones untouched.
+    (Only ``switchboard dev`` does this, once, before it starts anything: processes started
+    separately only read the file, so two of them never write different values.)"""
     path = data_dir / SECRETS_FILE
     if path.exists():
         stored: dict[str, str] = json.loads(path.read_text())
