@@ -221,8 +221,12 @@ def test_cors_admits_the_temporal_ui_with_credentials_and_no_other_origin(stack:
         assert answer.status_code == 200 and answer.json() == {"payloads": []}
         assert answer.headers["access-control-allow-origin"] == UI_ORIGIN
         # Bad bodies are the protocol's 400.
-        bad = http.post("/codec/decode", content=b"{", auth=(stack.settings.account_sid, stack.settings.auth_token))
-        assert bad.status_code == 400
+        operator = (stack.settings.account_sid, stack.settings.auth_token)
+        foreign = Payload(metadata={"encoding": ENCODING, KEY_ID: b"zz"}, data=b"\0" * 40)  # a key we lack
+        foreign_body = json.dumps({"payloads": [json_format.MessageToDict(foreign)]}).encode()
+        for body in (b"{", b"[]", b"{}", b'{"payloads": [{"data": "not base64!"}]}', foreign_body):
+            bad = http.post("/codec/decode", content=body, auth=operator)
+            assert bad.status_code == 400, (body, bad.text)
 
 
 async def test_the_data_converter_of_every_client_encrypts(tmp_path: Path) -> None:

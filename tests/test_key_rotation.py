@@ -25,7 +25,7 @@ from devstack import DevServer
 from settings import Settings, generate_dev_secrets
 from store.crypto import Cipher
 from store.db import Database, create_tables
-from store.models import Channel, Message, Service
+from store.models import Channel, Contact, Message, Service
 from store.payload_codec import KEY_ID, data_converter
 from store.rekey import count_by_key, count_stale, encrypted_tables, reencrypt
 from tests.conftest import Stack, eventually, free_port, new_phone
@@ -189,7 +189,11 @@ def test_rotation_under_traffic(temporal_server: DevServer, tmp_path: Path, roll
     assert counts["k1"] == 0 and counts["other"] == 0 and counts["k2"] > len(sent)
 
 
-def test_an_interrupted_reencryption_continues_where_it_stopped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_an_interrupted_reencryption_continues_where_it_stopped(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}" if engine == "sqlite" else request.getfixturevalue("postgres_url")
     old = Cipher.from_setting("k1:" + "A" * 43 + "=")
     new = Cipher.from_setting("k1:" + "A" * 43 + "=,k2:" + "B" * 43 + "=")
 
@@ -200,7 +204,7 @@ def test_an_interrupted_reencryption_continues_where_it_stopped(tmp_path: Path) 
         raise Interrupted
 
     async def run() -> None:
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+        db = Database(Settings(database_url=url).resolved_database_url)
         try:
             await create_tables(db.engine)
             async with db.session() as session:
@@ -227,21 +231,35 @@ def test_an_interrupted_reencryption_continues_where_it_stopped(tmp_path: Path) 
                             attributes_enc=old.encrypt("{}", "message.attributes"),
                         )
                     )
+                for i in range(3):  # a table keyed by two columns
+                    address = f"+1555000000{i}"
+                    session.add(
+                        Contact(
+                            flex_flow_sid="FO" + "0" * 32,
+                            address_hash=f"{i:064d}",
+                            address_enc=old.encrypt(address, "contact.address"),
+                            current_channel_sid="CH" + "0" * 32,
+                        )
+                    )
                 await session.commit()
-            assert await count_stale(db, "k2") == 11
+            assert await count_stale(db, "k2") == 14
             with pytest.raises(Interrupted):
                 await reencrypt(db, new, batch_size=4, on_batch=stop)
             # The first batch is committed; the rest is still under k1.
             left = await count_stale(db, "k2")
-            assert 0 < left < 11
+            assert 0 < left < 14
             assert await reencrypt(db, new, batch_size=4) == left
             assert await count_stale(db, "k2") == 0
             # Nothing left to do: a further run changes nothing.
             assert await reencrypt(db, new, batch_size=4) == 0
             async with db.session() as session:
                 messages = (await session.exec(sqlmodel.select(Message))).all()
+                contacts = (await session.exec(sqlmodel.select(Contact))).all()
             bodies = [new.decrypt(m.body_enc or "", "message.body") for m in messages]
             assert sorted(bodies) == sorted(f"body {i}" for i in range(10))
+            assert sorted(new.decrypt(c.address_enc, "contact.address") for c in contacts) == [
+                f"+1555000000{i}" for i in range(3)
+            ]
         finally:
             await db.dispose()
 

@@ -106,11 +106,11 @@ OperatorDep = Annotated[str, Depends(require_operator)]
 async def _payloads(request: Request) -> list[Payload]:
     try:
         body = await request.json()
-        items = body["payloads"] if isinstance(body, dict) else None
+        items = body.get("payloads") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise TwilioError(400, "expected a JSON object with a list of payloads")
         return [json_format.ParseDict(item, Payload()) for item in items]
-    except (ValueError, ProtobufError) as exc:
+    except (ValueError, json_format.Error, ProtobufError) as exc:
         raise TwilioError(400, f"payloads are not valid protobuf JSON: {exc}") from exc
 
 
