@@ -1,4 +1,5 @@
-"""The ``switchboard`` command: ``dev`` (everything on one machine), ``api`` and ``worker``."""
+"""The ``switchboard`` command: ``dev`` (everything on one machine), ``api``, ``worker`` and
+``keys`` (encryption keys and their rotation)."""
 
 from __future__ import annotations
 
@@ -16,29 +17,38 @@ import uvicorn
 from api.main import create_app
 from devstack import ShutdownTimeout, serve_api_and_worker, start_dev_server, wait_until_ready
 from fake_provider import FakeMeta, FakeProvider, FakeTwilio
+from key_rotation import keys_app
 from settings import Settings, generate_dev_secrets, load_settings
+from store.payload_codec import data_converter
 
 app = typer.Typer(
     add_completion=False, pretty_exceptions_enable=False, help="Switchboard: contact-center messaging on Temporal."
 )
+app.add_typer(keys_app, name="keys")
 
 
 async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
     data_dir = settings.data_dir
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
     server = start_dev_server(
-        data_dir / "temporal.db", port=temporal_port, ui_port=ui_port, log_file=data_dir / "temporal.log"
+        data_dir / "temporal.db",
+        port=temporal_port,
+        ui_port=ui_port,
+        log_file=data_dir / "temporal.log",
+        codec_endpoint=f"{api_url}/codec",
     )
     try:
-        await wait_until_ready(server, settings.temporal_namespace)
+        await wait_until_ready(server, settings.temporal_namespace, converter=data_converter(settings))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
 
         def announce() -> None:
-            api_url = f"http://{settings.api_host}:{settings.api_port}"
             typer.echo(f"API          {api_url}  (REST reference {api_url}/docs)")
-            typer.echo(f"Temporal UI  {server.ui_url}")
+            typer.echo(
+                f"Temporal UI  {server.ui_url}  (payloads decrypted after signing in at {api_url}/codec/sign-in)"
+            )
             typer.echo(f"Web chat     {api_url}/demo/  (the widget on the default web Flex Flow)")
             typer.echo(f"Agent desk   {api_url}/desk/  (dev sign-in: any agent name)")
             typer.echo(f"Temporal     {server.address}   data in {data_dir}")
@@ -76,6 +86,8 @@ def dev(
     settings = Settings(
         data_dir=data_dir, api_port=port, temporal_address=f"127.0.0.1:{temporal_port}", desk_dev_sign_in=True
     ).with_file_secrets()
+    if not settings.temporal_ui_origin:  # the dev server's UI may call the codec endpoint
+        settings = settings.model_copy(update={"temporal_ui_origin": f"http://127.0.0.1:{ui_port}"})
     logging.basicConfig(level=logging.WARNING)
     fakes: list[FakeProvider] = []
     if fake_providers:

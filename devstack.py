@@ -19,9 +19,11 @@ from typing import Self, TypeVar
 import uvicorn
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 
 from api.main import create_app
 from settings import Settings
+from store.payload_codec import data_converter
 from worker import run_worker
 from workflows.search_attributes import dev_server_flags
 
@@ -95,14 +97,22 @@ def start_dev_server(
     return DevServer(process, f"{host}:{port}", ui_url)
 
 
-async def wait_until_ready(server: DevServer, namespace: str = "default", deadline_seconds: float = 60) -> Client:
-    """Connect once the server answers; fail early if its process died."""
+async def wait_until_ready(
+    server: DevServer,
+    namespace: str = "default",
+    deadline_seconds: float = 60,
+    converter: DataConverter | None = None,
+) -> Client:
+    """Connect once the server answers; fail early if its process died. (Give ``converter``,
+    ``store.payload_codec.data_converter(settings)``, to use the client for more than a probe.)"""
     deadline = asyncio.get_running_loop().time() + deadline_seconds
     while True:
         if server.process.poll() is not None:
             raise RuntimeError(f"the Temporal dev server exited with code {server.process.returncode}")
         try:
-            client = await Client.connect(server.address, namespace=namespace)
+            client = await Client.connect(
+                server.address, namespace=namespace, data_converter=converter or DataConverter.default
+            )
             await client.workflow_service.get_system_info(GetSystemInfoRequest())
             return client
         except Exception:
@@ -173,7 +183,9 @@ class BackgroundStack:
     async def _main(self) -> None:
         try:
             self.client = await Client.connect(
-                self.settings.temporal_address, namespace=self.settings.temporal_namespace
+                self.settings.temporal_address,
+                namespace=self.settings.temporal_namespace,
+                data_converter=data_converter(self.settings),
             )
             await serve_api_and_worker(self.settings, self._stop, lambda: self._started.set_result(None))
         except BaseException as exc:

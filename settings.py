@@ -21,7 +21,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRETS_FILE = "secrets.json"
 # The fields a secrets file may supply; anything else in it is ignored.
-SECRET_FIELDS = ("account_sid", "auth_token", "encryption_keys", "hash_key", "twilio_auth_token", "jwt_secret")
+SECRET_FIELDS = (
+    "account_sid",
+    "auth_token",
+    "encryption_keys",
+    "hash_key",
+    "twilio_auth_token",
+    "jwt_secret",
+    "codec_keys",
+)
+# Key rings and the settings naming their current key; a secrets file may give the current key
+# with its ring (``switchboard keys`` writes both).
+CURRENT_KEY_FIELDS = {"encryption_keys": "encryption_key_id", "codec_keys": "codec_key_id"}
 # Access tokens live at most a day, as Twilio's do.
 MAX_TOKEN_TTL_SECONDS = 86400
 
@@ -49,6 +60,13 @@ class Settings(BaseSettings):
     encryption_keys: str = ""
     encryption_key_id: str = ""
     hash_key: str = Field("", description="base64 key for keyed hashes of addresses")
+    # Temporal payload encryption, in the same "id:base64[,...]" form: every key decrypts, the
+    # current one (codec_key_id, or the last listed) encrypts.
+    codec_keys: str = ""
+    codec_key_id: str = ""
+    # Origins of the Temporal UI allowed to call the codec endpoint (/codec) with an operator's
+    # credentials: comma-separated, e.g. https://temporal.example.com. Empty: no browser origin.
+    temporal_ui_origin: str = ""
     twilio_auth_token: str = Field("", description="validates X-Twilio-Signature on webhooks")
 
     # Access tokens (JWT, HS256) for agents and customers.
@@ -122,6 +140,10 @@ class Settings(BaseSettings):
     def webchat_origins(self) -> list[str]:
         return [origin.strip().rstrip("/") for origin in self.webchat_allowed_origins.split(",") if origin.strip()]
 
+    @property
+    def temporal_ui_origins(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.temporal_ui_origin.split(",") if origin.strip()]
+
     def as_environment(self) -> dict[str, str]:
         """These settings as the environment variables that reproduce them in another process."""
         values = self.model_dump(mode="json")
@@ -134,6 +156,9 @@ class Settings(BaseSettings):
             return self
         stored = json.loads(path.read_text())
         missing = {k: stored[k] for k in SECRET_FIELDS if not getattr(self, k) and stored.get(k)}
+        for ring, current in CURRENT_KEY_FIELDS.items():
+            if ring in missing and not getattr(self, current) and stored.get(current):
+                missing[current] = stored[current]
         return self.model_copy(update=missing) if missing else self
 
     def require_secrets(self) -> Settings:
@@ -158,6 +183,7 @@ def _new_secrets() -> dict[str, str]:
         "hash_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         "twilio_auth_token": secrets.token_hex(16),
         "jwt_secret": secrets.token_urlsafe(32),
+        "codec_keys": "c1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     }
 
 
@@ -180,10 +206,10 @@ def _write_private(path: Path, values: dict[str, str], *, exclusive: bool) -> No
 def generate_dev_secrets(data_dir: Path) -> tuple[Path, bool]:
     """Create the dev secrets file unless it exists. Returns its path and whether it was created.
 
-    A file written by an older version lacks the secrets added since (``jwt_secret``): those are
-    generated and added to it, leaving the existing ones untouched. (Only ``switchboard dev`` does
-    this, once, before it starts anything: processes started separately only read the file, so two
-    of them never write different values.)"""
+    A file written by an older version lacks the secrets added since (``jwt_secret``,
+    ``codec_keys``): those are generated and added to it, leaving the existing ones untouched.
+    (Only ``switchboard dev`` does this, once, before it starts anything: processes started
+    separately only read the file, so two of them never write different values.)"""
     path = data_dir / SECRETS_FILE
     if path.exists():
         stored: dict[str, str] = json.loads(path.read_text())
@@ -194,3 +220,11 @@ def generate_dev_secrets(data_dir: Path) -> tuple[Path, bool]:
     data_dir.mkdir(parents=True, exist_ok=True)
     _write_private(path, _new_secrets(), exclusive=True)
     return path, True
+
+
+def update_dev_secrets(data_dir: Path, values: dict[str, str]) -> Path:
+    """Replace some values of the dev secrets file (``switchboard keys`` after adding a key)."""
+    path = data_dir / SECRETS_FILE
+    stored: dict[str, str] = json.loads(path.read_text())
+    _write_private(path, {**stored, **values}, exclusive=False)
+    return path

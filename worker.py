@@ -23,6 +23,7 @@ from activities.studio import StudioActivities
 from settings import Settings, load_settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database, create_tables
+from store.payload_codec import data_converter
 from workflows import search_attributes
 from workflows.channel import ChannelWorkflow
 from workflows.routing.router import WorkspaceRouter
@@ -116,7 +117,9 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(settings)
+    )
     await ensure_search_attributes(client, settings.temporal_namespace)
     db = Database(settings.resolved_database_url)
     await create_tables(db.engine)

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from api.deps import AppContext
 from api.routes import (
     chat,
+    codec,
     desk,
     flex_channels,
     flex_flows,
@@ -44,6 +45,7 @@ from settings import Settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database, create_tables
 from store.defaults import ensure_flex_defaults
+from store.payload_codec import data_converter
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,9 @@ async def retry_until_done(what: str, attempt: Callable[[], Awaitable[bool]]) ->
 
 async def connect_temporal(context: AppContext) -> bool:
     settings = context.settings
-    context.temporal = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    context.temporal = await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(settings)
+    )
     return True
 
 
@@ -140,8 +144,10 @@ def create_app(settings: Settings) -> FastAPI:
         custom.router,
         agent_socket.router,
         customer_socket.router,
+        codec.router,
     ):
         app.include_router(router)
     mount_pages(app)
     app.add_middleware(WidgetCors, origins=settings.webchat_origins)
+    app.add_middleware(codec.CodecCors, origins=settings.temporal_ui_origins)
     return app

@@ -29,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.webhook_throughput import bench_stack, percentile, raw_signal_with_start
 from settings import Settings
+from store.payload_codec import data_converter
 
 NUMBER = "+15550008888"
 
@@ -162,7 +163,8 @@ async def run(url: str, settings: Settings, customers: int, messages: int) -> di
         paced = await send_all(url, settings, customers, messages, "paced", 2 / sustained)
         latencies = await until_received(agent, paced)
         listener.cancel()
-    raw = await raw_signal_with_start(await Client.connect(settings.temporal_address), customers, messages, customers)
+    client = await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
+    raw = await raw_signal_with_start(client, customers, messages, customers)
     return {"sustained": sustained, "paced_rate": sustained / 2, "latencies": latencies, "raw": raw}
 
 

@@ -41,6 +41,7 @@ from devstack import BackgroundStack, start_dev_server, wait_until_ready
 from settings import Settings, generate_dev_secrets
 from store.db import Database
 from store.models import Message
+from store.payload_codec import data_converter
 
 
 @dataclass
@@ -320,7 +321,7 @@ async def run_benchmark(
     finally:
         await db.dispose()
     stored = total / (last_stored - timings.first_sent)
-    client = await Client.connect(settings.temporal_address)
+    client = await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
     raw = await raw_signal_with_start(client, channels, messages, concurrency)
     return accepted, stored, timings.latencies, to_store, raw
 

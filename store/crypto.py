@@ -65,6 +65,17 @@ class Cipher:
         raw = base64.b64decode(payload)
         return self.keys[key_id].decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], column.encode()).decode()
 
+    def seal(self, plaintext: bytes, context: bytes) -> tuple[str, bytes]:
+        """Binary form for other stores (Temporal payloads): the current key's id, and
+        ``nonce | ciphertext | tag`` bound to ``context``."""
+        nonce = os.urandom(NONCE_BYTES)
+        return self.current_key_id, nonce + self.keys[self.current_key_id].encrypt(nonce, plaintext, context)
+
+    def unseal(self, key_id: str, sealed: bytes, context: bytes) -> bytes:
+        if key_id not in self.keys:
+            raise KeyRingError(f"data sealed with unknown key {key_id!r}")
+        return self.keys[key_id].decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context)
+
     def encrypt_optional(self, plaintext: str | None, column: str) -> str | None:
         return None if plaintext is None else self.encrypt(plaintext, column)
 

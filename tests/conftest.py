@@ -66,6 +66,7 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
         "account_sid": "AC" + secrets.token_hex(16),
         "auth_token": secrets.token_hex(16),
         "encryption_keys": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "codec_keys": "c1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "hash_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         "twilio_auth_token": secrets.token_hex(16),
         "jwt_secret": secrets.token_urlsafe(32),

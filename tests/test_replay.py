@@ -9,21 +9,28 @@ still be running. Set ``SWITCHBOARD_RECORD_HISTORIES=1`` to (re)write the curren
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
-from tests.conftest import Stack, StackFactory, eventually, new_phone
+from store.payload_codec import EncryptionCodec, data_converter
+from tests.conftest import Stack, StackFactory, eventually, new_phone, test_settings
 from tests.test_routing import add_worker, pending_reservation, task_flex_flow
 from tests.test_studio_flows import Routing, conversation, create_flow, text
 from workflows.channel import ChannelWorkflow
 from workflows.routing.router import WorkspaceRouter, router_id
 
+ENCRYPTED_ENCODING = base64.b64encode(b"binary/encrypted").decode()
 HISTORIES = Path(__file__).parent / "histories"
 # Histories recorded by earlier versions of the workflow stay and must keep replaying; a new
 # recording only replaces the files of the current prefix.
@@ -120,9 +127,9 @@ def run_studio_scenarios(stack: Stack) -> list[str]:
     return channels
 
 
-def replay(histories: list[WorkflowHistory]) -> None:
+def replay(histories: list[WorkflowHistory], converter: DataConverter) -> None:
     async def run() -> None:
-        replayer = Replayer(workflows=[ChannelWorkflow, WorkspaceRouter])
+        replayer = Replayer(workflows=[ChannelWorkflow, WorkspaceRouter], data_converter=converter)
         for history in histories:
             result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
             assert result.replay_failure is None, (history.workflow_id, result.replay_failure)
@@ -226,32 +233,67 @@ def fetch_histories(stack: Stack, workflow_ids: list[str]) -> list[WorkflowHisto
     return stack.call(fetch)
 
 
+@dataclass
+class Recorded:
+    histories: list[WorkflowHistory]
+    # The stack's data converter: its histories' payloads are encrypted under its codec key.
+    converter: DataConverter
+    codec: EncryptionCodec
+
+
 @pytest.fixture(scope="module")
-def recorded(make_stack: StackFactory) -> list[WorkflowHistory]:
+def recorded(make_stack: StackFactory) -> Recorded:
     stack = make_stack(channel_inactivity_seconds=1.0, channel_run_message_budget=3)
-    return fetch_histories(stack, run_scenarios(stack))
+    return Recorded(
+        fetch_histories(stack, run_scenarios(stack)),
+        data_converter(stack.settings),
+        EncryptionCodec.from_settings(stack.settings),
+    )
 
 
-def test_fresh_histories_replay(recorded: list[WorkflowHistory]) -> None:
+def decrypted(history: WorkflowHistory, codec: EncryptionCodec) -> dict[str, Any]:
+    """The history's JSON with every encrypted payload decoded: committed histories must stay
+    readable without the (random) key of the run that recorded them."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if node.get("metadata", {}).get("encoding") == ENCRYPTED_ENCODING:
+                return json_format.MessageToDict(codec.decode_one(json_format.ParseDict(node, Payload())))
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value) for value in node]
+        return node
+
+    result: dict[str, Any] = walk(json.loads(history.to_json()))
+    return result
+
+
+def test_fresh_histories_replay(recorded: Recorded) -> None:
     # Several runs per channel: first runs, successors, reopenings and continuations.
-    assert len(recorded) >= 6
-    replay(recorded)
+    assert len(recorded.histories) >= 6
+    replay(recorded.histories, recorded.converter)
+    plain = [decrypted(history, recorded.codec) for history in recorded.histories]
+    # The payloads were encrypted in Temporal, and come out readable.
+    assert ENCRYPTED_ENCODING in json.dumps([json.loads(h.to_json()) for h in recorded.histories])
+    assert ENCRYPTED_ENCODING not in json.dumps(plain)
     if os.environ.get("SWITCHBOARD_RECORD_HISTORIES") == "1":
         HISTORIES.mkdir(exist_ok=True)
         for old in HISTORIES.glob(f"{RECORDING_PREFIX}-*.json"):
             old.unlink()
-        for n, history in enumerate(recorded):
-            (HISTORIES / f"{RECORDING_PREFIX}-{n:02d}.json").write_text(history.to_json())
+        for n, history in enumerate(plain):
+            (HISTORIES / f"{RECORDING_PREFIX}-{n:02d}.json").write_text(json.dumps(history, indent=2))
 
 
-def test_committed_histories_replay() -> None:
+def test_committed_histories_replay(tmp_path: Path) -> None:
+    """Plain histories (recorded decrypted, or written before payloads were encrypted) replay
+    with the encrypting converter: its codec passes unencrypted payloads through."""
     files = sorted(HISTORIES.glob("*.json"))
     assert len(files) >= 6, "recorded histories are missing from tests/histories"
     histories = [WorkflowHistory.from_json(f.stem, json.loads(f.read_text())) for f in files]
-    replay(histories)
+    replay(histories, data_converter(test_settings(tmp_path)))
 
 
-def test_replay_detects_a_breaking_change(recorded: list[WorkflowHistory], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_detects_a_breaking_change(recorded: Recorded, monkeypatch: pytest.MonkeyPatch) -> None:
     """The check is real: storing messages through a differently named activity no longer
     matches recorded histories."""
     from temporalio import workflow
@@ -265,4 +307,4 @@ def test_replay_detects_a_breaking_change(recorded: list[WorkflowHistory], monke
 
     monkeypatch.setattr(workflow, "execute_local_activity", renamed)
     with pytest.raises(AssertionError):
-        replay(recorded)
+        replay(recorded.histories, recorded.converter)

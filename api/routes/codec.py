@@ -1,0 +1,188 @@
+"""The codec endpoint of the Temporal UI and CLI (Temporal's remote codec protocol): ``POST
+/codec/encode`` and ``POST /codec/decode`` take and answer ``{"payloads": [...]}`` in protobuf JSON
+(metadata values and data base64). Also served as ``/codec/{namespace}/...`` for the CLI's
+``--codec-endpoint .../{namespace}``.
+
+Only operators get plaintext: the account's credentials (HTTP Basic, as the REST API), an admin
+access token (Bearer), or the cookie ``/codec/sign-in`` sets after asking for the account's
+credentials (what a browser running the Temporal UI can send: the UI's codec option "include
+cross-origin credentials"). Anyone else gets 401 or 403, so the UI shows ciphertext. Browsers reach
+these routes only from the Temporal UI's origins (``temporal_ui_origin``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import jwt
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPBasicCredentials
+from google.protobuf import json_format
+from google.protobuf.message import Error as ProtobufError
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+from temporalio.api.common.v1 import Payload
+
+from api.deps import ContextDep, basic_auth
+from api.tokens import TokenError, verify_token
+from api.twilio_shape import TwilioError
+from settings import Settings
+from store.payload_codec import EncryptionCodec, PayloadDecryptionError
+
+PREFIX = "/codec"
+COOKIE = "switchboard_codec"
+# The cookie's token is good for this endpoint only, never as an access token elsewhere.
+COOKIE_AUDIENCE = "switchboard-codec"
+OPERATOR_ROLES = ("admin",)
+
+router = APIRouter(prefix=PREFIX, tags=["Codec"])
+
+
+def _same_credentials(credentials: HTTPBasicCredentials, settings: Settings) -> bool:
+    return bool(
+        secrets.compare_digest(credentials.username.encode(), settings.account_sid.encode())
+        & secrets.compare_digest(credentials.password.encode(), settings.auth_token.encode())
+    )
+
+
+def _session_token(settings: Settings) -> tuple[str, int]:
+    ttl = settings.token_ttl_seconds
+    now = datetime.now(UTC)
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": COOKIE_AUDIENCE,
+        "sub": settings.account_sid,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl),
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256"), ttl
+
+
+def _session_is_valid(settings: Settings, token: str) -> bool:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=["HS256"],
+            audience=COOKIE_AUDIENCE,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "sub", "aud", "iss"]},
+        )
+    except jwt.InvalidTokenError:
+        return False
+    return bool(claims["sub"] == settings.account_sid)
+
+
+def require_operator(
+    request: Request, context: ContextDep, credentials: Annotated[HTTPBasicCredentials | None, Depends(basic_auth)]
+) -> str:
+    """Answers who the operator is; 401 without valid credentials, 403 for a token of another role."""
+    settings = context.settings
+    if credentials is not None:
+        if _same_credentials(credentials, settings):
+            return settings.account_sid
+        raise TwilioError(401, "Authentication Error - invalid username or password")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        try:
+            claims = verify_token(settings, token.strip())
+        except TokenError as exc:
+            raise TwilioError(401, exc.message, exc.code) from exc
+        if claims.role not in OPERATOR_ROLES:
+            raise TwilioError(403, "Only operators may decode payloads")
+        return claims.identity
+    cookie = request.cookies.get(COOKIE)
+    if cookie and _session_is_valid(settings, cookie):
+        return settings.account_sid
+    raise TwilioError(401, "Authentication Error - operator credentials are required")
+
+
+OperatorDep = Annotated[str, Depends(require_operator)]
+
+
+async def _payloads(request: Request) -> list[Payload]:
+    try:
+        body = await request.json()
+        items = body.get("payloads") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise TwilioError(400, "expected a JSON object with a list of payloads")
+        return [json_format.ParseDict(item, Payload()) for item in items]
+    except (ValueError, json_format.Error, ProtobufError) as exc:
+        raise TwilioError(400, f"payloads are not valid protobuf JSON: {exc}") from exc
+
+
+def _answer(payloads: list[Payload]) -> dict[str, Any]:
+    return {"payloads": [json_format.MessageToDict(payload) for payload in payloads]}
+
+
+@router.post("/encode", summary="Encrypt payloads (Temporal remote codec protocol)")
+@router.post("/{namespace}/encode", include_in_schema=False)
+async def encode(request: Request, context: ContextDep, _operator: OperatorDep) -> dict[str, Any]:
+    codec = EncryptionCodec.from_settings(context.settings)
+    return _answer(await codec.encode(await _payloads(request)))
+
+
+@router.post("/decode", summary="Decrypt payloads (Temporal remote codec protocol)")
+@router.post("/{namespace}/decode", include_in_schema=False)
+async def decode(request: Request, context: ContextDep, _operator: OperatorDep) -> dict[str, Any]:
+    codec = EncryptionCodec.from_settings(context.settings)
+    try:
+        return _answer(await codec.decode(await _payloads(request)))
+    except PayloadDecryptionError as exc:
+        raise TwilioError(400, str(exc)) from exc
+
+
+@router.get("/sign-in", summary="Sign a browser in for the Temporal UI's codec calls")
+async def sign_in(
+    request: Request, context: ContextDep, credentials: Annotated[HTTPBasicCredentials | None, Depends(basic_auth)]
+) -> Response:
+    """Asks for the account's credentials (the browser's sign-in prompt) and answers with an
+    HttpOnly cookie for this endpoint, valid ``token_ttl_seconds``."""
+    settings = context.settings
+    if credentials is None or not _same_credentials(credentials, settings):
+        return JSONResponse(
+            {"status": 401, "message": "Sign in with the account SID and auth token"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="Switchboard codec"'},
+        )
+    token, ttl = _session_token(settings)
+    response = PlainTextResponse(
+        "Signed in: the Temporal UI in this browser now shows decrypted payloads "
+        "(its codec setting 'include cross-origin credentials' must be on).\n"
+    )
+    secure = request.url.scheme == "https"
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=ttl,
+        path=PREFIX,
+        httponly=True,
+        secure=secure,
+        # Over HTTP the UI must be on the same site (host) as the API; over HTTPS any site.
+        samesite="none" if secure else "strict",
+    )
+    return response
+
+
+class CodecCors:
+    """CORS for the codec routes: the Temporal UI's origins only, with credentials (the cookie)."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_credentials=True,
+            allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+            max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope["path"]).startswith(PREFIX + "/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
