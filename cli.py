@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import secrets
 import signal
@@ -18,6 +17,7 @@ from api.main import create_app
 from devstack import ShutdownTimeout, serve_api_and_worker, start_dev_server, wait_until_ready
 from fake_provider import FakeMeta, FakeProvider, FakeTwilio
 from key_rotation import keys_app
+from observability import configure_logging
 from settings import Settings, generate_dev_secrets, load_settings
 from store.payload_codec import data_converter
 
@@ -88,7 +88,7 @@ def dev(
     ).with_file_secrets()
     if not settings.temporal_ui_origin:  # the dev server's UI may call the codec endpoint
         settings = settings.model_copy(update={"temporal_ui_origin": f"http://127.0.0.1:{ui_port}"})
-    logging.basicConfig(level=logging.WARNING)
+    configure_logging(settings, default_level="WARNING")
     fakes: list[FakeProvider] = []
     if fake_providers:
         twilio = FakeTwilio("AC" + secrets.token_hex(16), settings.twilio_auth_token).start()
@@ -119,7 +119,9 @@ def dev(
 def api() -> None:
     """Run the API alone, against SWITCHBOARD_TEMPORAL_ADDRESS and SWITCHBOARD_DATABASE_URL."""
     settings = load_settings().require_secrets()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    configure_logging(settings)
+    # log_config=None: uvicorn's access and error lines go through the handler configured above.
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
 
 
 @app.command()
@@ -127,7 +129,6 @@ def worker() -> None:
     """Run a worker alone, against SWITCHBOARD_TEMPORAL_ADDRESS and SWITCHBOARD_DATABASE_URL."""
     from worker import main as worker_main
 
-    logging.basicConfig(level=logging.INFO)
     asyncio.run(worker_main())
 
 

@@ -15,6 +15,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,6 +102,16 @@ class Settings(BaseSettings):
     webchat_allowed_origins: str = "*"
     # The agent desk's dev sign-in (a token for any worker name, no password): `switchboard dev` only.
     desk_dev_sign_in: bool = False
+
+    # Logs on stderr: text or one JSON object per line (with channel_sid and task_sid); the level
+    # defaults to INFO (WARNING under `switchboard dev`).
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = ""
+    # A worker started on its own serves its Prometheus metrics here (0: not served; the API
+    # serves its own at /metrics). The Temporal SDK's metrics go to their own address, if set.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535)
+    temporal_metrics_address: str = ""
 
     channel_inactivity_seconds: float = Field(1800.0, gt=0)
     # Messages a channel workflow run stores before it continues as new, bounding its history.

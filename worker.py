@@ -20,6 +20,7 @@ from activities.http import HttpActivities
 from activities.routing import RoutingActivities
 from activities.store import StoreActivities
 from activities.studio import StudioActivities
+from observability import configure_logging, serve_worker_metrics, temporal_runtime
 from settings import Settings, load_settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database, create_tables
@@ -118,7 +119,10 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     client = await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(settings)
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings),
+        runtime=temporal_runtime(settings),
     )
     await ensure_search_attributes(client, settings.temporal_namespace)
     db = Database(settings.resolved_database_url)
@@ -133,6 +137,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 async def main() -> None:
     settings = load_settings().require_secrets()
+    configure_logging(settings)
+    serve_worker_metrics(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -141,5 +147,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
     asyncio.run(main())

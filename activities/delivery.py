@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.store import finish_even_if_cancelled
+from observability import DELIVERY_SECONDS, MESSAGES_OUT
 from store.crypto import Cipher
 from store.db import Database
 from store.deliveries import record_status
@@ -134,6 +136,7 @@ class DeliveryActivities:
         body = self.cipher.decrypt_optional(message.body_enc, "message.body") or ""
         attributes = json.loads(self.cipher.decrypt(message.attributes_enc, "message.attributes") or "{}")
         template = attributes.get("template") if isinstance(attributes, dict) else None
+        started = time.perf_counter()
         try:
             if provider == TWILIO:
                 answer = await self._send_twilio(
@@ -143,6 +146,9 @@ class DeliveryActivities:
                 answer = await self._send_meta(delivery, body, template, self._media_links(message))
         except httpx.HTTPError as exc:
             raise ApplicationError(f"the provider did not answer: {exc.__class__.__name__}: {exc}") from exc
+        finally:
+            DELIVERY_SECONDS.labels(provider).observe(time.perf_counter() - started)
+        MESSAGES_OUT.labels(delivery.channel_type, provider, answer.status).inc()
         await self._record(
             delivery.message_sid,
             answer.status,

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import finish_even_if_cancelled
+from observability import QUEUE_WAIT_SECONDS, RESERVATIONS
 from store.contacts import worker_identity
 from store.crypto import Cipher
 from store.db import Database
@@ -225,6 +226,18 @@ class RoutingActivities:
             tasks[task.sid] = task
         return tasks
 
+    async def _count(self, session: AsyncSession, workspace_sid: str, event: RoutingEvent) -> None:
+        """Metrics of an event stored for the first time (a retried write counts nothing twice)."""
+        kind, _, outcome = event.event_type.partition(".")
+        if kind != "reservation":
+            return
+        RESERVATIONS.labels(outcome).inc()
+        if outcome == "accepted" and event.task_sid:
+            task = await session.get(Task, event.task_sid)
+            if task is not None:
+                waited = event.timestamp - task.date_created.replace(tzinfo=UTC).timestamp()
+                QUEUE_WAIT_SECONDS.labels(workspace_sid, event.queue_sid or "").observe(max(waited, 0.0))
+
     @activity.defn(name="store_routing")
     @finish_even_if_cancelled
     async def store_routing(self, write: RoutingWrite) -> None:
@@ -288,6 +301,7 @@ class RoutingActivities:
             for event in write.events:
                 if event.sid in known:
                     continue
+                await self._count(session, write.workspace_sid, event)
                 if event.worker_sid and event.event_type in AGENT_EVENTS:
                     session.add(await self._agent_item(session, event))
                 session.add(

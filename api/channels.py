@@ -17,8 +17,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from api.deps import AppContext
-from api.metrics import MESSAGES_IN
 from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError
+from observability import CHANNEL_SID, MESSAGES_IN
 from store.contacts import address_hash, current_channel_sid
 from store.models import Channel, Contact, FlexFlow
 from workflows import sids
@@ -93,6 +93,7 @@ async def ingest_contact_message(
     """Deliver a customer's message to the contact's current channel on ``flow``. Returns the SID
     it was addressed to once Temporal holds it durably."""
     config = await contact_config(context, session, flow, address)
+    CHANNEL_SID.set(config.channel_sid)
     await context.channels.deliver(config, message)
     return config.channel_sid
 

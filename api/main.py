@@ -40,7 +40,9 @@ from api.twilio_shape import (
     validation_error_handler,
 )
 from api.webhooks import custom, meta, twilio_messaging
+from api.webhooks.timing import WebhookTiming
 from api.widget_cors import WidgetCors
+from observability import temporal_runtime
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database, create_tables
@@ -67,7 +69,10 @@ async def retry_until_done(what: str, attempt: Callable[[], Awaitable[bool]]) ->
 async def connect_temporal(context: AppContext) -> bool:
     settings = context.settings
     context.temporal = await Client.connect(
-        settings.temporal_address, namespace=settings.temporal_namespace, data_converter=data_converter(settings)
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings),
+        runtime=temporal_runtime(settings),
     )
     return True
 
@@ -148,6 +153,7 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(router)
     mount_pages(app)
+    app.add_middleware(WebhookTiming)
     app.add_middleware(WidgetCors, origins=settings.webchat_origins)
     app.add_middleware(codec.CodecCors, origins=settings.temporal_ui_origins)
     return app

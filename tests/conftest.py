@@ -27,6 +27,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client as TwilioClient
 
 from devstack import BackgroundStack, DevServer, start_dev_server, wait_until_ready
+from fake_provider import FakeTwilio
 from settings import Settings
 from store.defaults import plan_flex_defaults
 
@@ -152,6 +153,27 @@ def make_stack(temporal_server: DevServer, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="module")
 def stack(make_stack: StackFactory) -> Stack:
     return make_stack()
+
+
+@pytest.fixture(scope="module")
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """Twilio's Messages API on loopback (real HTTP), recording what it is sent."""
+    fake = FakeTwilio("AC" + secrets.token_hex(16), secrets.token_hex(16)).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture(scope="module")
+def sending(make_stack: StackFactory, fake_twilio: FakeTwilio) -> Stack:
+    """A stack that sends SMS and WhatsApp through ``fake_twilio`` (and signs agents in by name)."""
+    return make_stack(
+        desk_dev_sign_in=True,
+        twilio_auth_token=fake_twilio.auth_token,
+        twilio_account_sid=fake_twilio.account_sid,
+        twilio_api_url=fake_twilio.url,
+    )
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import functools
 import json
 import os
 import re
-import secrets
 import shutil
 import threading
 from collections.abc import Iterator
@@ -334,26 +333,7 @@ def test_an_agent_works_several_conversations_and_transfers_one(web: Stack, brow
             context.close()
 
 
-@pytest.fixture(scope="module")
-def sms_provider() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio("AC" + secrets.token_hex(16), secrets.token_hex(16)).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-@pytest.fixture(scope="module")
-def sending(make_stack: StackFactory, sms_provider: FakeTwilio) -> Stack:
-    return make_stack(
-        desk_dev_sign_in=True,
-        twilio_auth_token=sms_provider.auth_token,
-        twilio_account_sid=sms_provider.account_sid,
-        twilio_api_url=sms_provider.url,
-    )
-
-
-def test_the_desk_shows_how_far_an_sms_got(sending: Stack, sms_provider: FakeTwilio, browser: Browser) -> None:
+def test_the_desk_shows_how_far_an_sms_got(sending: Stack, fake_twilio: FakeTwilio, browser: Browser) -> None:
     clear_the_floor(sending)
     context, desk = new_page(browser)
     phone = new_phone()
@@ -367,7 +347,7 @@ def test_the_desk_shows_how_far_an_sms_got(sending: Stack, sms_provider: FakeTwi
         desk.get_by_test_id("desk-send").click()
         mine = desk.locator("[data-testid=desk-message][data-author-role=agent]")
         expect(mine.last.get_by_test_id("message-status")).to_have_text("Delivered", timeout=SEEN)
-        sms_provider.fail_next(ScriptedError(400, 21610, "Attempt to send to unsubscribed recipient"))
+        fake_twilio.fail_next(ScriptedError(400, 21610, "Attempt to send to unsubscribed recipient"))
         desk.get_by_test_id("desk-input").fill("Are you still there?")
         desk.get_by_test_id("desk-send").click()
         expect(mine.last.get_by_test_id("message-status")).to_have_text(
@@ -379,7 +359,7 @@ def test_the_desk_shows_how_far_an_sms_got(sending: Stack, sms_provider: FakeTwi
 
 
 def test_the_desk_offers_a_template_when_whatsapps_window_closed(
-    sending: Stack, sms_provider: FakeTwilio, browser: Browser
+    sending: Stack, fake_twilio: FakeTwilio, browser: Browser
 ) -> None:
     clear_the_floor(sending)
     number, customer = whatsapp_flow(sending), "whatsapp:" + new_phone()
@@ -403,7 +383,7 @@ def test_the_desk_offers_a_template_when_whatsapps_window_closed(
         desk.get_by_test_id("desk-template-send").click()
         mine = desk.locator("[data-testid=desk-message][data-author-role=agent]")
         expect(mine.last.get_by_test_id("message-status")).to_have_text("Delivered", timeout=SEEN)
-        [request] = [r for r in sms_provider.message_requests() if r.field("To") == customer]
+        [request] = [r for r in fake_twilio.message_requests() if r.field("To") == customer]
         assert request.field("ContentSid") == "HXorder_followup"
         assert request.field("ContentVariables") == '{"1": "Ana", "2": "1234"}'
         shot(desk, "desk-whatsapp-template.png")
@@ -412,7 +392,7 @@ def test_the_desk_offers_a_template_when_whatsapps_window_closed(
 
 
 def test_an_agent_starts_an_sms_conversation_from_the_desk(
-    sending: Stack, sms_provider: FakeTwilio, browser: Browser
+    sending: Stack, fake_twilio: FakeTwilio, browser: Browser
 ) -> None:
     clear_the_floor(sending)
     customer = new_phone()
@@ -435,7 +415,7 @@ def test_an_agent_starts_an_sms_conversation_from_the_desk(
         mine = desk.locator("[data-testid=desk-message][data-author-role=agent]")
         expect(mine.last.get_by_test_id("message-body")).to_have_text("Hi Ana, your order is ready.", timeout=SEEN)
         expect(mine.last.get_by_test_id("message-status")).to_have_text("Delivered", timeout=SEEN)
-        [request] = [r for r in sms_provider.message_requests() if r.field("To") == customer]
+        [request] = [r for r in fake_twilio.message_requests() if r.field("To") == customer]
         assert request.field("Body") == "Hi Ana, your order is ready."
         with sending.http() as http:
             text(sending, http, sending.settings.flex_sms_number, customer, "Great, thanks!")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,27 +25,6 @@ from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new
 from tests.test_agent_socket import command, event, frame
 from tests.test_studio_flows import text
 from tests.test_webchat import as_agent, refused, sign_in, web_flow
-
-TWILIO_TOKEN = secrets.token_hex(16)
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio("AC" + secrets.token_hex(16), TWILIO_TOKEN).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-@pytest.fixture(scope="module")
-def sending(make_stack: StackFactory, provider: FakeTwilio) -> Stack:
-    return make_stack(
-        desk_dev_sign_in=True,
-        twilio_auth_token=TWILIO_TOKEN,
-        twilio_account_sid=provider.account_sid,
-        twilio_api_url=provider.url,
-    )
 
 
 def whatsapp_flow(stack: Stack) -> str:
@@ -110,7 +89,7 @@ def agent_answers_after(
 
 @pytest.mark.parametrize("channel", ["sms", "whatsapp"])
 def test_an_agents_answer_reaches_the_provider_and_comes_back_delivered(
-    sending: Stack, provider: FakeTwilio, channel: str
+    sending: Stack, fake_twilio: FakeTwilio, channel: str
 ) -> None:
     number = sending.settings.flex_sms_number if channel == "sms" else whatsapp_flow(sending)
     customer = new_phone() if channel == "sms" else "whatsapp:" + new_phone()
@@ -119,33 +98,33 @@ def test_an_agents_answer_reaches_the_provider_and_comes_back_delivered(
     assert [s["status"] for s in statuses] == ["queued", "sent", "delivered"]
     assert statuses[-1]["index"] == statuses[-1]["index_sent"] and statuses[-1]["error_code"] is None
 
-    [request] = [r for r in provider.message_requests() if r.field("Body") == reply]
-    assert request.path == f"/2010-04-01/Accounts/{provider.account_sid}/Messages.json"
+    [request] = [r for r in fake_twilio.message_requests() if r.field("Body") == reply]
+    assert request.path == f"/2010-04-01/Accounts/{fake_twilio.account_sid}/Messages.json"
     assert request.field("From") == number and request.field("To") == customer
     assert request.field("StatusCallback") == f"{sending.url}/webhooks/twilio/status/{statuses[0]['sid']}"
     assert request.headers["I-Twilio-Idempotency-Token"] == statuses[0]["sid"]
     # Every callback was accepted by the signed status webhook.
-    answered = [code for status, params, code in provider.callbacks if params["To"] == customer]
+    answered = [code for status, params, code in fake_twilio.callbacks if params["To"] == customer]
     assert answered == [204, 204]
 
 
 def test_throttling_and_server_errors_are_retried_and_the_message_is_sent_once(
-    sending: Stack, provider: FakeTwilio
+    sending: Stack, fake_twilio: FakeTwilio
 ) -> None:
-    provider.fail_next(
+    fake_twilio.fail_next(
         ScriptedError(429, 20429, "Too Many Requests"), ScriptedError(500, 20500, "Internal Server Error")
     )
     customer = new_phone()
     statuses = agent_answers(sending, "lou", sending.settings.flex_sms_number, customer, "Sorry for the wait")
     assert statuses[-1]["status"] == "delivered"
-    attempts = [r for r in provider.message_requests() if r.field("To") == customer]
+    attempts = [r for r in fake_twilio.message_requests() if r.field("To") == customer]
     assert len(attempts) == 3
     assert {r.headers["I-Twilio-Idempotency-Token"] for r in attempts} == {statuses[0]["sid"]}
-    assert [m["body"] for m in provider.messages_sent() if m["to"] == customer] == ["Sorry for the wait"]
+    assert [m["body"] for m in fake_twilio.messages_sent() if m["to"] == customer] == ["Sorry for the wait"]
 
 
-def test_a_refused_message_shows_as_failed_with_the_providers_error(sending: Stack, provider: FakeTwilio) -> None:
-    provider.fail_next(ScriptedError(400, 21211, "The 'To' number is not a valid phone number."))
+def test_a_refused_message_shows_as_failed_with_the_providers_error(sending: Stack, fake_twilio: FakeTwilio) -> None:
+    fake_twilio.fail_next(ScriptedError(400, 21211, "The 'To' number is not a valid phone number."))
     customer = new_phone()
     statuses = agent_answers(sending, "max", sending.settings.flex_sms_number, customer, "Hello?")
     assert statuses == [
@@ -159,14 +138,14 @@ def test_a_refused_message_shows_as_failed_with_the_providers_error(sending: Sta
             "index_sent": statuses[0]["index_sent"],
         }
     ]
-    assert [m for m in provider.messages_sent() if m["to"] == customer] == []
+    assert [m for m in fake_twilio.messages_sent() if m["to"] == customer] == []
 
 
-def test_status_callbacks_must_be_signed_and_never_move_a_message_back(sending: Stack, provider: FakeTwilio) -> None:
+def test_status_callbacks_must_be_signed_and_never_move_a_message_back(sending: Stack, fake_twilio: FakeTwilio) -> None:
     customer = new_phone()
     statuses = agent_answers(sending, "ned", sending.settings.flex_sms_number, customer, "Delivered?")
     assert statuses[-1]["status"] == "delivered"
-    [sent] = [m for m in provider.messages_sent() if m["to"] == customer]
+    [sent] = [m for m in fake_twilio.messages_sent() if m["to"] == customer]
     # The URL messages sent before callbacks named their message, found by the provider's SID.
     url = f"{sending.url}/webhooks/twilio/status"
     late = {"MessageSid": sent["sid"], "MessageStatus": "sent"}
@@ -174,7 +153,7 @@ def test_status_callbacks_must_be_signed_and_never_move_a_message_back(sending: 
     def post(params: dict[str, str], signature: str) -> httpx.Response:
         return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature})
 
-    validator = RequestValidator(TWILIO_TOKEN)
+    validator = RequestValidator(fake_twilio.auth_token)
     assert post(late, "forged").status_code == 403
     assert post(late, validator.compute_signature(url, late)).status_code == 204
     unknown = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"}
@@ -209,7 +188,7 @@ def stored_provider_sid(stack: Stack, message_sid: str) -> str:
     return stored_delivery(stack, message_sid, "provider_sid")
 
 
-def test_whatsapp_takes_only_a_template_after_24_hours(sending: Stack, provider: FakeTwilio) -> None:
+def test_whatsapp_takes_only_a_template_after_24_hours(sending: Stack, fake_twilio: FakeTwilio) -> None:
     number, customer = whatsapp_flow(sending), "whatsapp:" + new_phone()
     clear_the_floor(sending)
     token = sign_in(sending, "uma")["token"]
@@ -234,11 +213,13 @@ def test_whatsapp_takes_only_a_template_after_24_hours(sending: Stack, provider:
             return str(sent["sid"])
 
     message_sid = asyncio.run(work())
-    [request] = [r for r in provider.message_requests() if r.headers.get("I-Twilio-Idempotency-Token") == message_sid]
+    [request] = [
+        r for r in fake_twilio.message_requests() if r.headers.get("I-Twilio-Idempotency-Token") == message_sid
+    ]
     assert request.field("ContentSid") == "HXb5b62575e6e4ff6129ad7c8efe1f983e"
     assert json.loads(request.field("ContentVariables") or "") == {"1": "Ana", "2": "1234"}
     assert request.field("Body") is None and request.field("To") == customer
-    assert [r.field("Body") for r in provider.message_requests() if r.field("To") == customer] == [
+    assert [r.field("Body") for r in fake_twilio.message_requests() if r.field("To") == customer] == [
         "Hi! Within the window.",
         None,
     ]
@@ -258,7 +239,7 @@ def age_messages(stack: Stack, channel_sid: str, age: timedelta) -> None:
         engine.dispose()
 
 
-def test_an_agents_image_goes_out_as_a_signed_media_link(sending: Stack, provider: FakeTwilio) -> None:
+def test_an_agents_image_goes_out_as_a_signed_media_link(sending: Stack, fake_twilio: FakeTwilio) -> None:
     customer = new_phone()
     clear_the_floor(sending)
     token = sign_in(sending, "vic")["token"]
@@ -289,7 +270,9 @@ def test_an_agents_image_goes_out_as_a_signed_media_link(sending: Stack, provide
             return str(sent["sid"])
 
     message_sid = asyncio.run(work())
-    [request] = [r for r in provider.message_requests() if r.headers.get("I-Twilio-Idempotency-Token") == message_sid]
+    [request] = [
+        r for r in fake_twilio.message_requests() if r.headers.get("I-Twilio-Idempotency-Token") == message_sid
+    ]
     [link] = request.form["MediaUrl"]
     assert link.startswith(f"{sending.url}/v1/Media/ME") and "Signature=" in link
     fetched = httpx.get(link)  # no token: the signature is the permission
@@ -300,7 +283,7 @@ def test_an_agents_image_goes_out_as_a_signed_media_link(sending: Stack, provide
 
 
 def test_a_conversation_the_business_starts_over_rest_reaches_the_customer(
-    sending: Stack, provider: FakeTwilio
+    sending: Stack, fake_twilio: FakeTwilio
 ) -> None:
     """Outbound-initiated: a Flex v1 channel to the customer's address, a message posted to it;
     the customer's answer lands on the same channel."""
@@ -323,7 +306,7 @@ def test_a_conversation_the_business_starts_over_rest_reaches_the_customer(
         assert posted.status_code == 201, posted.text
 
         def sent() -> None:
-            [request] = [r for r in provider.message_requests() if r.field("To") == customer]
+            [request] = [r for r in fake_twilio.message_requests() if r.field("To") == customer]
             assert request.field("From") == sending.settings.flex_sms_number
             assert request.field("Body") == "Your order 1234 is ready for pickup."
 
@@ -340,7 +323,7 @@ def only_new(http: httpx.Client, service: str, channel_sid: str) -> list[tuple[s
 
 
 def test_an_agent_starts_a_conversation_and_the_customers_reply_comes_back_to_them(
-    sending: Stack, provider: FakeTwilio
+    sending: Stack, fake_twilio: FakeTwilio
 ) -> None:
     customer = new_phone()
     clear_the_floor(sending)
@@ -374,7 +357,7 @@ def test_an_agent_starts_a_conversation_and_the_customers_reply_comes_back_to_th
             return str(started["channel_sid"]), str(started["task_sid"])
 
     channel_sid, task_sid = asyncio.run(work())
-    [request] = [r for r in provider.message_requests() if r.field("To") == customer]
+    [request] = [r for r in fake_twilio.message_requests() if r.field("To") == customer]
     assert request.field("Body") == "Hi Ana, it's Wes." and request.field("From") == sending.settings.flex_sms_number
     # The reply went to the agent's task: no flow ran, no second task was made.
     workspace = sending.twilio().taskrouter.v1.workspaces(plan_flex_defaults(sending.settings).defaults.workspace_sid)
@@ -382,7 +365,7 @@ def test_an_agent_starts_a_conversation_and_the_customers_reply_comes_back_to_th
     assert [t.sid for t in tasks] == [task_sid]
 
 
-def test_with_creation_on_message_the_task_waits_for_the_customer(sending: Stack, provider: FakeTwilio) -> None:
+def test_with_creation_on_message_the_task_waits_for_the_customer(sending: Stack, fake_twilio: FakeTwilio) -> None:
     customer = new_phone()
     clear_the_floor(sending)
     token = sign_in(sending, "xia")["token"]
@@ -411,13 +394,15 @@ def test_with_creation_on_message_the_task_waits_for_the_customer(sending: Stack
     asyncio.run(work())
 
 
-def test_an_sms_customers_photo_is_fetched_from_twilio_for_the_agent(sending: Stack, provider: FakeTwilio) -> None:
+def test_an_sms_customers_photo_is_fetched_from_twilio_for_the_agent(sending: Stack, fake_twilio: FakeTwilio) -> None:
     customer = new_phone()
     clear_the_floor(sending)
     token = sign_in(sending, "yan")["token"]
     photo = bytes.fromhex("ffd8ffe0") + b"a dented box"
-    media_url = provider.keep_media(
-        f"/2010-04-01/Accounts/{provider.account_sid}/Messages/MM{secrets.token_hex(16)}/Media/ME1", "image/jpeg", photo
+    media_url = fake_twilio.keep_media(
+        f"/2010-04-01/Accounts/{fake_twilio.account_sid}/Messages/MM{secrets.token_hex(16)}/Media/ME1",
+        "image/jpeg",
+        photo,
     )
 
     async def work() -> dict[str, Any]:
@@ -445,12 +430,12 @@ def test_an_sms_customers_photo_is_fetched_from_twilio_for_the_agent(sending: St
     assert httpx.get(sending.url + media["url"]).status_code == 401
 
 
-def test_the_fake_twilio_plays_a_customer_texting_in(sending: Stack, provider: FakeTwilio) -> None:
+def test_the_fake_twilio_plays_a_customer_texting_in(sending: Stack, fake_twilio: FakeTwilio) -> None:
     """For demos: ``POST /customer/sms`` reaches Switchboard as Twilio's signed webhook would."""
-    provider.messaging_webhook = f"{sending.url}/webhooks/twilio/messaging"
-    provider.business_number = sending.settings.flex_sms_number
+    fake_twilio.messaging_webhook = f"{sending.url}/webhooks/twilio/messaging"
+    fake_twilio.business_number = sending.settings.flex_sms_number
     customer = new_phone()
-    texted = httpx.post(f"{provider.url}/customer/sms", data={"From": customer, "Body": "demo hello"})
+    texted = httpx.post(f"{fake_twilio.url}/customer/sms", data={"From": customer, "Body": "demo hello"})
     assert texted.status_code == 200 and texted.json()["switchboard_status"] == 200
     service = plan_flex_defaults(sending.settings).defaults.chat_service_sid
 
@@ -465,27 +450,27 @@ def test_the_fake_twilio_plays_a_customer_texting_in(sending: Stack, provider: F
         assert (customer, "demo hello") in bodies
 
     eventually(stored)
-    assert httpx.post(f"{provider.url}/customer/sms", data={"From": customer}).status_code == 400
+    assert httpx.post(f"{fake_twilio.url}/customer/sms", data={"From": customer}).status_code == 400
 
 
 def test_a_provider_answering_too_late_still_gets_the_message_once(
-    make_stack: StackFactory, provider: FakeTwilio
+    make_stack: StackFactory, fake_twilio: FakeTwilio
 ) -> None:
     """The first call times out while the provider takes the message. Its status callbacks name
     Switchboard's message, so they land anyway; a retry (when it comes before them) carries the
     same idempotency token and gets the message already taken. The customer gets one text."""
     impatient = make_stack(
         desk_dev_sign_in=True,
-        twilio_auth_token=TWILIO_TOKEN,
-        twilio_account_sid=provider.account_sid,
-        twilio_api_url=provider.url,
+        twilio_auth_token=fake_twilio.auth_token,
+        twilio_account_sid=fake_twilio.account_sid,
+        twilio_api_url=fake_twilio.url,
         provider_timeout_seconds=1.0,
     )
     customer = new_phone()
-    provider.answer_late(3.0)
+    fake_twilio.answer_late(3.0)
     statuses = agent_answers(impatient, "ned", impatient.settings.flex_sms_number, customer, "On its way")
     assert statuses[-1]["status"] == "delivered"
-    attempts = [r for r in provider.message_requests() if r.field("To") == customer]
+    attempts = [r for r in fake_twilio.message_requests() if r.field("To") == customer]
     assert {r.headers["I-Twilio-Idempotency-Token"] for r in attempts} == {statuses[0]["sid"]}
-    assert [m["body"] for m in provider.messages_sent() if m["to"] == customer] == ["On its way"]
-    assert stored_provider_sid(impatient, statuses[0]["sid"]) == provider.messages_sent()[-1]["sid"]
+    assert [m["body"] for m in fake_twilio.messages_sent() if m["to"] == customer] == ["On its way"]
+    assert stored_provider_sid(impatient, statuses[0]["sid"]) == fake_twilio.messages_sent()[-1]["sid"]

@@ -9,9 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from api.deps import ContextDep
+from observability import QUEUE_DEPTH
 from store.db import ping
+from store.models import Task, TaskQueue
 
 router = APIRouter(tags=["health"])
 
@@ -38,5 +42,18 @@ async def healthz(context: ContextDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(context: ContextDep) -> Response:
+    """This process's metrics; queue depths read from the store (the same for every replica)."""
+    waiting = (
+        select(Task.workspace_sid, Task.task_queue_sid, func.count())
+        .where(Task.assignment_status == "pending")
+        .group_by(col(Task.workspace_sid), col(Task.task_queue_sid))
+    )
+    async with context.db.session() as session:
+        depths = {(space, queue or ""): count for space, queue, count in (await session.exec(waiting)).all()}
+        queues = (await session.exec(select(TaskQueue.workspace_sid, TaskQueue.sid))).all()
+    # Cleared and set with no await between: a concurrent scrape never sees half of it.
+    QUEUE_DEPTH.clear()
+    for space, queue in queues:
+        QUEUE_DEPTH.labels(space, queue).set(depths.get((space, queue), 0))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

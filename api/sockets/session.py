@@ -23,6 +23,7 @@ from api.channels import config_for_row
 from api.deps import AppContext
 from api.tokens import TokenClaims, TokenError, verify_token
 from api.twilio_shape import TwilioError, iso
+from observability import CHANNEL_SID, SOCKET_CONNECTIONS
 from store.contacts import identity_hash
 from store.feed import add_for_channel, feed_data
 from store.media_links import viewer_media
@@ -137,6 +138,14 @@ class FeedSocket(ABC):
     def handlers(self) -> dict[str, Handler]: ...
 
     async def run(self, resume_after: int | None) -> None:
+        connections = SOCKET_CONNECTIONS.labels(self.claims.role if self.claims.role == "customer" else "agent")
+        connections.inc()
+        try:
+            await self._serve(resume_after)
+        finally:
+            connections.dec()
+
+    async def _serve(self, resume_after: int | None) -> None:
         last = resume_after if resume_after is not None else await self._latest_sequence()
         await self.websocket.send_json(await self.ready(last))
         pump = asyncio.create_task(self._pump(last))
@@ -213,6 +222,8 @@ class FeedSocket(ABC):
                 if not isinstance(frame, dict) or frame.get("type") != "command":
                     raise CommandError(400, 'frames are {"type": "command", "id": ..., "command": ...}')
                 name = frame.get("command")
+                channel_sid = frame.get("channel_sid")
+                CHANNEL_SID.set(channel_sid if isinstance(channel_sid, str) else None)
                 handler = handlers.get(str(name))
                 if handler is None:
                     raise CommandError(400, f"unknown command {name!r}; known: {', '.join(handlers)}")

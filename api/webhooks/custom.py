@@ -23,8 +23,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.channels import ingest_durably
 from api.deps import ContextDep, SessionDep
-from api.metrics import WEBHOOK_REJECTED
 from api.twilio_shape import TwilioError, invalid
+from observability import WEBHOOK_REJECTED
 from store.models import FlexFlow
 from workflows.messages import InboundMessage, MediaRef
 

@@ -23,8 +23,8 @@ from sqlmodel import select
 
 from api.channels import flow_serving, ingest_durably
 from api.deps import ContextDep, SessionDep
-from api.metrics import WEBHOOK_REJECTED
 from api.twilio_shape import TwilioError, invalid
+from observability import WEBHOOK_REJECTED
 from store.deliveries import record_status
 from store.models import MessageDelivery
 from workflows.messages import InboundMessage, MediaRef

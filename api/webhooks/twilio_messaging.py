@@ -14,8 +14,8 @@ from twilio.request_validator import RequestValidator
 
 from api.channels import flow_serving, ingest_durably
 from api.deps import AppContext, ContextDep, SessionDep
-from api.metrics import WEBHOOK_REJECTED
 from api.twilio_shape import TwilioError, invalid
+from observability import WEBHOOK_REJECTED
 from store.deliveries import record_status
 from store.models import MessageDelivery
 from workflows.messages import InboundMessage, MediaRef
