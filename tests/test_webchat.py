@@ -69,8 +69,9 @@ def as_customer(stack: Stack, token: str, resume_after: int | None = None) -> An
     return connect(url, subprotocols=[CUSTOMER_PROTOCOL, f"access_token.{token}"])  # type: ignore[list-item]
 
 
-def as_agent(stack: Stack, token: str) -> Any:
-    return connect(ws_url(stack, "/v1/agent/ws"), subprotocols=[AGENT_PROTOCOL, f"access_token.{token}"])  # type: ignore[list-item]
+def as_agent(stack: Stack, token: str, resume_after: int | None = None) -> Any:
+    url = ws_url(stack, "/v1/agent/ws", resume_after)
+    return connect(url, subprotocols=[AGENT_PROTOCOL, f"access_token.{token}"])  # type: ignore[list-item]
 
 
 async def refused(ws: ClientConnection, command_id: str, name: str, **fields: Any) -> dict[str, Any]:
