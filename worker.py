@@ -19,7 +19,8 @@ from activities.store import StoreActivities
 from activities.studio import StudioActivities
 from settings import Settings, load_settings
 from store.crypto import Cipher, KeyedHasher
-from store.db import Database, create_tables
+from store.db import Database
+from store.migrate import migrate
 from workflows import search_attributes
 from workflows.channel import ChannelWorkflow
 from workflows.routing.router import WorkspaceRouter
@@ -84,7 +85,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     await ensure_search_attributes(client, settings.temporal_namespace)
     db = Database(settings.resolved_database_url)
-    await create_tables(db.engine)
+    await migrate(db.engine)
     try:
         async with build_worker(client, settings, db):
             log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)

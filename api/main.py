@@ -42,8 +42,9 @@ from api.webhooks import custom, meta, twilio_messaging
 from api.widget_cors import WidgetCors
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
-from store.db import Database, create_tables
+from store.db import Database
 from store.defaults import ensure_flex_defaults
+from store.migrate import migrate
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ async def connect_temporal(context: AppContext) -> bool:
 
 
 async def prepare_database(context: AppContext) -> bool:
-    await create_tables(context.db.engine)
+    await migrate(context.db.engine)
     defaults = await ensure_flex_defaults(context.db, context.settings)
     log.info("Flex defaults %s: %s", "created" if defaults.created else "in place", defaults.describe())
     return True

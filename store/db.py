@@ -9,9 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -35,19 +33,15 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 async def create_tables(engine: AsyncEngine) -> None:
-    """Create missing tables. Processes starting together race here (SQLite creates each table in
-    its own statement, so both can be half-way): a loser backs off and retries until it finds
-    every table in place."""
-    attempts = 20
-    for attempt in range(attempts):
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(SQLModel.metadata.create_all)
-            return
-        except DBAPIError:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.05 * (attempt + 1))
+    """Bring the schema to the latest migration (see ``store.migrate``)."""
+    from store.migrate import migrate
+
+    await migrate(engine)
+
+
+def sync_url(url: str) -> str:
+    """The same database through a blocking driver (Alembic's command line)."""
+    return url.replace("sqlite+aiosqlite://", "sqlite://", 1)
 
 
 async def ping(engine: AsyncEngine) -> None:
