@@ -20,6 +20,7 @@ from activities.studio import StudioActivities
 from settings import Settings, load_settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
+from store.fanout import FeedPublisher
 from store.migrate import migrate
 from workflows import search_attributes
 from workflows.channel import ChannelWorkflow
@@ -84,7 +85,8 @@ def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     await ensure_search_attributes(client, settings.temporal_namespace)
-    db = Database(settings.resolved_database_url)
+    # Feed rows the activities write wake the API replicas' sockets through Redis.
+    db = Database(settings.resolved_database_url, FeedPublisher(settings.redis_url) if settings.redis_url else None)
     await migrate(db.engine)
     try:
         async with build_worker(client, settings, db):

@@ -44,6 +44,7 @@ from settings import Settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
 from store.defaults import ensure_flex_defaults
+from store.fanout import FeedPublisher, FeedWaiters
 from store.migrate import migrate
 
 log = logging.getLogger(__name__)
@@ -87,18 +88,24 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.resolved_database_url)
+        # Sockets wake when this process writes their feed, or another one says so over Redis.
+        feeds = FeedWaiters(settings.redis_url, settings.feed_fallback_poll_seconds)
+        publisher = FeedPublisher(settings.redis_url)
+        publisher.add_listener(feeds.wake)
+        db = Database(settings.resolved_database_url, publisher)
         context = AppContext(
             settings=settings,
             db=db,
             cipher=Cipher.from_setting(settings.encryption_keys, settings.encryption_key_id),
             hasher=KeyedHasher.from_setting(settings.hash_key),
+            feeds=feeds,
         )
         app.state.context = context
         background = [
             asyncio.create_task(
                 retry_until_done(f"Temporal at {settings.temporal_address}", lambda: connect_temporal(context))
-            )
+            ),
+            asyncio.create_task(feeds.run()),
         ]
         try:  # tables in place before the first request, unless the database is down right now
             await prepare_database(context)

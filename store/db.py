@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store.fanout import FeedPublisher, session_info
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -52,9 +53,13 @@ async def ping(engine: AsyncEngine) -> None:
 class Database:
     """The engine plus a session factory; one per process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, feed_publisher: FeedPublisher | None = None) -> None:
         self.engine = create_engine(url)
-        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # Commits that write feed rows tell ``feed_publisher`` (sockets' wake-ups, store.fanout).
+        self.feed_publisher = feed_publisher
+        self._sessions = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False, info=session_info(feed_publisher)
+        )
         # SQLite has one writer at a time. Queueing this process's writers here is fair and
         # cheap; left to SQLite, hundreds of them spin in its busy handler and time out.
         self._write_lock = asyncio.Lock() if url.startswith("sqlite") else None
@@ -75,4 +80,6 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self.feed_publisher is not None:
+            await self.feed_publisher.close()
         await self.engine.dispose()

@@ -26,11 +26,15 @@ from tests.test_agent_socket import command, event, frame
 from tests.test_studio_flows import text
 from tests.test_webchat import as_agent, refused, sign_in, web_flow
 
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 TWILIO_TOKEN = secrets.token_hex(16)
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[FakeTwilio]:
+def provider(store_backend: str) -> Iterator[FakeTwilio]:
+    """A fake Twilio per store backend, so the requests of the two runs never mix."""
     fake = FakeTwilio("AC" + secrets.token_hex(16), TWILIO_TOKEN).start()
     try:
         yield fake

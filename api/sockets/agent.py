@@ -41,6 +41,7 @@ from api.tokens import TokenClaims
 from api.twilio_shape import iso
 from store.contacts import worker_identity
 from store.defaults import plan_flex_defaults
+from store.fanout import agent_key
 from store.feed import pre_engagement_data
 from store.models import (
     AgentFeedItem,
@@ -113,6 +114,9 @@ class AgentSocket(FeedSocket):
 
     def feed_query(self) -> SelectOfScalar[Any]:
         return select(AgentFeedItem).where(AgentFeedItem.worker_sid == self.worker_sid)
+
+    def feed_key(self) -> str:
+        return agent_key(self.worker_sid)
 
     def handlers(self) -> dict[str, Handler]:
         return {
