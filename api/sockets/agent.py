@@ -4,7 +4,8 @@ commands an agent desk sends. The protocol is documented in ``docs/agent-socket.
 Events come from the agent's feed in the store (``store.feed``): every routing event of the
 worker and every message, typing and read change of the channels it works on, each with its
 sequence (the feed row's id). A client that reconnects with the last sequence it saw gets exactly
-what it missed. The socket polls the feed; it holds no conversation state.
+what it missed. The socket reads the feed when a write wakes it (``store.fanout``) and polls it
+as a fallback; it holds no conversation state.
 """
 
 from __future__ import annotations
