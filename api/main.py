@@ -45,7 +45,7 @@ from store.crypto import Cipher, KeyedHasher
 from store.db import Database
 from store.defaults import ensure_flex_defaults
 from store.fanout import FeedPublisher, FeedWaiters
-from store.migrate import migrate
+from store.migrate import SchemaMismatch, migrate
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +107,16 @@ def create_app(settings: Settings) -> FastAPI:
             ),
             asyncio.create_task(feeds.run()),
         ]
-        try:  # tables in place before the first request, unless the database is down right now
-            await prepare_database(context)
-        except Exception as exc:
-            log.warning("the database is not reachable (%s); retrying in the background", exc)
-            background.append(asyncio.create_task(retry_until_done("the database", lambda: prepare_database(context))))
         try:
+            try:  # tables in place before the first request, unless the database is down right now
+                await prepare_database(context)
+            except SchemaMismatch:
+                raise  # not a database that is down: retrying cannot help
+            except Exception as exc:
+                log.warning("the database is not reachable (%s); retrying in the background", exc)
+                background.append(
+                    asyncio.create_task(retry_until_done("the database", lambda: prepare_database(context)))
+                )
             yield
         finally:
             for task in background:

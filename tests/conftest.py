@@ -294,7 +294,8 @@ class RecordingServer:
 
 
 @pytest.fixture(scope="module")
-def outside() -> Iterator[RecordingServer]:
+def outside(store_backend: str) -> Iterator[RecordingServer]:
+    """One per module and store backend, so the requests of a module's two runs never mix."""
     server = RecordingServer()
     try:
         yield server
