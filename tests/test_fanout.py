@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,9 +71,7 @@ async def test_one_subscription_wakes_exactly_the_sockets_concerned() -> None:
     publisher = FeedPublisher(REDIS_URL)
     mine, other = agent_key("WK" + uuid.uuid4().hex), customer_key("CH" + uuid.uuid4().hex)
     try:
-        async with asyncio.timeout(30):
-            while not waiters.subscribed:  # noqa: ASYNC110 (the subscription has no event to wait on)
-                await asyncio.sleep(0.01)
+        await until(lambda: waiters.subscribed)
         assert waiters.poll_seconds == NEVER
         with waiters.watch(mine) as woken, waiters.watch(other) as not_woken, waiters.watch(mine) as also_woken:
             publisher.publish({mine})
@@ -105,6 +104,43 @@ async def test_redis_down_loses_no_commit() -> None:
     publisher.publish({agent_key("WK1")})
     await publisher.flush()  # the failure is logged; readers poll
     await publisher.close()
+
+
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    """A Redis server of the test's own, to stop and start again."""
+    args = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(30):
+        while not condition():  # noqa: ASYNC110 (the subscription has no event to wait on)
+            await asyncio.sleep(0.01)
+
+
+async def test_a_lost_subscription_polls_then_comes_back_and_wakes_everyone() -> None:
+    port = free_port()
+    redis = start_redis(port)
+    waiters = FeedWaiters(f"redis://127.0.0.1:{port}/0", fallback_poll_seconds=NEVER)
+    subscription = asyncio.create_task(waiters.run())
+    try:
+        with waiters.watch(agent_key("WK1")) as woken:
+            await until(lambda: waiters.subscribed)
+            redis.terminate()
+            redis.wait()
+            await until(lambda: not waiters.subscribed)
+            assert waiters.poll_seconds == POLL_SECONDS  # sockets poll while nothing can wake them
+            woken.clear()
+            redis = start_redis(port)
+            await until(lambda: waiters.subscribed)
+            # Whatever was written while the subscription was down: every socket reads again.
+            assert woken.is_set() and waiters.poll_seconds == NEVER
+    finally:
+        subscription.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await subscription
+        redis.terminate()
+        redis.wait()
 
 
 @contextlib.contextmanager
