@@ -12,7 +12,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store import feed, models  # noqa: F401  (the tables on SQLModel.metadata; feed writers' turns)
 from store.fanout import FeedPublisher, session_info
 
 

@@ -204,6 +204,16 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(params=STORE_BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty SQLite file, or a freshly created PostgreSQL database (as the store's URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    else:
+        with fresh_postgres_database() as url:
+            yield Settings(database_url=url).resolved_database_url
+
+
 def eventually(check: Callable[[], T], timeout: float = 30, interval: float = 0.05) -> T:
     """Poll ``check`` until it returns without an AssertionError (webhooks answer once a message is
     durable in Temporal; it is stored a moment later)."""

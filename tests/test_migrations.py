@@ -5,18 +5,15 @@ database that create_all made before migrations existed is stamped, not recreate
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
+from typer.testing import CliRunner
 
-from settings import Settings
+import cli
 from store.db import Database
 from store.migrate import (
     VERSION_TABLE,
@@ -28,17 +25,6 @@ from store.migrate import (
     schema_differences,
 )
 
-SWITCHBOARD = str(Path(sys.executable).parent / "switchboard")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """An empty SQLite file, or a freshly created PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-    else:
-        yield Settings(database_url=request.getfixturevalue("postgres_url")).resolved_database_url
-
 
 def tables(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names())
@@ -48,8 +34,8 @@ def downgrade_to_base(connection: Connection) -> None:
     command.downgrade(alembic_config(connection), "base")
 
 
-async def test_upgrade_matches_the_models_and_downgrades_to_nothing(database_url: str) -> None:
-    db = Database(database_url)
+async def test_upgrade_matches_the_models_and_downgrades_to_nothing(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
     try:
         result = await migrate(db.engine)
         assert (result.before, result.after, result.stamped) == (None, head_revision(), False)
@@ -69,8 +55,8 @@ async def test_upgrade_matches_the_models_and_downgrades_to_nothing(database_url
         await db.dispose()
 
 
-async def test_processes_starting_together_migrate_once(database_url: str) -> None:
-    databases = [Database(database_url) for _ in range(4)]
+async def test_processes_starting_together_migrate_once(empty_database_url: str) -> None:
+    databases = [Database(empty_database_url) for _ in range(4)]
     try:
         results = await asyncio.gather(*(migrate(db.engine) for db in databases))
         assert sorted(r.before or "" for r in results) == ["", *[head_revision() or ""] * 3]
@@ -82,8 +68,8 @@ async def test_processes_starting_together_migrate_once(database_url: str) -> No
             await db.dispose()
 
 
-async def test_a_create_all_database_is_stamped_and_keeps_its_rows(database_url: str) -> None:
-    db = Database(database_url)
+async def test_a_create_all_database_is_stamped_and_keeps_its_rows(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
     try:
         older = [t for name, t in SQLModel.metadata.tables.items() if name != "media"]
         async with db.engine.begin() as conn:
@@ -104,8 +90,8 @@ async def test_a_create_all_database_is_stamped_and_keeps_its_rows(database_url:
         await db.dispose()
 
 
-async def test_a_foreign_schema_is_refused_not_stamped(database_url: str) -> None:
-    db = Database(database_url)
+async def test_a_foreign_schema_is_refused_not_stamped(empty_database_url: str) -> None:
+    db = Database(empty_database_url)
     try:
         async with db.engine.begin() as conn:
             await conn.execute(text("CREATE TABLE service (sid VARCHAR(34) PRIMARY KEY)"))
@@ -118,15 +104,15 @@ async def test_a_foreign_schema_is_refused_not_stamped(database_url: str) -> Non
 
 
 def test_switchboard_migrate_for_operators(tmp_path: Path) -> None:
-    env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(tmp_path / "data")}
-    env.pop("SWITCHBOARD_DATABASE_URL", None)
-    (tmp_path / "data").mkdir()
+    env = {"SWITCHBOARD_DATA_DIR": str(tmp_path), "SWITCHBOARD_DATABASE_URL": ""}
 
     def run(*args: str) -> str:
-        done = subprocess.run([SWITCHBOARD, "migrate", *args], env=env, capture_output=True, text=True, check=True)
-        return done.stdout
+        result = CliRunner().invoke(cli.app, ["migrate", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
 
     assert run("--show") == f"database at no revision; latest is {head_revision()}\n"
     assert run() == f"database at {head_revision()} (was empty)\n"
     assert run() == f"database at {head_revision()} (was {head_revision()})\n"
     assert run("--show") == f"database at {head_revision()}; latest is {head_revision()}\n"
+    assert (tmp_path / "switchboard.db").exists()
