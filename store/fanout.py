@@ -64,6 +64,7 @@ class FeedPublisher:
         self._listeners: list[Callable[[set[str]], None]] = []
         self._queue: asyncio.Queue[set[str]] = asyncio.Queue()
         self._sender: asyncio.Task[None] | None = None
+        self._failing = False
 
     def add_listener(self, listener: Callable[[set[str]], None]) -> None:
         self._listeners.append(listener)
@@ -87,8 +88,11 @@ class FeedPublisher:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._redis.publish(CHANNEL, " ".join(sorted(set().union(*batch))))
+                self._failing = False
             except (RedisError, OSError) as exc:  # the readers' poll picks these up
-                log.warning("could not publish feed wake-ups to Redis: %s", exc)
+                # Once per outage, not once per commit.
+                log.log(logging.DEBUG if self._failing else logging.WARNING, "feed wake-ups not published: %s", exc)
+                self._failing = True
             finally:
                 for _ in batch:
                     self._queue.task_done()

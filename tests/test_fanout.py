@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import subprocess
 import threading
 import uuid
@@ -99,11 +100,18 @@ async def test_without_redis_a_process_wakes_its_own_sockets_and_polls() -> None
         assert woken.is_set()
 
 
-async def test_redis_down_loses_no_commit() -> None:
-    publisher = FeedPublisher(f"redis://127.0.0.1:{free_port()}/0")
-    publisher.publish({agent_key("WK1")})
-    await publisher.flush()  # the failure is logged; readers poll
+async def test_redis_down_costs_wake_ups_not_commits(caplog: pytest.LogCaptureFixture) -> None:
+    heard: list[set[str]] = []
+    publisher = FeedPublisher(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    publisher.add_listener(heard.append)
+    with caplog.at_level(logging.DEBUG, logger="store.fanout"):
+        for worker in ("WK1", "WK2"):
+            publisher.publish({agent_key(worker)})  # no exception reaches the committing code
+            await publisher.flush()
     await publisher.close()
+    assert heard == [{agent_key("WK1")}, {agent_key("WK2")}]  # this process's sockets still woke
+    levels = [r.levelno for r in caplog.records if "not published" in r.getMessage()]
+    assert levels == [logging.WARNING, logging.DEBUG]  # one warning per outage
 
 
 def start_redis(port: int) -> subprocess.Popen[bytes]:
