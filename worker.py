@@ -85,8 +85,9 @@ def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
     await ensure_search_attributes(client, settings.temporal_namespace)
-    # Feed rows the activities write wake the API replicas' sockets through Redis.
-    db = Database(settings.resolved_database_url, FeedPublisher(settings.redis_url) if settings.redis_url else None)
+    # Feed rows the activities write wake the API replicas' sockets (through Redis, or directly
+    # when the API runs on the same event loop, as in the dev stack).
+    db = Database(settings.resolved_database_url, FeedPublisher(settings.redis_url))
     await migrate(db.engine)
     try:
         async with build_worker(client, settings, db):

@@ -90,9 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Sockets wake when this process writes their feed, or another one says so over Redis.
         feeds = FeedWaiters(settings.redis_url, settings.feed_fallback_poll_seconds)
-        publisher = FeedPublisher(settings.redis_url)
-        publisher.add_listener(feeds.wake)
-        db = Database(settings.resolved_database_url, publisher)
+        db = Database(settings.resolved_database_url, FeedPublisher(settings.redis_url))
         context = AppContext(
             settings=settings,
             db=db,

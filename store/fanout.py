@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -51,13 +52,20 @@ def feed_key(row: object) -> str | None:
     return None
 
 
+# The waiters of each event loop of this process: a worker that shares the API's loop (the dev
+# stack) wakes the API's sockets without Redis. Other loops (other stacks in tests) are not told.
+_waiters_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[FeedWaiters]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def connect(redis_url: str) -> Redis:
     return Redis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=30)
 
 
 class FeedPublisher:
-    """Tells who reads feeds that a committed transaction wrote to: this process's own listeners
-    at once, and the other processes through Redis (when configured)."""
+    """Tells who reads feeds that a committed transaction wrote to: the sockets on this event loop
+    (and any ``add_listener``) at once, and the other processes through Redis (when configured)."""
 
     def __init__(self, redis_url: str = "") -> None:
         self._redis = connect(redis_url) if redis_url else None
@@ -72,13 +80,16 @@ class FeedPublisher:
     def publish(self, keys: set[str]) -> None:
         """Called once the transaction committed (from a session event, so not a coroutine):
         Redis is written to by a task that sends whatever piled up meanwhile as one message."""
+        loop = asyncio.get_running_loop()
+        for waiters in list(_waiters_by_loop.get(loop, ())):
+            waiters.wake(keys)
         for listener in self._listeners:
             listener(keys)
         if self._redis is None:
             return
         self._queue.put_nowait(keys)
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send())
+            self._sender = loop.create_task(self._send())
 
     async def _send(self) -> None:
         assert self._redis is not None
@@ -158,6 +169,7 @@ class FeedWaiters:
         """An event set whenever the feed ``key`` may have new rows (the watcher clears it
         before each read, so a wake-up during a read is not lost)."""
         woken = asyncio.Event()
+        _waiters_by_loop.setdefault(asyncio.get_running_loop(), weakref.WeakSet()).add(self)
         self._waiting[key].add(woken)
         try:
             yield woken
