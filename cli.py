@@ -1,5 +1,5 @@
-"""The ``switchboard`` command: ``dev`` (everything on one machine), ``api``, ``worker`` and
-``keys`` (encryption keys and their rotation)."""
+"""The ``switchboard`` command: ``dev`` (everything on one machine), ``api``, ``worker``, ``migrate``
+(the database schema) and ``keys`` (encryption keys and their rotation)."""
 
 from __future__ import annotations
 
@@ -130,6 +130,35 @@ def worker() -> None:
     from worker import main as worker_main
 
     asyncio.run(worker_main())
+
+
+@app.command("migrate")
+def migrate_command(
+    show: Annotated[
+        bool, typer.Option("--show", help="Print the database's revision and the latest; change nothing")
+    ] = False,
+) -> None:
+    """Bring the database (SWITCHBOARD_DATABASE_URL, or the data directory's SQLite file) to the latest schema.
+
+    The API and worker do this as they start; run it ahead of a rolling upgrade to migrate once."""
+    from store.db import Database
+    from store.migrate import current_revision, head_revision, migrate
+
+    async def run() -> None:
+        db = Database(load_settings().resolved_database_url)
+        try:
+            if show:
+                async with db.engine.connect() as conn:
+                    current = await conn.run_sync(current_revision)
+                typer.echo(f"database at {current or 'no revision'}; latest is {head_revision()}")
+                return
+            result = await migrate(db.engine)
+            stamped = " (an existing create_all schema, stamped)" if result.stamped else ""
+            typer.echo(f"database at {result.after} (was {result.before or 'empty'}){stamped}")
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
 
 
 def main() -> None:

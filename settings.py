@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".switchboard"), description="Where the dev stack keeps its files")
     database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite file in data_dir")
 
+    # Redis (redis://host:6379/0) carries wake-ups between API replicas; empty = one process.
+    redis_url: str = ""
+    # How often a socket looks at its feed anyway while the Redis subscription is up.
+    feed_fallback_poll_seconds: float = Field(5.0, gt=0)
+
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "switchboard"

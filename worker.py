@@ -23,7 +23,9 @@ from activities.studio import StudioActivities
 from observability import configure_logging, serve_worker_metrics, temporal_runtime
 from settings import Settings, load_settings
 from store.crypto import Cipher, KeyedHasher
-from store.db import Database, create_tables
+from store.db import Database
+from store.fanout import FeedPublisher
+from store.migrate import migrate
 from store.payload_codec import data_converter
 from workflows import search_attributes
 from workflows.channel import ChannelWorkflow
@@ -125,8 +127,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         runtime=temporal_runtime(settings),
     )
     await ensure_search_attributes(client, settings.temporal_namespace)
-    db = Database(settings.resolved_database_url)
-    await create_tables(db.engine)
+    # Feed rows the activities write wake the API replicas' sockets (through Redis, or directly
+    # when the API runs on the same event loop, as in the dev stack).
+    db = Database(settings.resolved_database_url, FeedPublisher(settings.redis_url))
+    await migrate(db.engine)
     try:
         async with build_workers(client, settings, db):
             log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)

@@ -20,6 +20,7 @@ from api.twilio_shape import SERVICE_UNAVAILABLE, PageRequest, TwilioError, base
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
+from store.fanout import FeedWaiters
 from workflows.routing.client import RoutingClient
 from workflows.starter import ChannelClient
 
@@ -35,6 +36,7 @@ class AppContext:
     cipher: Cipher
     hasher: KeyedHasher
     temporal: Client | None = field(default=None)
+    feeds: FeedWaiters = field(default_factory=FeedWaiters)
 
     def _temporal(self) -> Client:
         if self.temporal is None:

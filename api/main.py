@@ -45,8 +45,10 @@ from api.widget_cors import WidgetCors
 from observability import temporal_runtime
 from settings import Settings
 from store.crypto import Cipher, KeyedHasher
-from store.db import Database, create_tables
+from store.db import Database
 from store.defaults import ensure_flex_defaults
+from store.fanout import FeedPublisher, FeedWaiters
+from store.migrate import SchemaMismatch, migrate
 from store.payload_codec import data_converter
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ async def connect_temporal(context: AppContext) -> bool:
 
 
 async def prepare_database(context: AppContext) -> bool:
-    await create_tables(context.db.engine)
+    await migrate(context.db.engine)
     defaults = await ensure_flex_defaults(context.db, context.settings)
     log.info("Flex defaults %s: %s", "created" if defaults.created else "in place", defaults.describe())
     return True
@@ -95,25 +97,33 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.resolved_database_url)
+        # Sockets wake when this process writes their feed, or another one says so over Redis.
+        feeds = FeedWaiters(settings.redis_url, settings.feed_fallback_poll_seconds)
+        db = Database(settings.resolved_database_url, FeedPublisher(settings.redis_url))
         context = AppContext(
             settings=settings,
             db=db,
             cipher=Cipher.from_setting(settings.encryption_keys, settings.encryption_key_id),
             hasher=KeyedHasher.from_setting(settings.hash_key),
+            feeds=feeds,
         )
         app.state.context = context
         background = [
             asyncio.create_task(
                 retry_until_done(f"Temporal at {settings.temporal_address}", lambda: connect_temporal(context))
-            )
+            ),
+            asyncio.create_task(feeds.run()),
         ]
-        try:  # tables in place before the first request, unless the database is down right now
-            await prepare_database(context)
-        except Exception as exc:
-            log.warning("the database is not reachable (%s); retrying in the background", exc)
-            background.append(asyncio.create_task(retry_until_done("the database", lambda: prepare_database(context))))
         try:
+            try:  # tables in place before the first request, unless the database is down right now
+                await prepare_database(context)
+            except SchemaMismatch:
+                raise  # not a database that is down: retrying cannot help
+            except Exception as exc:
+                log.warning("the database is not reachable (%s); retrying in the background", exc)
+                background.append(
+                    asyncio.create_task(retry_until_done("the database", lambda: prepare_database(context)))
+                )
             yield
         finally:
             for task in background:

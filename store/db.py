@@ -9,12 +9,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store import feed, models  # noqa: F401  (the tables on SQLModel.metadata; feed writers' turns)
+from store.fanout import FeedPublisher, session_info
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -35,19 +34,15 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 async def create_tables(engine: AsyncEngine) -> None:
-    """Create missing tables. Processes starting together race here (SQLite creates each table in
-    its own statement, so both can be half-way): a loser backs off and retries until it finds
-    every table in place."""
-    attempts = 20
-    for attempt in range(attempts):
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(SQLModel.metadata.create_all)
-            return
-        except DBAPIError:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.05 * (attempt + 1))
+    """Bring the schema to the latest migration (see ``store.migrate``)."""
+    from store.migrate import migrate
+
+    await migrate(engine)
+
+
+def sync_url(url: str) -> str:
+    """The same database through a blocking driver (Alembic's command line)."""
+    return url.replace("sqlite+aiosqlite://", "sqlite://", 1)
 
 
 async def ping(engine: AsyncEngine) -> None:
@@ -58,9 +53,13 @@ async def ping(engine: AsyncEngine) -> None:
 class Database:
     """The engine plus a session factory; one per process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, feed_publisher: FeedPublisher | None = None) -> None:
         self.engine = create_engine(url)
-        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # Commits that write feed rows tell ``feed_publisher`` (sockets' wake-ups, store.fanout).
+        self.feed_publisher = feed_publisher
+        self._sessions = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False, info=session_info(feed_publisher)
+        )
         # SQLite has one writer at a time. Queueing this process's writers here is fair and
         # cheap; left to SQLite, hundreds of them spin in its busy handler and time out.
         self._write_lock = asyncio.Lock() if url.startswith("sqlite") else None
@@ -81,4 +80,6 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self.feed_publisher is not None:
+            await self.feed_publisher.close()
         await self.engine.dispose()

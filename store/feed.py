@@ -1,17 +1,29 @@
 """Writing the feeds sockets read: each agent's, and each web channel's customer feed. Items are
 added in the same transaction as the change they tell of, so a sequence never skips a stored
-event."""
+event.
+
+A socket sends rows in id order and resumes after the last id it sent, so the rows of a feed must
+become visible in id order. SQLite has one writer at a time, so they do. PostgreSQL hands out ids
+as rows are inserted while transactions commit in any order: a reader could see id 11 committed
+while id 10 is still in flight, and skip 10 for good. So on PostgreSQL the transactions that write
+feed rows take turns, from their first feed insert to their commit."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.crypto import Cipher
 from store.models import AgentFeedItem, Channel, ChannelAgent, CustomerFeedItem
+
+# pg_advisory_xact_lock's key for "writing feed rows" (any constant bigint).
+FEED_WRITERS_LOCK_KEY = 0x5357_4645_4544  # "SWFEED"
+LOCKED_IN = "switchboard.feed_lock_transaction"
 
 PAYLOAD = "agent_feed.payload"
 CUSTOMER_PAYLOAD = "customer_feed.payload"
@@ -78,3 +90,16 @@ async def pre_engagement_data(session: AsyncSession, cipher: Cipher, channel_sid
     attributes = json.loads(cipher.decrypt(channel.attributes_enc, "channel.attributes"))
     data = attributes.get("pre_engagement_data") if isinstance(attributes, dict) else None
     return data if isinstance(data, dict) else {}
+
+
+@event.listens_for(Session, "before_flush")
+def _feed_writers_take_turns(session: Session, _flush_context: Any, _instances: Any) -> None:
+    if not any(isinstance(row, AgentFeedItem | CustomerFeedItem) for row in session.new):
+        return
+    transaction = session.get_transaction()
+    if session.info.get(LOCKED_IN) is transaction:
+        return  # held until this transaction ends
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_WRITERS_LOCK_KEY})
+    session.info[LOCKED_IN] = transaction

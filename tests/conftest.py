@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -33,6 +34,7 @@ from store.defaults import plan_flex_defaults
 
 T = TypeVar("T")
 POSTGRES_ADMIN_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 _numbers = itertools.count(1)
 
@@ -133,21 +135,63 @@ class Stack(BackgroundStack):
 StackFactory = Callable[..., Stack]
 
 
+# Modules marked ``store_backends`` run every test that starts stacks twice: with each stack's
+# store in a SQLite file, and in a PostgreSQL database created for that stack.
+STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "store_backends: run the module's stack tests on SQLite and on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("store_backends") and "store_backend" in metafunc.fixturenames:
+        metafunc.parametrize("store_backend", STORE_BACKENDS, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
-def make_stack(temporal_server: DevServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFactory]:
-    """Start stacks with settings overrides; each gets its own SQLite file and task queue."""
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """Where this module's stacks keep their store (SQLite unless the module is marked)."""
+    backend: str = getattr(request, "param", "sqlite")
+    return backend
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A PostgreSQL database created for the caller, dropped afterwards."""
+    name = f"switchboard_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+        # A test database need not survive a crash: commits skip the WAL flush, as SQLite's do.
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def make_stack(
+    temporal_server: DevServer, tmp_path_factory: pytest.TempPathFactory, store_backend: str
+) -> Iterator[StackFactory]:
+    """Start stacks with settings overrides; each gets its own database (a SQLite file, or a fresh
+    PostgreSQL database in modules run on both) and task queue."""
     stacks: list[Stack] = []
+    with contextlib.ExitStack() as databases:
 
-    def make(**overrides: Any) -> Stack:
-        data_dir = tmp_path_factory.mktemp("stack")
-        overrides.setdefault("temporal_address", temporal_server.address)
-        stack = Stack(test_settings(data_dir, **overrides)).start()
-        stacks.append(stack)
-        return stack
+        def make(**overrides: Any) -> Stack:
+            data_dir = tmp_path_factory.mktemp("stack")
+            overrides.setdefault("temporal_address", temporal_server.address)
+            if store_backend == "postgresql" and "database_url" not in overrides:
+                overrides["database_url"] = databases.enter_context(fresh_postgres_database())
+            stack = Stack(test_settings(data_dir, **overrides)).start()
+            stacks.append(stack)
+            return stack
 
-    yield make
-    for stack in stacks:
-        stack.stop()
+        yield make
+        for stack in stacks:  # before their databases are dropped
+            stack.stop()
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +200,9 @@ def stack(make_stack: StackFactory) -> Stack:
 
 
 @pytest.fixture(scope="module")
-def fake_twilio() -> Iterator[FakeTwilio]:
-    """Twilio's Messages API on loopback (real HTTP), recording what it is sent."""
+def fake_twilio(store_backend: str) -> Iterator[FakeTwilio]:
+    """Twilio's Messages API on loopback (real HTTP), recording what it is sent; one per module
+    and store backend, so the requests of a module's two runs never mix."""
     fake = FakeTwilio("AC" + secrets.token_hex(16), secrets.token_hex(16)).start()
     try:
         yield fake
@@ -179,14 +224,18 @@ def sending(make_stack: StackFactory, fake_twilio: FakeTwilio) -> Stack:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
-    name = f"switchboard_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty SQLite file, or a freshly created PostgreSQL database (as the store's URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    else:
+        with fresh_postgres_database() as url:
+            yield Settings(database_url=url).resolved_database_url
 
 
 def eventually(check: Callable[[], T], timeout: float = 30, interval: float = 0.05) -> T:
@@ -279,7 +328,8 @@ class RecordingServer:
 
 
 @pytest.fixture(scope="module")
-def outside() -> Iterator[RecordingServer]:
+def outside(store_backend: str) -> Iterator[RecordingServer]:
+    """One per module and store backend, so the requests of a module's two runs never mix."""
     server = RecordingServer()
     try:
         yield server

@@ -19,6 +19,9 @@ from websockets.exceptions import ConnectionClosed
 from tests.conftest import Stack, StackFactory, eventually, new_phone
 from tests.test_studio_flows import conversation, text
 
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 PROTOCOL = "switchboard.agent.v1"
 
 

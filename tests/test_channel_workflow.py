@@ -122,6 +122,7 @@ def test_long_lived_channel_reopens_with_the_same_sid(quick: Stack) -> None:
         assert json.loads(channel["attributes"])["long_lived"] is True
 
 
+@pytest.mark.store_backends  # contacts and concurrent appends, on both stores
 def test_short_lived_channel_hands_the_next_message_to_a_new_channel(quick: Stack) -> None:
     with quick.http() as http:
         service = quick.create_service(http)
@@ -294,6 +295,7 @@ def _channel_with(http: httpx.Client, service: str, messages: int) -> dict[str, 
     return channel
 
 
+@pytest.mark.store_backends  # contacts and concurrent appends, on both stores
 def test_continue_as_new_under_concurrent_traffic_loses_nothing(make_stack: StackFactory) -> None:
     """Signals landing while a run continues as new (the server then rejects the command and the
     task is retried) are all stored once, with gap-free indexes."""

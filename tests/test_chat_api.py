@@ -8,7 +8,10 @@ import json
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from tests.conftest import Stack, StackFactory
+from tests.conftest import Stack
+
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
 
 
 def test_twilio_client_round_trip(stack: Stack) -> None:
@@ -100,15 +103,3 @@ def test_idempotency_token_stores_a_retried_post_once(stack: Stack) -> None:
         assert first.json()["sid"] == second.json()["sid"]
         listed = http.get(url).json()["messages"]
         assert [m["body"] for m in listed] == ["once"]
-
-
-def test_postgresql_store(make_stack: StackFactory, postgres_url: str) -> None:
-    """The same REST round trip with PostgreSQL as the store."""
-    pg_stack = make_stack(database_url=postgres_url)
-    client = pg_stack.twilio()
-    service = client.chat.v2.services.create(friendly_name="pg")
-    channel = client.chat.v2.services(service.sid).channels.create(friendly_name="pg channel")
-    messages = client.chat.v2.services(service.sid).channels(channel.sid).messages
-    for i in range(5):
-        messages.create(body=f"pg {i}")
-    assert [m.body for m in messages.list(order="desc", page_size=2)] == [f"pg {i}" for i in range(4, -1, -1)]

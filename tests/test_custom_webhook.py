@@ -15,6 +15,9 @@ from api.webhooks.custom import signature_for
 from tests.conftest import Stack, StackFactory
 from tests.test_twilio_messaging import messages_of, only_channel
 
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 SECRET = secrets.token_hex(16)
 
 

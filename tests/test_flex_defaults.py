@@ -31,6 +31,9 @@ from store.models import (
 from tests.conftest import Stack, test_settings
 from workflows.studio.definition import parse_definition
 
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 ONE_EACH: dict[type[SQLModel], int] = {
     Service: 1,
     Workspace: 1,

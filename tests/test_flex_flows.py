@@ -7,6 +7,9 @@ from twilio.base.exceptions import TwilioRestException
 
 from tests.conftest import Stack, new_phone
 
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 FW = "FW" + "a" * 32
 WS = "WS" + "b" * 32
 WW = "WW" + "c" * 32

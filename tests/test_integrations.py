@@ -7,10 +7,14 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from twilio.request_validator import RequestValidator
 
 from tests.conftest import RecordingServer, Reply, Stack, eventually, new_phone
 from tests.test_studio_flows import Routing, conversation, create_flow, text
+
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
 
 
 def test_external_integration_retries_then_delivers_in_order(stack: Stack, outside: RecordingServer) -> None:

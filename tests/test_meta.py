@@ -21,6 +21,9 @@ from tests.test_agent_socket import command, event, frame
 from tests.test_delivery import age_messages, agent_answers_after
 from tests.test_webchat import as_agent, sign_in
 
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 ACCESS_TOKEN = secrets.token_hex(16)
 APP_SECRET = secrets.token_hex(16)
 VERIFY_TOKEN = secrets.token_hex(8)

@@ -20,7 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from devstack import DevServer
-from tests.conftest import Stack, eventually, free_port, test_settings
+from tests.conftest import REDIS_URL, Stack, eventually, free_port, test_settings
 from tests.test_agent_socket import command, event, frame
 from tests.test_webchat import as_agent, as_customer, open_session, sign_in
 
@@ -72,6 +72,7 @@ def test_replicas_and_workers_fail_without_losing_a_message(
         tmp_path,
         temporal_address=temporal_server.address,
         database_url=postgres_url,
+        redis_url=REDIS_URL,
         desk_dev_sign_in=True,
         channel_inactivity_seconds=600.0,
     )

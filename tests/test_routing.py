@@ -12,6 +12,9 @@ import pytest
 from tests.conftest import Stack, StackFactory, eventually, new_phone
 from tests.test_studio_flows import Routing, conversation, text
 
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 
 @pytest.fixture(scope="module")
 def quick(make_stack: StackFactory) -> Stack:

@@ -16,10 +16,14 @@ from functools import partial
 from typing import Any
 
 import httpx
+import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from tests.conftest import RecordingServer, Reply, Stack, eventually
 from workflows.routing.router import RUN_CHANGE_BUDGET
+
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
 
 UNKNOWN = "0" * 32
 

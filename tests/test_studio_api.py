@@ -21,6 +21,9 @@ from tests.conftest import Stack, eventually, new_phone
 from workflows.messages import ChannelConfig
 from workflows.studio.messages import ExecutionStarted, StartExecution
 
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 # A flow as the console exports it, plus a property Studio's console never wrote: Switchboard
 # must hand every one of them back verbatim.
 NOTIFY_FLOW: dict[str, Any] = {

@@ -20,6 +20,9 @@ from store.db import Database
 from store.models import Task, TaskQueue
 from tests.conftest import Stack
 
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 DEFAULT_ACTIVITIES = {"Offline": False, "Available": True, "Unavailable": False, "Break": False}
 DEFAULT_CHANNELS = {"default", "voice", "sms", "chat", "video", "email"}
 

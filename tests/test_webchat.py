@@ -23,6 +23,9 @@ from tests.test_agent_socket import PROTOCOL as AGENT_PROTOCOL
 from tests.test_agent_socket import answering, command, event, frame
 from tests.test_studio_flows import text
 
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 CUSTOMER_PROTOCOL = "switchboard.customer.v1"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")  # a PNG header is enough
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'

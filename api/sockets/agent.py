@@ -4,7 +4,8 @@ commands an agent desk sends. The protocol is documented in ``docs/agent-socket.
 Events come from the agent's feed in the store (``store.feed``): every routing event of the
 worker and every message, typing and read change of the channels it works on, each with its
 sequence (the feed row's id). A client that reconnects with the last sequence it saw gets exactly
-what it missed. The socket polls the feed; it holds no conversation state.
+what it missed. The socket reads the feed when a write wakes it (``store.fanout``) and polls it
+as a fallback; it holds no conversation state.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from api.tokens import TokenClaims
 from api.twilio_shape import iso
 from store.contacts import worker_identity
 from store.defaults import plan_flex_defaults
+from store.fanout import agent_key
 from store.feed import pre_engagement_data
 from store.models import (
     AgentFeedItem,
@@ -113,6 +115,9 @@ class AgentSocket(FeedSocket):
 
     def feed_query(self) -> SelectOfScalar[Any]:
         return select(AgentFeedItem).where(AgentFeedItem.worker_sid == self.worker_sid)
+
+    def feed_key(self) -> str:
+        return agent_key(self.worker_sid)
 
     def handlers(self) -> dict[str, Handler]:
         return {

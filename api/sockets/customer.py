@@ -27,6 +27,7 @@ from api.sockets.session import (
 )
 from api.tokens import TokenClaims
 from api.twilio_shape import iso
+from store.fanout import customer_key
 from store.models import Channel, CustomerFeedItem
 
 router = APIRouter()
@@ -63,6 +64,9 @@ class CustomerSocket(FeedSocket):
 
     def feed_query(self) -> SelectOfScalar[Any]:
         return select(CustomerFeedItem).where(CustomerFeedItem.channel_sid == self.channel_sid)
+
+    def feed_key(self) -> str:
+        return customer_key(self.channel_sid)
 
     def handlers(self) -> dict[str, Handler]:
         return {

@@ -43,7 +43,6 @@ from workflows.messages import InboundMessage, MediaRef, StoredMessage
 # on a WebSocket), never in the URL, which ends up in logs.
 TOKEN_PREFIX = "access_token."
 AUTH_TIMEOUT_SECONDS = 10
-POLL_SECONDS = 0.2
 FEED_BATCH = 200
 HISTORY_LIMIT = 100
 MAX_BODY_CHARACTERS = 4000
@@ -131,6 +130,10 @@ class FeedSocket(ABC):
     def feed_model(self) -> type[FeedRow]: ...
 
     @abstractmethod
+    def feed_key(self) -> str:
+        """The key that wakes this client's pump (``store.fanout``)."""
+
+    @abstractmethod
     async def ready(self, last: int) -> dict[str, Any]:
         """The ``ready`` frame: where the client stands."""
 
@@ -172,32 +175,39 @@ class FeedSocket(ABC):
         return int(latest or 0)
 
     async def _pump(self, last: int) -> None:
-        """Send new feed items in sequence order; close when the token expires."""
+        """Send new feed items in sequence order; close when the token expires. Between reads it
+        waits for a wake-up (``store.fanout``) or the poll interval, whichever comes first."""
         model = self.feed_model
-        while True:
-            if utcnow() >= self.claims.expires_at:
-                await self.websocket.close(
-                    CLOSE_UNAUTHORIZED, "20104: the access token expired; reconnect with a new one"
-                )
-                return
-            query = self.feed_query().where(col(model.id) > last).order_by(col(model.id)).limit(FEED_BATCH)
-            async with self.context.db.session() as session:
-                items: Sequence[FeedRow] = (await session.exec(query)).all()
-            for item in items:
-                assert item.id is not None
-                await self.websocket.send_json(
-                    {
-                        "type": "event",
-                        "sequence": item.id,
-                        "event": item.kind,
-                        "channel_sid": item.channel_sid,
-                        "date": iso(item.date_created),
-                        "data": feed_data(self.context.cipher, item),
-                    }
-                )
-                last = item.id
-            if len(items) < FEED_BATCH:
-                await asyncio.sleep(POLL_SECONDS)
+        feeds = self.context.feeds
+        with feeds.watch(self.feed_key()) as woken:
+            while True:
+                now = utcnow()
+                if now >= self.claims.expires_at:
+                    await self.websocket.close(
+                        CLOSE_UNAUTHORIZED, "20104: the access token expired; reconnect with a new one"
+                    )
+                    return
+                woken.clear()  # before the read: a wake-up during it means read again
+                query = self.feed_query().where(col(model.id) > last).order_by(col(model.id)).limit(FEED_BATCH)
+                async with self.context.db.session() as session:
+                    items: Sequence[FeedRow] = (await session.exec(query)).all()
+                for item in items:
+                    assert item.id is not None
+                    await self.websocket.send_json(
+                        {
+                            "type": "event",
+                            "sequence": item.id,
+                            "event": item.kind,
+                            "channel_sid": item.channel_sid,
+                            "date": iso(item.date_created),
+                            "data": feed_data(self.context.cipher, item),
+                        }
+                    )
+                    last = item.id
+                if len(items) < FEED_BATCH:
+                    until_expiry = (self.claims.expires_at - now).total_seconds()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(woken.wait(), min(feeds.poll_seconds, until_expiry))
 
     async def _renew(self, frame: dict[str, Any]) -> dict[str, Any]:
         """Carry on with a fresh token (from ``POST /v1/Tokens/Refresh``) for the same identity
