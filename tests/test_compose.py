@@ -126,3 +126,31 @@ def test_dockerfile_runs_the_console_script_and_checks_health() -> None:
         assert f"{module}.py" in dockerfile, f"the image misses {module}.py"
     for package in ("api", "workflows", "activities", "store", "web"):
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_redis_migrations_and_metrics_are_wired() -> None:
+    spec = compose()
+    services = spec["services"]
+    replicas = {**services_running(spec, "api"), **services_running(spec, "worker")}
+    from cli import app
+
+    commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    [migrate_name] = services_running(spec, "migrate")
+    assert "migrate" in commands
+    for name, service in replicas.items():
+        environment = service["environment"]
+        redis = urlparse(environment["SWITCHBOARD_REDIS_URL"])
+        assert redis.scheme == "redis" and redis.port == 6379, name
+        assert redis.hostname in services and services[str(redis.hostname)]["image"].startswith("redis:")
+        assert service["depends_on"][migrate_name] == {"condition": "service_completed_successfully"}, name
+        assert environment["SWITCHBOARD_LOG_FORMAT"] in Settings.model_fields["log_format"].annotation.__args__  # type: ignore[union-attr]
+    for name, service in services_running(spec, "worker").items():
+        port = service["environment"]["SWITCHBOARD_METRICS_PORT"]
+        assert Settings(metrics_port=int(port)).metrics_port == 9100
+        assert f"127.0.0.1:{port}/metrics" in " ".join(service["healthcheck"]["test"]), name
+    # The Temporal UI calls the codec endpoint of the API, whose CORS admits the UI's origin.
+    ui = next(s for s in services.values() if s["image"].startswith("temporalio/ui:"))
+    assert ui["environment"]["TEMPORAL_CODEC_ENDPOINT"].endswith("/codec")
+    [ui_port] = [int(mapping.split(":")[0]) for mapping in ui["ports"]]
+    for name, service in replicas.items():
+        assert urlparse(service["environment"]["SWITCHBOARD_TEMPORAL_UI_ORIGIN"]).port == ui_port, name
