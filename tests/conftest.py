@@ -11,7 +11,10 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,16 +27,26 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import psycopg
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client as TwilioClient
 
 from devstack import BackgroundStack, DevServer, start_dev_server, wait_until_ready
-from fake_provider import FakeTwilio
+from fake_provider import FakeMeta, FakeTwilio
 from settings import Settings
 from store.defaults import plan_flex_defaults
 
 T = TypeVar("T")
 POSTGRES_ADMIN_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+SWITCHBOARD = str(Path(sys.executable).parent / "switchboard")
+CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 _numbers = itertools.count(1)
@@ -208,6 +221,45 @@ def fake_twilio(store_backend: str) -> Iterator[FakeTwilio]:
         yield fake
     finally:
         fake.stop()
+
+
+@pytest.fixture(scope="module")
+def fake_meta(store_backend: str) -> Iterator[FakeMeta]:
+    """Meta's Graph API on loopback (real HTTP), recording what it is sent; one per module and
+    store backend."""
+    fake = FakeMeta(secrets.token_hex(16)).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test started with ``spawn``, terminated after it."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(30)
+
+
+def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``switchboard <command>`` as an operator runs it, with ``env`` added, output to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen([SWITCHBOARD, command], env={**os.environ, **env}, stdout=out, stderr=out)
 
 
 @pytest.fixture(scope="module")

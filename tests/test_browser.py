@@ -10,17 +10,14 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import os
 import re
-import shutil
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, Page, expect
 
 from fake_provider import FakeTwilio, ScriptedError
 from store.defaults import plan_flex_defaults
@@ -28,14 +25,6 @@ from tests.conftest import ARTIFACTS, Stack, StackFactory, clear_the_floor, even
 from tests.test_delivery import age_messages, whatsapp_flow
 from tests.test_studio_flows import text
 
-CHROMIUM = os.environ.get("SWITCHBOARD_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )  # one pixel
@@ -47,16 +36,6 @@ SEEN = 20_000  # ms: how long the UI may take to show what the server already se
 @pytest.fixture(scope="module")
 def web(make_stack: StackFactory) -> Stack:
     return make_stack(desk_dev_sign_in=True, channel_inactivity_seconds=600.0)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def new_page(browser: Browser) -> tuple[BrowserContext, Page]:

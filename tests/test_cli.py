@@ -8,20 +8,15 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from devstack import DevServer
 from settings import SECRET_FIELDS
-from tests.conftest import Stack, eventually, free_port, new_phone, test_settings
+from tests.conftest import SWITCHBOARD, Stack, eventually, free_port, new_phone, spawn, test_settings
 from tests.test_replay import QUIZ
-
-SWITCHBOARD = str(Path(sys.executable).parent / "switchboard")
 
 
 def port_open(port: int) -> bool:
@@ -103,21 +98,6 @@ def test_dev_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         [SWITCHBOARD, "dev", "--help"], env={**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir)}, capture_output=True
     )
     assert again.returncode == 0
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(30)
-
-
-def spawn(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([SWITCHBOARD, command], env={**os.environ, **env}, stdout=out, stderr=out)
 
 
 def test_healthz_is_503_until_temporal_answers(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:

@@ -13,11 +13,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from devstack import DevServer, start_dev_server, temporal_binary, wait_until_ready
 from tests.conftest import ARTIFACTS, Stack, eventually, free_port, new_phone, test_settings
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 # The UI's own codec settings (its "Codec Server" dialog keeps them in the browser's storage).
 OPERATOR_CODEC_SETTINGS = """endpoint => {
@@ -52,16 +51,6 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, 
             stack.stop()
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def a_channel(stack: Stack, customer: str) -> str:

@@ -32,7 +32,6 @@ from tests.conftest import Stack, eventually, free_port, new_phone, test_setting
 from tests.test_agent_socket import command, event, frame
 from tests.test_webchat import as_customer, open_session
 
-ACCESS_TOKEN = secrets.token_hex(16)
 APP_SECRET = secrets.token_hex(16)
 CUSTOM_SECRET = secrets.token_hex(16)
 PHONE_NUMBER_ID = "1065403522" + str(secrets.randbelow(10**5)).zfill(5)
@@ -67,15 +66,6 @@ def temporal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevServ
         yield server, data
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def graph() -> Iterator[FakeMeta]:
-    fake = FakeMeta(ACCESS_TOKEN).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def meta_post(stack: Stack, payload: dict[str, Any]) -> None:
@@ -247,7 +237,7 @@ def temporal_metadata(stack: Stack) -> str:
 
 def test_a_marker_written_everywhere_is_found_nowhere(
     temporal: tuple[DevServer, Path],
-    graph: FakeMeta,
+    fake_meta: FakeMeta,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
@@ -260,10 +250,10 @@ def test_a_marker_written_everywhere_is_found_nowhere(
             tmp_path,
             temporal_address=server.address,
             custom_webhook_secret=CUSTOM_SECRET,
-            meta_access_token=ACCESS_TOKEN,
+            meta_access_token=fake_meta.access_token,
             meta_app_secret=APP_SECRET,
             meta_verify_token=secrets.token_hex(8),
-            meta_graph_url=graph.url,
+            meta_graph_url=fake_meta.url,
         )
     ).start()
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +23,6 @@ from tests.test_webchat import as_agent, sign_in
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
 
-ACCESS_TOKEN = secrets.token_hex(16)
 APP_SECRET = secrets.token_hex(16)
 VERIFY_TOKEN = secrets.token_hex(8)
 PHONE_NUMBER_ID = "1065403522" + str(secrets.randbelow(10**5)).zfill(5)
@@ -32,22 +30,13 @@ PAGE_ID = "5550" + str(secrets.randbelow(10**8)).zfill(8)
 
 
 @pytest.fixture(scope="module")
-def graph() -> Iterator[FakeMeta]:
-    fake = FakeMeta(ACCESS_TOKEN).start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-@pytest.fixture(scope="module")
-def meta(make_stack: StackFactory, graph: FakeMeta) -> Stack:
+def meta(make_stack: StackFactory, fake_meta: FakeMeta) -> Stack:
     stack = make_stack(
         desk_dev_sign_in=True,
-        meta_access_token=ACCESS_TOKEN,
+        meta_access_token=fake_meta.access_token,
         meta_app_secret=APP_SECRET,
         meta_verify_token=VERIFY_TOKEN,
-        meta_graph_url=graph.url,
+        meta_graph_url=fake_meta.url,
     )
     defaults = plan_flex_defaults(stack.settings).defaults
     with stack.http() as http:
@@ -153,23 +142,25 @@ def test_a_batch_with_a_duplicate_stores_each_message_once(meta: Stack) -> None:
     assert '"Latitude": 52.52' in stored[2]["attributes"] and '"ProfileName": "Ana"' in stored[0]["attributes"]
 
 
-def test_an_agent_answers_on_whatsapp_cloud_and_sees_it_delivered(meta: Stack, graph: FakeMeta) -> None:
+def test_an_agent_answers_on_whatsapp_cloud_and_sees_it_delivered(meta: Stack, fake_meta: FakeMeta) -> None:
     wa_id = "1555" + str(secrets.randbelow(10**7)).zfill(7)
-    graph.fail_next(ScriptedError(500, 2, "Service temporarily unavailable"))
+    fake_meta.fail_next(ScriptedError(500, 2, "Service temporarily unavailable"))
 
     def customer_writes() -> None:
         assert post(meta, whatsapp_batch([text_message(wa_id, "Is my order late?")], wa_id)).status_code == 200
 
     def provider_reports() -> None:
-        [sent] = [m for m in graph.sent_messages() if m.get("to") == wa_id]
+        [sent] = [m for m in fake_meta.sent_messages() if m.get("to") == wa_id]
         report = whatsapp_statuses([{"id": sent["id"], "status": "delivered", "recipient_id": wa_id}])
         assert post(meta, report).status_code == 200
 
     statuses = agent_answers_after(meta, "olga", customer_writes, "It arrives tomorrow.", provider_reports)
     assert [s["status"] for s in statuses] == ["queued", "delivered"]
-    attempts = [r for r in graph.requests if r.path == f"/{PHONE_NUMBER_ID}/messages" and r.json().get("to") == wa_id]
+    attempts = [
+        r for r in fake_meta.requests if r.path == f"/{PHONE_NUMBER_ID}/messages" and r.json().get("to") == wa_id
+    ]
     assert len(attempts) == 2  # a 500, then taken
-    assert attempts[-1].headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    assert attempts[-1].headers["Authorization"] == f"Bearer {fake_meta.access_token}"
     assert attempts[-1].json() == {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
@@ -177,10 +168,10 @@ def test_an_agent_answers_on_whatsapp_cloud_and_sees_it_delivered(meta: Stack, g
         "type": "text",
         "text": {"body": "It arrives tomorrow."},
     }
-    assert len([m for m in graph.sent_messages() if m.get("to") == wa_id]) == 1
+    assert len([m for m in fake_meta.sent_messages() if m.get("to") == wa_id]) == 1
 
 
-def test_an_agent_answers_on_messenger(meta: Stack, graph: FakeMeta) -> None:
+def test_an_agent_answers_on_messenger(meta: Stack, fake_meta: FakeMeta) -> None:
     psid = "2400" + str(secrets.randbelow(10**8)).zfill(8)
 
     def customer_writes() -> None:
@@ -194,13 +185,13 @@ def test_an_agent_answers_on_messenger(meta: Stack, graph: FakeMeta) -> None:
         assert post(meta, payload).status_code == 200
 
     def provider_reports() -> None:
-        [sent] = [m for m in graph.sent_messages() if m.get("recipient", {}).get("id") == psid]
+        [sent] = [m for m in fake_meta.sent_messages() if m.get("recipient", {}).get("id") == psid]
         delivery = {"sender": {"id": psid}, "recipient": {"id": PAGE_ID}, "delivery": {"mids": [sent["id"]]}}
         assert post(meta, {"object": "page", "entry": [{"id": PAGE_ID, "messaging": [delivery]}]}).status_code == 200
 
     statuses = agent_answers_after(meta, "pia", customer_writes, "Yes, in 3 days.", provider_reports)
     assert [s["status"] for s in statuses] == ["sent", "delivered"]
-    [sent] = [m for m in graph.sent_messages() if m.get("recipient", {}).get("id") == psid]
+    [sent] = [m for m in fake_meta.sent_messages() if m.get("recipient", {}).get("id") == psid]
     assert sent == {
         "id": sent["id"],
         "from": PAGE_ID,
@@ -212,7 +203,7 @@ def test_an_agent_answers_on_messenger(meta: Stack, graph: FakeMeta) -> None:
     assert stored["body"] == "Do you ship to Norway?"
 
 
-def test_a_template_goes_out_as_a_whatsapp_cloud_template(meta: Stack, graph: FakeMeta) -> None:
+def test_a_template_goes_out_as_a_whatsapp_cloud_template(meta: Stack, fake_meta: FakeMeta) -> None:
     wa_id = "1555" + str(secrets.randbelow(10**7)).zfill(7)
     clear_the_floor(meta)
     token = sign_in(meta, "quin")["token"]
@@ -230,7 +221,7 @@ def test_a_template_goes_out_as_a_whatsapp_cloud_template(meta: Stack, graph: Fa
             await frame(desk, event("message.status", sid=sent["sid"], status="queued"))
 
     asyncio.run(work())
-    [sent] = [m for m in graph.sent_messages() if m.get("to") == wa_id]
+    [sent] = [m for m in fake_meta.sent_messages() if m.get("to") == wa_id]
     assert sent["type"] == "template" and sent["template"] == {
         "name": "order_update",
         "language": {"code": "en_US"},
@@ -238,7 +229,7 @@ def test_a_template_goes_out_as_a_whatsapp_cloud_template(meta: Stack, graph: Fa
     }
 
 
-def test_an_agents_image_goes_to_whatsapp_cloud_as_a_signed_link(meta: Stack, graph: FakeMeta) -> None:
+def test_an_agents_image_goes_to_whatsapp_cloud_as_a_signed_link(meta: Stack, fake_meta: FakeMeta) -> None:
     wa_id = "1555" + str(secrets.randbelow(10**7)).zfill(7)
     clear_the_floor(meta)
     token = sign_in(meta, "ravi")["token"]
@@ -270,17 +261,17 @@ def test_an_agents_image_goes_to_whatsapp_cloud_as_a_signed_link(meta: Stack, gr
             await frame(desk, event("message.status", sid=sent["sid"], status="queued"))
 
     asyncio.run(work())
-    [sent] = [m for m in graph.sent_messages() if m.get("to") == wa_id]
+    [sent] = [m for m in fake_meta.sent_messages() if m.get("to") == wa_id]
     assert sent["type"] == "image" and sent["image"]["caption"] == "Here"
     fetched = httpx.get(sent["image"]["link"])  # Meta fetches the signed link without a token
     assert fetched.status_code == 200 and fetched.content == png
 
 
-def test_a_whatsapp_customers_photo_is_fetched_from_meta_for_the_agent(meta: Stack, graph: FakeMeta) -> None:
+def test_a_whatsapp_customers_photo_is_fetched_from_meta_for_the_agent(meta: Stack, fake_meta: FakeMeta) -> None:
     wa_id = "1555" + str(secrets.randbelow(10**7)).zfill(7)
     media_id = str(secrets.randbelow(10**12))
     photo = bytes.fromhex("ffd8ffe0") + b"a cracked lamp"
-    graph.keep_meta_media(media_id, "image/jpeg", photo)
+    fake_meta.keep_meta_media(media_id, "image/jpeg", photo)
     clear_the_floor(meta)
     token = sign_in(meta, "sol")["token"]
     image = {

@@ -7,11 +7,8 @@ duplicated."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +17,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from devstack import DevServer
-from tests.conftest import REDIS_URL, Stack, eventually, free_port, test_settings
+from tests.conftest import REDIS_URL, Stack, eventually, free_port, spawn, test_settings
 from tests.test_agent_socket import command, event, frame
 from tests.test_webchat import as_agent, as_customer, open_session, sign_in
-
-SWITCHBOARD = str(Path(sys.executable).parent / "switchboard")
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(30)
-
-
-def spawn(command_name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([SWITCHBOARD, command_name], env={**os.environ, **env}, stdout=out, stderr=out)
 
 
 def healthy(stack: Stack) -> None:
