@@ -12,6 +12,7 @@ import typer
 import uvicorn
 
 from api.main import create_app
+from api.serving import uvicorn_options
 from devstack import serve_api_and_worker, start_dev_server, wait_until_ready
 from settings import Settings, generate_dev_secrets, load_settings
 
@@ -33,7 +34,7 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
             loop.add_signal_handler(sig, stop.set)
 
         def announce() -> None:
-            api_url = f"http://{settings.api_host}:{settings.api_port}"
+            api_url = f"{'https' if settings.tls else 'http'}://{settings.api_host}:{settings.api_port}"
             typer.echo(f"API          {api_url}  (REST reference {api_url}/docs)")
             typer.echo(f"Temporal UI  {server.ui_url}")
             typer.echo(f"Web chat     {api_url}/demo/  (the widget on the default web Flex Flow)")
@@ -72,7 +73,7 @@ def dev(
 def api() -> None:
     """Run the API alone, against SWITCHBOARD_TEMPORAL_ADDRESS and SWITCHBOARD_DATABASE_URL."""
     settings = load_settings().require_secrets()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    uvicorn.run(create_app(settings), **uvicorn_options(settings))
 
 
 @app.command()

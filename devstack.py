@@ -21,6 +21,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 from api.main import create_app
+from api.serving import uvicorn_options
 from settings import Settings
 from worker import run_worker
 from workflows.search_attributes import dev_server_flags
@@ -123,7 +124,7 @@ async def serve_api_and_worker(
     settings: Settings, stop: asyncio.Event, on_started: Callable[[], None] = lambda: None
 ) -> None:
     """Run the API and a worker until ``stop`` is set (or either fails, which is raised)."""
-    api = ApiServer(uvicorn.Config(create_app(settings), settings.api_host, settings.api_port, log_level="warning"))
+    api = ApiServer(uvicorn.Config(create_app(settings), log_level="warning", **uvicorn_options(settings)))
     tasks = [asyncio.create_task(run_worker(settings, stop)), asyncio.create_task(api.serve())]
     while not api.started and not any(t.done() for t in tasks):  # noqa: ASYNC110 (uvicorn has no started event)
         await asyncio.sleep(0.05)
@@ -146,7 +147,7 @@ class BackgroundStack:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.url = f"http://127.0.0.1:{settings.api_port}"
+        self.url = f"{'https' if settings.tls else 'http'}://127.0.0.1:{settings.api_port}"
         self.loop = asyncio.new_event_loop()
         self.client: Client | None = None
         self._stop = asyncio.Event()

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from temporalio.client import Client
 
+from api.body_limit import BodySizeLimit, BodyTooLarge, body_too_large_handler
 from api.deps import AppContext
 from api.routes import (
     chat,
@@ -29,6 +30,7 @@ from api.routes import (
     webchat,
 )
 from api.routes.pages import mount_pages
+from api.security_headers import SecurityHeaders
 from api.sockets import agent as agent_socket
 from api.sockets import customer as customer_socket
 from api.twilio_shape import (
@@ -121,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(TwilioError, twilio_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(OperationalError, database_unavailable)
+    app.add_exception_handler(BodyTooLarge, body_too_large_handler)
     for router in (
         health.router,
         chat.router,
@@ -143,5 +146,7 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(router)
     mount_pages(app)
+    app.add_middleware(BodySizeLimit, settings=settings)
     app.add_middleware(WidgetCors, origins=settings.webchat_origins)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -18,6 +18,7 @@ from api.twilio_shape import (
     CONFLICT,
     TwilioError,
     TwilioForm,
+    check_message_body,
     invalid,
     iso,
     not_found,
@@ -383,6 +384,7 @@ async def create_message(
     Studio flow, external URL or task creation) only with ``X-Twilio-Webhook-Enabled: true``."""
     if form.body is None and form.media_sid is None:
         raise invalid("Body", "a message needs a Body or a MediaSid")
+    check_message_body(form.body)
     channel = await load_channel(session, service_sid, channel_sid)
     key = f"rest:{idempotency_token}" if idempotency_token else f"rest:{sids.new_sid(sids.MESSAGE)}"
     message = InboundMessage(

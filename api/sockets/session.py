@@ -21,8 +21,9 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from api.channels import config_for_row
 from api.deps import AppContext
+from api.rate_limits import TOKEN
 from api.tokens import TokenClaims, TokenError, verify_token
-from api.twilio_shape import TwilioError, iso
+from api.twilio_shape import TwilioError, iso, message_body_problem
 from store.contacts import identity_hash
 from store.feed import add_for_channel, feed_data
 from store.media_links import viewer_media
@@ -45,7 +46,6 @@ AUTH_TIMEOUT_SECONDS = 10
 POLL_SECONDS = 0.2
 FEED_BATCH = 200
 HISTORY_LIMIT = 100
-MAX_BODY_CHARACTERS = 4000
 MAX_MEDIA_PER_MESSAGE = 10
 WHATSAPP_WINDOW = timedelta(hours=24)
 # How many of a channel's latest messages are searched for the customer's last one.
@@ -213,6 +213,10 @@ class FeedSocket(ABC):
                 if not isinstance(frame, dict) or frame.get("type") != "command":
                     raise CommandError(400, 'frames are {"type": "command", "id": ..., "command": ...}')
                 name = frame.get("command")
+                refused = await self.context.rate_limits.hit(TOKEN, self.claims.jti)
+                if refused is not None:
+                    await self._error(command_id, 429, refused.error("this access token").message, refused.retry_after)
+                    continue
                 handler = handlers.get(str(name))
                 if handler is None:
                     raise CommandError(400, f"unknown command {name!r}; known: {', '.join(handlers)}")
@@ -223,8 +227,11 @@ class FeedSocket(ABC):
             except TwilioError as exc:
                 await self._error(command_id, exc.status, exc.message)
 
-    async def _error(self, command_id: Any, code: int, message: str) -> None:
-        await self.websocket.send_json({"type": "error", "id": command_id, "code": code, "message": message})
+    async def _error(self, command_id: Any, code: int, message: str, retry_after: int | None = None) -> None:
+        frame = {"type": "error", "id": command_id, "code": code, "message": message}
+        if retry_after is not None:
+            frame["retry_after"] = retry_after
+        await self.websocket.send_json(frame)
 
 
 # --- what both sides do on a channel ----------------------------------------------------------
@@ -283,8 +290,10 @@ async def send_to_channel(
     """Post ``frame``'s message (``body``, ``attributes``, ``media`` SIDs uploaded to this channel,
     or a WhatsApp ``template``) as ``author``; ``key`` makes a resent command store it once."""
     body = frame.get("body")
-    if body is not None and (not isinstance(body, str) or len(body) > MAX_BODY_CHARACTERS):
-        raise CommandError(400, f"send_message: 'body' must be text of at most {MAX_BODY_CHARACTERS} characters")
+    if body is not None and not isinstance(body, str):
+        raise CommandError(400, "send_message: 'body' must be text")
+    if (problem := message_body_problem(body)) is not None:
+        raise CommandError(400, f"send_message: {problem}")
     attributes = frame.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise CommandError(400, "send_message: 'attributes' must be an object")

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError
 from api.channels import ingest_durably
 from api.deps import ContextDep, SessionDep
 from api.metrics import WEBHOOK_REJECTED
-from api.twilio_shape import TwilioError, invalid
+from api.twilio_shape import TwilioError, check_message_body, invalid
 from store.models import FlexFlow
 from workflows.messages import InboundMessage, MediaRef
 
@@ -75,6 +75,7 @@ async def custom_message(flex_flow_sid: str, request: Request, context: ContextD
         raise invalid("body", f"is not JSON ({exc})") from exc
     if not message.body and not message.media:
         raise invalid("body", "is empty and the message carries no media")
+    check_message_body(message.body, "body")
     flow = await session.get(FlexFlow, flex_flow_sid)
     if flow is None or flow.channel_type != "custom" or not flow.enabled:
         WEBHOOK_REJECTED.labels("custom", "unmatched").inc()

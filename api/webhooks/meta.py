@@ -24,7 +24,7 @@ from sqlmodel import select
 from api.channels import flow_serving, ingest_durably
 from api.deps import ContextDep, SessionDep
 from api.metrics import WEBHOOK_REJECTED
-from api.twilio_shape import TwilioError, invalid
+from api.twilio_shape import TwilioError, invalid, message_body_problem
 from store.deliveries import record_status
 from store.models import MessageDelivery
 from workflows.messages import InboundMessage, MediaRef
@@ -82,6 +82,11 @@ async def meta_events(request: Request, context: ContextDep, session: SessionDep
         WEBHOOK_REJECTED.labels("meta", "malformed").inc()
         raise invalid("body", f"is not a Meta webhook payload: {exc}") from exc
     for item in inbound:
+        if (problem := message_body_problem(item.message.body)) is not None:
+            # Refusing the batch would make Meta retry it for days: this one message is dropped.
+            WEBHOOK_REJECTED.labels("meta", "malformed").inc()
+            log.warning("message %s dropped: %s", item.message.key, problem)
+            continue
         flow = await flow_serving(session, item.channel_type, item.to)
         if flow is None:
             # Meta retries whatever is not answered 200: a number nobody serves is logged instead.

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from api.channels import flow_serving, ingest_durably
 from api.deps import AppContext, ContextDep, SessionDep
 from api.metrics import WEBHOOK_REJECTED
-from api.twilio_shape import TwilioError, invalid
+from api.twilio_shape import TwilioError, check_message_body, invalid
 from store.deliveries import record_status
 from store.models import MessageDelivery
 from workflows.messages import InboundMessage, MediaRef
@@ -60,6 +60,7 @@ def parse_inbound(params: dict[str, str]) -> TwilioInbound:
             raise invalid(f"MediaUrl{i}", f"is required when NumMedia is {num_media}")
         media.append(MediaRef(params.get(f"MediaContentType{i}", "application/octet-stream"), url))
     body = params.get("Body", "")
+    check_message_body(body)
     if not body and not media:
         raise invalid("Body", "is empty and the message carries no media")
     to, from_ = params["To"], params["From"]
