@@ -1,0 +1,108 @@
+"""A bounded fuzz run of the OpenAPI surface: schemathesis generates requests for every operation
+the API documents (valid and invalid parameters, bodies and path SIDs) and sends them over real
+HTTP with the account's Basic credentials; no answer may be a server error (5xx). Some path SIDs
+are the deployment's real ones (the default workspace, service, flows), so that requests get past
+"not found" into the resources' own validation."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+
+from store.defaults import plan_flex_defaults
+from tests.conftest import Stack, StackFactory
+
+# Per operation: about a hundred operations, so a few seconds in all for each example more.
+EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "25"))
+
+
+@pytest.fixture(scope="module")
+def fuzzed(make_stack: StackFactory) -> Stack:
+    # No rate limits here: they would answer 429 (not a server error) and hide deeper paths.
+    return make_stack(webchat_session_rate="", token_rate="")
+
+
+@pytest.fixture(scope="module")
+def http(fuzzed: Stack) -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.auth = (fuzzed.settings.account_sid, fuzzed.settings.auth_token)
+        yield session
+
+
+def real_sids(stack: Stack) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """SIDs that exist: by path parameter name, and for a bare ``{sid}`` by the collection before it."""
+    d = plan_flex_defaults(stack.settings).defaults
+    by_name = {
+        "workspace_sid": [d.workspace_sid],
+        "service_sid": [d.chat_service_sid],
+        "flex_flow_sid": [d.web_flex_flow_sid, d.sms_flex_flow_sid],
+        "flow_sid": [d.studio_flow_sid],
+    }
+    by_collection = {
+        "/FlexFlows/": by_name["flex_flow_sid"],
+        "/Activities/": [d.offline_activity_sid, d.available_activity_sid],
+        "/TaskQueues/": [d.task_queue_sid],
+        "/Workflows/": [d.workflow_sid],
+        "/TaskChannels/": [d.chat_task_channel_sid],
+    }
+    return by_name, by_collection
+
+
+def with_real_sids(case: Any, stack: Stack) -> None:
+    by_name, by_collection = real_sids(stack)
+    chooser = random.Random(repr(case.path_parameters))  # repeatable, like the rest of the run
+    for name in list(case.path_parameters or {}):
+        collection = next((c for c in by_collection if case.path.endswith(c + "{sid}")), None)
+        choices = by_name.get(name) or (by_collection[collection] if name == "sid" and collection else None)
+        if choices and chooser.random() < 0.7:
+            case.path_parameters[name] = chooser.choice(choices)
+
+
+def test_no_operation_answers_a_server_error(fuzzed: Stack, http: requests.Session) -> None:
+    schema = schemathesis.openapi.from_url(f"{fuzzed.url}/openapi.json")
+    failures: list[str] = []
+    statuses: dict[int, int] = {}
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()  # type: ignore[union-attr]  # the schema is the app's own: it loads
+        operations += 1
+        cases = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)
+        )
+
+        @given(cases)
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def answers_without_server_error(case: Any) -> None:
+            with_real_sids(case, fuzzed)
+            response = case.call_and_validate(
+                base_url=fuzzed.url, session=http, checks=[not_a_server_error], timeout=30
+            )
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        try:
+            answers_without_server_error()
+        except (Exception, BaseExceptionGroup) as exc:  # the checks' failures, with the requests causing them
+            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+    assert operations > 90
+    # Requests got past authentication and into the resources (not only 401s and 404s).
+    assert statuses.get(401, 0) < sum(statuses.values()) // 2, statuses
+    assert any(200 <= status < 300 for status in statuses), statuses
+    print("fuzz answers by status:", dict(sorted(statuses.items())))
+    assert not failures, "\n\n".join(failures)
