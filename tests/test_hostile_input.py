@@ -38,7 +38,7 @@ def limited(make_stack: StackFactory) -> Stack:
 
 @pytest.fixture(scope="module")
 def plain(make_stack: StackFactory) -> Stack:
-    return make_stack(custom_webhook_secret=CUSTOM_SECRET)
+    return make_stack(custom_webhook_secret=CUSTOM_SECRET, meta_app_secret=secrets.token_hex(16))
 
 
 def basic(stack: Stack) -> str:
@@ -219,3 +219,21 @@ def test_api_replicas_count_together_through_redis(make_stack: StackFactory) -> 
     with httpx.Client(base_url=first.url) as http:
         third = http.post("/v1/Webchat/Sessions", json={"flex_flow_sid": web_flow(first)})
     assert_twilio_error(third, 429, 20429)
+
+
+def test_signatures_in_any_characters_are_refused_without_a_crash(plain: Stack) -> None:
+    """Header and query values outside ASCII (the fuzz run found the first) are a 403 like any
+    other wrong signature, never a 500."""
+    odd = "sha256=é".encode("latin-1")
+    with httpx.Client(base_url=plain.url) as http:
+        link = http.get("/v1/Media/ME" + "0" * 32 + "/Content", params={"Signature": "ù§U", "Expires": "9999999999"})
+        assert_twilio_error(link, 403, 403, "not valid")
+        for stamp in (str(int(time.time())).encode(), "²".encode("latin-1")):
+            custom = http.post(
+                "/webhooks/custom/FO" + "0" * 32,
+                content=b"{}",
+                headers=[(b"X-Switchboard-Timestamp", stamp), (b"X-Switchboard-Signature", odd)],
+            )
+            assert_twilio_error(custom, 403, 20403)
+        meta = http.post("/webhooks/meta", content=b"{}", headers=[(b"X-Hub-Signature-256", odd)])
+        assert_twilio_error(meta, 403, 20403)

@@ -57,9 +57,13 @@ async def custom_message(flex_flow_sid: str, request: Request, context: ContextD
     raw = await request.body()
     secret = context.settings.custom_webhook_secret
     timestamp = request.headers.get("X-Switchboard-Timestamp", "")
-    fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) <= REPLAY_WINDOW_SECONDS
+    fresh = timestamp.isascii() and timestamp.isdigit() and abs(time.time() - int(timestamp)) <= REPLAY_WINDOW_SECONDS
     signature = request.headers.get("X-Switchboard-Signature", "")
-    if not secret or not fresh or not hmac.compare_digest(signature, signature_for(secret, timestamp, raw)):
+    if (
+        not secret
+        or not fresh
+        or not hmac.compare_digest(signature.encode(), signature_for(secret, timestamp, raw).encode())
+    ):
         WEBHOOK_REJECTED.labels("custom", "signature").inc()
         raise TwilioError(
             403, "X-Switchboard-Signature does not match, or X-Switchboard-Timestamp is not within 5 minutes", 20403

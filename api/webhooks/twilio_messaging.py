@@ -2,6 +2,9 @@
 form parsing, Flex Flow matching, delivery to the contact's channel before answering) and status
 callbacks of the messages Switchboard sent (queued, sent, delivered, read, failed, undelivered)."""
 
+# Twilio signs no timestamp, so there is no replay window: a replayed request is stored once all
+# the same, since its MessageSid is the message's key.
+
 from __future__ import annotations
 
 import json
