@@ -26,7 +26,7 @@ from tests.conftest import Stack, StackFactory
 # Per operation: about a hundred operations, so a few seconds in all for each example more.
 # Operations behind an access token rather than the account's credentials.
 BEARER_PATHS = ("/v1/Tokens/Refresh", "/v1/Media", "/v1/Messages/")
-EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "20"))
 
 
 @pytest.fixture(scope="module")
