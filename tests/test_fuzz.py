@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -42,26 +43,53 @@ def http(fuzzed: Stack) -> Iterator[requests.Session]:
         yield session
 
 
-@pytest.fixture(scope="module")
-def bearer(fuzzed: Stack) -> Iterator[requests.Session]:
-    """For the operations behind an access token: a web chat customer's, on a real channel."""
-    with requests.Session() as session:
-        opened = session.post(
-            f"{fuzzed.url}/v1/Webchat/Sessions", json={"flex_flow_sid": real_sids(fuzzed)[0]["flex_flow_sid"][0]}
-        )
-        assert opened.status_code == 201, opened.text
-        session.headers["Authorization"] = f"Bearer {opened.json()['token']}"
-        yield session
-
-
-def real_sids(stack: Stack) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+@dataclass(frozen=True)
+class RealSids:
     """SIDs that exist: by path parameter name, and for a bare ``{sid}`` by the collection before it."""
-    d = plan_flex_defaults(stack.settings).defaults
+
+    by_name: dict[str, list[str]]
+    by_collection: dict[str, list[str]]
+    customer_token: str
+
+    def apply(self, case: Any) -> None:
+        chooser = random.Random(repr(case.path_parameters))  # repeatable, like the rest of the run
+        for name in list(case.path_parameters or {}):
+            collection = next((c for c in self.by_collection if case.path.endswith(c + "{sid}")), None)
+            choices = self.by_name.get(name) or (
+                self.by_collection[collection] if name == "sid" and collection else None
+            )
+            if choices and chooser.random() < 0.7:
+                case.path_parameters[name] = chooser.choice(choices)
+
+
+def created(response: requests.Response, key: str = "sid") -> str:
+    assert response.status_code == 201, response.text
+    return str(response.json()[key])
+
+
+@pytest.fixture(scope="module")
+def sids(fuzzed: Stack, http: requests.Session) -> RealSids:
+    """The deployment's defaults, and a channel with a message, a worker, a task and a web chat
+    made here, so that fuzzed requests reach the resources behind them."""
+    d = plan_flex_defaults(fuzzed.settings).defaults
+    url = fuzzed.url
+    channels = f"{url}/v2/Services/{d.chat_service_sid}/Channels"
+    channel = created(http.post(channels, data={"FriendlyName": "fuzzed"}))
+    message = created(http.post(f"{channels}/{channel}/Messages", data={"Body": "hello"}))
+    workspace = f"{url}/v1/Workspaces/{d.workspace_sid}"
+    worker = created(http.post(f"{workspace}/Workers", data={"FriendlyName": "fuzzed"}))
+    task = created(http.post(f"{workspace}/Tasks", data={"WorkflowSid": d.workflow_sid, "Attributes": "{}"}))
+    session = requests.post(f"{url}/v1/Webchat/Sessions", json={"flex_flow_sid": d.web_flex_flow_sid}, timeout=30)
+    web_channel = created(session, "channel_sid")
     by_name = {
         "workspace_sid": [d.workspace_sid],
         "service_sid": [d.chat_service_sid],
         "flex_flow_sid": [d.web_flex_flow_sid, d.sms_flex_flow_sid],
         "flow_sid": [d.studio_flow_sid],
+        "channel_sid": [channel, web_channel],
+        "message_sid": [message],
+        "worker_sid": [worker],
+        "task_sid": [task],
     }
     by_collection = {
         "/FlexFlows/": by_name["flex_flow_sid"],
@@ -69,27 +97,34 @@ def real_sids(stack: Stack) -> tuple[dict[str, list[str]], dict[str, list[str]]]
         "/TaskQueues/": [d.task_queue_sid],
         "/Workflows/": [d.workflow_sid],
         "/TaskChannels/": [d.chat_task_channel_sid],
+        "/Workers/": [worker],
+        "/Tasks/": [task],
+        "/Channels/": [web_channel],
+        "/WebChannels/": [web_channel],
     }
-    return by_name, by_collection
+    return RealSids(by_name, by_collection, str(session.json()["token"]))
 
 
-def with_real_sids(case: Any, stack: Stack) -> None:
-    by_name, by_collection = real_sids(stack)
-    chooser = random.Random(repr(case.path_parameters))  # repeatable, like the rest of the run
-    for name in list(case.path_parameters or {}):
-        collection = next((c for c in by_collection if case.path.endswith(c + "{sid}")), None)
-        choices = by_name.get(name) or (by_collection[collection] if name == "sid" and collection else None)
-        if choices and chooser.random() < 0.7:
-            case.path_parameters[name] = chooser.choice(choices)
+@pytest.fixture(scope="module")
+def bearer(sids: RealSids) -> Iterator[requests.Session]:
+    """For the operations behind an access token: the web chat customer's, on its real channel."""
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {sids.customer_token}"
+        yield session
 
 
-def test_no_operation_answers_a_server_error(fuzzed: Stack, http: requests.Session, bearer: requests.Session) -> None:
+def test_no_operation_answers_a_server_error(
+    fuzzed: Stack, http: requests.Session, bearer: requests.Session, sids: RealSids
+) -> None:
     schema = schemathesis.openapi.from_url(f"{fuzzed.url}/openapi.json")
     failures: list[str] = []
     statuses: dict[int, int] = {}
     operations = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()  # type: ignore[union-attr]  # the schema is the app's own: it loads
+    # The schema is the app's own: every operation loads. Deletes go last, children before their
+    # parents, so that the real resources stay for the other operations as long as possible.
+    loaded = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    loaded.sort(key=lambda op: (op.method.upper() == "DELETE", -len(op.path) if op.method.upper() == "DELETE" else 0))
+    for operation in loaded:
         operations += 1
         cases = st.one_of(
             operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)
@@ -105,7 +140,7 @@ def test_no_operation_answers_a_server_error(fuzzed: Stack, http: requests.Sessi
             suppress_health_check=list(HealthCheck),
         )
         def answers_without_server_error(case: Any) -> None:
-            with_real_sids(case, fuzzed)
+            sids.apply(case)
             session = bearer if case.path.startswith(BEARER_PATHS) else http
             response = case.call_and_validate(
                 base_url=fuzzed.url, session=session, checks=[not_a_server_error], timeout=30

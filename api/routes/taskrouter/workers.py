@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Response
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from api.deps import AppContext, CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import (
@@ -228,8 +228,9 @@ async def delete_worker(call: CallDep, session: SessionDep, workspace_sid: str, 
     ).first()
     if holding is not None:
         raise TwilioError(400, f"Worker {sid} holds Task {holding}; complete it or move the worker offline first")
-    for channel in (await session.exec(select(WorkerChannel).where(WorkerChannel.worker_sid == sid))).all():
-        await session.delete(channel)
+    # Deleted at once: the unit of work knows no order between the two tables, and the worker's
+    # row must go after its channels'.
+    await session.exec(delete(WorkerChannel).where(col(WorkerChannel.worker_sid) == sid))
     response = await deleted(session, worker)
     await call.context.routing.refresh(workspace_sid)
     return response
