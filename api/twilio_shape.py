@@ -121,9 +121,11 @@ def parse_date(value: str | None, parameter: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError as exc:
         raise invalid(parameter, "must be an ISO 8601 date-time") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError as exc:  # the first or last hours of the calendar, moved to UTC
+        raise invalid(parameter, "is out of range") from exc
 
 
 def base_url(request: Request, public_url: str) -> str:

@@ -1,9 +1,10 @@
 """A bounded fuzz run of the OpenAPI surface: schemathesis generates requests for every operation
 the API documents (valid and invalid parameters, bodies and path SIDs) and sends them over real
 HTTP with the account's Basic credentials (a customer's access token for the operations behind
-one); no answer may be a server error (5xx). Some path SIDs are the deployment's real ones (the
-default workspace, service, flows), so that requests get past "not found" into the resources' own
-validation."""
+one); no answer may be a server error (5xx). Most path SIDs are real ones (the deployment's
+defaults, and a channel, message, worker, task and web chat made first), so that requests get past
+"not found" into the resources' own validation. The examples are derandomized: every run sends the
+same requests (set SWITCHBOARD_FUZZ_EXAMPLES for a longer run)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ from schemathesis.checks import not_a_server_error
 from store.defaults import plan_flex_defaults
 from tests.conftest import Stack, StackFactory
 
-# Per operation: about a hundred operations, so a few seconds in all for each example more.
 # Operations behind an access token rather than the account's credentials.
 BEARER_PATHS = ("/v1/Tokens/Refresh", "/v1/Media", "/v1/Messages/")
+# Per operation (about a hundred): 20 take some 25 s on 2 cores.
 EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "20"))
 
 

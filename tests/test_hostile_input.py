@@ -20,6 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from api.webhooks.custom import signature_for
+from store.defaults import plan_flex_defaults
 from tests.conftest import Stack, StackFactory, new_phone
 from tests.test_agent_socket import answering, command, frame
 from tests.test_webchat import as_customer, open_session, refused, web_flow
@@ -237,3 +238,13 @@ def test_signatures_in_any_characters_are_refused_without_a_crash(plain: Stack) 
             assert_twilio_error(custom, 403, 20403)
         meta = http.post("/webhooks/meta", content=b"{}", headers=[(b"X-Hub-Signature-256", odd)])
         assert_twilio_error(meta, 403, 20403)
+
+
+def test_dates_at_the_ends_of_the_calendar_are_answered(plain: Stack) -> None:
+    """Found by the fuzz run: filters reaching past year 1 or 9999 were a 500."""
+    workspace = plan_flex_defaults(plain.settings).defaults.workspace_sid
+    with plain.http() as http:
+        events = f"/v1/Workspaces/{workspace}/Events"
+        assert http.get(events, params={"Minutes": "3323122823"}).status_code == 200
+        for edge in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"):
+            assert_twilio_error(http.get(events, params={"StartDate": edge}), 400, 20001, "StartDate", "out of range")
