@@ -132,6 +132,10 @@ def base_url(request: Request, public_url: str) -> str:
     return (public_url or str(request.base_url)).rstrip("/")
 
 
+# Far beyond any list, and within what a database's OFFSET takes.
+MAX_PAGE = 10_000_000
+
+
 @dataclass(frozen=True)
 class PageRequest:
     """Twilio's paging parameters. ``page_token`` is opaque to clients: lists that page by a key
@@ -155,8 +159,8 @@ def page_request(request: Request) -> PageRequest:
         raise invalid("PageSize/Page", "must be integers") from exc
     if not 1 <= page_size <= 1000:
         raise invalid("PageSize", "must be between 1 and 1000")
-    if page < 0:
-        raise invalid("Page", "must not be negative")
+    if not 0 <= page <= MAX_PAGE:
+        raise invalid("Page", f"must be between 0 and {MAX_PAGE}")
     return PageRequest(page, page_size, params.get("PageToken"))
 
 

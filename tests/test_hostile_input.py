@@ -248,3 +248,16 @@ def test_dates_at_the_ends_of_the_calendar_are_answered(plain: Stack) -> None:
         assert http.get(events, params={"Minutes": "3323122823"}).status_code == 200
         for edge in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"):
             assert_twilio_error(http.get(events, params={"StartDate": edge}), 400, 20001, "StartDate", "out of range")
+
+
+def test_numbers_in_odd_digits_or_out_of_range_are_answered(plain: Stack) -> None:
+    """Unicode digits ("²" is a digit to str.isdigit, not to int) and numbers past 64 bits."""
+    defaults = plan_flex_defaults(plain.settings).defaults
+    with plain.http() as http:
+        channels = f"/v2/Services/{defaults.chat_service_sid}/Channels"
+        channel = http.post(channels, data={"FriendlyName": "digits"}).json()["sid"]
+        for index in ("²", "9" * 30):
+            assert_twilio_error(http.get(f"{channels}/{channel}/Messages/{index}"), 404, 20404)
+        revision = http.get(f"/v2/Flows/{defaults.studio_flow_sid}/Revisions/²")
+        assert_twilio_error(revision, 400, 20001, "Revision")
+        assert_twilio_error(http.get("/v2/Services", params={"Page": "9" * 20}), 400, 20001, "Page")

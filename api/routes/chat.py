@@ -29,6 +29,8 @@ from workflows import sids
 from workflows.messages import InboundMessage, MemberSpec
 
 router = APIRouter(prefix="/v2/Services", tags=["chat"], dependencies=[Depends(require_account)])
+# A message addressed by index: digits that fit the database's 64-bit integers.
+INDEX_DIGITS = 18
 
 
 def json_text(value: str | None, parameter: str) -> str:
@@ -449,7 +451,9 @@ async def fetch_message(
     message_sid: str,
 ) -> dict[str, Any]:
     channel = await load_channel(session, service_sid, channel_sid)
-    if message_sid.isdigit():  # the channel's last_message link addresses by index
+    if (
+        message_sid.isascii() and message_sid.isdigit() and len(message_sid) <= INDEX_DIGITS
+    ):  # the channel's last_message link addresses by index
         query = select(Message).where(Message.channel_sid == channel.sid, Message.index == int(message_sid))
         message = (await session.exec(query)).first()
     else:

@@ -93,7 +93,7 @@ async def authenticate(websocket: WebSocket, protocol: str) -> tuple[TokenClaims
             token, resume_after = await first_frame_token(websocket)
         else:
             raw = websocket.query_params.get("resume_after")
-            resume_after = int(raw) if raw and raw.isdigit() else None
+            resume_after = int(raw) if raw and raw.isascii() and raw.isdigit() else None
         return verify_token(context.settings, token), resume_after
     except TokenError as exc:
         await websocket.close(CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}"[:120])

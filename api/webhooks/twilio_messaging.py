@@ -146,7 +146,7 @@ async def twilio_status(request: Request, context: ContextDep) -> Response:
             context.cipher,
             delivery,
             status,
-            error_code=int(code) if code and code.isdigit() else None,
+            error_code=int(code) if code and code.isascii() and code.isdigit() else None,
             error_message=params.get("ErrorMessage") or None,
         )
         await session.commit()
