@@ -261,3 +261,12 @@ def test_numbers_in_odd_digits_or_out_of_range_are_answered(plain: Stack) -> Non
         revision = http.get(f"/v2/Flows/{defaults.studio_flow_sid}/Revisions/²")
         assert_twilio_error(revision, 400, 20001, "Revision")
         assert_twilio_error(http.get("/v2/Services", params={"Page": "9" * 20}), 400, 20001, "Page")
+
+
+def test_a_workers_name_taken_twice_is_a_conflict(plain: Stack) -> None:
+    """Found by the fuzz run: the second worker of one name was a 500 (flushed before the check)."""
+    workspace = plan_flex_defaults(plain.settings).defaults.workspace_sid
+    with plain.http() as http:
+        workers = f"/v1/Workspaces/{workspace}/Workers"
+        assert http.post(workers, data={"FriendlyName": "twice"}).status_code == 201
+        assert_twilio_error(http.post(workers, data={"FriendlyName": "twice"}), 409, 50300, "already exists")

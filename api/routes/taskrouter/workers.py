@@ -117,8 +117,10 @@ async def add_worker(
         activity_name=activity.friendly_name,
         available=activity.available,
     )
+    # Read before the worker is added: a query after would flush it, outside the check below.
+    task_channels = (await session.exec(in_workspace(TaskChannel, workspace_sid))).all()
     session.add(worker)
-    for channel in (await session.exec(in_workspace(TaskChannel, workspace_sid))).all():
+    for channel in task_channels:
         session.add(
             WorkerChannel(
                 sid=sids.new_sid(sids.WORKER_CHANNEL),
