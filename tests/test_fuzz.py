@@ -1,7 +1,7 @@
 """A bounded fuzz run of the OpenAPI surface: schemathesis generates requests for every operation
 the API documents (valid and invalid parameters, bodies and path SIDs) and sends them over real
-HTTP with the account's Basic credentials (a customer's access token for the operations behind
-one); no answer may be a server error (5xx). Most path SIDs are real ones (the deployment's
+HTTP to a stack on PostgreSQL, with the account's Basic credentials (a customer's access token for
+the operations behind one); no answer may be a server error (5xx). Most path SIDs are real ones (the deployment's
 defaults, and a channel, message, worker, task and web chat made first), so that requests get past
 "not found" into the resources' own validation. The examples are derandomized: every run sends the
 same requests (set SWITCHBOARD_FUZZ_EXAMPLES for a longer run)."""
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pytest
 import requests
 import schemathesis
@@ -23,7 +25,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from store.defaults import plan_flex_defaults
-from tests.conftest import Stack, StackFactory
+from tests.conftest import POSTGRES_ADMIN_URL, Stack, StackFactory
 
 # Operations behind an access token rather than the account's credentials.
 BEARER_PATHS = ("/v1/Tokens/Refresh", "/v1/Media", "/v1/Messages/")
@@ -32,9 +34,23 @@ EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "20"))
 
 
 @pytest.fixture(scope="module")
-def fuzzed(make_stack: StackFactory) -> Stack:
+def fuzz_database() -> Iterator[str]:
+    """A fresh PostgreSQL database: the production store, stricter than SQLite (no NUL characters
+    in text, 32-bit integer columns)."""
+    name = f"switchboard_fuzz_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def fuzzed(make_stack: StackFactory, fuzz_database: str) -> Stack:
     # No rate limits here: they would answer 429 (not a server error) and hide deeper paths.
-    return make_stack(webchat_session_rate="", token_rate="")
+    return make_stack(database_url=fuzz_database, webchat_session_rate="", token_rate="")
 
 
 @pytest.fixture(scope="module")
