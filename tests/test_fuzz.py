@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import random
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 import schemathesis
@@ -24,8 +22,10 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
+from devstack import DevServer
 from store.defaults import plan_flex_defaults
-from tests.conftest import POSTGRES_ADMIN_URL, Stack, StackFactory
+from tests.conftest import Stack
+from tests.test_hostile_input import stack_on_postgresql
 
 # Operations behind an access token rather than the account's credentials.
 BEARER_PATHS = ("/v1/Tokens/Refresh", "/v1/Media", "/v1/Messages/")
@@ -34,23 +34,12 @@ EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "20"))
 
 
 @pytest.fixture(scope="module")
-def fuzz_database() -> Iterator[str]:
-    """A fresh PostgreSQL database: the production store, stricter than SQLite (no NUL characters
-    in text, 32-bit integer columns)."""
-    name = f"switchboard_fuzz_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def fuzzed(make_stack: StackFactory, fuzz_database: str) -> Stack:
-    # No rate limits here: they would answer 429 (not a server error) and hide deeper paths.
-    return make_stack(database_url=fuzz_database, webchat_session_rate="", token_rate="")
+def fuzzed(temporal_server: DevServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """On PostgreSQL, the production store, stricter than SQLite (no NUL characters in text,
+    32-bit integer columns). No rate limits: their 429s would hide deeper paths."""
+    data_dir = tmp_path_factory.mktemp("fuzz")
+    with stack_on_postgresql(temporal_server, data_dir, webchat_session_rate="", token_rate="") as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import secrets
 import socket
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from api.webhooks.custom import signature_for
+from devstack import DevServer
 from store.defaults import plan_flex_defaults
-from tests.conftest import Stack, StackFactory, new_phone
+from tests.conftest import POSTGRES_ADMIN_URL, Stack, StackFactory, new_phone, test_settings
 from tests.test_agent_socket import answering, command, frame
 from tests.test_webchat import as_customer, open_session, refused, web_flow
 
@@ -270,3 +275,40 @@ def test_a_workers_name_taken_twice_is_a_conflict(plain: Stack) -> None:
         workers = f"/v1/Workspaces/{workspace}/Workers"
         assert http.post(workers, data={"FriendlyName": "twice"}).status_code == 201
         assert_twilio_error(http.post(workers, data={"FriendlyName": "twice"}), 409, 50300, "already exists")
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    name = f"switchboard_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def stack_on_postgresql(temporal: DevServer, data_dir: Path, **overrides: Any) -> Iterator[Stack]:
+    """A stack on its own PostgreSQL database, stopped before the database is dropped (its
+    routing work would otherwise retry against a database that is gone)."""
+    with fresh_postgres_database() as url:
+        settings = test_settings(data_dir, temporal_address=temporal.address, database_url=url, **overrides)
+        stack = Stack(settings).start()
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+def test_a_nul_character_is_refused_by_postgresql_as_the_clients_fault(
+    temporal_server: DevServer, tmp_path: Path
+) -> None:
+    with stack_on_postgresql(temporal_server, tmp_path) as stack:
+        workspace = plan_flex_defaults(stack.settings).defaults.workspace_sid
+        with stack.http() as http:
+            nul = http.post(f"/v1/Workspaces/{workspace}/Workers", data={"FriendlyName": "nul\x00name"})
+            assert_twilio_error(nul, 400, 20001, "NUL")
+            plain = http.post(f"/v1/Workspaces/{workspace}/Workers", data={"FriendlyName": "plain"})
+            assert plain.status_code == 201
