@@ -14,6 +14,7 @@ import typer
 import uvicorn
 
 from api.main import create_app
+from api.serving import uvicorn_options
 from devstack import ShutdownTimeout, serve_api_and_worker, start_dev_server, wait_until_ready
 from fake_provider import FakeMeta, FakeProvider, FakeTwilio
 from key_rotation import keys_app
@@ -29,7 +30,7 @@ app.add_typer(keys_app, name="keys")
 
 async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
     data_dir = settings.data_dir
-    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    api_url = f"{'https' if settings.tls else 'http'}://{settings.api_host}:{settings.api_port}"
     server = start_dev_server(
         data_dir / "temporal.db",
         port=temporal_port,
@@ -121,7 +122,7 @@ def api() -> None:
     settings = load_settings().require_secrets()
     configure_logging(settings)
     # log_config=None: uvicorn's access and error lines go through the handler configured above.
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+    uvicorn.run(create_app(settings), **uvicorn_options(settings), log_config=None)
 
 
 @app.command()

@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 
 from api.main import create_app
+from api.serving import uvicorn_options
 from settings import Settings
 from store.payload_codec import data_converter
 from worker import run_worker
@@ -143,7 +144,7 @@ async def serve_api_and_worker(
     settings: Settings, stop: asyncio.Event, on_started: Callable[[], None] = lambda: None
 ) -> None:
     """Run the API and a worker until ``stop`` is set (or either fails, which is raised)."""
-    api = ApiServer(uvicorn.Config(create_app(settings), settings.api_host, settings.api_port, log_level="warning"))
+    api = ApiServer(uvicorn.Config(create_app(settings), log_level="warning", **uvicorn_options(settings)))
     tasks = [asyncio.create_task(run_worker(settings, stop)), asyncio.create_task(api.serve())]
     while not api.started and not any(t.done() for t in tasks):  # noqa: ASYNC110 (uvicorn has no started event)
         await asyncio.sleep(0.05)
@@ -169,7 +170,7 @@ class BackgroundStack:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.url = f"http://127.0.0.1:{settings.api_port}"
+        self.url = f"{'https' if settings.tls else 'http'}://127.0.0.1:{settings.api_port}"
         self.loop = asyncio.new_event_loop()
         self.client: Client | None = None
         self._stop = asyncio.Event()

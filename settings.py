@@ -17,7 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+import limits
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRETS_FILE = "secrets.json"
@@ -44,7 +45,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".switchboard"), description="Where the dev stack keeps its files")
     database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite file in data_dir")
 
-    # Redis (redis://host:6379/0) carries wake-ups between API replicas; empty = one process.
+    # Redis (redis://host:6379/0) carries wake-ups between API replicas and keeps the rate limits
+    # they share; empty = one process (in-memory limits).
     redis_url: str = ""
     # How often a socket looks at its feed anyway while the Redis subscription is up.
     feed_fallback_poll_seconds: float = Field(5.0, gt=0)
@@ -102,6 +104,17 @@ class Settings(BaseSettings):
 
     # Images and files sent in web chats and from the desk.
     media_max_bytes: int = Field(5 * 1024 * 1024, gt=0, le=100 * 1024 * 1024)
+    # What one request body (uploads: media_max_bytes more) and one WebSocket frame may weigh.
+    request_max_bytes: int = Field(1024 * 1024, ge=64 * 1024)
+    websocket_max_bytes: int = Field(256 * 1024, ge=64 * 1024)
+    # Rate limits in the limits library's notation ("30/minute", several joined with ";"); empty
+    # turns one off. Widget sessions and Flex WebChannels per client IP; per access token, its
+    # socket commands and REST calls.
+    webchat_session_rate: str = "30/minute;300/hour"
+    token_rate: str = "30/second;600/minute"
+    # HTTPS and secure WebSockets: a PEM certificate (chain) and its private key.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
     # Pages allowed to embed the web chat widget (its calls are cross-origin there): comma-separated
     # origins such as https://shop.example.com, or * for any page.
     webchat_allowed_origins: str = "*"
@@ -134,6 +147,23 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 32 characters, e.g. secrets.token_urlsafe(32)")
         return value
 
+    @field_validator("webchat_session_rate", "token_rate")
+    @classmethod
+    def _rate_parses(cls, value: str) -> str:
+        if value.strip():
+            limits.parse_many(value)  # ValueError names what it could not read
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert_file)
+
     @cached_property
     def resolved_database_url(self) -> str:
         url = self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'switchboard.db'}"
@@ -150,7 +180,8 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         """Where providers reach this deployment (status callbacks)."""
-        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+        scheme = "https" if self.tls else "http"
+        return (self.public_url or f"{scheme}://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def webchat_origins(self) -> list[str]:

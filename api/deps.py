@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import Client
 
+from api.rate_limits import SESSIONS, TOKEN, RateLimits, client_ip
 from api.tokens import TokenClaims, TokenError, verify_token
 from api.twilio_shape import SERVICE_UNAVAILABLE, PageRequest, TwilioError, base_url, page_body, page_request
 from settings import Settings
@@ -37,6 +38,10 @@ class AppContext:
     hasher: KeyedHasher
     temporal: Client | None = field(default=None)
     feeds: FeedWaiters = field(default_factory=FeedWaiters)
+    rate_limits: RateLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rate_limits = RateLimits(self.settings)
 
     def _temporal(self) -> Client:
         if self.temporal is None:
@@ -105,7 +110,22 @@ def claims_from_bearer(context: ContextDep, connection: HTTPConnection) -> Token
         raise TwilioError(401, exc.message, exc.code) from exc
 
 
-ClaimsDep = Annotated[TokenClaims, Depends(claims_from_bearer)]
+async def rate_limited_claims(
+    context: ContextDep, claims: Annotated[TokenClaims, Depends(claims_from_bearer)]
+) -> TokenClaims:
+    """The bearer's claims, once the call is counted against the token's rate limit."""
+    await context.rate_limits.check(TOKEN, claims.jti, "this access token")
+    return claims
+
+
+ClaimsDep = Annotated[TokenClaims, Depends(rate_limited_claims)]
+
+
+async def limit_web_chats_per_address(request: Request, context: ContextDep) -> None:
+    """Web chat channels opened from one client address (widget sessions, Flex WebChannels)."""
+    await context.rate_limits.check(SESSIONS, client_ip(request), "opening web chats from one address")
+
+
 PagingDep = Annotated[PageRequest, Depends(page_request)]
 
 

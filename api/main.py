@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from temporalio.client import Client
 
+from api.body_limit import BodySizeLimit, BodyTooLarge, body_too_large_handler
 from api.deps import AppContext
 from api.routes import (
     chat,
@@ -30,9 +31,11 @@ from api.routes import (
     webchat,
 )
 from api.routes.pages import mount_pages
+from api.security_headers import SecurityHeaders
 from api.sockets import agent as agent_socket
 from api.sockets import customer as customer_socket
 from api.twilio_shape import (
+    INVALID_PARAMETER,
     SERVICE_UNAVAILABLE,
     TwilioError,
     error_response,
@@ -92,6 +95,17 @@ async def database_unavailable(_request: Request, exc: Exception) -> JSONRespons
     return error_response(503, "the database is not reachable; retry shortly", SERVICE_UNAVAILABLE)
 
 
+async def value_not_storable(_request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold (PostgreSQL refuses NUL characters in text, numbers past
+    a column's range) is the request's fault: a 400, not a 500."""
+    log.warning("value refused by the database: %s", exc.__class__.__name__)
+    return error_response(
+        400,
+        "Invalid parameter: a value the store cannot hold (a NUL character, a number out of range)",
+        INVALID_PARAMETER,
+    )
+
+
 def create_app(settings: Settings) -> FastAPI:
     settings.require_secrets()
 
@@ -140,6 +154,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(TwilioError, twilio_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(OperationalError, database_unavailable)
+    app.add_exception_handler(DataError, value_not_storable)
+    app.add_exception_handler(BodyTooLarge, body_too_large_handler)
     for router in (
         health.router,
         chat.router,
@@ -164,6 +180,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     mount_pages(app)
     app.add_middleware(WebhookTiming)
+    app.add_middleware(BodySizeLimit, settings=settings)
     app.add_middleware(WidgetCors, origins=settings.webchat_origins)
     app.add_middleware(codec.CodecCors, origins=settings.temporal_ui_origins)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -20,16 +20,30 @@ AUTHENTICATE = 20003
 NOT_FOUND = 20404
 CONFLICT = 50300
 SERVICE_UNAVAILABLE = 20503
+TOO_LARGE = 20413
+TOO_MANY_REQUESTS = 20429
+# Programmable Chat's "Message body parameter is too long" (a body over 32 KiB).
+MESSAGE_BODY_TOO_LONG = 50504
+MESSAGE_BODY_MAX_BYTES = 32 * 1024
 
 
 class TwilioError(Exception):
     """Raised by routes; rendered as Twilio's error body with the HTTP status."""
 
-    def __init__(self, status: int, message: str, code: int | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-        self.code = code or {400: INVALID_PARAMETER, 401: AUTHENTICATE, 404: NOT_FOUND}.get(status, status)
+        self.headers = headers
+        self.code = code or {
+            400: INVALID_PARAMETER,
+            401: AUTHENTICATE,
+            404: NOT_FOUND,
+            413: TOO_LARGE,
+            429: TOO_MANY_REQUESTS,
+        }.get(status, status)
 
 
 def invalid(parameter: str, problem: str) -> TwilioError:
@@ -40,9 +54,24 @@ def not_found(resource: str, sid: str) -> TwilioError:
     return TwilioError(404, f"The requested resource {resource} {sid} was not found")
 
 
-def error_response(status: int, message: str, code: int) -> JSONResponse:
+def message_body_problem(body: str | None) -> str | None:
+    """What is wrong with a message body wherever messages enter (REST, sockets, webhooks): over
+    Programmable Chat's 32 KiB (of UTF-8), or None."""
+    if body is not None and len(body.encode("utf-8", "surrogatepass")) > MESSAGE_BODY_MAX_BYTES:
+        return f"the message body is longer than {MESSAGE_BODY_MAX_BYTES} bytes (32 KiB of UTF-8)"
+    return None
+
+
+def check_message_body(body: str | None, parameter: str = "Body") -> None:
+    problem = message_body_problem(body)
+    if problem is not None:
+        raise TwilioError(400, f"Invalid parameter {parameter}: {problem}", MESSAGE_BODY_TOO_LONG)
+
+
+def error_response(status: int, message: str, code: int, headers: dict[str, str] | None = None) -> JSONResponse:
     # A 401 tells HTTP clients which scheme to answer with.
-    headers = {"WWW-Authenticate": 'Basic realm="Switchboard"'} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Basic realm="Switchboard"', **(headers or {})}
     return JSONResponse(
         {
             "code": code,
@@ -57,7 +86,7 @@ def error_response(status: int, message: str, code: int) -> JSONResponse:
 
 async def twilio_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TwilioError)
-    return error_response(exc.status, exc.message, exc.code)
+    return error_response(exc.status, exc.message, exc.code, exc.headers)
 
 
 async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
@@ -92,13 +121,19 @@ def parse_date(value: str | None, parameter: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError as exc:
         raise invalid(parameter, "must be an ISO 8601 date-time") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError as exc:  # the first or last hours of the calendar, moved to UTC
+        raise invalid(parameter, "is out of range") from exc
 
 
 def base_url(request: Request, public_url: str) -> str:
     return (public_url or str(request.base_url)).rstrip("/")
+
+
+# Far beyond any list, and within what a database's OFFSET takes.
+MAX_PAGE = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -124,8 +159,8 @@ def page_request(request: Request) -> PageRequest:
         raise invalid("PageSize/Page", "must be integers") from exc
     if not 1 <= page_size <= 1000:
         raise invalid("PageSize", "must be between 1 and 1000")
-    if page < 0:
-        raise invalid("Page", "must not be negative")
+    if not 0 <= page <= MAX_PAGE:
+        raise invalid("Page", f"must be between 0 and {MAX_PAGE}")
     return PageRequest(page, page_size, params.get("PageToken"))
 
 

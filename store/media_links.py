@@ -27,7 +27,8 @@ def signed_media_url(base_url: str, key: str, sid: str, now: float | None = None
 def valid_media_signature(key: str, sid: str, expires: int, signature: str, now: float | None = None) -> bool:
     if expires < (now or time.time()):
         return False
-    return hmac.compare_digest(_signature(key, sid, expires), signature)
+    # As bytes: compare_digest refuses str with non-ASCII characters, which anyone can send.
+    return hmac.compare_digest(_signature(key, sid, expires).encode(), signature.encode())
 
 
 def viewer_media(message_sid: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

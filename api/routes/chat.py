@@ -18,6 +18,7 @@ from api.twilio_shape import (
     CONFLICT,
     TwilioError,
     TwilioForm,
+    check_message_body,
     invalid,
     iso,
     not_found,
@@ -28,6 +29,8 @@ from workflows import sids
 from workflows.messages import InboundMessage, MemberSpec
 
 router = APIRouter(prefix="/v2/Services", tags=["chat"], dependencies=[Depends(require_account)])
+# A message addressed by index: digits that fit the database's 64-bit integers.
+INDEX_DIGITS = 18
 
 
 def json_text(value: str | None, parameter: str) -> str:
@@ -383,6 +386,7 @@ async def create_message(
     Studio flow, external URL or task creation) only with ``X-Twilio-Webhook-Enabled: true``."""
     if form.body is None and form.media_sid is None:
         raise invalid("Body", "a message needs a Body or a MediaSid")
+    check_message_body(form.body)
     channel = await load_channel(session, service_sid, channel_sid)
     key = f"rest:{idempotency_token}" if idempotency_token else f"rest:{sids.new_sid(sids.MESSAGE)}"
     message = InboundMessage(
@@ -447,7 +451,9 @@ async def fetch_message(
     message_sid: str,
 ) -> dict[str, Any]:
     channel = await load_channel(session, service_sid, channel_sid)
-    if message_sid.isdigit():  # the channel's last_message link addresses by index
+    if (
+        message_sid.isascii() and message_sid.isdigit() and len(message_sid) <= INDEX_DIGITS
+    ):  # the channel's last_message link addresses by index
         query = select(Message).where(Message.channel_sid == channel.sid, Message.index == int(message_sid))
         message = (await session.exec(query)).first()
     else:

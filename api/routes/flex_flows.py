@@ -123,6 +123,10 @@ def merged_integration(flow: FlexFlow, form: FlexFlowForm) -> dict[str, Any]:
 
 async def apply_form(session: SessionDep, flow: FlexFlow, form: FlexFlowForm) -> None:
     integration = merged_integration(flow, form)
+    # Checked before the flow changes: a query after would flush a flow naming a missing service.
+    service_sid = form.chat_service_sid or flow.chat_service_sid
+    if await session.get(Service, service_sid) is None:
+        raise invalid("ChatServiceSid", f"chat service {service_sid} does not exist")
     for name in ("friendly_name", "chat_service_sid", "channel_type", "contact_identity", "enabled"):
         if getattr(form, name) is not None:
             setattr(flow, name, getattr(form, name))
@@ -130,8 +134,6 @@ async def apply_form(session: SessionDep, flow: FlexFlow, form: FlexFlowForm) ->
         if getattr(form, name) is not None:
             setattr(flow, name, getattr(form, name))
     flow.integration_json = json.dumps(integration)
-    if await session.get(Service, flow.chat_service_sid) is None:
-        raise invalid("ChatServiceSid", f"chat service {flow.chat_service_sid} does not exist")
     if flow.channel_type in ADDRESSED_TYPES and not flow.contact_identity:
         raise invalid("ContactIdentity", f"is required for channel type {flow.channel_type}")
     if flow.channel_type == "whatsapp" and flow.contact_identity and not flow.contact_identity.startswith("whatsapp:"):

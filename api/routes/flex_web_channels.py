@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlmodel import col, select
 
 from api.conversations import ContactChannelRequest, enabled_flow, end_conversation, open_contact_channel
-from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
+from api.deps import CallDep, PagingDep, RestCall, SessionDep, limit_web_chats_per_address, require_account
 from api.routes.flex_channels import json_object_text
 from api.twilio_shape import TwilioForm, invalid, iso, not_found
 from store.models import Channel
@@ -53,7 +53,7 @@ async def web_channel(session: SessionDep, sid: str) -> Channel:
     return channel
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[Depends(limit_web_chats_per_address)])
 async def create_web_channel(
     call: CallDep, session: SessionDep, form: Annotated[WebChannelForm, Form()]
 ) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 
 from api.access import may_reach_channel
-from api.deps import ClaimsDep, ContextDep, SessionDep, claims_from_bearer
+from api.deps import ClaimsDep, ContextDep, SessionDep, claims_from_bearer, rate_limited_claims
 from api.sockets.session import media_view
 from api.twilio_shape import TwilioError, invalid, not_found
 from settings import Settings
@@ -104,7 +104,7 @@ async def media_content(
         if media is None:
             raise not_found("Media", sid)
     else:
-        claims = claims_from_bearer(context, request)
+        claims = await rate_limited_claims(context, claims_from_bearer(context, request))
         media = await session.get(MediaObject, sid)
         if media is None:
             raise not_found("Media", sid)
@@ -135,7 +135,7 @@ async def provider_media(
 ) -> Response:
     """A customer's media as the provider keeps it (a Twilio media URL, a Meta media id),
     fetched with the deployment's provider credentials for a viewer who may see the channel."""
-    claims = claims_from_bearer(context, request)
+    claims = await rate_limited_claims(context, claims_from_bearer(context, request))
     message = await session.get(Message, message_sid)
     if message is None:
         raise not_found("Message", message_sid)

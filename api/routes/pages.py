@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import ContextDep
+from api.security_headers import page_policy
 from store.defaults import plan_flex_defaults
 from web import DEMO_PAGE, DESK_DIR, LANDING_PAGE, WEBCHAT_DIR
 
@@ -16,15 +17,19 @@ router = APIRouter(include_in_schema=False)
 FLOW_PLACEHOLDER = "__FLEX_FLOW_SID__"
 
 
+def page(html: str) -> HTMLResponse:
+    return HTMLResponse(html, headers={"Content-Security-Policy": page_policy(html)})
+
+
 @router.get("/")
 async def landing() -> HTMLResponse:
-    return HTMLResponse(LANDING_PAGE.read_text())
+    return page(LANDING_PAGE.read_text())
 
 
 @router.get("/demo/")
 async def demo(context: ContextDep) -> HTMLResponse:
     flow_sid = plan_flex_defaults(context.settings).defaults.web_flex_flow_sid
-    return HTMLResponse(DEMO_PAGE.read_text().replace(FLOW_PLACEHOLDER, flow_sid))
+    return page(DEMO_PAGE.read_text().replace(FLOW_PLACEHOLDER, flow_sid))
 
 
 def mount_pages(app: FastAPI) -> None:

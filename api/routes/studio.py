@@ -280,7 +280,7 @@ async def fetch_revision(call: CallDep, session: SessionDep, flow_sid: str, revi
             .order_by(col(StudioFlowRevision.revision).desc())
         )
         row = (await session.exec(query.limit(1))).first()
-    elif revision.isdigit():
+    elif revision.isascii() and revision.isdigit() and len(revision) <= 9:
         row = await session.get(StudioFlowRevision, (flow.sid, int(revision)))
     else:
         raise invalid("Revision", "must be a revision number, LatestPublished or LatestRevision")

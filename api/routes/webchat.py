@@ -9,11 +9,11 @@ import json
 import secrets
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
 
 from api.conversations import ContactChannelRequest, enabled_flow, open_contact_channel
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep, SessionDep, limit_web_chats_per_address
 from api.routes.tokens import token_body
 from api.tokens import Grants
 from api.twilio_shape import invalid
@@ -43,7 +43,7 @@ class SessionRequest(BaseModel):
         return value
 
 
-@router.post("/Sessions", status_code=201)
+@router.post("/Sessions", status_code=201, dependencies=[Depends(limit_web_chats_per_address)])
 async def open_session(context: ContextDep, session: SessionDep, request: SessionRequest) -> dict[str, Any]:
     flow = await enabled_flow(session, request.flex_flow_sid, "flex_flow_sid")
     if flow.channel_type != "web":

@@ -27,7 +27,6 @@ from api.deps import AppContext
 from api.routes.taskrouter.routing_calls import routed
 from api.sockets.session import (
     CLOSE_FORBIDDEN,
-    MAX_BODY_CHARACTERS,
     CommandError,
     FeedSocket,
     Handler,
@@ -39,7 +38,7 @@ from api.sockets.session import (
     text_field,
 )
 from api.tokens import TokenClaims
-from api.twilio_shape import iso
+from api.twilio_shape import iso, message_body_problem
 from store.contacts import worker_identity
 from store.defaults import plan_flex_defaults
 from store.fanout import agent_key
@@ -393,8 +392,10 @@ class AgentSocket(FeedSocket):
         assert flow_sid is not None and to is not None
         name = text_field(frame, "customer_name", required=False) or to
         body = frame.get("body")
-        if body is not None and (not isinstance(body, str) or not body or len(body) > MAX_BODY_CHARACTERS):
-            raise CommandError(400, f"start_conversation: 'body' must be text of 1 to {MAX_BODY_CHARACTERS} characters")
+        if body is not None and (not isinstance(body, str) or not body):
+            raise CommandError(400, "start_conversation: 'body' must be non-empty text")
+        if (problem := message_body_problem(body)) is not None:
+            raise CommandError(400, f"start_conversation: {problem}")
         context = self.context
         async with context.db.session() as session:
             flow = await enabled_flow(session, flow_sid, "flex_flow_sid")

@@ -21,8 +21,9 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from api.channels import config_for_row
 from api.deps import AppContext
+from api.rate_limits import TOKEN
 from api.tokens import TokenClaims, TokenError, verify_token
-from api.twilio_shape import TwilioError, iso
+from api.twilio_shape import TwilioError, iso, message_body_problem
 from observability import CHANNEL_SID, SOCKET_CONNECTIONS
 from store.contacts import identity_hash
 from store.feed import add_for_channel, feed_data
@@ -45,7 +46,6 @@ TOKEN_PREFIX = "access_token."
 AUTH_TIMEOUT_SECONDS = 10
 FEED_BATCH = 200
 HISTORY_LIMIT = 100
-MAX_BODY_CHARACTERS = 4000
 MAX_MEDIA_PER_MESSAGE = 10
 WHATSAPP_WINDOW = timedelta(hours=24)
 # How many of a channel's latest messages are searched for the customer's last one.
@@ -93,7 +93,7 @@ async def authenticate(websocket: WebSocket, protocol: str) -> tuple[TokenClaims
             token, resume_after = await first_frame_token(websocket)
         else:
             raw = websocket.query_params.get("resume_after")
-            resume_after = int(raw) if raw and raw.isdigit() else None
+            resume_after = int(raw) if raw and raw.isascii() and raw.isdigit() else None
         return verify_token(context.settings, token), resume_after
     except TokenError as exc:
         await websocket.close(CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}"[:120])
@@ -234,6 +234,10 @@ class FeedSocket(ABC):
                 name = frame.get("command")
                 channel_sid = frame.get("channel_sid")
                 CHANNEL_SID.set(channel_sid if isinstance(channel_sid, str) else None)
+                refused = await self.context.rate_limits.hit(TOKEN, self.claims.jti)
+                if refused is not None:
+                    await self._error(command_id, 429, refused.error("this access token").message, refused.retry_after)
+                    continue
                 handler = handlers.get(str(name))
                 if handler is None:
                     raise CommandError(400, f"unknown command {name!r}; known: {', '.join(handlers)}")
@@ -244,8 +248,11 @@ class FeedSocket(ABC):
             except TwilioError as exc:
                 await self._error(command_id, exc.status, exc.message)
 
-    async def _error(self, command_id: Any, code: int, message: str) -> None:
-        await self.websocket.send_json({"type": "error", "id": command_id, "code": code, "message": message})
+    async def _error(self, command_id: Any, code: int, message: str, retry_after: int | None = None) -> None:
+        frame = {"type": "error", "id": command_id, "code": code, "message": message}
+        if retry_after is not None:
+            frame["retry_after"] = retry_after
+        await self.websocket.send_json(frame)
 
 
 # --- what both sides do on a channel ----------------------------------------------------------
@@ -304,8 +311,10 @@ async def send_to_channel(
     """Post ``frame``'s message (``body``, ``attributes``, ``media`` SIDs uploaded to this channel,
     or a WhatsApp ``template``) as ``author``; ``key`` makes a resent command store it once."""
     body = frame.get("body")
-    if body is not None and (not isinstance(body, str) or len(body) > MAX_BODY_CHARACTERS):
-        raise CommandError(400, f"send_message: 'body' must be text of at most {MAX_BODY_CHARACTERS} characters")
+    if body is not None and not isinstance(body, str):
+        raise CommandError(400, "send_message: 'body' must be text")
+    if (problem := message_body_problem(body)) is not None:
+        raise CommandError(400, f"send_message: {problem}")
     attributes = frame.get("attributes") or {}
     if not isinstance(attributes, dict):
         raise CommandError(400, "send_message: 'attributes' must be an object")

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.channels import ingest_durably
 from api.deps import ContextDep, SessionDep
-from api.twilio_shape import TwilioError, invalid
+from api.twilio_shape import TwilioError, check_message_body, invalid
 from observability import WEBHOOK_REJECTED
 from store.models import FlexFlow
 from workflows.messages import InboundMessage, MediaRef
@@ -57,9 +57,13 @@ async def custom_message(flex_flow_sid: str, request: Request, context: ContextD
     raw = await request.body()
     secret = context.settings.custom_webhook_secret
     timestamp = request.headers.get("X-Switchboard-Timestamp", "")
-    fresh = timestamp.isdigit() and abs(time.time() - int(timestamp)) <= REPLAY_WINDOW_SECONDS
+    fresh = timestamp.isascii() and timestamp.isdigit() and abs(time.time() - int(timestamp)) <= REPLAY_WINDOW_SECONDS
     signature = request.headers.get("X-Switchboard-Signature", "")
-    if not secret or not fresh or not hmac.compare_digest(signature, signature_for(secret, timestamp, raw)):
+    if (
+        not secret
+        or not fresh
+        or not hmac.compare_digest(signature.encode(), signature_for(secret, timestamp, raw).encode())
+    ):
         WEBHOOK_REJECTED.labels("custom", "signature").inc()
         raise TwilioError(
             403, "X-Switchboard-Signature does not match, or X-Switchboard-Timestamp is not within 5 minutes", 20403
@@ -75,6 +79,7 @@ async def custom_message(flex_flow_sid: str, request: Request, context: ContextD
         raise invalid("body", f"is not JSON ({exc})") from exc
     if not message.body and not message.media:
         raise invalid("body", "is empty and the message carries no media")
+    check_message_body(message.body, "body")
     flow = await session.get(FlexFlow, flex_flow_sid)
     if flow is None or flow.channel_type != "custom" or not flow.enabled:
         WEBHOOK_REJECTED.labels("custom", "unmatched").inc()

@@ -8,6 +8,9 @@ Addresses: a WhatsApp Cloud API Flex Flow's ``ContactIdentity`` is ``whatsapp:<p
 and its customers are ``whatsapp:<wa_id>``; a Messenger (``facebook``) Flex Flow's is
 ``messenger:<page id>`` and its customers are ``messenger:<PSID>``."""
 
+# Meta signs no timestamp, so there is no replay window: a replayed batch stores nothing new, since
+# each message id is its message's key (statuses only ever move forward).
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +26,7 @@ from sqlmodel import select
 
 from api.channels import flow_serving, ingest_durably
 from api.deps import ContextDep, SessionDep
-from api.twilio_shape import TwilioError, invalid
+from api.twilio_shape import TwilioError, invalid, message_body_problem
 from observability import WEBHOOK_REJECTED
 from store.deliveries import record_status
 from store.models import MessageDelivery
@@ -72,7 +75,9 @@ async def meta_events(request: Request, context: ContextDep, session: SessionDep
     raw = await request.body()
     secret = context.settings.meta_app_secret.encode()
     expected = "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
-    if not secret or not hmac.compare_digest(request.headers.get("X-Hub-Signature-256", ""), expected):
+    if not secret or not hmac.compare_digest(
+        request.headers.get("X-Hub-Signature-256", "").encode(), expected.encode()
+    ):
         WEBHOOK_REJECTED.labels("meta", "signature").inc()
         raise TwilioError(403, "X-Hub-Signature-256 does not match this body under the app secret", 20403)
     try:
@@ -82,6 +87,11 @@ async def meta_events(request: Request, context: ContextDep, session: SessionDep
         WEBHOOK_REJECTED.labels("meta", "malformed").inc()
         raise invalid("body", f"is not a Meta webhook payload: {exc}") from exc
     for item in inbound:
+        if (problem := message_body_problem(item.message.body)) is not None:
+            # Refusing the batch would make Meta retry it for days: this one message is dropped.
+            WEBHOOK_REJECTED.labels("meta", "malformed").inc()
+            log.warning("message %s dropped: %s", item.message.key, problem)
+            continue
         flow = await flow_serving(session, item.channel_type, item.to)
         if flow is None:
             # Meta retries whatever is not answered 200: a number nobody serves is logged instead.

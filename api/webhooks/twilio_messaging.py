@@ -2,6 +2,9 @@
 form parsing, Flex Flow matching, delivery to the contact's channel before answering) and status
 callbacks of the messages Switchboard sent (queued, sent, delivered, read, failed, undelivered)."""
 
+# Twilio signs no timestamp, so there is no replay window: a replayed request is stored once all
+# the same, since its MessageSid is the message's key.
+
 from __future__ import annotations
 
 import json
@@ -14,7 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from api.channels import flow_serving, ingest_durably
 from api.deps import AppContext, ContextDep, SessionDep
-from api.twilio_shape import TwilioError, invalid
+from api.twilio_shape import TwilioError, check_message_body, invalid
 from observability import WEBHOOK_REJECTED
 from store.deliveries import record_status
 from store.models import MessageDelivery
@@ -60,6 +63,7 @@ def parse_inbound(params: dict[str, str]) -> TwilioInbound:
             raise invalid(f"MediaUrl{i}", f"is required when NumMedia is {num_media}")
         media.append(MediaRef(params.get(f"MediaContentType{i}", "application/octet-stream"), url))
     body = params.get("Body", "")
+    check_message_body(body)
     if not body and not media:
         raise invalid("Body", "is empty and the message carries no media")
     to, from_ = params["To"], params["From"]
@@ -149,7 +153,7 @@ async def twilio_status(request: Request, context: ContextDep, message_sid: str 
             delivery,
             status,
             provider_sid=provider_sid,
-            error_code=int(code) if code and code.isdigit() else None,
+            error_code=int(code) if code and code.isascii() and code.isdigit() else None,
             error_message=params.get("ErrorMessage") or None,
         )
         await session.commit()

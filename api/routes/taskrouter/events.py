@@ -15,6 +15,7 @@ from api.twilio_shape import iso, not_found, parse_date
 from store.models import RoutingEventRow
 
 router = APIRouter(prefix=WORKSPACES_PATH)
+MINUTES_OF_A_CENTURY = 100 * 366 * 24 * 60
 
 
 def render_event(call: RestCall, event: RoutingEventRow) -> dict[str, Any]:
@@ -81,7 +82,8 @@ async def list_events(
             query = query.where(col(column) == value)
     start = parse_date(start_date, "StartDate")
     if minutes is not None:
-        start = datetime.now(UTC) - timedelta(minutes=minutes)
+        # A century back is every event; further would leave the calendar (a 500).
+        start = datetime.now(UTC) - timedelta(minutes=min(minutes, MINUTES_OF_A_CENTURY))
     if start is not None:
         query = query.where(col(RoutingEventRow.event_date) >= start)
     end = parse_date(end_date, "EndDate")

@@ -159,7 +159,7 @@ async def list_tasks(
     workflow_name: Annotated[str | None, Query(alias="WorkflowName")] = None,
     task_queue_sid: Annotated[str | None, Query(alias="TaskQueueSid")] = None,
     task_queue_name: Annotated[str | None, Query(alias="TaskQueueName")] = None,
-    priority: Annotated[int | None, Query(alias="Priority")] = None,
+    priority: Annotated[int | None, Query(alias="Priority", ge=0, le=2**31 - 1)] = None,
     ordering: Annotated[str | None, Query(alias="Ordering")] = None,
     has_addons: Annotated[bool | None, Query(alias="HasAddons")] = None,
     evaluate_task_attributes: Annotated[str | None, Query(alias="EvaluateTaskAttributes")] = None,

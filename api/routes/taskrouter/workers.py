@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Response
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from api.deps import AppContext, CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import (
@@ -117,8 +117,10 @@ async def add_worker(
         activity_name=activity.friendly_name,
         available=activity.available,
     )
+    # Read before the worker is added: a query after would flush it, outside the check below.
+    task_channels = (await session.exec(in_workspace(TaskChannel, workspace_sid))).all()
     session.add(worker)
-    for channel in (await session.exec(in_workspace(TaskChannel, workspace_sid))).all():
+    for channel in task_channels:
         session.add(
             WorkerChannel(
                 sid=sids.new_sid(sids.WORKER_CHANNEL),
@@ -228,8 +230,9 @@ async def delete_worker(call: CallDep, session: SessionDep, workspace_sid: str, 
     ).first()
     if holding is not None:
         raise TwilioError(400, f"Worker {sid} holds Task {holding}; complete it or move the worker offline first")
-    for channel in (await session.exec(select(WorkerChannel).where(WorkerChannel.worker_sid == sid))).all():
-        await session.delete(channel)
+    # Deleted at once: the unit of work knows no order between the two tables, and the worker's
+    # row must go after its channels'.
+    await session.exec(delete(WorkerChannel).where(col(WorkerChannel.worker_sid) == sid))
     response = await deleted(session, worker)
     await call.context.routing.refresh(workspace_sid)
     return response

@@ -31,7 +31,17 @@ from api.routes.taskrouter.common import (
 )
 from api.twilio_shape import TwilioForm, iso
 from store.defaults import new_workspace
-from store.models import RoutingWorkflow, Task, TaskChannel, TaskQueue, Workspace, WorkspaceActivity
+from store.models import (
+    Reservation,
+    RoutingWorkflow,
+    Task,
+    TaskChannel,
+    TaskQueue,
+    Worker,
+    WorkerChannel,
+    Workspace,
+    WorkspaceActivity,
+)
 from workflows import sids
 
 router = APIRouter(prefix=WORKSPACES_PATH)
@@ -161,6 +171,8 @@ async def update_workspace(
 async def delete_workspace(session: SessionDep, workspace_sid: str) -> Response:
     """Deletes the workspace with everything in it, as Twilio does."""
     workspace = await load_workspace(session, workspace_sid)
-    for model in (Task, RoutingWorkflow, TaskQueue, TaskChannel, WorkspaceActivity):
+    # Workers' channels before workers, workers before the workspace (foreign keys).
+    models = (Reservation, Task, WorkerChannel, Worker, RoutingWorkflow, TaskQueue, TaskChannel, WorkspaceActivity)
+    for model in models:
         await session.exec(delete(model).where(col(model.workspace_sid) == workspace_sid))
     return await deleted(session, workspace)

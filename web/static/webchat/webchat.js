@@ -19,7 +19,7 @@
   const SCRIPT_ORIGIN = SCRIPT && SCRIPT.src ? new URL(SCRIPT.src, location.href).origin : location.origin;
   const PROTOCOL = "switchboard.customer.v1";
   const HISTORY_PAGE = 50;
-  const MAX_BODY = 4000; // characters, as the server enforces
+  const MAX_BODY = 8192; // characters: at most 4 bytes each in UTF-8, within the server's 32 KiB
   const TYPING_EVERY_MS = 2000;
   const TYPING_SHOWN_MS = 4000;
   const BACKOFF_MIN_MS = 500;
@@ -120,6 +120,24 @@
   }
 
   // --- small helpers --------------------------------------------------------------------------
+
+  /**
+   * The widget's styles as a constructed stylesheet: a page whose Content-Security-Policy allows no
+   * inline styles still shows the widget. Answers the nodes to append (a <style> in old browsers).
+   */
+  function stylesheet(root, text) {
+    if ("adoptedStyleSheets" in root && typeof CSSStyleSheet === "function") {
+      try {
+        const sheet = new CSSStyleSheet();
+        sheet.replaceSync(text);
+        root.adoptedStyleSheets = [sheet];
+        return [];
+      } catch (err) {
+        // falls back to a <style> element below
+      }
+    }
+    return [h("style", { text })];
+  }
 
   /** createElement with attributes; "text" sets textContent, on* functions become listeners. */
   function h(tag, attrs, ...children) {
@@ -345,7 +363,7 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
         this.buildHeader(), this.buildBody(), this.buildFooter(),
       );
       this.wrapper = h("div", { class: "sb" }, this.launcher, this.panel);
-      this.root.append(h("style", { text: css(o) }), this.wrapper);
+      this.root.append(...stylesheet(this.root, css(o)), this.wrapper);
     }
 
     buildHeader() {
