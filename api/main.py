@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from api.deps import AppContext
 from api.routes import (
+    api_keys,
     chat,
     codec,
     desk,
@@ -145,6 +146,7 @@ def create_app(settings: Settings) -> FastAPI:
         agent_socket.router,
         customer_socket.router,
         codec.router,
+        api_keys.router,
     ):
         app.include_router(router)
     mount_pages(app)
