@@ -9,21 +9,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import pytest
+from twilio.base.exceptions import TwilioException
+from twilio.rest import Client as TwilioClient
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from api.tokens import EXPIRED, INVALID_ISSUER, INVALID_SIGNATURE
 from store.db import Database
 from store.defaults import plan_flex_defaults
-from store.models import ChannelAgent
+from store.models import ApiKey, ChannelAgent
 from tests.conftest import Stack, StackFactory
-from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer
+from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
 
 AGENT_PROTOCOL = "switchboard.agent.v1"
 CUSTOMER_PROTOCOL = "switchboard.customer.v1"
@@ -329,3 +335,112 @@ def test_a_revoked_key_stops_working_at_once(stack: Stack) -> None:
             assert http.delete(f"/2010-04-01/Accounts/{stack.settings.account_sid}/Keys/{sid}.json").status_code == 204
             # The very next request: nothing cached to expire.
             assert keyed.get("/v1/Workspaces").status_code == 401
+
+
+# --- API keys in Twilio's shape ---------------------------------------------------------------
+
+
+def keys_path(stack: Stack, sid: str | None = None) -> str:
+    base = f"/2010-04-01/Accounts/{stack.settings.account_sid}/Keys"
+    return f"{base}/{sid}.json" if sid else f"{base}.json"
+
+
+def test_keys_are_made_listed_fetched_renamed_and_revoked_in_twilios_shape(stack: Stack) -> None:
+    with stack.http() as http:
+        made = http.post(keys_path(stack), data={"FriendlyName": "reporting"})
+        assert made.status_code == 201, made.text
+        key = made.json()
+        assert set(key) == {"sid", "friendly_name", "date_created", "date_updated", "secret"}
+        assert re.fullmatch(r"SK[0-9a-f]{32}", key["sid"]) and key["friendly_name"] == "reporting"
+        assert parsedate_to_datetime(key["date_created"]).utcoffset() == timedelta(0)
+        assert key["date_created"].endswith("+0000") and len(key["secret"]) >= 32
+
+        fetched = http.get(keys_path(stack, key["sid"])).json()
+        assert fetched == {k: v for k, v in key.items() if k != "secret"}  # the secret is shown once
+        first = http.get(keys_path(stack), params={"PageSize": 1}).json()
+        assert first["page"] == 0 and first["page_size"] == 1 and first["start"] == 0 and len(first["keys"]) == 1
+        assert first["next_page_uri"] == f"{keys_path(stack)}?PageSize=1&Page=1" and first["previous_page_uri"] is None
+        everything = http.get(keys_path(stack), params={"PageSize": 1000}).json()["keys"]
+        assert fetched in everything and all("secret" not in k for k in everything)
+
+        renamed = http.post(keys_path(stack, key["sid"]), data={"FriendlyName": "billing"}).json()
+        assert renamed["friendly_name"] == "billing" and renamed["sid"] == key["sid"]
+        assert http.delete(keys_path(stack, key["sid"])).status_code == 204
+        gone = http.get(keys_path(stack, key["sid"]))
+        assert gone.status_code == 404 and gone.json()["code"] == 20404
+        assert http.delete(keys_path(stack, key["sid"])).status_code == 404
+        other = http.get(f"/2010-04-01/Accounts/AC{'0' * 32}/Keys.json")
+        assert other.status_code == 404
+
+
+def test_only_a_hash_of_the_secret_is_stored(stack: Stack) -> None:
+    with stack.http() as http:
+        sid, secret = new_key(stack, http)
+
+    async def stored(_client: Any) -> ApiKey | None:
+        db = Database(stack.settings.resolved_database_url)
+        try:
+            async with db.session() as session:
+                return await session.get(ApiKey, sid)
+        finally:
+            await db.dispose()
+
+    row = stack.call(stored)
+    assert row is not None and len(row.secret_hash) == 64 and secret not in row.secret_hash
+    # The secret of one key does not open another.
+    with stack.http() as http:
+        other, _ = new_key(stack, http)
+    assert httpx.get(f"{stack.url}/v1/Workspaces", auth=(other, secret), timeout=30).status_code == 401
+
+
+def test_keys_are_managed_with_the_auth_token_only(stack: Stack, world: World) -> None:
+    for caller in ("API key", "admin token"):
+        headers = world.callers[caller].headers()
+        assert httpx.get(f"{stack.url}{keys_path(stack)}", headers=headers, timeout=30).status_code == 401
+        made = httpx.post(f"{stack.url}{keys_path(stack)}", headers=headers, timeout=30)
+        assert made.status_code == 401
+
+
+def test_the_twilio_sdk_authenticates_with_an_api_key(stack: Stack) -> None:
+    account = stack.twilio()
+    account.api.base_url = stack.url
+    key = account.api.v2010.account.new_keys.create(friendly_name="sdk")
+    assert key.sid.startswith("SK") and key.secret
+    keyed = TwilioClient(key.sid, key.secret, stack.settings.account_sid)
+    keyed.taskrouter.base_url = stack.url
+    workspace_sid = plan_flex_defaults(stack.settings).defaults.workspace_sid
+    assert workspace_sid in [w.sid for w in keyed.taskrouter.v1.workspaces.list()]
+    account.api.v2010.account.keys(key.sid).delete()
+    with pytest.raises(TwilioException, match="HTTP 401"):  # the SDK's list pages raise the base class
+        keyed.taskrouter.v1.workspaces.list()
+
+
+# --- single sign-on tokens refused over HTTP and on the sockets ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [("another key", INVALID_SIGNATURE), ("expired", EXPIRED), ("another issuer", INVALID_ISSUER)],
+)
+def test_bad_sso_tokens_are_refused_on_rest_and_sockets(
+    stack: Stack, world: World, jwks: JwksServer, case: str, code: int
+) -> None:
+    grants = {"sub": "sam@example.com", "switchboard": {"role": "admin"}}
+    token = {
+        "another key": lambda: jwks.sign(grants, key=rsa_key()),
+        "expired": lambda: jwks.sign(grants, ttl=-120),
+        "another issuer": lambda: jwks.sign(grants, issuer="https://elsewhere.example.test"),
+    }[case]()
+    answer = httpx.get(f"{stack.url}/v1/Workspaces", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert answer.status_code == 401 and answer.json()["code"] == code, answer.text
+
+    async def close_reason() -> tuple[int, str]:
+        url = stack.url.replace("http://", "ws://") + "/v1/agent/ws"
+        async with connect(url, subprotocols=[AGENT_PROTOCOL, f"access_token.{token}"]) as ws:  # type: ignore[list-item]
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None
+        return closed.value.rcvd.code, closed.value.rcvd.reason
+
+    socket_code, reason = asyncio.run(close_reason())
+    assert socket_code == 4401 and reason.startswith(f"{code}:")
