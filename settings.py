@@ -15,6 +15,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -129,6 +130,12 @@ class Settings(BaseSettings):
         # Without both, any token the identity provider signs for any application would pass.
         if self.jwt_jwks_url and not (self.jwt_sso_issuer and self.jwt_sso_audience):
             raise ValueError("jwt_jwks_url needs jwt_sso_issuer and jwt_sso_audience")
+        # Keys fetched in the clear could be swapped on the way: HTTPS, but on this machine.
+        url = urlparse(self.jwt_jwks_url)
+        if self.jwt_jwks_url and not (
+            url.scheme == "https" or (url.scheme == "http" and url.hostname in ("127.0.0.1", "::1", "localhost"))
+        ):
+            raise ValueError("jwt_jwks_url must be an https:// URL (http:// only on loopback)")
         return self
 
     @cached_property

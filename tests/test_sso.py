@@ -140,3 +140,10 @@ def test_without_sso_an_rs256_token_is_refused(tmp_path: Path, jwks: JwksServer)
 def test_sso_needs_an_issuer_and_an_audience(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="jwt_sso_issuer"):
         test_settings(tmp_path, jwt_jwks_url="http://127.0.0.1:9/certs", jwt_sso_issuer=SSO_ISSUER)
+
+
+def test_keys_are_fetched_over_https_unless_on_loopback(tmp_path: Path) -> None:
+    sso = {"jwt_sso_issuer": SSO_ISSUER, "jwt_sso_audience": SSO_AUDIENCE}
+    with pytest.raises(ValidationError, match="https"):
+        test_settings(tmp_path, jwt_jwks_url="http://idp.example.test/certs", **sso)
+    assert test_settings(tmp_path, jwt_jwks_url="https://idp.example.test/certs", **sso).jwt_jwks_url
