@@ -16,6 +16,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 import limits
 from pydantic import Field, field_validator, model_validator
@@ -82,6 +83,12 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field("switchboard", min_length=1)
     jwt_audience: str = Field("switchboard", min_length=1)
     token_ttl_seconds: int = Field(3600, ge=60, le=MAX_TOKEN_TTL_SECONDS, description="default access token TTL")
+    # Single sign-on: RS256/ES256 tokens of an identity provider, verified with the keys its JWKS URL
+    # publishes; off while ``jwt_jwks_url`` is empty. Claims map as ``api.sso`` describes.
+    jwt_jwks_url: str = Field("", description="JWKS URL of the identity provider whose tokens are accepted")
+    jwt_sso_issuer: str = Field("", description="the identity provider's iss; required with jwt_jwks_url")
+    jwt_sso_audience: str = Field("", description="the aud the identity provider gives Switchboard's tokens")
+    jwt_sso_claim: str = Field("switchboard", min_length=1, description="claim holding the Switchboard grants")
 
     # Outbound SMS and WhatsApp through Twilio's Messages API (or a fake provider in tests and
     # demos). No account: agents' messages on those channels are recorded as failed, not sent.
@@ -163,6 +170,19 @@ class Settings(BaseSettings):
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert_file)
+
+    @model_validator(mode="after")
+    def _sso_names_issuer_and_audience(self) -> Settings:
+        # Without both, any token the identity provider signs for any application would pass.
+        if self.jwt_jwks_url and not (self.jwt_sso_issuer and self.jwt_sso_audience):
+            raise ValueError("jwt_jwks_url needs jwt_sso_issuer and jwt_sso_audience")
+        # Keys fetched in the clear could be swapped on the way: HTTPS, but on this machine.
+        url = urlparse(self.jwt_jwks_url)
+        if self.jwt_jwks_url and not (
+            url.scheme == "https" or (url.scheme == "http" and url.hostname in ("127.0.0.1", "::1", "localhost"))
+        ):
+            raise ValueError("jwt_jwks_url must be an https:// URL (http:// only on loopback)")
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

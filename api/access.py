@@ -1,5 +1,22 @@
-"""Who may reach a channel with an access token: a customer its own channel; an agent (or
-supervisor) the channels it joined or holds an open reservation for; an admin any."""
+"""Who may do what, in one place. The README's "Access" section shows the same table.
+
+=================  ======================  ===============  ================  =========  ===========================
+caller             REST                    agent socket     customer socket   codec      media (upload / read)
+=================  ======================  ===============  ================  =========  ===========================
+account / API key  everything              no (no token)    no (no token)     yes        any channel
+admin token        everything              as its worker    no                yes        any channel
+supervisor token   GET routing state       as its worker;   no                no         upload: its channels;
+                   (``/v1/Workspaces``)    reads any                                     read: its service's
+                                           channel of its
+                                           service
+agent token        no                      as its worker    no                no         its channels
+customer token     no                      no               its channel       no         its channel
+=================  ======================  ===============  ================  =========  ===========================
+
+"Its channels" are those the worker joined (accepted a task for) or holds an open reservation for.
+A supervisor watches (history, channel info, media) every channel of its chat service but acts
+(sends, types, marks read, uploads) only on its own, so it never speaks as another agent.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +24,47 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.tokens import Grants
-from store.models import ChannelAgent, Reservation, Task
+from store.models import Channel, ChannelAgent, Reservation, Task
 
 OPEN_RESERVATIONS = ("pending", "accepted", "wrapping")
+WORKER_ROLES = ("agent", "supervisor", "admin")
+# What a supervisor reads over REST: TaskRouter's routing state (workspaces, queues, workers, tasks).
+SUPERVISOR_REST_PREFIX = "/v1/Workspaces"
+READ_METHODS = ("GET", "HEAD")
 
 
-async def may_reach_channel(session: AsyncSession, grants: Grants, channel_sid: str) -> bool:
+def may_use_rest(grants: Grants, method: str, path: str) -> bool:
+    """REST with an access token (account credentials and API keys may do everything)."""
+    if grants.role == "admin":
+        return True
+    if grants.role == "supervisor":
+        routing_state = path == SUPERVISOR_REST_PREFIX or path.startswith(SUPERVISOR_REST_PREFIX + "/")
+        return method.upper() in READ_METHODS and routing_state
+    return False
+
+
+def may_use_agent_socket(grants: Grants) -> bool:
+    return grants.role in WORKER_ROLES and bool(grants.worker_sid) and bool(grants.workspace_sid)
+
+
+def may_use_customer_socket(grants: Grants) -> bool:
+    return grants.role == "customer" and bool(grants.channel_sid)
+
+
+def may_use_codec(grants: Grants) -> bool:
+    return grants.role == "admin"
+
+
+async def may_reach_channel(session: AsyncSession, grants: Grants, channel_sid: str, *, watch: bool = False) -> bool:
+    """Whether ``grants`` may act on the channel (``watch``: only read it)."""
     if grants.role == "customer":
         return grants.channel_sid == channel_sid
     if grants.role == "admin":
         return True
+    if watch and grants.role == "supervisor" and grants.chat_service_sid is not None:
+        channel = await session.get(Channel, channel_sid)
+        if channel is not None and channel.service_sid == grants.chat_service_sid:
+            return True
     if grants.worker_sid is None:
         return False
     if await session.get(ChannelAgent, (channel_sid, grants.worker_sid)) is not None:

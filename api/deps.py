@@ -1,11 +1,14 @@
 """Typed dependencies: the process context, database sessions, the channel workflow client,
-account authentication and access token (Bearer) authentication."""
+account authentication (the account's credentials or an API key, or an access token the REST
+policy in ``api.access`` lets through) and access token (Bearer) authentication."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -15,10 +18,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import Client
 
+from api.access import may_use_rest
 from api.rate_limits import SESSIONS, TOKEN, RateLimits, client_ip
-from api.tokens import TokenClaims, TokenError, verify_token
+from api.tokens import Grants, TokenClaims, TokenError, verify_token
 from api.twilio_shape import SERVICE_UNAVAILABLE, PageRequest, TwilioError, base_url, page_body, page_request
 from settings import Settings
+from store.api_keys import valid_api_key
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
 from store.fanout import FeedWaiters
@@ -80,45 +85,131 @@ def get_channels(context: ContextDep) -> ChannelClient:
 ChannelsDep = Annotated[ChannelClient, Depends(get_channels)]
 
 basic_auth = HTTPBasic(auto_error=False)
+BasicDep = Annotated[HTTPBasicCredentials | None, Depends(basic_auth)]
+FORBIDDEN = 20403
+BAD_CREDENTIALS = "Authentication Error - invalid username or password"
 
 
-def require_account(
-    context: ContextDep, credentials: Annotated[HTTPBasicCredentials | None, Depends(basic_auth)]
-) -> str:
-    """HTTP Basic with the account SID and auth token; answers the account SID."""
-    settings = context.settings
-    if credentials is None or not (
+def is_account(settings: Settings, credentials: HTTPBasicCredentials) -> bool:
+    """The account SID and auth token, compared in constant time."""
+    return bool(
         secrets.compare_digest(credentials.username.encode(), settings.account_sid.encode())
         & secrets.compare_digest(credentials.password.encode(), settings.auth_token.encode())
-    ):
-        raise TwilioError(401, "Authentication Error - invalid username or password")
-    return settings.account_sid
+    )
+
+
+async def basic_caller(context: AppContext, session: AsyncSession, credentials: HTTPBasicCredentials) -> str | None:
+    """Who HTTP Basic credentials prove to be: the account SID, or an API key's SID (a key that was
+    revoked, i.e. deleted, proves nothing from that moment on); None when they prove nothing."""
+    if is_account(context.settings, credentials):
+        return context.settings.account_sid
+    if await valid_api_key(session, context.hasher, credentials.username, credentials.password):
+        return credentials.username
+    return None
+
+
+def bearer_token(connection: HTTPConnection) -> str | None:
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def verified_claims(context: AppContext, token: str) -> TokenClaims:
+    """The token's claims, or 401 in Twilio's error shape with the token error's code. In a thread:
+    verifying a single sign-on token may fetch the identity provider's keys."""
+    try:
+        return await asyncio.to_thread(verify_token, context.settings, token)
+    except TokenError as exc:
+        raise TwilioError(401, exc.message, exc.code) from exc
+
+
+async def require_account(request: Request, context: ContextDep, session: SessionDep, credentials: BasicDep) -> str:
+    """The REST API's caller: HTTP Basic with the account SID and auth token or an API key's SID
+    and secret, or a Bearer access token whose role ``api.access.may_use_rest`` lets through;
+    answers the account SID."""
+    if credentials is not None:
+        if await basic_caller(context, session, credentials) is None:
+            raise TwilioError(401, BAD_CREDENTIALS)
+        return context.settings.account_sid
+    token = bearer_token(request)
+    if token is None:
+        raise TwilioError(401, BAD_CREDENTIALS)
+    claims = await verified_claims(context, token)
+    if not may_use_rest(claims.grants, request.method, request.url.path):
+        raise TwilioError(
+            403, f"Forbidden: a {claims.role} token may not {request.method} {request.url.path}", FORBIDDEN
+        )
+    await rate_limited_claims(context, claims)
+    return context.settings.account_sid
 
 
 AccountDep = Annotated[str, Depends(require_account)]
 
 
-def claims_from_bearer(context: ContextDep, connection: HTTPConnection) -> TokenClaims:
+def require_account_token(context: ContextDep, credentials: BasicDep) -> str:
+    """The account SID and auth token only (as Twilio's Keys resource: an API key cannot make or
+    revoke keys, so a leaked one cannot outlive its revocation)."""
+    if credentials is None or not is_account(context.settings, credentials):
+        raise TwilioError(401, BAD_CREDENTIALS)
+    return context.settings.account_sid
+
+
+async def claims_from_bearer(context: ContextDep, connection: HTTPConnection) -> TokenClaims:
     """``Authorization: Bearer <access token>`` (HTTP requests and WebSocket handshakes alike),
     verified; 401 in Twilio's error shape, with the token error's code, otherwise."""
-    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(connection)
+    if token is None:
         raise TwilioError(401, "Authentication Error - an access token is required (Authorization: Bearer)")
-    try:
-        return verify_token(context.settings, token.strip())
-    except TokenError as exc:
-        raise TwilioError(401, exc.message, exc.code) from exc
+    return await verified_claims(context, token)
 
 
-async def rate_limited_claims(
-    context: ContextDep, claims: Annotated[TokenClaims, Depends(claims_from_bearer)]
+def operator_claims(context: AppContext, caller: str) -> TokenClaims:
+    """What account credentials or an API key amount to where access tokens are checked: an admin."""
+    now = datetime.now(UTC)
+    return TokenClaims(
+        jti="",
+        issuer=context.settings.jwt_issuer,
+        audience=context.settings.jwt_audience,
+        account_sid=context.settings.account_sid,
+        identity=caller,
+        grants=Grants(role="admin"),
+        issued_at=now,
+        not_before=now,
+        expires_at=now + timedelta(seconds=context.settings.token_ttl_seconds),
+    )
+
+
+async def caller_claims(
+    request: Request, context: ContextDep, session: SessionDep, credentials: BasicDep
 ) -> TokenClaims:
-    """The bearer's claims, once the call is counted against the token's rate limit."""
-    await context.rate_limits.check(TOKEN, claims.jti, "this access token")
+    """A Bearer access token's claims, or an admin's for the account's credentials or an API key."""
+    if credentials is not None:
+        caller = await basic_caller(context, session, credentials)
+        if caller is None:
+            raise TwilioError(401, BAD_CREDENTIALS)
+        return operator_claims(context, caller)
+    return await claims_from_bearer(context, request)
+
+
+async def rate_limited_claims(context: AppContext, claims: TokenClaims) -> TokenClaims:
+    """``claims``, once the call is counted against the token's rate limit (account credentials
+    and API keys, which carry no token id, are not limited here)."""
+    if claims.jti:
+        await context.rate_limits.check(TOKEN, claims.jti, "this access token")
     return claims
 
 
-ClaimsDep = Annotated[TokenClaims, Depends(rate_limited_claims)]
+async def bearer_caller(
+    context: ContextDep, claims: Annotated[TokenClaims, Depends(claims_from_bearer)]
+) -> TokenClaims:
+    return await rate_limited_claims(context, claims)
+
+
+async def any_caller(context: ContextDep, claims: Annotated[TokenClaims, Depends(caller_claims)]) -> TokenClaims:
+    return await rate_limited_claims(context, claims)
+
+
+ClaimsDep = Annotated[TokenClaims, Depends(bearer_caller)]
+CallerDep = Annotated[TokenClaims, Depends(any_caller)]
 
 
 async def limit_web_chats_per_address(request: Request, context: ContextDep) -> None:

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from api.body_limit import BodySizeLimit, BodyTooLarge, body_too_large_handler
 from api.deps import AppContext
 from api.routes import (
+    api_keys,
     chat,
     codec,
     desk,
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> FastAPI:
         agent_socket.router,
         customer_socket.router,
         codec.router,
+        api_keys.router,
     ):
         app.include_router(router)
     mount_pages(app)

@@ -11,6 +11,17 @@ Claims: ``jti`` (unique id), ``iss`` / ``aud`` (the ``jwt_issuer`` / ``jwt_audie
 
 ``chat``, ``task_router`` and ``channel_sid`` appear only when granted. Verification failures raise
 :class:`TokenError` with the code of Twilio's matching access token error.
+
+Single sign-on: with ``jwt_jwks_url`` set, tokens signed with RS256 by the identity provider (keys
+from its JWKS, cached) are accepted too, when ``iss`` is ``jwt_sso_issuer`` and ``aud`` is
+``jwt_sso_audience``. Their ``sub`` is the identity, and the ``jwt_sso_claim`` claim (default
+``switchboard``) holds the grants in the ``grants`` claim's shape, its ``identity`` optional::
+
+    {"sub": "alice@example.com", "switchboard": {"role": "supervisor", "chat": {"service_sid": "IS..."},
+     "task_router": {"workspace_sid": "WS...", "worker_sid": "WK..."}}}
+
+Without that claim a token grants nothing (refused). The role ``customer`` is never taken from an
+identity provider: customers get channel-bound tokens from the web chat.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 import jwt
@@ -28,6 +40,11 @@ ALGORITHM = "HS256"
 # Clock skew tolerated between the machine that minted a token and the one checking it.
 LEEWAY_SECONDS = 30
 REQUIRED_CLAIMS = ("jti", "iss", "aud", "sub", "iat", "nbf", "exp", "grants")
+SSO_ALGORITHMS = ("RS256",)
+SSO_REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp")
+# How long keys fetched from the identity provider's JWKS are kept; an unknown kid refetches.
+JWKS_CACHE_SECONDS = 300
+JWKS_TIMEOUT_SECONDS = 10
 
 Role = Literal["agent", "supervisor", "admin", "customer"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -162,32 +179,19 @@ def mint_token(
 
 def verify_token(settings: Settings, token: str) -> TokenClaims:
     """Check signature, algorithm, ``exp``, ``nbf``, ``iat`` (with ``LEEWAY_SECONDS``), issuer,
-    audience and account; answer the claims or raise :class:`TokenError`."""
-    key = _signing_key(settings)
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=[ALGORITHM],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            leeway=LEEWAY_SECONDS,
-            options={"require": list(REQUIRED_CLAIMS), "strict_aud": True},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenError(EXPIRED, "Access Token expired or expiration date invalid") from exc
-    except jwt.ImmatureSignatureError as exc:
-        raise TokenError(NOT_YET_VALID, "Access Token not yet valid") from exc
-    except jwt.InvalidSignatureError as exc:
-        raise TokenError(INVALID_SIGNATURE, "Invalid Access Token signature") from exc
-    except jwt.InvalidAlgorithmError as exc:
-        raise TokenError(INVALID_HEADER, f"Invalid Access Token header: only {ALGORITHM} is accepted") from exc
-    except jwt.InvalidIssuerError as exc:
-        raise TokenError(INVALID_ISSUER, "Invalid Access Token issuer") from exc
-    except jwt.InvalidAudienceError as exc:
-        raise TokenError(INVALID_ISSUER, "Invalid Access Token audience") from exc
-    except jwt.InvalidTokenError as exc:
-        raise TokenError(INVALID_TOKEN, f"Invalid Access Token: {exc}") from exc
+    audience and account; answer the claims or raise :class:`TokenError`. RS256 tokens go to the
+    identity provider's keys when single sign-on is configured. May fetch the JWKS (blocking):
+    async callers run it in a thread."""
+    if settings.jwt_jwks_url and _algorithm(token) in SSO_ALGORITHMS:
+        return verify_sso_token(settings, token)
+    claims = _decode(
+        token,
+        _signing_key(settings),
+        algorithm=ALGORITHM,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+        required=REQUIRED_CLAIMS,
+    )
     if claims["sub"] != settings.account_sid:
         raise TokenError(INVALID_ISSUER, "Invalid Access Token subject: not this account")
     if not isinstance(claims["jti"], str) or not claims["jti"]:
@@ -202,5 +206,93 @@ def verify_token(settings: Settings, token: str) -> TokenClaims:
         grants=grants,
         issued_at=datetime.fromtimestamp(claims["iat"], UTC),
         not_before=datetime.fromtimestamp(claims["nbf"], UTC),
+        expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+    )
+
+
+def _algorithm(token: str) -> Any:
+    try:
+        return jwt.get_unverified_header(token).get("alg")
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(INVALID_TOKEN, f"Invalid Access Token: {exc}") from exc
+
+
+def _decode(token: str, key: Any, *, algorithm: str, audience: str, issuer: str, required: tuple[str, ...]) -> Any:
+    """The claims of ``token`` once its signature, algorithm, times, issuer and audience check out."""
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": list(required), "strict_aud": True},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError(EXPIRED, "Access Token expired or expiration date invalid") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise TokenError(NOT_YET_VALID, "Access Token not yet valid") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise TokenError(INVALID_SIGNATURE, "Invalid Access Token signature") from exc
+    except jwt.InvalidAlgorithmError as exc:
+        raise TokenError(INVALID_HEADER, f"Invalid Access Token header: only {algorithm} is accepted") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise TokenError(INVALID_ISSUER, "Invalid Access Token issuer") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise TokenError(INVALID_ISSUER, "Invalid Access Token audience") from exc
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(INVALID_TOKEN, f"Invalid Access Token: {exc}") from exc
+
+
+@lru_cache(maxsize=8)
+def jwks_client(url: str) -> jwt.PyJWKClient:
+    """One client per JWKS URL for the process, so its key cache is shared by every request."""
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=JWKS_CACHE_SECONDS, timeout=JWKS_TIMEOUT_SECONDS)
+
+
+def verify_sso_token(settings: Settings, token: str) -> TokenClaims:
+    """An identity provider's token: signed by a key its JWKS publishes, for our audience, with
+    Switchboard grants in ``jwt_sso_claim``."""
+    try:
+        signing_key = jwks_client(settings.jwt_jwks_url).get_signing_key_from_jwt(token)
+    except jwt.PyJWKClientConnectionError as exc:
+        raise TokenError(
+            INVALID_SIGNATURE, "Invalid Access Token: the identity provider's keys are unreachable"
+        ) from exc
+    except jwt.PyJWKClientError as exc:
+        raise TokenError(
+            INVALID_SIGNATURE, "Invalid Access Token signature: no key of the identity provider matches"
+        ) from exc
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(INVALID_TOKEN, f"Invalid Access Token: {exc}") from exc
+    claims = _decode(
+        token,
+        signing_key.key,
+        algorithm=SSO_ALGORITHMS[0],
+        audience=settings.jwt_sso_audience,
+        issuer=settings.jwt_sso_issuer,
+        required=SSO_REQUIRED_CLAIMS,
+    )
+    subject = claims["sub"]
+    section = claims.get(settings.jwt_sso_claim)
+    if not isinstance(subject, str) or not subject:
+        raise TokenError(INVALID_TOKEN, "Invalid Access Token: sub is not a string")
+    if not isinstance(section, dict):
+        raise TokenError(INVALID_GRANTS, f"Invalid Access Token grants: no {settings.jwt_sso_claim!r} claim")
+    identity, grants = Grants.from_claim({"identity": subject, **section})
+    if grants.role == "customer" or grants.channel_sid is not None:
+        raise TokenError(INVALID_GRANTS, "Invalid Access Token grants: customers do not sign in through SSO")
+    now = datetime.now(UTC)
+    issued = claims.get("iat")
+    return TokenClaims(
+        jti=str(claims.get("jti") or ""),
+        issuer=claims["iss"],
+        audience=settings.jwt_sso_audience,
+        account_sid=settings.account_sid,
+        identity=identity,
+        grants=grants,
+        issued_at=datetime.fromtimestamp(issued, UTC) if isinstance(issued, int | float) else now,
+        not_before=now,
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
     )

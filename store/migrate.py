@@ -4,8 +4,8 @@ revision as it starts, and operators can do it ahead with ``switchboard migrate`
 Processes starting together take turns: on PostgreSQL under an advisory lock held by the
 migrating transaction, on SQLite under a lock file beside the database. A database that
 ``create_all`` made before migrations existed has no version table: its missing tables are added
-(as ``create_all`` did), and if it then matches the models it is stamped at the initial revision
-(the schema ``create_all`` made) before the remaining revisions run."""
+(as ``create_all`` did), and if it then matches the models it is stamped at the head revision
+(the models' schema)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,6 @@ from store import models  # noqa: F401  (registers the tables on SQLModel.metada
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The revision whose schema equals what create_all made before migrations existed.
-INITIAL_REVISION = "0001"
 VERSION_TABLE = "alembic_version"
 # pg_advisory_xact_lock's key for "migrating Switchboard's schema" (any constant bigint).
 ADVISORY_LOCK_KEY = 0x5357_4954_4348  # "SWITCH"
@@ -89,7 +87,8 @@ def upgrade_on(connection: Connection, revision: str = "head") -> MigrationResul
                 "the database has Switchboard tables but no migration history, and they differ from "
                 f"the models: {differences}"
             )
-        command.stamp(alembic_config(connection), INITIAL_REVISION)
+        # create_all made the models' schema, which is the head revision's.
+        command.stamp(alembic_config(connection), "head")
         stamped = True
     command.upgrade(alembic_config(connection), revision)
     return MigrationResult(before, current_revision(connection), stamped)

@@ -27,6 +27,7 @@ WORKER_CHANNEL = "WC"
 RESERVATION = "WR"
 EVENT = "EV"
 MEDIA = "ME"
+API_KEY = "SK"
 
 SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
 

@@ -3,8 +3,8 @@
 (metadata values and data base64). Also served as ``/codec/{namespace}/...`` for the CLI's
 ``--codec-endpoint .../{namespace}``.
 
-Only operators get plaintext: the account's credentials (HTTP Basic, as the REST API), an admin
-access token (Bearer), or the cookie ``/codec/sign-in`` sets after asking for the account's
+Only operators get plaintext: the account's credentials or an API key (HTTP Basic, as the REST
+API), an admin access token (Bearer), or the cookie ``/codec/sign-in`` sets after asking for the account's
 credentials (what a browser running the Temporal UI can send: the UI's codec option "include
 cross-origin credentials"). Anyone else gets 401 or 403, so the UI shows ciphertext. Browsers reach
 these routes only from the Temporal UI's origins (``temporal_ui_origin``).
@@ -12,22 +12,29 @@ these routes only from the Temporal UI's origins (``temporal_ui_origin``).
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import jwt
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from fastapi.security import HTTPBasicCredentials
 from google.protobuf import json_format
 from google.protobuf.message import Error as ProtobufError
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload
 
-from api.deps import ContextDep, basic_auth
-from api.tokens import TokenError, verify_token
+from api.access import may_use_codec
+from api.deps import (
+    BAD_CREDENTIALS,
+    FORBIDDEN,
+    BasicDep,
+    ContextDep,
+    SessionDep,
+    basic_caller,
+    bearer_token,
+    verified_claims,
+)
 from api.twilio_shape import TwilioError
 from settings import Settings
 from store.payload_codec import EncryptionCodec, PayloadDecryptionError
@@ -36,16 +43,8 @@ PREFIX = "/codec"
 COOKIE = "switchboard_codec"
 # The cookie's token is good for this endpoint only, never as an access token elsewhere.
 COOKIE_AUDIENCE = "switchboard-codec"
-OPERATOR_ROLES = ("admin",)
 
 router = APIRouter(prefix=PREFIX, tags=["Codec"])
-
-
-def _same_credentials(credentials: HTTPBasicCredentials, settings: Settings) -> bool:
-    return bool(
-        secrets.compare_digest(credentials.username.encode(), settings.account_sid.encode())
-        & secrets.compare_digest(credentials.password.encode(), settings.auth_token.encode())
-    )
 
 
 def _session_token(settings: Settings) -> tuple[str, int]:
@@ -76,23 +75,19 @@ def _session_is_valid(settings: Settings, token: str) -> bool:
     return bool(claims["sub"] == settings.account_sid)
 
 
-def require_operator(
-    request: Request, context: ContextDep, credentials: Annotated[HTTPBasicCredentials | None, Depends(basic_auth)]
-) -> str:
+async def require_operator(request: Request, context: ContextDep, session: SessionDep, credentials: BasicDep) -> str:
     """Answers who the operator is; 401 without valid credentials, 403 for a token of another role."""
     settings = context.settings
     if credentials is not None:
-        if _same_credentials(credentials, settings):
-            return settings.account_sid
-        raise TwilioError(401, "Authentication Error - invalid username or password")
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        try:
-            claims = verify_token(settings, token.strip())
-        except TokenError as exc:
-            raise TwilioError(401, exc.message, exc.code) from exc
-        if claims.role not in OPERATOR_ROLES:
-            raise TwilioError(403, "Only operators may decode payloads")
+        caller = await basic_caller(context, session, credentials)
+        if caller is None:
+            raise TwilioError(401, BAD_CREDENTIALS)
+        return caller
+    token = bearer_token(request)
+    if token is not None:
+        claims = await verified_claims(context, token)
+        if not may_use_codec(claims.grants):
+            raise TwilioError(403, "Only operators may decode payloads", FORBIDDEN)
         return claims.identity
     cookie = request.cookies.get(COOKIE)
     if cookie and _session_is_valid(settings, cookie):
@@ -136,13 +131,11 @@ async def decode(request: Request, context: ContextDep, _operator: OperatorDep) 
 
 
 @router.get("/sign-in", summary="Sign a browser in for the Temporal UI's codec calls")
-async def sign_in(
-    request: Request, context: ContextDep, credentials: Annotated[HTTPBasicCredentials | None, Depends(basic_auth)]
-) -> Response:
+async def sign_in(request: Request, context: ContextDep, session: SessionDep, credentials: BasicDep) -> Response:
     """Asks for the account's credentials (the browser's sign-in prompt) and answers with an
     HttpOnly cookie for this endpoint, valid ``token_ttl_seconds``."""
     settings = context.settings
-    if credentials is None or not _same_credentials(credentials, settings):
+    if credentials is None or await basic_caller(context, session, credentials) is None:
         return JSONResponse(
             {"status": 401, "message": "Sign in with the account SID and auth token"},
             status_code=401,

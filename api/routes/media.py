@@ -2,7 +2,8 @@
 for its own channel, an agent's for one it works on), ``GET /v1/Media/{sid}/Content`` serves it
 to whoever may reach that channel, and to a provider holding a signed link (``store.media_links``).
 ``GET /v1/Messages/{IM}/Media/{n}`` fetches a customer's media from its provider for the same
-viewers.
+viewers. Who may reach which channel is ``api.access``'s call (the account's credentials and API
+keys count as an admin).
 Stored encrypted, like message bodies."""
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 
 from api.access import may_reach_channel
-from api.deps import ClaimsDep, ContextDep, SessionDep, claims_from_bearer, rate_limited_claims
+from api.deps import BasicDep, CallerDep, ContextDep, SessionDep, caller_claims, rate_limited_claims
 from api.sockets.session import media_view
+from api.tokens import TokenClaims
 from api.twilio_shape import TwilioError, invalid, not_found
 from settings import Settings
 from store.media_links import valid_media_signature
@@ -34,9 +36,12 @@ INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 CONTENT = "media.content"
 
 
-async def reachable_channel(session: SessionDep, claims: ClaimsDep, channel_sid: str) -> Channel:
+async def reachable_channel(
+    session: SessionDep, claims: TokenClaims, channel_sid: str, *, watch: bool = False
+) -> Channel:
+    """The channel, when ``claims`` may act on it (``watch``: see it); 403 otherwise."""
     channel = await session.get(Channel, channel_sid)
-    if channel is None or not await may_reach_channel(session, claims.grants, channel_sid):
+    if channel is None or not await may_reach_channel(session, claims.grants, channel_sid, watch=watch):
         # The same answer for a channel that does not exist and one that is not yours.
         raise TwilioError(403, f"channel {channel_sid} is not reachable with this token")
     return channel
@@ -46,7 +51,7 @@ async def reachable_channel(session: SessionDep, claims: ClaimsDep, channel_sid:
 async def upload_media(
     context: ContextDep,
     session: SessionDep,
-    claims: ClaimsDep,
+    claims: CallerDep,
     file: Annotated[UploadFile, File()],
     channel_sid: Annotated[str, Form(max_length=34)],
 ) -> dict[str, Any]:
@@ -93,10 +98,12 @@ async def media_content(
     context: ContextDep,
     session: SessionDep,
     sid: str,
+    credentials: BasicDep,
     expires: Annotated[int | None, Query(alias="Expires")] = None,
     signature: Annotated[str | None, Query(alias="Signature")] = None,
 ) -> Response:
-    """With a bearer token that reaches the media's channel, or a signed link (providers)."""
+    """With a bearer token that may see the media's channel (or the account's credentials), or a
+    signed link (providers)."""
     if expires is not None and signature is not None:
         if not valid_media_signature(context.settings.jwt_secret, sid, expires, signature):
             raise TwilioError(403, "the media link is not valid or has expired")
@@ -104,11 +111,11 @@ async def media_content(
         if media is None:
             raise not_found("Media", sid)
     else:
-        claims = await rate_limited_claims(context, claims_from_bearer(context, request))
+        claims = await rate_limited_claims(context, await caller_claims(request, context, session, credentials))
         media = await session.get(MediaObject, sid)
         if media is None:
             raise not_found("Media", sid)
-        await reachable_channel(session, claims, media.channel_sid)
+        await reachable_channel(session, claims, media.channel_sid, watch=True)
     content = base64.b64decode(context.cipher.decrypt(media.content_enc, CONTENT))
     return served(content, media.content_type, context.cipher.decrypt(media.filename_enc, "media.filename"))
 
@@ -131,15 +138,14 @@ def served(content: bytes, content_type: str, filename: str) -> Response:
 
 @provider_router.get("/{message_sid}/Media/{n}")
 async def provider_media(
-    request: Request, context: ContextDep, session: SessionDep, message_sid: str, n: int
+    context: ContextDep, session: SessionDep, claims: CallerDep, message_sid: str, n: int
 ) -> Response:
     """A customer's media as the provider keeps it (a Twilio media URL, a Meta media id),
     fetched with the deployment's provider credentials for a viewer who may see the channel."""
-    claims = await rate_limited_claims(context, claims_from_bearer(context, request))
     message = await session.get(Message, message_sid)
     if message is None:
         raise not_found("Message", message_sid)
-    await reachable_channel(session, claims, message.channel_sid)
+    await reachable_channel(session, claims, message.channel_sid, watch=True)
     stored = context.cipher.decrypt_optional(message.media_enc, "message.media")
     records: list[dict[str, Any]] = json.loads(stored) if stored else []
     if not 0 <= n < len(records):

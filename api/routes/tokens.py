@@ -78,5 +78,6 @@ async def create_token(context: ContextDep, session: SessionDep, form: Annotated
 @refresh_router.post("/Refresh", status_code=201)
 async def refresh_token(context: ContextDep, claims: ClaimsDep) -> dict[str, Any]:
     """The same grants for as long as the presented token was minted for."""
-    ttl = int((claims.expires_at - claims.issued_at).total_seconds())
+    # Single sign-on tokens may live longer (or carry no iat): kept within what may be minted.
+    ttl = min(max(int((claims.expires_at - claims.issued_at).total_seconds()), MIN_TTL_SECONDS), MAX_TOKEN_TTL_SECONDS)
     return token_body(context.settings, claims.identity, claims.grants, ttl)

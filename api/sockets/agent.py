@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import WorkflowUpdateFailedError
 
-from api.access import OPEN_RESERVATIONS, may_reach_channel
+from api.access import OPEN_RESERVATIONS, may_reach_channel, may_use_agent_socket
 from api.channels import contact_config, on_contact_channel
 from api.conversations import channel_task, enabled_flow
 from api.deps import AppContext
@@ -76,7 +76,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         return
     claims, resume_after = authenticated
     grants = claims.grants
-    if grants.role not in ("agent", "supervisor", "admin") or not grants.worker_sid or not grants.workspace_sid:
+    if not may_use_agent_socket(grants) or not grants.worker_sid:
         await websocket.close(CLOSE_FORBIDDEN, "the token grants no TaskRouter worker")
         return
     async with context.db.session() as session:
@@ -187,17 +187,18 @@ class AgentSocket(FeedSocket):
             "token_expires_at": iso(self.claims.expires_at),
         }
 
-    async def _may_see(self, channel_sid: str) -> None:
-        """An agent works on channels it joined or holds a reservation for; nothing else."""
+    async def _may_see(self, channel_sid: str, *, watch: bool = False) -> None:
+        """An agent works on channels it joined or holds a reservation for; a supervisor also
+        watches (``watch``) its service's; an admin any (``api.access``)."""
         async with self.context.db.session() as session:
-            allowed = await may_reach_channel(session, self.claims.grants, channel_sid)
+            allowed = await may_reach_channel(session, self.claims.grants, channel_sid, watch=watch)
         if not allowed:
             raise CommandError(403, f"channel {channel_sid} is not one of this agent's channels")
 
-    async def _channel(self, frame: dict[str, Any]) -> str:
+    async def _channel(self, frame: dict[str, Any], *, watch: bool = False) -> str:
         channel_sid = text_field(frame, "channel_sid")
         assert channel_sid is not None
-        await self._may_see(channel_sid)
+        await self._may_see(channel_sid, watch=watch)
         return channel_sid
 
     async def _set_activity(self, frame: dict[str, Any]) -> dict[str, Any]:
@@ -269,7 +270,7 @@ class AgentSocket(FeedSocket):
         return {"task_sid": task_sid, "new_task_sid": result.task_sid}
 
     async def _history(self, frame: dict[str, Any]) -> dict[str, Any]:
-        return await channel_history(self.context, await self._channel(frame), frame)
+        return await channel_history(self.context, await self._channel(frame, watch=True), frame)
 
     async def _directory(self, _frame: dict[str, Any]) -> dict[str, Any]:
         """The workspace's queues, workers and activities: transfer targets and the activity menu."""
@@ -332,7 +333,7 @@ class AgentSocket(FeedSocket):
 
     async def _channel_info(self, frame: dict[str, Any]) -> dict[str, Any]:
         """A conversation's details for the desk: the customer, members' read horizons, the task."""
-        channel_sid = await self._channel(frame)
+        channel_sid = await self._channel(frame, watch=True)
         cipher = self.context.cipher
         async with self.context.db.session() as session:
             channel = await session.get(Channel, channel_sid)

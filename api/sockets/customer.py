@@ -11,6 +11,7 @@ from fastapi import APIRouter, WebSocket
 from sqlmodel import select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from api.access import may_use_customer_socket
 from api.conversations import end_conversation
 from api.deps import AppContext
 from api.sockets.session import (
@@ -43,7 +44,7 @@ async def customer_socket(websocket: WebSocket) -> None:
         return
     claims, resume_after = authenticated
     channel_sid = claims.grants.channel_sid
-    if claims.grants.role != "customer" or not channel_sid:
+    if not may_use_customer_socket(claims.grants) or not channel_sid:
         await websocket.close(CLOSE_FORBIDDEN, "the token is not a customer's chat token")
         return
     async with context.db.session() as session:

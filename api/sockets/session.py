@@ -94,7 +94,8 @@ async def authenticate(websocket: WebSocket, protocol: str) -> tuple[TokenClaims
         else:
             raw = websocket.query_params.get("resume_after")
             resume_after = int(raw) if raw and raw.isascii() and raw.isdigit() else None
-        return verify_token(context.settings, token), resume_after
+        # In a thread: a single sign-on token may need the identity provider's keys fetched.
+        return await asyncio.to_thread(verify_token, context.settings, token), resume_after
     except TokenError as exc:
         await websocket.close(CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}"[:120])
     except (CommandError, TimeoutError, ValueError) as exc:
@@ -215,7 +216,7 @@ class FeedSocket(ABC):
         token = text_field(frame, "token")
         assert token is not None
         try:
-            fresh = verify_token(self.context.settings, token)
+            fresh = await asyncio.to_thread(verify_token, self.context.settings, token)
         except TokenError as exc:
             raise CommandError(401, f"{exc.code}: {exc.message}") from exc
         if fresh.identity != self.claims.identity or fresh.grants != self.claims.grants:

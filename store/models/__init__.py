@@ -3,6 +3,7 @@ ciphertext (see ``store.crypto``); columns ending in ``_hash`` hold keyed hashes
 never the plaintext. Importing this package registers every table with ``SQLModel.metadata``."""
 
 from store.models.agents import AgentFeedItem, ChannelAgent
+from store.models.api_keys import ApiKey
 from store.models.base import utcnow
 from store.models.chat import Channel, Member, Message, Service
 from store.models.delivery import MessageDelivery
@@ -24,6 +25,7 @@ from store.models.webchat import CustomerFeedItem, MediaObject
 
 __all__ = [
     "AgentFeedItem",
+    "ApiKey",
     "Channel",
     "ChannelAgent",
     "Contact",
