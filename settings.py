@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     metrics_port: int = Field(0, ge=0, le=65535)
     temporal_metrics_address: str = ""
 
+    # Retention: services without their own RetentionDays keep messages this many days (0: forever);
+    # a Temporal schedule sweeps every retention_interval_minutes.
+    retention_days: int = Field(0, ge=0)
+    retention_interval_minutes: int = Field(60, ge=1)
+
     channel_inactivity_seconds: float = Field(1800.0, gt=0)
     # Messages a channel workflow run stores before it continues as new, bounding its history.
     channel_run_message_budget: int = Field(1000, gt=0)

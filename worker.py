@@ -12,11 +12,22 @@ from typing import Self
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
 from temporalio.worker import Worker
 
 from activities.delivery import TWILIO_STATUS_PATH, DeliveryActivities, MetaAccount, TwilioAccount
 from activities.http import HttpActivities
+from activities.retention import RetentionActivities
 from activities.routing import RoutingActivities
 from activities.store import StoreActivities
 from activities.studio import StudioActivities
@@ -29,6 +40,7 @@ from store.migrate import migrate
 from store.payload_codec import data_converter
 from workflows import search_attributes
 from workflows.channel import ChannelWorkflow
+from workflows.retention import ContactErasure, RetentionSweep
 from workflows.routing.router import WorkspaceRouter
 from workflows.starter import ChannelClient
 
@@ -67,6 +79,30 @@ class Workers:
         await self._running.aclose()
 
 
+def retention_schedule_id(settings: Settings) -> str:
+    return f"retention-{settings.task_queue}"
+
+
+async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
+    """The schedule that runs the retention sweep, made once per task queue (every worker tries;
+    the first one creates it, and a changed interval is applied)."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            RetentionSweep.run, id=f"retention-sweep-{settings.task_queue}", task_queue=settings.task_queue
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(minutes=settings.retention_interval_minutes))]
+        ),
+        # A sweep still running when the next is due is not doubled.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(retention_schedule_id(settings), schedule)
+    except ScheduleAlreadyRunningError:
+        handle = client.get_schedule_handle(retention_schedule_id(settings))
+        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
+
+
 def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
     cipher = Cipher.from_setting(settings.encryption_keys, settings.encryption_key_id)
     store = StoreActivities(
@@ -80,6 +116,7 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
         *StudioActivities(db, cipher).all(),
         *RoutingActivities(db, cipher, client, settings.task_queue).all(),
         *HttpActivities(db, settings.auth_token).all(),
+        *RetentionActivities(db, cipher, client, settings.retention_days).all(),
         *DeliveryActivities(
             db,
             cipher,
@@ -102,7 +139,7 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
     workflow_worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ChannelWorkflow, WorkspaceRouter],
+        workflows=[ChannelWorkflow, WorkspaceRouter, RetentionSweep, ContactErasure],
         activities=activities,
         no_remote_activities=True,
         graceful_shutdown_timeout=timedelta(seconds=10),
@@ -127,6 +164,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         runtime=temporal_runtime(settings),
     )
     await ensure_search_attributes(client, settings.temporal_namespace)
+    await ensure_retention_schedule(client, settings)
     # Feed rows the activities write wake the API replicas' sockets (through Redis, or directly
     # when the API runs on the same event loop, as in the dev stack).
     db = Database(settings.resolved_database_url, FeedPublisher(settings.redis_url))

@@ -54,6 +54,10 @@ class AppContext:
         return self.temporal
 
     @property
+    def temporal_client(self) -> Client:
+        return self._temporal()
+
+    @property
     def channels(self) -> ChannelClient:
         return ChannelClient(self._temporal(), self.settings.task_queue)
 

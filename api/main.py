@@ -21,6 +21,7 @@ from api.routes import (
     chat,
     codec,
     desk,
+    erasures,
     flex_channels,
     flex_flows,
     flex_web_channels,
@@ -177,6 +178,7 @@ def create_app(settings: Settings) -> FastAPI:
         agent_socket.router,
         customer_socket.router,
         codec.router,
+        erasures.router,
         api_keys.router,
     ):
         app.include_router(router)

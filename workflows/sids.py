@@ -28,6 +28,8 @@ RESERVATION = "WR"
 EVENT = "EV"
 MEDIA = "ME"
 API_KEY = "SK"
+ERASURE = "ER"
+AUDIT_EVENT = "AE"
 
 SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
 

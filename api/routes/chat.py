@@ -57,6 +57,13 @@ def update_failure(exc: WorkflowUpdateFailedError) -> TwilioError:
 
 class ServiceForm(TwilioForm):
     friendly_name: str = Field(alias="FriendlyName", min_length=1, max_length=256)
+    # Switchboard's: messages older than this many days are deleted (0: kept; unset: the default).
+    retention_days: int | None = Field(None, alias="RetentionDays", ge=0, le=36500)
+
+
+class ServiceUpdateForm(TwilioForm):
+    friendly_name: str | None = Field(None, alias="FriendlyName", min_length=1, max_length=256)
+    retention_days: int | None = Field(None, alias="RetentionDays", ge=0, le=36500)
 
 
 def render_service(call: RestCall, service: Service) -> dict[str, Any]:
@@ -65,6 +72,7 @@ def render_service(call: RestCall, service: Service) -> dict[str, Any]:
         "sid": service.sid,
         "account_sid": call.account_sid,
         "friendly_name": service.friendly_name,
+        "retention_days": service.retention_days,
         "date_created": iso(service.date_created),
         "date_updated": iso(service.date_updated),
         "default_service_role_sid": None,
@@ -106,7 +114,9 @@ async def create_service(
     session: SessionDep,
     form: Annotated[ServiceForm, Form()],
 ) -> dict[str, Any]:
-    service = Service(sid=sids.new_sid(sids.SERVICE), friendly_name=form.friendly_name)
+    service = Service(
+        sid=sids.new_sid(sids.SERVICE), friendly_name=form.friendly_name, retention_days=form.retention_days
+    )
     session.add(service)
     await session.commit()
     return render_service(call, service)
@@ -128,10 +138,13 @@ async def update_service(
     call: CallDep,
     session: SessionDep,
     service_sid: str,
-    form: Annotated[ServiceForm, Form()],
+    form: Annotated[ServiceUpdateForm, Form()],
 ) -> dict[str, Any]:
     service = await load_service(session, service_sid)
-    service.friendly_name = form.friendly_name
+    if form.friendly_name is not None:
+        service.friendly_name = form.friendly_name
+    if form.retention_days is not None:
+        service.retention_days = form.retention_days
     service.date_updated = utcnow()
     session.add(service)
     await session.commit()

@@ -8,6 +8,7 @@ from store.models.base import utcnow
 from store.models.chat import Channel, Member, Message, Service
 from store.models.delivery import MessageDelivery
 from store.models.flex import Contact, FlexFlow, IntegrationFailure
+from store.models.retention import AuditEvent, Erasure
 from store.models.studio import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep
 from store.models.taskrouter import (
     Reservation,
@@ -26,10 +27,12 @@ from store.models.webchat import CustomerFeedItem, MediaObject
 __all__ = [
     "AgentFeedItem",
     "ApiKey",
+    "AuditEvent",
     "Channel",
     "ChannelAgent",
     "Contact",
     "CustomerFeedItem",
+    "Erasure",
     "FlexFlow",
     "IntegrationFailure",
     "MediaObject",

@@ -13,6 +13,9 @@ from store.models.base import utcnow
 class Service(SQLModel, table=True):
     sid: str = Field(primary_key=True, max_length=34)
     friendly_name: str
+    # Messages (and their media and deliveries) older than this many days are deleted; None: the
+    # deployment's default (SWITCHBOARD_RETENTION_DAYS), 0: kept forever.
+    retention_days: int | None = None
     date_created: datetime = Field(default_factory=utcnow)
     date_updated: datetime = Field(default_factory=utcnow)
 
