@@ -51,6 +51,7 @@
     reconnectTimer: 0,
     refreshTimer: 0,
     nextId: 0,
+    picks: 0, // conversations the agent opened: an accept answered later must not take over
     waiting: new Map(), // command id -> {frame, resolve, reject, quiet, sent, resent}
     worker: { sid: null, activity_sid: null, available: false },
     directory: { queues: [], workers: [], activities: [], flexFlows: [] },
@@ -697,6 +698,8 @@
     const entry = state.reservations.get(sid);
     if (!entry) return;
     for (const button of entry.buttons) button.disabled = true;
+    // The accepted conversation opens unless the agent picked another one meanwhile.
+    const picks = state.picks;
     try {
       await command(name, { reservation_sid: sid });
     } catch (err) {
@@ -707,7 +710,7 @@
     if (name === "accept" && entry.data.channel_sid) {
       const conv = conversationFor(entry.data.channel_sid);
       adoptTask(conv, taskFromReservation(entry.data, "assigned"), entry.data);
-      selectConversation(conv.sid, true);
+      if (state.picks === picks) selectConversation(conv.sid, true);
     }
   }
 
@@ -944,6 +947,7 @@
   function selectConversation(sid, byUser) {
     const conv = state.conversations.get(sid);
     if (!conv) return;
+    if (byUser) state.picks += 1;
     if (state.selected !== sid) {
       const previous = selectedConversation();
       if (previous) previous.draft = $("input").value;
