@@ -53,6 +53,9 @@ def test_replicas_and_workers_fail_without_losing_a_message(
         temporal_address=temporal_server.address,
         database_url=postgres_url,
         redis_url=REDIS_URL,
+        # The customer sends in bursts faster than any person types (the per-token limit is the
+        # hostile-input tests' business).
+        token_rate="1000/second",
         desk_dev_sign_in=True,
         channel_inactivity_seconds=600.0,
     )
