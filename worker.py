@@ -116,7 +116,7 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
         *StudioActivities(db, cipher).all(),
         *RoutingActivities(db, cipher, client, settings.task_queue).all(),
         *HttpActivities(db, settings.auth_token).all(),
-        *RetentionActivities(db, cipher, client, settings.retention_days).all(),
+        *RetentionActivities(db, cipher, client, settings.task_queue, settings.retention_days).all(),
         *DeliveryActivities(
             db,
             cipher,

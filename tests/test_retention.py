@@ -4,17 +4,22 @@ Flex Flows and channel types, leaving others alone; both are audited without the
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql
 from temporalio.client import Client
 
+from store.crypto import Cipher
 from tests.conftest import Stack, StackFactory, eventually, new_phone
+from tests.test_agent_socket import command, frame
 from tests.test_delivery import age_messages
-from tests.test_webchat import open_session
+from tests.test_webchat import as_customer, open_session
 from worker import retention_schedule_id
 
 
@@ -123,11 +128,23 @@ def test_an_erasure_removes_a_contact_across_channels_and_keeps_others(keeping: 
 
 
 def test_a_web_chat_customer_is_erased_by_identity(keeping: Stack) -> None:
-    session = open_session(keeping, "Xena", question="Delete my chat, please")
+    session = open_session(keeping, "Xena")
+
+    async def customer_writes() -> None:
+        async with as_customer(keeping, session["token"]) as chat:
+            await frame(chat, lambda f: f["type"] == "ready")
+            await command(chat, "c1", "send_message", body="Delete my chat, please", key="k-1")
+
+    asyncio.run(customer_writes())
     with keeping.http() as http:
         service = session["grants"]["chat"]["service_sid"]
         channel = session["channel_sid"]
-        eventually(lambda: bodies(http, service, channel) == ["Delete my chat, please"] or None)
+
+        def routed() -> None:
+            assert bodies(http, service, channel) == ["Delete my chat, please"]
+            assert task_rows(keeping, channel), "no task yet"  # a task waits for an agent
+
+        eventually(routed)
         asked = http.post("/v1/Erasures", data={"Address": session["identity"]})
         assert asked.status_code == 201, asked.text
 
@@ -136,6 +153,24 @@ def test_a_web_chat_customer_is_erased_by_identity(keeping: Stack) -> None:
             assert http.get(f"/v2/Services/{service}/Channels/{channel}").status_code == 404
 
         eventually(gone)
+    # Its waiting task left routing (no agent is offered a conversation that is gone), emptied.
+    [(status, attributes)] = task_rows(keeping, channel)
+    assert status == "canceled"
+    assert keeping_cipher(keeping).decrypt(attributes, "task.attributes") == "{}"
+
+
+def task_rows(stack: Stack, channel_sid: str) -> list[tuple[str, str]]:
+    engine = create_engine(stack.settings.resolved_database_url.replace("+aiosqlite", ""))
+    try:
+        with engine.connect() as conn:
+            query = sql("SELECT assignment_status, attributes_enc FROM task WHERE channel_sid = :sid")
+            return [(str(a), str(b)) for a, b in conn.execute(query, {"sid": channel_sid}).all()]
+    finally:
+        engine.dispose()
+
+
+def keeping_cipher(stack: Stack) -> Cipher:
+    return Cipher.from_setting(stack.settings.encryption_keys, stack.settings.encryption_key_id)
 
 
 def test_erasures_and_the_audit_trail_are_for_operators_only(keeping: Stack) -> None:
