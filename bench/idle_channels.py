@@ -54,7 +54,7 @@ async def open_idle_channels(
     service_sid, to = await setup_flow(url, settings, "+15550007777")
     before, started = cpu_sample(), time.time()
     timings = await drive_webhooks(settings, url, to, count, 1, concurrency, sender_prefix="+1555")
-    await wait_until_stored(db, service_sid, timings, deadline_seconds=600)
+    await wait_until_stored(db, service_sid, timings, deadline_seconds=max(600, count / 5))
     elapsed = time.time() - started
     return count / elapsed, cpu_shares(before, cpu_sample(), elapsed)
 

@@ -3,8 +3,11 @@
 The channel is opened by one customer SMS through the signed webhook (a long-lived Flex Flow); the
 other messages are then written through the channel workflow itself, as the webhook would, by
 ``deliver`` signals sent one after another (so their order is kept) straight to the workflow,
-skipping the HTTP hop; the workflow stores them in batches and continues as new every
-``channel_run_message_budget`` (1000) stored messages. Then it times, each several times (median):
+skipping the HTTP hop, ``--window`` (100) at a time: the benchmark waits for the channel to store
+each window before sending the next. (Unpaced, hundreds of signals pile up on the one workflow and
+an activation handling them all can overrun the SDK's 2 s deadlock timeout on a loaded machine.)
+The workflow stores them in batches and continues as new every ``channel_run_message_budget``
+(1000) stored messages. Then it times, each several times (median):
 the agent socket's ``history`` command (limit 50), the REST first page
 (``GET /v2/Services/{IS}/Channels/{CH}/Messages?PageSize=50``), the last page (``Order=desc``), and a
 full export paging through every message with PageSize 1000 (the API's maximum). It prints the
@@ -46,19 +49,27 @@ REPEATS = 5
 EXPORT_PAGE_SIZE = 1000  # the most a page may hold (api.twilio_shape.paging)
 
 
-async def fill_channel(settings: Settings, client: Client, db: Database, channel_sid: str, messages: int) -> float:
-    """Messages 1..M-1 as ``deliver`` signals in order; answers messages stored per second."""
+async def fill_channel(db: Database, client: Client, channel_sid: str, messages: int, window: int) -> float:
+    """Messages 1..M-1 as ``deliver`` signals in order, waiting for the channel to store each
+    ``window`` of them before sending more; answers messages stored per second."""
     handle = client.get_workflow_handle(channel_sid)
     started = time.time()
     for i in range(1, messages):
-        await handle.signal(
-            "deliver", InboundMessage(key=f"bench:{uuid.uuid4().hex}", author="+16660000000", body=f"message {i}")
-        )
-    while True:
-        if await stored_count(db, channel_sid) >= messages:
-            break
-        await asyncio.sleep(0.5)
+        message = InboundMessage(key=f"bench:{uuid.uuid4().hex}", author="+16660000000", body=f"message {i}")
+        await handle.signal("deliver", message)
+        if i % window == 0 or i == messages - 1:
+            await until_stored(db, channel_sid, i + 1)
     return (messages - 1) / (time.time() - started)
+
+
+async def until_stored(db: Database, channel_sid: str, count: int, deadline: float = 300) -> None:
+    limit = time.time() + deadline
+    while True:
+        if await stored_count(db, channel_sid) >= count:
+            return
+        if time.time() > limit:
+            raise SystemExit(f"FAILED: the channel stored {await stored_count(db, channel_sid)} of {count} messages")
+        await asyncio.sleep(0.1)
 
 
 async def stored_count(db: Database, channel_sid: str) -> int:
@@ -190,14 +201,14 @@ async def raw_signals(client: Client, messages: int) -> float:
         return messages / (time.time() - started)
 
 
-async def run(url: str, settings: Settings, messages: int) -> dict[str, Any]:
+async def run(url: str, settings: Settings, messages: int, window: int) -> dict[str, Any]:
     db = Database(settings.resolved_database_url)
     client = await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
     try:
         service_sid, to = await setup_flow(url, settings)
         await drive_webhooks(settings, url, to, 1, 1, 1)
         channel_sid = await opened_channel(db, service_sid)
-        figures: dict[str, Any] = {"fill": await fill_channel(settings, client, db, channel_sid, messages)}
+        figures: dict[str, Any] = {"fill": await fill_channel(db, client, channel_sid, messages, window)}
         await check_history(db, channel_sid, messages)
         figures.update(await time_reads(url, settings, service_sid, channel_sid, messages))
     finally:
@@ -211,15 +222,21 @@ async def run(url: str, settings: Settings, messages: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=10_000, help="messages in the channel (at least 50)")
+    parser.add_argument(
+        "--window", type=int, default=100, help="signals sent before waiting for the channel to store them"
+    )
     parser.add_argument("--database-url", default="", help="Switchboard's store (default: SQLite in a temp dir)")
     args = parser.parse_args()
     with bench_stack(args.database_url, in_process=False) as (settings, url):
-        f = asyncio.run(run(url, settings, args.messages))
+        f = asyncio.run(run(url, settings, args.messages, args.window))
     runs, continued = f["runs"]
     print(f"Switchboard long history: one long-lived channel with {args.messages} messages")
     print(f"  machine              {os.cpu_count()} cores, {platform.platform()}, Python {sys.version.split()[0]}")
     print("  stack                API and worker processes, SQLite (WAL) store")
-    print(f"  written              {f['fill']:8.1f} messages/s (deliver signals in order, to stored)")
+    print(
+        f"  written              {f['fill']:8.1f} messages/s (deliver signals in order, {args.window} at a time,"
+        " to stored)"
+    )
     print(f"  workflow runs        {runs} ({continued} continue-as-new, budget {f['budget']} messages a run)")
     print(f"  agent socket history {1000 * f['socket']:8.1f} ms   (limit 50, newest page; median of {REPEATS})")
     print(f"  REST first page      {1000 * f['rest_first']:8.1f} ms   (PageSize=50)")
