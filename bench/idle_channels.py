@@ -133,7 +133,7 @@ def main() -> None:
     print(f"  machine              {os.cpu_count()} cores, {platform.platform()}, Python {sys.version.split()[0]}")
     print("  stack                API and worker processes, SQLite (WAL) store, dev server SQLite (WAL)")
     print(f"  opened               {f['open_rate']:8.1f} channels/s (webhook to stored); CPU: {f['open_cpu']}")
-    for name, (worker, server) in (("before", f["rss_empty"]), ("with idle channels", f["rss_idle"])):
+    for name, (worker, server) in (("before", f["rss_empty"]), ("with them open", f["rss_idle"])):
         print(f"  RSS {name:<17}worker {megabytes(worker):>10}   Temporal dev server {megabytes(server):>10}")
     grown_worker = f["rss_idle"][0] - f["rss_empty"][0]
     grown_server = f["rss_idle"][1] - f["rss_empty"][1]

@@ -50,7 +50,7 @@ def test_idle_channels(outputs: dict[str, str]) -> None:
     out = outputs["idle_channels"]
     assert "20 open channels" in out
     assert figure(out, "opened") > 0
-    assert figure(out, "RSS with idle channels worker") > 0
+    assert figure(out, "RSS with them open") > 0
     assert figure(out, "database files       store") > 0
     assert figure(out, "webhook while open") > 0
     assert figure(out, "raw: 20 idle workflows started at") > 0
