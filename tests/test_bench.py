@@ -1,0 +1,75 @@
+"""Smoke test of the benchmarks in bench/: each runs end to end at a tiny size (its own dev server
+and stack), prints its figures and finds every message stored once, in order."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# The three start their own stacks; run side by side, the test takes as long as the slowest.
+RUNS = {
+    "idle_channels": ["--channels", "20", "--probe", "3"],
+    "long_history": ["--messages", "60"],
+    "multiprocess_throughput": ["--channels", "3", "--messages", "5"],
+}
+
+
+@pytest.fixture(scope="module")
+def outputs() -> dict[str, str]:
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", f"bench.{name}", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, args in RUNS.items()
+    }
+    found = {}
+    for name, process in running.items():
+        out, _ = process.communicate(timeout=240)
+        assert process.returncode == 0, f"bench.{name} failed:\n{out[-3000:]}"
+        found[name] = out
+    return found
+
+
+def figure(out: str, label: str) -> float:
+    """The first number printed after ``label``."""
+    match = re.search(re.escape(label) + r"\D*?([\d.]+)", out)
+    assert match is not None, f"{label!r} is not in:\n{out}"
+    return float(match.group(1))
+
+
+def test_idle_channels(outputs: dict[str, str]) -> None:
+    out = outputs["idle_channels"]
+    assert "20 open channels" in out
+    assert figure(out, "opened") > 0
+    assert figure(out, "RSS with them open") > 0
+    assert figure(out, "database files       store") > 0
+    assert figure(out, "webhook while open") > 0
+    assert figure(out, "raw: 20 idle workflows started at") > 0
+    assert "lost / duplicated    0 / 0" in out
+
+
+def test_long_history(outputs: dict[str, str]) -> None:
+    out = outputs["long_history"]
+    assert "with 60 messages" in out
+    assert figure(out, "workflow runs") == 1
+    for label in ("agent socket history", "REST first page", "REST last page", "REST full export", "raw signals"):
+        assert figure(out, label) > 0
+    assert "lost / duplicated    0 / 0" in out
+
+
+def test_multiprocess_throughput(outputs: dict[str, str]) -> None:
+    out = outputs["multiprocess_throughput"]
+    assert figure(out, "one process          accepted") > 0
+    assert figure(out, "2 API + 2 workers    accepted") > 0
+    assert figure(out, "ratio multi / single") > 0
+    assert figure(out, "raw signal-with-start") > 0
+    assert "lost / duplicated    0 / 0 in both" in out
