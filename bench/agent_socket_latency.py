@@ -23,13 +23,11 @@ import uuid
 from typing import Any
 
 import httpx
-from temporalio.client import Client
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.webhook_throughput import bench_stack, percentile, raw_signal_with_start
 from settings import Settings
-from store.payload_codec import data_converter
 
 NUMBER = "+15550008888"
 
@@ -163,8 +161,7 @@ async def run(url: str, settings: Settings, customers: int, messages: int) -> di
         paced = await send_all(url, settings, customers, messages, "paced", 2 / sustained)
         latencies = await until_received(agent, paced)
         listener.cancel()
-    client = await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
-    raw = await raw_signal_with_start(client, customers, messages, customers)
+    raw = await raw_signal_with_start(settings, customers, messages, customers)
     return {"sustained": sustained, "paced_rate": sustained / 2, "latencies": latencies, "raw": raw}
 
 

@@ -13,7 +13,6 @@ of the same server for the same traffic shape.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import platform
@@ -21,8 +20,6 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
-
-from temporalio.client import Client
 
 from bench.processes import cpu_sample, cpu_shares
 from bench.webhook_throughput import (
@@ -33,11 +30,11 @@ from bench.webhook_throughput import (
     running_processes,
     running_stack,
     setup_flow,
+    traffic_arguments,
     wait_until_stored,
 )
 from settings import Settings
 from store.db import Database
-from store.payload_codec import data_converter
 
 
 async def phase(
@@ -61,17 +58,8 @@ async def phase(
     }
 
 
-async def raw(settings: Settings, channels: int, messages: int, concurrency: int) -> float:
-    client = await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
-    return await raw_signal_with_start(client, channels, messages, concurrency)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--channels", type=int, default=20)
-    parser.add_argument("--messages", type=int, default=50, help="messages per channel")
-    parser.add_argument("--concurrency", type=int, default=20, help="webhook calls in flight")
-    parser.add_argument("--database-url", default="", help="Switchboard's store (default: SQLite in a temp dir)")
+    parser = traffic_arguments(__doc__)
     args = parser.parse_args()
     shape = (args.channels, args.messages, args.concurrency)
     with bench_server(args.database_url) as settings:
@@ -79,7 +67,7 @@ def main() -> None:
             single = asyncio.run(phase([url], settings, "+15550005551", *shape))
         with running_processes(settings, settings.data_dir, replicas=2) as urls:
             multi = asyncio.run(phase(urls, settings, "+15550005552", *shape))
-        raw_rate = asyncio.run(raw(settings, *shape))
+        raw_rate = asyncio.run(raw_signal_with_start(settings, *shape))
     total = args.channels * args.messages
     print(f"Switchboard single- against multi-process stack: {args.channels} channels x {args.messages} = {total}")
     print(f"  machine              {os.cpu_count()} cores, {platform.platform()}, Python {sys.version.split()[0]}")

@@ -158,8 +158,9 @@ async def wait_until_stored(
     return latencies, max(stored_at.values())
 
 
-async def raw_signal_with_start(client: Client, channels: int, messages: int, concurrency: int) -> float:
+async def raw_signal_with_start(settings: Settings, channels: int, messages: int, concurrency: int) -> float:
     """Signals-with-start per second for the same shape of traffic, on the same server."""
+    client = await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
     queue = f"bench-raw-{uuid.uuid4().hex[:8]}"
     gate = asyncio.Semaphore(concurrency)
 
@@ -204,12 +205,18 @@ async def setup_flow(url: str, settings: Settings, number: str = "+15550009999")
     return service_sid, number
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def traffic_arguments(description: str | None) -> argparse.ArgumentParser:
+    """The command line the throughput benchmarks share: the traffic's shape and the store."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--channels", type=int, default=20)
     parser.add_argument("--messages", type=int, default=50, help="messages per channel")
     parser.add_argument("--concurrency", type=int, default=20, help="webhook calls in flight")
     parser.add_argument("--database-url", default="", help="Switchboard's store (default: SQLite in a temp dir)")
+    return parser
+
+
+def main() -> None:
+    parser = traffic_arguments(__doc__)
     parser.add_argument(
         "--in-process", action="store_true", help="API and worker in one process, like `switchboard dev`"
     )
@@ -350,8 +357,7 @@ async def run_benchmark(
     finally:
         await db.dispose()
     stored = total / (last_stored - timings.first_sent)
-    client = await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
-    raw = await raw_signal_with_start(client, channels, messages, concurrency)
+    raw = await raw_signal_with_start(settings, channels, messages, concurrency)
     return accepted, stored, timings.latencies, to_store, raw
 
 

@@ -35,6 +35,7 @@ from devstack import BackgroundStack, DevServer, start_dev_server, wait_until_re
 from fake_provider import FakeMeta, FakeTwilio
 from settings import Settings
 from store.defaults import plan_flex_defaults
+from tests.jwks_server import JwksServer
 
 T = TypeVar("T")
 POSTGRES_ADMIN_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -221,6 +222,16 @@ def fake_twilio(store_backend: str) -> Iterator[FakeTwilio]:
         yield fake
     finally:
         fake.stop()
+
+
+@pytest.fixture(scope="module")
+def jwks() -> Iterator[JwksServer]:
+    """An identity provider's JWKS on loopback (real HTTP), for single sign-on tokens."""
+    server = JwksServer()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="module")

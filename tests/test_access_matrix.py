@@ -11,7 +11,6 @@ import base64
 import json
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
@@ -36,15 +35,6 @@ CUSTOMER_PROTOCOL = "switchboard.customer.v1"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")
 
 ALLOW = "allow"
-
-
-@pytest.fixture(scope="module")
-def jwks() -> Iterator[JwksServer]:
-    server = JwksServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ fetched once and cached, and Switchboard's own HS256 tokens still accepted besid
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,6 @@ from tests.conftest import test_settings
 from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
 
 AGENT_GRANTS = {"role": "agent", "task_router": {"workspace_sid": "WS" + "1" * 32, "worker_sid": "WK" + "2" * 32}}
-
-
-@pytest.fixture(scope="module")
-def jwks() -> Iterator[JwksServer]:
-    server = JwksServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
