@@ -17,11 +17,15 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, Page, WebSocketRoute, expect
+from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
+from twilio.rest.taskrouter.v1.workspace.worker import WorkerInstance
 
 from fake_provider import FakeTwilio, ScriptedError
 from store.defaults import plan_flex_defaults
 from tests.conftest import ARTIFACTS, Stack, StackFactory, clear_the_floor, eventually, new_phone
+from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
+from tests.test_channel_workflow import messages_of
 from tests.test_delivery import age_messages, whatsapp_flow
 from tests.test_studio_flows import text
 
@@ -400,5 +404,256 @@ def test_an_agent_starts_an_sms_conversation_from_the_desk(
             text(sending, http, sending.settings.flex_sms_number, customer, "Great, thanks!")
         expect(said(desk, "desk").last).to_have_text("Great, thanks!", timeout=SEEN)
         shot(desk, "desk-outbound.png")
+    finally:
+        context.close()
+
+
+def stored_widget_token(page: Page) -> str:
+    """The token the widget keeps for its chat (in the page's local storage)."""
+    token = page.evaluate(
+        "() => Object.keys(localStorage).map(k => { try { return JSON.parse(localStorage[k]) } catch { return null } })"
+        ".filter(v => v && v.channel_sid && v.token).map(v => v.token)[0] || ''"
+    )
+    assert token, "the widget keeps no session"
+    return str(token)
+
+
+def workspace_of(stack: Stack) -> WorkspaceContext:
+    return stack.twilio().taskrouter.v1.workspaces(plan_flex_defaults(stack.settings).defaults.workspace_sid)
+
+
+def worker_named(stack: Stack, name: str) -> WorkerInstance:
+    [worker] = [w for w in workspace_of(stack).workers.list() if w.friendly_name == name]
+    return worker
+
+
+def test_the_desk_rejects_an_offer_and_changes_activity(web: Stack, browser: Browser) -> None:
+    """Reject hands the task to the next agent; Break and Offline take the agent off routing."""
+    first_context, first = new_page(browser)
+    second_context, second = new_page(browser)
+    chat_context, chat = new_page(browser)
+    try:
+        clear_the_floor(web)
+        desk_sign_in(first, web, "kim")
+        widget_start(chat, web, "Eve", "Do you ship abroad?")
+        offer = first.get_by_test_id("desk-reservation")
+        expect(offer.get_by_test_id("reservation-name")).to_have_text("Eve", timeout=SEEN)
+        offer.get_by_test_id("reservation-reject").click()
+        expect(offer).to_have_count(0, timeout=SEEN)
+        kim = worker_named(web, "kim")
+
+        def rejected() -> None:
+            statuses = [r.reservation_status for r in workspace_of(web).workers(kim.sid).reservations.list()]
+            assert statuses == ["rejected"], statuses
+
+        eventually(rejected)
+        # Kim goes on a break before anyone else comes: the task waits for the next agent.
+        first.get_by_test_id("desk-activity").select_option(label="Break")
+
+        def on(name: str, activity: str, available: bool) -> None:
+            worker = worker_named(web, name)
+            assert (worker.activity_name, worker.available) == (activity, available)
+
+        eventually(lambda: on("kim", "Break", False))
+        desk_sign_in(second, web, "lee")
+        handed = second.get_by_test_id("desk-reservation")
+        expect(handed.get_by_test_id("reservation-name")).to_have_text("Eve", timeout=SEEN)
+        handed.get_by_test_id("reservation-accept").click()
+        second.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        expect(said(second, "desk").first).to_have_text("Do you ship abroad?", timeout=SEEN)
+        expect(first.get_by_test_id("desk-reservation")).to_have_count(0)
+        first.get_by_test_id("desk-activity").select_option(label="Offline")
+        eventually(lambda: on("kim", "Offline", False))
+        # The desk shows what the server holds after a reload.
+        first.reload()
+        expect(first.get_by_test_id("desk-status")).to_have_text("Connected", timeout=SEEN)
+        expect(first.get_by_test_id("desk-activity").locator("option:checked")).to_have_text("Offline")
+    finally:
+        for context in (chat_context, second_context, first_context):
+            context.close()
+
+
+def test_the_desk_shows_a_returning_customers_earlier_interaction(web: Stack, browser: Browser) -> None:
+    """A customer texts again after the task was completed: the new offer opens the same
+    conversation, with the earlier interaction above the new message."""
+    context, desk = new_page(browser)
+    phone = new_phone()
+    try:
+        clear_the_floor(web)
+        desk_sign_in(desk, web, "lin")
+        with web.http() as http:
+            text(web, http, web.settings.flex_sms_number, phone, "my bike has a flat tyre")
+        desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
+        desk.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        desk.get_by_test_id("desk-input").fill("Bring it in tomorrow.")
+        desk.get_by_test_id("desk-send").click()
+        expect(said(desk, "desk")).to_have_text(["my bike has a flat tyre", "Bring it in tomorrow."], timeout=SEEN)
+        desk.get_by_test_id("desk-wrapup").click()
+        desk.get_by_test_id("desk-complete").click(timeout=SEEN)
+        expect(desk.get_by_test_id("desk-conversation")).to_have_count(0, timeout=SEEN)
+
+        with web.http() as http:
+            text(web, http, web.settings.flex_sms_number, phone, "it is fixed, thanks!")
+        offer = desk.get_by_test_id("desk-reservation")
+        expect(offer.get_by_test_id("reservation-name")).to_have_text(phone, timeout=SEEN)
+        offer.get_by_test_id("reservation-accept").click()
+        desk.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        expect(said(desk, "desk")).to_have_text(
+            ["my bike has a flat tyre", "Bring it in tomorrow.", "it is fixed, thanks!"], timeout=SEEN
+        )
+        shot(desk, "desk-returning-customer.png")
+
+        # A supervisor completes the task over REST: the desk says so, and the agent closes it.
+        workspace = workspace_of(web)
+        [task] = [
+            t
+            for t in workspace.tasks.list(assignment_status=["assigned"])
+            if json.loads(t.attributes).get("name") == phone
+        ]
+        workspace.tasks(task.sid).update(assignment_status="completed", reason="handled by a supervisor")
+        expect(desk.locator("#chat-state")).to_have_text("Task completed", timeout=SEEN)
+        expect(desk.get_by_test_id("desk-input")).to_be_disabled()
+        desk.get_by_test_id("desk-close").click()
+        expect(desk.get_by_test_id("desk-conversation")).to_have_count(0)
+        desk.reload()
+        expect(desk.get_by_test_id("desk-status")).to_have_text("Connected", timeout=SEEN)
+        expect(desk.get_by_test_id("desk-conversation")).to_have_count(0)
+    finally:
+        context.close()
+
+
+def test_the_widget_resumes_after_a_dropped_connection(web: Stack, browser: Browser) -> None:
+    """The widget's socket drops; the agent writes meanwhile and the customer writes offline.
+    Back online, the widget resumes after the last sequence it saw: every message once, in order;
+    the agent sees the customer's offline message once, and that the customer read the answers."""
+    desk_context, desk = new_page(browser)
+    chat_context, chat = new_page(browser)
+    online = threading.Event()
+    online.set()
+    routes: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+    urls: list[str] = []
+
+    def route(page_side: WebSocketRoute) -> None:
+        urls.append(page_side.url)
+        if not online.is_set():
+            page_side.close(code=1012, reason="offline")
+            return
+        routes.append((page_side, page_side.connect_to_server()))
+
+    try:
+        clear_the_floor(web)
+        chat.route_web_socket(re.compile(r"/v1/customer/ws"), route)
+        desk_sign_in(desk, web, "max")
+        widget_start(chat, web, "Fay", "Is my table booked?")
+        desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
+        desk.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        desk.get_by_test_id("desk-input").fill("Let me look.")
+        desk.get_by_test_id("desk-send").click()
+        expect(said(chat, "webchat")).to_have_text(["Is my table booked?", "Let me look."], timeout=SEEN)
+
+        online.clear()
+        for page_side, server_side in routes:
+            server_side.close()
+            page_side.close(code=1012, reason="offline")
+        expect(chat.get_by_test_id("webchat-status")).to_have_text(re.compile("Reconnecting"), timeout=SEEN)
+        for answer in ("Found it.", "Table 4 at eight."):
+            desk.get_by_test_id("desk-input").fill(answer)
+            desk.get_by_test_id("desk-send").click()
+        chat.get_by_test_id("webchat-input").fill("written while offline")
+        chat.get_by_test_id("webchat-send").click()
+        online.set()
+
+        expect(chat.get_by_test_id("webchat-status")).to_have_text("Connected", timeout=SEEN)
+        everything = ["Is my table booked?", "Let me look.", "Found it.", "Table 4 at eight.", "written while offline"]
+        expect(said(chat, "webchat")).to_have_text(everything, timeout=SEEN)
+        expect(said(desk, "desk")).to_have_text(everything, timeout=SEEN)
+        assert any("resume_after=" in url for url in urls[1:]), urls
+        # The customer has the panel open: the agent's answers show as read on the desk.
+        answers = desk.locator("[data-testid=desk-message][data-author-role=agent]")
+        expect(answers.last.get_by_test_id("message-status")).to_have_text("Read", timeout=SEEN)
+        # Nothing was stored twice.
+        channel = desk.get_by_test_id("desk-conversation").get_attribute("data-channel-sid") or ""
+        with web.http() as http:
+            stored = messages_of(http, plan_flex_defaults(web.settings).defaults.chat_service_sid, channel)
+        assert [m["body"] for m in stored] == everything
+    finally:
+        for context in (chat_context, desk_context):
+            context.close()
+
+
+def test_the_widget_renews_its_token_before_it_expires(web: Stack, browser: Browser) -> None:
+    """The page's clock runs ahead to 80 % of the token's life: the widget fetches a fresh token,
+    keeps it across a reload, and the chat carries on with it."""
+    context, chat = new_page(browser)
+    try:
+        chat.clock.install()
+        widget_start(chat, web, "Gus", "A question about tokens")
+        expect(chat.get_by_test_id("webchat-status")).to_have_text("Connected", timeout=SEEN)
+        first = stored_widget_token(chat)
+        with chat.expect_response(re.compile(r"/v1/Tokens/Refresh$")) as refreshed:
+            chat.clock.fast_forward(int(web.settings.token_ttl_seconds * 0.81 * 1000))
+        assert refreshed.value.ok, refreshed.value.status
+
+        def renewed_token() -> str:
+            token = stored_widget_token(chat)
+            assert token != first
+            return token
+
+        eventually(renewed_token)
+        chat.reload()
+        if not chat.get_by_test_id("webchat-panel").is_visible():
+            chat.get_by_test_id("webchat-launcher").click()
+        expect(chat.get_by_test_id("webchat-status")).to_have_text("Connected", timeout=SEEN)
+        # (The page's clock is still past the renewal point, so it may have renewed once more.)
+        assert stored_widget_token(chat) not in (first, "")
+        chat.get_by_test_id("webchat-input").fill("still here")
+        chat.get_by_test_id("webchat-send").click()
+        expect(said(chat, "webchat").last.locator("xpath=..").get_by_test_id("message-status")).to_have_text(
+            "Sent", timeout=SEEN
+        )
+    finally:
+        context.close()
+
+
+def test_the_desk_takes_a_token_from_the_operators_sign_in(
+    make_stack: StackFactory, jwks: JwksServer, browser: Browser
+) -> None:
+    """Without the development sign-in, an agent comes with a token from the organisation's
+    identity provider: handed over in the address's fragment (which leaves the address bar at
+    once) or pasted."""
+    stack = make_stack(jwt_jwks_url=jwks.url, jwt_sso_issuer=SSO_ISSUER, jwt_sso_audience=SSO_AUDIENCE)
+    workspace = workspace_of(stack)
+    worker = workspace.workers.create(
+        friendly_name="olga", attributes=json.dumps({"routing": {"skills": ["support"]}, "contact_uri": "client:olga"})
+    )
+    grants = {"role": "agent", "task_router": {"workspace_sid": worker.workspace_sid, "worker_sid": worker.sid}}
+    token = jwks.sign({"sub": "olga@example.com", "switchboard": grants})
+    context, desk = new_page(browser)
+    try:
+        desk.goto(f"{stack.url}/desk/")
+        desk.locator("[data-testid=desk-signin] input[name=identity]").fill("olga")
+        desk.get_by_test_id("desk-signin-submit").click()
+        expect(desk.locator("#signin-reason")).to_contain_text("organisation's sign-in", timeout=SEEN)
+
+        desk.goto(f"{stack.url}/desk/#token={token}")
+        expect(desk.get_by_test_id("desk-status")).to_have_text("Connected", timeout=SEEN)
+        assert "token" not in desk.url
+        expect(desk.locator("#me")).to_have_text("olga")  # the worker's contact_uri names the agent in chats
+        desk.get_by_test_id("desk-activity").select_option(label="Available")
+
+        def available() -> None:
+            assert workspace.workers(worker.sid).fetch().available
+
+        eventually(available)
+        desk.get_by_role("button", name="Sign out").click()
+        forged = jwks.sign({"sub": "olga@example.com", "switchboard": grants}, key=rsa_key())
+        desk.locator("[data-testid=desk-signin] [name=token]").fill(forged)
+        desk.get_by_test_id("desk-token-submit").click()
+        expect(desk.locator("#signin-reason")).to_have_text(
+            "That access token was refused (20107: Invalid Access Token signature).", timeout=SEEN
+        )
+        desk.locator("[data-testid=desk-signin] [name=token]").fill(token)
+        desk.get_by_test_id("desk-token-submit").click()
+        expect(desk.get_by_test_id("desk-status")).to_have_text("Connected", timeout=SEEN)
     finally:
         context.close()

@@ -151,8 +151,20 @@ class AgentSocket(FeedSocket):
                     )
                 )
             ).all()
+            # The channels the agent still works: joined, with its reservation on their task open.
+            # Channels of completed tasks stay readable but are no longer the agent's to show.
             channels = (
-                await session.exec(select(ChannelAgent.channel_sid).where(ChannelAgent.worker_sid == self.worker_sid))
+                await session.exec(
+                    select(ChannelAgent.channel_sid)
+                    .distinct()
+                    .join(Task, col(Task.channel_sid) == col(ChannelAgent.channel_sid))
+                    .join(Reservation, col(Reservation.task_sid) == col(Task.sid))
+                    .where(
+                        ChannelAgent.worker_sid == self.worker_sid,
+                        Reservation.worker_sid == self.worker_sid,
+                        col(Reservation.reservation_status).in_(("accepted", "wrapping")),
+                    )
+                )
             ).all()
             pre_engagement = {
                 task.sid: await pre_engagement_data(session, self.context.cipher, task.channel_sid) for _, task in held

@@ -371,18 +371,18 @@
     if (event.code === 4401 || event.code === 4403) {
       // A socket opened with a token since refreshed may expire: the fresh one carries on.
       const refreshed = state.session && state.session.token !== token && alive(state.session);
-      if (!refreshed) return endSession(closeReason(event));
+      if (!refreshed) return endSession(closeReason(event, !!(state.session && state.session.accepted)));
       delay = 0;
     }
     setStatus("Reconnecting…", "reconnecting");
     scheduleReconnect(delay);
   }
 
-  function closeReason(event) {
+  // `accepted`: the server took this session's token before (so this is a sign-out, not a refusal).
+  function closeReason(event, accepted) {
     const why = event.reason || (event.code === 4403 ? "the token grants no agent here" : "the token is not valid");
-    return event.code === 4403
-      ? `This token does not open an agent desk (${why}).`
-      : `You were signed out (${why}). Sign in again.`;
+    if (event.code === 4403) return `This token does not open an agent desk (${why}).`;
+    return accepted ? `You were signed out (${why}). Sign in again.` : `That access token was refused (${why}).`;
   }
 
   // Exponential backoff with jitter, 0.5 to 10 seconds, so a restarted server is not stampeded.
@@ -453,6 +453,7 @@
     state.backoff = BACKOFF_MIN_MS;
     if (typeof frame.sequence === "number") state.last = frame.sequence;
     setStatus("Connected", "connected");
+    if (state.session) state.session.accepted = true;
     const worker = frame.worker || {};
     state.worker.sid = worker.sid || state.worker.sid;
     if (worker.identity && state.session) {
@@ -783,6 +784,25 @@
     return conv;
   }
 
+  // A conversation leaves the desk once its task is finished and the agent is done with it.
+  function closeConversation(conv) {
+    if (state.conversations.get(conv.sid) !== conv) return;
+    state.conversations.delete(conv.sid);
+    conv.item.button.closest("li").remove();
+    if (state.selected === conv.sid) {
+      state.selected = null;
+      state.nodes = new Map();
+      closeTransfer();
+      closeTemplate();
+      $("messages").replaceChildren();
+      $("chat").hidden = true;
+      $("empty").hidden = false;
+      const next = $("conversations").querySelector("button");
+      if (next) next.focus();
+    }
+    renderPlaceholders();
+  }
+
   const selectedConversation = () => state.conversations.get(state.selected) || null;
   const isSelected = (conv) => !!conv && state.selected === conv.sid;
   const taskStatus = (conv) => (conv.task ? conv.task.assignment_status : null);
@@ -1004,6 +1024,8 @@
     $("complete").classList.toggle("attention", conv.ended && status === "wrapping");
     if ($("transfer").disabled) closeTransfer();
     const finished = FINISHED.has(status);
+    // Finished by someone else (a supervisor, a timeout): the agent reads why, then closes it.
+    $("close").hidden = !finished;
     for (const id of ["input", "send", "attach"]) $(id).disabled = finished;
     $("input").placeholder = finished ? `This conversation's task is ${status}.` : "Write a reply. Enter sends, Shift+Enter starts a new line.";
   }
@@ -1472,8 +1494,12 @@
       }
       clearError();
       refreshConversation(conv);
-      if (name === "complete") announce(`${customerName(conv)}: task completed.`);
-      else if (isSelected(conv)) $("complete").focus();
+      if (name === "complete") {
+        announce(`${customerName(conv)}: task completed.`);
+        closeConversation(conv); // the agent is done with it; the customer's next message brings it back
+        return;
+      }
+      if (isSelected(conv)) $("complete").focus();
     } catch (err) {
       /* shown */
     } finally {
@@ -1549,6 +1575,7 @@
     $("transfer-cancel").addEventListener("click", closeTransfer);
     $("transfer-panel").addEventListener("keydown", (event) => event.key === "Escape" && closeTransfer());
     $("error-dismiss").addEventListener("click", clearError);
+    $("close").addEventListener("click", () => selectedConversation() && closeConversation(selectedConversation()));
     $("template").addEventListener("submit", sendTemplate);
     $("outbound-open").addEventListener("click", openOutbound);
     $("outbound").addEventListener("submit", startOutbound);
@@ -1566,14 +1593,22 @@
     setInterval(tickWaits, 1000);
   }
 
+  // A token handed over in the fragment replaces whoever was signed in; false when there is none.
+  function signInFromFragment() {
+    const token = tokenFromFragment();
+    if (!token) return false;
+    const session = sessionFrom({ token });
+    if (state.session) endSession("");
+    if (alive(session)) start(session);
+    else showSignIn("The access token in the link is not valid or has expired.");
+    return true;
+  }
+
   function boot() {
     wire();
-    const token = tokenFromFragment();
-    if (token) {
-      const session = sessionFrom({ token });
-      if (alive(session)) return start(session);
-      return showSignIn("The access token in the link is not valid or has expired.");
-    }
+    // The operator's sign-in may come back to a desk already open in this tab.
+    window.addEventListener("hashchange", signInFromFragment);
+    if (signInFromFragment()) return;
     const session = storedSession();
     if (session) return start(session);
     showSignIn();
