@@ -188,7 +188,9 @@ def test_the_widget_works_embedded_on_another_origin(web: Stack, browser: Browse
         "<!doctype html><html lang=en><head><title>Shop</title>"
         "<style>* { color: red !important; font-size: 40px !important; }</style></head>"
         f'<body><h1>Another shop</h1><script src="{web.url}/webchat/webchat.js" data-flex-flow-sid="{flow}" '
-        'data-title="Ask the shop" data-pre-engagement="[]" data-greeting="Hello from the shop"></script></body></html>'
+        'data-title="Ask the shop" data-pre-engagement="[]" data-greeting="Hello from the shop" '
+        'data-primary-color="#0b6e4f" data-text-color-on-primary="red;} .panel {display:none" '
+        'data-position="left" data-launcher-label="Questions?"></script></body></html>'
     )
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
     shop = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -196,7 +198,14 @@ def test_the_widget_works_embedded_on_another_origin(web: Stack, browser: Browse
     context, page = new_page(browser)
     try:
         page.goto(f"http://127.0.0.1:{shop.server_address[1]}/index.html")
-        page.get_by_test_id("webchat-launcher").click()
+        # Colours, corner and texts come from the tag; a value that is not a colour is ignored.
+        launcher = page.get_by_test_id("webchat-launcher")
+        expect(launcher).to_contain_text("Questions?")
+        style = launcher.evaluate("e => { const s = getComputedStyle(e); return [s.backgroundColor, s.color] }")
+        assert style == ["rgb(11, 110, 79)", "rgb(255, 255, 255)"], style
+        box = launcher.bounding_box()
+        assert box is not None and box["x"] < 600, box
+        launcher.click()
         expect(page.get_by_role("dialog", name="Ask the shop")).to_be_visible()
         expect(page.get_by_test_id("webchat-messages")).to_contain_text("Hello from the shop")
         page.get_by_test_id("webchat-start").click()
@@ -657,3 +666,42 @@ def test_the_desk_takes_a_token_from_the_operators_sign_in(
         expect(desk.get_by_test_id("desk-status")).to_have_text("Connected", timeout=SEEN)
     finally:
         context.close()
+
+
+UNNAMED_CONTROL = re.compile(r"^\s*- (button|textbox|combobox|checkbox|radio|link|listbox|option)( \[[^\]]*\])*:?\s*$")
+
+
+def unnamed_controls(page: Page) -> list[str]:
+    """Controls in the page's accessibility tree (shadow roots included) that a screen reader
+    would announce without a name."""
+    return [line for line in page.locator("body").aria_snapshot().splitlines() if UNNAMED_CONTROL.match(line)]
+
+
+def test_every_control_has_an_accessible_name(web: Stack, browser: Browser) -> None:
+    desk_context, desk = new_page(browser)
+    chat_context, chat = new_page(browser)
+    try:
+        clear_the_floor(web)
+        desk.goto(f"{web.url}/desk/")
+        snapshots = {"desk sign-in": unnamed_controls(desk)}
+        desk_sign_in(desk, web, "nia")
+        chat.goto(f"{web.url}/demo/")
+        snapshots["widget closed"] = unnamed_controls(chat)
+        chat.get_by_test_id("webchat-launcher").click()
+        snapshots["widget form"] = unnamed_controls(chat)
+        widget_start(chat, web, "Hal", "Opening hours?")
+        expect(said(chat, "webchat").first).to_have_text("Opening hours?", timeout=SEEN)
+        snapshots["widget chat"] = unnamed_controls(chat)
+        snapshots["desk offer"] = unnamed_controls(desk)
+        desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
+        desk.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        desk.get_by_test_id("desk-transfer").click()
+        snapshots["desk conversation"] = unnamed_controls(desk)
+        assert snapshots == {name: [] for name in snapshots}
+        assert "Opening hours?" in chat.locator("body").aria_snapshot()  # the tree reaches into the widget
+        # The check itself sees a control without a name.
+        desk.evaluate("() => document.body.append(document.createElement('button'))")
+        assert len(unnamed_controls(desk)) == 1
+    finally:
+        for context in (chat_context, desk_context):
+            context.close()
