@@ -225,9 +225,14 @@ def test_the_widget_works_embedded_on_another_origin(web: Stack, browser: Browse
         shop.server_close()
 
 
-def test_the_widget_sends_files_within_limits_and_works_from_the_keyboard(web: Stack, browser: Browser) -> None:
+def test_files_travel_both_ways_within_limits_and_the_widget_works_from_the_keyboard(
+    web: Stack, browser: Browser
+) -> None:
+    desk_context, desk = new_page(browser)
     context, chat = new_page(browser)
     try:
+        clear_the_floor(web)
+        desk_sign_in(desk, web, "uma")
         widget_start(chat, web, "Cy", "A question")
         expect(chat.get_by_test_id("webchat-status")).to_have_text("Connected", timeout=SEEN)
         upload = chat.get_by_test_id("webchat-file")
@@ -242,6 +247,25 @@ def test_the_widget_sends_files_within_limits_and_works_from_the_keyboard(web: S
             "() => [...document.getElementById('switchboard-webchat').shadowRoot.querySelectorAll('img')]"
             ".every(i => i.complete && i.naturalWidth === 1)"
         )
+        # The agent sees the picture and answers with a PDF, which the customer downloads.
+        desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
+        desk.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        picture = desk.get_by_test_id("desk-messages").locator("img[alt='dot.png']")
+        expect(picture).to_have_attribute("src", re.compile(r"^blob:"), timeout=SEEN)
+
+        def shown() -> None:
+            assert picture.evaluate("i => i.complete && i.naturalWidth === 1")
+
+        eventually(shown)
+        pdf = b"%PDF-1.4\n% opening hours\n"
+        desk.get_by_test_id("desk-file").set_input_files(
+            files=FilePayload(name="hours.pdf", mimeType="application/pdf", buffer=pdf)
+        )
+        offered = chat.get_by_test_id("webchat-messages").get_by_role("button", name="Download hours.pdf")
+        with chat.expect_download(timeout=SEEN) as downloading:
+            offered.click(timeout=SEEN)
+        saved = downloading.value.path()
+        assert downloading.value.suggested_filename == "hours.pdf" and saved.read_bytes() == pdf
         # Escape closes the panel and gives the focus back to the launcher; Enter sends.
         chat.get_by_test_id("webchat-input").focus()
         chat.keyboard.press("Escape")
@@ -258,7 +282,8 @@ def test_the_widget_sends_files_within_limits_and_works_from_the_keyboard(web: S
         chat.get_by_test_id("webchat-input").press("Enter")
         expect(said(chat, "webchat").last).to_have_text("typed, then Enter", timeout=SEEN)
     finally:
-        context.close()
+        for each in (context, desk_context):
+            each.close()
 
 
 def test_an_agent_works_several_conversations_and_transfers_one(web: Stack, browser: Browser) -> None:
