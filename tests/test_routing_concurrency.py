@@ -1,4 +1,4 @@
-"""The workspace router under load, through TaskRouter's REST API: 200 tasks routed by a workflow to
+"""The workspace router under load, through TaskRouter's REST API: 150 tasks routed by a workflow to
 skill-based FIFO and LIFO queues, ten workers of mixed skills and capacities whose agents (a
 seeded random driver) accept, wrap up and complete, reject, ignore offers (which time out and put
 the worker offline) and go offline and back. Afterwards the recorded events are replayed: every
@@ -25,9 +25,11 @@ import pytest
 from tests.conftest import Stack
 
 SEED = 20240611
-TASKS = 200
+TASKS = 150
 # Seconds a worker has to answer an offer; ignored offers time out and the worker goes Offline.
-RESERVATION_TIMEOUT = 2
+# Long enough that an agent answering on a slow, loaded machine is not timed out by accident (a
+# storm of such timeouts makes the run about the machine rather than the router).
+RESERVATION_TIMEOUT = 5
 # Generous: the run normally ends well before; never asserted on.
 RUN_DEADLINE = 240.0
 POLL_INTERVAL = 0.2
@@ -242,7 +244,7 @@ class Agent:
             run.actions["accept refused"] += 1
             return
         run.actions["accepted"] += 1
-        await asyncio.sleep(self.rng.uniform(1.0, 3.0))
+        await asyncio.sleep(self.rng.uniform(2.0, 5.0))  # long enough for tasks to queue up
         if self.rng.random() < 0.3:
             await run.post(path, {"ReservationStatus": "wrapping"})
             run.actions["wrapped up"] += 1
@@ -291,9 +293,13 @@ async def drive(stack: Stack, setup: Setup) -> Run:
         stop = asyncio.Event()
         agents = [Agent(run, sid, random.Random(SEED + i)) for i, sid in enumerate(setup.capacity)]
         loops: list[Awaitable[None]] = [asyncio.create_task(agent.loop(stop)) for agent in agents]
-        await create_tasks(run, random.Random(SEED))
+
+        async def create_and_finish() -> None:
+            await create_tasks(run, random.Random(SEED))
+            await run.all_completed.wait()
+
         try:
-            await asyncio.wait_for(run.all_completed.wait(), RUN_DEADLINE)
+            await asyncio.wait_for(create_and_finish(), RUN_DEADLINE)
         except TimeoutError:
             run.errors.append(f"only {len(run.completed)} of {TASKS} tasks completed in {RUN_DEADLINE} s")
         stop.set()
@@ -418,7 +424,7 @@ def events_oldest_first(stack: Stack, workspace_sid: str) -> list[Any]:
     return list(reversed(events))
 
 
-def test_two_hundred_tasks_ten_workers(stack: Stack) -> None:
+def test_a_hundred_and_fifty_tasks_ten_workers(stack: Stack) -> None:
     setup = configure(stack)
     run = asyncio.run(drive(stack, setup))
     assert run.errors == [], "\n".join(run.errors[:20])
@@ -453,7 +459,7 @@ def test_two_hundred_tasks_ten_workers(stack: Stack) -> None:
     assert any(replay.most_held[w, "chat"] == c["chat"] > 1 for w, c in setup.capacity.items()), replay.most_held
 
     contended, problems = replay.order_problems()
-    assert contended > 200, contended  # tasks did queue up: the order was put to the test
+    assert contended > 100, contended  # tasks did queue up: the order was put to the test
     assert problems == [], f"{len(problems)} of {contended} pairs out of order:\n" + "\n".join(problems[:20])
 
     # The store agrees with the events: each reservation ended as its events say.
