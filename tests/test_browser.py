@@ -530,6 +530,8 @@ def test_the_desk_shows_a_returning_customers_earlier_interaction(web: Stack, br
             text(web, http, web.settings.flex_sms_number, phone, "it is fixed, thanks!")
         offer = desk.get_by_test_id("desk-reservation")
         expect(offer.get_by_test_id("reservation-name")).to_have_text(phone, timeout=SEEN)
+        # Until she accepts, the customer's return is an offer, not a conversation of hers.
+        expect(desk.get_by_test_id("desk-conversation")).to_have_count(0)
         offer.get_by_test_id("reservation-accept").click()
         desk.get_by_test_id("desk-conversation").click(timeout=SEEN)
         expect(said(desk, "desk")).to_have_text(

@@ -523,7 +523,9 @@
       requestInfo(conv);
     }),
     "chat.ended": known((conv, data) => onChatEnded(conv, data.by)),
-    message: (data, channelSid, frame) => channelSid && onMessageEvent(conversationFor(channelSid), data, frame.date),
+    // A conversation comes with its task (reservation events, `ready`), never with a message: a
+    // customer writing again on a channel the agent finished with is a new offer, not her chat.
+    message: known((conv, data, frame) => onMessageEvent(conv, data, frame.date)),
     "message.status": known(onDeliveryStatus),
     typing: known(onTypingEvent),
     read: known(onReadEvent),
