@@ -69,8 +69,8 @@ class Setup:
 
 def configure(stack: Stack) -> Setup:
     """A workspace configured through the official client: three queues over the workers'
-    skills, a workflow routing by the task's department, ten workers (available) with their
-    channel capacities."""
+    skills, a workflow routing by the task's department, ten workers (Offline until the tasks are
+    in) with their channel capacities."""
     taskrouter = stack.twilio().taskrouter.v1
     ws = taskrouter.workspaces.create(friendly_name=f"load {uuid.uuid4().hex[:8]}")
     workspace = taskrouter.workspaces(ws.sid)
@@ -110,7 +110,7 @@ def configure(stack: Stack) -> Setup:
         worker = workspace.workers.create(
             friendly_name=name,
             attributes=json.dumps({"routing": {"skills": list(skills)}}),
-            activity_sid=activities["Available"],
+            activity_sid=activities["Offline"],
         )
         channel = workspace.workers(worker.sid).worker_channels("chat").update(capacity=chat_capacity)
         assert channel.configured_capacity == chat_capacity
@@ -292,14 +292,18 @@ async def drive(stack: Stack, setup: Setup) -> Run:
         run = Run(setup, http)
         stop = asyncio.Event()
         agents = [Agent(run, sid, random.Random(SEED + i)) for i, sid in enumerate(setup.capacity)]
-        loops: list[Awaitable[None]] = [asyncio.create_task(agent.loop(stop)) for agent in agents]
+        loops: list[Awaitable[None]] = []
 
-        async def create_and_finish() -> None:
+        async def create_then_work() -> None:
+            # Every task waits in its queue before any worker comes on, however fast or slow the
+            # machine: each queue's order is then really put to the test.
             await create_tasks(run, random.Random(SEED))
+            await asyncio.gather(*(agent.set_activity(setup.available_sid) for agent in agents))
+            loops.extend(asyncio.create_task(agent.loop(stop)) for agent in agents)
             await run.all_completed.wait()
 
         try:
-            await asyncio.wait_for(create_and_finish(), RUN_DEADLINE)
+            await asyncio.wait_for(create_then_work(), RUN_DEADLINE)
         except TimeoutError:
             run.errors.append(f"only {len(run.completed)} of {TASKS} tasks completed in {RUN_DEADLINE} s")
         stop.set()
