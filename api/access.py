@@ -13,20 +13,21 @@ agent token        no                      as its worker    no                no
 customer token     no                      no               its channel       no         its channel
 =================  ======================  ===============  ================  =========  ===========================
 
-"Its channels" are those the worker joined (accepted a task for) or holds an open reservation for.
-A supervisor watches (history, channel info, media) every channel of its chat service but acts
-(sends, types, marks read, uploads) only on its own, so it never speaks as another agent.
+"Its channels" are those the worker holds a task of (offered, accepted or wrapping up, and not
+handed over by a transfer): it acts there (sends, types, marks read, uploads). It still reads
+(history, channel info, media) the channels it joined before, once their tasks are completed or
+transferred. A supervisor also watches every channel of its chat service but acts only on its
+own, so it never speaks as another agent.
 """
 
 from __future__ import annotations
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.tokens import Grants
-from store.models import Channel, ChannelAgent, Reservation, Task
+from store.channel_work import has_joined, may_act
+from store.models import Channel
 
-OPEN_RESERVATIONS = ("pending", "accepted", "wrapping")
 WORKER_ROLES = ("agent", "supervisor", "admin")
 # What a supervisor reads over REST: TaskRouter's routing state (workspaces, queues, workers, tasks).
 SUPERVISOR_REST_PREFIX = "/v1/Workspaces"
@@ -67,17 +68,7 @@ async def may_reach_channel(session: AsyncSession, grants: Grants, channel_sid: 
             return True
     if grants.worker_sid is None:
         return False
-    if await session.get(ChannelAgent, (channel_sid, grants.worker_sid)) is not None:
+    if await may_act(session, grants.worker_sid, channel_sid):
         return True
-    holding = (
-        await session.exec(
-            select(Reservation.sid)
-            .join(Task, col(Task.sid) == col(Reservation.task_sid))
-            .where(
-                Reservation.worker_sid == grants.worker_sid,
-                Task.channel_sid == channel_sid,
-                col(Reservation.reservation_status).in_(OPEN_RESERVATIONS),
-            )
-        )
-    ).first()
-    return holding is not None
+    # A conversation the agent finished or handed over stays readable, not writable.
+    return watch and await has_joined(session, grants.worker_sid, channel_sid)

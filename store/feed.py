@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from store.channel_work import working_agents
 from store.crypto import Cipher
-from store.models import AgentFeedItem, Channel, ChannelAgent, CustomerFeedItem
+from store.models import AgentFeedItem, Channel, CustomerFeedItem
 
 # pg_advisory_xact_lock's key for "writing feed rows" (any constant bigint).
 FEED_WRITERS_LOCK_KEY = 0x5357_4645_4544  # "SWFEED"
@@ -48,11 +48,6 @@ def feed_data(cipher: Cipher, item: AgentFeedItem | CustomerFeedItem) -> dict[st
     return data
 
 
-async def channel_agents(session: AsyncSession, channel_sid: str) -> list[str]:
-    rows = await session.exec(select(ChannelAgent.worker_sid).where(ChannelAgent.channel_sid == channel_sid))
-    return list(rows)
-
-
 async def add_for_channel(
     session: AsyncSession,
     cipher: Cipher,
@@ -62,12 +57,12 @@ async def add_for_channel(
     except_worker: str | None = None,
     to_customer: bool = True,
 ) -> None:
-    """Add an item per ``data`` for every agent of the channel (but ``except_worker``), and, on a
-    web channel, for its customer (unless ``to_customer`` is False), in order. The channel's
-    agents are looked up once."""
+    """Add an item per ``data`` for every agent in the conversation now (but ``except_worker``;
+    ``store.channel_work``), and, on a web channel, for its customer (unless ``to_customer`` is
+    False), in order. The channel's agents are looked up once."""
     if not data:
         return
-    for worker_sid in await channel_agents(session, channel_sid):
+    for worker_sid in await working_agents(session, channel_sid):
         if worker_sid != except_worker:
             session.add_all(feed_item(cipher, worker_sid, kind, channel_sid, item) for item in data)
     if to_customer:

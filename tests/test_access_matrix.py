@@ -11,6 +11,7 @@ import base64
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
@@ -24,11 +25,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from api.tokens import EXPIRED, INVALID_ISSUER, INVALID_SIGNATURE
+from store.crypto import Cipher
 from store.db import Database
 from store.defaults import plan_flex_defaults
-from store.models import ApiKey, ChannelAgent
+from store.models import ApiKey, ChannelAgent, Reservation, Task
 from tests.conftest import Stack, StackFactory
 from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
+from workflows import sids
 
 AGENT_PROTOCOL = "switchboard.agent.v1"
 CUSTOMER_PROTOCOL = "switchboard.customer.v1"
@@ -65,8 +68,9 @@ class Caller:
 
 @dataclass
 class World:
-    channel_a: str  # the customer's; the agent joined it
+    channel_a: str  # the customer's; the agent holds its task
     channel_b: str  # another customer's; nobody joined it
+    channel_c: str  # a third customer's; the agent completed its task
     media_a: str  # uploaded to channel A
     callers: dict[str, Caller]
 
@@ -86,14 +90,33 @@ def dev_worker(stack: Stack, identity: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def join(stack: Stack, channel_sid: str, worker_sid: str) -> None:
-    """The worker joined the channel (as accepting its task would record it)."""
+def join(stack: Stack, channel_sid: str, worker_sid: str, *, holding: bool) -> None:
+    """The worker accepted a task of the channel, as routing would record it: it still holds the
+    task (``holding``) or completed it. The task belongs to no live workspace, so no router sees it."""
+    cipher = Cipher.from_setting(stack.settings.encryption_keys, stack.settings.encryption_key_id)
+    workspace_sid = "WS" + "0" * 32
+    task = Task(
+        sid=sids.new_sid(sids.TASK),
+        workspace_sid=workspace_sid,
+        workflow_sid="WW" + "0" * 32,
+        task_channel_unique_name="chat",
+        attributes_enc=cipher.encrypt(json.dumps({"channelSid": channel_sid}), "task.attributes"),
+        assignment_status="assigned" if holding else "completed",
+        channel_sid=channel_sid,
+    )
+    reservation = Reservation(
+        sid=sids.new_sid(sids.RESERVATION),
+        workspace_sid=workspace_sid,
+        task_sid=task.sid,
+        worker_sid=worker_sid,
+        reservation_status="accepted" if holding else "completed",
+    )
 
     async def insert(_client: Any) -> None:
         db = Database(stack.settings.resolved_database_url)
         try:
             async with db.write_session() as session:
-                session.add(ChannelAgent(channel_sid=channel_sid, worker_sid=worker_sid))
+                session.add_all([task, reservation, ChannelAgent(channel_sid=channel_sid, worker_sid=worker_sid)])
                 await session.commit()
         finally:
             await db.dispose()
@@ -125,9 +148,10 @@ def new_key(stack: Stack, http: httpx.Client) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def world(stack: Stack, jwks: JwksServer) -> World:
     defaults = plan_flex_defaults(stack.settings).defaults
-    a, b = open_session(stack, "Ada"), open_session(stack, "Bo")
+    a, b, c = open_session(stack, "Ada"), open_session(stack, "Bo"), open_session(stack, "Cy")
     agent, supervisor, admin = (dev_worker(stack, f"{r}-{uuid.uuid4().hex[:6]}") for r in ("ag", "sup", "adm"))
-    join(stack, a["channel_sid"], agent["worker_sid"])
+    join(stack, a["channel_sid"], agent["worker_sid"], holding=True)
+    join(stack, c["channel_sid"], agent["worker_sid"], holding=False)
     with stack.http() as http:
         upload = http.post(
             "/v1/Media",
@@ -167,7 +191,7 @@ def world(stack: Stack, jwks: JwksServer) -> World:
                 )
             ),
         }
-    return World(a["channel_sid"], b["channel_sid"], str(upload.json()["sid"]), callers)
+    return World(a["channel_sid"], b["channel_sid"], c["channel_sid"], str(upload.json()["sid"]), callers)
 
 
 # --- the probes: each answers "allow" or how it was refused (HTTP status or close/error code) ----
@@ -238,19 +262,15 @@ def agent_socket(stack: Stack, world: World, caller: Caller) -> str | int:
     return asyncio.run(socket_answer(stack, "/v1/agent/ws", AGENT_PROTOCOL, caller))
 
 
-def reads_joined_channel(stack: Stack, world: World, caller: Caller) -> str | int:
-    history = {"command": "history", "channel_sid": world.channel_a}
-    return asyncio.run(socket_answer(stack, "/v1/agent/ws", AGENT_PROTOCOL, caller, history))
+def on_channel(command: str, channel: str) -> Callable[[Stack, World, Caller], str | int]:
+    """A probe running an agent-socket ``command`` (history reads, typing acts) on one of the
+    world's channels: "a", "b" or "c"."""
 
+    def probe(stack: Stack, world: World, caller: Caller) -> str | int:
+        frame = {"command": command, "channel_sid": getattr(world, f"channel_{channel}")}
+        return asyncio.run(socket_answer(stack, "/v1/agent/ws", AGENT_PROTOCOL, caller, frame))
 
-def reads_unjoined_channel(stack: Stack, world: World, caller: Caller) -> str | int:
-    history = {"command": "history", "channel_sid": world.channel_b}
-    return asyncio.run(socket_answer(stack, "/v1/agent/ws", AGENT_PROTOCOL, caller, history))
-
-
-def acts_on_unjoined_channel(stack: Stack, world: World, caller: Caller) -> str | int:
-    typing = {"command": "typing", "channel_sid": world.channel_b}
-    return asyncio.run(socket_answer(stack, "/v1/agent/ws", AGENT_PROTOCOL, caller, typing))
+    return probe
 
 
 def customer_socket(stack: Stack, world: World, caller: Caller) -> str | int:
@@ -261,9 +281,11 @@ PROBES = {
     "REST read": rest_read,
     "REST write": rest_write,
     "agent socket": agent_socket,
-    "joined channel": reads_joined_channel,
-    "read other channel": reads_unjoined_channel,
-    "act on other channel": acts_on_unjoined_channel,
+    "joined channel": on_channel("history", "a"),
+    "read other channel": on_channel("history", "b"),
+    "act on other channel": on_channel("typing", "b"),
+    "read finished channel": on_channel("history", "c"),
+    "act on finished channel": on_channel("typing", "c"),
     "customer socket": customer_socket,
     "codec": codec,
     "media read": media_read,
@@ -271,23 +293,24 @@ PROBES = {
 }
 A = ALLOW
 NA = None  # channel commands, for callers the agent socket does not let in (see "agent socket")
-# Columns in PROBES' order; "joined channel" is channel A (the customer's, the agent joined it),
-# "other channel" channel B (another customer's, nobody joined it). HTTP refusals are 401/403,
-# socket ones close with 4401/4403, command ones answer an error with code 403.
+# Columns in PROBES' order; "joined channel" is channel A (the customer's, the agent holds its
+# task), "other channel" channel B (another customer's, nobody joined it), "finished channel"
+# channel C (the agent completed its task: it reads it, but no longer acts there). HTTP refusals
+# are 401/403, socket ones close with 4401/4403, command ones answer an error with code 403.
 # fmt: off
 MATRIX: dict[str, tuple[str | int | None, ...]] = {
-    #                   REST  REST   agent  joined  read   act    customer  codec  media  media
-    #                   read  write  socket channel other  other  socket           read   upload
-    "nobody":          (401,  401,   4401,  NA,     NA,    NA,    4401,     401,   401,   401),
-    "customer":        (403,  403,   4403,  NA,     NA,    NA,    A,        403,   A,     A),
-    "other customer":  (403,  403,   4403,  NA,     NA,    NA,    A,        403,   403,   403),
-    "agent":           (403,  403,   A,     A,      403,   403,   4403,     403,   A,     A),
-    "supervisor":      (A,    403,   A,     A,      A,     403,   4403,     403,   A,     403),
-    "admin token":     (A,    A,     A,     A,      A,     A,     4403,     A,     A,     A),
-    "account":         (A,    A,     4401,  NA,     NA,    NA,    4401,     A,     A,     A),
-    "API key":         (A,    A,     4401,  NA,     NA,    NA,    4401,     A,     A,     A),
-    "revoked API key": (401,  401,   4401,  NA,     NA,    NA,    4401,     401,   401,   401),
-    "SSO supervisor":  (A,    403,   A,     A,      A,     403,   4403,     403,   A,     403),
+    #                   REST  REST   agent  joined  read   act    read      act       customer  codec  media  media
+    #                   read  write  socket channel other  other  finished  finished  socket           read   upload
+    "nobody":          (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       4401,     401,   401,   401),
+    "customer":        (403,  403,   4403,  NA,     NA,    NA,    NA,       NA,       A,        403,   A,     A),
+    "other customer":  (403,  403,   4403,  NA,     NA,    NA,    NA,       NA,       A,        403,   403,   403),
+    "agent":           (403,  403,   A,     A,      403,   403,   A,        403,      4403,     403,   A,     A),
+    "supervisor":      (A,    403,   A,     A,      A,     403,   A,        403,      4403,     403,   A,     403),
+    "admin token":     (A,    A,     A,     A,      A,     A,     A,        A,        4403,     A,     A,     A),
+    "account":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       4401,     A,     A,     A),
+    "API key":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       4401,     A,     A,     A),
+    "revoked API key": (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       4401,     401,   401,   401),
+    "SSO supervisor":  (A,    403,   A,     A,      A,     403,   A,        403,      4403,     403,   A,     403),
 }
 # fmt: on
 CELLS = [
@@ -301,7 +324,7 @@ CELLS = [
 def test_every_caller_that_opens_an_agent_socket_is_tried_on_channels() -> None:
     for caller, row in MATRIX.items():
         opens = row[list(PROBES).index("agent socket")] == ALLOW
-        assert all((cell is not NA) == opens for cell in row[3:6]), caller
+        assert all((cell is not NA) == opens for cell in row[3:8]), caller
 
 
 @pytest.mark.parametrize(("caller", "surface", "expected"), CELLS, ids=[f"{c}|{s}" for c, s, _ in CELLS])

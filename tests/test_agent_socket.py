@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Stack, StackFactory, eventually, new_phone
+from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
 from tests.test_studio_flows import conversation, text
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
@@ -100,6 +100,14 @@ async def command(ws: ClientConnection, command_id: str, name: str, **fields: An
     return dict(answer["data"])
 
 
+async def refusal(ws: ClientConnection, command_id: str, name: str, **fields: Any) -> dict[str, Any]:
+    """The error frame a command is refused with."""
+    await ws.send(json.dumps({"type": "command", "id": command_id, "command": name, **fields}))
+    answer = await frame(ws, answering(command_id))
+    assert answer["type"] == "error", answer
+    return answer
+
+
 def answering(command_id: str) -> Callable[[dict[str, Any]], bool]:
     return lambda received: received.get("id") == command_id
 
@@ -168,10 +176,10 @@ def test_an_agent_works_a_conversation_over_the_socket(quick: Stack) -> None:
                 reservation = ready["reservations"][0]["sid"]
                 await command(ws, "6", "wrapup", reservation_sid=reservation)
                 await frame(ws, event("task.wrapup"))
+                # The interaction is over: the quiet channel closes, and the agent, wrapping up, hears it.
+                await frame(ws, event("channel.status", channel_sid=channel_sid, status="INACTIVE"))
                 await command(ws, "7", "complete", reservation_sid=reservation)
                 await frame(ws, event("task.completed"))
-                # The interaction is over: the quiet channel closes, and the agent hears it.
-                await frame(ws, event("channel.status", channel_sid=channel_sid, status="INACTIVE"))
 
         asyncio.run(resume())
 
@@ -185,14 +193,31 @@ def test_an_agent_works_a_conversation_over_the_socket(quick: Stack) -> None:
 
         async def next_interaction() -> None:
             async with desk.connect() as ws:
-                await frame(ws, lambda f: f["type"] == "ready")
+                ready = await frame(ws, lambda f: f["type"] == "ready")
+                # The agent completed its part: the channel is read-only to it, and not listed.
+                assert channel_sid not in ready["channels"] and ready["reservations"] == []
+                refused = await refusal(ws, "8", "send_message", channel_sid=channel_sid, body="one more thing")
+                assert refused["code"] == 403 and "read-only" in refused["message"], refused
+                earlier = await command(ws, "9", "history", channel_sid=channel_sid)
+                assert [m["body"] for m in earlier["messages"]][-1] == "anyone?"
+                # The customer comes back: accepting the new task makes the channel the agent's again.
                 await asyncio.to_thread(text, quick, http, number, customer, "me again")
                 offered = await frame(ws, event("reservation.created"))
                 assert offered["channel_sid"] == channel_sid
+                await command(ws, "10", "accept", reservation_sid=offered["data"]["reservation_sid"])
+                await command(ws, "11", "send_message", channel_sid=channel_sid, body="Welcome back!")
 
         asyncio.run(next_interaction())
-        bodies = [body for _, body in conversation(http, service, 6)]
-        assert bodies == ["hello", "Hi, how can I help?", "where is my order?", "hello?", "anyone?", "me again"]
+        bodies = [body for _, body in conversation(http, service, 7)]
+        assert bodies == [
+            "hello",
+            "Hi, how can I help?",
+            "where is my order?",
+            "hello?",
+            "anyone?",
+            "me again",
+            "Welcome back!",
+        ]
 
 
 def test_bad_tokens_close_the_socket_with_a_clear_code(quick: Stack) -> None:
@@ -241,3 +266,90 @@ def test_an_agent_reaches_only_its_own_channels(quick: Stack) -> None:
                 assert answer["code"] == {0: 403, 1: 403, 2: 404, 3: 400}[i], answer
 
     asyncio.run(refused())
+
+
+async def frames_until(ws: ClientConnection, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """Every frame up to and including the first ``wanted`` accepts, held ones first."""
+    seen: list[dict[str, Any]] = []
+
+    def collect(received: dict[str, Any]) -> bool:
+        seen.append(received)
+        return wanted(received)
+
+    await frame(ws, collect)
+    return seen
+
+
+def test_a_transfer_ends_the_first_agents_part(quick: Stack) -> None:
+    """After a transfer the conversation is the second agent's: the first wraps up its part and
+    reads the channel, but no longer hears it or writes in it."""
+    clear_the_floor(quick)
+    first = Desk(quick, "dora")
+    customer = new_phone()
+    with quick.http() as http:
+        service, number = long_lived_default_flow(quick, http)
+
+        async def transfer() -> tuple[str, str]:
+            async with first.connect() as ws:
+                await frame(ws, lambda f: f["type"] == "ready")
+                await asyncio.to_thread(text, quick, http, number, customer, "hello")
+                offered = (await frame(ws, event("reservation.created")))["data"]
+                channel_sid, task_sid = offered["channel_sid"], offered["task_sid"]
+                await command(ws, "1", "accept", reservation_sid=offered["reservation_sid"])
+                await frame(ws, event("channel.joined", channel_sid=channel_sid))
+                second = await asyncio.to_thread(Desk, quick, "emil")
+                async with second.connect() as other:
+                    await frame(other, lambda f: f["type"] == "ready")
+                    moved = await command(ws, "2", "transfer", task_sid=task_sid, to_worker_sid=second.worker.sid)
+                    handed = (await frame(other, event("reservation.created")))["data"]
+                    assert handed["task_sid"] == moved["new_task_sid"] and handed["channel_sid"] == channel_sid
+                    await command(other, "3", "accept", reservation_sid=handed["reservation_sid"])
+                    await frame(other, event("channel.joined", channel_sid=channel_sid))
+                    await asyncio.to_thread(text, quick, http, number, customer, "still there?")
+                    await frame(other, event("message", body="still there?"))
+                    await command(other, "4", "send_message", channel_sid=channel_sid, body="Emil here, I can help.")
+                    # Whatever reached the first agent's feed about those messages comes before its
+                    # own activity change: none of it does.
+                    await command(ws, "5", "set_activity", activity="Break")
+                    before = await frames_until(ws, event("worker.activity.update"))
+                    assert [
+                        f for f in before if f.get("channel_sid") == channel_sid and f.get("event") == "message"
+                    ] == []
+                    acts: list[tuple[str, dict[str, Any]]] = [
+                        ("send_message", {"body": "me too"}),
+                        ("typing", {}),
+                        ("mark_read", {"index": 1}),
+                    ]
+                    for n, (name, fields) in enumerate(acts):
+                        refused = await refusal(ws, f"r{n}", name, channel_sid=channel_sid, **fields)
+                        assert refused["code"] == 403 and "read-only" in refused["message"], refused
+                    earlier = await command(ws, "6", "history", channel_sid=channel_sid)
+                    assert [m["body"] for m in earlier["messages"]] == [
+                        "hello",
+                        "still there?",
+                        "Emil here, I can help.",
+                    ]
+                    info = await command(ws, "7", "channel_info", channel_sid=channel_sid)
+                    assert info["task"]["sid"] == task_sid and info["task"]["handed_over"] is True
+                    assert info["task"]["assignment_status"] == "wrapping"
+                    mine = await command(other, "8", "channel_info", channel_sid=channel_sid)
+                    assert mine["task"]["sid"] == moved["new_task_sid"] and mine["task"]["handed_over"] is False
+                return channel_sid, str(offered["reservation_sid"])
+
+        channel_sid, reservation = asyncio.run(transfer())
+
+        async def wrap_up_part() -> None:
+            async with first.connect() as ws:
+                ready = await frame(ws, lambda f: f["type"] == "ready")
+                # Not a conversation it works any more, but its wrap-up is still its to complete.
+                assert channel_sid not in ready["channels"]
+                assert [(r["sid"], r["status"]) for r in ready["reservations"]] == [(reservation, "wrapping")]
+                done = await command(ws, "9", "complete", reservation_sid=reservation)
+                assert done["status"] == "completed"
+
+        asyncio.run(wrap_up_part())
+        assert [body for _, body in conversation(http, service, 3)] == [
+            "hello",
+            "still there?",
+            "Emil here, I can help.",
+        ]

@@ -336,8 +336,17 @@ def test_an_agent_works_several_conversations_and_transfers_one(web: Stack, brow
         other.get_by_test_id("desk-input").fill("Hi, Jade here.")
         other.get_by_test_id("desk-send").click()
         expect(said(other, "desk").last).to_have_text("Hi, Jade here.", timeout=SEEN)
-        # The first agent's part ends with the transfer: the SMS is wrapping on her desk.
+        # The first agent's part ends with the transfer: the SMS is wrapping on her desk, hers to
+        # complete but no longer to answer.
         expect(sms_chat).to_contain_text("wrapping", timeout=SEEN)
+        expect(desk.get_by_test_id("desk-input")).to_be_disabled(timeout=SEEN)
+        expect(desk.get_by_test_id("desk-input")).to_have_attribute("placeholder", re.compile("You transferred"))
+        expect(desk.get_by_test_id("desk-complete")).to_be_enabled()
+        # The customer's next words are for Jade: the first desk does not count them as unread.
+        with web.http() as http:
+            text(web, http, web.settings.flex_sms_number, phone, "thanks Jade")
+        expect(said(other, "desk").last).to_have_text("thanks Jade", timeout=SEEN)
+        expect(said(desk, "desk").last).to_have_text("hello??")
         expect(desk.get_by_test_id("desk-activity")).to_have_value(
             desk.get_by_test_id("desk-activity")
             .get_by_role("option", name="Available", exact=True)

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import WorkflowUpdateFailedError
 
-from api.access import OPEN_RESERVATIONS, may_reach_channel, may_use_agent_socket
+from api.access import may_reach_channel, may_use_agent_socket
 from api.channels import contact_config, on_contact_channel
 from api.conversations import channel_task, enabled_flow
 from api.deps import AppContext
@@ -39,6 +39,7 @@ from api.sockets.session import (
 )
 from api.tokens import TokenClaims
 from api.twilio_shape import iso, message_body_problem
+from store.channel_work import ACTING_RESERVATIONS, worked_channels
 from store.contacts import worker_identity
 from store.defaults import plan_flex_defaults
 from store.fanout import agent_key
@@ -46,7 +47,6 @@ from store.feed import pre_engagement_data
 from store.models import (
     AgentFeedItem,
     Channel,
-    ChannelAgent,
     FlexFlow,
     Member,
     Reservation,
@@ -59,7 +59,7 @@ from store.models import (
 from workflows import sids
 from workflows.channel import PROVIDER_CHANNEL_TYPES
 from workflows.messages import InboundMessage, OutboundStart
-from workflows.routing.messages import ReservationChange, Transfer, WorkerActivityChange
+from workflows.routing.messages import HANDED_OVER, ReservationChange, Transfer, WorkerActivityChange
 
 router = APIRouter()
 
@@ -147,25 +147,11 @@ class AgentSocket(FeedSocket):
                     .join(Task, col(Task.sid) == col(Reservation.task_sid))
                     .where(
                         Reservation.worker_sid == self.worker_sid,
-                        col(Reservation.reservation_status).in_(OPEN_RESERVATIONS),
+                        col(Reservation.reservation_status).in_(ACTING_RESERVATIONS),
                     )
                 )
             ).all()
-            # The channels the agent still works: joined, with its reservation on their task open.
-            # Channels of completed tasks stay readable but are no longer the agent's to show.
-            channels = (
-                await session.exec(
-                    select(ChannelAgent.channel_sid)
-                    .distinct()
-                    .join(Task, col(Task.channel_sid) == col(ChannelAgent.channel_sid))
-                    .join(Reservation, col(Reservation.task_sid) == col(Task.sid))
-                    .where(
-                        ChannelAgent.worker_sid == self.worker_sid,
-                        Reservation.worker_sid == self.worker_sid,
-                        col(Reservation.reservation_status).in_(("accepted", "wrapping")),
-                    )
-                )
-            ).all()
+            channels = await worked_channels(session, self.worker_sid)
             pre_engagement = {
                 task.sid: await pre_engagement_data(session, self.context.cipher, task.channel_sid) for _, task in held
             }
@@ -200,10 +186,16 @@ class AgentSocket(FeedSocket):
         }
 
     async def _may_see(self, channel_sid: str, *, watch: bool = False) -> None:
-        """An agent works on channels it joined or holds a reservation for; a supervisor also
-        watches (``watch``) its service's; an admin any (``api.access``)."""
+        """An agent works on channels it holds a task of and reads those it joined before; a
+        supervisor also watches (``watch``) its service's; an admin any (``api.access``)."""
+        grants = self.claims.grants
         async with self.context.db.session() as session:
-            allowed = await may_reach_channel(session, self.claims.grants, channel_sid, watch=watch)
+            allowed = await may_reach_channel(session, grants, channel_sid, watch=watch)
+            readable = allowed or (not watch and await may_reach_channel(session, grants, channel_sid, watch=True))
+        if readable and not allowed:
+            raise CommandError(
+                403, f"channel {channel_sid} is read-only to this agent: its task there is over or transferred"
+            )
         if not allowed:
             raise CommandError(403, f"channel {channel_sid} is not one of this agent's channels")
 
@@ -391,6 +383,8 @@ class AgentSocket(FeedSocket):
                 "reservation_sid": reservation.sid if reservation else None,
                 "reservation_status": reservation.reservation_status if reservation else None,
                 "assignment_status": task.assignment_status,
+                # This agent transferred the task: it wraps up its part but no longer writes here.
+                "handed_over": task.reason == HANDED_OVER,
                 "attributes": json.loads(cipher.decrypt(task.attributes_enc, "task.attributes")),
                 "age": task_age(task),
                 "queue_sid": task.task_queue_sid,

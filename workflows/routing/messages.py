@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# The reason a task handed over by a transfer wraps up with: its agent's part in the conversation
+# is over (``store.channel_work``), though the reservation stays open for its wrap-up.
+HANDED_OVER = "transferred"
+
 
 @dataclass
 class QueueSpec:

@@ -26,6 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from workflows import sids
 from workflows.routing.expressions import Expression, ExpressionError, parse_expression
 from workflows.routing.messages import (
+    HANDED_OVER,
     ChannelNotice,
     EventCallback,
     NewTask,
@@ -156,7 +157,7 @@ class WorkspaceRouter:
             if task.channel_sid:
                 notice = ChannelNotice(task.channel_sid, transfer.new_task_sid, replaces_task_sid=task.sid)
                 await workflow.execute_local_activity("follow_task", notice, **STORE_OPTIONS)
-            self._wrap(task, "transferred")
+            self._wrap(task, HANDED_OVER)
             await self._flush()
             return RoutingResult(task_sid=transfer.new_task_sid)
 

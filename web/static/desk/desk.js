@@ -1028,8 +1028,12 @@
     const finished = FINISHED.has(status);
     // Finished by someone else (a supervisor, a timeout): the agent reads why, then closes it.
     $("close").hidden = !finished;
-    for (const id of ["input", "send", "attach"]) $(id).disabled = finished;
-    $("input").placeholder = finished ? `This conversation's task is ${status}.` : "Write a reply. Enter sends, Shift+Enter starts a new line.";
+    // A transferred conversation is the next agent's to answer; this one only completes its part.
+    const handedOver = !finished && !!(conv.task && conv.task.handed_over);
+    for (const id of ["input", "send", "attach"]) $(id).disabled = finished || handedOver;
+    $("input").placeholder = finished ? `This conversation's task is ${status}.`
+      : handedOver ? "You transferred this conversation. Complete your part when you are done."
+      : "Write a reply. Enter sends, Shift+Enter starts a new line.";
   }
 
   function onChatEnded(conv, by) {
