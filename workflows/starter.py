@@ -23,6 +23,7 @@ from workflows.messages import (
     StoredMessage,
 )
 from workflows.studio.messages import EndExecution, ExecutionStarted, StartExecution
+from workflows.update_retry import while_busy
 
 
 def summary(config: ChannelConfig) -> str:
@@ -67,15 +68,19 @@ class ChannelClient:
 
     async def post(self, config: ChannelConfig, message: InboundMessage) -> StoredMessage:
         """A REST caller's message: answers with the stored message (update-with-start)."""
-        return await self.client.execute_update_with_start_workflow(
-            ChannelWorkflow.post_message,
-            message,
-            start_workflow_operation=self._with_start(config, Origin.API),
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                ChannelWorkflow.post_message,
+                message,
+                start_workflow_operation=self._with_start(config, Origin.API),
+            )
         )
 
     async def add_member(self, config: ChannelConfig, spec: MemberSpec) -> MemberView:
-        return await self.client.execute_update_with_start_workflow(
-            ChannelWorkflow.add_member, spec, start_workflow_operation=self._with_start(config, Origin.API)
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                ChannelWorkflow.add_member, spec, start_workflow_operation=self._with_start(config, Origin.API)
+            )
         )
 
     async def open(self, config: ChannelConfig, *, begin_interaction: bool = False) -> ChannelState:
@@ -83,17 +88,23 @@ class ChannelClient:
         contact's channel) also runs the integration's start and refuses a closed short-lived
         channel with ``ChannelClosed`` naming its successor."""
         if not begin_interaction:
-            return await self.client.execute_update_with_start_workflow(
-                ChannelWorkflow.wait_open, start_workflow_operation=self._with_start(config, Origin.API)
+            return await while_busy(
+                lambda: self.client.execute_update_with_start_workflow(
+                    ChannelWorkflow.wait_open, start_workflow_operation=self._with_start(config, Origin.API)
+                )
             )
-        return await self.client.execute_update_with_start_workflow(
-            ChannelWorkflow.wait_open, True, start_workflow_operation=self._with_start(config, Origin.CONTACT)
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                ChannelWorkflow.wait_open, True, start_workflow_operation=self._with_start(config, Origin.CONTACT)
+            )
         )
 
     async def begin_outbound(self, config: ChannelConfig, start: OutboundStart) -> ChannelState:
         """Open the contact's channel (if need be) and begin an agent-initiated interaction."""
-        return await self.client.execute_update_with_start_workflow(
-            ChannelWorkflow.begin_outbound, start, start_workflow_operation=self._with_start(config, Origin.CONTACT)
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                ChannelWorkflow.begin_outbound, start, start_workflow_operation=self._with_start(config, Origin.CONTACT)
+            )
         )
 
     async def state(self, channel_sid: str) -> ChannelState:
@@ -102,12 +113,18 @@ class ChannelClient:
     async def start_execution(self, config: ChannelConfig, start: StartExecution) -> ExecutionStarted:
         """Studio's REST trigger on the contact's channel: answers once the execution is recorded.
         A closed short-lived channel refuses with ``ChannelClosed`` naming its successor."""
-        return await self.client.execute_update_with_start_workflow(
-            ChannelWorkflow.start_execution, start, start_workflow_operation=self._with_start(config, Origin.CONTACT)
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                ChannelWorkflow.start_execution,
+                start,
+                start_workflow_operation=self._with_start(config, Origin.CONTACT),
+            )
         )
 
     async def end_execution(self, channel_sid: str, execution_sid: str) -> bool:
         """Ends a running execution (``Status=ended``); False when the channel was not running it."""
-        return await self.client.get_workflow_handle(channel_sid).execute_update(
-            ChannelWorkflow.end_execution, EndExecution(execution_sid)
+        return await while_busy(
+            lambda: self.client.get_workflow_handle(channel_sid).execute_update(
+                ChannelWorkflow.end_execution, EndExecution(execution_sid)
+            )
         )

@@ -409,8 +409,12 @@ async def create_message(
         attributes=json_text(form.attributes, "Attributes"),
         runs_integration=webhook_enabled == "true",
     )
+    config = await config_for_row(call.context, session, channel)
+    # Give the connection back while the update runs: under load it waits on a busy channel, and
+    # requests holding connections meanwhile would drain the pool.
+    await session.close()
     try:
-        stored = await channels.post(await config_for_row(call.context, session, channel), message)
+        stored = await channels.post(config, message)
     except WorkflowUpdateFailedError as exc:
         raise update_failure(exc) from exc
     row = await session.get(Message, stored.sid)

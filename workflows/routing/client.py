@@ -3,15 +3,10 @@ call is "with start": a workspace's router runs from its first task on, whoever 
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.routing.messages import (
     NewTask,
@@ -24,28 +19,7 @@ from workflows.routing.messages import (
     WorkerActivityChange,
 )
 from workflows.routing.router import WorkspaceRouter, router_id
-
-T = TypeVar("T")
-# Temporal admits a bounded number of updates in flight per workflow (10 by default): a busy
-# workspace's router turns the rest away (RESOURCE_EXHAUSTED), and updates admitted but not yet
-# accepted when the router continues as new are aborted (UNAVAILABLE). Neither was applied: both
-# are retried with jittered backoff.
-RETRIED = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE)
-BUSY_RETRY_SECONDS = 60.0
-
-
-async def while_busy(call: Callable[[], Awaitable[T]]) -> T:
-    delay, waited = 0.02, 0.0
-    while True:
-        try:
-            return await call()
-        except RPCError as exc:
-            if exc.status not in RETRIED or waited > BUSY_RETRY_SECONDS:
-                raise
-        pause = delay * (0.5 + random.random())
-        await asyncio.sleep(pause)
-        waited += pause
-        delay = min(delay * 2, 1.0)
+from workflows.update_retry import while_busy
 
 
 @dataclass(frozen=True)
