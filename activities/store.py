@@ -7,7 +7,7 @@ import asyncio
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -192,6 +192,7 @@ class StoreActivities:
                 )
             )
             found = {key: (sid, index) for sid, index, key in rows}
+            taken = await self._sids_taken_by_other_keys(session, req.messages)
             first_index = 0 if channel.last_message_index is None else channel.last_message_index + 1
             index = first_index
             results: list[StoredMessage] = []
@@ -203,6 +204,8 @@ class StoreActivities:
                     # The same SID means an earlier attempt of this very call committed.
                     results.append(StoredMessage(sid, stored_index, message.key, duplicate=sid != new.sid))
                     continue
+                if new.sid in taken:
+                    new = replace(new, sid=sids.new_sid(sids.MESSAGE))
                 session.add(self._message_row(req, new, index))
                 fed.append(message_data(req.channel_sid, new, index))
                 found[message.key] = (new.sid, index)
@@ -219,6 +222,16 @@ class StoreActivities:
             # A key stored concurrently by another channel fails the commit; the retry finds it.
             await session.commit()
         return totals
+
+    @staticmethod
+    async def _sids_taken_by_other_keys(session: AsyncSession, messages: list[NewMessage]) -> set[str]:
+        """SIDs of this batch already stored for other messages. The workflow mints SIDs in batch
+        order; when a workflow task's completion is lost after its append committed, the retried
+        task may batch different messages, and one would get a SID already stored for another.
+        Such a message gets a fresh SID (the workflow records the result, so replay agrees)."""
+        keys = {m.sid: m.message.key for m in messages}
+        rows = await session.exec(select(Message.sid, Message.message_key).where(col(Message.sid).in_(list(keys))))
+        return {sid for sid, key in rows if key != keys[sid]}
 
     def _message_row(self, req: AppendMessages, new: NewMessage, index: int) -> Message:
         message = new.message
