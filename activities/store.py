@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
 
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -178,7 +179,7 @@ class StoreActivities:
     @finish_even_if_cancelled
     async def append_messages(self, req: AppendMessages) -> AppendedMessages:
         """Store new messages at the next indexes; a key already stored answers its stored row."""
-        keys = [m.message.key for m in req.messages]
+        keys = {m.message.key for m in req.messages}
         async with self.db.write_session() as session:
             # The row lock orders appends to one channel on PostgreSQL; SQLite has one writer.
             channel = (
@@ -186,13 +187,27 @@ class StoreActivities:
             ).first()
             if channel is None:
                 raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
+            # One read for both: keys already stored (answered as stored), and SIDs already stored
+            # for other messages. The workflow mints SIDs in batch order; when a workflow task's
+            # completion is lost after its append committed, the retried task may batch different
+            # messages, and one would get a SID stored for another. That message gets a fresh SID
+            # (the workflow records the result, so replay agrees).
+            key_of = {m.sid: m.message.key for m in req.messages}
             rows = await session.exec(
-                select(Message.sid, Message.index, Message.message_key).where(
-                    Message.service_sid == req.service_sid, col(Message.message_key).in_(keys)
+                select(Message.sid, Message.index, Message.message_key, Message.service_sid).where(
+                    or_(
+                        (col(Message.service_sid) == req.service_sid) & col(Message.message_key).in_(list(keys)),
+                        col(Message.sid).in_(list(key_of)),
+                    )
                 )
             )
-            found = {key: (sid, index) for sid, index, key in rows}
-            taken = await self._sids_taken_by_other_keys(session, req.messages)
+            found: dict[str, tuple[str, int]] = {}
+            taken: set[str] = set()
+            for sid, stored_index, key, service_sid in rows:
+                if service_sid == req.service_sid and key in keys:
+                    found[key] = (sid, stored_index)
+                if key_of.get(sid, key) != key:
+                    taken.add(sid)
             first_index = 0 if channel.last_message_index is None else channel.last_message_index + 1
             index = first_index
             results: list[StoredMessage] = []
@@ -222,16 +237,6 @@ class StoreActivities:
             # A key stored concurrently by another channel fails the commit; the retry finds it.
             await session.commit()
         return totals
-
-    @staticmethod
-    async def _sids_taken_by_other_keys(session: AsyncSession, messages: list[NewMessage]) -> set[str]:
-        """SIDs of this batch already stored for other messages. The workflow mints SIDs in batch
-        order; when a workflow task's completion is lost after its append committed, the retried
-        task may batch different messages, and one would get a SID already stored for another.
-        Such a message gets a fresh SID (the workflow records the result, so replay agrees)."""
-        keys = {m.sid: m.message.key for m in messages}
-        rows = await session.exec(select(Message.sid, Message.message_key).where(col(Message.sid).in_(list(keys))))
-        return {sid for sid, key in rows if key != keys[sid]}
 
     def _message_row(self, req: AppendMessages, new: NewMessage, index: int) -> Message:
         message = new.message
