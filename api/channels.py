@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from api.deps import AppContext
-from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError
+from api.twilio_shape import CONFLICT, SERVICE_UNAVAILABLE, TwilioError
 from observability import CHANNEL_SID, MESSAGES_IN
 from store.contacts import address_hash, current_channel_sid
 from store.models import Channel, Contact, FlexFlow
@@ -148,6 +148,15 @@ def config_for_new_channel(
         type=type,
         created_by=created_by,
     )
+
+
+def update_failure(exc: WorkflowUpdateFailedError) -> TwilioError:
+    """A channel workflow's refusal of an update, in Twilio's error shape."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        status = 409 if cause.type in ("ChannelClosed", "UniqueNameTaken", "ConversationTaken") else 400
+        return TwilioError(status, cause.message, CONFLICT if status == 409 else None)
+    return TwilioError(500, f"the channel refused the change: {cause}", 20500)
 
 
 def closed_successor(exc: WorkflowUpdateFailedError) -> str | None:
