@@ -15,6 +15,7 @@ customer's own messages, which are always taken):
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,13 +23,15 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from api.access import may_reach_channel
 from api.channels import config_for_row, contact_config, on_contact_channel, update_failure
 from api.deps import AppContext
 from api.routes.taskrouter.routing_calls import routed
 from api.tokens import Grants
-from api.twilio_shape import invalid, iso, message_body_problem
+from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid, iso, message_body_problem
+from observability import CHANNEL_SID, MESSAGES_IN
 from store.channel_work import ACTING_RESERVATIONS, holders
 from store.defaults import plan_flex_defaults
 from store.feed import add_for_channel
@@ -36,6 +39,8 @@ from store.models import Channel, FlexFlow, Message, Reservation, Task, utcnow
 from workflows.channel import PROVIDER_CHANNEL_TYPES
 from workflows.messages import ChannelConfig, ChannelState, ChannelStatus, InboundMessage, OutboundStart, StoredMessage
 from workflows.routing.messages import TaskChange
+
+log = logging.getLogger(__name__)
 
 # Tasks an agent may still be offered or be working on.
 LIVE_TASK_STATUSES = ("pending", "reserved", "assigned", "wrapping")
@@ -165,6 +170,31 @@ async def end_conversation(
 
 
 # --- writing in a conversation ----------------------------------------------------------------
+
+
+async def receive_customer_message(
+    context: AppContext, session: AsyncSession, flow: FlexFlow, address: str, message: InboundMessage
+) -> None:
+    """A provider webhook's customer message: always taken (a customer may always write; a closed
+    conversation is reopened, or succeeded by a new channel, by the channel workflow). Not durable
+    is a 503, so the provider retries (the message key keeps the retry idempotent)."""
+    try:
+        await ingest_contact_message(context, session, flow, address, message)
+    except RPCError as exc:
+        log.error("message %s not accepted by Temporal: %s", message.key, exc)
+        raise TwilioError(503, "the message could not be stored; retry", SERVICE_UNAVAILABLE) from exc
+    MESSAGES_IN.labels(flow.channel_type).inc()
+
+
+async def ingest_contact_message(
+    context: AppContext, session: AsyncSession, flow: FlexFlow, address: str, message: InboundMessage
+) -> str:
+    """Deliver a customer's message to the contact's current channel on ``flow``. Returns the SID
+    it was addressed to once Temporal holds it durably."""
+    config = await contact_config(context, session, flow, address)
+    CHANNEL_SID.set(config.channel_sid)
+    await context.channels.deliver(config, message)
+    return config.channel_sid
 
 
 async def last_customer_message(context: AppContext, channel_sid: str, address: str) -> datetime | None:
