@@ -30,9 +30,12 @@ from tests.conftest import RecordingServer, Reply, Stack, StackFactory, eventual
 from tests.test_agent_socket import command, event, frame
 from tests.test_studio_flows import create_flow, ended, sms_flex_flow, text
 from tests.test_webchat import as_customer, open_session
+from workflows.studio.templates import render, render_json
 
 # Closes the JSON string it is pasted into, adds a key, and reopens one for the closing quote.
 EVE = 'Eve", "vip": true, "x": "'
+# Ends a bare value, adds a key, and leaves a backslash to eat the closing quote.
+HOSTILE_BODY = '1, "admin": true, "y": "\\'
 SECRET = secrets.token_hex(16)
 
 
@@ -161,7 +164,7 @@ def test_values_pasted_into_a_flows_json_stay_values(guarded: Stack, outside: Re
         guarded, pasting_flow(defaults.workflow_sid, defaults.chat_task_channel_sid, f"{outside.url}/lookup")
     )
     sender = EVE + new_phone()
-    body = '1, "admin": true, "y": "\\'
+    body = HOSTILE_BODY
     with guarded.http() as http:
         service, number = sms_flex_flow(guarded, http, flow_sid)
         text(guarded, http, number, sender, body)
@@ -211,6 +214,43 @@ def test_a_flow_may_still_put_json_values_where_values_go(guarded: Stack, outsid
         "total": 3.5,
         "items": basket,
     }
+
+
+# Each: a JSON template, and what it must parse to with ``n`` = EVE and ``b`` = a hostile body.
+JSON_TEMPLATES: list[tuple[str, Any]] = [
+    ('{"name": "{{n}}", "said": "{{b}}"}', {"name": EVE, "said": HOSTILE_BODY}),
+    ('{"v": {{b}}, "u": {{missing}}, "t": {{t}}, "ok": {{ok}}}', {"v": HOSTILE_BODY, "u": "", "t": 3.5, "ok": True}),
+    ('{"n": {{n | to_json}}, "l": {{l | json}}}', {"n": EVE, "l": ["a", 'x"]}']}),
+    ('{ {{n}}: 1, "{{n}}x": 2 }', {EVE: 1, EVE + "x": 2}),
+    ('{"e": "{% echo n %}", "f": {% echo b %}, "g": "{% liquid echo n %}"}', {"e": EVE, "f": HOSTILE_BODY, "g": EVE}),
+    ('{"a": "\\{{n}}"}', {"a": "\\" + EVE}),  # the author's backslash escapes nothing of ours
+    ('{% capture c %}"{{n}}"{% endcapture %}{"c": {{c}}}', {"c": EVE}),
+    ('{"x": {% ifchanged %}"{{n}}"{% endifchanged %}}', {"x": EVE}),
+    ('[{% for i in l %}"{{i}}"{% unless forloop.last %}, {% endunless %}{% endfor %}]', ["a", 'x"]}']),
+    ('{"nan": {{nan}}, "deep": {{deep}}}', {"nan": "NaN", "deep": "[" * 100_000}),
+    ('{"sep": "{{sep}}"}', {"sep": "\u2028\n\t\u0000"}),
+]
+
+
+@pytest.mark.parametrize(("template", "expected"), JSON_TEMPLATES)
+def test_every_output_of_a_json_template_is_one_json_value(template: str, expected: Any) -> None:
+    context = {
+        "n": EVE,
+        "b": HOSTILE_BODY,
+        "t": 3.5,
+        "ok": True,
+        "l": ["a", 'x"]}'],
+        "nan": "NaN",
+        "deep": "[" * 100_000,
+        "sep": "\u2028\n\t\u0000",
+    }
+    assert json.loads(render_json(template, context)) == expected
+
+
+def test_a_json_template_without_hostile_values_renders_as_plain_liquid_does() -> None:
+    template = '{"name": "{{n}}", "data": {{d | to_json}}, "n": {{k}}}'
+    context = {"n": "Ada", "d": {"a": [1, None]}, "k": 2}
+    assert render_json(template, context) == render(template, context)
 
 
 # --- the default flow, and its upgrade in stores that hold the old one -------------------------
