@@ -269,9 +269,10 @@ def test_the_default_flow_builds_its_attributes_with_to_json() -> None:
 
 
 @pytest.fixture
-async def old_store(tmp_path: Path) -> Settings:
-    """A store made by an earlier Switchboard: the defaults with the old "Messaging Flow"."""
-    settings = test_settings(tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+async def old_store(tmp_path: Path, empty_database_url: str) -> Settings:
+    """A store made by an earlier Switchboard (SQLite or PostgreSQL): the defaults with the old
+    "Messaging Flow"."""
+    settings = test_settings(tmp_path, database_url=empty_database_url)
     db = Database(settings.resolved_database_url)
     try:
         await create_tables(db.engine)
