@@ -189,7 +189,6 @@ MESSAGING_FLOW_ATTRIBUTES = (
 )
 # ...and as earlier versions shipped them (Flex's own text), pasting values into quoted strings.
 # A store whose "Messaging Flow" still has exactly that definition is upgraded on start.
-UPGRADE_COMMIT_MESSAGE = "Task attributes built with to_json: a customer's name can no longer add attributes"
 LEGACY_MESSAGING_FLOW_ATTRIBUTES = json.dumps(
     {
         "name": "{{trigger.message.ChannelAttributes.from}}",
@@ -197,6 +196,7 @@ LEGACY_MESSAGING_FLOW_ATTRIBUTES = json.dumps(
         "channelSid": "{{trigger.message.ChannelSid}}",
     }
 )
+UPGRADE_COMMIT_MESSAGE = "Task attributes built with to_json: a customer's name can no longer add attributes"
 
 
 def messaging_flow_definition(
