@@ -6,7 +6,9 @@ The Flex defaults get SIDs derived from the account SID (uuid5), so every API pr
 same ones and concurrent starts insert each row once: a loser's insert fails on the primary key
 and its retry finds the rows in place. They are created the first time the API starts on a store
 without them (the Flex Chat Service is the marker) and are the operator's afterwards: changed or
-deleted ones are not put back.
+deleted ones are not put back. The one exception is a "Messaging Flow" still exactly as an earlier
+version shipped it, which pasted the customer's name into its task attributes: it gets the current
+definition as a new revision (``upgrade_messaging_flow``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from settings import Settings
 from store.db import Database
@@ -36,6 +39,7 @@ from store.models import (
     Workspace,
     WorkspaceActivity,
 )
+from store.models.base import utcnow
 from workflows import sids
 from workflows.studio.definition import parse_definition
 
@@ -175,13 +179,30 @@ def flex_sid_maker(account_sid: str) -> SidMaker:
     return make
 
 
-def messaging_flow_definition(workflow_sid: str, task_channel_sid: str) -> dict[str, Any]:
-    """Flex's "Messaging Flow": every incoming message goes to an agent through the workflow."""
-    attributes = {
+# The send-to-flex attributes of the "Messaging Flow". Each value goes through ``to_json``, never
+# into a quoted string: the customer chooses the name (a web chat's name, an SMS or custom
+# channel's sender), and ``Eve", "vip": true, "x": "`` must stay a name.
+MESSAGING_FLOW_ATTRIBUTES = (
+    '{"name": {{trigger.message.ChannelAttributes.from | to_json}}, '
+    '"channelType": {{trigger.message.ChannelAttributes.channel_type | to_json}}, '
+    '"channelSid": {{trigger.message.ChannelSid | to_json}}}'
+)
+# ...and as earlier versions shipped them (Flex's own text), pasting values into quoted strings.
+# A store whose "Messaging Flow" still has exactly that definition is upgraded on start.
+LEGACY_MESSAGING_FLOW_ATTRIBUTES = json.dumps(
+    {
         "name": "{{trigger.message.ChannelAttributes.from}}",
         "channelType": "{{trigger.message.ChannelAttributes.channel_type}}",
         "channelSid": "{{trigger.message.ChannelSid}}",
     }
+)
+UPGRADE_COMMIT_MESSAGE = "Task attributes built with to_json: a customer's name can no longer add attributes"
+
+
+def messaging_flow_definition(
+    workflow_sid: str, task_channel_sid: str, attributes: str = MESSAGING_FLOW_ATTRIBUTES
+) -> dict[str, Any]:
+    """Flex's "Messaging Flow": every incoming message goes to an agent through the workflow."""
     return {
         "description": "Flex Messaging Flow",
         "states": [
@@ -204,7 +225,7 @@ def messaging_flow_definition(workflow_sid: str, task_channel_sid: str) -> dict[
                     "offset": {"x": 30, "y": 360},
                     "workflow": workflow_sid,
                     "channel": task_channel_sid,
-                    "attributes": json.dumps(attributes),
+                    "attributes": attributes,
                 },
             },
         ],
@@ -295,6 +316,51 @@ def plan_flex_defaults(settings: Settings) -> FlexPlan:
     return FlexPlan(defaults, [service, *workspace.rows(), flow, revision, sms, web])
 
 
+async def upgrade_messaging_flow(session: AsyncSession, plan: FlexPlan) -> bool:
+    """Give a "Messaging Flow" that still has the definition an earlier version shipped (pasting
+    the customer's name into its task attributes) the current one, as a new revision; one the
+    operator changed is theirs and stays. Executions that started on the old revision keep it.
+    True when it made the revision (the caller commits)."""
+    defaults = plan.defaults
+    flow = await session.get(StudioFlow, defaults.studio_flow_sid)
+    if flow is None:
+        return False
+    latest = await session.get(StudioFlowRevision, (flow.sid, flow.revision))
+    legacy = messaging_flow_definition(
+        defaults.workflow_sid, defaults.chat_task_channel_sid, LEGACY_MESSAGING_FLOW_ATTRIBUTES
+    )
+    if latest is None or _parsed(latest.definition_json) != legacy:
+        return False
+    [planned] = [row for row in plan.rows if isinstance(row, StudioFlowRevision)]
+    flow.revision += 1
+    flow.date_updated = utcnow()
+    session.add(flow)
+    session.add(
+        StudioFlowRevision(
+            flow_sid=flow.sid,
+            revision=flow.revision,
+            friendly_name=flow.friendly_name,
+            status=flow.status,
+            commit_message=UPGRADE_COMMIT_MESSAGE,
+            definition_json=planned.definition_json,
+            valid=planned.valid,
+            errors_json=planned.errors_json,
+            warnings_json=planned.warnings_json,
+        )
+    )
+    # A concurrent upgrade inserted this revision too: the caller's retry finds it in place.
+    await session.flush()
+    log.info("Upgraded the default %r to revision %d: %s", flow.friendly_name, flow.revision, UPGRADE_COMMIT_MESSAGE)
+    return True
+
+
+def _parsed(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 async def ensure_flex_defaults(db: Database, settings: Settings) -> FlexDefaults:
     """Create the Flex defaults unless they are in place; safe to run from several processes at
     once. Returns their SIDs."""
@@ -304,6 +370,8 @@ async def ensure_flex_defaults(db: Database, settings: Settings) -> FlexDefaults
         try:
             async with db.write_session() as session:
                 if await session.get(Service, plan.defaults.chat_service_sid) is not None:
+                    if await upgrade_messaging_flow(session, plan):
+                        await session.commit()
                     return plan.defaults
                 for row in plan.rows:
                     key = tuple(sa_inspect(type(row)).primary_key_from_instance(row))

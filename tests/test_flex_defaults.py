@@ -30,6 +30,7 @@ from store.models import (
 )
 from tests.conftest import Stack, test_settings
 from workflows.studio.definition import parse_definition
+from workflows.studio.templates import render_json
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
@@ -125,12 +126,10 @@ def test_the_messaging_flow_is_a_valid_studio_definition() -> None:
     widget = checked.definition.states["SendMessageToAgent"]
     assert widget.type == "send-to-flex"
     assert widget.properties["workflow"] == workflow and widget.properties["channel"] == channel
-    assert isinstance(widget.properties["attributes"], str)  # a JSON string, as Flex writes it
-    assert json.loads(widget.properties["attributes"]) == {
-        "name": "{{trigger.message.ChannelAttributes.from}}",
-        "channelType": "{{trigger.message.ChannelAttributes.channel_type}}",
-        "channelSid": "{{trigger.message.ChannelSid}}",
-    }
+    assert isinstance(widget.properties["attributes"], str)  # a JSON template, as Flex writes it
+    message = {"ChannelAttributes": {"from": "Ada", "channel_type": "web"}, "ChannelSid": "CH" + "3" * 32}
+    rendered = render_json(widget.properties["attributes"], {"trigger": {"message": message}})
+    assert json.loads(rendered) == {"name": "Ada", "channelType": "web", "channelSid": "CH" + "3" * 32}
     assert set(widget.properties["offset"]) == {"x", "y"}
 
 

@@ -18,7 +18,7 @@ from workflows.messages import InboundMessage, StoredMessage
 from workflows.studio.conditions import condition_matches
 from workflows.studio.definition import FlowDefinition, State
 from workflows.studio.messages import ExecutionState, HttpCall, HttpResult, RecordStep
-from workflows.studio.templates import render, render_value
+from workflows.studio.templates import render, render_json, render_value
 
 with workflow.unsafe.imports_passed_through():
     from liquid.exceptions import LiquidError
@@ -28,6 +28,9 @@ MAX_STEPS = 1000
 DEFAULT_REPLY_TIMEOUT = 3600.0
 HTTP_TIMEOUT = 10.0
 ENDED = "Ended"
+# JSON-valued properties render with each output as one JSON value (templates.render_json);
+# executions recorded before rendered them as plain text.
+JSON_TEMPLATES_PATCH = "studio-json-templates"
 
 RECORD_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
@@ -196,6 +199,18 @@ class FlowRun:
         value = widget.properties.get(name, default)
         return str(self._render(value)) if value is not None else default
 
+    def _json_text(self, widget: State, name: str, default: str = "") -> str:
+        """A property that is a JSON document (attributes, a JSON body), rendered so that the
+        values it takes in (a customer's name, a message) cannot add to its structure."""
+        value = widget.properties.get(name)
+        if not workflow.patched(JSON_TEMPLATES_PATCH):
+            return self._text(widget, name, default)
+        if isinstance(value, str):
+            return render_json(value, self.context) or default
+        if isinstance(value, (dict, list)):  # a definition may give the document as JSON itself
+            return json.dumps(self._render(value))
+        return default
+
     # --- widgets ------------------------------------------------------------------------------
 
     async def _trigger(self, _widget: State) -> Outcome:
@@ -211,7 +226,7 @@ class FlowRun:
 
     async def _send_message(self, widget: State) -> Outcome:
         body = self._text(widget, "body")
-        attributes = self._text(widget, "attributes") or "{}"
+        attributes = self._json_text(widget, "attributes", "{}")
         stored = await self.host.flow_send(self._message_key(), self._author(widget), body, attributes)
         if stored is None:
             return Outcome("failed", {"status": "failed"})
@@ -294,7 +309,7 @@ class FlowRun:
             url=self._text(widget, "url"),
             content_type="application/json" if is_json else "application/x-www-form-urlencoded",
             form={} if is_json else _pairs(widget.properties.get("parameters"), self.context),
-            body=self._text(widget, "body") if is_json else None,
+            body=self._json_text(widget, "body") if is_json else None,
             timeout_seconds=_seconds(widget.properties.get("timeout"), HTTP_TIMEOUT),
         )
         result = await self._http(call)
@@ -313,7 +328,7 @@ class FlowRun:
         return Outcome("success" if ok else "fail", self._http_output(result))
 
     async def _send_to_flex(self, widget: State) -> Outcome:
-        attributes = self._text(widget, "attributes") or "{}"
+        attributes = self._json_text(widget, "attributes", "{}")
         try:
             json.loads(attributes)
         except ValueError:
