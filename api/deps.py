@@ -135,9 +135,7 @@ async def verified_claims(context: AppContext, token: str) -> TokenClaims:
 async def refuse_revoked(context: AppContext, claims: TokenClaims) -> None:
     """401 (20101) once the token's API key, identity or every session was revoked (one query)."""
     async with context.db.session() as session:
-        revoked = await revocation(
-            session, context.hasher, claims.identity, claims.origin, claims.session_started_at
-        )
+        revoked = await revocation(session, context.hasher, claims.identity, claims.origin, claims.session_started_at)
     if revoked is not None:
         raise TwilioError(401, revoked.message(claims.origin), REVOKED)
 

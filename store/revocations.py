@@ -88,4 +88,3 @@ async def revoke(session: AsyncSession, scope: str, before: datetime | None = No
     await session.execute(upsert)
     await session.commit()
     return when
-

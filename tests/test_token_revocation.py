@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from api.tokens import Grants, TokenError, mint_token
 from devstack import DevServer
 from tests.conftest import Stack, StackFactory, eventually, free_port, spawn, test_settings
+from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer
 
 PROTOCOL = "switchboard.agent.v1"
 REVOKED = 20101
@@ -31,9 +32,14 @@ SESSION_OVER = 20104
 
 
 @pytest.fixture(scope="module")
-def revocable(make_stack: StackFactory) -> Stack:
-    # Open sockets notice a revocation when they next read their feed.
-    return make_stack(feed_fallback_poll_seconds=0.2)
+def revocable(make_stack: StackFactory, jwks: JwksServer) -> Stack:
+    # Open sockets notice a revocation when they next read their feed. Single sign-on is on too.
+    return make_stack(
+        feed_fallback_poll_seconds=0.2,
+        jwt_jwks_url=jwks.url,
+        jwt_sso_issuer=SSO_ISSUER,
+        jwt_sso_audience=SSO_AUDIENCE,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +194,9 @@ def test_refresh_never_carries_a_session_past_its_bound(revocable: Stack) -> Non
     # Five minutes of the session left: a token asked for an hour gets five minutes, and so does
     # its refresh; neither expires after the bound, and the session start rides along unchanged.
     signed_in = datetime.now(UTC).replace(microsecond=0) - bound + timedelta(minutes=5)
-    late, expires = mint_token(settings, "late-shift", Grants(role="admin"), 3600, origin="account", session_start=signed_in)
+    late, expires = mint_token(
+        settings, "late-shift", Grants(role="admin"), 3600, origin="account", session_start=signed_in
+    )
     end = (signed_in + bound).timestamp()
     assert expires.timestamp() <= end
     answer = refresh(revocable, late)
@@ -230,6 +238,36 @@ def test_revoking_an_identity_ends_its_tokens_only(revocable: Stack, desk_grants
     # Signing in again afterwards starts a new session that works.
     again = mint(revocable, account(revocable), "mallory@example.com", Role="admin")["token"]
     assert rest(revocable, again).status_code == 200
+
+
+def test_single_sign_on_sessions_are_revoked_and_bounded_by_their_sign_in(revocable: Stack, jwks: JwksServer) -> None:
+    grants = {"switchboard": {"role": "admin"}}
+    now = int(datetime.now(UTC).timestamp())
+    sso = jwks.sign({"sub": "sam@example.com", "iat": now - 5, **grants})
+    assert rest(revocable, sso).status_code == 200
+    answer = refresh(revocable, sso)
+    assert answer.status_code == 201, answer.text
+    refreshed = answer.json()["token"]
+    # The Switchboard token carries on the provider's session: same start, origin "sso".
+    assert claims_of(refreshed)["auth_time"] == now - 5 and claims_of(refreshed)["origin"] == "sso"
+
+    assert revoke(revocable, account(revocable), Identity="sam@example.com").status_code == 201
+    for token in (sso, refreshed):
+        assert "revoked" in refused(rest(revocable, token))
+        assert "revoked" in refused(refresh(revocable, token))
+    # A token the provider renewed without a new sign-in (auth_time before the revocation) is
+    # still of the ended session; one from a new sign-in works.
+    later = int(datetime.now(UTC).timestamp()) + 2
+    renewed = jwks.sign({"sub": "sam@example.com", "iat": later, "auth_time": now - 5, **grants})
+    assert "revoked" in refused(rest(revocable, renewed))
+    signed_in_again = jwks.sign({"sub": "sam@example.com", "iat": later, "auth_time": later, **grants})
+    assert rest(revocable, signed_in_again).status_code == 200
+
+    # The provider's sign-in time bounds refreshing too.
+    bound = revocable.settings.token_session_max_seconds
+    stale = jwks.sign({"sub": "sue@example.com", "auth_time": now - bound - 60, **grants})
+    assert rest(revocable, stale).status_code == 200
+    assert "session is over" in refused(refresh(revocable, stale), SESSION_OVER)
 
 
 def test_revoking_all_ends_every_token_and_new_ones_work(make_stack: StackFactory) -> None:

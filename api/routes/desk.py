@@ -52,5 +52,7 @@ async def dev_sign_in(context: ContextDep, session: SessionDep, request: DevSign
             context, session, offline, request.identity, json.dumps(attributes), capacity=CHAT_CAPACITY
         )
     grants = Grants(role="agent", workspace_sid=workspace_sid, worker_sid=worker.sid)
-    body = token_body(context.settings, request.identity, grants, context.settings.token_ttl_seconds, origin=DEV_SIGN_IN_ORIGIN)
+    body = token_body(
+        context.settings, request.identity, grants, context.settings.token_ttl_seconds, origin=DEV_SIGN_IN_ORIGIN
+    )
     return {**body, "worker_sid": worker.sid, "workspace_sid": workspace_sid}
