@@ -21,10 +21,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from api.tokens import Grants, TokenError, mint_token
+from api.tokens import INVALID_TOKEN, Grants, TokenError, mint_token, verify_token
 from devstack import DevServer
 from tests.conftest import Stack, StackFactory, eventually, free_port, spawn, test_settings
 from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer
+from tests.test_tokens import forge
 
 PROTOCOL = "switchboard.agent.v1"
 REVOKED = 20101
@@ -213,6 +214,17 @@ def test_refresh_never_carries_a_session_past_its_bound(revocable: Stack) -> Non
     fresh_claims = claims_of(fresh["token"])
     assert fresh_claims["exp"] - fresh_claims["auth_time"] <= bound.total_seconds()
     assert fresh["ttl"] <= bound.total_seconds()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"auth_time": "yesterday"}, {"auth_time": True}, {"origin": ""}, {"origin": 7}, {"origin": "SK" + "0" * 63}],
+)
+def test_a_malformed_session_claim_is_refused(tmp_path: Path, changes: dict[str, Any]) -> None:
+    settings = test_settings(tmp_path)
+    with pytest.raises(TokenError) as refusal:
+        verify_token(settings, forge(settings, **changes))
+    assert refusal.value.code == INVALID_TOKEN
 
 
 # --- revoking identities and everything ---------------------------------------------------------

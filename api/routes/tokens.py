@@ -110,8 +110,10 @@ async def create_revocation(
 ) -> dict[str, Any]:
     """End ``Identity``'s sessions, or every session (``All=true``), begun before now: their tokens
     are refused from the next request on, on every replica, and cannot be refreshed."""
-    if (form.identity is None) == (not form.all):
-        raise invalid("Identity", "give either Identity or All=true")
+    if form.all and form.identity is not None:
+        raise invalid("All", "give Identity or All=true, not both")
+    if not form.all and form.identity is None:
+        raise invalid("Identity", "is required unless All=true")
     scope = ALL_SCOPE if form.all else identity_scope(context.hasher, form.identity or "")
     revoked_before = await revoke(session, scope)
     return {
