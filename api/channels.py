@@ -1,11 +1,10 @@
 """How the API addresses channel workflows: the ``ChannelConfig`` of a contact's channel (from its
-Flex Flow) or of an existing channel row, and the ingest of a contact's message that every
-provider webhook shares."""
+Flex Flow) or of an existing channel row, a contact's message delivered to its current channel,
+and a channel's refusals in Twilio's shape."""
 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -14,18 +13,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
 
 from api.deps import AppContext
-from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError
-from observability import CHANNEL_SID, MESSAGES_IN
+from api.twilio_shape import CONFLICT, TwilioError
 from store.contacts import address_hash, current_channel_sid
 from store.models import Channel, Contact, FlexFlow
 from workflows import sids
-from workflows.messages import ChannelConfig, InboundMessage, Integration
+from workflows.messages import ChannelConfig, Integration
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 
 def _config(context: AppContext, **fields: Any) -> ChannelConfig:
@@ -72,30 +68,6 @@ async def flow_serving(session: AsyncSession, channel_type: str, address: str) -
         col(FlexFlow.enabled).is_(True),
     )
     return (await session.exec(query)).first()
-
-
-async def ingest_durably(
-    context: AppContext, session: AsyncSession, flow: FlexFlow, address: str, message: InboundMessage
-) -> None:
-    """A provider webhook's ``ingest_contact_message``: not durable is a 503, so the provider
-    retries (the message key keeps the retry idempotent)."""
-    try:
-        await ingest_contact_message(context, session, flow, address, message)
-    except RPCError as exc:
-        log.error("message %s not accepted by Temporal: %s", message.key, exc)
-        raise TwilioError(503, "the message could not be stored; retry", SERVICE_UNAVAILABLE) from exc
-    MESSAGES_IN.labels(flow.channel_type).inc()
-
-
-async def ingest_contact_message(
-    context: AppContext, session: AsyncSession, flow: FlexFlow, address: str, message: InboundMessage
-) -> str:
-    """Deliver a customer's message to the contact's current channel on ``flow``. Returns the SID
-    it was addressed to once Temporal holds it durably."""
-    config = await contact_config(context, session, flow, address)
-    CHANNEL_SID.set(config.channel_sid)
-    await context.channels.deliver(config, message)
-    return config.channel_sid
 
 
 async def config_for_row(context: AppContext, session: AsyncSession, channel: Channel) -> ChannelConfig:
@@ -148,6 +120,15 @@ def config_for_new_channel(
         type=type,
         created_by=created_by,
     )
+
+
+def update_failure(exc: WorkflowUpdateFailedError) -> TwilioError:
+    """A channel workflow's refusal of an update, in Twilio's error shape."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        status = 409 if cause.type in ("ChannelClosed", "UniqueNameTaken", "ConversationTaken") else 400
+        return TwilioError(status, cause.message, CONFLICT if status == 409 else None)
+    return TwilioError(500, f"the channel refused the change: {cause}", 20500)
 
 
 def closed_successor(exc: WorkflowUpdateFailedError) -> str | None:

@@ -29,7 +29,7 @@ from store.crypto import Cipher
 from store.db import Database
 from store.defaults import plan_flex_defaults
 from store.models import ApiKey, ChannelAgent, Reservation, Task
-from tests.conftest import Stack, StackFactory
+from tests.conftest import Stack, StackFactory, new_phone
 from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
 from workflows import sids
 
@@ -71,6 +71,7 @@ class World:
     channel_a: str  # the customer's; the agent holds its task
     channel_b: str  # another customer's; nobody joined it
     channel_c: str  # a third customer's; the agent completed its task
+    sms_customer: str  # an SMS customer whose conversation the agent holds
     media_a: str  # uploaded to channel A
     callers: dict[str, Caller]
 
@@ -124,6 +125,24 @@ def join(stack: Stack, channel_sid: str, worker_sid: str, *, holding: bool) -> N
     stack.call(insert)
 
 
+def sms_channel(stack: Stack, customer: str) -> str:
+    """The SMS customer's channel on the default SMS Flex Flow, opened over Flex v1 REST."""
+    defaults = plan_flex_defaults(stack.settings).defaults
+    with stack.http() as http:
+        response = http.post(
+            "/v1/Channels",
+            data={
+                "FlexFlowSid": defaults.sms_flex_flow_sid,
+                "Identity": customer,
+                "Target": customer,
+                "ChatUserFriendlyName": "Sue",
+                "ChatFriendlyName": "sms",
+            },
+        )
+    assert response.status_code == 201, response.text
+    return str(response.json()["sid"])
+
+
 def minted(http: httpx.Client, role: str, worker: dict[str, Any], service_sid: str) -> str:
     response = http.post(
         "/v1/Tokens",
@@ -152,6 +171,8 @@ def world(stack: Stack, jwks: JwksServer) -> World:
     agent, supervisor, admin = (dev_worker(stack, f"{r}-{uuid.uuid4().hex[:6]}") for r in ("ag", "sup", "adm"))
     join(stack, a["channel_sid"], agent["worker_sid"], holding=True)
     join(stack, c["channel_sid"], agent["worker_sid"], holding=False)
+    sms_customer = new_phone()
+    join(stack, sms_channel(stack, sms_customer), agent["worker_sid"], holding=True)
     with stack.http() as http:
         upload = http.post(
             "/v1/Media",
@@ -191,7 +212,7 @@ def world(stack: Stack, jwks: JwksServer) -> World:
                 )
             ),
         }
-    return World(a["channel_sid"], b["channel_sid"], c["channel_sid"], str(upload.json()["sid"]), callers)
+    return World(a["channel_sid"], b["channel_sid"], c["channel_sid"], sms_customer, str(upload.json()["sid"]), callers)
 
 
 # --- the probes: each answers "allow" or how it was refused (HTTP status or close/error code) ----
@@ -262,15 +283,23 @@ def agent_socket(stack: Stack, world: World, caller: Caller) -> str | int:
     return asyncio.run(socket_answer(stack, "/v1/agent/ws", AGENT_PROTOCOL, caller))
 
 
-def on_channel(command: str, channel: str) -> Callable[[Stack, World, Caller], str | int]:
+def on_channel(command: str, channel: str, **fields: str) -> Callable[[Stack, World, Caller], str | int]:
     """A probe running an agent-socket ``command`` (history reads, typing acts) on one of the
     world's channels: "a", "b" or "c"."""
 
     def probe(stack: Stack, world: World, caller: Caller) -> str | int:
-        frame = {"command": command, "channel_sid": getattr(world, f"channel_{channel}")}
+        frame = {"command": command, "channel_sid": getattr(world, f"channel_{channel}"), **fields}
         return asyncio.run(socket_answer(stack, "/v1/agent/ws", AGENT_PROTOCOL, caller, frame))
 
     return probe
+
+
+def start_with_held_customer(stack: Stack, world: World, caller: Caller) -> str | int:
+    """An agent-socket ``start_conversation`` with the SMS customer whose conversation the agent
+    holds: only the agent holding it may (anyone else, an admin too, needs a transfer first)."""
+    flow = plan_flex_defaults(stack.settings).defaults.sms_flex_flow_sid
+    frame = {"command": "start_conversation", "flex_flow_sid": flow, "to": world.sms_customer}
+    return asyncio.run(socket_answer(stack, "/v1/agent/ws", AGENT_PROTOCOL, caller, frame))
 
 
 def customer_socket(stack: Stack, world: World, caller: Caller) -> str | int:
@@ -286,6 +315,8 @@ PROBES = {
     "act on other channel": on_channel("typing", "b"),
     "read finished channel": on_channel("history", "c"),
     "act on finished channel": on_channel("typing", "c"),
+    "post in joined channel": on_channel("send_message", "a", body="probe"),
+    "start with held customer": start_with_held_customer,
     "customer socket": customer_socket,
     "codec": codec,
     "media read": media_read,
@@ -295,22 +326,24 @@ A = ALLOW
 NA = None  # channel commands, for callers the agent socket does not let in (see "agent socket")
 # Columns in PROBES' order; "joined channel" is channel A (the customer's, the agent holds its
 # task), "other channel" channel B (another customer's, nobody joined it), "finished channel"
-# channel C (the agent completed its task: it reads it, but no longer acts there). HTTP refusals
-# are 401/403, socket ones close with 4401/4403, command ones answer an error with code 403.
+# channel C (the agent completed its task: it reads it, but no longer acts there). Posting in
+# channel A is the agent's (and an admin's); starting a conversation with the SMS customer whose
+# conversation the agent holds is the agent's alone (409 for everyone else). HTTP refusals are
+# 401/403, socket ones close with 4401/4403, command ones answer an error with code 403 or 409.
 # fmt: off
 MATRIX: dict[str, tuple[str | int | None, ...]] = {
-    #                   REST  REST   agent  joined  read   act    read      act       customer  codec  media  media
-    #                   read  write  socket channel other  other  finished  finished  socket           read   upload
-    "nobody":          (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       4401,     401,   401,   401),
-    "customer":        (403,  403,   4403,  NA,     NA,    NA,    NA,       NA,       A,        403,   A,     A),
-    "other customer":  (403,  403,   4403,  NA,     NA,    NA,    NA,       NA,       A,        403,   403,   403),
-    "agent":           (403,  403,   A,     A,      403,   403,   A,        403,      4403,     403,   A,     A),
-    "supervisor":      (A,    403,   A,     A,      A,     403,   A,        403,      4403,     403,   A,     403),
-    "admin token":     (A,    A,     A,     A,      A,     A,     A,        A,        4403,     A,     A,     A),
-    "account":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       4401,     A,     A,     A),
-    "API key":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       4401,     A,     A,     A),
-    "revoked API key": (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       4401,     401,   401,   401),
-    "SSO supervisor":  (A,    403,   A,     A,      A,     403,   A,        403,      4403,     403,   A,     403),
+    #                   REST  REST   agent  joined  read   act    read      act       post    start  customer  codec  media  media
+    #                   read  write  socket channel other  other  finished  finished  joined  held   socket           read   upload
+    "nobody":          (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     401,   401,   401),
+    "customer":        (403,  403,   4403,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    A,        403,   A,     A),
+    "other customer":  (403,  403,   4403,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    A,        403,   403,   403),
+    "agent":           (403,  403,   A,     A,      403,   403,   A,        403,      A,      A,     4403,     403,   A,     A),
+    "supervisor":      (A,    403,   A,     A,      A,     403,   A,        403,      403,    409,   4403,     403,   A,     403),
+    "admin token":     (A,    A,     A,     A,      A,     A,     A,        A,        A,      409,   4403,     A,     A,     A),
+    "account":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     A,     A,     A),
+    "API key":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     A,     A,     A),
+    "revoked API key": (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     401,   401,   401),
+    "SSO supervisor":  (A,    403,   A,     A,      A,     403,   A,        403,      403,    409,   4403,     403,   A,     403),
 }
 # fmt: on
 CELLS = [
@@ -324,7 +357,7 @@ CELLS = [
 def test_every_caller_that_opens_an_agent_socket_is_tried_on_channels() -> None:
     for caller, row in MATRIX.items():
         opens = row[list(PROBES).index("agent socket")] == ALLOW
-        assert all((cell is not NA) == opens for cell in row[3:8]), caller
+        assert all((cell is not NA) == opens for cell in row[3:10]), caller
 
 
 @pytest.mark.parametrize(("caller", "surface", "expected"), CELLS, ids=[f"{c}|{s}" for c, s, _ in CELLS])

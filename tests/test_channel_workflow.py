@@ -13,11 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from devstack import temporal_binary
 from tests.conftest import Stack, StackFactory, eventually, new_phone
-from workflows.messages import ChannelStatus
+from workflows.channel import ChannelWorkflow
+from workflows.messages import ChannelStatus, InboundMessage
 from workflows.starter import ChannelClient
 
 INACTIVITY = 1.0
@@ -369,3 +371,29 @@ def test_continue_as_new_under_concurrent_traffic_loses_nothing(make_stack: Stac
             assert sorted(m["body"] for m in messages) == sorted(f"{number} {i}" for i in range(per_customer))
         runs = workflow_ids(stack, f'WorkflowId="{channel["sid"]}"')
         assert len(runs) >= per_customer // 25
+
+
+def test_a_message_bound_to_a_task_is_refused_once_the_conversation_is_not_with_it(quick: Stack) -> None:
+    """An agent's first words on a conversation it started carry its task: a channel whose
+    conversation is with no task (or another one) refuses them, and stores nothing."""
+    with quick.http() as http:
+        service = quick.create_service(http)
+        created = http.post(f"/v2/Services/{service}/Channels", data={"FriendlyName": "bound"})
+        assert created.status_code == 201, created.text
+        channel_sid = created.json()["sid"]
+
+    async def post(client: Client, message: InboundMessage) -> str:
+        handle = client.get_workflow_handle_for(ChannelWorkflow.run, channel_sid)
+        try:
+            stored = await handle.execute_update(ChannelWorkflow.post_message, message)
+        except WorkflowUpdateFailedError as exc:
+            assert isinstance(exc.cause, ApplicationError)
+            return str(exc.cause.type)
+        return stored.sid
+
+    bound = InboundMessage(key="k-bound", author="agent", body="hi", requires_task="WT" + "1" * 32)
+    assert quick.call(lambda client: post(client, bound)) == "ConversationTaken"
+    free = InboundMessage(key="k-free", author="agent", body="hello")
+    assert quick.call(lambda client: post(client, free)).startswith("IM")
+    with quick.http() as http:
+        assert [m["body"] for m in messages_of(http, service, channel_sid)] == ["hello"]

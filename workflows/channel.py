@@ -216,6 +216,12 @@ class ChannelWorkflow:
             raise ChannelClosedError(self.config.channel_sid, self.successor_sid)
         if message.body is None and not message.media:
             raise ApplicationError("a message needs a body or media", type="InvalidMessage")
+        if message.requires_task is not None and message.requires_task != self.open_task_sid:
+            raise ApplicationError(
+                f"the conversation is no longer with task {message.requires_task}",
+                type="ConversationTaken",
+                non_retryable=True,
+            )
 
     @workflow.update
     async def add_member(self, spec: MemberSpec) -> MemberView:

@@ -52,6 +52,9 @@ class InboundMessage:
     # external URL, opens a task). Like Twilio's webhooks: customers' and agents' messages do; REST
     # posts only with ``X-Twilio-Webhook-Enabled: true``; a flow's own messages never do.
     runs_integration: bool = True
+    # Taken only while the conversation is with this task (an agent's first words on a
+    # conversation it started): a conversation that moved on to another task refuses it.
+    requires_task: str | None = None
 
 
 @dataclass

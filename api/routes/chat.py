@@ -10,12 +10,11 @@ from fastapi import APIRouter, Depends, Form, Header, Query
 from pydantic import Field
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 
-from api.channels import config_for_new_channel, config_for_row
+from api.channels import config_for_new_channel, config_for_row, update_failure
+from api.conversations import ConversationRefused, Writer, post_message
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.twilio_shape import (
-    CONFLICT,
     TwilioError,
     TwilioForm,
     check_message_body,
@@ -42,14 +41,6 @@ def json_text(value: str | None, parameter: str) -> str:
     except ValueError as exc:
         raise invalid(parameter, f"must be valid JSON ({exc})") from exc
     return value
-
-
-def update_failure(exc: WorkflowUpdateFailedError) -> TwilioError:
-    cause = exc.cause
-    if isinstance(cause, ApplicationError):
-        status = 409 if cause.type in ("ChannelClosed", "UniqueNameTaken") else 400
-        return TwilioError(status, cause.message, CONFLICT if status == 409 else None)
-    return TwilioError(500, f"the channel refused the change: {cause}", 20500)
 
 
 # --- services ---------------------------------------------------------------------------------
@@ -388,7 +379,6 @@ def render_message(call: RestCall, message: Message) -> dict[str, Any]:
 async def create_message(
     call: CallDep,
     session: SessionDep,
-    channels: ChannelsDep,
     service_sid: str,
     channel_sid: str,
     form: Annotated[MessageForm, Form()],
@@ -409,14 +399,13 @@ async def create_message(
         attributes=json_text(form.attributes, "Attributes"),
         runs_integration=webhook_enabled == "true",
     )
-    config = await config_for_row(call.context, session, channel)
     # Give the connection back while the update runs: under load it waits on a busy channel, and
     # requests holding connections meanwhile would drain the pool.
     await session.close()
     try:
-        stored = await channels.post(config, message)
-    except WorkflowUpdateFailedError as exc:
-        raise update_failure(exc) from exc
+        stored = await post_message(call.context, channel.sid, Writer(form.from_), message, channel=channel)
+    except ConversationRefused as exc:
+        raise TwilioError(exc.status, exc.message, exc.code) from exc
     row = await session.get(Message, stored.sid)
     assert row is not None
     return render_message(call, row)

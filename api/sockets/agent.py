@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
-from temporalio.client import WorkflowUpdateFailedError
 
 from api.access import may_reach_channel, may_use_agent_socket
-from api.channels import contact_config, on_contact_channel
-from api.conversations import channel_task, enabled_flow
+from api.conversations import (
+    ConversationRefused,
+    OutboundRequest,
+    Writer,
+    channel_task,
+    check_may_write,
+    start_outbound,
+)
 from api.deps import AppContext
 from api.routes.taskrouter.routing_calls import routed
 from api.sockets.session import (
@@ -38,10 +42,9 @@ from api.sockets.session import (
     text_field,
 )
 from api.tokens import TokenClaims
-from api.twilio_shape import iso, message_body_problem
+from api.twilio_shape import iso
 from store.channel_work import ACTING_RESERVATIONS, worked_channels
 from store.contacts import worker_identity
-from store.defaults import plan_flex_defaults
 from store.fanout import agent_key
 from store.feed import pre_engagement_data
 from store.models import (
@@ -58,7 +61,6 @@ from store.models import (
 )
 from workflows import sids
 from workflows.channel import PROVIDER_CHANNEL_TYPES
-from workflows.messages import InboundMessage, OutboundStart
 from workflows.routing.messages import HANDED_OVER, ReservationChange, Transfer, WorkerActivityChange
 
 router = APIRouter()
@@ -188,16 +190,15 @@ class AgentSocket(FeedSocket):
     async def _may_see(self, channel_sid: str, *, watch: bool = False) -> None:
         """An agent works on channels it holds a task of and reads those it joined before; a
         supervisor also watches (``watch``) its service's; an admin any (``api.access``)."""
-        grants = self.claims.grants
         async with self.context.db.session() as session:
-            allowed = await may_reach_channel(session, grants, channel_sid, watch=watch)
-            readable = allowed or (not watch and await may_reach_channel(session, grants, channel_sid, watch=True))
-        if readable and not allowed:
-            raise CommandError(
-                403, f"channel {channel_sid} is read-only to this agent: its task there is over or transferred"
-            )
-        if not allowed:
-            raise CommandError(403, f"channel {channel_sid} is not one of this agent's channels")
+            try:
+                if watch:
+                    if not await may_reach_channel(session, self.claims.grants, channel_sid, watch=True):
+                        raise ConversationRefused(403, f"channel {channel_sid} is not one of this agent's channels")
+                else:
+                    await check_may_write(session, self.claims.grants, channel_sid)
+            except ConversationRefused as exc:
+                raise CommandError(exc.status, exc.message) from exc
 
     async def _channel(self, frame: dict[str, Any], *, watch: bool = False) -> str:
         channel_sid = text_field(frame, "channel_sid")
@@ -235,10 +236,12 @@ class AgentSocket(FeedSocket):
         return {"reservation_sid": reservation.sid, "task_sid": result.task_sid, "status": status}
 
     async def _send_message(self, frame: dict[str, Any]) -> dict[str, Any]:
-        channel_sid = await self._channel(frame)
+        channel_sid = text_field(frame, "channel_sid")
+        assert channel_sid is not None
         # The client's key makes a resent command (after a reconnect) store the message once.
         key = text_field(frame, "key", required=False) or uuid.uuid4().hex
-        return await send_to_channel(self.context, channel_sid, f"agent:{self.worker_sid}:{key}", self.identity, frame)
+        writer = Writer(self.identity, self.claims.grants)
+        return await send_to_channel(self.context, channel_sid, f"agent:{self.worker_sid}:{key}", writer, frame)
 
     async def _typing(self, frame: dict[str, Any]) -> dict[str, Any]:
         channel_sid = await self._channel(frame)
@@ -392,62 +395,23 @@ class AgentSocket(FeedSocket):
         }
 
     async def _start_conversation(self, frame: dict[str, Any]) -> dict[str, Any]:
-        """The agent reaches out to a customer on SMS, WhatsApp or Messenger. Unless the Flex
-        Flow creates tasks on the customer's message, the interaction's task is created now and
-        offered to this agent alone; an optional first message goes out at once."""
+        """The agent reaches out to a customer on SMS, WhatsApp or Messenger (the rules are
+        ``api.conversations.start_outbound``'s)."""
         flow_sid, to = text_field(frame, "flex_flow_sid"), text_field(frame, "to")
         assert flow_sid is not None and to is not None
-        name = text_field(frame, "customer_name", required=False) or to
         body = frame.get("body")
         if body is not None and (not isinstance(body, str) or not body):
             raise CommandError(400, "start_conversation: 'body' must be non-empty text")
-        if (problem := message_body_problem(body)) is not None:
-            raise CommandError(400, f"start_conversation: {problem}")
-        context = self.context
-        async with context.db.session() as session:
-            flow = await enabled_flow(session, flow_sid, "flex_flow_sid")
-            if flow.channel_type not in PROVIDER_CHANNEL_TYPES:  # a web customer starts from the widget
-                raise CommandError(400, f"start_conversation: a {flow.channel_type} Flex Flow cannot reach out first")
-            config = replace(await contact_config(context, session, flow, to), contact_name=name)
-        channels = context.channels
-        integration = config.integration
-        if integration is not None and integration.creation_on_message:
-            state = await on_contact_channel(config, lambda target: channels.open(target))
-        else:
-            defaults = plan_flex_defaults(context.settings).defaults
-            task_integration = integration is not None and integration.type == "task"
-            attributes = {
-                "name": name,
-                "from": to,
-                "channelType": flow.channel_type,
-                "channelSid": config.channel_sid,
-                "direction": "outbound",
-            }
-            start = OutboundStart(
-                worker_sid=self.worker_sid,
-                workspace_sid=(integration.workspace_sid if task_integration and integration else None)
-                or defaults.workspace_sid,
-                workflow_sid=(integration.workflow_sid if task_integration and integration else None)
-                or defaults.workflow_sid,
-                task_channel=(integration.channel if task_integration and integration else None)
-                or defaults.chat_task_channel_sid,
-                attributes=json.dumps(attributes),
-            )
-            try:
-                state = await on_contact_channel(config, lambda target: channels.begin_outbound(target, start))
-            except WorkflowUpdateFailedError as exc:
-                raise CommandError(409, f"the conversation could not start: {exc.cause}") from exc
-        answer: dict[str, Any] = {
-            "channel_sid": state.channel_sid,
-            "task_sid": state.open_task_sid,
-            "message_sid": None,
-        }
-        if body:
-            key = text_field(frame, "key", required=False) or uuid.uuid4().hex
-            # The agent's opening words go to the customer; they do not start the flow.
-            first = InboundMessage(
-                key=f"agent:{self.worker_sid}:{key}", author=self.identity, body=body, runs_integration=False
-            )
-            stored = await channels.post(replace(config, channel_sid=state.channel_sid), first)
-            answer["message_sid"] = stored.sid
-        return answer
+        request = OutboundRequest(
+            flex_flow_sid=flow_sid,
+            to=to,
+            worker_sid=self.worker_sid,
+            identity=self.identity,
+            customer_name=text_field(frame, "customer_name", required=False),
+            body=body,
+            key=text_field(frame, "key", required=False) or uuid.uuid4().hex,
+        )
+        try:
+            return await start_outbound(self.context, request)
+        except ConversationRefused as exc:
+            raise CommandError(exc.status, exc.message) from exc

@@ -12,7 +12,7 @@ from sqlmodel import select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.access import may_use_customer_socket
-from api.conversations import end_conversation
+from api.conversations import Writer, end_conversation
 from api.deps import AppContext
 from api.sockets.session import (
     CLOSE_FORBIDDEN,
@@ -101,8 +101,9 @@ class CustomerSocket(FeedSocket):
     async def _send_message(self, frame: dict[str, Any]) -> dict[str, Any]:
         # The client's key makes a resent command (after a reconnect) store the message once.
         key = text_field(frame, "key", required=False) or uuid.uuid4().hex
+        writer = Writer(self.identity, self.claims.grants)
         return await send_to_channel(
-            self.context, self.channel_sid, f"customer:{self.channel_sid}:{key}", self.identity, frame
+            self.context, self.channel_sid, f"customer:{self.channel_sid}:{key}", writer, frame
         )
 
     async def _typing(self, _frame: dict[str, Any]) -> dict[str, Any]:

@@ -10,16 +10,15 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
-from temporalio.client import WorkflowUpdateFailedError
 
-from api.channels import config_for_row
+from api.conversations import ConversationRefused, Writer, post_message
 from api.deps import AppContext, refuse_revoked, verified_claims
 from api.rate_limits import TOKEN
 from api.tokens import TokenClaims
@@ -38,7 +37,7 @@ from store.models import (
     MessageDelivery,
     utcnow,
 )
-from workflows.messages import InboundMessage, MediaRef, StoredMessage
+from workflows.messages import InboundMessage, MediaRef
 
 # A token may ride in the subprotocol list as ``access_token.<jwt>`` (browsers cannot set headers
 # on a WebSocket), never in the URL, which ends up in logs.
@@ -47,9 +46,6 @@ AUTH_TIMEOUT_SECONDS = 10
 FEED_BATCH = 200
 HISTORY_LIMIT = 100
 MAX_MEDIA_PER_MESSAGE = 10
-WHATSAPP_WINDOW = timedelta(hours=24)
-# How many of a channel's latest messages are searched for the customer's last one.
-WINDOW_SCAN = 500
 # Close codes (4xxx: application codes, as the WebSocket spec reserves them).
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -298,36 +294,12 @@ def template_fields(frame: dict[str, Any]) -> dict[str, Any] | None:
     return {"name": template["name"], "language": language, "variables": variables}
 
 
-async def last_customer_message(context: AppContext, channel_sid: str, address: str) -> datetime | None:
-    """When the customer at ``address`` last wrote on the channel (among its recent messages)."""
-    query = (
-        select(Message).where(Message.channel_sid == channel_sid).order_by(col(Message.index).desc()).limit(WINDOW_SCAN)
-    )
-    async with context.db.session() as session:
-        for message in (await session.exec(query)).all():
-            if context.cipher.decrypt(message.author_enc, "message.author") == address:
-                return message.date_created
-    return None
-
-
-async def check_whatsapp_window(context: AppContext, channel: Channel, address: str | None) -> None:
-    """WhatsApp takes free-form messages only within 24 hours of the customer's last message;
-    after that, only an approved template."""
-    last = await last_customer_message(context, channel.sid, address) if address else None
-    if last is None or utcnow() - last.replace(tzinfo=last.tzinfo or UTC) > WHATSAPP_WINDOW:
-        since = f"the customer last wrote at {iso(last)}" if last else "the customer has not written"
-        raise CommandError(
-            409,
-            f"outside WhatsApp's 24-hour window ({since}): send an approved template "
-            '(send_message with "template": {"name", "language", "variables"})',
-        )
-
-
 async def send_to_channel(
-    context: AppContext, channel_sid: str, key: str, author: str, frame: dict[str, Any]
+    context: AppContext, channel_sid: str, key: str, writer: Writer, frame: dict[str, Any]
 ) -> dict[str, Any]:
     """Post ``frame``'s message (``body``, ``attributes``, ``media`` SIDs uploaded to this channel,
-    or a WhatsApp ``template``) as ``author``; ``key`` makes a resent command store it once."""
+    or a WhatsApp ``template``) as ``writer``, under the conversation rules; ``key`` makes a resent
+    command store it once."""
     body = frame.get("body")
     if body is not None and not isinstance(body, str):
         raise CommandError(400, "send_message: 'body' must be text")
@@ -359,14 +331,15 @@ async def send_to_channel(
             if row is None or row.channel_sid != channel_sid:
                 raise CommandError(400, f"send_message: media {sid} was not uploaded to channel {channel_sid}")
             media.append(media_view(row, context))
-        config = await config_for_row(context, session, channel)
-    if channel.channel_type == "whatsapp" and template is None and author != config.contact_address:
-        await check_whatsapp_window(context, channel, config.contact_address)
-    message = InboundMessage(key=key, author=author, body=body or None, attributes=json.dumps(attributes), media=media)
+    message = InboundMessage(
+        key=key, author=writer.author, body=body or None, attributes=json.dumps(attributes), media=media
+    )
     try:
-        stored: StoredMessage = await context.channels.post(config, message)
-    except WorkflowUpdateFailedError as exc:
-        raise CommandError(409, f"the channel refused the message: {exc.cause}") from exc
+        stored = await post_message(
+            context, channel_sid, writer, message, template=template is not None, channel=channel
+        )
+    except ConversationRefused as exc:
+        raise CommandError(exc.status, exc.message) from exc
     return {"channel_sid": channel_sid, "sid": stored.sid, "index": stored.index, "duplicate": stored.duplicate}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from api.channels import ingest_durably
+from api.conversations import receive_customer_message
 from api.deps import ContextDep, SessionDep
 from api.twilio_shape import TwilioError, check_message_body, invalid
 from observability import WEBHOOK_REJECTED
@@ -91,5 +91,5 @@ async def custom_message(flex_flow_sid: str, request: Request, context: ContextD
         attributes=json.dumps(message.attributes),
         media=[MediaRef(m.content_type, m.url) for m in message.media],
     )
-    await ingest_durably(context, session, flow, message.from_, inbound)
+    await receive_customer_message(context, session, flow, message.from_, inbound)
     return Response(status_code=204)

@@ -24,7 +24,8 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlmodel import select
 
-from api.channels import flow_serving, ingest_durably
+from api.channels import flow_serving
+from api.conversations import receive_customer_message
 from api.deps import ContextDep, SessionDep
 from api.twilio_shape import TwilioError, invalid, message_body_problem
 from observability import WEBHOOK_REJECTED
@@ -100,7 +101,7 @@ async def meta_events(request: Request, context: ContextDep, session: SessionDep
                 "no enabled %s Flex Flow serves %s; message %s dropped", item.channel_type, item.to, item.message.key
             )
             continue
-        await ingest_durably(context, session, flow, item.from_, item.message)
+        await receive_customer_message(context, session, flow, item.from_, item.message)
     await session.commit()
     if statuses:
         await record_statuses(context, statuses)

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Request, Response
 from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
-from api.channels import flow_serving, ingest_durably
+from api.channels import flow_serving
+from api.conversations import receive_customer_message
 from api.deps import AppContext, ContextDep, SessionDep
 from api.twilio_shape import TwilioError, check_message_body, invalid
 from observability import WEBHOOK_REJECTED
@@ -119,7 +120,7 @@ async def twilio_messaging(request: Request, context: ContextDep, session: Sessi
             inbound.message.key,
         )
         raise TwilioError(404, f"no enabled {inbound.channel_type} Flex Flow has contact identity {inbound.to}")
-    await ingest_durably(context, session, flow, inbound.from_, inbound.message)
+    await receive_customer_message(context, session, flow, inbound.from_, inbound.message)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
