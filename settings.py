@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field("switchboard", min_length=1)
     jwt_audience: str = Field("switchboard", min_length=1)
     token_ttl_seconds: int = Field(3600, ge=60, le=MAX_TOKEN_TTL_SECONDS, description="default access token TTL")
+    # A sign-in lasts one working shift: refreshes carry its start (auth_time) and no token outlives
+    # it, so a stolen token cannot be refreshed forever; the next shift signs in again.
+    token_session_max_seconds: int = Field(
+        12 * 3600, ge=60, le=30 * 86400, description="how long after its sign-in a session may be refreshed"
+    )
     # Single sign-on: RS256/ES256 tokens of an identity provider, verified with the keys its JWKS URL
     # publishes; off while ``jwt_jwks_url`` is empty. Claims map as ``api.sso`` describes.
     jwt_jwks_url: str = Field("", description="JWKS URL of the identity provider whose tokens are accepted")

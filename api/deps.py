@@ -1,6 +1,9 @@
 """Typed dependencies: the process context, database sessions, the channel workflow client,
 account authentication (the account's credentials or an API key, or an access token the REST
-policy in ``api.access`` lets through) and access token (Bearer) authentication."""
+policy in ``api.access`` lets through) and access token (Bearer) authentication.
+
+``verified_claims`` is where every access token is checked (REST, both socket handshakes and
+their ``renew``, refresh, media, codec): signature and claims, then revocation in the store."""
 
 from __future__ import annotations
 
@@ -20,13 +23,14 @@ from temporalio.client import Client
 
 from api.access import may_use_rest
 from api.rate_limits import SESSIONS, TOKEN, RateLimits, client_ip
-from api.tokens import Grants, TokenClaims, TokenError, verify_token
+from api.tokens import ACCOUNT_ORIGIN, REVOKED, Grants, TokenClaims, TokenError, verify_token
 from api.twilio_shape import SERVICE_UNAVAILABLE, PageRequest, TwilioError, base_url, page_body, page_request
 from settings import Settings
 from store.api_keys import valid_api_key
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
 from store.fanout import FeedWaiters
+from store.revocations import revocation
 from workflows.routing.client import RoutingClient
 from workflows.starter import ChannelClient
 
@@ -121,19 +125,38 @@ async def verified_claims(context: AppContext, token: str) -> TokenClaims:
     """The token's claims, or 401 in Twilio's error shape with the token error's code. In a thread:
     verifying a single sign-on token may fetch the identity provider's keys."""
     try:
-        return await asyncio.to_thread(verify_token, context.settings, token)
+        claims = await asyncio.to_thread(verify_token, context.settings, token)
     except TokenError as exc:
         raise TwilioError(401, exc.message, exc.code) from exc
+    await refuse_revoked(context, claims)
+    return claims
 
 
-async def require_account(request: Request, context: ContextDep, session: SessionDep, credentials: BasicDep) -> str:
+async def refuse_revoked(context: AppContext, claims: TokenClaims) -> None:
+    """401 (20101) once the token's API key, identity or every session was revoked (one query)."""
+    async with context.db.session() as session:
+        revoked = await revocation(session, context.hasher, claims.identity, claims.origin, claims.session_started_at)
+    if revoked is not None:
+        raise TwilioError(401, revoked.message(claims.origin), REVOKED)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made a REST call: the ``origin`` a token they mint carries (``account``, an API key's
+    SID, or the presented token's own), and the presented token's claims, if any."""
+
+    origin: str
+    claims: TokenClaims | None = None
+
+
+async def rest_caller(request: Request, context: ContextDep, session: SessionDep, credentials: BasicDep) -> Caller:
     """The REST API's caller: HTTP Basic with the account SID and auth token or an API key's SID
-    and secret, or a Bearer access token whose role ``api.access.may_use_rest`` lets through;
-    answers the account SID."""
+    and secret, or a Bearer access token whose role ``api.access.may_use_rest`` lets through."""
     if credentials is not None:
-        if await basic_caller(context, session, credentials) is None:
+        caller = await basic_caller(context, session, credentials)
+        if caller is None:
             raise TwilioError(401, BAD_CREDENTIALS)
-        return context.settings.account_sid
+        return Caller(ACCOUNT_ORIGIN if caller == context.settings.account_sid else caller)
     token = bearer_token(request)
     if token is None:
         raise TwilioError(401, BAD_CREDENTIALS)
@@ -143,6 +166,14 @@ async def require_account(request: Request, context: ContextDep, session: Sessio
             403, f"Forbidden: a {claims.role} token may not {request.method} {request.url.path}", FORBIDDEN
         )
     await rate_limited_claims(context, claims)
+    return Caller(claims.origin, claims)
+
+
+RestCallerDep = Annotated[Caller, Depends(rest_caller)]
+
+
+async def require_account(context: ContextDep, caller: RestCallerDep) -> str:
+    """Any REST caller ``rest_caller`` lets through; answers the account SID."""
     return context.settings.account_sid
 
 
@@ -169,6 +200,7 @@ async def claims_from_bearer(context: ContextDep, connection: HTTPConnection) ->
 def operator_claims(context: AppContext, caller: str) -> TokenClaims:
     """What account credentials or an API key amount to where access tokens are checked: an admin."""
     now = datetime.now(UTC)
+    origin = ACCOUNT_ORIGIN if caller == context.settings.account_sid else caller
     return TokenClaims(
         jti="",
         issuer=context.settings.jwt_issuer,
@@ -179,6 +211,8 @@ def operator_claims(context: AppContext, caller: str) -> TokenClaims:
         issued_at=now,
         not_before=now,
         expires_at=now + timedelta(seconds=context.settings.token_ttl_seconds),
+        origin=origin,
+        session_started_at=now,
     )
 
 

@@ -2,7 +2,11 @@
 under ``jwt_secret``, shaped after Twilio's AccessToken.
 
 Claims: ``jti`` (unique id), ``iss`` / ``aud`` (the ``jwt_issuer`` / ``jwt_audience`` settings),
-``sub`` (the account SID), ``iat``, ``nbf``, ``exp`` (seconds), and ``grants``::
+``sub`` (the account SID), ``iat``, ``nbf``, ``exp`` (seconds), ``auth_time`` (when the session
+began: the first sign-in, carried unchanged by every refresh, in milliseconds so a revocation and
+the next sign-in in the same second are told apart), ``origin`` (what the session was signed in
+with: ``account`` for the account's credentials, an API key's SID, ``webchat`` for the widget's
+customers, ``dev-sign-in``, ``sso``; a token minted with a token keeps its minter's), and ``grants``::
 
     {"identity": "alice", "role": "agent",
      "chat": {"service_sid": "IS..."},
@@ -21,7 +25,12 @@ from its JWKS, cached) are accepted too, when ``iss`` is ``jwt_sso_issuer`` and 
      "task_router": {"workspace_sid": "WS...", "worker_sid": "WK..."}}}
 
 Without that claim a token grants nothing (refused). The role ``customer`` is never taken from an
-identity provider: customers get channel-bound tokens from the web chat.
+identity provider: customers get channel-bound tokens from the web chat. Their session began at
+their ``auth_time`` (else ``iat``, which they must carry) and their origin is ``sso``.
+
+A session lasts at most ``token_session_max_seconds`` from its ``auth_time``: no token is minted
+to expire after that, so refreshing cannot stretch a stolen token's life. Revocation (a deleted
+API key, an identity's or every session ended) is checked against the store by ``api.deps``.
 """
 
 from __future__ import annotations
@@ -39,9 +48,17 @@ from settings import MAX_TOKEN_TTL_SECONDS, Settings
 ALGORITHM = "HS256"
 # Clock skew tolerated between the machine that minted a token and the one checking it.
 LEEWAY_SECONDS = 30
-REQUIRED_CLAIMS = ("jti", "iss", "aud", "sub", "iat", "nbf", "exp", "grants")
+REQUIRED_CLAIMS = ("jti", "iss", "aud", "sub", "iat", "nbf", "exp", "auth_time", "origin", "grants")
 SSO_ALGORITHMS = ("RS256",)
-SSO_REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp")
+# ``iat`` tells a session that began before a revocation from one that began after it.
+SSO_REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp")
+
+# What a session was signed in with (the ``origin`` claim); API keys' SIDs are the other origins.
+ACCOUNT_ORIGIN = "account"
+WEBCHAT_ORIGIN = "webchat"
+DEV_SIGN_IN_ORIGIN = "dev-sign-in"
+SSO_ORIGIN = "sso"
+MAX_ORIGIN_LENGTH = 64
 # How long keys fetched from the identity provider's JWKS are kept; an unknown kid refetches.
 JWKS_CACHE_SECONDS = 300
 JWKS_TIMEOUT_SECONDS = 10
@@ -57,6 +74,10 @@ EXPIRED = 20104
 NOT_YET_VALID = 20105
 INVALID_GRANTS = 20106
 INVALID_SIGNATURE = 20107
+# Switchboard's uses of those codes: a revoked token is no longer a valid one (20101); a session
+# past its bound is over, as an expired token is (20104): both need a new sign-in.
+REVOKED = INVALID_TOKEN
+SESSION_OVER = EXPIRED
 
 
 class TokenError(Exception):
@@ -139,10 +160,20 @@ class TokenClaims:
     issued_at: datetime
     not_before: datetime
     expires_at: datetime
+    # What the session was signed in with, and when (``auth_time``); refreshes keep both.
+    origin: str
+    session_started_at: datetime
 
     @property
     def role(self) -> Role:
         return self.grants.role
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    token: str
+    expires_at: datetime
+    ttl: int
 
 
 def _signing_key(settings: Settings) -> str:
@@ -152,16 +183,55 @@ def _signing_key(settings: Settings) -> str:
 
 
 def mint_token(
-    settings: Settings, identity: str, grants: Grants, ttl: int | None = None, *, now: datetime | None = None
+    settings: Settings,
+    identity: str,
+    grants: Grants,
+    ttl: int | None = None,
+    *,
+    origin: str = ACCOUNT_ORIGIN,
+    session_start: datetime | None = None,
+    now: datetime | None = None,
 ) -> tuple[str, datetime]:
     """A signed token for ``identity`` valid for ``ttl`` seconds (default ``token_ttl_seconds``,
-    at most a day) from ``now``; returns it with its expiry."""
+    at most a day) from ``now``, never past its session's bound; returns it with its expiry."""
+    minted = mint(settings, identity, grants, ttl, origin=origin, session_start=session_start, now=now)
+    return minted.token, minted.expires_at
+
+
+def mint(
+    settings: Settings,
+    identity: str,
+    grants: Grants,
+    ttl: int | None = None,
+    *,
+    origin: str,
+    session_start: datetime | None = None,
+    now: datetime | None = None,
+) -> MintedToken:
+    """:func:`mint_token`, answering the lifetime granted too. ``session_start`` (default: now, a
+    first sign-in) is the ``auth_time`` a refresh carries on; once the session is past
+    ``token_session_max_seconds`` this raises :class:`TokenError` (``SESSION_OVER``)."""
     ttl = settings.token_ttl_seconds if ttl is None else ttl
     if not 0 < ttl <= MAX_TOKEN_TTL_SECONDS:
         raise ValueError(f"ttl must be between 1 and {MAX_TOKEN_TTL_SECONDS} seconds, not {ttl}")
     if not identity:
         raise ValueError("identity must not be empty")
-    issued = (now or datetime.now(UTC)).replace(microsecond=0)
+    if not origin or len(origin) > MAX_ORIGIN_LENGTH:
+        raise ValueError("origin must be 1 to 64 characters")
+    moment = now or datetime.now(UTC)
+    issued = moment.replace(microsecond=0)
+    begun = session_start or moment
+    # Milliseconds, rounded down: a session never seems to begin after it did.
+    started = begun.replace(microsecond=begun.microsecond // 1000 * 1000)
+    session_ends = started + timedelta(seconds=settings.token_session_max_seconds)
+    ttl = min(ttl, int((session_ends - issued).total_seconds()))
+    if ttl <= 0:
+        hours = settings.token_session_max_seconds / 3600
+        raise TokenError(
+            SESSION_OVER,
+            f"Access Token session is over: it began at {started.isoformat(timespec='seconds')}, more than "
+            f"{hours:g} hours ago (SWITCHBOARD_TOKEN_SESSION_MAX_SECONDS); sign in again",
+        )
     expires = issued + timedelta(seconds=ttl)
     claims = {
         "jti": secrets.token_hex(16),
@@ -171,10 +241,12 @@ def mint_token(
         "iat": int(issued.timestamp()),
         "nbf": int(issued.timestamp()),
         "exp": int(expires.timestamp()),
+        "auth_time": round(started.timestamp(), 3),
+        "origin": origin,
         "grants": grants.claim(identity),
     }
     token = jwt.encode(claims, _signing_key(settings), algorithm=ALGORITHM, headers={"typ": "JWT"})
-    return token, expires
+    return MintedToken(token, expires, ttl)
 
 
 def verify_token(settings: Settings, token: str) -> TokenClaims:
@@ -196,6 +268,9 @@ def verify_token(settings: Settings, token: str) -> TokenClaims:
         raise TokenError(INVALID_ISSUER, "Invalid Access Token subject: not this account")
     if not isinstance(claims["jti"], str) or not claims["jti"]:
         raise TokenError(INVALID_TOKEN, "Invalid Access Token: jti is not a string")
+    origin = claims["origin"]
+    if not isinstance(origin, str) or not 0 < len(origin) <= MAX_ORIGIN_LENGTH:
+        raise TokenError(INVALID_TOKEN, "Invalid Access Token: origin is not a string")
     identity, grants = Grants.from_claim(claims["grants"])
     return TokenClaims(
         jti=claims["jti"],
@@ -207,7 +282,19 @@ def verify_token(settings: Settings, token: str) -> TokenClaims:
         issued_at=datetime.fromtimestamp(claims["iat"], UTC),
         not_before=datetime.fromtimestamp(claims["nbf"], UTC),
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        origin=origin,
+        session_started_at=_timestamp(claims, "auth_time"),
     )
+
+
+def _timestamp(claims: dict[str, Any], name: str) -> datetime:
+    value = claims[name]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TokenError(INVALID_TOKEN, f"Invalid Access Token: {name} is not a number")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise TokenError(INVALID_TOKEN, f"Invalid Access Token: {name} is out of range") from exc
 
 
 def _algorithm(token: str) -> Any:
@@ -283,8 +370,9 @@ def verify_sso_token(settings: Settings, token: str) -> TokenClaims:
     identity, grants = Grants.from_claim({"identity": subject, **section})
     if grants.role == "customer" or grants.channel_sid is not None:
         raise TokenError(INVALID_GRANTS, "Invalid Access Token grants: customers do not sign in through SSO")
-    now = datetime.now(UTC)
-    issued = claims.get("iat")
+    issued = _timestamp(claims, "iat")
+    # The provider's sign-in time when it tells it (OpenID Connect's auth_time), else the token's.
+    started = _timestamp(claims, "auth_time") if claims.get("auth_time") is not None else issued
     return TokenClaims(
         jti=str(claims.get("jti") or ""),
         issuer=claims["iss"],
@@ -292,7 +380,9 @@ def verify_sso_token(settings: Settings, token: str) -> TokenClaims:
         account_sid=settings.account_sid,
         identity=identity,
         grants=grants,
-        issued_at=datetime.fromtimestamp(issued, UTC) if isinstance(issued, int | float) else now,
-        not_before=now,
+        issued_at=issued,
+        not_before=datetime.now(UTC),
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        origin=SSO_ORIGIN,
+        session_started_at=min(started, issued),
     )

@@ -35,7 +35,7 @@ from api.tokens import (
 from api.twilio_shape import TwilioError, iso, twilio_error_handler
 from settings import SECRET_FIELDS, SECRETS_FILE, Settings, generate_dev_secrets
 from store.crypto import Cipher, KeyedHasher
-from store.db import Database
+from store.db import Database, create_tables
 from store.models import Worker
 from tests.conftest import Stack, test_settings
 
@@ -117,7 +117,9 @@ def test_a_token_minted_over_rest_decodes_with_pyjwt_and_verifies(stack: Stack) 
     token = body["token"]
     assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
     claims = jwt.decode(token, settings.jwt_secret, algorithms=["HS256"], audience="switchboard", issuer="switchboard")
-    assert set(claims) == {"jti", "iss", "aud", "sub", "iat", "nbf", "exp", "grants"}
+    assert set(claims) == {"jti", "iss", "aud", "sub", "iat", "nbf", "exp", "auth_time", "origin", "grants"}
+    # Signed in with the account's own credentials, just now (a first sign-in).
+    assert claims["origin"] == "account" and claims["iat"] <= claims["auth_time"] < claims["iat"] + 1
     assert claims["iss"] == claims["aud"] == "switchboard"
     assert claims["sub"] == settings.account_sid
     assert claims["nbf"] == claims["iat"] and claims["exp"] - claims["iat"] == 600
@@ -226,6 +228,8 @@ def forge(settings: Settings, drop: tuple[str, ...] = (), algorithm: str = "HS25
         "iat": now,
         "nbf": now,
         "exp": now + 600,
+        "auth_time": now,
+        "origin": "account",
         "grants": {"identity": "dave", "role": "agent"},
         **changes,
     }
@@ -293,7 +297,7 @@ def test_verify_refuses_garbage(settings: Settings, garbage: str) -> None:
     assert refused_code(settings, garbage) == INVALID_TOKEN
 
 
-@pytest.mark.parametrize("claim", ["jti", "iss", "aud", "sub", "iat", "nbf", "exp", "grants"])
+@pytest.mark.parametrize("claim", ["jti", "iss", "aud", "sub", "iat", "nbf", "exp", "auth_time", "origin", "grants"])
 def test_verify_refuses_a_token_missing_a_claim(settings: Settings, claim: str) -> None:
     assert refused_code(settings, forge(settings, drop=(claim,))) == INVALID_TOKEN
 
@@ -335,6 +339,7 @@ async def bearer_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         return {"identity": claims.identity, "role": claims.role}
 
     db = Database(settings.resolved_database_url)
+    await create_tables(db.engine)  # revocations are looked up in the store
     app.state.context = AppContext(
         settings=settings,
         db=db,

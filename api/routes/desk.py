@@ -16,7 +16,7 @@ from sqlmodel import select
 from api.deps import ContextDep, SessionDep
 from api.routes.taskrouter.workers import add_worker
 from api.routes.tokens import token_body
-from api.tokens import Grants
+from api.tokens import DEV_SIGN_IN_ORIGIN, Grants
 from api.twilio_shape import TwilioError
 from store.defaults import plan_flex_defaults
 from store.models import Worker, WorkspaceActivity
@@ -52,5 +52,7 @@ async def dev_sign_in(context: ContextDep, session: SessionDep, request: DevSign
             context, session, offline, request.identity, json.dumps(attributes), capacity=CHAT_CAPACITY
         )
     grants = Grants(role="agent", workspace_sid=workspace_sid, worker_sid=worker.sid)
-    body = token_body(context.settings, request.identity, grants, context.settings.token_ttl_seconds)
+    body = token_body(
+        context.settings, request.identity, grants, context.settings.token_ttl_seconds, origin=DEV_SIGN_IN_ORIGIN
+    )
     return {**body, "worker_sid": worker.sid, "workspace_sid": workspace_sid}

@@ -2,20 +2,27 @@
 token for an agent, supervisor or admin (where Twilio's backends build an AccessToken locally with
 an API key). Customer tokens, scoped to one channel, are minted by the web chat's sessions.
 ``POST /v1/Tokens/Refresh`` trades a valid token for a fresh one with the same grants, so the desk
-and the widget stay signed in."""
+and the widget stay signed in, within the session's bound (``token_session_max_seconds`` from its
+first sign-in). ``POST /v1/Tokens/Revocations`` (Switchboard's own; Twilio has none) ends an
+identity's sessions, or every session, without rotating the signing secret.
+
+A token minted with a token belongs to the minter's sign-in: it keeps its origin and session
+start, so it dies with the minter's API key and its session's bound."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form
 from pydantic import Field
 
-from api.deps import ClaimsDep, ContextDep, SessionDep, require_account
-from api.tokens import Grants, mint_token
-from api.twilio_shape import TwilioForm, invalid, iso
+from api.deps import ClaimsDep, ContextDep, RestCallerDep, SessionDep, require_account
+from api.tokens import Grants, TokenError, mint
+from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
 from settings import MAX_TOKEN_TTL_SECONDS, Settings
 from store.models import Service, Worker, Workspace
+from store.revocations import ALL_SCOPE, identity_scope, revoke
 
 router = APIRouter(prefix="/v1/Tokens", tags=["tokens"], dependencies=[Depends(require_account)])
 refresh_router = APIRouter(prefix="/v1/Tokens", tags=["tokens"])
@@ -54,30 +61,81 @@ async def checked_grants(session: SessionDep, form: TokenForm) -> Grants:
     )
 
 
-def token_body(settings: Settings, identity: str, grants: Grants, ttl: int) -> dict[str, Any]:
-    """A new token for ``identity`` with ``grants``, as every token-minting endpoint answers it."""
-    token, expires_at = mint_token(settings, identity, grants, ttl)
+def token_body(
+    settings: Settings,
+    identity: str,
+    grants: Grants,
+    ttl: int,
+    *,
+    origin: str,
+    session_start: datetime | None = None,
+) -> dict[str, Any]:
+    """A new token for ``identity`` with ``grants``, as every token-minting endpoint answers it:
+    signed in with ``origin``, in the session begun at ``session_start`` (default: now, a first
+    sign-in); 401 once that session is past its bound."""
+    try:
+        minted = mint(settings, identity, grants, ttl, origin=origin, session_start=session_start)
+    except TokenError as exc:
+        raise TwilioError(401, exc.message, exc.code) from exc
     return {
-        "token": token,
+        "token": minted.token,
         "identity": identity,
         "role": grants.role,
         "grants": grants.claim(identity),
-        "expires_at": iso(expires_at),
-        "ttl": ttl,
+        "expires_at": iso(minted.expires_at),
+        "ttl": minted.ttl,
     }
 
 
 @router.post("", status_code=201)
-async def create_token(context: ContextDep, session: SessionDep, form: Annotated[TokenForm, Form()]) -> dict[str, Any]:
+async def create_token(
+    context: ContextDep, session: SessionDep, caller: RestCallerDep, form: Annotated[TokenForm, Form()]
+) -> dict[str, Any]:
     if not form.identity:
         raise invalid("Identity", "is required")
     grants = await checked_grants(session, form)
-    return token_body(context.settings, form.identity, grants, form.ttl or context.settings.token_ttl_seconds)
+    ttl = form.ttl or context.settings.token_ttl_seconds
+    session_start = caller.claims.session_started_at if caller.claims is not None else None
+    return token_body(context.settings, form.identity, grants, ttl, origin=caller.origin, session_start=session_start)
+
+
+class RevocationForm(TwilioForm):
+    identity: str | None = Field(None, alias="Identity", min_length=1, max_length=256)
+    all: bool = Field(False, alias="All")
+
+
+@router.post("/Revocations", status_code=201)
+async def create_revocation(
+    context: ContextDep, session: SessionDep, form: Annotated[RevocationForm, Form()]
+) -> dict[str, Any]:
+    """End ``Identity``'s sessions, or every session (``All=true``), begun before now: their tokens
+    are refused from the next request on, on every replica, and cannot be refreshed."""
+    if form.all and form.identity is not None:
+        raise invalid("All", "give Identity or All=true, not both")
+    if not form.all and form.identity is None:
+        raise invalid("Identity", "is required unless All=true")
+    scope = ALL_SCOPE if form.all else identity_scope(context.hasher, form.identity or "")
+    revoked_before = await revoke(session, scope)
+    return {
+        "account_sid": context.settings.account_sid,
+        "scope": "all" if form.all else "identity",
+        "identity": None if form.all else form.identity,
+        "revoked_before": iso(revoked_before),
+    }
 
 
 @refresh_router.post("/Refresh", status_code=201)
 async def refresh_token(context: ContextDep, claims: ClaimsDep) -> dict[str, Any]:
-    """The same grants for as long as the presented token was minted for."""
+    """The same grants for as long as the presented token was minted for, never past the
+    session's bound."""
     # Single sign-on tokens may live longer (or carry no iat): kept within what may be minted.
     ttl = min(max(int((claims.expires_at - claims.issued_at).total_seconds()), MIN_TTL_SECONDS), MAX_TOKEN_TTL_SECONDS)
-    return token_body(context.settings, claims.identity, claims.grants, ttl)
+    # Same sign-in, same bound: the refreshed token keeps the session's origin and start.
+    return token_body(
+        context.settings,
+        claims.identity,
+        claims.grants,
+        ttl,
+        origin=claims.origin,
+        session_start=claims.session_started_at,
+    )

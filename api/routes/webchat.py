@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from api.conversations import ContactChannelRequest, enabled_flow, open_contact_channel
 from api.deps import ContextDep, SessionDep, limit_web_chats_per_address
 from api.routes.tokens import token_body
-from api.tokens import Grants
+from api.tokens import WEBCHAT_ORIGIN, Grants
 from api.twilio_shape import invalid
 
 router = APIRouter(prefix="/v1/Webchat", tags=["webchat"])
@@ -63,5 +63,5 @@ async def open_session(context: ContextDep, session: SessionDep, request: Sessio
         ),
     )
     grants = Grants(role="customer", chat_service_sid=channel.service_sid, channel_sid=channel.sid)
-    body = token_body(context.settings, identity, grants, context.settings.token_ttl_seconds)
+    body = token_body(context.settings, identity, grants, context.settings.token_ttl_seconds, origin=WEBCHAT_ORIGIN)
     return {"channel_sid": channel.sid, **body}

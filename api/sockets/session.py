@@ -10,6 +10,7 @@ import contextlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -18,9 +19,9 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.conversations import ConversationRefused, Writer, post_message
-from api.deps import AppContext
+from api.deps import AppContext, refuse_revoked, verified_claims
 from api.rate_limits import TOKEN
-from api.tokens import TokenClaims, TokenError, verify_token
+from api.tokens import TokenClaims
 from api.twilio_shape import TwilioError, iso, message_body_problem
 from observability import CHANNEL_SID, SOCKET_CONNECTIONS
 from store.contacts import identity_hash
@@ -49,6 +50,9 @@ MAX_MEDIA_PER_MESSAGE = 10
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
+# How often at most an open socket asks the store whether its token was revoked (it asks when it
+# next reads its feed after that: within the feed poll interval).
+REVOCATION_CHECK_SECONDS = 1.0
 
 FeedRow = AgentFeedItem | CustomerFeedItem
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -89,9 +93,8 @@ async def authenticate(websocket: WebSocket, protocol: str) -> tuple[TokenClaims
         else:
             raw = websocket.query_params.get("resume_after")
             resume_after = int(raw) if raw and raw.isascii() and raw.isdigit() else None
-        # In a thread: a single sign-on token may need the identity provider's keys fetched.
-        return await asyncio.to_thread(verify_token, context.settings, token), resume_after
-    except TokenError as exc:
+        return await verified_claims(context, token), resume_after
+    except TwilioError as exc:
         await websocket.close(CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}"[:120])
     except (CommandError, TimeoutError, ValueError) as exc:
         await websocket.close(CLOSE_BAD_REQUEST, str(exc)[:120] or "authenticate first")
@@ -170,11 +173,21 @@ class FeedSocket(ABC):
             latest = await session.scalar(query)
         return int(latest or 0)
 
+    async def _revoked(self) -> str | None:
+        """The close reason once the socket's token was revoked (``api.deps.refuse_revoked``)."""
+        try:
+            await refuse_revoked(self.context, self.claims)
+        except TwilioError as exc:
+            return f"{exc.code}: {exc.message}"
+        return None
+
     async def _pump(self, last: int) -> None:
-        """Send new feed items in sequence order; close when the token expires. Between reads it
-        waits for a wake-up (``store.fanout``) or the poll interval, whichever comes first."""
+        """Send new feed items in sequence order; close when the token expires or is revoked.
+        Between reads it waits for a wake-up (``store.fanout``) or the poll interval, whichever
+        comes first."""
         model = self.feed_model
         feeds = self.context.feeds
+        next_revocation_check = utcnow() + timedelta(seconds=REVOCATION_CHECK_SECONDS)
         with feeds.watch(self.feed_key()) as woken:
             while True:
                 now = utcnow()
@@ -183,6 +196,11 @@ class FeedSocket(ABC):
                         CLOSE_UNAUTHORIZED, "20104: the access token expired; reconnect with a new one"
                     )
                     return
+                if now >= next_revocation_check:
+                    if (revoked := await self._revoked()) is not None:
+                        await self.websocket.close(CLOSE_UNAUTHORIZED, revoked[:120])
+                        return
+                    next_revocation_check = now + timedelta(seconds=REVOCATION_CHECK_SECONDS)
                 woken.clear()  # before the read: a wake-up during it means read again
                 query = self.feed_query().where(col(model.id) > last).order_by(col(model.id)).limit(FEED_BATCH)
                 async with self.context.db.session() as session:
@@ -211,8 +229,8 @@ class FeedSocket(ABC):
         token = text_field(frame, "token")
         assert token is not None
         try:
-            fresh = await asyncio.to_thread(verify_token, self.context.settings, token)
-        except TokenError as exc:
+            fresh = await verified_claims(self.context, token)
+        except TwilioError as exc:
             raise CommandError(401, f"{exc.code}: {exc.message}") from exc
         if fresh.identity != self.claims.identity or fresh.grants != self.claims.grants:
             raise CommandError(403, "renew: the token is for another identity or grants")

@@ -9,6 +9,7 @@ from store.models.chat import Channel, Member, Message, Service
 from store.models.delivery import MessageDelivery
 from store.models.flex import Contact, FlexFlow, IntegrationFailure
 from store.models.retention import AuditEvent, Erasure
+from store.models.revocations import TokenRevocation
 from store.models.studio import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep
 from store.models.taskrouter import (
     Reservation,
@@ -50,6 +51,7 @@ __all__ = [
     "Task",
     "TaskChannel",
     "TaskQueue",
+    "TokenRevocation",
     "Worker",
     "WorkerChannel",
     "Workspace",
