@@ -383,7 +383,7 @@ def test_a_message_bound_to_a_task_is_refused_once_the_conversation_is_not_with_
         channel_sid = created.json()["sid"]
 
     async def post(client: Client, message: InboundMessage) -> str:
-        handle = client.get_workflow_handle_for(ChannelWorkflow.run, channel_sid)
+        handle = client.get_workflow_handle(channel_sid)
         try:
             stored = await handle.execute_update(ChannelWorkflow.post_message, message)
         except WorkflowUpdateFailedError as exc:
