@@ -1,5 +1,6 @@
 """Who may use which surface, as one table (``api.access``): every kind of caller (nobody, the
-tokens of each role, the account's credentials, an API key and a revoked one, a single sign-on
+tokens of each role, the account's credentials, an API key and a revoked one (and an admin token
+minted with it), a single sign-on
 token from an identity provider whose JWKS a loopback server publishes) against REST, the agent
 socket (and reading or acting on channels through it), the customer socket, the codec endpoint and
 media, over real HTTP and WebSockets on one shared stack."""
@@ -182,6 +183,9 @@ def world(stack: Stack, jwks: JwksServer) -> World:
         )
         assert upload.status_code == 201, upload.text
         key, revoked = new_key(stack, http), new_key(stack, http)
+        # An admin token minted with the key that is revoked next: it dies with its key.
+        with httpx.Client(base_url=stack.url, auth=revoked, timeout=30) as with_key:
+            revoked_keys_token = minted(with_key, "admin", admin, defaults.chat_service_sid)
         assert (
             http.delete(f"/2010-04-01/Accounts/{stack.settings.account_sid}/Keys/{revoked[0]}.json").status_code == 204
         )
@@ -196,6 +200,7 @@ def world(stack: Stack, jwks: JwksServer) -> World:
             "account": Caller(basic=(stack.settings.account_sid, stack.settings.auth_token)),
             "API key": Caller(basic=key),
             "revoked API key": Caller(basic=revoked),
+            "revoked key JWT": Caller(token=revoked_keys_token),
             "SSO supervisor": Caller(
                 token=jwks.sign(
                     {
@@ -343,6 +348,7 @@ MATRIX: dict[str, tuple[str | int | None, ...]] = {
     "account":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     A,     A,     A),
     "API key":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     A,     A,     A),
     "revoked API key": (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     401,   401,   401),
+    "revoked key JWT": (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     401,   401,   401),
     "SSO supervisor":  (A,    403,   A,     A,      A,     403,   A,        403,      403,    409,   4403,     403,   A,     403),
 }
 # fmt: on
