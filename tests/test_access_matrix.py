@@ -1,9 +1,9 @@
 """Who may use which surface, as one table (``api.access``): every kind of caller (nobody, the
 tokens of each role, the account's credentials, an API key and a revoked one (and an admin token
-minted with it), a single sign-on
-token from an identity provider whose JWKS a loopback server publishes) against REST, the agent
-socket (and reading or acting on channels through it), the customer socket, the codec endpoint and
-media, over real HTTP and WebSockets on one shared stack."""
+minted with it), a single sign-on token from an identity provider whose JWKS a loopback server
+publishes) against REST, the agent socket (reading, acting, posting and starting conversations
+through it), the customer socket, the codec endpoint and media, over real HTTP and WebSockets on
+one shared stack."""
 
 from __future__ import annotations
 
