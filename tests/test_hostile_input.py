@@ -418,6 +418,21 @@ def test_frames_that_are_not_json_objects_are_answered_in_order(flood: Stack) ->
     asyncio.run(scenario())
 
 
+def test_a_command_the_store_cannot_answer_leaves_the_socket_working(flood: Stack) -> None:
+    """A history page before an index past 64 bits crashed the command loop: every later command
+    went unanswered."""
+    session = open_session(flood)
+
+    async def scenario() -> None:
+        async with as_customer(flood, session["token"]) as ws:
+            await frame(ws, lambda f: f["type"] == "ready")
+            far = await refused(ws, "far", "history", before_index=2**70)
+            assert far["code"] == 400 and "before_index" in far["message"], far
+            assert (await command(ws, "next", "history"))["messages"] == []
+
+    asyncio.run(scenario())
+
+
 def test_forwarded_for_is_believed_only_from_trusted_proxies(make_stack: StackFactory) -> None:
     """A client cannot escape the per-address limit by writing X-Forwarded-For itself; behind a
     proxy the operator names, the address the proxy saw is the one counted."""
@@ -475,7 +490,9 @@ def test_deeply_nested_json_is_a_client_error(plain: Stack) -> None:
         assert_twilio_error(decode, 400, 20001, "nested")
         service = plain.create_service(http)
         channel = http.post(f"/v2/Services/{service}/Channels", data={"FriendlyName": "deep"}).json()["sid"]
-        attributes = http.post(f"/v2/Services/{service}/Channels/{channel}/Messages", data={"Body": "hi", "Attributes": DEEP_SHORT})
+        attributes = http.post(
+            f"/v2/Services/{service}/Channels/{channel}/Messages", data={"Body": "hi", "Attributes": DEEP_SHORT}
+        )
         assert_twilio_error(attributes, 400, 20001, "nested")
         custom = plain.create_flex_flow(http, service, ChannelType="custom", ContactIdentity="kiosk-" + new_phone())
         raw = ('{"id": "deep", "from": "visitor", "body": "x", "attributes": ' + DEEP + "}").encode()

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy import func
@@ -52,6 +53,7 @@ TOKEN_PREFIX = "access_token."
 AUTH_TIMEOUT_SECONDS = 10
 FEED_BATCH = 200
 HISTORY_LIMIT = 100
+MAX_INDEX = 2**63 - 1
 MAX_MEDIA_PER_MESSAGE = 10
 WHATSAPP_WINDOW = timedelta(hours=24)
 # How many of a channel's latest messages are searched for the customer's last one.
@@ -61,6 +63,8 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
 CLOSE_POLICY_VIOLATION = 1008  # the WebSocket spec's: more pending commands than allowed
+
+log = logging.getLogger(__name__)
 
 FeedRow = AgentFeedItem | CustomerFeedItem
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -277,19 +281,21 @@ class FeedSocket(ABC):
     async def _flooded(self, raw: str | bytes, pending: int) -> None:
         """More commands than may wait: say so and close, dropping what was waiting."""
         SOCKET_FLOODS.labels(self.kind).inc()
-        await self._error(
-            frame_id(raw),
-            429,
-            f"Too Many Requests: at most {pending} pending commands may wait for the one running; "
-            "read the answers before sending more. The socket is closed (1008)",
-        )
-        await self.websocket.close(CLOSE_POLICY_VIOLATION, f"more than {pending} pending commands")
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # the client may be gone
+            await self._error(
+                frame_id(raw),
+                429,
+                f"Too Many Requests: at most {pending} pending commands may wait for the one running; "
+                "read the answers before sending more. The socket is closed (1008)",
+            )
+            await self.websocket.close(CLOSE_POLICY_VIOLATION, f"more than {pending} pending commands")
 
     async def _run_commands(self, commands: asyncio.Queue[str | bytes]) -> None:
         handlers = {**self.handlers(), "renew": self._renew}
         while True:
             raw = await commands.get()
-            command_id = None
+            command_id: Any = None
+            name: Any = None
             try:
                 frame = parse_frame(raw)
                 command_id = frame.get("id")
@@ -311,6 +317,11 @@ class FeedSocket(ABC):
                 await self._error(command_id, exc.code, exc.message)
             except TwilioError as exc:
                 await self._error(command_id, exc.status, exc.message)
+            except Exception:
+                # The next commands still run: a runner that died would leave them waiting
+                # until the bound closed the socket.
+                log.exception("socket command %r failed", name)
+                await self._error(command_id, 500, "unexpected error; the command may not have run")
 
     async def _error(self, command_id: Any, code: int, message: str, retry_after: int | None = None) -> None:
         frame = {"type": "error", "id": command_id, "code": code, "message": message}
@@ -440,7 +451,7 @@ async def mark_read(
     """Move ``identity``'s read horizon on the channel forward to ``frame['index']`` and tell the
     others."""
     index = frame.get("index")
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+    if not is_message_index(index):
         raise CommandError(400, "mark_read: 'index' must be a message index")
     async with context.db.write_session() as session:
         member = (
@@ -465,6 +476,12 @@ async def mark_read(
     return {"channel_sid": channel_sid, "last_consumed_message_index": horizon}
 
 
+def is_message_index(value: Any) -> TypeGuard[int]:
+    """A whole number the store's 64-bit index column can hold (a bigger one is no index, and the
+    database would refuse it)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INDEX
+
+
 def stored_message_data(context: AppContext, message: Message) -> dict[str, Any]:
     """A stored message as a ``message`` event shows it, with its date."""
     cipher = context.cipher
@@ -485,11 +502,13 @@ def stored_message_data(context: AppContext, message: Message) -> dict[str, Any]
 async def channel_history(context: AppContext, channel_sid: str, frame: dict[str, Any]) -> dict[str, Any]:
     """A page of the channel's messages, oldest first, before ``frame['before_index']``."""
     before = frame.get("before_index")
+    if before is not None and not is_message_index(before):
+        raise CommandError(400, "history: 'before_index' must be a message index")
     limit = frame.get("limit", 50)
     if not isinstance(limit, int) or not 1 <= limit <= HISTORY_LIMIT:
         raise CommandError(400, f"history: 'limit' must be 1 to {HISTORY_LIMIT}")
     query = select(Message).where(Message.channel_sid == channel_sid)
-    if isinstance(before, int):
+    if before is not None:
         query = query.where(col(Message.index) < before)
     async with context.db.session() as session:
         rows = (await session.exec(query.order_by(col(Message.index).desc()).limit(limit))).all()
