@@ -238,7 +238,9 @@ class Settings(BaseSettings):
 
     @property
     def trusted_proxy_list(self) -> list[str]:
-        return split_list(self.trusted_proxies)
+        """The trusted proxies as uvicorn reads them (a network with host bits, 10.1.2.3/8, as
+        10.0.0.0/8: uvicorn would take it for a name and trust nobody)."""
+        return [str(ipaddress.ip_network(p, strict=False)) if "/" in p else p for p in split_list(self.trusted_proxies)]
 
     @property
     def temporal_ui_origins(self) -> list[str]:

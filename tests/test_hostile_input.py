@@ -2,7 +2,10 @@
 read (declared or streamed), message bodies over Programmable Chat's 32 KiB refused wherever
 messages enter, oversized WebSocket frames closing the socket, and rate limits on opening web
 chats per address and per access token (in memory, and shared by two API processes through
-Redis), each answered in Twilio's error shape with ``Retry-After``."""
+Redis), each answered in Twilio's error shape with ``Retry-After``. Bounded resources per caller:
+a socket's pending commands (a flood is cut off with 1008), the client address counted (a
+forwarded one only from a trusted proxy), input nested past a parser's depth (400), and the store's
+and secrets' files (the owner's alone)."""
 
 from __future__ import annotations
 
@@ -472,6 +475,7 @@ def test_settings_name_trusted_proxies_as_addresses_or_networks() -> None:
         "10.0.0.0/8",
     ]
     assert test_settings(Path("x")).trusted_proxy_list == []
+    assert test_settings(Path("x"), trusted_proxies="10.1.2.3/8").trusted_proxy_list == ["10.0.0.0/8"]
     for wrong in ("*", "proxy.example.com", "10.0.0.0/33"):
         with pytest.raises(ValueError, match="trusted_proxies"):
             test_settings(Path("x"), trusted_proxies=wrong)
@@ -481,8 +485,8 @@ DEEP = "[" * 100_000 + "]" * 100_000
 DEEP_SHORT = "[" * 5_000 + "]" * 5_000  # within Attributes' 16 KiB, past any parser's depth
 
 
-def test_deeply_nested_json_is_a_client_error(plain: Stack) -> None:
-    """JSON nested deeper than a parser recurses was a 500 (RecursionError)."""
+def test_deeply_nested_input_is_a_client_error(plain: Stack) -> None:
+    """JSON, or a routing expression, nested deeper than its parser recurses was a 500 (RecursionError)."""
     with plain.http() as http:
         decode = http.post(
             "/codec/decode", content='{"payloads": ' + DEEP + "}", headers={"Content-Type": "application/json"}
@@ -494,6 +498,12 @@ def test_deeply_nested_json_is_a_client_error(plain: Stack) -> None:
             f"/v2/Services/{service}/Channels/{channel}/Messages", data={"Body": "hi", "Attributes": DEEP_SHORT}
         )
         assert_twilio_error(attributes, 400, 20001, "nested")
+        workspace = plan_flex_defaults(plain.settings).defaults.workspace_sid
+        queue = http.post(
+            f"/v1/Workspaces/{workspace}/TaskQueues",
+            data={"FriendlyName": "deep", "TargetWorkers": "NOT " * 1_000 + "1 == 1"},
+        )
+        assert_twilio_error(queue, 400, 20001, "nested")
         custom = plain.create_flex_flow(http, service, ChannelType="custom", ContactIdentity="kiosk-" + new_phone())
         raw = ('{"id": "deep", "from": "visitor", "body": "x", "attributes": ' + DEEP + "}").encode()
         stamp = str(int(time.time()))
