@@ -20,6 +20,7 @@ from fake_provider import FakeMeta, FakeProvider, FakeTwilio
 from key_rotation import keys_app
 from observability import configure_logging
 from settings import Settings, generate_dev_secrets, load_settings
+from store.db import owner_only_sqlite_files
 from store.payload_codec import data_converter
 
 app = typer.Typer(
@@ -40,13 +41,16 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
     )
     try:
         await wait_until_ready(server, settings.temporal_namespace, converter=data_converter(settings))
+        # The dev server makes its files readable by all; they hold what the store does
+        # (ciphertext, SIDs, timestamps): the owner's alone too.
+        owner_only_sqlite_files(data_dir / "temporal.db")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
 
         def announce() -> None:
-            typer.echo(f"API          {api_url}  (REST reference {api_url}/docs)")
+            typer.echo(f"API          {api_url}  (REST reference {api_url}/docs, with the account SID and token)")
             typer.echo(
                 f"Temporal UI  {server.ui_url}  (payloads decrypted after signing in at {api_url}/codec/sign-in)"
             )

@@ -69,6 +69,11 @@ RESERVATIONS = Counter(
 SOCKET_CONNECTIONS = Gauge(
     "switchboard_socket_connections", "Open agent and customer WebSockets of this process", ["kind"]
 )
+SOCKET_FLOODS = Counter(
+    "switchboard_socket_floods_total",
+    "Sockets closed (1008) for sending commands past websocket_max_pending_commands",
+    ["kind"],
+)
 
 
 def serve_worker_metrics(settings: Settings) -> None:

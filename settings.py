@@ -10,6 +10,7 @@ so ``switchboard dev`` works on a fresh machine without any configuration.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import secrets
@@ -38,6 +39,11 @@ SECRET_FIELDS = (
 CURRENT_KEY_FIELDS = {"encryption_keys": "encryption_key_id", "codec_keys": "codec_key_id"}
 # Access tokens live at most a day, as Twilio's do.
 MAX_TOKEN_TTL_SECONDS = 86400
+
+
+def split_list(value: str) -> list[str]:
+    """A comma-separated setting's entries, without blanks."""
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
 
 
 class Settings(BaseSettings):
@@ -119,6 +125,11 @@ class Settings(BaseSettings):
     # What one request body (uploads: media_max_bytes more) and one WebSocket frame may weigh.
     request_max_bytes: int = Field(1024 * 1024, ge=64 * 1024)
     websocket_max_bytes: int = Field(256 * 1024, ge=64 * 1024)
+    # Commands one socket may have waiting behind the one running; one more closes it (1008).
+    websocket_max_pending_commands: int = Field(64, ge=1, le=10_000)
+    # Proxies whose X-Forwarded-For (and X-Forwarded-Proto) are believed: comma-separated
+    # addresses or networks (10.0.0.0/8). Empty: nobody's; the client is the connection's peer.
+    trusted_proxies: str = ""
     # Rate limits in the limits library's notation ("30/minute", several joined with ";"); empty
     # turns one off. Widget sessions and Flex WebChannels per client IP; per access token, its
     # socket commands and REST calls.
@@ -130,6 +141,9 @@ class Settings(BaseSettings):
     # Pages allowed to embed the web chat widget (its calls are cross-origin there): comma-separated
     # origins such as https://shop.example.com, or * for any page.
     webchat_allowed_origins: str = "*"
+    # /metrics, /docs, /redoc and /openapi.json answer only operators (the account's credentials,
+    # an API key, an admin token); false opens them to anyone who reaches the API.
+    operational_endpoints_auth: bool = True
     # The agent desk's dev sign-in (a token for any worker name, no password): `switchboard dev` only.
     desk_dev_sign_in: bool = False
 
@@ -169,6 +183,16 @@ class Settings(BaseSettings):
     def _rate_parses(cls, value: str) -> str:
         if value.strip():
             limits.parse_many(value)  # ValueError names what it could not read
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for entry in split_list(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
         return value
 
     @model_validator(mode="after")
@@ -216,6 +240,12 @@ class Settings(BaseSettings):
     @property
     def webchat_origins(self) -> list[str]:
         return [origin.strip().rstrip("/") for origin in self.webchat_allowed_origins.split(",") if origin.strip()]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The trusted proxies as uvicorn reads them (a network with host bits, 10.1.2.3/8, as
+        10.0.0.0/8: uvicorn would take it for a name and trust nobody)."""
+        return [str(ipaddress.ip_network(p, strict=False)) if "/" in p else p for p in split_list(self.trusted_proxies)]
 
     @property
     def temporal_ui_origins(self) -> list[str]:
@@ -294,7 +324,7 @@ def generate_dev_secrets(data_dir: Path) -> tuple[Path, bool]:
         if missing:
             _write_private(path, {**stored, **missing}, exclusive=False)
         return path, False
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the owner's alone, as what it holds
     _write_private(path, _new_secrets(), exclusive=True)
     return path, True
 

@@ -18,6 +18,9 @@ handed over by a transfer): it acts there (sends, types, marks read, uploads). I
 (history, channel info, media) the channels it joined before, once their tasks are completed or
 transferred. A supervisor also watches every channel of its chat service but acts only on its
 own, so it never speaks as another agent.
+
+The operational endpoints (``/metrics``, ``/docs``, ``/redoc``, ``/openapi.json``) follow the
+codec column while ``operational_endpoints_auth`` is on (the default).
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ def may_use_customer_socket(grants: Grants) -> bool:
 
 def may_use_codec(grants: Grants) -> bool:
     return grants.role == "admin"
+
+
+def may_read_operations(grants: Grants) -> bool:
+    """Metrics and the API reference, while they are locked: operators, as for the codec."""
+    return may_use_codec(grants)
 
 
 async def may_reach_channel(session: AsyncSession, grants: Grants, channel_sid: str, *, watch: bool = False) -> bool:

@@ -27,6 +27,7 @@ from api.routes import (
     flex_web_channels,
     health,
     media,
+    reference,
     studio,
     taskrouter,
     tokens,
@@ -108,6 +109,14 @@ async def value_not_storable(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def nested_too_deeply(_request: Request, _exc: Exception) -> JSONResponse:
+    """Input nested past the depth a parser recurses to (JSON bodies and attributes, protobuf JSON,
+    routing expressions): the request's fault, a 400, never a 500."""
+    return error_response(
+        400, "Invalid parameter: the input is nested too deeply (JSON or an expression)", INVALID_PARAMETER
+    )
+
+
 def create_app(settings: Settings) -> FastAPI:
     settings.require_secrets()
 
@@ -152,11 +161,16 @@ def create_app(settings: Settings) -> FastAPI:
         title="Switchboard",
         summary="Contact-center messaging on Temporal, in Twilio's REST shapes",
         lifespan=lifespan,
+        # Served by api.routes.reference, behind the operational endpoints' lock.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.add_exception_handler(TwilioError, twilio_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DataError, value_not_storable)
+    app.add_exception_handler(RecursionError, nested_too_deeply)
     app.add_exception_handler(BodyTooLarge, body_too_large_handler)
     for router in (
         health.router,
@@ -180,6 +194,7 @@ def create_app(settings: Settings) -> FastAPI:
         codec.router,
         erasures.router,
         api_keys.router,
+        reference.router,
     ):
         app.include_router(router)
     mount_pages(app)

@@ -80,4 +80,7 @@ class RateLimits:
 
 
 def client_ip(request: Request) -> str:
+    """The client's address: the connection's peer, or, when that peer is one of
+    ``trusted_proxies``, the rightmost address of ``X-Forwarded-For`` no trusted proxy wrote (the
+    server settles it before the request gets here: ``api.serving``)."""
     return request.client.host if request.client else "unknown"

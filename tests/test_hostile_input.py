@@ -2,7 +2,10 @@
 read (declared or streamed), message bodies over Programmable Chat's 32 KiB refused wherever
 messages enter, oversized WebSocket frames closing the socket, and rate limits on opening web
 chats per address and per access token (in memory, and shared by two API processes through
-Redis), each answered in Twilio's error shape with ``Retry-After``."""
+Redis), each answered in Twilio's error shape with ``Retry-After``. Bounded resources per caller:
+a socket's pending commands (a flood is cut off with 1008), the client address counted (a
+forwarded one only from a trusted proxy), input nested past a parser's depth (400), and the store's
+and secrets' files (the owner's alone)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,11 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import secrets
 import socket
+import sqlite3
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,13 +27,17 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from api.webhooks.custom import signature_for
 from devstack import DevServer
+from settings import generate_dev_secrets
+from store.db import Database, ping
 from store.defaults import plan_flex_defaults
 from tests.conftest import POSTGRES_ADMIN_URL, Stack, StackFactory, new_phone, test_settings
-from tests.test_agent_socket import answering, command, frame
+from tests.test_agent_socket import Desk, answering, command, frame
+from tests.test_observability import scrape, value
 from tests.test_webchat import as_customer, open_session, refused, web_flow
 
 SMALL = 64 * 1024
@@ -312,3 +322,239 @@ def test_a_nul_character_is_refused_by_postgresql_as_the_clients_fault(
             assert_twilio_error(nul, 400, 20001, "NUL")
             plain = http.post(f"/v1/Workspaces/{workspace}/Workers", data={"FriendlyName": "plain"})
             assert plain.status_code == 201
+
+
+# --- bounded resources per caller -------------------------------------------------------------
+
+PENDING = 8  # the pending commands the flood stack's sockets queue
+
+
+@pytest.fixture(scope="module")
+def flood(make_stack: StackFactory) -> Stack:
+    return make_stack(websocket_max_pending_commands=PENDING)
+
+
+@contextlib.contextmanager
+def store_writes_held(stack: Stack) -> Iterator[None]:
+    """Hold the SQLite store's write lock: a socket command that writes waits (SQLite's busy
+    timeout) while the client goes on sending, so its pending commands pile up."""
+    conn = sqlite3.connect(stack.settings.data_dir / "switchboard.db", isolation_level=None, timeout=30)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+async def flood_until_closed(ws: ClientConnection, blocked: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    """Send ``blocked`` (a command that waits on the store), then copies of ``then`` far past the
+    bound without reading; answers the error frame that came before the close (1008)."""
+    await ws.send(json.dumps({"type": "command", "id": "slow", **blocked}))
+    for n in range(1, 20 * PENDING):
+        await ws.send(json.dumps({"type": "command", "id": n, **then}))
+    answers: list[dict[str, Any]] = []
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(60):
+            while True:
+                answers.append(json.loads(await ws.recv()))
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008, closed.value
+    assert "pending" in closed.value.rcvd.reason
+    [error] = [a for a in answers if a.get("type") == "error"]
+    assert error["code"] == 429 and f"{PENDING} pending commands" in error["message"], error
+    # The queue held at most PENDING commands: the one waiting on the store was taken from it
+    # (or not yet), so the frame turned away is number PENDING + 1 at the earliest, PENDING + 2
+    # at the latest, and nothing after the slow command was answered.
+    assert error["id"] in (PENDING, PENDING + 1), error
+    assert [a for a in answers if a.get("type") == "result"] == [], answers
+    return error
+
+
+def test_a_flood_of_socket_commands_is_cut_off_at_the_bound(flood: Stack) -> None:
+    """Both sockets queue at most ``websocket_max_pending_commands`` commands behind the one
+    running; one more is refused (an error frame) and the socket closed (1008)."""
+    session = open_session(flood)
+    agent = Desk(flood, "flooded")
+    before = value(scrape(flood), "switchboard_socket_floods_total", kind="customer")
+
+    async def scenario() -> None:
+        typing = {"command": "typing"}
+        async with as_customer(flood, session["token"]) as ws:
+            await frame(ws, lambda f: f["type"] == "ready")
+            with store_writes_held(flood):
+                await flood_until_closed(ws, typing, typing)
+        async with agent.connect() as ws:
+            await frame(ws, lambda f: f["type"] == "ready")
+            with store_writes_held(flood):
+                # Going Offline is the router's store write; the directory only reads.
+                await flood_until_closed(
+                    ws, {"command": "set_activity", "activity": "Offline"}, {"command": "directory"}
+                )
+        # The socket after: a new connection works as before.
+        async with as_customer(flood, session["token"]) as ws:
+            await frame(ws, lambda f: f["type"] == "ready")
+            await command(ws, "after", "typing")
+
+    asyncio.run(scenario())
+    assert value(scrape(flood), "switchboard_socket_floods_total", kind="customer") == before + 1
+    assert value(scrape(flood), "switchboard_socket_floods_total", kind="agent") >= 1
+
+
+def test_frames_that_are_not_json_objects_are_answered_in_order(flood: Stack) -> None:
+    """Not JSON, nested past any parser's depth, binary: an error frame each, and the socket goes on."""
+    session = open_session(flood)
+
+    async def scenario() -> None:
+        async with as_customer(flood, session["token"]) as ws:
+            await frame(ws, lambda f: f["type"] == "ready")
+            await ws.send("not json")
+            await ws.send('{"type": "command", "id": "deep", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+            await ws.send(b'{"type": "command", "id": "bin", "command": "typing"}')
+            await ws.send(json.dumps({"type": "command", "id": "ok", "command": "typing"}))
+            answers = [json.loads(await ws.recv()) for _ in range(4)]
+            assert [a["type"] for a in answers] == ["error", "error", "error", "result"], answers
+            assert answers[0]["code"] == 400 and "JSON" in answers[0]["message"], answers[0]
+            assert answers[1]["code"] == 400 and "nested" in answers[1]["message"], answers[1]
+            assert answers[2]["code"] == 400 and "text" in answers[2]["message"], answers[2]
+            assert answers[3]["id"] == "ok"
+
+    asyncio.run(scenario())
+
+
+def test_a_command_the_store_cannot_answer_leaves_the_socket_working(flood: Stack) -> None:
+    """A history page before an index past 64 bits crashed the command loop: every later command
+    went unanswered."""
+    session = open_session(flood)
+
+    async def scenario() -> None:
+        async with as_customer(flood, session["token"]) as ws:
+            await frame(ws, lambda f: f["type"] == "ready")
+            far = await refused(ws, "far", "history", before_index=2**70)
+            assert far["code"] == 400 and "before_index" in far["message"], far
+            assert (await command(ws, "next", "history"))["messages"] == []
+
+    asyncio.run(scenario())
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies(make_stack: StackFactory) -> None:
+    """A client cannot escape the per-address limit by writing X-Forwarded-For itself; behind a
+    proxy the operator names, the address the proxy saw is the one counted."""
+    direct = make_stack(webchat_session_rate="2/minute")
+    with httpx.Client(base_url=direct.url) as http:
+        rotated = [
+            http.post(
+                "/v1/Webchat/Sessions",
+                json={"flex_flow_sid": web_flow(direct)},
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},
+            ).status_code
+            for n in range(3)
+        ]
+    assert rotated == [201, 201, 429]
+
+    proxied = make_stack(webchat_session_rate="2/minute", trusted_proxies="127.0.0.1, 10.0.0.0/8")
+
+    def open_as(forwarded_for: str) -> int:
+        with httpx.Client(base_url=proxied.url) as http:
+            return http.post(
+                "/v1/Webchat/Sessions",
+                json={"flex_flow_sid": web_flow(proxied)},
+                headers={"X-Forwarded-For": forwarded_for},
+            ).status_code
+
+    # Each client behind the proxy has its own allowance...
+    assert [open_as(f"203.0.113.{n}") for n in range(3)] == [201, 201, 201]
+    # ...and the address counted is the rightmost one no trusted proxy wrote: what the client
+    # puts on the left, and the trusted hops on the right, change nothing.
+    assert [open_as(f"198.51.100.{n}, 192.0.2.7, 10.1.2.3") for n in range(3)] == [201, 201, 429]
+
+
+def test_settings_name_trusted_proxies_as_addresses_or_networks() -> None:
+    assert test_settings(Path("x"), trusted_proxies="127.0.0.1, ::1, 10.0.0.0/8").trusted_proxy_list == [
+        "127.0.0.1",
+        "::1",
+        "10.0.0.0/8",
+    ]
+    assert test_settings(Path("x")).trusted_proxy_list == []
+    assert test_settings(Path("x"), trusted_proxies="10.1.2.3/8").trusted_proxy_list == ["10.0.0.0/8"]
+    for wrong in ("*", "proxy.example.com", "10.0.0.0/33"):
+        with pytest.raises(ValueError, match="trusted_proxies"):
+            test_settings(Path("x"), trusted_proxies=wrong)
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+DEEP_SHORT = "[" * 5_000 + "]" * 5_000  # within Attributes' 16 KiB, past any parser's depth
+
+
+def test_deeply_nested_input_is_a_client_error(plain: Stack) -> None:
+    """JSON, or a routing expression, nested deeper than its parser recurses was a 500 (RecursionError)."""
+    with plain.http() as http:
+        decode = http.post(
+            "/codec/decode", content='{"payloads": ' + DEEP + "}", headers={"Content-Type": "application/json"}
+        )
+        assert_twilio_error(decode, 400, 20001, "nested")
+        service = plain.create_service(http)
+        channel = http.post(f"/v2/Services/{service}/Channels", data={"FriendlyName": "deep"}).json()["sid"]
+        attributes = http.post(
+            f"/v2/Services/{service}/Channels/{channel}/Messages", data={"Body": "hi", "Attributes": DEEP_SHORT}
+        )
+        assert_twilio_error(attributes, 400, 20001, "nested")
+        workspace = plan_flex_defaults(plain.settings).defaults.workspace_sid
+        queue = http.post(
+            f"/v1/Workspaces/{workspace}/TaskQueues",
+            data={"FriendlyName": "deep", "TargetWorkers": "NOT " * 1_000 + "1 == 1"},
+        )
+        assert_twilio_error(queue, 400, 20001, "nested")
+        custom = plain.create_flex_flow(http, service, ChannelType="custom", ContactIdentity="kiosk-" + new_phone())
+        raw = ('{"id": "deep", "from": "visitor", "body": "x", "attributes": ' + DEEP + "}").encode()
+        stamp = str(int(time.time()))
+        webhook = http.post(
+            f"/webhooks/custom/{custom['sid']}",
+            content=raw,
+            headers={
+                "Content-Type": "application/json",
+                "X-Switchboard-Timestamp": stamp,
+                "X-Switchboard-Signature": signature_for(CUSTOM_SECRET, stamp, raw),
+            },
+        )
+        assert webhook.status_code == 400, webhook.text
+    with httpx.Client(base_url=plain.url) as anyone:
+        session = anyone.post(
+            "/v1/Webchat/Sessions",
+            content='{"flex_flow_sid": "x", "pre_engagement_data": ' + DEEP + "}",
+            headers={"Content-Type": "application/json"},
+        )
+        assert 400 <= session.status_code < 500, session.text
+
+
+def test_the_store_and_secrets_files_are_the_owners_alone(make_stack: StackFactory, tmp_path: Path) -> None:
+    """Whatever the umask: the dev secrets file, the SQLite store with its WAL and shared-memory
+    files, and a data directory the dev stack makes."""
+    previous = os.umask(0o022)
+    try:
+        data_dir = tmp_path / "fresh" / "data"
+        generate_dev_secrets(data_dir)
+        stack = make_stack()
+        with stack.http() as http:  # a write, so that the WAL exists
+            stack.create_service(http)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data_dir / "secrets.json").stat().st_mode) == 0o600
+    store = stack.settings.data_dir / "switchboard.db"
+    for path in (store, store.with_name("switchboard.db-wal"), store.with_name("switchboard.db-shm")):
+        assert path.exists(), path
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_an_existing_store_file_is_made_the_owners_alone(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+
+    async def open_it() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await ping(db.engine)
+        await db.dispose()
+
+    asyncio.run(open_it())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from websockets.exceptions import ConnectionClosed
 
+from api.tokens import Grants, mint_token
 from fake_provider import FakeTwilio
 from observability import CHANNEL_SID, ConversationContext, configure_logging, temporal_runtime
 from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, free_port, new_phone, test_settings
@@ -30,7 +31,8 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def scrape(stack: Stack) -> Samples:
-    answer = httpx.get(f"{stack.url}/metrics")
+    with stack.http() as http:  # the account's credentials (operational endpoints take them)
+        answer = http.get("/metrics")
     assert answer.status_code == 200
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
@@ -155,3 +157,35 @@ def test_a_stopping_api_tells_its_sockets_to_reconnect(make_stack: StackFactory)
 
     # 1012, "service restart": the desk and the widget reconnect (elsewhere) and resume.
     assert asyncio.run(work()) == 1012
+
+
+OPERATIONAL = ("/metrics", "/docs", "/redoc", "/openapi.json")
+
+
+def test_operational_endpoints_take_an_operators_credentials(stack: Stack, make_stack: StackFactory) -> None:
+    """By default /metrics and the API reference answer only the account's credentials, an API
+    key (what a Prometheus scrape config's basic_auth carries) or an admin token."""
+    settings = stack.settings
+    admin, _ = mint_token(settings, "ops", Grants(role="admin"))
+    agent, _ = mint_token(settings, "alice", Grants(role="agent"))
+    with stack.http() as http:
+        key = http.post(f"/2010-04-01/Accounts/{settings.account_sid}/Keys.json", data={"FriendlyName": "scraper"})
+        assert key.status_code == 201, key.text
+    scraper = (key.json()["sid"], key.json()["secret"])
+    with httpx.Client(base_url=stack.url) as http:
+        for path in OPERATIONAL:
+            refused = http.get(path)
+            assert refused.status_code == 401, (path, refused.text)
+            assert refused.headers["www-authenticate"].startswith("Basic"), path  # a browser asks
+            assert http.get(path, auth=(settings.account_sid, "wrong")).status_code == 401, path
+            assert http.get(path, headers={"Authorization": f"Bearer {agent}"}).status_code == 403, path
+            for credentials in ((settings.account_sid, settings.auth_token), scraper):
+                assert http.get(path, auth=credentials).status_code == 200, path
+            assert http.get(path, headers={"Authorization": f"Bearer {admin}"}).status_code == 200, path
+        assert "switchboard_socket_connections" in http.get("/metrics", auth=scraper).text
+        assert http.get("/healthz").status_code == 200  # load balancers' probe stays open
+
+    opened = make_stack(operational_endpoints_auth=False)
+    with httpx.Client(base_url=opened.url) as http:
+        for path in OPERATIONAL:
+            assert http.get(path).status_code == 200, path

@@ -25,16 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload
 
 from api.access import may_use_codec
-from api.deps import (
-    BAD_CREDENTIALS,
-    FORBIDDEN,
-    BasicDep,
-    ContextDep,
-    SessionDep,
-    basic_caller,
-    bearer_token,
-    verified_claims,
-)
+from api.deps import BasicDep, ContextDep, SessionDep, basic_caller
+from api.operators import OPERATOR_CREDENTIALS, operator_caller
 from api.twilio_shape import TwilioError
 from settings import Settings
 from store.payload_codec import EncryptionCodec, PayloadDecryptionError
@@ -76,23 +68,16 @@ def _session_is_valid(settings: Settings, token: str) -> bool:
 
 
 async def require_operator(request: Request, context: ContextDep, session: SessionDep, credentials: BasicDep) -> str:
-    """Answers who the operator is; 401 without valid credentials, 403 for a token of another role."""
+    """Answers who the operator is (``api.operators``, or this endpoint's cookie); 401 without
+    valid credentials, 403 for a token of another role."""
     settings = context.settings
-    if credentials is not None:
-        caller = await basic_caller(context, session, credentials)
-        if caller is None:
-            raise TwilioError(401, BAD_CREDENTIALS)
+    caller = await operator_caller(request, context, session, credentials, may_use_codec, "decode payloads")
+    if caller is not None:
         return caller
-    token = bearer_token(request)
-    if token is not None:
-        claims = await verified_claims(context, token)
-        if not may_use_codec(claims.grants):
-            raise TwilioError(403, "Only operators may decode payloads", FORBIDDEN)
-        return claims.identity
     cookie = request.cookies.get(COOKIE)
     if cookie and _session_is_valid(settings, cookie):
         return settings.account_sid
-    raise TwilioError(401, "Authentication Error - operator credentials are required")
+    raise TwilioError(401, OPERATOR_CREDENTIALS)
 
 
 OperatorDep = Annotated[str, Depends(require_operator)]

@@ -1,4 +1,5 @@
-"""Liveness of the API's dependencies, and Prometheus metrics."""
+"""Liveness of the API's dependencies (open to all), and Prometheus metrics (operators only unless
+``operational_endpoints_auth`` is off: ``api.operators``)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func
 from sqlmodel import col, select
 
 from api.deps import ContextDep
+from api.operators import operators_only_when_locked
 from observability import QUEUE_DEPTH
 from store.db import ping
 from store.models import Task, TaskQueue
@@ -41,7 +43,7 @@ async def healthz(context: ContextDep) -> JSONResponse:
     return JSONResponse({"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[Depends(operators_only_when_locked)])
 async def metrics(context: ContextDep) -> Response:
     """This process's metrics; queue depths read from the store (the same for every replica)."""
     waiting = (

@@ -1,17 +1,24 @@
 """What the agent and customer sockets share: the token handshake, the feed pump (events in
 sequence order, resumable), the command loop (frames read as they come, commands run in order,
 results and errors as frames), and the channel operations both sides perform (send a message,
-typing, read horizon, history). Conventions are documented in ``docs/agent-socket.md``."""
+typing, read horizon, history). Conventions are documented in ``docs/agent-socket.md``.
+
+What one client can make a socket hold is bounded: a frame weighs at most
+``websocket_max_bytes`` (the server closes with 1009 before buffering more), and at most
+``websocket_max_pending_commands`` frames wait, as received text, behind the command running; a
+client that sends more is told so (an ``error`` frame, code 429) and closed with 1008 (policy
+violation), however fast it sends and whether or not it reads its answers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy import func
@@ -23,7 +30,7 @@ from api.deps import AppContext, refuse_revoked, verified_claims
 from api.rate_limits import TOKEN
 from api.tokens import TokenClaims
 from api.twilio_shape import TwilioError, iso, message_body_problem
-from observability import CHANNEL_SID, SOCKET_CONNECTIONS
+from observability import CHANNEL_SID, SOCKET_CONNECTIONS, SOCKET_FLOODS
 from store.contacts import identity_hash
 from store.feed import add_for_channel, feed_data
 from store.media_links import viewer_media
@@ -45,6 +52,7 @@ TOKEN_PREFIX = "access_token."
 AUTH_TIMEOUT_SECONDS = 10
 FEED_BATCH = 200
 HISTORY_LIMIT = 100
+MAX_INDEX = 2**63 - 1
 MAX_MEDIA_PER_MESSAGE = 10
 # Close codes (4xxx: application codes, as the WebSocket spec reserves them).
 CLOSE_UNAUTHORIZED = 4401
@@ -53,6 +61,9 @@ CLOSE_BAD_REQUEST = 4400
 # How often at most an open socket asks the store whether its token was revoked (it asks when it
 # next reads its feed after that: within the feed poll interval).
 REVOCATION_CHECK_SECONDS = 1.0
+CLOSE_POLICY_VIOLATION = 1008  # the WebSocket spec's: more pending commands than allowed
+
+log = logging.getLogger(__name__)
 
 FeedRow = AgentFeedItem | CustomerFeedItem
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -70,10 +81,43 @@ def offered_token(websocket: WebSocket) -> str | None:
     return next((p[len(TOKEN_PREFIX) :] for p in protocols if p.startswith(TOKEN_PREFIX)), None)
 
 
+async def receive_frame(websocket: WebSocket) -> str | bytes:
+    """The next message as it came (text, or bytes for a binary one); WebSocketDisconnect once the
+    client is gone. Parsed later (``parse_frame``), by whoever answers it, in order."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text: str | None = message.get("text")
+    return text if text is not None else message.get("bytes") or b""
+
+
+def parse_frame(raw: str | bytes) -> dict[str, Any]:
+    """A frame's JSON object; CommandError (400) for anything else."""
+    if isinstance(raw, bytes):
+        raise CommandError(400, "frames are JSON text, not binary messages")
+    try:
+        frame = json.loads(raw)
+    except RecursionError:
+        raise CommandError(400, "the frame is JSON nested too deeply") from None
+    except ValueError as exc:
+        raise CommandError(400, f"the frame is not JSON ({exc})") from None
+    if not isinstance(frame, dict):
+        raise CommandError(400, 'frames are JSON objects: {"type": "command", "id": ..., "command": ...}')
+    return frame
+
+
+def frame_id(raw: str | bytes) -> Any:
+    """The ``id`` of a frame that is not going to be run, if it has one, to answer it by."""
+    try:
+        return parse_frame(raw).get("id")
+    except CommandError:
+        return None
+
+
 async def first_frame_token(websocket: WebSocket) -> tuple[str, int | None]:
     """``{"type": "authenticate", "token": ..., "resume_after": n}`` within the time allowed."""
-    frame = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT_SECONDS)
-    if not isinstance(frame, dict) or frame.get("type") != "authenticate" or not isinstance(frame.get("token"), str):
+    frame = parse_frame(await asyncio.wait_for(receive_frame(websocket), AUTH_TIMEOUT_SECONDS))
+    if frame.get("type") != "authenticate" or not isinstance(frame.get("token"), str):
         raise CommandError(400, 'the first frame must be {"type": "authenticate", "token": ...}')
     resume = frame.get("resume_after")
     return frame["token"], resume if isinstance(resume, int) else None
@@ -139,8 +183,13 @@ class FeedSocket(ABC):
     @abstractmethod
     def handlers(self) -> dict[str, Handler]: ...
 
+    @property
+    def kind(self) -> str:
+        """The metrics' label: ``agent`` or ``customer``."""
+        return "customer" if self.claims.role == "customer" else "agent"
+
     async def run(self, resume_after: int | None) -> None:
-        connections = SOCKET_CONNECTIONS.labels(self.claims.role if self.claims.role == "customer" else "agent")
+        connections = SOCKET_CONNECTIONS.labels(self.kind)
         connections.inc()
         try:
             await self._serve(resume_after)
@@ -152,12 +201,17 @@ class FeedSocket(ABC):
         await self.websocket.send_json(await self.ready(last))
         pump = asyncio.create_task(self._pump(last))
         # Frames are read as they come (so the connection's pings are always answered) and
-        # commands run one at a time, in order, however long one takes.
-        commands: asyncio.Queue[Any] = asyncio.Queue()
+        # commands run one at a time, in order, however long one takes; those waiting are bounded.
+        commands: asyncio.Queue[str | bytes] = asyncio.Queue(self.context.settings.websocket_max_pending_commands)
         runner = asyncio.create_task(self._run_commands(commands))
         try:
             while True:
-                await commands.put(await self.websocket.receive_json())
+                raw = await receive_frame(self.websocket)
+                try:
+                    commands.put_nowait(raw)
+                except asyncio.QueueFull:
+                    await self._flooded(raw, commands.maxsize)
+                    return
         except WebSocketDisconnect:
             pass
         finally:
@@ -237,13 +291,28 @@ class FeedSocket(ABC):
         self.claims = fresh
         return {"token_expires_at": iso(fresh.expires_at)}
 
-    async def _run_commands(self, commands: asyncio.Queue[Any]) -> None:
+    async def _flooded(self, raw: str | bytes, pending: int) -> None:
+        """More commands than may wait: say so and close, dropping what was waiting."""
+        SOCKET_FLOODS.labels(self.kind).inc()
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):  # the client may be gone
+            await self._error(
+                frame_id(raw),
+                429,
+                f"Too Many Requests: at most {pending} pending commands may wait for the one running; "
+                "read the answers before sending more. The socket is closed (1008)",
+            )
+            await self.websocket.close(CLOSE_POLICY_VIOLATION, f"more than {pending} pending commands")
+
+    async def _run_commands(self, commands: asyncio.Queue[str | bytes]) -> None:
         handlers = {**self.handlers(), "renew": self._renew}
         while True:
-            frame = await commands.get()
-            command_id = frame.get("id") if isinstance(frame, dict) else None
+            raw = await commands.get()
+            command_id: Any = None
+            name: Any = None
             try:
-                if not isinstance(frame, dict) or frame.get("type") != "command":
+                frame = parse_frame(raw)
+                command_id = frame.get("id")
+                if frame.get("type") != "command":
                     raise CommandError(400, 'frames are {"type": "command", "id": ..., "command": ...}')
                 name = frame.get("command")
                 channel_sid = frame.get("channel_sid")
@@ -261,6 +330,11 @@ class FeedSocket(ABC):
                 await self._error(command_id, exc.code, exc.message)
             except TwilioError as exc:
                 await self._error(command_id, exc.status, exc.message)
+            except Exception:
+                # The next commands still run: a runner that died would leave them waiting
+                # until the bound closed the socket.
+                log.exception("socket command %r failed", name)
+                await self._error(command_id, 500, "unexpected error; the command may not have run")
 
     async def _error(self, command_id: Any, code: int, message: str, retry_after: int | None = None) -> None:
         frame = {"type": "error", "id": command_id, "code": code, "message": message}
@@ -367,7 +441,7 @@ async def mark_read(
     """Move ``identity``'s read horizon on the channel forward to ``frame['index']`` and tell the
     others."""
     index = frame.get("index")
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+    if not is_message_index(index):
         raise CommandError(400, "mark_read: 'index' must be a message index")
     async with context.db.write_session() as session:
         member = (
@@ -392,6 +466,12 @@ async def mark_read(
     return {"channel_sid": channel_sid, "last_consumed_message_index": horizon}
 
 
+def is_message_index(value: Any) -> TypeGuard[int]:
+    """A whole number the store's 64-bit index column can hold (a bigger one is no index, and the
+    database would refuse it)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INDEX
+
+
 def stored_message_data(context: AppContext, message: Message) -> dict[str, Any]:
     """A stored message as a ``message`` event shows it, with its date."""
     cipher = context.cipher
@@ -412,11 +492,13 @@ def stored_message_data(context: AppContext, message: Message) -> dict[str, Any]
 async def channel_history(context: AppContext, channel_sid: str, frame: dict[str, Any]) -> dict[str, Any]:
     """A page of the channel's messages, oldest first, before ``frame['before_index']``."""
     before = frame.get("before_index")
+    if before is not None and not is_message_index(before):
+        raise CommandError(400, "history: 'before_index' must be a message index")
     limit = frame.get("limit", 50)
     if not isinstance(limit, int) or not 1 <= limit <= HISTORY_LIMIT:
         raise CommandError(400, f"history: 'limit' must be 1 to {HISTORY_LIMIT}")
     query = select(Message).where(Message.channel_sid == channel_sid)
-    if isinstance(before, int):
+    if before is not None:
         query = query.where(col(Message.index) < before)
     async with context.db.session() as session:
         rows = (await session.exec(query.order_by(col(Message.index).desc()).limit(limit))).all()
