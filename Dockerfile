@@ -4,7 +4,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY settings.py cli.py worker.py devstack.py fake_provider.py key_rotation.py observability.py ./
+COPY settings.py cli.py worker.py devstack.py fake_provider.py key_rotation.py observability.py outbound_http.py ./
 COPY api ./api
 COPY workflows ./workflows
 COPY activities ./activities

@@ -9,6 +9,7 @@ import secrets
 import signal
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlparse
 
 import typer
 import uvicorn
@@ -71,6 +72,21 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
         typer.echo("Switchboard stopped.")
 
 
+def using_fakes(settings: Settings, twilio: FakeTwilio, meta: FakeMeta) -> Settings:
+    """``settings`` sending through the fake providers. They serve customers' media from loopback,
+    which the outbound policy refuses: their addresses are allowed too."""
+    allowed = [settings.outbound_allowed_networks, *(str(urlparse(fake.url).hostname) for fake in (twilio, meta))]
+    return settings.model_copy(
+        update={
+            "twilio_account_sid": twilio.account_sid,
+            "twilio_api_url": twilio.url,
+            "meta_access_token": meta.access_token,
+            "meta_graph_url": meta.url,
+            "outbound_allowed_networks": ",".join(dict.fromkeys(a for a in allowed if a.strip())),
+        }
+    )
+
+
 @app.command()
 def dev(
     data_dir: Annotated[Path, typer.Option(envvar="SWITCHBOARD_DATA_DIR", help="Where state and keys live")] = Path(
@@ -101,14 +117,7 @@ def dev(
         twilio.business_number = settings.flex_sms_number
         meta = FakeMeta(secrets.token_hex(16)).start()
         fakes = [twilio, meta]
-        settings = settings.model_copy(
-            update={
-                "twilio_account_sid": twilio.account_sid,
-                "twilio_api_url": twilio.url,
-                "meta_access_token": meta.access_token,
-                "meta_graph_url": meta.url,
-            }
-        )
+        settings = using_fakes(settings, twilio, meta)
         typer.echo(
             f"Fake Twilio  {twilio.url}  (a customer texts: curl -d From=+15551230000 -d Body=hi {twilio.url}/customer/sms)"
         )

@@ -23,6 +23,8 @@ import limits
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from outbound_http import OutboundPolicy
+
 SECRETS_FILE = "secrets.json"
 # The fields a secrets file may supply; anything else in it is ignored.
 SECRET_FIELDS = (
@@ -117,6 +119,12 @@ class Settings(BaseSettings):
     # retried under the same idempotency key, so a late answer never sends twice).
     provider_timeout_seconds: float = Field(15.0, gt=0, le=25)
 
+    # Requests to URLs that flows, REST callers and providers' messages choose (Studio HTTP widgets,
+    # external integrations, TaskRouter event callbacks, provider media) never reach loopback,
+    # private, link-local, CGNAT, multicast, reserved or metadata addresses, except these:
+    # comma-separated CIDRs (10.20.0.0/16) or exact host names (hooks.internal). See outbound_http.
+    outbound_allowed_networks: str = ""
+
     # Signs custom channels' inbound webhooks (X-Switchboard-Signature); empty refuses them.
     custom_webhook_secret: str = ""
 
@@ -193,6 +201,12 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+        return value
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _allowed_networks_parse(cls, value: str) -> str:
+        OutboundPolicy.parse(value)  # ValueError names the entry it could not read
         return value
 
     @model_validator(mode="after")

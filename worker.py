@@ -32,6 +32,7 @@ from activities.routing import RoutingActivities
 from activities.store import StoreActivities
 from activities.studio import StudioActivities
 from observability import configure_logging, serve_worker_metrics, temporal_runtime
+from outbound_http import OutboundClient
 from settings import Settings, load_settings
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
@@ -105,6 +106,8 @@ async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
 
 def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
     cipher = Cipher.from_setting(settings.encryption_keys, settings.encryption_key_id)
+    # Requests to URLs flows, REST callers and providers' messages choose.
+    outbound = OutboundClient.from_setting(settings.outbound_allowed_networks)
     store = StoreActivities(
         db=db,
         cipher=cipher,
@@ -114,8 +117,8 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
     activities = [
         *store.all(),
         *StudioActivities(db, cipher).all(),
-        *RoutingActivities(db, cipher, client, settings.task_queue).all(),
-        *HttpActivities(db, settings.auth_token).all(),
+        *RoutingActivities(db, cipher, client, settings.task_queue, outbound).all(),
+        *HttpActivities(db, settings.auth_token, outbound).all(),
         *RetentionActivities(db, cipher, client, settings.task_queue, settings.retention_days).all(),
         *DeliveryActivities(
             db,

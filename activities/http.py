@@ -1,11 +1,13 @@
 """HTTP activities: Studio's make-http-request and run-function calls, and the external
-integration's webhook posts (signed like Twilio's, retried by the workflow's retry policy)."""
+integration's webhook posts (signed like Twilio's, retried by the workflow's retry policy). Their
+URLs are flow authors' and REST callers' choice: they go out under the outbound policy
+(``outbound_http``), and a refusal is a failed step or a recorded integration failure naming why."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -14,14 +16,15 @@ from temporalio.exceptions import ApplicationError
 from twilio.request_validator import RequestValidator
 
 from activities.store import finish_even_if_cancelled
+from outbound_http import OutboundClient
 from store.db import Database
 from store.models import IntegrationFailure
 from workflows.messages import ChatWebhook, WebhookFailure
 from workflows.studio.messages import HttpCall, HttpResult
 
-USER_AGENT = "Switchboard"
-# What a flow keeps of a response body.
+# What a flow keeps of a response body (characters), and the largest body it reads to keep it.
 MAX_BODY = 64 * 1024
+MAX_RESPONSE_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -29,14 +32,12 @@ class HttpActivities:
     db: Database
     # Signs integration webhooks (X-Twilio-Signature), as Twilio signs with the auth token.
     auth_token: str
-    client: httpx.AsyncClient = field(
-        default_factory=lambda: httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, follow_redirects=True)
-    )
+    outbound: OutboundClient
 
     @activity.defn(name="http_call")
     async def http_call(self, call: HttpCall) -> HttpResult:
         """Never raises for an HTTP or network failure: the flow takes its failure transition."""
-        kwargs: dict[str, Any] = {"timeout": call.timeout_seconds}
+        kwargs: dict[str, Any] = {}
         if call.method == "GET":
             kwargs["params"] = call.form
         elif call.body is not None:
@@ -45,7 +46,9 @@ class HttpActivities:
         else:
             kwargs["data"] = call.form
         try:
-            response = await self.client.request(call.method, call.url, **kwargs)
+            response = await self.outbound.request(
+                call.method, call.url, timeout_seconds=call.timeout_seconds, max_bytes=MAX_RESPONSE_BYTES, **kwargs
+            )
         except httpx.HTTPError as exc:
             return HttpResult(0, "", "", error=f"{exc.__class__.__name__}: {exc}")
         body = response.text[:MAX_BODY]
@@ -60,11 +63,13 @@ class HttpActivities:
 
     @activity.defn(name="post_chat_webhook")
     async def post_chat_webhook(self, webhook: ChatWebhook) -> None:
+        """Raises for a refused URL too: retried as any failure (the retries are few), so the
+        recorded failure counts its attempts."""
         form = {**webhook.form, "RetryCount": str(activity.info().attempt - 1)}
         signature = RequestValidator(self.auth_token).compute_signature(webhook.url, form)
         try:
-            response = await self.client.post(
-                webhook.url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10
+            response = await self.outbound.request(
+                "POST", webhook.url, data=form, headers={"X-Twilio-Signature": signature}, timeout_seconds=10
             )
         except httpx.HTTPError as exc:
             raise ApplicationError(f"{webhook.url}: {exc.__class__.__name__}: {exc}") from exc

@@ -1,12 +1,13 @@
 """Routing activities: handing a conversation's task to its workspace router, the router's store
 reads and writes (one transaction per change, idempotent), telling a conversation's channel what
-happened to its task, and posting workspace events to the event callback URL."""
+happened to its task, and posting workspace events to the event callback URL (a REST caller's
+choice: sent under the outbound policy, ``outbound_http``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import finish_even_if_cancelled
 from observability import QUEUE_WAIT_SECONDS, RESERVATIONS
+from outbound_http import OutboundClient, OutboundRefused
 from store.contacts import worker_identity
 from store.crypto import Cipher
 from store.db import Database
@@ -93,7 +95,7 @@ class RoutingActivities:
     cipher: Cipher
     client: Client
     task_queue: str
-    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(headers={"User-Agent": "Switchboard"}))
+    outbound: OutboundClient
 
     @property
     def routing(self) -> RoutingClient:
@@ -411,7 +413,10 @@ class RoutingActivities:
             if value is not None:
                 form["".join(part.capitalize() for part in key.split("_"))] = str(value)
         try:
-            response = await self.http.post(callback.url, data=form, timeout=10)
+            response = await self.outbound.request("POST", callback.url, data=form, timeout_seconds=10)
+        except OutboundRefused as exc:
+            # Final: retrying cannot change the operator's policy, and later events wait in line.
+            raise ApplicationError(f"{callback.url}: {exc}", type="OutboundRefused", non_retryable=True) from exc
         except httpx.HTTPError as exc:
             raise ApplicationError(f"{callback.url}: {exc.__class__.__name__}: {exc}") from exc
         if not response.is_success:

@@ -51,6 +51,7 @@ CHROMIUM_ARGS = [
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 _numbers = itertools.count(1)
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
 
 
 def free_port() -> int:
@@ -88,6 +89,9 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
         "twilio_auth_token": secrets.token_hex(16),
         "jwt_secret": secrets.token_urlsafe(32),
         "channel_inactivity_seconds": 30.0,
+        # The loopback fakes and recording servers stand in for the outside world; tests of the
+        # outbound policy itself build stacks with this emptied.
+        "outbound_allowed_networks": LOOPBACK_NETWORKS,
     }
     values.update(overrides)
     return Settings(**values)
@@ -333,6 +337,7 @@ class Recorded:
 class Reply:
     status: int = 200
     body: Any = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class RecordingServer:
@@ -364,6 +369,8 @@ class RecordingServer:
                     "Content-Type", "application/json" if not isinstance(reply.body, str) else "text/plain"
                 )
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 

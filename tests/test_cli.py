@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -12,9 +14,15 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from api.routes.media import fetch_provider_media
+from api.twilio_shape import TwilioError
+from cli import using_fakes
 from devstack import DevServer
-from settings import SECRET_FIELDS
+from fake_provider import FakeMeta, FakeTwilio
+from outbound_http import OutboundPolicy
+from settings import SECRET_FIELDS, Settings
 from tests.conftest import SWITCHBOARD, Stack, eventually, free_port, new_phone, spawn, test_settings
 from tests.test_replay import QUIZ
 
@@ -22,6 +30,28 @@ from tests.test_replay import QUIZ
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_fake_providers_media_passes_the_outbound_policy() -> None:
+    """``dev --fake-providers`` serves customers' media from loopback: its settings let the
+    outbound policy reach the fakes, and keep what the operator allowed."""
+    token = secrets.token_hex(16)
+    twilio = FakeTwilio("AC" + secrets.token_hex(16), token).start()
+    meta = FakeMeta(secrets.token_hex(16)).start()
+    try:
+        operator = Settings(twilio_auth_token=token, outbound_allowed_networks="hooks.internal")
+        settings = using_fakes(operator, twilio, meta)
+        assert OutboundPolicy.parse(settings.outbound_allowed_networks).allows_host("hooks.internal")
+        photo = twilio.keep_media(f"/2010-04-01/Accounts/{twilio.account_sid}/Media/ME1", "image/jpeg", b"box")
+        meta.keep_meta_media("42", "image/png", b"png")
+        assert asyncio.run(fetch_provider_media(settings, photo)) == (b"box", "image/jpeg")
+        assert asyncio.run(fetch_provider_media(settings, "meta-media:42")) == (b"png", "image/png")
+        without = settings.model_copy(update={"outbound_allowed_networks": operator.outbound_allowed_networks})
+        with pytest.raises(TwilioError, match="loopback"):
+            asyncio.run(fetch_provider_media(without, photo))
+    finally:
+        twilio.stop()
+        meta.stop()
 
 
 def read_until(process: subprocess.Popen[str], text: str, timeout: float = 90) -> str:

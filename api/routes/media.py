@@ -21,6 +21,7 @@ from api.deps import BasicDep, CallerDep, ContextDep, SessionDep, caller_claims,
 from api.sockets.session import media_view
 from api.tokens import TokenClaims
 from api.twilio_shape import TwilioError, invalid, not_found
+from outbound_http import OutboundClient, OutboundRefused, ResponseTooLarge
 from settings import Settings
 from store.media_links import valid_media_signature
 from store.models import Channel, MediaObject, Message
@@ -159,27 +160,34 @@ async def provider_media(
 
 async def fetch_provider_media(settings: Settings, url: str) -> tuple[bytes, str]:
     """Bytes and content type of a provider's media: Meta's by id (Graph API, bearer token),
-    Twilio's with the account's credentials, other public URLs (Messenger's CDN) as they are."""
+    Twilio's with the account's credentials, other public URLs (Messenger's CDN) as they are.
+    The URLs come with customers' messages: fetched under the outbound policy (a refused address
+    is a 403 naming why)."""
     limit = PROVIDER_MEDIA_LIMIT
-    async with httpx.AsyncClient(timeout=20, follow_redirects=True) as client:
+    async with OutboundClient.from_setting(settings.outbound_allowed_networks) as client:
         try:
             if url.startswith("meta-media:"):
                 bearer = {"Authorization": f"Bearer {settings.meta_access_token}"}
-                info = await client.get(f"{settings.meta_graph_url.rstrip('/')}/{url.split(':', 1)[1]}", headers=bearer)
-                if not info.is_success or not isinstance(info.json().get("url"), str):
+                info_url = f"{settings.meta_graph_url.rstrip('/')}/{url.split(':', 1)[1]}"
+                info = await client.request("GET", info_url, headers=bearer, timeout_seconds=20, max_bytes=64 * 1024)
+                described = info.json() if info.is_success else None
+                link = described.get("url") if isinstance(described, dict) else None
+                if not isinstance(link, str):
                     raise TwilioError(502, f"Meta did not describe the media ({info.status_code})")
-                response = await client.get(info.json()["url"], headers=bearer)
+                response = await client.request("GET", link, headers=bearer, timeout_seconds=20, max_bytes=limit)
             elif url.startswith(("https://", "http://")):
                 auth = None
                 if settings.twilio_account_sid and url.startswith(settings.twilio_api_url.rstrip("/") + "/"):
                     auth = (settings.twilio_account_sid, settings.twilio_auth_token)
-                response = await client.get(url, auth=auth)
+                response = await client.request("GET", url, auth=auth, timeout_seconds=20, max_bytes=limit)
             else:
                 raise not_found("Media", url[:60])
-        except httpx.HTTPError as exc:
+        except OutboundRefused as exc:
+            raise TwilioError(403, f"the media is not fetched: {exc}") from exc
+        except ResponseTooLarge as exc:
+            raise TwilioError(502, f"the provider's media is larger than {limit} bytes") from exc
+        except (httpx.HTTPError, ValueError) as exc:
             raise TwilioError(502, f"the provider did not serve the media: {exc.__class__.__name__}") from exc
     if not response.is_success:
         raise TwilioError(502, f"the provider did not serve the media ({response.status_code})")
-    if len(response.content) > limit:
-        raise TwilioError(502, f"the provider's media is larger than {limit} bytes")
     return response.content, response.headers.get("content-type", "").split(";")[0].strip()
