@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import re
 import socket
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
@@ -220,12 +222,18 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """One for every client (loading the CA bundle takes a while). The environment may name CA
+    certificates (SSL_CERT_FILE); proxies it names are not used (``OutboundClient``)."""
+    return httpx.create_ssl_context()
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport on a connection pool that connects through ``GuardedBackend``."""
 
     def __init__(self, policy: OutboundPolicy) -> None:
-        # The environment may name CA certificates (SSL_CERT_FILE); proxies are off (below).
-        ssl_context = httpx.create_ssl_context()
+        ssl_context = default_ssl_context()
         super().__init__(verify=ssl_context, trust_env=False)
         # httpx builds its pool without a way to pass a network backend: the pool is replaced by
         # one with the same settings and ours (the replaced one never opened a connection).
