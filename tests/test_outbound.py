@@ -223,9 +223,11 @@ async def test_bodies_are_capped_while_streaming(loopback: OutboundClient, liste
 
 
 async def test_a_silent_server_times_out(loopback: OutboundClient) -> None:
+    release = asyncio.Event()
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(1)
-        await asyncio.sleep(30)
+        await release.wait()
         writer.close()
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
@@ -234,6 +236,7 @@ async def test_a_silent_server_times_out(loopback: OutboundClient) -> None:
         with pytest.raises(httpx.TimeoutException):
             await loopback.request("GET", f"http://127.0.0.1:{port}/", timeout_seconds=0.5)
     finally:
+        release.set()
         server.close()
 
 
