@@ -74,4 +74,8 @@ def test_forged_stale_and_malformed_posts_are_refused(custom: Stack) -> None:
     assert missing.status_code == 400 and "from" in missing.json()["message"]
     assert send(custom, flow["sid"], {"id": "z", "from": "someone"}).status_code == 400
     assert send(custom, sms["sid"], good).status_code == 404
+    # Media comes as web addresses: a provider's own media reference is not the sender's to give.
+    for url in ("meta-media:42", "file:///etc/passwd", "javascript:alert(1)"):
+        crafted = send(custom, flow["sid"], {**good, "id": f"m-{url[:4]}", "media": [{"url": url}]})
+        assert crafted.status_code == 400 and "http" in crafted.json()["message"], crafted.text
     assert send(custom, "FO" + "0" * 32, good).status_code == 404

@@ -7,6 +7,8 @@ callbacks) shows a refusal where its user looks, with nothing sent."""
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from ipaddress import ip_address
@@ -17,6 +19,9 @@ import pytest
 from pydantic import ValidationError
 from temporalio.client import Client
 
+from api.routes.media import fetch_provider_media
+from api.twilio_shape import TwilioError
+from fake_provider import FakeMeta, FakeTwilio
 from outbound_http import OutboundClient, OutboundPolicy, OutboundRefused, ResponseTooLarge
 from settings import Settings
 from tests.conftest import LOOPBACK_NETWORKS, RecordingServer, Reply, Stack, StackFactory, eventually, new_phone
@@ -411,3 +416,73 @@ def test_an_event_callback_on_a_refused_address_fails_without_a_request(
         assert "task.created" in [r.form["EventType"] for r in outside.received(path)]
 
     eventually(delivered)
+
+
+# --- provider credentials go to the provider's own media only ----------------------------------
+
+
+def provider_settings(twilio: FakeTwilio, meta: FakeMeta) -> Settings:
+    return Settings(
+        twilio_account_sid=twilio.account_sid,
+        twilio_auth_token=twilio.auth_token,
+        twilio_api_url=twilio.url,
+        meta_access_token=meta.access_token,
+        meta_graph_url=meta.url,
+        outbound_allowed_networks="127.0.0.0/8",
+    )
+
+
+def test_the_twilio_credentials_go_only_to_twilio_media_paths() -> None:
+    """A media URL a sender chose on the Twilio API's host (a custom channel passes URLs on as
+    they come) is fetched without the account's credentials unless it is a media path of this
+    account: the API's other resources are never read on a customer's behalf."""
+    twilio = FakeTwilio("AC" + secrets.token_hex(16), secrets.token_hex(16)).start()
+    meta = FakeMeta(secrets.token_hex(16)).start()
+    try:
+        settings = provider_settings(twilio, meta)
+        account = f"/2010-04-01/Accounts/{twilio.account_sid}"
+        photo = twilio.keep_media(
+            f"{account}/Messages/MM{secrets.token_hex(16)}/Media/ME{secrets.token_hex(16)}", "image/png", b"p"
+        )
+        assert asyncio.run(fetch_provider_media(settings, photo)) == (b"p", "image/png")
+        for path in (
+            f"{account}/Messages.json",
+            f"{account}/Keys.json",
+            "/2010-04-01/Accounts/AC" + "0" * 32 + "/Media/ME1",
+        ):
+            twilio.files[path] = ("application/json", b'{"secret": "of the account"}')
+            with pytest.raises(TwilioError, match="did not serve"):
+                asyncio.run(fetch_provider_media(settings, twilio.url + path))
+            [asked] = [r for r in twilio.requests if r.path == path]
+            assert "Authorization" not in asked.headers
+    finally:
+        twilio.stop()
+        meta.stop()
+
+
+def test_the_meta_token_goes_only_to_meta() -> None:
+    """A Meta media id is a number: anything else is not looked up. The bearer token goes to the
+    Graph API and to the media URL Meta describes only when that URL is Meta's own."""
+    twilio = FakeTwilio("AC" + secrets.token_hex(16), secrets.token_hex(16)).start()
+    meta = FakeMeta(secrets.token_hex(16)).start()
+    elsewhere = FakeTwilio("AC" + secrets.token_hex(16), secrets.token_hex(16)).start()
+    try:
+        settings = provider_settings(twilio, meta)
+        meta.keep_meta_media("42", "image/png", b"png")
+        assert asyncio.run(fetch_provider_media(settings, "meta-media:42")) == (b"png", "image/png")
+        for crafted in ("meta-media:me", "meta-media:42/../me", "meta-media:42?fields=access_token", "meta-media:"):
+            before = len(meta.requests)
+            with pytest.raises(TwilioError) as refused:
+                asyncio.run(fetch_provider_media(settings, crafted))
+            assert refused.value.status == 404 and len(meta.requests) == before
+        # Meta describes a media URL on another host: fetched without the token.
+        foreign = elsewhere.url + "/download/7"
+        meta.files["/7"] = ("application/json", json.dumps({"url": foreign, "mime_type": "image/png"}).encode())
+        with pytest.raises(TwilioError):
+            asyncio.run(fetch_provider_media(settings, "meta-media:7"))
+        [asked] = [r for r in elsewhere.requests if r.path == "/download/7"]
+        assert "Authorization" not in asked.headers
+    finally:
+        twilio.stop()
+        meta.stop()
+        elsewhere.stop()

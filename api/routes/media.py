@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
@@ -35,6 +37,14 @@ PROVIDER_MEDIA_LIMIT = 20 * 1024 * 1024
 ALLOWED_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"})
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 CONTENT = "media.content"
+# Meta's media ids are numbers; anything else would address another Graph API resource.
+META_MEDIA_ID = re.compile(r"[0-9]{1,32}")
+# Hosts Meta serves media from (besides the Graph API's own): its bearer token goes nowhere else.
+META_MEDIA_HOSTS = ("fbsbx.com", "facebook.com", "fbcdn.net", "whatsapp.net")
+# A media path of Twilio's Messages API, under the account's own SID: its credentials go nowhere else.
+TWILIO_MEDIA_PATH = (
+    r"/2010-04-01/Accounts/{account}/(?:Messages/[A-Z]{{2}}[0-9a-fA-F]{{32}}/)?Media/[A-Za-z0-9]{{1,34}}"
+)
 
 
 async def reachable_channel(
@@ -167,17 +177,21 @@ async def fetch_provider_media(settings: Settings, url: str) -> tuple[bytes, str
     async with OutboundClient.from_setting(settings.outbound_allowed_networks) as client:
         try:
             if url.startswith("meta-media:"):
+                media_id = url.split(":", 1)[1]
+                if not META_MEDIA_ID.fullmatch(media_id):
+                    raise not_found("Media", url[:60])
                 bearer = {"Authorization": f"Bearer {settings.meta_access_token}"}
-                info_url = f"{settings.meta_graph_url.rstrip('/')}/{url.split(':', 1)[1]}"
+                info_url = f"{settings.meta_graph_url.rstrip('/')}/{media_id}"
                 info = await client.request("GET", info_url, headers=bearer, timeout_seconds=20, max_bytes=64 * 1024)
                 described = info.json() if info.is_success else None
                 link = described.get("url") if isinstance(described, dict) else None
                 if not isinstance(link, str):
                     raise TwilioError(502, f"Meta did not describe the media ({info.status_code})")
-                response = await client.request("GET", link, headers=bearer, timeout_seconds=20, max_bytes=limit)
+                headers = bearer if is_meta_media_url(settings, link) else None
+                response = await client.request("GET", link, headers=headers, timeout_seconds=20, max_bytes=limit)
             elif url.startswith(("https://", "http://")):
                 auth = None
-                if settings.twilio_account_sid and url.startswith(settings.twilio_api_url.rstrip("/") + "/"):
+                if is_twilio_media_url(settings, url):
                     auth = (settings.twilio_account_sid, settings.twilio_auth_token)
                 response = await client.request("GET", url, auth=auth, timeout_seconds=20, max_bytes=limit)
             else:
@@ -191,3 +205,28 @@ async def fetch_provider_media(settings: Settings, url: str) -> tuple[bytes, str
     if not response.is_success:
         raise TwilioError(502, f"the provider did not serve the media ({response.status_code})")
     return response.content, response.headers.get("content-type", "").split(";")[0].strip()
+
+
+def is_twilio_media_url(settings: Settings, url: str) -> bool:
+    """Whether ``url`` is a media file of this account on the Twilio API: only there do the
+    account's credentials go (a sender's URL elsewhere on the API would read the account)."""
+    if not settings.twilio_account_sid:
+        return False
+    api = urlsplit(settings.twilio_api_url)
+    target = urlsplit(url)
+    if (target.scheme, target.netloc) != (api.scheme, api.netloc) or target.query or target.fragment:
+        return False
+    prefix = api.path.rstrip("/")
+    pattern = re.escape(prefix) + TWILIO_MEDIA_PATH.format(account=re.escape(settings.twilio_account_sid))
+    return re.fullmatch(pattern, target.path) is not None
+
+
+def is_meta_media_url(settings: Settings, url: str) -> bool:
+    """Whether Meta's own description points at Meta: the Graph API's origin or a host Meta
+    serves media from over https."""
+    graph = urlsplit(settings.meta_graph_url)
+    target = urlsplit(url)
+    if (target.scheme, target.netloc) == (graph.scheme, graph.netloc):
+        return True
+    host = (target.hostname or "").lower()
+    return target.scheme == "https" and any(host == h or host.endswith("." + h) for h in META_MEDIA_HOSTS)

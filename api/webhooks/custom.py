@@ -35,7 +35,9 @@ MAX_MEDIA = 10
 
 
 class CustomMedia(BaseModel):
-    url: str = Field(min_length=1, max_length=2048)
+    # A web address (a provider's own media references, such as Meta's ids, are not the
+    # sender's to give: they are fetched with the deployment's provider credentials).
+    url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://")
     content_type: str = Field("application/octet-stream", max_length=128)
 
 
