@@ -71,6 +71,17 @@ def assert_twilio_error(response: httpx.Response, status: int, code: int, *words
     return body
 
 
+def post_custom(http: httpx.Client, flow_sid: str, raw: bytes) -> httpx.Response:
+    """``raw`` posted to a custom channel's webhook, signed with the stack's secret."""
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Switchboard-Timestamp": stamp,
+        "X-Switchboard-Signature": signature_for(CUSTOM_SECRET, stamp, raw),
+    }
+    return http.post(f"/webhooks/custom/{flow_sid}", content=raw, headers=headers)
+
+
 def test_a_declared_oversized_body_is_refused_before_it_is_read(limited: Stack) -> None:
     """Headers promising 100 MB and not one byte of body: the answer comes at once."""
     port = limited.settings.api_port
@@ -152,16 +163,7 @@ def test_message_bodies_over_32_kib_are_refused_wherever_they_enter(plain: Stack
         # A custom channel's webhook.
         custom = plain.create_flex_flow(http, service, ChannelType="custom", ContactIdentity="kiosk-" + new_phone())
         raw = json.dumps({"id": "m-1", "from": "visitor", "body": OVER_32_KIB}).encode()
-        stamp = str(int(time.time()))
-        forged_long = http.post(
-            f"/webhooks/custom/{custom['sid']}",
-            content=raw,
-            headers={
-                "Content-Type": "application/json",
-                "X-Switchboard-Timestamp": stamp,
-                "X-Switchboard-Signature": signature_for(CUSTOM_SECRET, stamp, raw),
-            },
-        )
+        forged_long = post_custom(http, custom["sid"], raw)
         assert_twilio_error(forged_long, 400, 50504, "body", "32768 bytes")
 
     # The customer's socket (the agent's shares send_to_channel).
@@ -506,16 +508,7 @@ def test_deeply_nested_input_is_a_client_error(plain: Stack) -> None:
         assert_twilio_error(queue, 400, 20001, "nested")
         custom = plain.create_flex_flow(http, service, ChannelType="custom", ContactIdentity="kiosk-" + new_phone())
         raw = ('{"id": "deep", "from": "visitor", "body": "x", "attributes": ' + DEEP + "}").encode()
-        stamp = str(int(time.time()))
-        webhook = http.post(
-            f"/webhooks/custom/{custom['sid']}",
-            content=raw,
-            headers={
-                "Content-Type": "application/json",
-                "X-Switchboard-Timestamp": stamp,
-                "X-Switchboard-Signature": signature_for(CUSTOM_SECRET, stamp, raw),
-            },
-        )
+        webhook = post_custom(http, custom["sid"], raw)
         assert webhook.status_code == 400, webhook.text
     with httpx.Client(base_url=plain.url) as anyone:
         session = anyone.post(

@@ -25,6 +25,7 @@ from api.tokens import INVALID_TOKEN, Grants, TokenError, mint_token, verify_tok
 from devstack import DevServer
 from tests.conftest import Stack, StackFactory, eventually, free_port, spawn, test_settings
 from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer
+from tests.test_multiprocess import healthy
 from tests.test_tokens import forge
 
 PROTOCOL = "switchboard.agent.v1"
@@ -337,14 +338,6 @@ def replicas(
     for replica in (one, two):
         eventually(lambda replica=replica: healthy(replica), timeout=90)  # type: ignore[misc]
     yield one, two
-
-
-def healthy(stack: Stack) -> None:
-    try:
-        answer = httpx.get(f"{stack.url}/healthz")
-    except httpx.TransportError as exc:
-        raise AssertionError(f"{stack.url}: {exc}") from exc
-    assert answer.status_code == 200, answer.text
 
 
 def test_a_revocation_on_one_replica_holds_on_every_other_at_once(replicas: tuple[Stack, Stack]) -> None:
