@@ -87,7 +87,7 @@ def trusting(certificate: tuple[Path, Path]) -> ssl.SSLContext:
 def test_rest_and_a_socket_over_tls(secure: Stack, certificate: tuple[Path, Path]) -> None:
     context = trusting(certificate)
     assert secure.url.startswith("https://") and secure.settings.base_url.startswith("https://")
-    with httpx.Client(base_url=secure.url, verify=context) as http:
+    with httpx.Client(base_url=secure.url, verify=context, timeout=60) as http:
         session = http.post("/v1/Webchat/Sessions", json={"flex_flow_sid": web_flow(secure)})
         assert session.status_code == 201, session.text
         assert session.headers["Strict-Transport-Security"].startswith("max-age=")
