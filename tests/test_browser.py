@@ -841,6 +841,13 @@ def test_conversations_with_images_open_at_the_newest_message(web: Stack, browse
         images_shown(widget_scroller(chat), 5)
         shot(chat, "webchat-images-reloaded.png")
         assert_at_the_end(widget_scroller(chat), chat.locator("img[alt='sole.png']"))
+
+        # The customer scrolls up to read: the agent's next answer does not move her view.
+        widget_scroller(chat).evaluate("s => { s.scrollTop = 0 }")
+        desk.get_by_test_id("desk-input").fill("All of them are.")
+        desk.get_by_test_id("desk-send").click()
+        expect(said(chat, "webchat").last).to_have_text("All of them are.", timeout=SEEN)
+        assert widget_scroller(chat).evaluate("s => s.scrollTop") == 0
     finally:
         for context in (chat_context, desk_context):
             context.close()
@@ -874,6 +881,7 @@ def test_a_reloaded_widget_comes_back_as_the_customer_left_it(web: Stack, browse
         chat.reload()
         expect(said(chat, "webchat")).to_have_text(["First question", *lines], timeout=SEEN)
         expect(said(chat, "webchat").first).to_be_in_viewport()
+        shot(chat, "webchat-reloaded-reading.png")
         assert gap_below(widget_scroller(chat)) > 100
 
         # Minimised: it comes back minimised; a message sent clears the draft for good.
@@ -940,10 +948,11 @@ def test_the_demo_page_and_the_widget_fit_a_phone(web: Stack, browser: Browser) 
     context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True)
     page = context.new_page()
     try:
-        page.goto(f"{web.url}/demo/")
+        for path in ("/", "/demo/"):
+            page.goto(f"{web.url}{path}")
+            widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert widths == [375, 375], (path, widths)
         shot(page, "demo-phone.png")
-        widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
-        assert widths == [375, 375], widths
         widget_start(page, web, "Wes", "Does it fit?")
         expect(said(page, "webchat").first).to_have_text("Does it fit?", timeout=SEEN)
         shot(page, "webchat-phone.png")

@@ -280,6 +280,7 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
 @keyframes sb-in { from { opacity: 0; transform: translateY(8px); } }
 @media (prefers-reduced-motion: no-preference) {
   .panel:not([hidden]) { animation: sb-in .16s ease-out; }
+  .sb.restored .panel { animation: none; }
   .launcher { transition: transform .12s ease; }
   .launcher:hover { transform: translateY(-1px); }
 }
@@ -329,7 +330,10 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       if (this.session) this.resume();
       else this.showForm();
       if (this.session && this.view.draft) this.setDraft(this.view.draft);
-      if (this.view.open) this.open(false);
+      if (this.view.open) {
+        this.wrapper.classList.add("restored"); // open as it was left, not opening again
+        this.open(false);
+      }
     }
 
     resetState() {
@@ -482,7 +486,7 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
     close() {
       const hadFocus = this.panel.contains(this.root.activeElement);
       this.panel.hidden = true;
-      this.wrapper.classList.remove("is-open");
+      this.wrapper.classList.remove("is-open", "restored");
       this.launcher.setAttribute("aria-expanded", "false");
       if (hadFocus) this.launcher.focus();
       this.saveView({ open: false });
