@@ -11,7 +11,9 @@ import base64
 import functools
 import json
 import re
+import struct
 import threading
+import zlib
 from datetime import timedelta
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,6 +37,19 @@ PNG = base64.b64decode(
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 WAIT_TIME = re.compile(r"^\d+:\d\d$")
 SEEN = 20_000  # ms: how long the UI may take to show what the server already sent
+TWELVE_HOUR = re.compile(r"^\d{1,2}:\d\d\s?[AP]M$")
+TWENTY_FOUR_HOUR = re.compile(r"^\d\d:\d\d$")
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A plain PNG of one colour, big enough to change a layout when it loads."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = (b"\x00" + bytes(rgb) * width) * height
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +82,8 @@ def desk_sign_in(page: Page, stack: Stack, identity: str) -> None:
 
 def widget_start(page: Page, stack: Stack, name: str, question: str) -> None:
     page.goto(f"{stack.url}/demo/")
-    page.get_by_test_id("webchat-launcher").click()
+    if not page.get_by_test_id("webchat-panel").is_visible():  # it stays open from page to page
+        page.get_by_test_id("webchat-launcher").click()
     form = page.get_by_test_id("webchat-pre-engagement")
     form.locator("[name=friendly_name]").fill(name)
     form.locator("[name=email]").fill(f"{name.lower()}@example.com")
@@ -741,3 +757,213 @@ def test_every_control_has_an_accessible_name(web: Stack, browser: Browser) -> N
     finally:
         for context in (chat_context, desk_context):
             context.close()
+
+
+def widget_scroller(page: Page) -> Locator:
+    return page.get_by_test_id("webchat-messages").locator("xpath=..")
+
+
+def gap_below(scroller: Locator) -> float:
+    """How far the scroller's view ends above the end of what it holds (0: at the newest message)."""
+    return float(scroller.evaluate("s => s.scrollHeight - s.scrollTop - s.clientHeight"))
+
+
+def images_shown(scroller: Locator, count: int) -> None:
+    """Waits until the scroller holds ``count`` images, every one loaded."""
+
+    def loaded() -> None:
+        states = scroller.evaluate("s => [...s.querySelectorAll('img')].map(i => i.complete && i.naturalWidth > 0)")
+        assert states == [True] * count, states
+
+    eventually(loaded)
+
+
+def assert_at_the_end(scroller: Locator, newest: Locator) -> None:
+    assert gap_below(scroller) <= 2, gap_below(scroller)
+    view, last = scroller.bounding_box(), newest.bounding_box()
+    assert view is not None and last is not None
+    assert last["y"] + last["height"] <= view["y"] + view["height"] + 1, (last, view)
+
+
+def test_conversations_with_images_open_at_the_newest_message(web: Stack, browser: Browser) -> None:
+    """Images load after their message is placed: a log that was at its end stays there as they
+    grow it, in the desk and in the widget; an agent who scrolled up to read stays where she is."""
+    desk_context, desk = new_page(browser)
+    chat_context, chat = new_page(browser)
+    try:
+        clear_the_floor(web)
+        desk_sign_in(desk, web, "pam")
+        widget_start(chat, web, "Pia", "Which boots?")
+        expect(chat.get_by_test_id("webchat-status")).to_have_text("Connected", timeout=SEEN)
+        upload = chat.get_by_test_id("webchat-file")
+        for i, colour in enumerate([(47, 74, 58), (180, 120, 60), (60, 90, 160)]):
+            upload.set_input_files(
+                files=FilePayload(name=f"boot{i}.png", mimeType="image/png", buffer=png(320, 260, colour))
+            )
+            images_shown(widget_scroller(chat), i + 1)
+        chat.get_by_test_id("webchat-input").fill("Which of these is waterproof?")
+        chat.get_by_test_id("webchat-send").click()
+        expect(said(chat, "webchat").last).to_have_text("Which of these is waterproof?", timeout=SEEN)
+
+        # The agent opens the conversation: the customer's question is in view once the images are in.
+        desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
+        desk.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        log = desk.get_by_test_id("desk-messages")
+        expect(said(desk, "desk").last).to_have_text("Which of these is waterproof?", timeout=SEEN)
+        images_shown(log, 3)
+        shot(desk, "desk-images-opened.png")
+        assert_at_the_end(log, said(desk, "desk").last)
+
+        # She scrolls up to look at the first picture; what comes next does not move her view.
+        log.evaluate("s => { s.scrollTop = 0 }")
+        upload.set_input_files(
+            files=FilePayload(name="boot3.png", mimeType="image/png", buffer=png(320, 260, (9, 9, 9)))
+        )
+        images_shown(log, 4)
+        chat.get_by_test_id("webchat-input").fill("And this one?")
+        chat.get_by_test_id("webchat-send").click()
+        expect(said(desk, "desk").last).to_have_text("And this one?", timeout=SEEN)
+        assert log.evaluate("s => s.scrollTop") == 0
+
+        # The agent answers with a picture: the customer, at the end of the chat, sees all of it.
+        desk.get_by_test_id("desk-file").set_input_files(
+            files=FilePayload(name="sole.png", mimeType="image/png", buffer=png(300, 400, (200, 40, 40)))
+        )
+        images_shown(widget_scroller(chat), 5)
+        shot(chat, "webchat-image-received.png")
+        assert_at_the_end(widget_scroller(chat), chat.locator("img[alt='sole.png']"))
+
+        # A reload shows the history at its newest message too.
+        chat.reload()
+        if not chat.get_by_test_id("webchat-panel").is_visible():
+            chat.get_by_test_id("webchat-launcher").click()
+        expect(chat.locator("img[alt='sole.png']")).to_have_count(1, timeout=SEEN)
+        images_shown(widget_scroller(chat), 5)
+        shot(chat, "webchat-images-reloaded.png")
+        assert_at_the_end(widget_scroller(chat), chat.locator("img[alt='sole.png']"))
+
+        # The customer scrolls up to read: the agent's next answer does not move her view.
+        widget_scroller(chat).evaluate("s => { s.scrollTop = 0 }")
+        desk.get_by_test_id("desk-input").fill("All of them are.")
+        desk.get_by_test_id("desk-send").click()
+        expect(said(chat, "webchat").last).to_have_text("All of them are.", timeout=SEEN)
+        assert widget_scroller(chat).evaluate("s => s.scrollTop") == 0
+    finally:
+        for context in (chat_context, desk_context):
+            context.close()
+
+
+def test_a_reloaded_widget_comes_back_as_the_customer_left_it(web: Stack, browser: Browser) -> None:
+    """Open or minimised, the draft being written, and where in the history the customer was reading."""
+    context, chat = new_page(browser)
+    try:
+        widget_start(chat, web, "Rex", "First question")
+        expect(chat.get_by_test_id("webchat-status")).to_have_text("Connected", timeout=SEEN)
+        lines = ["\n".join(f"{part} line {n}" for n in range(1, 13)) for part in ("first", "second")]
+        for line in lines:
+            chat.get_by_test_id("webchat-input").fill(line)
+            chat.get_by_test_id("webchat-input").press("Enter")
+            expect(said(chat, "webchat").last).to_have_text(line, timeout=SEEN)
+            expect(said(chat, "webchat").last.locator("xpath=..").get_by_test_id("message-status")).to_have_text(
+                "Sent", timeout=SEEN
+            )
+        chat.get_by_test_id("webchat-input").fill("half a thought")
+
+        # Open, with a draft: it comes back open, the draft still there, at the newest message.
+        chat.reload()
+        expect(said(chat, "webchat")).to_have_text(["First question", *lines], timeout=SEEN)
+        expect(chat.get_by_test_id("webchat-panel")).to_be_visible()
+        expect(chat.get_by_test_id("webchat-input")).to_have_value("half a thought")
+        assert_at_the_end(widget_scroller(chat), said(chat, "webchat").last)
+
+        # Reading the start of the chat: it comes back there.
+        widget_scroller(chat).evaluate("s => { s.scrollTop = 0 }")
+        chat.reload()
+        expect(said(chat, "webchat")).to_have_text(["First question", *lines], timeout=SEEN)
+        expect(said(chat, "webchat").first).to_be_in_viewport()
+        shot(chat, "webchat-reloaded-reading.png")
+        assert gap_below(widget_scroller(chat)) > 100
+
+        # Minimised: it comes back minimised; a message sent clears the draft for good.
+        chat.get_by_test_id("webchat-input").press("Enter")
+        expect(said(chat, "webchat").last).to_have_text("half a thought", timeout=SEEN)
+        chat.get_by_role("button", name="Minimise chat").click()
+        chat.reload()
+        expect(chat.get_by_test_id("webchat-launcher")).to_be_visible()
+        expect(chat.get_by_test_id("webchat-status")).to_have_text("Connected", timeout=SEEN)
+        expect(chat.get_by_test_id("webchat-panel")).to_be_hidden()
+        chat.get_by_test_id("webchat-launcher").click()
+        expect(chat.get_by_test_id("webchat-input")).to_have_value("")
+    finally:
+        context.close()
+
+
+def test_every_page_has_an_icon(web: Stack, browser: Browser) -> None:
+    context, page = new_page(browser)
+    try:
+        assert page.request.get(f"{web.url}/favicon.ico").ok  # asked for by browsers on pages without a link
+        for path in ("/", "/demo/", "/desk/"):
+            page.goto(f"{web.url}{path}")
+            href = page.locator("link[rel=icon]").get_attribute("href")
+            assert href, path
+            icon = page.request.get(page.evaluate("href => new URL(href, location.href).href", href))
+            assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml"), (path, icon.status)
+    finally:
+        context.close()
+
+
+def test_times_follow_the_browsers_locale_in_the_desk_and_the_widget(web: Stack, browser: Browser) -> None:
+    """The agent and the customer each read times the way their own browser writes them."""
+    contexts = []
+
+    def page_in(locale: str) -> Page:
+        context = browser.new_context(viewport={"width": 1200, "height": 800}, locale=locale)
+        contexts.append(context)
+        return context.new_page()
+
+    try:
+        clear_the_floor(web)
+        desk, chat = page_in("en-US"), page_in("en-US")
+        desk_sign_in(desk, web, "quin")
+        widget_start(chat, web, "Uli", "What time is it?")
+        desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
+        desk.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        desk.get_by_test_id("desk-input").fill("Time for an answer.")
+        desk.get_by_test_id("desk-send").click()
+        expect(said(chat, "webchat")).to_have_text(["What time is it?", "Time for an answer."], timeout=SEEN)
+        expect(said(desk, "desk")).to_have_text(["What time is it?", "Time for an answer."], timeout=SEEN)
+        for page, side in ((desk, "desk"), (chat, "webchat")):
+            times = page.locator(f"[data-testid={side}-message]:not([data-author-role=system]) time")
+            expect(times).to_have_text([TWELVE_HOUR, TWELVE_HOUR])
+        british = page_in("en-GB")
+        widget_start(british, web, "Vic", "And here?")
+        mine = british.locator("[data-testid=webchat-message][data-author-role=customer]:not([data-pending]) time")
+        expect(mine).to_have_text(TWENTY_FOUR_HOUR, timeout=SEEN)
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def test_the_demo_page_and_the_widget_fit_a_phone(web: Stack, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 667}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        for path in ("/", "/demo/"):
+            page.goto(f"{web.url}{path}")
+            widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert widths == [375, 375], (path, widths)
+        shot(page, "demo-phone.png")
+        widget_start(page, web, "Wes", "Does it fit?")
+        expect(said(page, "webchat").first).to_have_text("Does it fit?", timeout=SEEN)
+        shot(page, "webchat-phone.png")
+        for control in ("webchat-input", "webchat-send", "webchat-attach"):
+            box = page.get_by_test_id(control).bounding_box()
+            assert box is not None, control
+            inside = (
+                box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= 375 and box["y"] + box["height"] <= 667
+            )
+            assert inside, (control, box)
+        widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths == [375, 375], widths
+    finally:
+        context.close()

@@ -1,16 +1,16 @@
 """The pages: landing page, web chat demo (the widget on the default web Flex Flow, as Flex's
-admin panel demo), and the static widget and desk files."""
+admin panel demo), the static widget and desk files, and the icon every page links to."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import ContextDep
 from api.security_headers import page_policy
 from store.defaults import plan_flex_defaults
-from web import DEMO_PAGE, DESK_DIR, LANDING_PAGE, WEBCHAT_DIR
+from web import DEMO_PAGE, DESK_DIR, FAVICON, LANDING_PAGE, WEBCHAT_DIR
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,6 +30,14 @@ async def landing() -> HTMLResponse:
 async def demo(context: ContextDep) -> HTMLResponse:
     flow_sid = plan_flex_defaults(context.settings).defaults.web_flex_flow_sid
     return page(DEMO_PAGE.read_text().replace(FLOW_PLACEHOLDER, flow_sid))
+
+
+@router.get("/favicon.svg")
+@router.get("/favicon.ico")  # asked for by browsers (and tools) on pages that link no icon
+async def favicon() -> FileResponse:
+    # An SVG is a document: this one runs nothing and loads nothing.
+    headers = {"Content-Security-Policy": "default-src 'none'", "Cache-Control": "public, max-age=86400"}
+    return FileResponse(FAVICON, media_type="image/svg+xml", headers=headers)
 
 
 def mount_pages(app: FastAPI) -> None:

@@ -60,6 +60,8 @@
     conversations: new Map(), // channel sid -> conversation (see newConversation)
     selected: null, // the channel sid shown in the main area
     nodes: new Map(), // message index -> node, for the selected conversation only
+    atEnd: true, // the log follows the newest message; false once the agent scrolls up to read
+    autoScrollTop: null, // where the desk last scrolled the log to on its own
     typingSentAt: 0,
     typingTimer: 0,
     flashTimer: 0,
@@ -94,6 +96,8 @@
     return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
   }
 
+  // As the browser writes times (12- or 24-hour), as the widget does for the customer: each person
+  // reads their own clock.
   function formatTime(iso) {
     const date = iso ? new Date(iso) : new Date();
     return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -1055,6 +1059,7 @@
   function placeNode(node, order, replacing) {
     const box = $("messages");
     orderOf.set(node, order);
+    growth.observe(node);
     if (replacing && replacing.parentNode === box) return box.replaceChild(node, replacing);
     let before = null;
     for (let child = box.lastElementChild; child; child = child.previousElementSibling) {
@@ -1068,6 +1073,8 @@
     const box = $("messages");
     box.setAttribute("aria-busy", "true");
     box.replaceChildren();
+    growth.disconnect();
+    growth.observe(box);
     state.nodes = new Map();
     conv.renderedCustomer = customerIdentity(conv);
     renderEarlierButton(conv);
@@ -1078,12 +1085,35 @@
     scrollToEnd();
   }
 
-  function nearEnd() {
-    const box = $("messages");
-    return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  // Whether the agent follows the newest message (she was at the end when she last scrolled).
+  const nearEnd = () => state.atEnd;
+
+  // A followed log turns the browser's scroll anchoring off (desk.css): it would move the view
+  // with whatever grows above it, off the end; a reader's view keeps it, and stays put.
+  function follow(atEnd) {
+    state.atEnd = atEnd;
+    $("messages").classList.toggle("following", atEnd);
   }
 
-  const scrollToEnd = () => ($("messages").scrollTop = $("messages").scrollHeight);
+  function scrollToEnd() {
+    const box = $("messages");
+    follow(true);
+    box.scrollTop = box.scrollHeight;
+    state.autoScrollTop = box.scrollTop;
+  }
+
+  // A scroll the desk made itself (the view has not moved since, however the log grew) leaves the
+  // log followed; any other scroll decides by where it ends: at the end, or reading further up.
+  function onLogScroll() {
+    const box = $("messages");
+    if (box.scrollTop === state.autoScrollTop) return;
+    state.autoScrollTop = null;
+    follow(box.scrollHeight - box.scrollTop - box.clientHeight < 80);
+  }
+
+  // A message that grows after it was placed (its image shown once loaded), or a log whose view
+  // shrinks, keeps a followed log at its newest message. Each node placed in the log is watched.
+  const growth = new ResizeObserver(() => state.atEnd && selectedConversation() && scrollToEnd());
 
   function roleOf(conv, from) {
     if (from === me()) return "agent";
@@ -1572,6 +1602,7 @@
     });
     $("input").addEventListener("keydown", onComposerKey);
     $("input").addEventListener("input", onComposerInput);
+    $("messages").addEventListener("scroll", onLogScroll, { passive: true });
     $("attach").addEventListener("click", () => $("file").click());
     $("file").addEventListener("change", onFileChosen);
     $("wrapup").addEventListener("click", () => taskCommand("wrapup"));

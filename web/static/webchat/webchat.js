@@ -164,11 +164,14 @@
     return svg;
   }
 
-  /** Local HH:MM of an ISO date (now when absent). */
+  /**
+   * The local time of an ISO date (now when absent), written as the customer's browser writes
+   * times (12- or 24-hour), as the agent desk does for the agent: each reads their own clock.
+   */
   function clock(iso) {
     const date = iso ? new Date(iso) : new Date();
     if (Number.isNaN(date.getTime())) return "";
-    return String(date.getHours()).padStart(2, "0") + ":" + String(date.getMinutes()).padStart(2, "0");
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
 
   function formatBytes(n) {
@@ -229,6 +232,7 @@ header p { margin: 2px 0 0; font-size: 12.5px; opacity: .92; }
 .status { padding: 3px 16px; font-size: 11px; color: #475467; background: #f2f4f7; border-bottom: 1px solid #e4e7ec; }
 .status:empty { display: none; }
 .scroll { flex: 1; overflow-y: auto; overscroll-behavior: contain; padding: 12px 14px; display: flex; flex-direction: column; gap: 10px; }
+.scroll.following { overflow-anchor: none; }
 .log { display: flex; flex-direction: column; gap: 6px; }
 .msg { max-width: 82%; align-self: flex-start; padding: 8px 11px; border-radius: 14px 14px 14px 4px; background: #eef1f6; color: #1d2330; overflow-wrap: anywhere; }
 .msg[data-author-role=customer] { align-self: flex-end; border-radius: 14px 14px 4px 14px; background: var(--sb-primary); color: var(--sb-on-primary); }
@@ -276,6 +280,7 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
 @keyframes sb-in { from { opacity: 0; transform: translateY(8px); } }
 @media (prefers-reduced-motion: no-preference) {
   .panel:not([hidden]) { animation: sb-in .16s ease-out; }
+  .sb.restored .panel { animation: none; }
   .launcher { transition: transform .12s ease; }
   .launcher:hover { transform: translateY(-1px); }
 }
@@ -312,6 +317,11 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.nextId = 1;
       this.pending = new Map(); // key -> {key, fields, node}: own messages not confirmed yet
       this.blobs = new Set(); // object URLs to revoke when the conversation is cleared
+      // How the customer left the widget (open, draft, where they were reading): a reload brings it back.
+      this.viewKey = this.o.storageKey + ":view";
+      this.view = { open: this.o.open, draft: "", reading: null, ...storage.get(this.viewKey) };
+      this.atBottom = true; // following the newest message; false once the customer scrolls up to read
+      this.autoScrollTop = null; // where the widget last scrolled to on its own
       this.resetState();
       this.build();
       this.listen();
@@ -319,7 +329,11 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.session = this.loadSession();
       if (this.session) this.resume();
       else this.showForm();
-      if (this.o.open) this.open(false);
+      if (this.session && this.view.draft) this.setDraft(this.view.draft);
+      if (this.view.open) {
+        this.wrapper.classList.add("restored"); // open as it was left, not opening again
+        this.open(false);
+      }
     }
 
     resetState() {
@@ -394,7 +408,7 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
         type: "button", class: "primary new-chat", "data-testid": "webchat-new-chat", text: "Start a new chat", hidden: true,
         onclick: () => this.newChat(),
       });
-      this.scroller = h("div", { class: "scroll" }, this.earlierButton, this.log, this.formArea, this.newChatButton);
+      this.scroller = h("div", { class: "scroll following" }, this.earlierButton, this.log, this.formArea, this.newChatButton);
       return this.scroller;
     }
 
@@ -437,6 +451,12 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
 
     listen() {
       document.addEventListener("visibilitychange", () => this.markRead());
+      this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
+      // Whatever grows the log after its message was placed (an image shown once loaded, a
+      // notice) or shrinks the view keeps a log that was followed at its newest message.
+      const growth = new ResizeObserver(() => this.atBottom && !this.panel.hidden && this.scrollToBottom());
+      growth.observe(this.log);
+      growth.observe(this.scroller);
       // Back online: do not wait for the rest of the backoff.
       window.addEventListener("online", () => {
         if (this.session && !this.socket && !this.ended) this.connect();
@@ -457,16 +477,19 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.launcher.setAttribute("aria-expanded", "true");
       this.setUnread(0);
       if (moveFocus) this.focusPanel();
-      this.scrollToBottom();
+      if (this.input.value) this.fitInput();
+      this.restoreScroll();
       this.markRead();
+      this.saveView({ open: true });
     }
 
     close() {
       const hadFocus = this.panel.contains(this.root.activeElement);
       this.panel.hidden = true;
-      this.wrapper.classList.remove("is-open");
+      this.wrapper.classList.remove("is-open", "restored");
       this.launcher.setAttribute("aria-expanded", "false");
       if (hadFocus) this.launcher.focus();
+      this.saveView({ open: false });
     }
 
     toggle() {
@@ -516,16 +539,69 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
 
     notice(text) {
       this.log.append(this.systemNode(text));
-      this.scrollToBottom();
+      if (this.nearBottom()) this.scrollToBottom();
     }
 
+    /** Whether the customer follows the newest message (they were at the bottom when they last scrolled). */
     nearBottom() {
-      const s = this.scroller;
-      return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+      return this.atBottom;
+    }
+
+    /**
+     * A followed log turns the browser's scroll anchoring off: it would move the view with whatever
+     * grows above it, off the bottom; a reader's view keeps it, and stays put.
+     */
+    follow(atBottom) {
+      this.atBottom = atBottom;
+      this.scroller.classList.toggle("following", atBottom);
     }
 
     scrollToBottom() {
+      this.follow(true);
       this.scroller.scrollTop = this.scroller.scrollHeight;
+      this.autoScrollTop = this.scroller.scrollTop;
+    }
+
+    /**
+     * A scroll the widget made itself (the view has not moved since, however the log grew) leaves
+     * the log followed; any other scroll decides by where it ends: near the bottom, or reading
+     * (remembered once the history is in, so a reload comes back to it).
+     */
+    onScroll() {
+      if (this.panel.hidden) return;
+      const s = this.scroller;
+      if (s.scrollTop !== this.autoScrollTop) {
+        this.autoScrollTop = null;
+        this.follow(s.scrollHeight - s.scrollTop - s.clientHeight < 80);
+      }
+      if (!this.historyLoaded) return;
+      const reading = this.atBottom ? null : this.firstShownIndex();
+      if (reading !== this.view.reading) this.saveView({ reading });
+    }
+
+    /** The index of the topmost message in view. */
+    firstShownIndex() {
+      const top = this.scroller.getBoundingClientRect().top;
+      let first = null;
+      for (const [index, node] of this.messages) {
+        if ((first === null || index < first) && node.isConnected && node.getBoundingClientRect().bottom > top) first = index;
+      }
+      return first;
+    }
+
+    /** Back to where the customer was: the message they were reading at the top, or the newest. */
+    restoreScroll() {
+      const node = this.view.reading !== null ? this.messages.get(this.view.reading) : null;
+      if (!node || !node.isConnected) return this.scrollToBottom();
+      const s = this.scroller;
+      s.scrollTop += node.getBoundingClientRect().top - s.getBoundingClientRect().top - 12;
+      this.autoScrollTop = s.scrollTop;
+      this.follow(s.scrollHeight - s.scrollTop - s.clientHeight < 80);
+    }
+
+    saveView(changes) {
+      Object.assign(this.view, changes);
+      storage.set(this.viewKey, this.view);
     }
 
     /** Empties the conversation (keeps the greeting) and frees what it held. */
@@ -673,6 +749,8 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.backoff = BACKOFF_MIN_MS;
       storage.remove(this.o.storageKey);
       this.resetState();
+      this.setDraft("");
+      this.saveView({ reading: null });
       this.showError("");
       this.showForm(notice);
     }
@@ -852,7 +930,7 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
         for (const m of page.messages || []) this.showMessage(m, m.date_created, false);
         this.earlierButton.hidden = !page.has_more;
         if (earlier) this.scroller.scrollTop = this.scroller.scrollHeight - fromBottom;
-        else this.scrollToBottom();
+        else this.restoreScroll();
         this.historyLoaded = true;
         this.markRead();
       } catch (err) {
@@ -964,9 +1042,8 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
     }
 
     onInput() {
-      // Grow with the text, up to the CSS max-height.
-      this.input.style.height = "auto";
-      this.input.style.height = this.input.scrollHeight + 2 + "px";
+      this.fitInput();
+      this.saveView({ draft: this.input.value });
       const now = Date.now();
       if (this.input.value.trim() && this.isReady && now - this.lastTypingSent >= TYPING_EVERY_MS) {
         this.lastTypingSent = now;
@@ -974,10 +1051,22 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       }
     }
 
+    /** Grows the composer with the text, up to the CSS max-height. */
+    fitInput() {
+      this.input.style.height = "auto";
+      this.input.style.height = this.input.scrollHeight + 2 + "px";
+    }
+
+    setDraft(text) {
+      this.input.value = text;
+      this.input.style.height = "";
+      if (text && !this.panel.hidden) this.fitInput();
+      this.saveView({ draft: text });
+    }
+
     takeInput() {
       const body = this.input.value.trim();
-      this.input.value = "";
-      this.input.style.height = "";
+      this.setDraft("");
       return body;
     }
 
