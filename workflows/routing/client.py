@@ -74,13 +74,21 @@ class RoutingClient:
 
     async def refresh(self, workspace_sid: str) -> None:
         """Configuration changed in the store (signal-with-start)."""
+        await self._signal_with_start(workspace_sid, "refresh")
+
+    async def desk_changed(self, workspace_sid: str) -> None:
+        """An agent's desk opened or closed (signal-with-start): the router looks at who still has
+        one open (``WorkspaceRouter.desk_changed``)."""
+        await self._signal_with_start(workspace_sid, "desk_changed")
+
+    async def _signal_with_start(self, workspace_sid: str, signal: str) -> None:
         await self.client.start_workflow(
             WorkspaceRouter.run,
             RouterInput(workspace_sid),
             id=router_id(workspace_sid),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal="refresh",
+            start_signal=signal,
             static_summary=f"task router of workspace {workspace_sid}",
         )
 

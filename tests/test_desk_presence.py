@@ -1,0 +1,162 @@
+"""Desk presence end to end: an agent whose last desk (agent socket) has been gone for the grace
+period goes Offline and its pending offer goes on to another agent, whether the desk closed or its
+API replica died without a word (its lease runs out); a reload within the grace period, or a
+second desk still open, keeps the agent Available with its offer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from store.db import Database
+from store.models import DeskConnection, utcnow
+from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
+from tests.test_agent_socket import Desk, event, frame, long_lived_default_flow
+from tests.test_studio_flows import text
+from workflows.routing.client import RoutingClient
+
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
+GRACE_SECONDS = 4.0
+
+
+@pytest.fixture(scope="module")
+def presence(make_stack: StackFactory) -> Stack:
+    # A grace period a reconnect on loopback keeps well within; leases that run out soon.
+    return make_stack(desk_disconnect_grace_seconds=GRACE_SECONDS, desk_presence_lease_seconds=2.0)
+
+
+def worker_state(desk: Desk) -> tuple[str, bool]:
+    worker = desk.workspace.workers(desk.worker.sid).fetch()
+    return str(worker.activity_name), bool(worker.available)
+
+
+def reservation_status(desk: Desk, task_sid: str, reservation_sid: str) -> str:
+    return str(desk.workspace.tasks(task_sid).reservations(reservation_sid).fetch().reservation_status)
+
+
+def set_activity(desk: Desk, name: str) -> None:
+    activity = next(a.sid for a in desk.workspace.activities.list() if a.friendly_name == name)
+    desk.workspace.workers(desk.worker.sid).update(activity_sid=activity)
+
+
+def desk_rows(stack: Stack, worker_sid: str) -> list[DeskConnection]:
+    async def read(_client: Any) -> list[DeskConnection]:
+        db = Database(stack.settings.resolved_database_url)
+        try:
+            async with db.session() as session:
+                return list(
+                    (await session.exec(select(DeskConnection).where(DeskConnection.worker_sid == worker_sid))).all()
+                )
+        finally:
+            await db.dispose()
+
+    return stack.call(read)
+
+
+def test_a_closed_desk_goes_offline_and_its_offer_moves_on(presence: Stack) -> None:
+    clear_the_floor(presence)
+    alice, bob = Desk(presence, "alice-closes"), Desk(presence, "bob-takes-over")
+    set_activity(bob, "Offline")
+    with presence.http() as http:
+        _, number = long_lived_default_flow(presence, http)
+
+        async def close_with_an_offer() -> None:
+            async with bob.connect() as other:
+                await frame(other, lambda f: f["type"] == "ready")
+                async with alice.connect() as ws:
+                    await frame(ws, lambda f: f["type"] == "ready")
+                    await asyncio.to_thread(text, presence, http, number, new_phone(), "hello")
+                    offer = (await frame(ws, event("reservation.created")))["data"]
+                    # Bob comes in while Alice holds the offer; then Alice closes her desk.
+                    await asyncio.to_thread(set_activity, bob, "Available")
+                moved = (await frame(other, event("reservation.created", task_sid=offer["task_sid"])))["data"]
+                assert moved["reservation_sid"] != offer["reservation_sid"]
+            status = reservation_status(alice, offer["task_sid"], offer["reservation_sid"])
+            assert status == "rejected", status
+
+        asyncio.run(close_with_an_offer())
+    assert worker_state(alice) == ("Offline", False)
+
+
+def test_a_reload_within_the_grace_period_keeps_the_agent_available(presence: Stack) -> None:
+    clear_the_floor(presence)
+    carol = Desk(presence, "carol-reloads")
+    with presence.http() as http:
+        _, number = long_lived_default_flow(presence, http)
+
+        async def reload() -> tuple[str, str]:
+            async with carol.connect() as ws:
+                await frame(ws, lambda f: f["type"] == "ready")
+                await asyncio.to_thread(text, presence, http, number, new_phone(), "hello")
+                offer = (await frame(ws, event("reservation.created")))["data"]
+            async with carol.connect() as ws:
+                ready = await frame(ws, lambda f: f["type"] == "ready")
+                assert [r["sid"] for r in ready["reservations"]] == [offer["reservation_sid"]]
+                # The router has counted the closed desk out (it removes its row once the grace
+                # period is over) while the new one is open.
+                await asyncio.to_thread(eventually, lambda: assert_open_desks(presence, carol, 1))
+                return str(offer["task_sid"]), str(offer["reservation_sid"])
+
+        task_sid, reservation_sid = asyncio.run(reload())
+    assert worker_state(carol) == ("Available", True)
+    assert reservation_status(carol, task_sid, reservation_sid) == "pending"
+
+
+def test_a_second_desk_still_open_keeps_the_agent_available(presence: Stack) -> None:
+    clear_the_floor(presence)
+    dan = Desk(presence, "dan-two-tabs")
+
+    async def two_tabs() -> None:
+        async with dan.connect() as kept:
+            await frame(kept, lambda f: f["type"] == "ready")
+            async with dan.connect() as closed:
+                await frame(closed, lambda f: f["type"] == "ready")
+                await asyncio.to_thread(eventually, lambda: assert_open_desks(presence, dan, 2))
+            await asyncio.to_thread(eventually, lambda: assert_open_desks(presence, dan, 1))
+            assert worker_state(dan) == ("Available", True)
+
+    asyncio.run(two_tabs())
+
+
+def test_a_desk_on_a_replica_that_died_goes_offline_when_its_lease_runs_out(presence: Stack) -> None:
+    """A replica that dies closes nothing and tells no one: the desk row it left has a lease that
+    runs out, and the router, which looks again when it would, counts the desk gone from then."""
+    clear_the_floor(presence)
+    erin = Desk(presence, "erin-replica-died")
+    left = DeskConnection(
+        id=uuid.uuid4().hex,
+        workspace_sid=erin.worker.workspace_sid,
+        worker_sid=erin.worker.sid,
+        live_until=utcnow() + timedelta(seconds=2),
+    )
+
+    async def open_and_die(client: Any) -> None:
+        db = Database(presence.settings.resolved_database_url)
+        try:
+            async with db.write_session() as session:
+                session.add(left)
+                await session.commit()
+        finally:
+            await db.dispose()
+        # What the socket says when it opens; it will not say that it closed.
+        await RoutingClient(client, presence.settings.task_queue).desk_changed(left.workspace_sid)
+
+    presence.call(open_and_die)
+    eventually(lambda: assert_state(erin, ("Offline", False)))
+    assert desk_rows(presence, erin.worker.sid) == []
+
+
+def assert_open_desks(stack: Stack, desk: Desk, count: int) -> None:
+    rows = desk_rows(stack, desk.worker.sid)
+    assert len(rows) == count, rows
+
+
+def assert_state(desk: Desk, expected: tuple[str, bool]) -> None:
+    assert worker_state(desk) == expected
