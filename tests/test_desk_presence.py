@@ -146,7 +146,7 @@ def test_a_desk_on_a_replica_that_died_goes_offline_when_its_lease_runs_out(pres
         finally:
             await db.dispose()
         # What the socket says when it opens; it will not say that it closed.
-        await RoutingClient(client, presence.settings.task_queue).desk_changed(left.workspace_sid)
+        await RoutingClient(client, presence.settings.task_queue).desk_changed(left.workspace_sid, closed=False)
 
     presence.call(open_and_die)
     eventually(lambda: assert_state(erin, ("Offline", False)))

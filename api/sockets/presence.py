@@ -27,8 +27,8 @@ async def desk_open(context: AppContext, workspace_sid: str, worker_sid: str) ->
     lease = timedelta(seconds=context.settings.desk_presence_lease_seconds)
     async with context.db.write_session() as session:
         desk_id = await desks.open_desk(session, workspace_sid, worker_sid, lease)
-    await _tell_router(context, workspace_sid)
-    renewer = asyncio.create_task(_renew(context, desk_id, lease))
+    # In the background: the socket does not wait for the router to hear of it.
+    renewer = asyncio.create_task(_keep_open(context, workspace_sid, desk_id, lease))
     try:
         yield
     finally:
@@ -41,10 +41,11 @@ async def desk_open(context: AppContext, workspace_sid: str, worker_sid: str) ->
         except Exception as exc:  # the lease runs out instead
             log.warning("desk %s of worker %s not closed in the store: %s", desk_id, worker_sid, exc)
         else:
-            await _tell_router(context, workspace_sid)
+            await _tell_router(context, workspace_sid, closed=True)
 
 
-async def _renew(context: AppContext, desk_id: str, lease: timedelta) -> None:
+async def _keep_open(context: AppContext, workspace_sid: str, desk_id: str, lease: timedelta) -> None:
+    await _tell_router(context, workspace_sid, closed=False)
     while True:
         await asyncio.sleep(lease.total_seconds() / 3)
         try:
@@ -54,9 +55,9 @@ async def _renew(context: AppContext, desk_id: str, lease: timedelta) -> None:
             log.warning("desk %s lease not renewed: %s", desk_id, exc)
 
 
-async def _tell_router(context: AppContext, workspace_sid: str) -> None:
+async def _tell_router(context: AppContext, workspace_sid: str, *, closed: bool) -> None:
     """The router reads the rows when told; a missed word only delays that to its next look."""
     try:
-        await context.routing.desk_changed(workspace_sid)
+        await context.routing.desk_changed(workspace_sid, closed=closed)
     except Exception as exc:
         log.warning("workspace %s router not told of a desk change: %s", workspace_sid, exc)

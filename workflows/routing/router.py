@@ -102,11 +102,14 @@ class WorkspaceRouter:
         self.dirty = True
 
     @workflow.signal
-    def desk_changed(self) -> None:
-        """An agent's desk (socket) opened or closed: see who still has one open."""
+    def desk_changed(self, closed: bool) -> None:
+        """An agent's desk (socket) opened or closed. A closed one is looked at now (to be looked
+        at again when the grace period is over); an opened one only needs the router to be
+        watching desks at all (it looks again when its lease would run out)."""
         self.desk_changes += 1
-        self.desk_sweep_at = workflow.now().timestamp()
-        self.dirty = True
+        if closed or self.desk_sweep_at is None:
+            self.desk_sweep_at = workflow.now().timestamp()
+            self.dirty = True
 
     @workflow.update
     async def create_task(self, new: NewTask) -> RoutingResult:
