@@ -160,3 +160,16 @@ def assert_open_desks(stack: Stack, desk: Desk, count: int) -> None:
 
 def assert_state(desk: Desk, expected: tuple[str, bool]) -> None:
     assert worker_state(desk) == expected
+
+
+def test_the_operator_chooses_the_activity_an_agent_leaves_for(make_stack: StackFactory) -> None:
+    on_break = make_stack(desk_disconnect_grace_seconds=1.0, desk_disconnect_activity="Break")
+    clear_the_floor(on_break)
+    fay = Desk(on_break, "fay-leaves")
+
+    async def open_and_close() -> None:
+        async with fay.connect() as ws:
+            await frame(ws, lambda f: f["type"] == "ready")
+
+    asyncio.run(open_and_close())
+    eventually(lambda: assert_state(fay, ("Break", False)))
