@@ -1,22 +1,40 @@
 """Desk presence end to end: an agent whose last desk (agent socket) has been gone for the grace
 period goes Offline and its pending offer goes on to another agent, whether the desk closed or its
-API replica died without a word (its lease runs out); a reload within the grace period, or a
-second desk still open, keeps the agent Available with its offer."""
+API replica died without a word (its lease runs out; with two real ``switchboard api`` replicas,
+one SIGKILLed); a reload within the grace period, or a second desk still open (on the same replica
+or another), keeps the agent Available with its offer; the operator chooses the activity."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import signal
+import subprocess
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlmodel import select
+from websockets.exceptions import ConnectionClosed
 
+from devstack import DevServer
 from store.db import Database
 from store.models import DeskConnection, utcnow
-from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
+from tests.conftest import (
+    REDIS_URL,
+    Stack,
+    StackFactory,
+    clear_the_floor,
+    eventually,
+    free_port,
+    new_phone,
+    spawn,
+    test_settings,
+)
 from tests.test_agent_socket import Desk, event, frame, long_lived_default_flow
+from tests.test_multiprocess import healthy
 from tests.test_studio_flows import text
 from workflows.routing.client import RoutingClient
 
@@ -47,17 +65,16 @@ def set_activity(desk: Desk, name: str) -> None:
 
 
 def desk_rows(stack: Stack, worker_sid: str) -> list[DeskConnection]:
-    async def read(_client: Any) -> list[DeskConnection]:
+    async def read() -> list[DeskConnection]:
         db = Database(stack.settings.resolved_database_url)
         try:
             async with db.session() as session:
-                return list(
-                    (await session.exec(select(DeskConnection).where(DeskConnection.worker_sid == worker_sid))).all()
-                )
+                query = select(DeskConnection).where(DeskConnection.worker_sid == worker_sid)
+                return list((await session.exec(query)).all())
         finally:
             await db.dispose()
 
-    return stack.call(read)
+    return asyncio.run(read())
 
 
 def test_a_closed_desk_goes_offline_and_its_offer_moves_on(presence: Stack) -> None:
@@ -173,3 +190,47 @@ def test_the_operator_chooses_the_activity_an_agent_leaves_for(make_stack: Stack
 
     asyncio.run(open_and_close())
     eventually(lambda: assert_state(fay, ("Break", False)))
+
+
+def test_desks_count_over_replicas_and_a_killed_replicas_desk_runs_out(
+    temporal_server: DevServer, postgres_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    """Two ``switchboard api`` replicas and a worker, as production runs them: the agent's desk on
+    one replica keeps it Available when its desk on the other closes; when that replica is killed
+    (SIGKILL: no close, no word to the router), its desk's lease runs out and the agent goes."""
+    first = test_settings(
+        tmp_path,
+        temporal_address=temporal_server.address,
+        database_url=postgres_url,
+        redis_url=REDIS_URL,
+        desk_disconnect_grace_seconds=2.0,
+        desk_presence_lease_seconds=2.0,
+    )
+    second = first.model_copy(update={"api_port": free_port()})
+    apis = [spawn("api", s.as_environment(), tmp_path / f"api{n}.log") for n, s in enumerate((first, second))]
+    processes.extend([*apis, spawn("worker", first.as_environment(), tmp_path / "worker.log")])
+    one, two = Stack(first), Stack(second)
+    for replica in (one, two):
+        eventually(lambda replica=replica: healthy(replica), timeout=90)  # type: ignore[misc]
+    gil = Desk(one, "gil-on-two-replicas")
+    on_two = copy.copy(gil)
+    on_two.ws_url = two.url.replace("http://", "ws://") + "/v1/agent/ws"
+
+    async def replica_killed() -> None:
+        async with on_two.connect() as kept:
+            await frame(kept, lambda f: f["type"] == "ready")
+            async with gil.connect() as closed:
+                await frame(closed, lambda f: f["type"] == "ready")
+            # The router has counted the closed desk out; the one on the other replica holds.
+            await asyncio.to_thread(eventually, lambda: assert_open_desks(one, gil, 1))
+            assert await asyncio.to_thread(worker_state, gil) == ("Available", True)
+            apis[1].kill()
+            with pytest.raises(ConnectionClosed):
+                async with asyncio.timeout(30):
+                    while True:
+                        await kept.recv()
+
+    asyncio.run(replica_killed())
+    assert apis[1].wait(10) == -signal.SIGKILL
+    eventually(lambda: assert_state(gil, ("Offline", False)))
+    assert desk_rows(one, gil.worker.sid) == []
