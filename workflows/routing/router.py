@@ -5,9 +5,10 @@ Being the single writer of that state makes TaskRouter's rules hold under any co
 is never offered more than its free capacity on a task channel; tasks are offered by priority,
 then in their queue's order; a worker who frees capacity or becomes available is offered waiting
 tasks at once; a reservation that times out or a worker going unavailable sends the task on to the
-next worker. Changes arrive as updates (answered once stored) and signals; every change is written
-to the store, with its events, by one local activity; events are posted to the workspace's
-``event_callback_url`` in order, retried.
+next worker; so does an agent whose last desk (agent socket) has been gone for the grace period
+(``_sweep_desks``, reading ``store.desks``). Changes arrive as updates (answered once stored) and
+signals; every change is written to the store, with its events, by one local activity; events are
+posted to the workspace's ``event_callback_url`` in order, retried.
 """
 
 from __future__ import annotations
@@ -543,6 +544,7 @@ class WorkspaceRouter:
         if self.desk_sweep_at is None or workflow.now().timestamp() < self.desk_sweep_at:
             return
         if not workflow.patched(DESK_PRESENCE):
+            self.desk_sweep_at = None
             return
         changes = self.desk_changes
         presence: DeskPresence = await workflow.execute_local_activity(
