@@ -154,6 +154,15 @@ class Settings(BaseSettings):
     operational_endpoints_auth: bool = True
     # The agent desk's dev sign-in (a token for any worker name, no password): `switchboard dev` only.
     desk_dev_sign_in: bool = False
+    # An agent whose last desk (agent socket) has been gone this long moves to this activity and
+    # its pending offers go on to others. 30 s outlasts a page reload and the desk's reconnect
+    # backoff (at most 10 s between attempts) through a brief network drop, and is a quarter of
+    # the default 120 s reservation timeout a closed desk would otherwise hold every chat for.
+    desk_disconnect_grace_seconds: float = Field(30.0, gt=0, le=3600)
+    desk_disconnect_activity: str = Field("Offline", min_length=1)
+    # An open desk renews its lease every third of this; a desk whose API replica died without
+    # closing it counts as gone once its lease runs out.
+    desk_presence_lease_seconds: float = Field(60.0, ge=1, le=3600)
 
     # Logs on stderr: text or one JSON object per line (with channel_sid and task_sid); the level
     # defaults to INFO (WARNING under `switchboard dev`).

@@ -117,7 +117,15 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
     activities = [
         *store.all(),
         *StudioActivities(db, cipher).all(),
-        *RoutingActivities(db, cipher, client, settings.task_queue, outbound).all(),
+        *RoutingActivities(
+            db,
+            cipher,
+            client,
+            settings.task_queue,
+            outbound,
+            desk_grace_seconds=settings.desk_disconnect_grace_seconds,
+            desk_disconnect_activity=settings.desk_disconnect_activity,
+        ).all(),
         *HttpActivities(db, settings.auth_token, outbound).all(),
         *RetentionActivities(db, cipher, client, settings.task_queue, settings.retention_days).all(),
         *DeliveryActivities(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.store import finish_even_if_cancelled
 from observability import QUEUE_WAIT_SECONDS, RESERVATIONS
 from outbound_http import OutboundClient, OutboundRefused
+from store import desks
 from store.contacts import worker_identity
 from store.crypto import Cipher
 from store.db import Database
@@ -47,6 +48,7 @@ from workflows.routing.client import RoutingClient
 from workflows.routing.messages import (
     ActivitySpec,
     ChannelNotice,
+    DeskPresence,
     EventCallback,
     NewTask,
     QueueSpec,
@@ -96,6 +98,9 @@ class RoutingActivities:
     client: Client
     task_queue: str
     outbound: OutboundClient
+    # What happens to an agent whose desk closed (``desk_presence``): the operator's settings.
+    desk_grace_seconds: float = 30.0
+    desk_disconnect_activity: str = "Offline"
 
     @property
     def routing(self) -> RoutingClient:
@@ -239,6 +244,20 @@ class RoutingActivities:
             if task is not None:
                 waited = event.timestamp - task.date_created.replace(tzinfo=UTC).timestamp()
                 QUEUE_WAIT_SECONDS.labels(workspace_sid, event.queue_sid or "").observe(max(waited, 0.0))
+
+    @activity.defn(name="desk_presence")
+    @finish_even_if_cancelled
+    async def desk_presence(self, workspace_sid: str) -> DeskPresence:
+        """Which agents have a desk open, and those whose last desk went the grace period ago
+        (reported once: ``store.desks.sweep``)."""
+        async with self.db.write_session() as session:
+            found = await desks.sweep(session, workspace_sid, timedelta(seconds=self.desk_grace_seconds))
+        return DeskPresence(
+            self.desk_grace_seconds,
+            self.desk_disconnect_activity,
+            {sid: timestamp(at) for sid, at in {**found.present, **found.absent}.items()},
+            found.departed,
+        )
 
     @activity.defn(name="store_routing")
     @finish_even_if_cancelled
@@ -426,6 +445,7 @@ class RoutingActivities:
         return [
             self.create_task,
             self.load_routing,
+            self.desk_presence,
             self.store_routing,
             self.join_channel,
             self.end_channel_interaction,

@@ -29,6 +29,7 @@ from api.conversations import (
 )
 from api.deps import AppContext
 from api.routes.taskrouter.routing_calls import routed
+from api.sockets.presence import desk_open
 from api.sockets.session import (
     CLOSE_FORBIDDEN,
     CommandError,
@@ -113,6 +114,11 @@ class AgentSocket(FeedSocket):
         self.identity = identity
 
     feed_model = AgentFeedItem
+
+    async def run(self, resume_after: int | None) -> None:
+        # While the socket is open the agent has a desk open (``api.sockets.presence``).
+        async with desk_open(self.context, self.workspace_sid, self.worker_sid):
+            await super().run(resume_after)
 
     def feed_query(self) -> SelectOfScalar[Any]:
         return select(AgentFeedItem).where(AgentFeedItem.worker_sid == self.worker_sid)

@@ -7,6 +7,7 @@ from store.models.api_keys import ApiKey
 from store.models.base import utcnow
 from store.models.chat import Channel, Member, Message, Service
 from store.models.delivery import MessageDelivery
+from store.models.desks import DeskConnection
 from store.models.flex import Contact, FlexFlow, IntegrationFailure
 from store.models.retention import AuditEvent, Erasure
 from store.models.revocations import TokenRevocation
@@ -33,6 +34,7 @@ __all__ = [
     "ChannelAgent",
     "Contact",
     "CustomerFeedItem",
+    "DeskConnection",
     "Erasure",
     "FlexFlow",
     "IntegrationFailure",

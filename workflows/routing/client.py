@@ -4,6 +4,7 @@ call is "with start": a workspace's router runs from its first task on, whoever 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
@@ -74,13 +75,22 @@ class RoutingClient:
 
     async def refresh(self, workspace_sid: str) -> None:
         """Configuration changed in the store (signal-with-start)."""
+        await self._signal_with_start(workspace_sid, "refresh")
+
+    async def desk_changed(self, workspace_sid: str, *, closed: bool) -> None:
+        """An agent's desk opened or closed (signal-with-start): the router looks at who still has
+        one open (``WorkspaceRouter.desk_changed``)."""
+        await self._signal_with_start(workspace_sid, "desk_changed", closed)
+
+    async def _signal_with_start(self, workspace_sid: str, signal: str, *args: Any) -> None:
         await self.client.start_workflow(
             WorkspaceRouter.run,
             RouterInput(workspace_sid),
             id=router_id(workspace_sid),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal="refresh",
+            start_signal=signal,
+            start_signal_args=args,
             static_summary=f"task router of workspace {workspace_sid}",
         )
 

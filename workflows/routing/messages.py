@@ -111,6 +111,8 @@ class RouterInput:
     unsent_events: list[RoutingEvent] = field(default_factory=list)
     # A refresh was asked for and not yet done.
     refresh: bool = False
+    # When the router next reads which agents have a desk open (None: no desk to watch).
+    desk_sweep_at: float | None = None
 
 
 # --- updates -----------------------------------------------------------------------------------
@@ -255,3 +257,17 @@ class ChannelNotice:
     worker_sid: str | None = None
     # A transfer: the channel now follows ``task_sid`` instead of this task.
     replaces_task_sid: str | None = None
+
+
+@dataclass
+class DeskPresence:
+    """Which of a workspace's agents have a desk open (``store.desks.sweep``), with the policy the
+    router applies to those who left."""
+
+    grace_seconds: float
+    # The activity (by name) an agent whose last desk went ``grace_seconds`` ago moves to.
+    activity_name: str
+    # Agents to look at again, and when (epoch seconds): ``grace_seconds`` after these times.
+    watch_from: dict[str, float] = field(default_factory=dict)
+    # Agents whose last desk went ``grace_seconds`` ago or more.
+    departed: list[str] = field(default_factory=list)

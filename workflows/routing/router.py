@@ -5,9 +5,10 @@ Being the single writer of that state makes TaskRouter's rules hold under any co
 is never offered more than its free capacity on a task channel; tasks are offered by priority,
 then in their queue's order; a worker who frees capacity or becomes available is offered waiting
 tasks at once; a reservation that times out or a worker going unavailable sends the task on to the
-next worker. Changes arrive as updates (answered once stored) and signals; every change is written
-to the store, with its events, by one local activity; events are posted to the workspace's
-``event_callback_url`` in order, retried.
+next worker; so does an agent whose last desk (agent socket) has been gone for the grace period
+(``_sweep_desks``, reading ``store.desks``). Changes arrive as updates (answered once stored) and
+signals; every change is written to the store, with its events, by one local activity; events are
+posted to the workspace's ``event_callback_url`` in order, retried.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from workflows.routing.expressions import Expression, ExpressionError, parse_exp
 from workflows.routing.messages import (
     HANDED_OVER,
     ChannelNotice,
+    DeskPresence,
     EventCallback,
     NewTask,
     ReservationChange,
@@ -50,6 +52,10 @@ from workflows.routing.messages import (
 RUN_CHANGE_BUDGET = 500
 # Tasks in these states hold capacity of their worker.
 HOLDING = ("reserved", "assigned", "wrapping")
+# Runs from before desk presence never read desks (``workflow.patched``).
+DESK_PRESENCE = "desk-presence"
+# The soonest the router reads desks again after a read (a margin over the activity's clock).
+DESK_SWEEP_MIN_SECONDS = 1.0
 
 STORE_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
@@ -83,6 +89,10 @@ class WorkspaceRouter:
         self.expressions: dict[str, Expression] = {}
         # Writes gathered while a change is applied, stored together.
         self.write = RoutingWrite(self.workspace_sid)
+        # When to read which agents have a desk open next; and how many times a desk opened or
+        # closed (a change during a read asks for another).
+        self.desk_sweep_at: float | None = input.desk_sweep_at
+        self.desk_changes = 0
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -91,6 +101,16 @@ class WorkspaceRouter:
         """Configuration, worker attributes or capacities changed in the store."""
         self.refresh_requested = True
         self.dirty = True
+
+    @workflow.signal
+    def desk_changed(self, closed: bool) -> None:
+        """An agent's desk (socket) opened or closed. A closed one is looked at now (to be looked
+        at again when the grace period is over); an opened one only needs the router to be
+        watching desks at all (it looks again when its lease would run out)."""
+        self.desk_changes += 1
+        if closed or self.desk_sweep_at is None:
+            self.desk_sweep_at = workflow.now().timestamp()
+            self.dirty = True
 
     @workflow.update
     async def create_task(self, new: NewTask) -> RoutingResult:
@@ -202,10 +222,7 @@ class WorkspaceRouter:
                 state = await self._state()
             if change.activity_sid not in state.config.activities:
                 raise refused(f"activity {change.activity_sid} is not in workspace {self.workspace_sid}", "Invalid")
-            if change.reject_pending:
-                for task in self._reserved_to(worker.sid):
-                    self._decline(task, "rejected", "reservation.rejected")
-            self._set_activity(worker, change.activity_sid)
+            self._move_worker(worker, change.activity_sid, reject_pending=change.reject_pending)
             await self._flush()
             return RoutingResult(worker_sid=worker.sid)
 
@@ -263,6 +280,7 @@ class WorkspaceRouter:
                 self.dirty = False
                 if self.refresh_requested:
                     await self._refresh()
+                await self._sweep_desks()
                 self._expire(workflow.now().timestamp())
                 self._assign(workflow.now().timestamp())
                 await self._flush()
@@ -271,7 +289,13 @@ class WorkspaceRouter:
                 # callbacks are at least once, each with its ``Sid``); routing never waits for them.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    RouterInput(self.workspace_sid, self.snapshot, self.outbox, refresh=self.refresh_requested)
+                    RouterInput(
+                        self.workspace_sid,
+                        self.snapshot,
+                        self.outbox,
+                        refresh=self.refresh_requested,
+                        desk_sweep_at=self.desk_sweep_at,
+                    )
                 )
             deadline = self._next_deadline()
             timeout = None if deadline is None else max(deadline - workflow.now().timestamp(), 0.001)
@@ -506,6 +530,58 @@ class WorkspaceRouter:
                 self._decline(task, "rescinded", "reservation.rescinded")
         self.dirty = True
 
+    def _move_worker(self, worker: RoutedWorker, activity_sid: str, *, reject_pending: bool) -> None:
+        """Twilio's activity change: pending offers rejected (``reject_pending``) or, when the new
+        activity is unavailable, rescinded; either way they go on to other workers."""
+        if reject_pending:
+            for task in self._reserved_to(worker.sid):
+                self._decline(task, "rejected", "reservation.rejected")
+        self._set_activity(worker, activity_sid)
+
+    async def _sweep_desks(self) -> None:
+        """Agents whose last desk closed (or whose API replica died) the grace period ago move to
+        the operator's activity (Offline), their pending offers rejected so they go on at once."""
+        if self.desk_sweep_at is None or workflow.now().timestamp() < self.desk_sweep_at:
+            return
+        if not workflow.patched(DESK_PRESENCE):
+            self.desk_sweep_at = None
+            return
+        changes = self.desk_changes
+        presence: DeskPresence = await workflow.execute_local_activity(
+            "desk_presence", self.workspace_sid, result_type=DeskPresence, **STORE_OPTIONS
+        )
+        if presence.departed:
+            await self._desks_left(presence)
+        due = [at + presence.grace_seconds for at in presence.watch_from.values()]
+        now = workflow.now().timestamp()
+        if self.desk_changes != changes:
+            self.desk_sweep_at = now  # a desk opened or closed while this read ran
+        else:
+            self.desk_sweep_at = max(min(due), now + DESK_SWEEP_MIN_SECONDS) if due else None
+
+    async def _desks_left(self, presence: DeskPresence) -> None:
+        state = await self._state()
+        target = self._activity_named(presence.activity_name)
+        if target is None:
+            await self._refresh()  # an activity added since this run loaded the workspace
+            state = await self._state()
+            target = self._activity_named(presence.activity_name)
+        if target is None:
+            workflow.logger.warning(
+                "no activity %r in workspace %s: agents whose desk closed stay as they are",
+                presence.activity_name,
+                self.workspace_sid,
+            )
+            return
+        for worker_sid in presence.departed:
+            worker = state.workers.get(worker_sid)
+            if worker is not None and (worker.activity_sid != target or self._reserved_to(worker_sid)):
+                self._move_worker(worker, target, reject_pending=True)
+
+    def _activity_named(self, name: str) -> str | None:
+        assert self.snapshot is not None
+        return next((a.sid for a in self.snapshot.config.activities.values() if a.friendly_name == name), None)
+
     def _reserved_to(self, worker_sid: str) -> list[RoutedTask]:
         assert self.snapshot is not None
         return [t for t in self.snapshot.tasks.values() if t.worker_sid == worker_sid and t.status == "reserved"]
@@ -541,6 +617,8 @@ class WorkspaceRouter:
                 deadlines.append(task.target_deadline)
             if task.status == "pending" and task.declined_by and task.declined_until > workflow.now().timestamp():
                 deadlines.append(task.declined_until)
+        if self.desk_sweep_at is not None:
+            deadlines.append(self.desk_sweep_at)
         return min(deadlines) if deadlines else None
 
     # --- writes and events ------------------------------------------------------------------
