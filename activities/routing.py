@@ -26,7 +26,7 @@ from store import desks
 from store.contacts import worker_identity
 from store.crypto import Cipher
 from store.db import Database
-from store.feed import feed_item, pre_engagement_data
+from store.feed import add_for_customer, chat_ended_reason, feed_item, pre_engagement_data
 from store.models import (
     AgentFeedItem,
     ChannelAgent,
@@ -46,6 +46,7 @@ from workflows.channel import ChannelWorkflow
 from workflows.messages import CreateTask, MemberSpec
 from workflows.routing.client import RoutingClient
 from workflows.routing.messages import (
+    HANDED_OVER,
     ActivitySpec,
     ChannelNotice,
     DeskPresence,
@@ -386,12 +387,56 @@ class RoutingActivities:
 
     @activity.defn(name="end_channel_interaction")
     async def end_channel_interaction(self, notice: ChannelNotice) -> None:
-        """The task is wrapping up or over: the channel's interaction ends (the channel stays)."""
+        """The task is wrapping up or over: the channel's interaction ends (the channel stays), and
+        a web customer hears that the agent left."""
         try:
             await self.client.get_workflow_handle(notice.channel_sid).signal("task_ended", notice.task_sid)
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
+        await self._tell_customer_agent_left(notice)
+
+    async def _tell_customer_agent_left(self, notice: ChannelNotice) -> None:
+        """``agent.left`` on the customer's feed, once per task: when the agent wraps up, or
+        completes without a wrap-up. Not for a transfer (the conversation goes on with the next
+        agent), a chat the customer's side ended (it hears ``chat.ended``), nor a task no agent
+        held."""
+        async with self.db.write_session() as session:
+            task = await session.get(Task, notice.task_sid)
+            if task is None or task.assignment_status not in ("wrapping", "completed"):
+                return
+            if task.reason in (HANDED_OVER, chat_ended_reason("customer"), chat_ended_reason("system")):
+                return  # the conversation goes on with the next agent, or the customer knows
+            if task.assignment_status == "completed":
+                wrapped = await session.exec(
+                    select(RoutingEventRow.sid).where(
+                        RoutingEventRow.task_sid == task.sid, RoutingEventRow.event_type == "task.wrapup"
+                    )
+                )
+                if wrapped.first() is not None:
+                    return  # told at wrap-up
+            query = (
+                select(Worker)
+                .join(Reservation, col(Reservation.worker_sid) == col(Worker.sid))
+                .where(
+                    Reservation.task_sid == task.sid,
+                    col(Reservation.reservation_status).in_(("accepted", "wrapping", "completed")),
+                )
+            )
+            worker = (await session.exec(query)).first()
+            if worker is None:
+                return
+            identity = worker_identity(
+                worker.friendly_name, json.loads(self.cipher.decrypt(worker.attributes_enc, "worker.attributes"))
+            )
+            data = {
+                "channel_sid": notice.channel_sid,
+                "task_sid": task.sid,
+                "identity": identity,
+                "status": task.assignment_status,
+            }
+            await add_for_customer(session, self.cipher, notice.channel_sid, "agent.left", data)
+            await session.commit()
 
     @activity.defn(name="follow_task")
     async def follow_task(self, notice: ChannelNotice) -> None:

@@ -34,8 +34,8 @@ from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid, iso, mes
 from observability import CHANNEL_SID, MESSAGES_IN
 from store.channel_work import ACTING_RESERVATIONS, holders
 from store.defaults import plan_flex_defaults
-from store.feed import add_for_channel
-from store.models import Channel, FlexFlow, Message, Reservation, Task, utcnow
+from store.feed import add_for_channel, chat_ended_reason
+from store.models import Channel, FlexFlow, Message, Reservation, Task, Worker, utcnow
 from workflows.channel import PROVIDER_CHANNEL_TYPES
 from workflows.messages import ChannelConfig, ChannelState, ChannelStatus, InboundMessage, OutboundStart, StoredMessage
 from workflows.routing.messages import TaskChange
@@ -152,9 +152,9 @@ async def end_conversation(
     changed: str | None = None
     if task is not None and task.assignment_status in LIVE_TASK_STATUSES:
         if task.assignment_status in ("pending", "reserved"):
-            change = TaskChange(task.sid, "canceled", reason=f"the {by} ended the chat")
+            change = TaskChange(task.sid, "canceled", reason=chat_ended_reason(by))
         elif task.assignment_status == "assigned":
-            change = TaskChange(task.sid, "wrapping", reason=f"the {by} ended the chat")
+            change = TaskChange(task.sid, "wrapping", reason=chat_ended_reason(by))
         else:
             change = None
         if change is not None:
@@ -263,6 +263,10 @@ async def post_message(
         )
     if not template and writer.author != config.contact_address:
         await check_reply_window(context, channel.channel_type, channel_sid, config.contact_address)
+    if writer.is_desk:
+        # An agent's words never begin an interaction: a customer who left is not put back in a
+        # flow or a queue by them (the channel workflow holds to it).
+        message = replace(message, begins_interaction=False)
     try:
         return await context.channels.post(config, message)
     except WorkflowUpdateFailedError as exc:
@@ -295,21 +299,21 @@ async def live_task(session: AsyncSession, channel_sid: str, task_sid: str | Non
     return (await session.exec(query.order_by(col(Task.date_created).desc()).limit(1))).first()
 
 
-async def check_not_taken(context: AppContext, channel_sid: str, worker_sid: str, task_sid: str | None = None) -> None:
+async def check_not_taken(context: AppContext, channel_sid: str, worker_sid: str, task_sid: str | None = None) -> bool:
     """Refuses unless the channel's live task (if any) is the worker's: one it holds, or the
-    outbound task started for it and not yet offered."""
+    outbound task started for it and not yet offered. Answers whether there is such a task."""
     async with context.db.session() as session:
         task = await live_task(session, channel_sid, task_sid)
         if task is None:
-            return
+            return False
         held_by = list(
             await session.exec(holders(channel_sid, ACTING_RESERVATIONS).where(Reservation.task_sid == task.sid))
         )
         attributes: dict[str, Any] = json.loads(context.cipher.decrypt(task.attributes_enc, "task.attributes"))
     if worker_sid in held_by:
-        return
+        return True
     if not held_by and attributes.get(TARGET_WORKER) == worker_sid:
-        return
+        return True
     where = f"channel {channel_sid}, task {task.sid}"
     if held_by:
         raise ConversationRefused(
@@ -330,7 +334,8 @@ async def start_outbound(context: AppContext, request: OutboundRequest) -> dict[
     """Reach out to a customer on SMS, WhatsApp or Messenger. Unless the Flex Flow creates tasks
     on the customer's message, the interaction's task is created now and offered to this agent
     alone; the first words go out once the conversation is known to be this agent's. A customer
-    already with another agent, in a queue or in a flow is refused before anything is written."""
+    already with another agent, in a queue or in a flow, or an agent who is not Available (and does
+    not hold the conversation already), is refused before anything is written."""
     if request.body is not None and (problem := message_body_problem(request.body)) is not None:
         raise ConversationRefused(400, f"start_conversation: {problem}")
     async with context.db.session() as session:
@@ -344,7 +349,8 @@ async def start_outbound(context: AppContext, request: OutboundRequest) -> dict[
         )
     if request.body:
         await check_reply_window(context, flow.channel_type, config.channel_sid, request.to)
-    await check_not_taken(context, config.channel_sid, request.worker_sid)
+    if not await check_not_taken(context, config.channel_sid, request.worker_sid):
+        await check_available(context, request.worker_sid)
     channels = context.channels
     integration = config.integration
     try:
@@ -373,6 +379,7 @@ async def start_outbound(context: AppContext, request: OutboundRequest) -> dict[
             author=request.identity,
             body=request.body,
             runs_integration=False,
+            begins_interaction=False,
             requires_task=state.open_task_sid,
         )
         try:
@@ -381,6 +388,22 @@ async def start_outbound(context: AppContext, request: OutboundRequest) -> dict[
             raise ConversationRefused(409, f"the first message was not sent: {exc.cause}", CONVERSATION_TAKEN) from exc
         answer["message_sid"] = stored.sid
     return answer
+
+
+async def check_available(context: AppContext, worker_sid: str) -> None:
+    """An agent starts a new conversation only while Available: its task is offered to that agent
+    alone, and routing offers nothing to an agent who is not, so the customer would get the first
+    words while the conversation sat with nobody. Refused before anything is written or sent."""
+    async with context.db.session() as session:
+        worker = await session.get(Worker, worker_sid)
+    if worker is None:
+        raise ConversationRefused(404, f"start_conversation: worker {worker_sid} does not exist")
+    if not worker.available:
+        raise ConversationRefused(
+            409,
+            f"you are {worker.activity_name}: set your activity to one that is available (Available) "
+            "to start a conversation; nothing was sent",
+        )
 
 
 def outbound_start(

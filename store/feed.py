@@ -31,6 +31,12 @@ CUSTOMER_PAYLOAD = "customer_feed.payload"
 SOCKET_CHANNEL_TYPES = frozenset({"web"})
 
 
+def chat_ended_reason(by: str) -> str:
+    """The reason a task carries when the customer (or the business's backend) ended the chat:
+    the customer hears ``chat.ended`` then, not that the agent left."""
+    return f"the {by} ended the chat"
+
+
 def feed_item(
     cipher: Cipher, worker_sid: str, kind: str, channel_sid: str | None, data: dict[str, Any]
 ) -> AgentFeedItem:
@@ -66,14 +72,22 @@ async def add_for_channel(
         if worker_sid != except_worker:
             session.add_all(feed_item(cipher, worker_sid, kind, channel_sid, item) for item in data)
     if to_customer:
-        channel = await session.get(Channel, channel_sid)
-        if channel is not None and channel.channel_type in SOCKET_CHANNEL_TYPES:
-            session.add_all(
-                CustomerFeedItem(
-                    channel_sid=channel_sid, kind=kind, payload_enc=cipher.encrypt(json.dumps(item), CUSTOMER_PAYLOAD)
-                )
-                for item in data
+        await add_for_customer(session, cipher, channel_sid, kind, *data)
+
+
+async def add_for_customer(
+    session: AsyncSession, cipher: Cipher, channel_sid: str, kind: str, *data: dict[str, Any]
+) -> None:
+    """Add an item per ``data`` for the channel's customer, when it is a web channel (the others'
+    customers hold no socket)."""
+    channel = await session.get(Channel, channel_sid)
+    if channel is not None and channel.channel_type in SOCKET_CHANNEL_TYPES:
+        session.add_all(
+            CustomerFeedItem(
+                channel_sid=channel_sid, kind=kind, payload_enc=cipher.encrypt(json.dumps(item), CUSTOMER_PAYLOAD)
             )
+            for item in data
+        )
 
 
 async def pre_engagement_data(session: AsyncSession, cipher: Cipher, channel_sid: str | None) -> dict[str, Any]:

@@ -85,6 +85,9 @@ WEBHOOK_RETRY_INTERVAL = timedelta(seconds=1)
 # began before provider delivery existed replay without it (their histories have no marker).
 DELIVERY_PATCH = "provider-delivery"
 PROVIDER_CHANNEL_TYPES = frozenset({"sms", "whatsapp", "facebook"})
+# An agent's message no longer starts a Studio execution or creates a task; runs that began before
+# replay as they ran.
+AGENT_WORDS_PATCH = "agent-words-begin-nothing"
 # 429s and 5xx from the provider: backed off up to a minute, then recorded as failed.
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60), maximum_attempts=8
@@ -572,7 +575,8 @@ class ChannelWorkflow:
 
     def _on_stored(self, message: InboundMessage, stored: StoredMessage) -> None:
         """A new message is stored: an agent's or a flow's goes to the customer's provider; a
-        customer's goes to whatever the conversation's integration does."""
+        customer's goes to whatever the conversation's integration does. An agent's message feeds
+        a running flow and the external integration, but starts no flow and creates no task."""
         if self._for_provider(message) and workflow.patched(DELIVERY_PATCH):
             config = self.config
             assert config.contact_address is not None and config.flow_address is not None
@@ -602,6 +606,8 @@ class ChannelWorkflow:
             return
         if self.open_task_sid is not None:
             return  # the conversation is with an agent
+        if not message.begins_interaction and workflow.patched(AGENT_WORDS_PATCH):
+            return  # only the customer (or an explicit REST request) begins an interaction
         if integration.type == "task" and self.task_creation is None:
             self._start_integration_task()
         elif integration.type == "studio" and integration.flow_sid:

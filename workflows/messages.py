@@ -52,6 +52,11 @@ class InboundMessage:
     # external URL, opens a task). Like Twilio's webhooks: customers' and agents' messages do; REST
     # posts only with ``X-Twilio-Webhook-Enabled: true``; a flow's own messages never do.
     runs_integration: bool = True
+    # Whether it may also begin an interaction when none is open (start the Studio flow, create the
+    # task): a customer's message, or a REST post asking for the webhooks. An agent's never does:
+    # it still feeds a running flow and reaches an external integration, but a customer who left
+    # is not put back in a queue or a flow by the agent's words.
+    begins_interaction: bool = True
     # Taken only while the conversation is with this task (an agent's first words on a
     # conversation it started): a conversation that moved on to another task refuses it.
     requires_task: str | None = None
