@@ -401,8 +401,7 @@ async def check_available(context: AppContext, worker_sid: str) -> None:
     if not worker.available:
         raise ConversationRefused(
             409,
-            f"you are {worker.activity_name}: set your activity to one that is available (Available) "
-            "to start a conversation; nothing was sent",
+            f"You are {worker.activity_name}: go Available to start a conversation. Nothing was sent.",
         )
 
 

@@ -650,27 +650,48 @@
 
   function closeOutbound() {
     $("outbound").hidden = true;
+    showOutboundError("");
     $("outbound-open").focus();
   }
 
+  // The form's own refusal line: the agent reads why nothing was sent where it is looking.
+  function showOutboundError(text) {
+    $("outbound-error").textContent = text;
+    $("outbound-error").hidden = !text;
+  }
+
+  // One key per conversation being started: the same start sent again (a retry after a refusal or
+  // a lost answer, a double click) is taken once by the server, so the customer gets one text.
+  const outbound = { key: null, fields: null, busy: false };
+
   async function startOutbound(event) {
     event.preventDefault();
+    if (outbound.busy) return;
     const form = $("outbound");
     const fields = {
       flex_flow_sid: $("outbound-flow").value,
       to: $("outbound-to").value.trim(),
       body: $("outbound-body").value.trim(),
-      key: newKey(),
     };
     const name = $("outbound-name").value.trim();
     if (name) fields.customer_name = name;
     if (!fields.to || !fields.body) return;
+    const same = JSON.stringify(fields);
+    if (outbound.fields !== same) Object.assign(outbound, { key: newKey(), fields: same });
+    showOutboundError("");
+    outbound.busy = true;
+    $("outbound").querySelector("[type=submit]").disabled = true;
     let started;
     try {
-      started = await command("start_conversation", fields);
+      started = await command("start_conversation", { ...fields, key: outbound.key }, { quiet: true });
     } catch (err) {
+      showOutboundError(`Not started: ${err.message || "refused"}`);
       return;
+    } finally {
+      outbound.busy = false;
+      $("outbound").querySelector("[type=submit]").disabled = false;
     }
+    Object.assign(outbound, { key: null, fields: null });
     form.reset();
     form.hidden = true;
     if (started.task_sid) {
@@ -1034,9 +1055,12 @@
     $("close").hidden = !finished;
     // A transferred conversation is the next agent's to answer; this one only completes its part.
     const handedOver = !finished && !!(conv.task && conv.task.handed_over);
-    for (const id of ["input", "send", "attach"]) $(id).disabled = finished || handedOver;
+    // The customer left the web chat: nobody would read a reply, and it would begin nothing.
+    const left = !finished && conv.ended;
+    for (const id of ["input", "send", "attach"]) $(id).disabled = finished || handedOver || left;
     $("input").placeholder = finished ? `This conversation's task is ${status}.`
       : handedOver ? "You transferred this conversation. Complete your part when you are done."
+      : left ? "The customer left the chat and will not see new messages. Wrap up and complete the task."
       : "Write a reply. Enter sends, Shift+Enter starts a new line.";
   }
 

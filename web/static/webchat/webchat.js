@@ -902,6 +902,8 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
         case "member.joined":
           if (data.identity && data.identity !== this.session.identity) this.notice(data.identity + " joined the chat.");
           return;
+        case "agent.left":
+          return this.agentLeft(data);
         case "chat.ended":
           return this.finish({ agent: "The agent ended the chat.", customer: "You ended the chat." }[data.by] || "This chat was closed.");
         case "channel.status":
@@ -1278,6 +1280,18 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
         }
       }
       this.finish("You ended the chat.");
+    }
+
+    /** The agent finished its part: say so once per task. The chat stays open: the customer's
+     * next message reaches the team again. */
+    agentLeft(data) {
+      if (this.ended) return; // the customer ended it: "You ended the chat." says enough
+      this.agentsLeft = this.agentsLeft || new Set();
+      if (data.task_sid && this.agentsLeft.has(data.task_sid)) return;
+      this.agentsLeft.add(data.task_sid);
+      this.hideTyping();
+      const who = data.identity && data.identity !== this.session.identity ? data.identity : "The agent";
+      this.notice(who + " left the chat. Write again if you need anything else.");
     }
 
     /** The conversation is over: say so, and offer a new one. Remembered until a new chat starts. */
