@@ -14,7 +14,7 @@ import pytest
 
 from fake_provider import FakeTwilio
 from store.defaults import plan_flex_defaults
-from tests.conftest import Stack, clear_the_floor, eventually, new_phone
+from tests.conftest import RecordingServer, Stack, clear_the_floor, eventually, new_phone
 from tests.test_agent_socket import command, event, frame, frames_until
 from tests.test_conversation_ownership import bodies_sent_to, channel_bodies
 from tests.test_webchat import as_agent, as_customer, open_session, refused, sign_in
@@ -155,3 +155,44 @@ def test_an_agent_who_is_not_available_cannot_start_a_conversation(sending: Stac
 
 def _sent_once(fake_twilio: FakeTwilio, customer: str) -> None:
     assert bodies_sent_to(fake_twilio, customer) == ["Your order shipped"]
+
+
+def test_an_agents_reply_still_reaches_an_external_integration(sending: Stack, outside: RecordingServer) -> None:
+    """A custom channel delivers agents' replies through its external integration: an agent's
+    message is still posted there (it only never begins an interaction)."""
+    clear_the_floor(sending)
+    customer = new_phone()
+    token = sign_in(sending, "first-hour-ola")["token"]
+    with sending.http() as http:
+        flow = sending.create_flex_flow(
+            http,
+            plan_flex_defaults(sending.settings).defaults.chat_service_sid,
+            IntegrationType="external",
+            **{"Integration.Url": f"{outside.url}/custom-channel"},
+        )
+
+    async def work() -> dict[str, Any]:
+        async with as_agent(sending, token) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            await command(desk, "o0", "set_activity", activity="Available")
+            started = await command(
+                desk, "o1", "start_conversation", flex_flow_sid=flow["sid"], to=customer, body="Hi", key="ola-1"
+            )
+            offered = await frame(desk, event("reservation.created", task_sid=started["task_sid"]))
+            await command(desk, "o2", "accept", reservation_sid=offered["data"]["reservation_sid"])
+            await command(
+                desk, "o3", "send_message", channel_sid=started["channel_sid"], body="Anything else?", key="ola-2"
+            )
+            return started
+
+    started = asyncio.run(work())
+
+    def posted() -> list[dict[str, str]]:
+        forms = [r.form for r in outside.received("/custom-channel")]
+        assert forms, forms
+        return forms
+
+    [post] = eventually(posted)
+    assert post["From"] == "first-hour-ola" and post["Body"] == "Anything else?", post
+    assert post["ChannelSid"] == started["channel_sid"]
+    assert len(tasks_on(sending, started["channel_sid"])) == 1
