@@ -26,9 +26,10 @@ from store import desks
 from store.contacts import worker_identity
 from store.crypto import Cipher
 from store.db import Database
-from store.feed import add_for_customer, chat_ended_reason, feed_item, pre_engagement_data
+from store.feed import SOCKET_CHANNEL_TYPES, add_for_customer, chat_ended_reason, feed_item, pre_engagement_data
 from store.models import (
     AgentFeedItem,
+    Channel,
     ChannelAgent,
     Reservation,
     RoutingEventRow,
@@ -402,6 +403,9 @@ class RoutingActivities:
         agent), a chat the customer's side ended (it hears ``chat.ended``), nor a task no agent
         held."""
         async with self.db.write_session() as session:
+            channel = await session.get(Channel, notice.channel_sid)
+            if channel is None or channel.channel_type not in SOCKET_CHANNEL_TYPES:
+                return  # the customer holds no socket
             task = await session.get(Task, notice.task_sid)
             if task is None or task.assignment_status not in ("wrapping", "completed"):
                 return
