@@ -88,8 +88,10 @@ def test_new_conversation_while_offline_says_why_and_sends_nothing(
         desk.locator("[data-testid=desk-signin] input[name=identity]").fill("kim")
         desk.get_by_test_id("desk-signin-submit").click()
         expect(desk.get_by_test_id("desk-status")).to_have_text("Connected", timeout=SEEN)
-        # A new agent starts Offline.
-        expect(desk.get_by_test_id("desk-activity").locator("option:checked")).to_have_text("Offline", timeout=SEEN)
+        # A new agent starts Offline (once the directory came, the form lists the Flex Flows).
+        activity = desk.get_by_test_id("desk-activity")
+        expect(activity.get_by_role("option", name="Available", exact=True)).to_have_count(1, timeout=SEEN)
+        expect(activity.locator("option:checked")).to_have_text("Offline", timeout=SEEN)
         desk.get_by_test_id("desk-new").click()
         form = desk.get_by_test_id("desk-outbound")
         form.get_by_test_id("desk-outbound-flow").select_option(
