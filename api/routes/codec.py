@@ -36,6 +36,9 @@ COOKIE = "switchboard_codec"
 # The cookie's token is good for this endpoint only, never as an access token elsewhere.
 COOKIE_AUDIENCE = "switchboard-codec"
 
+# The challenge of a refused codec call (RFC 9110 wants one on a 401).
+CODEC_CHALLENGE = f'Bearer realm="Switchboard codec", sign_in="{PREFIX}/sign-in"'
+
 router = APIRouter(prefix=PREFIX, tags=["Codec"])
 
 
@@ -77,7 +80,9 @@ async def require_operator(request: Request, context: ContextDep, session: Sessi
     cookie = request.cookies.get(COOKIE)
     if cookie and _session_is_valid(settings, cookie):
         return settings.account_sid
-    raise TwilioError(401, OPERATOR_CREDENTIALS)
+    # Not Basic: a browser would answer a Basic challenge to the UI's same-origin codec call
+    # (``switchboard dev``'s) with a sign-in prompt on every page. Signing in is /codec/sign-in.
+    raise TwilioError(401, OPERATOR_CREDENTIALS, headers={"WWW-Authenticate": CODEC_CHALLENGE})
 
 
 OperatorDep = Annotated[str, Depends(require_operator)]
@@ -128,8 +133,8 @@ async def sign_in(request: Request, context: ContextDep, session: SessionDep, cr
         )
     token, ttl = _session_token(settings)
     response = PlainTextResponse(
-        "Signed in: the Temporal UI in this browser now shows decrypted payloads "
-        "(its codec setting 'include cross-origin credentials' must be on).\n"
+        "Signed in: the Temporal UI in this browser now shows decrypted payloads (a UI on another "
+        "origin than this endpoint needs its codec setting 'include cross-origin credentials').\n"
     )
     secure = request.url.scheme == "https"
     response.set_cookie(
