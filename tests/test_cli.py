@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -114,6 +115,40 @@ def switchboard_dev(data_dir: Path, *flags: str) -> Iterator[DevRun]:
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=60)
+
+
+REPOSITORY = Path(__file__).parent.parent
+
+
+def test_the_dev_scripts_install_step_runs_again_only_for_a_changed_pyproject(tmp_path: Path) -> None:
+    """``./scripts/dev`` installs (``scripts/install``) on its first start, quietly, and not again
+    until pyproject.toml changes: a second run does not call pip at all."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPOSITORY, capture_output=True, check=True).stdout
+    project = tmp_path / "project"
+    for name in filter(None, listed.decode().split("\0")):
+        if (REPOSITORY / name).is_file():
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPOSITORY / name, project / name)
+    install = [str(project / "scripts" / "install")]
+
+    first = subprocess.run(install, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    # Quiet: in particular no setuptools warning about the editable install.
+    assert "Editable installation" not in first.stdout + first.stderr
+    assert (project / ".venv" / "bin" / "switchboard").exists()
+
+    # From now on pip may not run: it would say so in a file and fail.
+    pip = project / ".venv" / "bin" / "pip"
+    ran = tmp_path / "pip-ran"
+    pip.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(ran))}\nexit 1\n')
+    second = subprocess.run(install, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0 and second.stdout + second.stderr == ""
+    assert not ran.exists()
+
+    with (project / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("# a changed dependency, say\n")
+    subprocess.run(install, capture_output=True, text=True, timeout=60)
+    assert ran.read_text().splitlines()[0] == "install --quiet --upgrade pip"
 
 
 def test_dev_prints_the_default_sids_and_a_demo_text_that_keeps_the_plus(tmp_path: Path) -> None:

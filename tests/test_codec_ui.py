@@ -156,8 +156,8 @@ def test_the_dev_commands_ui_decodes_after_the_printed_sign_in_with_no_setting_c
         sign_in = re.search(r"(http://\S+/codec/sign-in)", dev.line("Temporal UI"))
         assert sign_in is not None, dev.line("Temporal UI")
         fake_twilio = dev.url_after("Fake Twilio")
-        for body in ("first words", "second words"):
-            texted = httpx.post(f"{fake_twilio}/customer/sms", data={"From": customer, "Body": body})
+        for words in ("first words", "second words"):
+            texted = httpx.post(f"{fake_twilio}/customer/sms", data={"From": customer, "Body": words})
             assert texted.status_code == 200, texted.text
 
         def channel() -> str:

@@ -5,9 +5,11 @@
 
 Only operators get plaintext: the account's credentials or an API key (HTTP Basic, as the REST
 API), an admin access token (Bearer), or the cookie ``/codec/sign-in`` sets after asking for the account's
-credentials (what a browser running the Temporal UI can send: the UI's codec option "include
-cross-origin credentials"). Anyone else gets 401 or 403, so the UI shows ciphertext. Browsers reach
-these routes only from the Temporal UI's origins (``temporal_ui_origin``).
+credentials (what a browser running the Temporal UI can send: on the UI's own origin, as
+``switchboard dev`` serves it, always; from another origin with the UI's codec option "include
+cross-origin credentials"). Anyone else gets 401 (with a challenge a browser does not prompt for)
+or 403, so the UI shows ciphertext. Browsers reach these routes cross-origin only from the Temporal
+UI's origins (``temporal_ui_origin``).
 """
 
 from __future__ import annotations
