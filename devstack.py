@@ -194,6 +194,9 @@ class TemporalUiFront:
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        if not any(k.lower() == b"accept-encoding" for k, _ in headers):
+            # The body goes back as encoded: not in the encodings httpx would ask for itself.
+            headers.append((b"accept-encoding", b"identity"))
         request = self.client.build_request(scope["method"], target, headers=headers, content=body)
         try:
             response = await self.client.send(request, stream=True)
