@@ -30,7 +30,7 @@ from devstack import (
 from fake_provider import FakeMeta, FakeProvider, FakeTwilio
 from key_rotation import keys_app
 from observability import configure_logging
-from settings import Settings, generate_dev_secrets, load_settings
+from settings import SECRETS_FILE, Settings, generate_dev_secrets, load_settings
 from store.db import owner_only_sqlite_files
 from store.defaults import (
     CHAT_SERVICE_NAME,
@@ -55,7 +55,8 @@ def describe_defaults(settings: Settings) -> list[str]:
     numbers. Their SIDs derive from the account SID, so they are known before the API starts."""
     defaults = plan_flex_defaults(settings).defaults
     return [
-        f"Account      {settings.account_sid}  (its auth token is in {settings.data_dir / 'secrets.json'})",
+        f"Account      {settings.account_sid}  (its auth token: SWITCHBOARD_AUTH_TOKEN, or in "
+        f"{settings.data_dir / SECRETS_FILE})",
         f'Chat service {defaults.chat_service_sid}  "{CHAT_SERVICE_NAME}"',
         f'Workspace    {defaults.workspace_sid}  "{WORKSPACE_NAME}" (queue {defaults.task_queue_sid} "{QUEUE_NAME}", '
         f'workflow {defaults.workflow_sid} "{WORKFLOW_NAME}", Studio flow {defaults.studio_flow_sid})',
