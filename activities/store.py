@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from observability import count_messages_in
 from store.contacts import contact_channel_sid, identity_hash
 from store.crypto import Cipher, KeyedHasher
 from store.db import Database
@@ -212,6 +213,7 @@ class StoreActivities:
             index = first_index
             results: list[StoredMessage] = []
             fed: list[dict[str, Any]] = []
+            stored_keys: list[str] = []
             for new in req.messages:
                 message = new.message
                 if message.key in found:
@@ -223,6 +225,7 @@ class StoreActivities:
                     new = replace(new, sid=sids.new_sid(sids.MESSAGE))
                 session.add(self._message_row(req, new, index))
                 fed.append(message_data(req.channel_sid, new, index))
+                stored_keys.append(message.key)
                 found[message.key] = (new.sid, index)
                 results.append(StoredMessage(new.sid, index, message.key))
                 index += 1
@@ -234,8 +237,10 @@ class StoreActivities:
                 channel.date_updated = utcnow()
                 session.add(channel)
             totals = AppendedMessages(results, channel.messages_count, channel.last_message_index)
+            channel_type = channel.channel_type
             # A key stored concurrently by another channel fails the commit; the retry finds it.
             await session.commit()
+        count_messages_in(channel_type, stored_keys)
         return totals
 
     def _message_row(self, req: AppendMessages, new: NewMessage, index: int) -> Message:

@@ -31,7 +31,7 @@ from api.deps import AppContext
 from api.routes.taskrouter.routing_calls import routed
 from api.tokens import Grants
 from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid, iso, message_body_problem
-from observability import CHANNEL_SID, MESSAGES_IN
+from observability import CHANNEL_SID
 from store.channel_work import ACTING_RESERVATIONS, holders
 from store.defaults import plan_flex_defaults
 from store.feed import add_for_channel, chat_ended_reason
@@ -183,7 +183,6 @@ async def receive_customer_message(
     except RPCError as exc:
         log.error("message %s not accepted by Temporal: %s", message.key, exc)
         raise TwilioError(503, "the message could not be stored; retry", SERVICE_UNAVAILABLE) from exc
-    MESSAGES_IN.labels(flow.channel_type).inc()
 
 
 async def ingest_contact_message(

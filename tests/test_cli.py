@@ -4,14 +4,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import re
 import secrets
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -64,6 +71,110 @@ def read_until(process: subprocess.Popen[str], text: str, timeout: float = 90) -
         assert line or process.poll() is None, f"exited {process.returncode}: {seen}"
         seen += line
     return seen
+
+
+@dataclass
+class DevRun:
+    """A running ``switchboard dev``: what it printed up to "Press Ctrl-C", and its secrets."""
+
+    output: str
+    api_url: str
+    secrets: dict[str, Any]
+
+    def line(self, label: str) -> str:
+        [found] = [line for line in self.output.splitlines() if line.startswith(label)]
+        return found
+
+    def url_after(self, label: str) -> str:
+        return self.line(label).split()[len(label.split())]
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return self.secrets["account_sid"], self.secrets["auth_token"]
+
+    def get(self, path: str) -> Any:
+        answer = httpx.get(f"{self.api_url}{path}", auth=self.auth)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+
+@contextlib.contextmanager
+def switchboard_dev(data_dir: Path, *flags: str) -> Iterator[DevRun]:
+    """``switchboard dev`` on free ports, as an operator starts it; stopped with Ctrl-C after."""
+    api, temporal, ui = free_port(), free_port(), free_port()
+    process = subprocess.Popen(
+        [SWITCHBOARD, "dev", "--port", str(api), "--temporal-port", str(temporal), "--ui-port", str(ui), *flags],
+        env={**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = read_until(process, "Press Ctrl-C")
+        yield DevRun(output, f"http://127.0.0.1:{api}", json.loads((data_dir / "secrets.json").read_text()))
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+
+
+REPOSITORY = Path(__file__).parent.parent
+
+
+def test_the_dev_scripts_install_step_runs_again_only_for_a_changed_pyproject(tmp_path: Path) -> None:
+    """``./scripts/dev`` installs (``scripts/install``) on its first start, quietly, and not again
+    until pyproject.toml changes: a second run does not call pip at all."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPOSITORY, capture_output=True, check=True).stdout
+    project = tmp_path / "project"
+    for name in filter(None, listed.decode().split("\0")):
+        if (REPOSITORY / name).is_file():
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPOSITORY / name, project / name)
+    install = [str(project / "scripts" / "install")]
+
+    first = subprocess.run(install, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    # Quiet: in particular no setuptools warning about the editable install.
+    assert "Editable installation" not in first.stdout + first.stderr
+    assert (project / ".venv" / "bin" / "switchboard").exists()
+
+    # From now on pip may not run: it would say so in a file and fail.
+    pip = project / ".venv" / "bin" / "pip"
+    ran = tmp_path / "pip-ran"
+    pip.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(ran))}\nexit 1\n')
+    second = subprocess.run(install, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0 and second.stdout + second.stderr == ""
+    assert not ran.exists()
+
+    with (project / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("# a changed dependency, say\n")
+    subprocess.run(install, capture_output=True, text=True, timeout=60)
+    assert ran.read_text().splitlines()[0] == "install --quiet --upgrade pip"
+
+
+def test_dev_prints_the_default_sids_and_a_demo_text_that_keeps_the_plus(tmp_path: Path) -> None:
+    with switchboard_dev(tmp_path / "data", "--fake-providers") as dev:
+        # What a new Flex project has, as the README promises: account, chat service, workspace,
+        # Flex Flows and their numbers, each as the API answers it.
+        [service] = dev.get("/v2/Services")["services"]
+        [workspace] = dev.get("/v1/Workspaces")["workspaces"]
+        flows = {flow["channel_type"]: flow for flow in dev.get("/v1/FlexFlows")["flex_flows"]}
+        assert dev.secrets["account_sid"] in dev.line("Account")
+        assert service["sid"] in dev.line("Chat service")
+        assert workspace["sid"] in dev.line("Workspace")
+        assert flows["sms"]["sid"] in dev.line("Flex Flows") and flows["web"]["sid"] in dev.line("Flex Flows")
+        assert flows["sms"]["contact_identity"] in dev.line("Flex Flows")
+
+        # The printed demo command, run as printed, texts from a number that keeps its "+".
+        printed = re.search(r"a customer texts: (.+)\)$", dev.line("Fake Twilio"))
+        assert printed is not None, dev.line("Fake Twilio")
+        sent = subprocess.run(shlex.split(printed.group(1)), capture_output=True, text=True, timeout=30)
+        assert sent.returncode == 0, sent.stderr
+
+        def channel_attributes() -> dict[str, Any]:
+            [channel] = dev.get(f"/v2/Services/{service['sid']}/Channels")["channels"]
+            return dict(json.loads(channel["attributes"]))
+
+        assert eventually(channel_attributes)["from"] == "+15551230000"
 
 
 def test_dev_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:

@@ -1,15 +1,18 @@
-"""The Temporal UI as operators use it: a dev server started with ``--ui-codec-endpoint`` as
-``switchboard dev`` starts it, and Chromium. An operator who signed in at ``/codec/sign-in`` (and
-turned on the UI's "include cross-origin credentials") sees a channel's input decrypted; anyone
-else sees ciphertext. The Temporal CLI decodes with the account's credentials."""
+"""The Temporal UI as operators use it, in Chromium: ``switchboard dev``'s UI shows a channel's
+input and signals decrypted to a browser that signed in at the printed address, with no setting
+changed; a UI on an origin of its own (a dev server started with ``--ui-codec-endpoint``) does once
+its "include cross-origin credentials" is on. Anyone else sees ciphertext. The Temporal CLI decodes
+with the account's credentials."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from devstack import DevServer, start_dev_server, temporal_binary, wait_until_ready
 from tests.conftest import ARTIFACTS, Stack, eventually, free_port, new_phone, test_settings
+from tests.test_cli import switchboard_dev
 
 # The UI's own codec settings (its "Codec Server" dialog keeps them in the browser's storage).
 OPERATOR_CODEC_SETTINGS = """endpoint => {
@@ -139,3 +143,61 @@ def test_the_temporal_cli_decodes_with_the_accounts_credentials(ui_stack: tuple[
     # Without credentials the codec refuses, and nothing comes out decrypted.
     refused = show("--codec-endpoint", endpoint)
     assert refused.returncode != 0 or encrypted in refused.stdout, refused.stdout[:500]
+
+
+def test_the_dev_commands_ui_decodes_after_the_printed_sign_in_with_no_setting_changed(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """The first way Switchboard is used: ``./scripts/dev``, sign in once where it says, open the
+    printed Temporal UI, and read a channel's input and signals."""
+    customer = new_phone()
+    with switchboard_dev(tmp_path / "data", "--fake-providers") as dev:
+        ui_url = dev.url_after("Temporal UI")
+        sign_in = re.search(r"(http://\S+/codec/sign-in)", dev.line("Temporal UI"))
+        assert sign_in is not None, dev.line("Temporal UI")
+        fake_twilio = dev.url_after("Fake Twilio")
+        for words in ("first words", "second words"):
+            texted = httpx.post(f"{fake_twilio}/customer/sms", data={"From": customer, "Body": words})
+            assert texted.status_code == 200, texted.text
+
+        def channel() -> str:
+            [service] = dev.get("/v2/Services")["services"]
+            [found] = dev.get(f"/v2/Services/{service['sid']}/Channels")["channels"]
+            assert found["messages_count"] == 2
+            return str(found["sid"])
+
+        channel_sid = eventually(channel)
+        ARTIFACTS.mkdir(exist_ok=True)
+
+        account_sid, auth_token = dev.auth
+        operator = browser.new_context(http_credentials={"username": account_sid, "password": auth_token})
+        try:
+            page = operator.new_page()
+            answer = page.goto(sign_in.group(1))  # the browser answers the Basic challenge
+            assert answer is not None and answer.status == 200, answer and answer.text()
+            page.goto(ui_url)
+            page.get_by_role("link", name=channel_sid).first.click()
+            body = page.locator("body")
+            # The input names the customer; the signals carry the customer's words.
+            expect(body).to_contain_text(customer, timeout=30_000)
+            page.get_by_text("Event History").first.click()
+            signals = page.get_by_text("Workflow Execution Signaled")
+            expect(signals).to_have_count(2, timeout=30_000)
+            for signal in reversed(signals.all()):  # the older one (below) first: nothing above it moves
+                signal.click()
+            expect(body).to_contain_text("first words", timeout=30_000)
+            expect(body).to_contain_text("second words", timeout=30_000)
+            expect(body).not_to_contain_text("Codec Server could not connect")
+            page.screenshot(path=str(ARTIFACTS / "codec-ui-dev-operator.png"), full_page=True)
+        finally:
+            operator.close()
+
+        anyone = browser.new_context()
+        try:
+            page = anyone.new_page()
+            assert open_workflow(page, ui_url, channel_sid) == 401
+            expect(page.locator("body")).to_contain_text("Codec Server could not connect", timeout=20_000)
+            page.screenshot(path=str(ARTIFACTS / "codec-ui-dev-anyone.png"))
+            assert customer not in page.content() and "second words" not in page.content()
+        finally:
+            anyone.close()

@@ -25,6 +25,7 @@ from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, fre
 from tests.test_agent_socket import frame
 from tests.test_delivery import agent_answers
 from tests.test_studio_flows import text
+from tests.test_twilio_messaging import stack_idle
 from tests.test_webchat import as_agent, sign_in
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -75,6 +76,27 @@ def test_a_conversation_moves_the_metrics(sending: Stack, fake_twilio: FakeTwili
     assert value(after, "switchboard_socket_connections", kind="agent") == value(
         before, "switchboard_socket_connections", kind="agent"
     )
+
+
+def test_a_provider_retry_of_a_stored_message_counts_once(stack: Stack) -> None:
+    """Twilio retries a webhook whose answer it missed: the same MessageSid twice is one message
+    in, as it is one message stored."""
+    before = scrape(stack)
+    with stack.http() as http:
+        service = stack.create_service(http)
+        flow = stack.create_flex_flow(http, service)
+        params = stack.sms_params(flow["contact_identity"], new_phone(), "sent once, posted twice")
+        assert stack.post_webhook(http, params).status_code == 200
+
+        def stored() -> str:
+            [channel] = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
+            assert channel["messages_count"] == 1
+            return str(channel["sid"])
+
+        channel_sid = eventually(stored)
+        assert stack.post_webhook(http, params).status_code == 200  # the retry, after it was stored
+        eventually(lambda: stack_idle(stack, channel_sid))
+    assert grew(before, scrape(stack), "switchboard_messages_in_total", channel_type="sms") == 1
 
 
 def test_queue_depth_counts_the_tasks_waiting_in_the_store(sending: Stack) -> None:

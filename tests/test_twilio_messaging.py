@@ -209,3 +209,19 @@ def test_webhook_answers_5xx_when_temporal_cannot_take_the_message(make_stack: S
             assert channels_of(http, service) == []
     finally:
         server.stop()
+
+
+def test_a_plus_lost_to_form_encoding_is_put_back(stack: Stack) -> None:
+    """``curl -d From=+1555...`` posts the "+" as a space: the customer's address is still E.164,
+    so the channel and its replies reach the customer's number; other stray whitespace is refused."""
+    with stack.http() as http:
+        service = stack.create_service(http)
+        flow = stack.create_flex_flow(http, service)
+        number, customer = flow["contact_identity"], new_phone()
+        params = stack.sms_params(" " + number.removeprefix("+"), " " + customer.removeprefix("+"), "typed by hand")
+        assert stack.post_webhook(http, params).status_code == 200
+        channel = only_channel(http, service)
+        assert json.loads(channel["attributes"])["from"] == customer
+        assert [m["from"] for m in messages_of(http, service, channel["sid"])] == [customer]
+        refused = stack.post_webhook(http, stack.sms_params(number, f"{customer} ", "trailing space"))
+        assert refused.status_code == 400 and "From" in refused.json()["message"]

@@ -5,9 +5,11 @@
 
 Only operators get plaintext: the account's credentials or an API key (HTTP Basic, as the REST
 API), an admin access token (Bearer), or the cookie ``/codec/sign-in`` sets after asking for the account's
-credentials (what a browser running the Temporal UI can send: the UI's codec option "include
-cross-origin credentials"). Anyone else gets 401 or 403, so the UI shows ciphertext. Browsers reach
-these routes only from the Temporal UI's origins (``temporal_ui_origin``).
+credentials (what a browser running the Temporal UI can send: on the UI's own origin, as
+``switchboard dev`` serves it, always; from another origin with the UI's codec option "include
+cross-origin credentials"). Anyone else gets 401 (with a challenge a browser does not prompt for)
+or 403, so the UI shows ciphertext. Browsers reach these routes cross-origin only from the Temporal
+UI's origins (``temporal_ui_origin``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ PREFIX = "/codec"
 COOKIE = "switchboard_codec"
 # The cookie's token is good for this endpoint only, never as an access token elsewhere.
 COOKIE_AUDIENCE = "switchboard-codec"
+
+# The challenge of a refused codec call (RFC 9110 wants one on a 401).
+CODEC_CHALLENGE = f'Bearer realm="Switchboard codec", sign_in="{PREFIX}/sign-in"'
 
 router = APIRouter(prefix=PREFIX, tags=["Codec"])
 
@@ -77,7 +82,9 @@ async def require_operator(request: Request, context: ContextDep, session: Sessi
     cookie = request.cookies.get(COOKIE)
     if cookie and _session_is_valid(settings, cookie):
         return settings.account_sid
-    raise TwilioError(401, OPERATOR_CREDENTIALS)
+    # Not Basic: a browser would answer a Basic challenge to the UI's same-origin codec call
+    # (``switchboard dev``'s) with a sign-in prompt on every page. Signing in is /codec/sign-in.
+    raise TwilioError(401, OPERATOR_CREDENTIALS, headers={"WWW-Authenticate": CODEC_CHALLENGE})
 
 
 OperatorDep = Annotated[str, Depends(require_operator)]
@@ -128,8 +135,8 @@ async def sign_in(request: Request, context: ContextDep, session: SessionDep, cr
         )
     token, ttl = _session_token(settings)
     response = PlainTextResponse(
-        "Signed in: the Temporal UI in this browser now shows decrypted payloads "
-        "(its codec setting 'include cross-origin credentials' must be on).\n"
+        "Signed in: the Temporal UI in this browser now shows decrypted payloads (a UI on another "
+        "origin than this endpoint needs its codec setting 'include cross-origin credentials').\n"
     )
     secure = request.url.scheme == "https"
     response.set_cookie(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
@@ -33,6 +34,25 @@ MAX_MEDIA = 10
 MESSAGE_STATUSES = frozenset(
     {"accepted", "queued", "sending", "sent", "delivered", "read", "failed", "undelivered", "canceled"}
 )
+
+
+# A "+" posted unencoded in a form (``curl -d From=+1555...``) arrives as a space.
+LOST_PLUS = re.compile(r"(whatsapp:)? ([0-9]+)")
+
+
+def address_param(params: dict[str, str], name: str) -> str:
+    """``From`` or ``To``: an E.164 number whose "+" a form encoding turned into a space gets it
+    back (`` 15551230000`` is ``+15551230000``, also after ``whatsapp:``); any other address with
+    surrounding whitespace is refused, since replies to it would go nowhere."""
+    value = params[name]
+    lost = LOST_PLUS.fullmatch(value)
+    if lost is not None:
+        restored = f"{lost.group(1) or ''}+{lost.group(2)}"
+        log.info("%s arrived with a space for its '+' (a form-encoding slip): taken as E.164", name)
+        return restored
+    if value != value.strip():
+        raise invalid(name, "must not start or end with whitespace (URL-encode a '+' as %2B)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -67,7 +87,7 @@ def parse_inbound(params: dict[str, str]) -> TwilioInbound:
     check_message_body(body)
     if not body and not media:
         raise invalid("Body", "is empty and the message carries no media")
-    to, from_ = params["To"], params["From"]
+    to, from_ = address_param(params, "To"), address_param(params, "From")
     whatsapp = to.startswith(WHATSAPP_PREFIX)
     if whatsapp != from_.startswith(WHATSAPP_PREFIX):
         raise invalid("From", "and To must both be whatsapp: addresses or neither")
