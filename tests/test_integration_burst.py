@@ -35,9 +35,9 @@ BUDGET = 500
 # Signals sent before waiting for the channel to store them: one channel is not flooded.
 WINDOW = 100
 # Events one stored message may cost a run: its signal, its share of workflow tasks, of the
-# batched store calls and of the batched posts (measured: about 3). A run holds its budget plus
-# what arrived while it finished (a window at most), plus its start and end.
-EVENTS_PER_MESSAGE = 6
+# batched store calls and of the batched posts (measured: under 2). A run holds its budget plus
+# what arrived while it finished (a window or so), plus its start and end.
+EVENTS_PER_MESSAGE = 3
 RUN_HISTORY_BOUND = (BUDGET + WINDOW) * EVENTS_PER_MESSAGE + 100
 # Runs the burst needs at least, each holding its budget and a little more.
 MIN_RUNS = TOTAL // (BUDGET + WINDOW)
