@@ -126,7 +126,7 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
             desk_grace_seconds=settings.desk_disconnect_grace_seconds,
             desk_disconnect_activity=settings.desk_disconnect_activity,
         ).all(),
-        *HttpActivities(db, settings.auth_token, outbound).all(),
+        *HttpActivities(db, settings.auth_token, outbound, cipher).all(),
         *RetentionActivities(db, cipher, client, settings.task_queue, settings.retention_days).all(),
         *DeliveryActivities(
             db,
@@ -163,6 +163,9 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
         identity=f"{client.identity}-activities",
         # Lets in-flight activities finish on shutdown instead of being retried elsewhere.
         graceful_shutdown_timeout=timedelta(seconds=10),
+        # An external integration's batch heartbeats its progress after every post: sent within a
+        # second, so an attempt retried after this worker is lost repeats at most that second's.
+        max_heartbeat_throttle_interval=timedelta(seconds=1),
     )
     return Workers(workflow_worker, activity_worker)
 

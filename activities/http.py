@@ -1,30 +1,48 @@
 """HTTP activities: Studio's make-http-request and run-function calls, and the external
-integration's webhook posts (signed like Twilio's, retried by the workflow's retry policy). Their
-URLs are flow authors' and REST callers' choice: they go out under the outbound policy
-(``outbound_http``), and a refusal is a failed step or a recorded integration failure naming why."""
+integration's webhook posts (signed like Twilio's). Their URLs are flow authors' and REST callers'
+choice: they go out under the outbound policy (``outbound_http``), and a refusal is a failed step
+or a recorded integration failure naming why.
+
+An external integration's posts go in batches (``post_chat_webhooks``): one activity posts a run of
+queued messages one after another, in order, so a busy channel costs one activity round trip per
+batch rather than per message. The batch names messages by index and reads them from the store,
+which keeps workflow histories and continue-as-new inputs small whatever the bodies weigh. Each
+post is retried ``retry_count`` times (1 s, 2 s, 4 s) within the activity; what still fails is
+recorded at ``IntegrationFailures`` and the batch goes on. Progress is heartbeated after every
+post, so an attempt retried after a lost worker starts after the last post it finished; every post
+carries ``I-Twilio-Idempotency-Token`` (the message SID, the same on every try) for the one that was
+in flight."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from twilio.request_validator import RequestValidator
 
 from activities.store import finish_even_if_cancelled
 from outbound_http import OutboundClient
+from store.crypto import Cipher
 from store.db import Database
-from store.models import IntegrationFailure
-from workflows.messages import ChatWebhook, WebhookFailure
+from store.models import IntegrationFailure, Message
+from workflows.messages import ChatWebhook, ChatWebhookPosts, PostedWebhooks, WebhookFailure
 from workflows.studio.messages import HttpCall, HttpResult
 
 # What a flow keeps of a response body (characters), and the largest body it reads to keep it.
 MAX_BODY = 64 * 1024
 MAX_RESPONSE_BYTES = 1024 * 1024
+# An integration's answer to one post, and so the longest a batch goes without a heartbeat.
+WEBHOOK_TIMEOUT_SECONDS = 10.0
+# The wait before a post's first retry; each later retry waits twice as long.
+WEBHOOK_FIRST_RETRY_SECONDS = 1.0
+CHAT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 @dataclass
@@ -33,6 +51,8 @@ class HttpActivities:
     # Signs integration webhooks (X-Twilio-Signature), as Twilio signs with the auth token.
     auth_token: str
     outbound: OutboundClient
+    # Reads the messages an external integration is sent.
+    cipher: Cipher
 
     @activity.defn(name="http_call")
     async def http_call(self, call: HttpCall) -> HttpResult:
@@ -63,18 +83,112 @@ class HttpActivities:
 
     @activity.defn(name="post_chat_webhook")
     async def post_chat_webhook(self, webhook: ChatWebhook) -> None:
-        """Raises for a refused URL too: retried as any failure (the retries are few), so the
-        recorded failure counts its attempts."""
-        form = {**webhook.form, "RetryCount": str(activity.info().attempt - 1)}
-        signature = RequestValidator(self.auth_token).compute_signature(webhook.url, form)
+        """One post, retried by the workflow's retry policy (runs that queued posts before batches
+        existed). Raises for a refused URL too: retried as any failure (the retries are few), so
+        the recorded failure counts its attempts."""
+        error = await self._post(webhook.url, webhook.form, activity.info().attempt - 1)
+        if error is not None:
+            raise ApplicationError(error)
+
+    @activity.defn(name="post_chat_webhooks")
+    async def post_chat_webhooks(self, posts: ChatWebhookPosts) -> PostedWebhooks:
+        """Posts the batch in order, each once the one before it was taken or recorded as failed.
+        Heartbeat details: (posts finished, of which failed)."""
+        done, failed = resumed_progress(activity.info().heartbeat_details)
+        remaining = posts.indexes[done:]
+        messages = await self._messages(posts.channel_sid, remaining)
+        for index in remaining:
+            message = messages.get(index)
+            if message is None:
+                # Retention deleted it while it waited: it is not sent after its time.
+                error: str | None = f"message {index} of the channel is no longer stored"
+                attempts, message_sid = 0, ""
+            else:
+                message_sid = message.sid
+                attempts, error = await self._post_with_retries(posts, self._chat_form(posts, message), done, failed)
+            if error is not None:
+                await self._record_failure(posts, message_sid, attempts, error)
+                failed += 1
+            done += 1
+            activity.heartbeat(done, failed)
+        return PostedWebhooks(done - failed, failed)
+
+    async def _messages(self, channel_sid: str, indexes: list[int]) -> dict[int, Message]:
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(Message).where(Message.channel_sid == channel_sid, col(Message.index).in_(indexes))
+            )
+            return {row.index: row for row in rows}
+
+    def _chat_form(self, posts: ChatWebhookPosts, message: Message) -> dict[str, str]:
+        """Programmable Chat's ``onMessageSent`` webhook of a stored message."""
+        return {
+            "EventType": "onMessageSent",
+            "InstanceSid": posts.service_sid,
+            "ChannelSid": posts.channel_sid,
+            "MessageSid": message.sid,
+            "Index": str(message.index),
+            "Body": self.cipher.decrypt_optional(message.body_enc, "message.body") or "",
+            "From": self.cipher.decrypt(message.author_enc, "message.author"),
+            "Attributes": self.cipher.decrypt(message.attributes_enc, "message.attributes"),
+            "DateCreated": message.date_created.strftime(CHAT_DATE_FORMAT),
+            "Source": "SDK",
+        }
+
+    async def _post_with_retries(
+        self, posts: ChatWebhookPosts, form: dict[str, str], done: int, failed: int
+    ) -> tuple[int, str | None]:
+        """(attempts made, the last attempt's error or None once the integration took it)."""
+        error: str | None = None
+        for attempt in range(posts.retry_count + 1):
+            if attempt:
+                activity.heartbeat(done, failed)
+                await asyncio.sleep(WEBHOOK_FIRST_RETRY_SECONDS * 2 ** (attempt - 1))
+            error = await self._post(posts.url, form, attempt)
+            if error is None:
+                return attempt + 1, None
+        return posts.retry_count + 1, error
+
+    async def _post(self, url: str, form: Mapping[str, str], retry_count: int) -> str | None:
+        """One signed post; answers why it failed, or None once the integration took it."""
+        signed = {**form, "RetryCount": str(retry_count)}
+        headers = {
+            "X-Twilio-Signature": RequestValidator(self.auth_token).compute_signature(url, signed),
+            # The same on every try of this message: an integration drops a repeat it already took.
+            "I-Twilio-Idempotency-Token": signed["MessageSid"],
+        }
         try:
             response = await self.outbound.request(
-                "POST", webhook.url, data=form, headers={"X-Twilio-Signature": signature}, timeout_seconds=10
+                "POST", url, data=signed, headers=headers, timeout_seconds=WEBHOOK_TIMEOUT_SECONDS
             )
         except httpx.HTTPError as exc:
-            raise ApplicationError(f"{webhook.url}: {exc.__class__.__name__}: {exc}") from exc
-        if not response.is_success:
-            raise ApplicationError(f"{webhook.url} answered HTTP {response.status_code}")
+            return f"{url}: {exc.__class__.__name__}: {exc}"
+        return None if response.is_success else f"{url} answered HTTP {response.status_code}"
+
+    async def _record_failure(self, posts: ChatWebhookPosts, message_sid: str, attempts: int, error: str) -> None:
+        """Once per message: an attempt retried after recording it, before its heartbeat, finds
+        the row."""
+        async with self.db.write_session() as session:
+            recorded = await session.exec(
+                select(IntegrationFailure.id).where(
+                    IntegrationFailure.channel_sid == posts.channel_sid,
+                    IntegrationFailure.message_sid == message_sid,
+                    IntegrationFailure.url == posts.url,
+                )
+            )
+            if message_sid and recorded.first() is not None:
+                return
+            session.add(
+                IntegrationFailure(
+                    flex_flow_sid=posts.flex_flow_sid,
+                    channel_sid=posts.channel_sid,
+                    message_sid=message_sid,
+                    url=posts.url,
+                    attempts=attempts,
+                    error=error[:1000],
+                )
+            )
+            await session.commit()
 
     @activity.defn(name="record_webhook_failure")
     @finish_even_if_cancelled
@@ -94,4 +208,11 @@ class HttpActivities:
             await session.commit()
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.http_call, self.post_chat_webhook, self.record_webhook_failure]
+        return [self.http_call, self.post_chat_webhook, self.post_chat_webhooks, self.record_webhook_failure]
+
+
+def resumed_progress(details: Sequence[Any]) -> tuple[int, int]:
+    """(posts finished, of which failed) as an earlier attempt of the batch heartbeated them."""
+    if len(details) < 2:
+        return 0, 0
+    return int(details[0]), int(details[1])

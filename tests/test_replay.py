@@ -24,7 +24,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from store.payload_codec import EncryptionCodec, data_converter
-from tests.conftest import Stack, StackFactory, eventually, new_phone, test_settings
+from tests.conftest import RecordingServer, Reply, Stack, StackFactory, eventually, new_phone, test_settings
 from tests.test_routing import add_worker, pending_reservation, task_flex_flow
 from tests.test_studio_flows import Routing, conversation, create_flow, text
 from workflows.channel import ChannelWorkflow
@@ -131,6 +131,36 @@ def run_studio_scenarios(stack: Stack) -> list[str]:
     return channels
 
 
+def run_external_scenario(stack: Stack) -> str:
+    """An external integration's posts (run budget 3): one taken on its retry, one that fails and
+    is recorded, the rest taken, the channel continuing as new with posts queued."""
+    server = RecordingServer()
+    try:
+        server.script("/hook", Reply(500), Reply(200), Reply(503), Reply(503), Reply(200))
+        with stack.http() as http:
+            service = stack.create_service(http)
+            flow = stack.create_flex_flow(
+                http,
+                service,
+                IntegrationType="external",
+                **{"Integration.Url": f"{server.url}/hook", "Integration.RetryCount": "1"},
+            )
+            customer = new_phone()
+            bodies = ["one", "two", "three", "four", "five"]
+            for body in bodies:
+                text(stack, http, flow["contact_identity"], customer, body)
+
+            def posted() -> None:
+                taken = [r.form["Body"] for r in server.received("/hook")][-3:]
+                assert taken == bodies[2:], taken
+
+            eventually(posted)
+            [channel] = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
+    finally:
+        server.close()
+    return str(channel["sid"])
+
+
 def replay(histories: list[WorkflowHistory], converter: DataConverter) -> None:
     async def run() -> None:
         replayer = Replayer(workflows=[ChannelWorkflow, WorkspaceRouter], data_converter=converter)
@@ -184,6 +214,7 @@ def run_scenarios(stack: Stack) -> list[str]:
             assert running == 0
 
         sids += run_studio_scenarios(stack)
+        sids.append(run_external_scenario(stack))
         routed_channel, router = run_routing_scenario(stack)
         sids.append(routed_channel)
         eventually(all_closed)

@@ -34,6 +34,7 @@ from workflows.messages import (
     ChannelState,
     ChannelStatus,
     ChatWebhook,
+    ChatWebhookPosts,
     ClaimSuccessor,
     CreateTask,
     DeliveryFailure,
@@ -48,6 +49,7 @@ from workflows.messages import (
     Origin,
     OutboundDelivery,
     OutboundStart,
+    PostedWebhooks,
     SetChannelStatus,
     StoredMessage,
     WebhookFailure,
@@ -78,8 +80,26 @@ STORE_OPTIONS: dict[str, Any] = {
 
 
 # An external integration's POST is retried ``retry_count`` more times after this first wait,
-# then recorded as failed.
+# then recorded as failed (runs that queued posts one activity each, before OUTBOX_PATCH).
 WEBHOOK_RETRY_INTERVAL = timedelta(seconds=1)
+# An external integration's posts go out in batches of queued message indexes, one activity each,
+# and a run may continue as new with posts queued (they are carried). Runs that began before
+# batches existed replay with one activity per post (their histories have no marker).
+OUTBOX_PATCH = "outbox-batches"
+# Posts one batch activity makes at most: its input stays small, and a run waiting to continue as
+# new waits for one batch at most.
+POST_BATCH = 100
+# A batch's activity retries (a lost worker, a database blink) until it is done: the posts' own
+# retries and recorded failures happen inside it. Progress is heartbeated after every post.
+POST_OPTIONS: dict[str, Any] = {
+    "heartbeat_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60)),
+}
+# The longest one post may take with its retries: the integration's 10 s per attempt and the
+# waits between attempts (1 s, 2 s, 4 s).
+POST_ATTEMPT_SECONDS = 15
+# How long a batch that failed for good waits before its posts are tried again.
+POST_PAUSE_SECONDS = 60
 
 # Agents' and flows' messages on these channels go to the customer through a provider. Runs that
 # began before provider delivery existed replay without it (their histories have no marker).
@@ -174,7 +194,10 @@ class ChannelWorkflow:
         self.waiting_for_reply = False
         self.replies: list[Reply] = []
         self.task_creation: asyncio.Task[None] | None = None
-        self.outbox: list[ChatWebhook] = []
+        # Indexes of stored messages waiting for the external integration, in order (carried
+        # across continue-as-new); ``legacy_outbox``: the posts of runs from before OUTBOX_PATCH.
+        self.outbox: list[int] = list(carried.outbox) if carried else []
+        self.legacy_outbox: list[ChatWebhook] = []
         self.outbox_task: asyncio.Task[None] | None = None
         # Messages waiting for their provider, sent one at a time in order.
         self.deliveries: list[OutboundDelivery] = []
@@ -352,6 +375,7 @@ class ChannelWorkflow:
         self._describe()
         while True:
             await self._store_pending()
+            self._resume_posting()
             if self._run_budget_spent() and self._can_continue():
                 await self._continue_as_new(input.origin)
             # One durable timer per quiet period rather than one per message: when it fires
@@ -367,7 +391,9 @@ class ChannelWorkflow:
             if self._busy():
                 # A flow, a routing task or integration posts hold the conversation open; the
                 # quiet period restarts when they are done.
-                await workflow.wait_condition(lambda: bool(self.pending) or not self._busy() or self._may_continue())
+                await workflow.wait_condition(
+                    lambda: bool(self.pending) or not self._busy() or self._may_continue() or self._posting_stalled()
+                )
                 continue
             await self._set_status(ChannelStatus.INACTIVE)
             if self.config.long_lived:
@@ -507,7 +533,7 @@ class ChannelWorkflow:
 
     def _should_wake(self) -> bool:
         timer_fired = self.quiet_timer is not None and self.quiet_timer.done()
-        return bool(self.pending) or self._may_continue() or timer_fired
+        return bool(self.pending) or self._may_continue() or timer_fired or self._posting_stalled()
 
     def _busy(self) -> bool:
         return (
@@ -515,16 +541,19 @@ class ChannelWorkflow:
             or self.open_task_sid is not None
             or self.task_creation is not None
             or self.outbox_task is not None
+            or bool(self.outbox)
             or self.delivery_task is not None
         )
 
     def _can_continue(self) -> bool:
         """A run may continue as new only where its work can be carried: no integration call in
-        flight, and any Studio execution parked in a wait for a reply."""
+        flight (queued posts are carried), and any Studio execution parked in a wait for a reply."""
+        return self.outbox_task is None and self._others_can_continue()
+
+    def _others_can_continue(self) -> bool:
+        """``_can_continue`` but for the external integration's posts."""
         execution_parked = self.execution_task is None or (self.waiting_for_reply and not self.replies)
-        return (
-            execution_parked and self.task_creation is None and self.outbox_task is None and self.delivery_task is None
-        )
+        return execution_parked and self.task_creation is None and self.delivery_task is None
 
     def _may_continue(self) -> bool:
         return self._run_budget_spent() and self._can_continue()
@@ -554,6 +583,7 @@ class ChannelWorkflow:
                     pending=self.pending,
                     open_task_sid=self.open_task_sid,
                     execution=self.execution if self.execution_task is not None else None,
+                    outbox=list(self.outbox),
                 ),
             )
         )
@@ -600,9 +630,7 @@ class ChannelWorkflow:
         if integration is None:
             return
         if integration.type == "external" and integration.url:
-            self.outbox.append(self._chat_webhook(integration.url, integration.retry_count, message, stored))
-            if self.outbox_task is None:
-                self.outbox_task = asyncio.create_task(self._post_outbox())
+            self._queue_post(integration.url, integration.retry_count, message, stored)
             return
         if self.open_task_sid is not None:
             return  # the conversation is with an agent
@@ -853,11 +881,69 @@ class ChannelWorkflow:
         self.delivery_task = None
         self.last_activity = workflow.now()
 
+    def _queue_post(self, url: str, retry_count: int, message: InboundMessage, stored: StoredMessage) -> None:
+        if not workflow.patched(OUTBOX_PATCH):
+            self.legacy_outbox.append(self._chat_webhook(url, retry_count, message, stored))
+            if self.outbox_task is None:
+                self.outbox_task = asyncio.create_task(self._post_legacy_outbox())
+            return
+        self.outbox.append(stored.index)
+        self._resume_posting()
+
+    def _resume_posting(self) -> None:
+        if self._posting_stalled():
+            self.outbox_task = asyncio.create_task(self._post_outbox())
+
+    def _posting_stalled(self) -> bool:
+        """Posts are queued, none in flight, and the run is not about to continue as new."""
+        return bool(self.outbox) and self.outbox_task is None and not self._outbox_yields()
+
+    def _outbox_yields(self) -> bool:
+        """The run's budget is spent and only posting keeps it from continuing as new: no new
+        batch starts, and the queue is carried to the next run."""
+        return self._run_budget_spent() and self._others_can_continue()
+
     async def _post_outbox(self) -> None:
-        """Posts queued messages one at a time, in order."""
+        """Posts queued messages in batches, in order, one batch at a time."""
+        integration = self.config.integration
+        assert integration is not None and integration.url is not None
         try:
-            while self.outbox:
-                webhook = self.outbox[0]
+            while self.outbox and not self._outbox_yields():
+                batch = self.outbox[:POST_BATCH]
+                await workflow.execute_activity(
+                    "post_chat_webhooks",
+                    ChatWebhookPosts(
+                        integration.url,
+                        integration.retry_count,
+                        self.config.flex_flow_sid,
+                        self.config.channel_sid,
+                        self.config.service_sid,
+                        batch,
+                    ),
+                    result_type=PostedWebhooks,
+                    start_to_close_timeout=timedelta(
+                        seconds=60 + len(batch) * (integration.retry_count + 1) * POST_ATTEMPT_SECONDS
+                    ),
+                    **POST_OPTIONS,
+                )
+                del self.outbox[: len(batch)]
+        except ActivityError as exc:
+            # Not expected (the activity retries until done): the posts stay queued and are
+            # posted again after a pause.
+            workflow.logger.error("posting to %s stopped: %s", integration.url, failure_message(exc))
+            await asyncio.sleep(POST_PAUSE_SECONDS)
+        except asyncio.CancelledError:
+            pass
+        # Not in ``finally``: a run evicted from the worker's cache closes this coroutine, and
+        # workflow calls fail outside the workflow's event loop.
+        self.outbox_task = None
+        self.last_activity = workflow.now()
+
+    async def _post_legacy_outbox(self) -> None:
+        """Posts queued messages one at a time, in order (runs from before OUTBOX_PATCH)."""
+        try:
+            while self.legacy_outbox:
+                webhook = self.legacy_outbox[0]
                 try:
                     await workflow.execute_activity(
                         "post_chat_webhook",
@@ -874,10 +960,9 @@ class ChannelWorkflow:
                         WebhookFailure(webhook, webhook.retry_count + 1, error),
                         **STORE_OPTIONS,
                     )
-                self.outbox.pop(0)
+                self.legacy_outbox.pop(0)
         except asyncio.CancelledError:
             pass
-        # Not in ``finally``: a run evicted from the worker's cache closes this coroutine, and
-        # workflow calls fail outside the workflow's event loop.
+        # Not in ``finally``: see ``_post_outbox``.
         self.outbox_task = None
         self.last_activity = workflow.now()

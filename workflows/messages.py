@@ -155,6 +155,9 @@ class CarriedState:
     # The routing task the conversation is with, if any: the flow does not run meanwhile.
     open_task_sid: str | None = None
     execution: ExecutionState | None = None
+    # Indexes of stored messages still to be posted to the external integration, in order: the
+    # continuation posts them (references, not bodies, so a long queue stays a small input).
+    outbox: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -290,6 +293,30 @@ class ChatWebhook:
     flex_flow_sid: str | None
     channel_sid: str
     message_sid: str
+
+
+@dataclass
+class ChatWebhookPosts:
+    """Queued posts of an ``external`` integration, by reference: the activity reads each
+    message from the store, posts them one after another in order, and records at
+    ``IntegrationFailures`` what fails after its retries."""
+
+    url: str
+    retry_count: int
+    flex_flow_sid: str | None
+    channel_sid: str
+    service_sid: str
+    # Indexes of the channel's stored messages, in posting order.
+    indexes: list[int]
+
+
+@dataclass
+class PostedWebhooks:
+    """What a batch of posts came to: how many the integration took, how many were recorded as
+    failed."""
+
+    posted: int
+    failed: int
 
 
 @dataclass
