@@ -37,6 +37,13 @@ def chat_ended_reason(by: str) -> str:
     return f"the {by} ended the chat"
 
 
+def chat_ended_by(reason: str | None) -> str | None:
+    """Who ended the chat, from the reason its task carries (``chat_ended_reason``), or None."""
+    if reason and reason.startswith("the ") and reason.endswith(" ended the chat"):
+        return reason.removeprefix("the ").removesuffix(" ended the chat")
+    return None
+
+
 def feed_item(
     cipher: Cipher, worker_sid: str, kind: str, channel_sid: str | None, data: dict[str, Any]
 ) -> AgentFeedItem:

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from fake_provider import FakeTwilio
 from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
-from tests.test_browser import SEEN, desk_sign_in, new_page, said, shot, widget_start
+from tests.test_browser import SEEN, desk_sign_in, new_page, said, shot, widget_start, worker_named
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,13 @@ def test_the_desk_closes_the_composer_once_the_customer_left(web: Stack, browser
         )
         expect(desk.get_by_test_id("desk-send")).to_be_disabled()
         shot(desk, "desk-customer-left.png")
+        # A reloaded desk still knows the customer left.
+        desk.reload()
+        expect(desk.get_by_test_id("desk-status")).to_have_text("Connected", timeout=SEEN)
+        desk.get_by_test_id("desk-conversation").first.click(timeout=SEEN)
+        expect(desk.get_by_test_id("desk-messages")).to_contain_text("The customer ended the chat.", timeout=SEEN)
+        expect(desk.get_by_test_id("desk-input")).to_be_disabled(timeout=SEEN)
+        shot(desk, "desk-customer-left-reloaded.png")
     finally:
         for context in (chat_context, desk_context):
             context.close()
@@ -127,3 +134,39 @@ def test_new_conversation_while_offline_says_why_and_sends_nothing(
         shot(desk, "desk-outbound-started.png")
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def briefly_missed(make_stack: StackFactory) -> Stack:
+    """Desks count as gone two seconds after their last socket closed."""
+    return make_stack(
+        desk_dev_sign_in=True,
+        channel_inactivity_seconds=600.0,
+        desk_disconnect_grace_seconds=2.0,
+        desk_presence_lease_seconds=2.0,
+    )
+
+
+def test_an_offer_to_a_closed_desk_moves_to_an_open_one(briefly_missed: Stack, browser: Browser) -> None:
+    """An Available agent closes the desk with an offer pending: once the grace period is over
+    the agent is Offline and the chat is offered to the agent whose desk is open, well before the
+    reservation would have timed out."""
+    gone_context, gone = new_page(browser)
+    here_context, here = new_page(browser)
+    chat_context, chat = new_page(browser)
+    try:
+        clear_the_floor(briefly_missed)
+        desk_sign_in(gone, briefly_missed, "uma")
+        widget_start(chat, briefly_missed, "Flo", "Can I change my order?")
+        offer = gone.get_by_test_id("desk-reservation")
+        expect(offer.get_by_test_id("reservation-name")).to_have_text("Flo", timeout=SEEN)
+        gone_context.close()  # the agent closes the desk without a word
+        desk_sign_in(here, briefly_missed, "val")
+        moved = here.get_by_test_id("desk-reservation")
+        expect(moved.get_by_test_id("reservation-name")).to_have_text("Flo", timeout=SEEN)
+        shot(here, "desk-offer-moved-from-closed-desk.png")
+        uma = worker_named(briefly_missed, "uma")
+        assert (uma.activity_name, uma.available) == ("Offline", False)
+    finally:
+        for context in (chat_context, here_context):
+            context.close()

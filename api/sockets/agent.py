@@ -47,7 +47,7 @@ from api.twilio_shape import iso
 from store.channel_work import ACTING_RESERVATIONS, worked_channels
 from store.contacts import worker_identity
 from store.fanout import agent_key
-from store.feed import pre_engagement_data
+from store.feed import chat_ended_by, pre_engagement_data
 from store.models import (
     AgentFeedItem,
     Channel,
@@ -394,6 +394,8 @@ class AgentSocket(FeedSocket):
                 "assignment_status": task.assignment_status,
                 # This agent transferred the task: it wraps up its part but no longer writes here.
                 "handed_over": task.reason == HANDED_OVER,
+                # Who ended the chat (the customer leaving the web chat), so a reloaded desk knows too.
+                "ended_by": chat_ended_by(task.reason),
                 "attributes": json.loads(cipher.decrypt(task.attributes_enc, "task.attributes")),
                 "age": task_age(task),
                 "queue_sid": task.task_queue_sid,

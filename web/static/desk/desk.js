@@ -882,6 +882,11 @@
     if (state.conversations.get(conv.sid) !== conv || !info) return;
     conv.info = info;
     if (info.task) conv.task = { ...info.task };
+    if (info.task && info.task.ended_by && !conv.ended) {
+      // The chat ended before this desk loaded (a reload): say so as the live event does.
+      conv.ended = true;
+      addNotice(conv, endedText(info.task.ended_by));
+    }
     const customer = customerIdentity(conv);
     const member = (info.members || []).find((m) => m.identity === customer);
     if (member && typeof member.last_consumed_message_index === "number") {
@@ -1064,10 +1069,14 @@
       : "Write a reply. Enter sends, Shift+Enter starts a new line.";
   }
 
+  function endedText(by) {
+    return by === "customer" || !by ? "The customer ended the chat."
+      : by === "agent" ? "An agent ended the chat." : "The chat was ended by the system.";
+  }
+
   function onChatEnded(conv, by) {
     conv.ended = true;
-    const text = by === "customer" || !by ? "The customer ended the chat."
-      : by === "agent" ? "An agent ended the chat." : "The chat was ended by the system.";
+    const text = endedText(by);
     addNotice(conv, text);
     if (!isSelected(conv)) announce(`${customerName(conv)}: ${text}`);
     refreshConversation(conv);
