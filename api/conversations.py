@@ -175,25 +175,17 @@ async def end_conversation(
 async def receive_customer_message(
     context: AppContext, session: AsyncSession, flow: FlexFlow, address: str, message: InboundMessage
 ) -> None:
-    """A provider webhook's customer message: always taken (a customer may always write; a closed
-    conversation is reopened, or succeeded by a new channel, by the channel workflow). Not durable
-    is a 503, so the provider retries (the message key keeps the retry idempotent)."""
+    """A provider webhook's customer message, delivered to the contact's current channel on
+    ``flow``: always taken (a customer may always write; a closed conversation is reopened, or
+    succeeded by a new channel, by the channel workflow). Not durable is a 503, so the provider
+    retries (the message key keeps the retry idempotent)."""
+    config = await contact_config(context, session, flow, address)
+    CHANNEL_SID.set(config.channel_sid)
     try:
-        await ingest_contact_message(context, session, flow, address, message)
+        await context.channels.deliver(config, message)
     except RPCError as exc:
         log.error("message %s not accepted by Temporal: %s", message.key, exc)
         raise TwilioError(503, "the message could not be stored; retry", SERVICE_UNAVAILABLE) from exc
-
-
-async def ingest_contact_message(
-    context: AppContext, session: AsyncSession, flow: FlexFlow, address: str, message: InboundMessage
-) -> str:
-    """Deliver a customer's message to the contact's current channel on ``flow``. Returns the SID
-    it was addressed to once Temporal holds it durably."""
-    config = await contact_config(context, session, flow, address)
-    CHANNEL_SID.set(config.channel_sid)
-    await context.channels.deliver(config, message)
-    return config.channel_sid
 
 
 async def last_customer_message(context: AppContext, channel_sid: str, address: str) -> datetime | None:

@@ -197,12 +197,12 @@ class AgentSocket(FeedSocket):
         """An agent works on channels it holds a task of and reads those it joined before; a
         supervisor also watches (``watch``) its service's; an admin any (``api.access``)."""
         async with self.context.db.session() as session:
+            if watch:
+                if not await may_reach_channel(session, self.claims.grants, channel_sid, watch=True):
+                    raise CommandError(403, f"channel {channel_sid} is not one of this agent's channels")
+                return
             try:
-                if watch:
-                    if not await may_reach_channel(session, self.claims.grants, channel_sid, watch=True):
-                        raise ConversationRefused(403, f"channel {channel_sid} is not one of this agent's channels")
-                else:
-                    await check_may_write(session, self.claims.grants, channel_sid)
+                await check_may_write(session, self.claims.grants, channel_sid)
             except ConversationRefused as exc:
                 raise CommandError(exc.status, exc.message) from exc
 
