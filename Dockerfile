@@ -4,12 +4,11 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY settings.py cli.py worker.py devstack.py fake_provider.py key_rotation.py observability.py outbound_http.py ./
+COPY worker.py ./
+COPY switchboard ./switchboard
 COPY api ./api
 COPY workflows ./workflows
 COPY activities ./activities
-COPY store ./store
-COPY web ./web
 RUN pip install . && useradd --create-home --uid 10001 switchboard
 USER switchboard
 

@@ -31,14 +31,14 @@ from activities.retention import RetentionActivities
 from activities.routing import RoutingActivities
 from activities.store import StoreActivities
 from activities.studio import StudioActivities
-from observability import configure_logging, serve_worker_metrics, temporal_runtime
-from outbound_http import OutboundClient
-from settings import Settings, load_settings
-from store.crypto import Cipher, KeyedHasher
-from store.db import Database
-from store.fanout import FeedPublisher
-from store.migrate import migrate
-from store.payload_codec import data_converter
+from switchboard.observability import configure_logging, serve_worker_metrics, temporal_runtime
+from switchboard.outbound_http import OutboundClient
+from switchboard.settings import Settings, load_settings
+from switchboard.store.crypto import Cipher, KeyedHasher
+from switchboard.store.db import Database
+from switchboard.store.fanout import FeedPublisher
+from switchboard.store.migrate import migrate
+from switchboard.store.payload_codec import data_converter
 from workflows import search_attributes
 from workflows.channel import ChannelWorkflow
 from workflows.retention import ContactErasure, RetentionSweep

@@ -21,12 +21,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.store import finish_even_if_cancelled
-from observability import DELIVERY_SECONDS, MESSAGES_OUT
-from store.crypto import Cipher
-from store.db import Database
-from store.deliveries import record_status
-from store.media_links import signed_media_url
-from store.models import Message, MessageDelivery
+from switchboard.observability import DELIVERY_SECONDS, MESSAGES_OUT
+from switchboard.store.crypto import Cipher
+from switchboard.store.db import Database
+from switchboard.store.deliveries import record_status
+from switchboard.store.media_links import signed_media_url
+from switchboard.store.models import Message, MessageDelivery
 from workflows.messages import DeliveryFailure, OutboundDelivery
 
 USER_AGENT = "Switchboard"

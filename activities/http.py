@@ -28,10 +28,10 @@ from temporalio.exceptions import ApplicationError
 from twilio.request_validator import RequestValidator
 
 from activities.store import finish_even_if_cancelled
-from outbound_http import OutboundClient
-from store.crypto import Cipher
-from store.db import Database
-from store.models import IntegrationFailure, Message
+from switchboard.outbound_http import OutboundClient
+from switchboard.store.crypto import Cipher
+from switchboard.store.db import Database
+from switchboard.store.models import IntegrationFailure, Message
 from workflows.messages import ChatWebhook, ChatWebhookPosts, PostedWebhooks, WebhookFailure
 from workflows.studio.messages import HttpCall, HttpResult
 

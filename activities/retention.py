@@ -15,10 +15,17 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from store.crypto import Cipher
-from store.db import Database
-from store.models import Erasure, Task, utcnow
-from store.retention import audit, contact_channels, cutoff_for, erase_channels, services_to_sweep, sweep_service
+from switchboard.store.crypto import Cipher
+from switchboard.store.db import Database
+from switchboard.store.models import Erasure, Task, utcnow
+from switchboard.store.retention import (
+    audit,
+    contact_channels,
+    cutoff_for,
+    erase_channels,
+    services_to_sweep,
+    sweep_service,
+)
 from workflows.retention import ErasureRequest, ServiceRetention, SweepRequest
 from workflows.routing.client import RoutingClient
 from workflows.routing.messages import TaskChange

@@ -20,14 +20,20 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import finish_even_if_cancelled
-from observability import QUEUE_WAIT_SECONDS, RESERVATIONS
-from outbound_http import OutboundClient, OutboundRefused
-from store import desks
-from store.contacts import worker_identity
-from store.crypto import Cipher
-from store.db import Database
-from store.feed import SOCKET_CHANNEL_TYPES, add_for_customer, chat_ended_reason, feed_item, pre_engagement_data
-from store.models import (
+from switchboard.observability import QUEUE_WAIT_SECONDS, RESERVATIONS
+from switchboard.outbound_http import OutboundClient, OutboundRefused
+from switchboard.store import desks
+from switchboard.store.contacts import worker_identity
+from switchboard.store.crypto import Cipher
+from switchboard.store.db import Database
+from switchboard.store.feed import (
+    SOCKET_CHANNEL_TYPES,
+    add_for_customer,
+    chat_ended_reason,
+    feed_item,
+    pre_engagement_data,
+)
+from switchboard.store.models import (
     AgentFeedItem,
     Channel,
     ChannelAgent,

@@ -17,13 +17,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from observability import count_messages_in
-from store.contacts import contact_channel_sid, identity_hash
-from store.crypto import Cipher, KeyedHasher
-from store.db import Database
-from store.feed import add_for_channel
-from store.media_links import viewer_media
-from store.models import Channel, Contact, Member, Message, utcnow
+from switchboard.observability import count_messages_in
+from switchboard.store.contacts import contact_channel_sid, identity_hash
+from switchboard.store.crypto import Cipher, KeyedHasher
+from switchboard.store.db import Database
+from switchboard.store.feed import add_for_channel
+from switchboard.store.media_links import viewer_media
+from switchboard.store.models import Channel, Contact, Member, Message, utcnow
 from workflows import sids
 from workflows.messages import (
     AddMember,

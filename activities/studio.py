@@ -14,9 +14,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.store import finish_even_if_cancelled
-from store.crypto import Cipher
-from store.db import Database
-from store.models import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep, utcnow
+from switchboard.store.crypto import Cipher
+from switchboard.store.db import Database
+from switchboard.store.models import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep, utcnow
 from workflows.studio.messages import BeginExecution, EndExecution, LoadedFlow, LoadFlow, RecordStep
 
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.tokens import Grants
-from store.channel_work import has_joined, may_act
-from store.models import Channel
+from switchboard.store.channel_work import has_joined, may_act
+from switchboard.store.models import Channel
 
 WORKER_ROLES = ("agent", "supervisor", "admin")
 # What a supervisor reads over REST: TaskRouter's routing state (workspaces, queues, workers, tasks).

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.routes.studio import MAX_DEFINITION_CHARS
 from api.twilio_shape import INVALID_PARAMETER, TOO_LARGE, error_response
-from settings import Settings
+from switchboard.settings import Settings
 
 # Multipart boundaries, headers and the other form fields around an uploaded file.
 MULTIPART_ALLOWANCE = 64 * 1024

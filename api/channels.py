@@ -16,8 +16,8 @@ from temporalio.exceptions import ApplicationError
 
 from api.deps import AppContext
 from api.twilio_shape import CONFLICT, TwilioError
-from store.contacts import address_hash, current_channel_sid
-from store.models import Channel, Contact, FlexFlow
+from switchboard.store.contacts import address_hash, current_channel_sid
+from switchboard.store.models import Channel, Contact, FlexFlow
 from workflows import sids
 from workflows.messages import ChannelConfig, Integration
 

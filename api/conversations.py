@@ -31,11 +31,11 @@ from api.deps import AppContext
 from api.routes.taskrouter.routing_calls import routed
 from api.tokens import Grants
 from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid, iso, message_body_problem
-from observability import CHANNEL_SID
-from store.channel_work import ACTING_RESERVATIONS, holders
-from store.defaults import plan_flex_defaults
-from store.feed import add_for_channel, chat_ended_reason
-from store.models import Channel, FlexFlow, Message, Reservation, Task, Worker, utcnow
+from switchboard.observability import CHANNEL_SID
+from switchboard.store.channel_work import ACTING_RESERVATIONS, holders
+from switchboard.store.defaults import plan_flex_defaults
+from switchboard.store.feed import add_for_channel, chat_ended_reason
+from switchboard.store.models import Channel, FlexFlow, Message, Reservation, Task, Worker, utcnow
 from workflows.channel import PROVIDER_CHANNEL_TYPES
 from workflows.messages import ChannelConfig, ChannelState, ChannelStatus, InboundMessage, OutboundStart, StoredMessage
 from workflows.routing.messages import TaskChange

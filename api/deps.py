@@ -25,12 +25,12 @@ from api.access import may_use_rest
 from api.rate_limits import SESSIONS, TOKEN, RateLimits, client_ip
 from api.tokens import ACCOUNT_ORIGIN, REVOKED, Grants, TokenClaims, TokenError, verify_token
 from api.twilio_shape import SERVICE_UNAVAILABLE, PageRequest, TwilioError, base_url, page_body, page_request
-from settings import Settings
-from store.api_keys import valid_api_key
-from store.crypto import Cipher, KeyedHasher
-from store.db import Database
-from store.fanout import FeedWaiters
-from store.revocations import revocation
+from switchboard.settings import Settings
+from switchboard.store.api_keys import valid_api_key
+from switchboard.store.crypto import Cipher, KeyedHasher
+from switchboard.store.db import Database
+from switchboard.store.fanout import FeedWaiters
+from switchboard.store.revocations import revocation
 from workflows.routing.client import RoutingClient
 from workflows.starter import ChannelClient
 

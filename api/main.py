@@ -48,14 +48,14 @@ from api.twilio_shape import (
 from api.webhooks import custom, meta, twilio_messaging
 from api.webhooks.timing import WebhookTiming
 from api.widget_cors import WidgetCors
-from observability import temporal_runtime
-from settings import Settings
-from store.crypto import Cipher, KeyedHasher
-from store.db import Database
-from store.defaults import ensure_flex_defaults
-from store.fanout import FeedPublisher, FeedWaiters
-from store.migrate import SchemaMismatch, migrate
-from store.payload_codec import data_converter
+from switchboard.observability import temporal_runtime
+from switchboard.settings import Settings
+from switchboard.store.crypto import Cipher, KeyedHasher
+from switchboard.store.db import Database
+from switchboard.store.defaults import ensure_flex_defaults
+from switchboard.store.fanout import FeedPublisher, FeedWaiters
+from switchboard.store.migrate import SchemaMismatch, migrate
+from switchboard.store.payload_codec import data_converter
 
 log = logging.getLogger(__name__)
 

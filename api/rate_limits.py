@@ -16,7 +16,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from api.twilio_shape import TOO_MANY_REQUESTS, TwilioError
-from settings import Settings
+from switchboard.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from settings import Settings
+from switchboard.settings import Settings
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

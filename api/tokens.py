@@ -43,7 +43,7 @@ from typing import Any, Literal, get_args
 
 import jwt
 
-from settings import MAX_TOKEN_TTL_SECONDS, Settings
+from switchboard.settings import MAX_TOKEN_TTL_SECONDS, Settings
 
 ALGORITHM = "HS256"
 # Clock skew tolerated between the machine that minted a token and the one checking it.

@@ -27,7 +27,7 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.webhook_throughput import bench_stack, percentile, raw_signal_with_start
-from settings import Settings
+from switchboard.settings import Settings
 
 NUMBER = "+15550008888"
 

@@ -29,9 +29,9 @@ from temporalio.worker import Worker
 from bench.processes import cpu_sample, cpu_shares, file_size, megabytes, one
 from bench.raw_workflow import RawChannel
 from bench.webhook_throughput import bench_stack, drive_webhooks, percentile, setup_flow, wait_until_stored
-from settings import Settings
-from store.db import Database
-from store.payload_codec import data_converter
+from switchboard.settings import Settings
+from switchboard.store.db import Database
+from switchboard.store.payload_codec import data_converter
 
 
 async def measured_throughput(

@@ -39,10 +39,10 @@ from websockets.asyncio.client import connect
 
 from bench.raw_workflow import RawChannel
 from bench.webhook_throughput import bench_stack, drive_webhooks, setup_flow
-from settings import Settings
-from store.db import Database
-from store.models import Message
-from store.payload_codec import data_converter
+from switchboard.settings import Settings
+from switchboard.store.db import Database
+from switchboard.store.models import Message
+from switchboard.store.payload_codec import data_converter
 from workflows.messages import InboundMessage
 
 REPEATS = 5

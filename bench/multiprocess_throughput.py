@@ -33,8 +33,8 @@ from bench.webhook_throughput import (
     traffic_arguments,
     wait_until_stored,
 )
-from settings import Settings
-from store.db import Database
+from switchboard.settings import Settings
+from switchboard.store.db import Database
 
 
 async def phase(

@@ -37,11 +37,11 @@ from temporalio.worker import Worker
 from twilio.request_validator import RequestValidator
 
 from bench.raw_workflow import RawChannel
-from devstack import BackgroundStack, start_dev_server, wait_until_ready
-from settings import Settings, generate_dev_secrets
-from store.db import Database
-from store.models import Message
-from store.payload_codec import data_converter
+from switchboard.devstack import BackgroundStack, start_dev_server, wait_until_ready
+from switchboard.settings import Settings, generate_dev_secrets
+from switchboard.store.db import Database
+from switchboard.store.models import Message
+from switchboard.store.payload_codec import data_converter
 
 
 @dataclass

@@ -31,10 +31,10 @@ from playwright.sync_api import Browser, sync_playwright
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client as TwilioClient
 
-from devstack import BackgroundStack, DevServer, start_dev_server, wait_until_ready
-from fake_provider import FakeMeta, FakeTwilio
-from settings import Settings
-from store.defaults import plan_flex_defaults
+from switchboard.devstack import BackgroundStack, DevServer, start_dev_server, wait_until_ready
+from switchboard.fake_provider import FakeMeta, FakeTwilio
+from switchboard.settings import Settings
+from switchboard.store.defaults import plan_flex_defaults
 from tests.jwks_server import JwksServer
 
 T = TypeVar("T")

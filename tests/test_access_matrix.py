@@ -26,10 +26,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from api.tokens import EXPIRED, INVALID_ISSUER, INVALID_SIGNATURE
-from store.crypto import Cipher
-from store.db import Database
-from store.defaults import plan_flex_defaults
-from store.models import ApiKey, ChannelAgent, Reservation, Task
+from switchboard.store.crypto import Cipher
+from switchboard.store.db import Database
+from switchboard.store.defaults import plan_flex_defaults
+from switchboard.store.models import ApiKey, ChannelAgent, Reservation, Task
 from tests.conftest import Stack, StackFactory, new_phone
 from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
 from workflows import sids

@@ -23,8 +23,8 @@ from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, P
 from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
 from twilio.rest.taskrouter.v1.workspace.worker import WorkerInstance
 
-from fake_provider import FakeTwilio, ScriptedError
-from store.defaults import plan_flex_defaults
+from switchboard.fake_provider import FakeTwilio, ScriptedError
+from switchboard.store.defaults import plan_flex_defaults
 from tests.conftest import ARTIFACTS, Stack, StackFactory, clear_the_floor, eventually, new_phone
 from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
 from tests.test_channel_workflow import messages_of

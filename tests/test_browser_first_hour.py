@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from fake_provider import FakeTwilio
+from switchboard.fake_provider import FakeTwilio
 from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
 from tests.test_browser import SEEN, desk_sign_in, new_page, said, shot, widget_start, worker_named
 

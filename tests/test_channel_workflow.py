@@ -16,7 +16,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from devstack import temporal_binary
+from switchboard.devstack import temporal_binary
 from tests.conftest import Stack, StackFactory, eventually, new_phone
 from workflows.channel import ChannelWorkflow
 from workflows.messages import ChannelStatus, InboundMessage

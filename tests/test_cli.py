@@ -25,11 +25,11 @@ import pytest
 
 from api.routes.media import fetch_provider_media
 from api.twilio_shape import TwilioError
-from cli import using_fakes
-from devstack import DevServer
-from fake_provider import FakeMeta, FakeTwilio
-from outbound_http import OutboundPolicy
-from settings import SECRET_FIELDS, Settings
+from switchboard.cli import using_fakes
+from switchboard.devstack import DevServer
+from switchboard.fake_provider import FakeMeta, FakeTwilio
+from switchboard.outbound_http import OutboundPolicy
+from switchboard.settings import SECRET_FIELDS, Settings
 from tests.conftest import SWITCHBOARD, Stack, eventually, free_port, new_phone, spawn, test_settings
 from tests.test_replay import QUIZ
 

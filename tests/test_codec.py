@@ -17,8 +17,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from api.tokens import Grants, mint_token
-from store.crypto import Cipher
-from store.payload_codec import ENCODING, KEY_ID, EncryptionCodec, PayloadDecryptionError, data_converter
+from switchboard.store.crypto import Cipher
+from switchboard.store.payload_codec import ENCODING, KEY_ID, EncryptionCodec, PayloadDecryptionError, data_converter
 from tests.conftest import Stack, StackFactory, eventually, new_phone, test_settings
 
 UI_ORIGIN = "http://127.0.0.1:18233"

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from devstack import DevServer, start_dev_server, temporal_binary, wait_until_ready
+from switchboard.devstack import DevServer, start_dev_server, temporal_binary, wait_until_ready
 from tests.conftest import ARTIFACTS, Stack, eventually, free_port, new_phone, test_settings
 from tests.test_cli import switchboard_dev
 

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import yaml
 
 from api.routes.health import router as health_router
-from settings import SECRET_FIELDS, Settings
+from switchboard.settings import SECRET_FIELDS, Settings
 
 ROOT = Path(__file__).parent.parent
 SETTING_VARIABLES = {f"SWITCHBOARD_{name.upper()}" for name in Settings.model_fields}
@@ -58,8 +58,8 @@ def test_api_and_worker_replicas_get_every_secret_and_their_command() -> None:
     apis, workers = services_running(spec, "api"), services_running(spec, "worker")
     assert len(apis) >= 2 and len(workers) >= 2
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["switchboard"] == "cli:main"
-    from cli import app
+    assert scripts["switchboard"] == "switchboard.cli:main"
+    from switchboard.cli import app
 
     commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
     assert {"api", "worker", "dev"} <= commands
@@ -124,7 +124,7 @@ def test_dockerfile_runs_the_console_script_and_checks_health() -> None:
     # Everything the package is built from is copied in.
     for module in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["py-modules"]:
         assert f"{module}.py" in dockerfile, f"the image misses {module}.py"
-    for package in ("api", "workflows", "activities", "store", "web"):
+    for package in ("switchboard", "api", "workflows", "activities"):
         assert f"COPY {package} ./{package}" in dockerfile
 
 
@@ -132,7 +132,7 @@ def test_redis_migrations_and_metrics_are_wired() -> None:
     spec = compose()
     services = spec["services"]
     replicas = {**services_running(spec, "api"), **services_running(spec, "worker")}
-    from cli import app
+    from switchboard.cli import app
 
     commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
     [migrate_name] = services_running(spec, "migrate")
@@ -154,3 +154,13 @@ def test_redis_migrations_and_metrics_are_wired() -> None:
     [ui_port] = [int(mapping.split(":")[0]) for mapping in ui["ports"]]
     for name, service in replicas.items():
         assert urlparse(service["environment"]["SWITCHBOARD_TEMPORAL_UI_ORIGIN"]).port == ui_port, name
+
+
+def test_the_install_adds_only_the_design_cards_names_and_the_project_package() -> None:
+    """Nothing lands in site-packages under a generic name (`settings`, `store`, `web`, `cli`)."""
+    from setuptools import find_packages
+
+    setuptools_config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = find_packages(where=str(ROOT), include=setuptools_config["packages"]["find"]["include"])
+    top_level = {name.split(".")[0] for name in found} | set(setuptools_config.get("py-modules", []))
+    assert top_level == {"switchboard", "api", "workflows", "activities", "worker"}, top_level

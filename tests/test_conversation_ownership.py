@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from fake_provider import FakeTwilio
-from store.defaults import plan_flex_defaults
+from switchboard.fake_provider import FakeTwilio
+from switchboard.store.defaults import plan_flex_defaults
 from tests.conftest import Stack, clear_the_floor, eventually, new_phone
 from tests.test_agent_socket import command, event, frame
 from tests.test_studio_flows import text

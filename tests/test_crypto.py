@@ -8,7 +8,7 @@ import os
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from store.crypto import Cipher, KeyedHasher, KeyRingError
+from switchboard.store.crypto import Cipher, KeyedHasher, KeyRingError
 
 
 def key() -> str:

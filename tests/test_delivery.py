@@ -19,8 +19,8 @@ from sqlalchemy import create_engine
 from sqlalchemy import text as sql
 from twilio.request_validator import RequestValidator
 
-from fake_provider import FakeTwilio, ScriptedError
-from store.defaults import plan_flex_defaults
+from switchboard.fake_provider import FakeTwilio, ScriptedError
+from switchboard.store.defaults import plan_flex_defaults
 from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
 from tests.test_agent_socket import command, event, frame
 from tests.test_studio_flows import text

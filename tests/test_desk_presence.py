@@ -19,9 +19,9 @@ import pytest
 from sqlmodel import select
 from websockets.exceptions import ConnectionClosed
 
-from devstack import DevServer
-from store.db import Database
-from store.models import DeskConnection, utcnow
+from switchboard.devstack import DevServer
+from switchboard.store.db import Database
+from switchboard.store.models import DeskConnection, utcnow
 from tests.conftest import (
     REDIS_URL,
     Stack,

@@ -25,9 +25,9 @@ import pytest
 from temporalio.client import Client
 
 from api.webhooks.custom import signature_for
-from devstack import DevServer, start_dev_server, wait_until_ready
-from fake_provider import FakeMeta, meta_webhook
-from store.defaults import plan_flex_defaults
+from switchboard.devstack import DevServer, start_dev_server, wait_until_ready
+from switchboard.fake_provider import FakeMeta, meta_webhook
+from switchboard.store.defaults import plan_flex_defaults
 from tests.conftest import Stack, eventually, free_port, new_phone, test_settings
 from tests.test_agent_socket import command, event, frame
 from tests.test_webchat import as_customer, open_session

@@ -18,12 +18,12 @@ import pytest
 import uvicorn
 
 from api.main import create_app
-from devstack import ApiServer
-from settings import Settings
-from store.db import Database
-from store.fanout import POLL_SECONDS, FeedPublisher, FeedWaiters, agent_key, customer_key
-from store.migrate import migrate
-from store.models import AgentFeedItem, CustomerFeedItem, Service
+from switchboard.devstack import ApiServer
+from switchboard.settings import Settings
+from switchboard.store.db import Database
+from switchboard.store.fanout import POLL_SECONDS, FeedPublisher, FeedWaiters, agent_key, customer_key
+from switchboard.store.migrate import migrate
+from switchboard.store.models import AgentFeedItem, CustomerFeedItem, Service
 from tests.conftest import REDIS_URL, Stack, StackFactory, eventually, free_port
 from tests.test_agent_socket import command, event, frame
 from tests.test_webchat import as_agent, as_customer, open_session, sign_in
@@ -111,7 +111,7 @@ async def test_redis_down_costs_wake_ups_not_commits(caplog: pytest.LogCaptureFi
     heard: list[set[str]] = []
     publisher = FeedPublisher(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     publisher.add_listener(heard.append)
-    with caplog.at_level(logging.DEBUG, logger="store.fanout"):
+    with caplog.at_level(logging.DEBUG, logger="switchboard.store.fanout"):
         for worker in ("WK1", "WK2"):
             publisher.publish({agent_key(worker)})  # no exception reaches the committing code
             await publisher.flush()

@@ -7,9 +7,9 @@ import asyncio
 
 from sqlmodel import col, select
 
-from store.db import Database
-from store.migrate import migrate
-from store.models import AgentFeedItem
+from switchboard.store.db import Database
+from switchboard.store.migrate import migrate
+from switchboard.store.models import AgentFeedItem
 
 
 def row(worker_sid: str, kind: str) -> AgentFeedItem:

@@ -14,10 +14,10 @@ from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
 from api.routes import studio
-from settings import Settings
-from store.db import Database, create_tables
-from store.defaults import ensure_flex_defaults, messaging_flow_definition, plan_flex_defaults
-from store.models import (
+from switchboard.settings import Settings
+from switchboard.store.db import Database, create_tables
+from switchboard.store.defaults import ensure_flex_defaults, messaging_flow_definition, plan_flex_defaults
+from switchboard.store.models import (
     FlexFlow,
     RoutingWorkflow,
     Service,

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from devstack import DevServer
-from store.defaults import plan_flex_defaults
+from switchboard.devstack import DevServer
+from switchboard.store.defaults import plan_flex_defaults
 from tests.conftest import Stack
 from tests.test_hostile_input import stack_on_postgresql
 

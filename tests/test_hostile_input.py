@@ -31,10 +31,10 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from api.webhooks.custom import signature_for
-from devstack import DevServer
-from settings import generate_dev_secrets
-from store.db import Database, ping
-from store.defaults import plan_flex_defaults
+from switchboard.devstack import DevServer
+from switchboard.settings import generate_dev_secrets
+from switchboard.store.db import Database, ping
+from switchboard.store.defaults import plan_flex_defaults
 from tests.conftest import POSTGRES_ADMIN_URL, Stack, StackFactory, new_phone, test_settings
 from tests.test_agent_socket import Desk, answering, command, frame
 from tests.test_observability import scrape, value

@@ -17,15 +17,15 @@ import pytest
 from sqlmodel import select
 
 from api.webhooks.custom import signature_for
-from settings import Settings
-from store.db import Database, create_tables
-from store.defaults import (
+from switchboard.settings import Settings
+from switchboard.store.db import Database, create_tables
+from switchboard.store.defaults import (
     LEGACY_MESSAGING_FLOW_ATTRIBUTES,
     ensure_flex_defaults,
     messaging_flow_definition,
     plan_flex_defaults,
 )
-from store.models import StudioFlow, StudioFlowRevision
+from switchboard.store.models import StudioFlow, StudioFlowRevision
 from tests.conftest import RecordingServer, Reply, Stack, StackFactory, eventually, new_phone, test_settings
 from tests.test_agent_socket import command, event, frame
 from tests.test_studio_flows import create_flow, ended, sms_flex_flow, text

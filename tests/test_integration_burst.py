@@ -19,11 +19,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.http import HttpActivities
 from activities.store import StoreActivities
-from outbound_http import OutboundClient
-from store.crypto import Cipher, KeyedHasher
-from store.db import Database
-from store.migrate import migrate
-from store.models import Channel, IntegrationFailure, Service
+from switchboard.outbound_http import OutboundClient
+from switchboard.store.crypto import Cipher, KeyedHasher
+from switchboard.store.db import Database
+from switchboard.store.migrate import migrate
+from switchboard.store.models import Channel, IntegrationFailure, Service
 from tests.conftest import LOOPBACK_NETWORKS, RecordingServer, Reply, Stack, StackFactory, eventually, new_phone
 from workflows import sids
 from workflows.channel import ChannelWorkflow

@@ -20,14 +20,14 @@ import sqlmodel
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from cli import app
-from devstack import DevServer
-from settings import Settings, generate_dev_secrets
-from store.crypto import Cipher
-from store.db import Database, create_tables
-from store.models import Channel, Contact, Message, Service
-from store.payload_codec import KEY_ID, data_converter
-from store.rekey import count_by_key, count_stale, encrypted_tables, reencrypt
+from switchboard.cli import app
+from switchboard.devstack import DevServer
+from switchboard.settings import Settings, generate_dev_secrets
+from switchboard.store.crypto import Cipher
+from switchboard.store.db import Database, create_tables
+from switchboard.store.models import Channel, Contact, Message, Service
+from switchboard.store.payload_codec import KEY_ID, data_converter
+from switchboard.store.rekey import count_by_key, count_stale, encrypted_tables, reencrypt
 from tests.conftest import Stack, eventually, free_port, new_phone
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from fake_provider import FakeMeta, ScriptedError, meta_webhook
-from store.defaults import plan_flex_defaults
+from switchboard.fake_provider import FakeMeta, ScriptedError, meta_webhook
+from switchboard.store.defaults import plan_flex_defaults
 from tests.conftest import Stack, StackFactory, clear_the_floor, eventually
 from tests.test_agent_socket import command, event, frame
 from tests.test_delivery import age_messages, agent_answers_after

@@ -13,9 +13,9 @@ from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
-import cli
-from store.db import Database
-from store.migrate import (
+from switchboard import cli
+from switchboard.store.db import Database
+from switchboard.store.migrate import (
     VERSION_TABLE,
     SchemaMismatch,
     alembic_config,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from devstack import DevServer
+from switchboard.devstack import DevServer
 from tests.conftest import REDIS_URL, Stack, eventually, free_port, spawn, test_settings
 from tests.test_agent_socket import command, event, frame
 from tests.test_webchat import as_agent, as_customer, open_session, sign_in

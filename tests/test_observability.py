@@ -19,8 +19,8 @@ from temporalio.client import Client
 from websockets.exceptions import ConnectionClosed
 
 from api.tokens import Grants, mint_token
-from fake_provider import FakeTwilio
-from observability import CHANNEL_SID, ConversationContext, configure_logging, temporal_runtime
+from switchboard.fake_provider import FakeTwilio
+from switchboard.observability import CHANNEL_SID, ConversationContext, configure_logging, temporal_runtime
 from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, free_port, new_phone, test_settings
 from tests.test_agent_socket import frame
 from tests.test_delivery import agent_answers

@@ -21,9 +21,9 @@ from temporalio.client import Client
 
 from api.routes.media import fetch_provider_media
 from api.twilio_shape import TwilioError
-from fake_provider import FakeMeta, FakeTwilio
-from outbound_http import OutboundClient, OutboundPolicy, OutboundRefused, ResponseTooLarge
-from settings import Settings
+from switchboard.fake_provider import FakeMeta, FakeTwilio
+from switchboard.outbound_http import OutboundClient, OutboundPolicy, OutboundRefused, ResponseTooLarge
+from switchboard.settings import Settings
 from tests.conftest import LOOPBACK_NETWORKS, RecordingServer, Reply, Stack, StackFactory, eventually, new_phone
 from tests.test_routing_api import new_space
 from tests.test_studio_flows import create_flow, ended, sms_flex_flow, text

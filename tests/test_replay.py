@@ -23,7 +23,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
-from store.payload_codec import EncryptionCodec, data_converter
+from switchboard.store.payload_codec import EncryptionCodec, data_converter
 from tests.conftest import RecordingServer, Reply, Stack, StackFactory, eventually, new_phone, test_settings
 from tests.test_routing import add_worker, pending_reservation, task_flex_flow
 from tests.test_studio_flows import Routing, conversation, create_flow, text

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine
 from sqlalchemy import text as sql
 from temporalio.client import Client
 
-from store.crypto import Cipher
+from switchboard.store.crypto import Cipher
 from tests.conftest import Stack, StackFactory, eventually, new_phone
 from tests.test_agent_socket import command, frame
 from tests.test_delivery import age_messages

@@ -22,7 +22,7 @@ from api.tokens import (
     mint_token,
     verify_token,
 )
-from settings import Settings
+from switchboard.settings import Settings
 from tests.conftest import test_settings
 from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
 

@@ -10,10 +10,10 @@ from typing import cast
 from temporalio.testing import ActivityEnvironment
 
 from activities.store import StoreActivities
-from store.crypto import Cipher, KeyedHasher
-from store.db import Database
-from store.migrate import migrate
-from store.models import Channel, Message, Service
+from switchboard.store.crypto import Cipher, KeyedHasher
+from switchboard.store.db import Database
+from switchboard.store.migrate import migrate
+from switchboard.store.models import Channel, Message, Service
 from workflows import sids
 from workflows.messages import AppendMessages, InboundMessage, NewMessage
 from workflows.starter import ChannelClient

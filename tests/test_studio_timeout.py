@@ -20,8 +20,8 @@ from temporalio import workflow
 from temporalio.client import Client, Interceptor, OutboundInterceptor, StartWorkflowInput, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from store.db import Database, create_tables
-from store.models import Channel, Message, Service, StudioFlow, StudioFlowRevision
+from switchboard.store.db import Database, create_tables
+from switchboard.store.models import Channel, Message, Service, StudioFlow, StudioFlowRevision
 from tests.conftest import new_phone, test_settings
 from worker import build_workers
 from workflows.messages import ChannelConfig, InboundMessage, Integration

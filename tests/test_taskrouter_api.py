@@ -15,9 +15,9 @@ import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client as TwilioClient
 
-from store.crypto import Cipher
-from store.db import Database
-from store.models import Task, TaskQueue
+from switchboard.store.crypto import Cipher
+from switchboard.store.db import Database
+from switchboard.store.models import Task, TaskQueue
 from tests.conftest import Stack
 
 # The store's tests: each runs on SQLite and on PostgreSQL.

@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from api.tokens import INVALID_TOKEN, Grants, TokenError, mint_token, verify_token
-from devstack import DevServer
+from switchboard.devstack import DevServer
 from tests.conftest import Stack, StackFactory, eventually, free_port, spawn, test_settings
 from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer
 from tests.test_multiprocess import healthy

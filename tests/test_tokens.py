@@ -33,10 +33,10 @@ from api.tokens import (
     verify_token,
 )
 from api.twilio_shape import TwilioError, iso, twilio_error_handler
-from settings import SECRET_FIELDS, SECRETS_FILE, Settings, generate_dev_secrets
-from store.crypto import Cipher, KeyedHasher
-from store.db import Database, create_tables
-from store.models import Worker
+from switchboard.settings import SECRET_FIELDS, SECRETS_FILE, Settings, generate_dev_secrets
+from switchboard.store.crypto import Cipher, KeyedHasher
+from switchboard.store.db import Database, create_tables
+from switchboard.store.models import Worker
 from tests.conftest import Stack, test_settings
 
 # Secrets blanked so that a test sees only what the secrets file supplies, whatever the environment.

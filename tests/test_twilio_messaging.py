@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from devstack import start_dev_server, wait_until_ready
+from switchboard.devstack import start_dev_server, wait_until_ready
 from tests.conftest import Stack, StackFactory, eventually, free_port, new_phone
 from workflows.starter import ChannelClient
 

@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from api.tokens import Grants, mint_token
-from store.defaults import plan_flex_defaults
+from switchboard.store.defaults import plan_flex_defaults
 from tests.conftest import Stack, StackFactory, eventually, new_phone
 from tests.test_agent_socket import PROTOCOL as AGENT_PROTOCOL
 from tests.test_agent_socket import answering, command, event, frame

@@ -17,8 +17,8 @@ from sqlmodel import col, select
 
 from api.deps import ContextDep, PagingDep, SessionDep, require_account_token
 from api.twilio_shape import PageRequest, TwilioForm, not_found
-from store.api_keys import new_api_key
-from store.models import ApiKey, utcnow
+from switchboard.store.api_keys import new_api_key
+from switchboard.store.models import ApiKey, utcnow
 
 PREFIX = "/2010-04-01/Accounts/{account_sid}"
 router = APIRouter(prefix=PREFIX, tags=["api keys"], dependencies=[Depends(require_account_token)])

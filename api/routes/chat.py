@@ -22,8 +22,8 @@ from api.twilio_shape import (
     iso,
     not_found,
 )
-from store.contacts import identity_hash
-from store.models import Channel, Member, Message, Service, utcnow
+from switchboard.store.contacts import identity_hash
+from switchboard.store.models import Channel, Member, Message, Service, utcnow
 from workflows import sids
 from workflows.messages import InboundMessage, MemberSpec
 

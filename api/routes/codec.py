@@ -30,8 +30,8 @@ from api.access import may_use_codec
 from api.deps import BasicDep, ContextDep, SessionDep, basic_caller
 from api.operators import OPERATOR_CREDENTIALS, operator_caller
 from api.twilio_shape import TwilioError
-from settings import Settings
-from store.payload_codec import EncryptionCodec, PayloadDecryptionError
+from switchboard.settings import Settings
+from switchboard.store.payload_codec import EncryptionCodec, PayloadDecryptionError
 
 PREFIX = "/codec"
 COOKIE = "switchboard_codec"

@@ -18,8 +18,8 @@ from api.routes.taskrouter.workers import add_worker
 from api.routes.tokens import token_body
 from api.tokens import DEV_SIGN_IN_ORIGIN, Grants
 from api.twilio_shape import TwilioError
-from store.defaults import plan_flex_defaults
-from store.models import Worker, WorkspaceActivity
+from switchboard.store.defaults import plan_flex_defaults
+from switchboard.store.models import Worker, WorkspaceActivity
 
 router = APIRouter(prefix="/v1/Desk", tags=["desk"])
 

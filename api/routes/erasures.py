@@ -13,8 +13,8 @@ from sqlmodel import col, select
 
 from api.deps import CallDep, ContextDep, PagingDep, RestCall, SessionDep, require_account
 from api.twilio_shape import TwilioForm, iso, not_found
-from store.contacts import address_hash, identity_hash
-from store.models import AuditEvent, Erasure
+from switchboard.store.contacts import address_hash, identity_hash
+from switchboard.store.models import AuditEvent, Erasure
 from workflows import sids
 from workflows.retention import ContactErasure, ErasureRequest
 

@@ -17,7 +17,7 @@ from api.conversations import ContactChannelRequest, enabled_flow, open_contact_
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import json_text
 from api.twilio_shape import TwilioForm, invalid, iso, not_found
-from store.models import Channel, Task
+from switchboard.store.models import Channel, Task
 
 router = APIRouter(prefix="/v1/Channels", tags=["flex"], dependencies=[Depends(require_account)])
 

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso, not_found
-from store.models import FlexFlow, IntegrationFailure, Service, utcnow
+from switchboard.store.models import FlexFlow, IntegrationFailure, Service, utcnow
 from workflows import sids
 
 router = APIRouter(prefix="/v1/FlexFlows", tags=["flex"], dependencies=[Depends(require_account)])

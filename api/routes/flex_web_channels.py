@@ -14,7 +14,7 @@ from api.conversations import ContactChannelRequest, enabled_flow, end_conversat
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, limit_web_chats_per_address, require_account
 from api.routes.flex_channels import json_object_text
 from api.twilio_shape import TwilioForm, invalid, iso, not_found
-from store.models import Channel
+from switchboard.store.models import Channel
 
 router = APIRouter(prefix="/v1/WebChannels", tags=["flex"], dependencies=[Depends(require_account)])
 

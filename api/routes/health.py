@@ -15,9 +15,9 @@ from sqlmodel import col, select
 
 from api.deps import ContextDep
 from api.operators import operators_only_when_locked
-from observability import QUEUE_DEPTH
-from store.db import ping
-from store.models import Task, TaskQueue
+from switchboard.observability import QUEUE_DEPTH
+from switchboard.store.db import ping
+from switchboard.store.models import Task, TaskQueue
 
 router = APIRouter(tags=["health"])
 

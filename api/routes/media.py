@@ -23,10 +23,10 @@ from api.deps import BasicDep, CallerDep, ContextDep, SessionDep, caller_claims,
 from api.sockets.session import media_view
 from api.tokens import TokenClaims
 from api.twilio_shape import TwilioError, invalid, not_found
-from outbound_http import OutboundClient, OutboundRefused, ResponseTooLarge
-from settings import Settings
-from store.media_links import valid_media_signature
-from store.models import Channel, MediaObject, Message
+from switchboard.outbound_http import OutboundClient, OutboundRefused, ResponseTooLarge
+from switchboard.settings import Settings
+from switchboard.store.media_links import valid_media_signature
+from switchboard.store.models import Channel, MediaObject, Message
 from workflows import sids
 
 router = APIRouter(prefix="/v1/Media", tags=["media"])

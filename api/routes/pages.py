@@ -9,8 +9,8 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import ContextDep
 from api.security_headers import page_policy
-from store.defaults import plan_flex_defaults
-from web import DEMO_PAGE, DESK_DIR, FAVICON, LANDING_PAGE, WEBCHAT_DIR
+from switchboard.store.defaults import plan_flex_defaults
+from switchboard.web import DEMO_PAGE, DESK_DIR, FAVICON, LANDING_PAGE, WEBCHAT_DIR
 
 router = APIRouter(include_in_schema=False)
 

@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.channels import contact_config, on_contact_channel
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
 from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, TwilioForm, invalid, iso, not_found, parse_date
-from store.models import FlexFlow, StudioExecution, StudioFlow, StudioFlowRevision, StudioStep, utcnow
+from switchboard.store.models import FlexFlow, StudioExecution, StudioFlow, StudioFlowRevision, StudioStep, utcnow
 from workflows import sids
 from workflows.messages import ChannelConfig
 from workflows.studio.definition import CheckedDefinition, parse_definition

@@ -20,9 +20,9 @@ from pydantic import Field
 from api.deps import ClaimsDep, ContextDep, RestCallerDep, SessionDep, require_account
 from api.tokens import Grants, TokenError, mint
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
-from settings import MAX_TOKEN_TTL_SECONDS, Settings
-from store.models import Service, Worker, Workspace
-from store.revocations import ALL_SCOPE, identity_scope, revoke
+from switchboard.settings import MAX_TOKEN_TTL_SECONDS, Settings
+from switchboard.store.models import Service, Worker, Workspace
+from switchboard.store.revocations import ALL_SCOPE, identity_scope, revoke
 
 router = APIRouter(prefix="/v1/Tokens", tags=["tokens"], dependencies=[Depends(require_account)])
 refresh_router = APIRouter(prefix="/v1/Tokens", tags=["tokens"])

@@ -44,11 +44,11 @@ from api.sockets.session import (
 )
 from api.tokens import TokenClaims
 from api.twilio_shape import iso
-from store.channel_work import ACTING_RESERVATIONS, worked_channels
-from store.contacts import worker_identity
-from store.fanout import agent_key
-from store.feed import chat_ended_by, pre_engagement_data
-from store.models import (
+from switchboard.store.channel_work import ACTING_RESERVATIONS, worked_channels
+from switchboard.store.contacts import worker_identity
+from switchboard.store.fanout import agent_key
+from switchboard.store.feed import chat_ended_by, pre_engagement_data
+from switchboard.store.models import (
     AgentFeedItem,
     Channel,
     FlexFlow,

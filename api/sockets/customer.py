@@ -28,8 +28,8 @@ from api.sockets.session import (
 )
 from api.tokens import TokenClaims
 from api.twilio_shape import iso
-from store.fanout import customer_key
-from store.models import Channel, CustomerFeedItem
+from switchboard.store.fanout import customer_key
+from switchboard.store.models import Channel, CustomerFeedItem
 
 router = APIRouter()
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from api.deps import AppContext
-from store import desks
+from switchboard.store import desks
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from api.deps import AppContext, refuse_revoked, verified_claims
 from api.rate_limits import TOKEN
 from api.tokens import TokenClaims
 from api.twilio_shape import TwilioError, iso, message_body_problem
-from observability import CHANNEL_SID, SOCKET_CONNECTIONS, SOCKET_FLOODS
-from store.contacts import identity_hash
-from store.feed import add_for_channel, feed_data
-from store.media_links import viewer_media
-from store.models import (
+from switchboard.observability import CHANNEL_SID, SOCKET_CONNECTIONS, SOCKET_FLOODS
+from switchboard.store.contacts import identity_hash
+from switchboard.store.feed import add_for_channel, feed_data
+from switchboard.store.media_links import viewer_media
+from switchboard.store.models import (
     AgentFeedItem,
     Channel,
     CustomerFeedItem,

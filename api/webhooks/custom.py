@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field, ValidationError
 from api.conversations import receive_customer_message
 from api.deps import ContextDep, SessionDep
 from api.twilio_shape import TwilioError, check_message_body, invalid
-from observability import WEBHOOK_REJECTED
-from store.models import FlexFlow
+from switchboard.observability import WEBHOOK_REJECTED
+from switchboard.store.models import FlexFlow
 from workflows.messages import InboundMessage, MediaRef
 
 router = APIRouter(prefix="/webhooks/custom", tags=["webhooks"])

@@ -28,9 +28,9 @@ from api.channels import flow_serving
 from api.conversations import receive_customer_message
 from api.deps import ContextDep, SessionDep
 from api.twilio_shape import TwilioError, invalid, message_body_problem
-from observability import WEBHOOK_REJECTED
-from store.deliveries import record_status
-from store.models import MessageDelivery
+from switchboard.observability import WEBHOOK_REJECTED
+from switchboard.store.deliveries import record_status
+from switchboard.store.models import MessageDelivery
 from workflows.messages import InboundMessage, MediaRef
 
 router = APIRouter(prefix="/webhooks/meta", tags=["webhooks"])

@@ -7,7 +7,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from observability import WEBHOOK_SECONDS
+from switchboard.observability import WEBHOOK_SECONDS
 
 PREFIX = "/webhooks/"
 

@@ -28,7 +28,7 @@ from api.routes.taskrouter.common import (
     workspace_url,
 )
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
-from store.models import TaskQueue, WorkspaceActivity
+from switchboard.store.models import TaskQueue, WorkspaceActivity
 from workflows import sids
 
 router = APIRouter(prefix=WORKSPACES_PATH)

@@ -17,7 +17,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from api.deps import RestCall, SessionDep
 from api.twilio_shape import PageRequest, TwilioError, TwilioForm, invalid, not_found
-from store.models import Task, Workspace, utcnow
+from switchboard.store.models import Task, Workspace, utcnow
 from workflows.routing.expressions import Expression, ExpressionError, parse_expression
 
 WORKSPACES_PATH = "/v1/Workspaces"

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from api.deps import CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import WORKSPACES_PATH, load_workspace, workspace_url
 from api.twilio_shape import iso, not_found, parse_date
-from store.models import RoutingEventRow
+from switchboard.store.models import RoutingEventRow
 
 router = APIRouter(prefix=WORKSPACES_PATH)
 MINUTES_OF_A_CENTURY = 100 * 366 * 24 * 60

@@ -14,7 +14,7 @@ from api.deps import CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import WORKSPACES_PATH, load_in_workspace, oldest_first, workspace_url
 from api.routes.taskrouter.routing_calls import routed
 from api.twilio_shape import TwilioForm, iso, not_found
-from store.models import Reservation, Task, Worker
+from switchboard.store.models import Reservation, Task, Worker
 from workflows.routing.messages import ReservationChange
 
 router = APIRouter(prefix=WORKSPACES_PATH)

@@ -26,7 +26,7 @@ from api.routes.taskrouter.common import (
     workspace_url,
 )
 from api.twilio_shape import CONFLICT, TwilioError, TwilioForm, invalid, iso, not_found
-from store.models import Task, TaskChannel
+from switchboard.store.models import Task, TaskChannel
 from workflows import sids
 
 router = APIRouter(prefix=WORKSPACES_PATH)

@@ -32,7 +32,7 @@ from api.routes.taskrouter.common import (
 )
 from api.routes.taskrouter.workflows import configured_queues
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
-from store.models import RoutingWorkflow, TaskQueue
+from switchboard.store.models import RoutingWorkflow, TaskQueue
 from workflows import sids
 from workflows.routing.expressions import ExpressionError, parse_expression
 

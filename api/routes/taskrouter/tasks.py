@@ -29,7 +29,7 @@ from api.routes.taskrouter.common import (
 )
 from api.routes.taskrouter.routing_calls import routed
 from api.twilio_shape import TwilioForm, invalid, iso
-from store.models import RoutingWorkflow, Task, TaskChannel, TaskQueue
+from switchboard.store.models import RoutingWorkflow, Task, TaskChannel, TaskQueue
 from workflows import sids
 from workflows.routing.expressions import Expression
 from workflows.routing.messages import NewTask, TaskChange

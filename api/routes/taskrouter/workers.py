@@ -27,7 +27,7 @@ from api.routes.taskrouter.common import (
 )
 from api.routes.taskrouter.routing_calls import routed
 from api.twilio_shape import CONFLICT, TwilioError, TwilioForm, invalid, iso, not_found
-from store.models import Reservation, Task, TaskChannel, Worker, WorkerChannel, WorkspaceActivity, utcnow
+from switchboard.store.models import Reservation, Task, TaskChannel, Worker, WorkerChannel, WorkspaceActivity, utcnow
 from workflows import sids
 from workflows.routing.messages import WorkerActivityChange
 

@@ -29,7 +29,7 @@ from api.routes.taskrouter.common import (
     workspace_url,
 )
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
-from store.models import RoutingWorkflow, Task, TaskQueue
+from switchboard.store.models import RoutingWorkflow, Task, TaskQueue
 from workflows import sids
 
 router = APIRouter(prefix=WORKSPACES_PATH)

@@ -30,8 +30,8 @@ from api.routes.taskrouter.common import (
     workspace_url,
 )
 from api.twilio_shape import TwilioForm, iso
-from store.defaults import new_workspace
-from store.models import (
+from switchboard.store.defaults import new_workspace
+from switchboard.store.models import (
     Reservation,
     RoutingWorkflow,
     Task,

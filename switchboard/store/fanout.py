@@ -1,0 +1,213 @@
+"""Wake-ups for the sockets that read feeds, across API replicas, over Redis pub/sub.
+
+The store stays the source of truth: a socket sends what it reads from its feed table, in sequence
+order, and resumes from the last sequence its client saw. This module only shortens the wait:
+whoever commits feed rows (an API process, or a worker's activities) publishes the keys of the
+feeds written to, and every API process holds one subscription that wakes the sockets reading
+those feeds at once. A lost wake-up costs latency, never an event: the sockets still poll, less
+often while the subscription is up. Without Redis a process wakes its own sockets and the others
+poll as before."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from switchboard.store.models import AgentFeedItem, CustomerFeedItem
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "switchboard:feed"
+# Where a session keeps the keys of the feeds its transaction wrote to, and its publisher.
+KEYS_INFO = "switchboard.feed_keys"
+PUBLISHER_INFO = "switchboard.feed_publisher"
+# How often sockets look at their feed without Redis, or while the subscription is down.
+POLL_SECONDS = 0.2
+RECONNECT_SECONDS = (0.2, 5.0)
+
+
+def agent_key(worker_sid: str) -> str:
+    return f"agent:{worker_sid}"
+
+
+def customer_key(channel_sid: str) -> str:
+    return f"customer:{channel_sid}"
+
+
+def feed_key(row: object) -> str | None:
+    if isinstance(row, AgentFeedItem):
+        return agent_key(row.worker_sid)
+    if isinstance(row, CustomerFeedItem):
+        return customer_key(row.channel_sid)
+    return None
+
+
+# The waiters of each event loop of this process: a worker that shares the API's loop (the dev
+# stack) wakes the API's sockets without Redis. Other loops (other stacks in tests) are not told.
+_waiters_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[FeedWaiters]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def connect(redis_url: str) -> Redis:
+    return Redis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=30)
+
+
+class FeedPublisher:
+    """Tells who reads feeds that a committed transaction wrote to: the sockets on this event loop
+    (and any ``add_listener``) at once, and the other processes through Redis (when configured)."""
+
+    def __init__(self, redis_url: str = "") -> None:
+        self._redis = connect(redis_url) if redis_url else None
+        self._listeners: list[Callable[[set[str]], None]] = []
+        self._queue: asyncio.Queue[set[str]] = asyncio.Queue()
+        self._sender: asyncio.Task[None] | None = None
+        self._failing = False
+
+    def add_listener(self, listener: Callable[[set[str]], None]) -> None:
+        self._listeners.append(listener)
+
+    def publish(self, keys: set[str]) -> None:
+        """Called once the transaction committed (from a session event, so not a coroutine):
+        Redis is written to by a task that sends whatever piled up meanwhile as one message."""
+        loop = asyncio.get_running_loop()
+        for waiters in list(_waiters_by_loop.get(loop, ())):
+            waiters.wake(keys)
+        for listener in self._listeners:
+            listener(keys)
+        if self._redis is None:
+            return
+        self._queue.put_nowait(keys)
+        if self._sender is None or self._sender.done():
+            self._sender = loop.create_task(self._send())
+
+    async def _send(self) -> None:
+        assert self._redis is not None
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._redis.publish(CHANNEL, " ".join(sorted(set().union(*batch))))
+                self._failing = False
+            except (RedisError, OSError) as exc:  # the readers' poll picks these up
+                # Once per outage, not once per commit.
+                log.log(logging.DEBUG if self._failing else logging.WARNING, "feed wake-ups not published: %s", exc)
+                self._failing = True
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def flush(self) -> None:
+        """Wait until everything published so far was handed to Redis."""
+        if self._sender is not None and not self._sender.done():
+            await self._queue.join()
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+        if self._redis is not None:
+            await self._redis.aclose()
+
+
+def session_info(publisher: FeedPublisher | None) -> dict[str, Any]:
+    """The ``info`` a session factory gives its sessions so that their commits publish."""
+    return {PUBLISHER_INFO: publisher} if publisher is not None else {}
+
+
+@event.listens_for(Session, "after_flush")
+def _collect_feed_keys(session: Session, _flush_context: Any) -> None:
+    if session.info.get(PUBLISHER_INFO) is None:
+        return
+    keys = {key for key in map(feed_key, session.new) if key is not None}
+    if keys:
+        session.info.setdefault(KEYS_INFO, set()).update(keys)
+
+
+@event.listens_for(Session, "after_commit")
+def _publish_feed_keys(session: Session) -> None:
+    keys: set[str] | None = session.info.pop(KEYS_INFO, None)
+    publisher: FeedPublisher | None = session.info.get(PUBLISHER_INFO)
+    if keys and publisher is not None:
+        publisher.publish(keys)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_feed_keys(session: Session) -> None:
+    session.info.pop(KEYS_INFO, None)
+
+
+class FeedWaiters:
+    """One API process's sockets waiting for their feeds, and its one Redis subscription."""
+
+    def __init__(self, redis_url: str = "", fallback_poll_seconds: float = POLL_SECONDS) -> None:
+        self._redis_url = redis_url
+        self._fallback = fallback_poll_seconds
+        self._waiting: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self.subscribed = False
+
+    @property
+    def poll_seconds(self) -> float:
+        """How long a socket waits for a wake-up before it looks at its feed anyway."""
+        return self._fallback if self.subscribed else POLL_SECONDS
+
+    @contextlib.contextmanager
+    def watch(self, key: str) -> Iterator[asyncio.Event]:
+        """An event set whenever the feed ``key`` may have new rows (the watcher clears it
+        before each read, so a wake-up during a read is not lost)."""
+        woken = asyncio.Event()
+        _waiters_by_loop.setdefault(asyncio.get_running_loop(), weakref.WeakSet()).add(self)
+        self._waiting[key].add(woken)
+        try:
+            yield woken
+        finally:
+            self._waiting[key].discard(woken)
+            if not self._waiting[key]:
+                del self._waiting[key]
+
+    def wake(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            for woken in self._waiting.get(key, ()):
+                woken.set()
+
+    def wake_all(self) -> None:
+        self.wake(list(self._waiting))
+
+    async def run(self) -> None:
+        """Hold the subscription (reconnecting with backoff) until cancelled; without Redis,
+        return at once."""
+        if not self._redis_url:
+            return
+        delay = RECONNECT_SECONDS[0]
+        while True:
+            redis = connect(self._redis_url)
+            try:
+                async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    self.subscribed = True
+                    delay = RECONNECT_SECONDS[0]
+                    self.wake_all()  # anything written while we were not listening
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            data = message["data"]
+                            self.wake((data.decode() if isinstance(data, bytes) else str(data)).split())
+            except (RedisError, OSError) as exc:
+                log.warning("Redis subscription lost (%s); sockets poll until it is back", exc)
+            finally:
+                self.subscribed = False
+                await redis.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_SECONDS[1])
