@@ -194,3 +194,24 @@ def page_body(
             "key": key,
         },
     }
+
+
+class PageMeta(BaseModel):
+    """The ``meta`` object of every Twilio list page (``page_body`` fills it)."""
+
+    page: int
+    page_size: int
+    first_page_url: str
+    previous_page_url: str | None
+    url: str
+    next_page_url: str | None
+    key: str
+
+
+class ErrorBody(BaseModel):
+    """Twilio's error body, as ``error_response`` writes it."""
+
+    code: int
+    message: str
+    more_info: str
+    status: int
