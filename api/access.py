@@ -1,4 +1,4 @@
-"""Who may do what, in one place. The README's "Access" section shows the same table.
+"""Who may do what, in one place. docs/access.md shows the same table.
 
 =================  ======================  ===============  ================  =========  ===========================
 caller             REST                    agent socket     customer socket   codec      media (upload / read)
