@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import re
 
+import httpx
+from fastapi import FastAPI
+
+from api.routes.pages import router
 from switchboard.web import DESK_DIR, RESUMABLE_SOCKET, STATIC_DIR, webchat_script
 
 SHARED = "shared/resumable-socket.js"
@@ -33,6 +37,17 @@ def test_the_served_widget_is_one_script_holding_the_shared_client() -> None:
     assert re.sub(r"^export ", "", shared, flags=re.MULTILINE) in served
     assert "class ResumableSocket" in served and "new ResumableSocket(" in served
     assert re.search(r"^\s*(import|export)\s", served, re.MULTILINE) is None
+
+
+async def test_the_served_widget_is_revalidated_by_its_entity_tag() -> None:
+    app = FastAPI()
+    app.include_router(router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        first = await http.get("/webchat/webchat.js")
+        assert first.status_code == 200 and first.text == webchat_script()
+        assert first.headers["content-type"].startswith("text/javascript")
+        again = await http.get("/webchat/webchat.js", headers={"If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304 and not again.content
 
 
 def test_the_desk_is_modules_importing_the_shared_client() -> None:

@@ -2,6 +2,7 @@
 (``/demo/``), the agent desk (``/desk/``), the landing page (``/``) and their icon. Plain files, no build:
 the widget is served as one script with the shared resumable socket put before it."""
 
+import hashlib
 import re
 from functools import cache
 from pathlib import Path
@@ -23,3 +24,9 @@ def webchat_script() -> str:
     shared = re.sub(r"^export ", "", RESUMABLE_SOCKET.read_text(), flags=re.MULTILINE)
     widget = (WEBCHAT_DIR / "webchat.js").read_text()
     return f'(() => {{\n"use strict";\n\n{shared}\n{widget}}})();\n'
+
+
+@cache
+def webchat_etag() -> str:
+    """The served widget's entity tag: a page that embeds it revalidates instead of fetching it again."""
+    return '"' + hashlib.sha256(webchat_script().encode()).hexdigest()[:32] + '"'
