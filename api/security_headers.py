@@ -1,7 +1,7 @@
 """Headers every response carries (no MIME sniffing, no referrer, never framed, HTTPS pinned once
 served over HTTPS) and the content security policies of the pages: the agent desk runs only its
 own files; the demo and landing pages their own files and their inline blocks by hash; the widget
-script's response allows nothing (it runs in the embedding page, under that page's policy)."""
+script's and the shared scripts' responses allow nothing (a script runs under its page's policy)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ DESK_POLICY = (
     "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 SCRIPT_POLICY = "default-src 'none'; frame-ancestors 'none'"
-PATH_POLICIES = (("/desk", DESK_POLICY), ("/webchat/", SCRIPT_POLICY))
+PATH_POLICIES = (("/desk", DESK_POLICY), ("/webchat/", SCRIPT_POLICY), ("/shared/", SCRIPT_POLICY))
 
 INLINE = re.compile(r"<(script|style)(\s[^>]*)?>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
 

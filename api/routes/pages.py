@@ -3,14 +3,14 @@ admin panel demo), the static widget and desk files, and the icon every page lin
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import ContextDep
 from api.security_headers import page_policy
 from switchboard.store.defaults import plan_flex_defaults
-from switchboard.web import DEMO_PAGE, DESK_DIR, FAVICON, LANDING_PAGE, WEBCHAT_DIR
+from switchboard.web import DEMO_PAGE, DESK_DIR, FAVICON, LANDING_PAGE, SHARED_DIR, webchat_etag, webchat_script
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,7 +40,16 @@ async def favicon() -> FileResponse:
     return FileResponse(FAVICON, media_type="image/svg+xml", headers=headers)
 
 
+@router.api_route("/webchat/webchat.js", methods=["GET", "HEAD"])
+async def webchat(request: Request) -> Response:
+    # One script to embed: the widget with the shared resumable socket it is built on.
+    headers = {"ETag": webchat_etag()}
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    return Response(webchat_script(), media_type="text/javascript", headers=headers)
+
+
 def mount_pages(app: FastAPI) -> None:
     app.include_router(router)
-    app.mount("/webchat", StaticFiles(directory=WEBCHAT_DIR), name="webchat")
+    app.mount("/shared", StaticFiles(directory=SHARED_DIR), name="shared")
     app.mount("/desk", StaticFiles(directory=DESK_DIR, html=True), name="desk")

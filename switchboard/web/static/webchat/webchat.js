@@ -5,7 +5,9 @@
  *
  * or, configured from the page's own script: SwitchboardWebchat.init({ flexFlowSid: "FO…", … }).
  *
- * One self-contained file: no framework, no build step, nothing loaded from elsewhere. The UI lives
+ * One self-contained file as served: the API puts the shared resumable socket
+ * (static/shared/resumable-socket.js: ResumableSocket, TokenRenewal, CommandError) before this one.
+ * No framework, no build step, nothing loaded from elsewhere. The UI lives
  * in an open shadow root so the page's CSS and ours never mix. Every piece of text (message bodies,
  * names, filenames, errors, options) is set with textContent or text nodes, never parsed as HTML.
  * Protocol: docs/customer-socket.md (sessions, token refresh, media, the customer WebSocket).
@@ -22,10 +24,6 @@
   const MAX_BODY = 8192; // characters: at most 4 bytes each in UTF-8, within the server's 32 KiB
   const TYPING_EVERY_MS = 2000;
   const TYPING_SHOWN_MS = 4000;
-  const BACKOFF_MIN_MS = 500;
-  const BACKOFF_MAX_MS = 10000;
-  const REFRESH_AT = 0.8; // of the token's life
-  const REFRESH_RETRY_MS = 15000;
   const FIELD_TYPES = ["text", "email", "tel", "textarea", "select"];
   const EXPIRED = "Your chat session has expired. Start a new chat any time.";
 
@@ -197,10 +195,6 @@
     return "HTTP " + response.status;
   }
 
-  function lost(message) {
-    return Object.assign(new Error(message), { code: 0, lost: true });
-  }
-
   function css(o) {
     const side = o.position;
     return `
@@ -308,13 +302,9 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
     constructor(options) {
       this.o = normalise(options);
       this.session = null; // {channel_sid, identity, token, expires_at, ttl, ended}
-      this.socket = null;
+      this.link = null; // the session's ResumableSocket
+      this.renewal = null; // the session's TokenRenewal
       this.isReady = false; // the socket answered `ready`
-      this.everConnected = false;
-      this.lastSequence = null; // last event seen on this page: where a reconnect resumes
-      this.backoff = BACKOFF_MIN_MS;
-      this.calls = new Map(); // command id -> {resolve, reject}
-      this.nextId = 1;
       this.pending = new Map(); // key -> {key, fields, node}: own messages not confirmed yet
       this.blobs = new Set(); // object URLs to revoke when the conversation is cleared
       // How the customer left the widget (open, draft, where they were reading): a reload brings it back.
@@ -459,7 +449,7 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       growth.observe(this.scroller);
       // Back online: do not wait for the rest of the backoff.
       window.addEventListener("online", () => {
-        if (this.session && !this.socket && !this.ended) this.connect();
+        if (this.link && !this.ended) this.link.connect();
       });
     }
 
@@ -729,24 +719,30 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.composer.hidden = false;
       this.endButton.hidden = false;
       if (this.session.ended) this.finish(this.session.ended);
-      this.scheduleRefresh();
-      this.connect();
+      this.renewal = new TokenRenewal(this.session, {
+        url: this.o.apiBase + "/v1/Tokens/Refresh",
+        refused: (status) => status === 401,
+        onRefused: () => this.dropSession(EXPIRED),
+        onRenewed: (session) => {
+          this.saveSession();
+          // The open socket carries on past the old token's expiry; a closed one reconnects with this one.
+          this.link.renew(session.token);
+        },
+      });
+      this.renewal.schedule();
+      this.link = this.newLink();
+      this.link.connect();
       if (!this.panel.hidden) this.focusPanel();
     }
 
     /** Forgets the session (socket, timers, storage) and shows the form again. */
     dropSession(notice) {
-      clearTimeout(this.refreshTimer);
-      clearTimeout(this.reconnectTimer);
-      const socket = this.socket;
-      this.socket = null;
+      if (this.renewal) this.renewal.stop();
+      if (this.link) this.link.close();
+      this.renewal = null;
+      this.link = null;
       this.isReady = false;
-      if (socket) socket.close(1000);
-      this.failCalls();
       this.session = null;
-      this.lastSequence = null;
-      this.everConnected = false;
-      this.backoff = BACKOFF_MIN_MS;
       storage.remove(this.o.storageKey);
       this.resetState();
       this.setDraft("");
@@ -759,127 +755,48 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.dropSession();
     }
 
-    scheduleRefresh(delay) {
-      clearTimeout(this.refreshTimer);
-      if (!this.session) return;
-      if (delay === undefined) {
-        const expires = Date.parse(this.session.expires_at);
-        const life = (Number(this.session.ttl) || Math.max(0, (expires - Date.now()) / 1000)) * 1000;
-        delay = expires - life * (1 - REFRESH_AT) - Date.now();
-      }
-      this.refreshTimer = setTimeout(() => this.refreshToken(), Math.min(Math.max(delay, 0), 2 ** 31 - 1));
-    }
-
-    async refreshToken() {
-      const session = this.session;
-      if (!session) return;
-      let response;
-      try {
-        response = await fetch(this.o.apiBase + "/v1/Tokens/Refresh", { method: "POST", headers: { Authorization: "Bearer " + session.token } });
-      } catch (err) {
-        if (session === this.session) this.scheduleRefresh(REFRESH_RETRY_MS);
-        return;
-      }
-      if (session !== this.session) return; // a new chat started meanwhile
-      if (response.status === 401) return this.dropSession(EXPIRED);
-      const fresh = response.ok ? await response.json().catch(() => null) : null;
-      if (!fresh || !fresh.token) return this.scheduleRefresh(REFRESH_RETRY_MS);
-      Object.assign(session, { token: fresh.token, expires_at: fresh.expires_at, ttl: fresh.ttl });
-      this.saveSession();
-      this.scheduleRefresh();
-      // The open socket carries on past the old token's expiry; a closed one reconnects with this one.
-      this.command("renew", { token: fresh.token }).catch(() => {});
-    }
-
     // --- the socket ---
 
-    connect() {
-      clearTimeout(this.reconnectTimer);
-      if (!this.session || this.socket) return;
-      this.setStatus(this.everConnected ? "Reconnecting…" : "Connecting…");
-      const query = this.lastSequence !== null ? "?resume_after=" + encodeURIComponent(this.lastSequence) : "";
-      const url = this.o.apiBase.replace(/^http/, "ws") + "/v1/customer/ws" + query;
-      let socket;
-      try {
-        socket = new WebSocket(url, [PROTOCOL, "access_token." + this.session.token]);
-      } catch (err) {
-        this.showError("The chat could not connect: " + err.message);
-        this.scheduleReconnect();
-        return;
-      }
-      this.socket = socket;
-      this.socketToken = this.session.token;
-      socket.onmessage = (e) => socket === this.socket && this.onFrame(e.data);
-      socket.onclose = (e) => socket === this.socket && this.onClose(e);
-    }
-
-    onClose(event) {
-      const usedToken = this.socketToken;
-      this.socket = null;
-      this.isReady = false;
-      this.failCalls();
-      if (!this.session) return;
-      if (event.code === 4401 || event.code === 4403) {
-        // A token refreshed since this socket opened may still be good: try it once.
-        const fresher = this.session.token !== usedToken && Date.parse(this.session.expires_at) > Date.now();
-        if (event.code === 4401 && fresher) return this.connect();
-        return this.dropSession(event.code === 4401 ? EXPIRED : "This chat is no longer available. Start a new chat any time.");
-      }
-      if (this.ended) return this.setStatus("");
-      this.setStatus("Reconnecting…");
-      this.scheduleReconnect();
-    }
-
-    scheduleReconnect() {
-      clearTimeout(this.reconnectTimer);
-      const delay = Math.min(BACKOFF_MAX_MS, this.backoff * (0.75 + Math.random() * 0.5));
-      this.backoff = Math.min(BACKOFF_MAX_MS, this.backoff * 2);
-      this.reconnectTimer = setTimeout(() => this.connect(), delay);
-    }
-
-    /** Sends a command; resolves with the result's data, rejects with {code, message} (lost: not sent or no answer). */
-    command(name, fields = {}) {
-      return new Promise((resolve, reject) => {
-        const socket = this.socket;
-        if (!socket || !this.isReady || socket.readyState !== WebSocket.OPEN) return reject(lost("not connected"));
-        const id = "w" + this.nextId++;
-        this.calls.set(id, { resolve, reject });
-        socket.send(JSON.stringify({ ...fields, type: "command", id, command: name }));
+    newLink() {
+      return new ResumableSocket({
+        url: (resume) => this.o.apiBase.replace(/^http/, "ws") + "/v1/customer/ws" + resume,
+        protocol: PROTOCOL,
+        token: () => this.session.token,
+        idPrefix: "w",
+        onConnecting: (reconnecting) => this.setStatus(reconnecting ? "Reconnecting…" : "Connecting…"),
+        onConnectFailed: (err) => this.showError("The chat could not connect: " + err.message),
+        onReady: (frame) => this.onReady(frame),
+        onEvent: (frame) => this.onEvent(frame.event, frame.data || {}, frame.date),
+        onStrayError: (frame) => this.showError(frame.message),
+        onClosed: (event, usedToken) => this.onClose(event, usedToken),
       });
     }
 
-    failCalls() {
-      for (const call of this.calls.values()) call.reject(lost("the connection was lost"));
-      this.calls.clear();
+    /** What follows a dropped socket: "stop", "now" or nothing (back off; see ResumableSocket). */
+    onClose(event, usedToken) {
+      this.isReady = false;
+      if (event.code === 4401 || event.code === 4403) {
+        // A token refreshed since this socket opened may still be good: try it once.
+        const fresher = this.session.token !== usedToken && Date.parse(this.session.expires_at) > Date.now();
+        if (event.code === 4401 && fresher) return "now";
+        this.dropSession(event.code === 4401 ? EXPIRED : "This chat is no longer available. Start a new chat any time.");
+        return "stop";
+      }
+      if (this.ended) {
+        this.setStatus("");
+        return "stop";
+      }
+      this.setStatus("Reconnecting…");
+      return undefined;
     }
 
-    onFrame(text) {
-      let frame;
-      try {
-        frame = JSON.parse(text);
-      } catch (err) {
-        return;
-      }
-      const call = frame.id !== undefined && this.calls.get(frame.id);
-      if (frame.type === "ready") this.onReady(frame);
-      else if (frame.type === "event") {
-        if (typeof frame.sequence === "number") this.lastSequence = Math.max(this.lastSequence ?? 0, frame.sequence);
-        this.onEvent(frame.event, frame.data || {}, frame.date);
-      } else if (frame.type === "result" && call) {
-        this.calls.delete(frame.id);
-        call.resolve(frame.data || {});
-      } else if (frame.type === "error") {
-        if (!call) return this.showError(frame.message);
-        this.calls.delete(frame.id);
-        call.reject(Object.assign(new Error(frame.message || "error " + frame.code), { code: frame.code }));
-      }
+    /** Sends a command; resolves with the result's data, rejects with a CommandError (lost: not sent or no answer). */
+    command(name, fields = {}) {
+      return this.link ? this.link.command(name, fields) : Promise.reject(new CommandError(0, "not connected", { lost: true }));
     }
 
     onReady(frame) {
       this.isReady = true;
-      this.everConnected = true;
-      this.backoff = BACKOFF_MIN_MS;
-      if (typeof frame.sequence === "number") this.lastSequence = frame.sequence;
       if (frame.identity) this.session.identity = frame.identity;
       this.read = {};
       for (const [identity, index] of Object.entries(frame.read || {})) this.noteRead(identity, index);
