@@ -4,7 +4,10 @@ HTTP to a stack on PostgreSQL, with the account's Basic credentials (a customer'
 the operations behind one); no answer may be a server error (5xx). Most path SIDs are real ones (the deployment's
 defaults, and a channel, message, worker, task and web chat made first), so that requests get past
 "not found" into the resources' own validation. The examples are derandomized: every run sends the
-same requests (set SWITCHBOARD_FUZZ_EXAMPLES for a longer run)."""
+same requests (set SWITCHBOARD_FUZZ_EXAMPLES for a longer run).
+
+Under ``CONFORMING_PATHS`` (the resources whose answers are declared as models) every answer must
+also be one the schema documents: its status, and its body against that status's schema."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,17 +24,47 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
+from api.main import create_app
 from switchboard.devstack import DevServer
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import Stack
+from tests.conftest import Stack, test_settings
 from tests.test_hostile_input import stack_on_postgresql
 
 # Operations behind an access token rather than the account's credentials.
 BEARER_PATHS = ("/v1/Tokens/Refresh", "/v1/Media", "/v1/Messages/")
 # Per operation (about a hundred): 20 take some 25 s on 2 cores.
 EXAMPLES = int(os.environ.get("SWITCHBOARD_FUZZ_EXAMPLES", "20"))
+# Operations whose answers are checked against the schema (status and body): those whose success
+# and error bodies are declared as models. ("/",) once every Twilio-shaped resource declares its own.
+CONFORMING_PATHS = ("/v1/Workspaces", "/v2/Flows", "/v1/Erasures", "/v1/AuditEvents", "/2010-04-01/Accounts/")
+ERROR_BODY = "#/components/schemas/ErrorBody"
+
+
+def test_conforming_operations_document_their_answers(tmp_path: Path) -> None:
+    """Each operation under ``CONFORMING_PATHS`` documents its success body as an object with
+    properties (204s have none) and its error statuses (at least 401) as Twilio's error body."""
+    schema = create_app(test_settings(tmp_path)).openapi()
+    components = schema["components"]["schemas"]
+    checked = 0
+    for path, operations in schema["paths"].items():
+        if not path.startswith(CONFORMING_PATHS):
+            continue
+        for method, operation in operations.items():
+            checked += 1
+            responses = operation["responses"]
+            success = next(status for status in ("200", "201", "204") if status in responses)
+            if success != "204":
+                body = responses[success].get("content", {}).get("application/json", {}).get("schema", {})
+                resolved = components[body["$ref"].rsplit("/", 1)[1]] if "$ref" in body else body
+                assert resolved.get("properties"), f"{method.upper()} {path} documents no body for {success}"
+            errors = {status for status in responses if status.startswith("4") and status != "422"}
+            assert "401" in errors, f"{method.upper()} {path} documents no 401"
+            for status in errors:
+                documented = responses[status]["content"]["application/json"]["schema"]
+                assert documented == {"$ref": ERROR_BODY}, f"{method.upper()} {path} {status}: {documented}"
+    assert checked > 50
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +182,10 @@ def test_no_operation_answers_a_server_error(
         def answers_without_server_error(case: Any) -> None:
             sids.apply(case)
             session = bearer if case.path.startswith(BEARER_PATHS) else http
-            response = case.call_and_validate(
-                base_url=fuzzed.url, session=session, checks=[not_a_server_error], timeout=30
-            )
+            checks = [not_a_server_error]
+            if case.path.startswith(CONFORMING_PATHS):
+                checks += [status_code_conformance, response_schema_conformance]
+            response = case.call_and_validate(base_url=fuzzed.url, session=session, checks=checks, timeout=30)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
         try:

@@ -16,11 +16,15 @@ from pydantic import Field
 from sqlmodel import col, select
 
 from api.deps import ContextDep, PagingDep, SessionDep, require_account_token
+from api.schemas import operators as schemas
+from api.schemas.resources import error_responses
 from api.twilio_shape import PageRequest, TwilioForm, not_found
 from switchboard.store.api_keys import new_api_key
 from switchboard.store.models import ApiKey, utcnow
 
 PREFIX = "/2010-04-01/Accounts/{account_sid}"
+# A bad parameter, anything but the account's own credentials, another account or an unknown key.
+KEY_ERRORS = (400, 401, 404)
 router = APIRouter(prefix=PREFIX, tags=["api keys"], dependencies=[Depends(require_account_token)])
 
 
@@ -72,7 +76,7 @@ def page_uris(request: Request, paging: PageRequest, has_next: bool) -> dict[str
     }
 
 
-@router.post("/Keys.json", status_code=201)
+@router.post("/Keys.json", status_code=201, response_model=schemas.NewKey, responses=error_responses(*KEY_ERRORS))
 async def create_key(
     context: ContextDep, session: SessionDep, account_sid: str, form: Annotated[KeyForm, Form()]
 ) -> dict[str, Any]:
@@ -83,7 +87,7 @@ async def create_key(
     return {**key_body(key), "secret": secret}
 
 
-@router.get("/Keys.json")
+@router.get("/Keys.json", response_model=schemas.KeyPage, responses=error_responses(*KEY_ERRORS))
 async def list_keys(
     request: Request, context: ContextDep, session: SessionDep, account_sid: str, paging: PagingDep
 ) -> dict[str, Any]:
@@ -95,13 +99,13 @@ async def list_keys(
     return {"keys": keys, **paging_fields, "end": paging.offset + max(len(keys) - 1, 0)}
 
 
-@router.get("/Keys/{sid}.json")
+@router.get("/Keys/{sid}.json", response_model=schemas.Key, responses=error_responses(*KEY_ERRORS))
 async def fetch_key(context: ContextDep, session: SessionDep, account_sid: str, sid: str) -> dict[str, Any]:
     ours(context, account_sid)
     return key_body(await load_key(session, sid))
 
 
-@router.post("/Keys/{sid}.json")
+@router.post("/Keys/{sid}.json", response_model=schemas.Key, responses=error_responses(*KEY_ERRORS))
 async def update_key(
     context: ContextDep, session: SessionDep, account_sid: str, sid: str, form: Annotated[KeyForm, Form()]
 ) -> dict[str, Any]:
@@ -115,7 +119,7 @@ async def update_key(
     return key_body(key)
 
 
-@router.delete("/Keys/{sid}.json", status_code=204)
+@router.delete("/Keys/{sid}.json", status_code=204, responses=error_responses(*KEY_ERRORS))
 async def delete_key(context: ContextDep, session: SessionDep, account_sid: str, sid: str) -> Response:
     """Revokes the key: the next request made with it is refused."""
     ours(context, account_sid)

@@ -12,6 +12,8 @@ from pydantic import Field
 from sqlmodel import col, select
 
 from api.deps import CallDep, ContextDep, PagingDep, RestCall, SessionDep, require_account
+from api.schemas import operators as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, iso, not_found
 from switchboard.store.contacts import address_hash, identity_hash
 from switchboard.store.models import AuditEvent, Erasure
@@ -52,7 +54,7 @@ def render_audit_event(call: RestCall, event: AuditEvent) -> dict[str, Any]:
     }
 
 
-@router.post("/Erasures", status_code=201)
+@router.post("/Erasures", status_code=201, response_model=schemas.Erasure, responses=error_responses(*REST_ERRORS, 503))
 async def create_erasure(
     call: CallDep, context: ContextDep, session: SessionDep, form: Annotated[ErasureForm, Form()]
 ) -> dict[str, Any]:
@@ -75,7 +77,7 @@ async def create_erasure(
     return render_erasure(call, erasure)
 
 
-@router.get("/Erasures/{sid}")
+@router.get("/Erasures/{sid}", response_model=schemas.Erasure, responses=error_responses(*REST_ERRORS, 404))
 async def fetch_erasure(call: CallDep, session: SessionDep, sid: str) -> dict[str, Any]:
     erasure = await session.get(Erasure, sid)
     if erasure is None:
@@ -83,7 +85,7 @@ async def fetch_erasure(call: CallDep, session: SessionDep, sid: str) -> dict[st
     return render_erasure(call, erasure)
 
 
-@router.get("/AuditEvents")
+@router.get("/AuditEvents", response_model=schemas.AuditEventPage, responses=error_responses(*REST_ERRORS))
 async def list_audit_events(call: CallDep, session: SessionDep, paging: PagingDep) -> dict[str, Any]:
     query = select(AuditEvent).order_by(col(AuditEvent.date_created).desc(), col(AuditEvent.sid))
     return await call.offset_page(session, query, paging, "audit_events", render_audit_event)

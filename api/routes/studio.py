@@ -25,6 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.channels import contact_config, on_contact_channel
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
+from api.schemas import studio as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, TwilioForm, invalid, iso, not_found, parse_date
 from switchboard.store.models import FlexFlow, StudioExecution, StudioFlow, StudioFlowRevision, StudioStep, utcnow
 from workflows import sids
@@ -170,13 +172,13 @@ async def latest_revision(session: SessionDep, flow: StudioFlow) -> StudioFlowRe
 
 
 # Declared before "/{flow_sid}" so that "Validate" is not taken for a flow SID.
-@router.post("/Validate")
+@router.post("/Validate", response_model=schemas.FlowValidation, responses=error_responses(*REST_ERRORS))
 async def validate_flow(form: Annotated[CreateFlowForm, Form()]) -> dict[str, Any]:
     checked_definition(form.definition)
     return {"valid": True}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=schemas.Flow, responses=error_responses(*REST_ERRORS))
 async def create_flow(
     call: CallDep,
     session: SessionDep,
@@ -192,19 +194,19 @@ async def create_flow(
     return render_flow(call, flow, revision)
 
 
-@router.get("")
+@router.get("", response_model=schemas.FlowPage, responses=error_responses(*REST_ERRORS))
 async def list_flows(call: CallDep, session: SessionDep, paging: PagingDep) -> dict[str, Any]:
     query = select(StudioFlow).order_by(col(StudioFlow.date_created), col(StudioFlow.sid))
     return await call.offset_page(session, query, paging, "flows", render_list_flow)
 
 
-@router.get("/{flow_sid}")
+@router.get("/{flow_sid}", response_model=schemas.Flow, responses=error_responses(*REST_ERRORS, 404))
 async def fetch_flow(call: CallDep, session: SessionDep, flow_sid: str) -> dict[str, Any]:
     flow = await load_flow(session, flow_sid)
     return render_flow(call, flow, await latest_revision(session, flow))
 
 
-@router.post("/{flow_sid}")
+@router.post("/{flow_sid}", response_model=schemas.Flow, responses=error_responses(*REST_ERRORS, 404, 409))
 async def update_flow(
     call: CallDep,
     session: SessionDep,
@@ -231,7 +233,7 @@ async def update_flow(
     return render_flow(call, flow, revision)
 
 
-@router.delete("/{flow_sid}", status_code=204)
+@router.delete("/{flow_sid}", status_code=204, responses=error_responses(*REST_ERRORS, 404, 409))
 async def delete_flow(session: SessionDep, flow_sid: str) -> Response:
     """Deletes the flow with its revisions and its ended executions; refused while any execution
     of it is active (end those first with ``Status=ended``)."""
@@ -255,7 +257,9 @@ async def delete_flow(session: SessionDep, flow_sid: str) -> Response:
 # --- revisions --------------------------------------------------------------------------------
 
 
-@router.get("/{flow_sid}/Revisions")
+@router.get(
+    "/{flow_sid}/Revisions", response_model=schemas.FlowRevisionPage, responses=error_responses(*REST_ERRORS, 404)
+)
 async def list_revisions(call: CallDep, session: SessionDep, flow_sid: str, paging: PagingDep) -> dict[str, Any]:
     flow = await load_flow(session, flow_sid)
     query = (
@@ -266,7 +270,11 @@ async def list_revisions(call: CallDep, session: SessionDep, flow_sid: str, pagi
     return await call.offset_page(session, query, paging, "revisions", render_list_revision)
 
 
-@router.get("/{flow_sid}/Revisions/{revision}")
+@router.get(
+    "/{flow_sid}/Revisions/{revision}",
+    response_model=schemas.FlowRevision,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def fetch_revision(call: CallDep, session: SessionDep, flow_sid: str, revision: str) -> dict[str, Any]:
     """A revision by number, or ``LatestPublished`` / ``LatestRevision``."""
     flow = await load_flow(session, flow_sid)
@@ -402,7 +410,12 @@ async def flex_flow_speaking_from(session: SessionDep, address: str) -> FlexFlow
     return flex_flow
 
 
-@router.post("/{flow_sid}/Executions", status_code=201)
+@router.post(
+    "/{flow_sid}/Executions",
+    status_code=201,
+    response_model=schemas.Execution,
+    responses=error_responses(*REST_ERRORS, 404, 409, 503),
+)
 async def create_execution(
     call: CallDep,
     session: SessionDep,
@@ -422,7 +435,9 @@ async def create_execution(
     return render_execution(call, execution)
 
 
-@router.get("/{flow_sid}/Executions")
+@router.get(
+    "/{flow_sid}/Executions", response_model=schemas.ExecutionPage, responses=error_responses(*REST_ERRORS, 404)
+)
 async def list_executions(
     call: CallDep,
     session: SessionDep,
@@ -449,7 +464,11 @@ async def list_executions(
     return await call.offset_page(session, query, paging, "executions", render_execution)
 
 
-@router.get("/{flow_sid}/Executions/{execution_sid}")
+@router.get(
+    "/{flow_sid}/Executions/{execution_sid}",
+    response_model=schemas.Execution,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def fetch_execution(call: CallDep, session: SessionDep, flow_sid: str, execution_sid: str) -> dict[str, Any]:
     return render_execution(call, await load_execution(session, flow_sid, execution_sid))
 
@@ -476,7 +495,11 @@ async def end_execution(call: RestCall, session: SessionDep, execution: StudioEx
         await session.commit()
 
 
-@router.post("/{flow_sid}/Executions/{execution_sid}")
+@router.post(
+    "/{flow_sid}/Executions/{execution_sid}",
+    response_model=schemas.Execution,
+    responses=error_responses(*REST_ERRORS, 404, 503),
+)
 async def update_execution(
     call: CallDep,
     session: SessionDep,
@@ -492,7 +515,9 @@ async def update_execution(
     return render_execution(call, execution)
 
 
-@router.delete("/{flow_sid}/Executions/{execution_sid}", status_code=204)
+@router.delete(
+    "/{flow_sid}/Executions/{execution_sid}", status_code=204, responses=error_responses(*REST_ERRORS, 404, 503)
+)
 async def delete_execution(call: CallDep, session: SessionDep, flow_sid: str, execution_sid: str) -> Response:
     """Ends the execution if it is still active, then deletes it with its steps."""
     execution = await load_execution(session, flow_sid, execution_sid)
@@ -503,7 +528,11 @@ async def delete_execution(call: CallDep, session: SessionDep, flow_sid: str, ex
     return Response(status_code=204)
 
 
-@router.get("/{flow_sid}/Executions/{execution_sid}/Context")
+@router.get(
+    "/{flow_sid}/Executions/{execution_sid}/Context",
+    response_model=schemas.ExecutionContext,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def fetch_execution_context(
     call: CallDep, session: SessionDep, flow_sid: str, execution_sid: str
 ) -> dict[str, Any]:
@@ -567,7 +596,11 @@ async def load_step(
     return execution, step
 
 
-@router.get("/{flow_sid}/Executions/{execution_sid}/Steps")
+@router.get(
+    "/{flow_sid}/Executions/{execution_sid}/Steps",
+    response_model=schemas.StepPage,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def list_steps(
     call: CallDep, session: SessionDep, flow_sid: str, execution_sid: str, paging: PagingDep
 ) -> dict[str, Any]:
@@ -582,7 +615,11 @@ async def list_steps(
     return await call.offset_page(session, query, paging, "steps", lambda c, step: render_step(c, step, types))
 
 
-@router.get("/{flow_sid}/Executions/{execution_sid}/Steps/{step_sid}")
+@router.get(
+    "/{flow_sid}/Executions/{execution_sid}/Steps/{step_sid}",
+    response_model=schemas.Step,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def fetch_step(
     call: CallDep, session: SessionDep, flow_sid: str, execution_sid: str, step_sid: str
 ) -> dict[str, Any]:
@@ -590,7 +627,11 @@ async def fetch_step(
     return render_step(call, step, await widget_types(session, execution))
 
 
-@router.get("/{flow_sid}/Executions/{execution_sid}/Steps/{step_sid}/Context")
+@router.get(
+    "/{flow_sid}/Executions/{execution_sid}/Steps/{step_sid}/Context",
+    response_model=schemas.StepContext,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def fetch_step_context(
     call: CallDep, session: SessionDep, flow_sid: str, execution_sid: str, step_sid: str
 ) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from api.routes.taskrouter.common import (
     save,
     workspace_url,
 )
+from api.schemas import taskrouter as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
 from switchboard.store.models import TaskQueue, WorkspaceActivity
 from workflows import sids
@@ -78,7 +80,12 @@ async def apply_activity_sids(
         setattr(row, name, sid)
 
 
-@router.post("/{workspace_sid}/Activities", status_code=201)
+@router.post(
+    "/{workspace_sid}/Activities",
+    status_code=201,
+    response_model=schemas.Activity,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def create_activity(
     call: CallDep,
     session: SessionDep,
@@ -96,7 +103,9 @@ async def create_activity(
     return render_activity(call, activity)
 
 
-@router.get("/{workspace_sid}/Activities")
+@router.get(
+    "/{workspace_sid}/Activities", response_model=schemas.ActivityPage, responses=error_responses(*REST_ERRORS, 404)
+)
 async def list_activities(
     call: CallDep,
     session: SessionDep,
@@ -115,12 +124,16 @@ async def list_activities(
     return await call.offset_page(session, query, paging, "activities", render_activity)
 
 
-@router.get("/{workspace_sid}/Activities/{sid}")
+@router.get(
+    "/{workspace_sid}/Activities/{sid}", response_model=schemas.Activity, responses=error_responses(*REST_ERRORS, 404)
+)
 async def fetch_activity(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> dict[str, Any]:
     return render_activity(call, await load_activity(session, workspace_sid, sid))
 
 
-@router.post("/{workspace_sid}/Activities/{sid}")
+@router.post(
+    "/{workspace_sid}/Activities/{sid}", response_model=schemas.Activity, responses=error_responses(*REST_ERRORS, 404)
+)
 async def update_activity(
     call: CallDep,
     session: SessionDep,
@@ -135,7 +148,7 @@ async def update_activity(
     return render_activity(call, activity)
 
 
-@router.delete("/{workspace_sid}/Activities/{sid}", status_code=204)
+@router.delete("/{workspace_sid}/Activities/{sid}", status_code=204, responses=error_responses(*REST_ERRORS, 404))
 async def delete_activity(session: SessionDep, workspace_sid: str, sid: str) -> Response:
     activity = await load_activity(session, workspace_sid, sid)
     workspace = await load_workspace(session, workspace_sid)

@@ -11,6 +11,8 @@ from sqlmodel import col, select
 
 from api.deps import CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import WORKSPACES_PATH, load_workspace, workspace_url
+from api.schemas import taskrouter as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import iso, not_found, parse_date
 from switchboard.store.models import RoutingEventRow
 
@@ -50,7 +52,7 @@ def render_event(call: RestCall, event: RoutingEventRow) -> dict[str, Any]:
     }
 
 
-@router.get("/{workspace_sid}/Events")
+@router.get("/{workspace_sid}/Events", response_model=schemas.EventPage, responses=error_responses(*REST_ERRORS, 404))
 async def list_events(
     call: CallDep,
     session: SessionDep,
@@ -93,7 +95,7 @@ async def list_events(
     return await call.offset_page(session, query, paging, "events", render_event)
 
 
-@router.get("/{workspace_sid}/Events/{sid}")
+@router.get("/{workspace_sid}/Events/{sid}", response_model=schemas.Event, responses=error_responses(*REST_ERRORS, 404))
 async def fetch_event(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> dict[str, Any]:
     event = (
         await session.exec(

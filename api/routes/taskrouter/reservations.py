@@ -13,6 +13,8 @@ from sqlmodel import col, select
 from api.deps import CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import WORKSPACES_PATH, load_in_workspace, oldest_first, workspace_url
 from api.routes.taskrouter.routing_calls import routed
+from api.schemas import taskrouter as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, iso, not_found
 from switchboard.store.models import Reservation, Task, Worker
 from workflows.routing.messages import ReservationChange
@@ -99,7 +101,11 @@ async def answer(
     return render_reservation(call, reservation, names.get(reservation.worker_sid, ""))
 
 
-@router.get("/{workspace_sid}/Tasks/{task_sid}/Reservations")
+@router.get(
+    "/{workspace_sid}/Tasks/{task_sid}/Reservations",
+    response_model=schemas.ReservationPage,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def list_task_reservations(
     call: CallDep,
     session: SessionDep,
@@ -112,7 +118,11 @@ async def list_task_reservations(
     return await reservation_page(call, session, paging, Reservation.task_sid == task_sid, status)
 
 
-@router.get("/{workspace_sid}/Tasks/{task_sid}/Reservations/{sid}")
+@router.get(
+    "/{workspace_sid}/Tasks/{task_sid}/Reservations/{sid}",
+    response_model=schemas.Reservation,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def fetch_task_reservation(
     call: CallDep, session: SessionDep, workspace_sid: str, task_sid: str, sid: str
 ) -> dict[str, Any]:
@@ -121,7 +131,11 @@ async def fetch_task_reservation(
     return render_reservation(call, reservation, names.get(reservation.worker_sid, ""))
 
 
-@router.post("/{workspace_sid}/Tasks/{task_sid}/Reservations/{sid}")
+@router.post(
+    "/{workspace_sid}/Tasks/{task_sid}/Reservations/{sid}",
+    response_model=schemas.Reservation,
+    responses=error_responses(*REST_ERRORS, 404, 409, 503),
+)
 async def update_task_reservation(
     call: CallDep,
     session: SessionDep,
@@ -134,7 +148,11 @@ async def update_task_reservation(
     return await answer(call, session, reservation, form)
 
 
-@router.get("/{workspace_sid}/Workers/{worker_sid}/Reservations")
+@router.get(
+    "/{workspace_sid}/Workers/{worker_sid}/Reservations",
+    response_model=schemas.ReservationPage,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def list_worker_reservations(
     call: CallDep,
     session: SessionDep,
@@ -147,7 +165,11 @@ async def list_worker_reservations(
     return await reservation_page(call, session, paging, Reservation.worker_sid == worker_sid, status)
 
 
-@router.get("/{workspace_sid}/Workers/{worker_sid}/Reservations/{sid}")
+@router.get(
+    "/{workspace_sid}/Workers/{worker_sid}/Reservations/{sid}",
+    response_model=schemas.Reservation,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def fetch_worker_reservation(
     call: CallDep, session: SessionDep, workspace_sid: str, worker_sid: str, sid: str
 ) -> dict[str, Any]:
@@ -156,7 +178,11 @@ async def fetch_worker_reservation(
     return render_reservation(call, reservation, names.get(reservation.worker_sid, ""))
 
 
-@router.post("/{workspace_sid}/Workers/{worker_sid}/Reservations/{sid}")
+@router.post(
+    "/{workspace_sid}/Workers/{worker_sid}/Reservations/{sid}",
+    response_model=schemas.Reservation,
+    responses=error_responses(*REST_ERRORS, 404, 409, 503),
+)
 async def update_worker_reservation(
     call: CallDep,
     session: SessionDep,

@@ -25,6 +25,8 @@ from api.routes.taskrouter.common import (
     save,
     workspace_url,
 )
+from api.schemas import taskrouter as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import CONFLICT, TwilioError, TwilioForm, invalid, iso, not_found
 from switchboard.store.models import Task, TaskChannel
 from workflows import sids
@@ -65,7 +67,12 @@ async def load_task_channel(session: SessionDep, workspace_sid: str, sid: str) -
     return channel
 
 
-@router.post("/{workspace_sid}/TaskChannels", status_code=201)
+@router.post(
+    "/{workspace_sid}/TaskChannels",
+    status_code=201,
+    response_model=schemas.TaskChannel,
+    responses=error_responses(*REST_ERRORS, 404, 409),
+)
 async def create_task_channel(
     call: CallDep,
     session: SessionDep,
@@ -97,7 +104,11 @@ async def create_task_channel(
     return render_task_channel(call, channel)
 
 
-@router.get("/{workspace_sid}/TaskChannels")
+@router.get(
+    "/{workspace_sid}/TaskChannels",
+    response_model=schemas.TaskChannelPage,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def list_task_channels(
     call: CallDep, session: SessionDep, workspace_sid: str, paging: PagingDep
 ) -> dict[str, Any]:
@@ -106,12 +117,20 @@ async def list_task_channels(
     return await call.offset_page(session, query, paging, "channels", render_task_channel)
 
 
-@router.get("/{workspace_sid}/TaskChannels/{sid}")
+@router.get(
+    "/{workspace_sid}/TaskChannels/{sid}",
+    response_model=schemas.TaskChannel,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def fetch_task_channel(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> dict[str, Any]:
     return render_task_channel(call, await load_task_channel(session, workspace_sid, sid))
 
 
-@router.post("/{workspace_sid}/TaskChannels/{sid}")
+@router.post(
+    "/{workspace_sid}/TaskChannels/{sid}",
+    response_model=schemas.TaskChannel,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def update_task_channel(
     call: CallDep,
     session: SessionDep,
@@ -126,7 +145,7 @@ async def update_task_channel(
     return render_task_channel(call, channel)
 
 
-@router.delete("/{workspace_sid}/TaskChannels/{sid}", status_code=204)
+@router.delete("/{workspace_sid}/TaskChannels/{sid}", status_code=204, responses=error_responses(*REST_ERRORS, 404))
 async def delete_task_channel(session: SessionDep, workspace_sid: str, sid: str) -> Response:
     channel = await load_task_channel(session, workspace_sid, sid)
     await refuse_while_active_tasks(

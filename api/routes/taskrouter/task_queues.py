@@ -31,6 +31,8 @@ from api.routes.taskrouter.common import (
     workspace_url,
 )
 from api.routes.taskrouter.workflows import configured_queues
+from api.schemas import taskrouter as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
 from switchboard.store.models import RoutingWorkflow, TaskQueue
 from workflows import sids
@@ -117,7 +119,12 @@ def targets(queue: TaskQueue, worker_attributes: dict[str, Any]) -> bool:
     return expression.evaluate(worker_attributes)
 
 
-@router.post("/{workspace_sid}/TaskQueues", status_code=201)
+@router.post(
+    "/{workspace_sid}/TaskQueues",
+    status_code=201,
+    response_model=schemas.TaskQueue,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def create_task_queue(
     call: CallDep,
     session: SessionDep,
@@ -132,7 +139,9 @@ async def create_task_queue(
     return await task_queue_body(call, session, queue)
 
 
-@router.get("/{workspace_sid}/TaskQueues")
+@router.get(
+    "/{workspace_sid}/TaskQueues", response_model=schemas.TaskQueuePage, responses=error_responses(*REST_ERRORS, 404)
+)
 async def list_task_queues(
     call: CallDep,
     session: SessionDep,
@@ -163,12 +172,18 @@ async def list_task_queues(
     return await page_of(call, session, query, paging, "task_queues", render, keep)
 
 
-@router.get("/{workspace_sid}/TaskQueues/{sid}")
+@router.get(
+    "/{workspace_sid}/TaskQueues/{sid}", response_model=schemas.TaskQueue, responses=error_responses(*REST_ERRORS, 404)
+)
 async def fetch_task_queue(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> dict[str, Any]:
     return await task_queue_body(call, session, await load_task_queue(session, workspace_sid, sid))
 
 
-@router.post("/{workspace_sid}/TaskQueues/{sid}")
+@router.post(
+    "/{workspace_sid}/TaskQueues/{sid}",
+    response_model=schemas.TaskQueue,
+    responses=error_responses(*REST_ERRORS, 404, 503),
+)
 async def update_task_queue(
     call: CallDep,
     session: SessionDep,
@@ -183,7 +198,7 @@ async def update_task_queue(
     return await task_queue_body(call, session, queue)
 
 
-@router.delete("/{workspace_sid}/TaskQueues/{sid}", status_code=204)
+@router.delete("/{workspace_sid}/TaskQueues/{sid}", status_code=204, responses=error_responses(*REST_ERRORS, 404))
 async def delete_task_queue(session: SessionDep, workspace_sid: str, sid: str) -> Response:
     queue = await load_task_queue(session, workspace_sid, sid)
     workflows = (await session.exec(in_workspace(RoutingWorkflow, workspace_sid))).all()

@@ -28,6 +28,8 @@ from api.routes.taskrouter.common import (
     workspace_url,
 )
 from api.routes.taskrouter.routing_calls import routed
+from api.schemas import taskrouter as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, invalid, iso
 from switchboard.store.models import RoutingWorkflow, Task, TaskChannel, TaskQueue
 from workflows import sids
@@ -148,7 +150,7 @@ async def task_bodies(
     return [render_task(call, task, names) for task in tasks]
 
 
-@router.get("/{workspace_sid}/Tasks")
+@router.get("/{workspace_sid}/Tasks", response_model=schemas.TaskPage, responses=error_responses(*REST_ERRORS, 404))
 async def list_tasks(
     call: CallDep,
     session: SessionDep,
@@ -195,7 +197,7 @@ async def list_tasks(
     return await page_of(call, session, query, paging, "tasks", render, keep)
 
 
-@router.get("/{workspace_sid}/Tasks/{sid}")
+@router.get("/{workspace_sid}/Tasks/{sid}", response_model=schemas.Task, responses=error_responses(*REST_ERRORS, 404))
 async def fetch_task(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> dict[str, Any]:
     task = await load_in_workspace(session, Task, workspace_sid, sid, "Task")
     [body] = await task_bodies(call, session, workspace_sid, [task])
@@ -223,7 +225,12 @@ def attributes_text(value: str | None) -> str:
     return text
 
 
-@router.post("/{workspace_sid}/Tasks", status_code=201)
+@router.post(
+    "/{workspace_sid}/Tasks",
+    status_code=201,
+    response_model=schemas.Task,
+    responses=error_responses(*REST_ERRORS, 404, 409, 503),
+)
 async def create_task(
     call: CallDep, session: SessionDep, workspace_sid: str, form: Annotated[TaskForm, Form()]
 ) -> dict[str, Any]:
@@ -247,7 +254,9 @@ async def create_task(
     return await fetch_task(call, session, workspace_sid, result.task_sid or new.task_sid)
 
 
-@router.post("/{workspace_sid}/Tasks/{sid}")
+@router.post(
+    "/{workspace_sid}/Tasks/{sid}", response_model=schemas.Task, responses=error_responses(*REST_ERRORS, 404, 409, 503)
+)
 async def update_task(
     call: CallDep, session: SessionDep, workspace_sid: str, sid: str, form: Annotated[TaskForm, Form()]
 ) -> dict[str, Any]:
@@ -266,7 +275,7 @@ async def update_task(
     return await fetch_task(call, session, workspace_sid, sid)
 
 
-@router.delete("/{workspace_sid}/Tasks/{sid}", status_code=204)
+@router.delete("/{workspace_sid}/Tasks/{sid}", status_code=204, responses=error_responses(*REST_ERRORS, 404, 409, 503))
 async def delete_task(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> Response:
     """A live task is canceled first, so no worker keeps it."""
     task = await load_in_workspace(session, Task, workspace_sid, sid, "Task")

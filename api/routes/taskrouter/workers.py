@@ -26,6 +26,8 @@ from api.routes.taskrouter.common import (
     workspace_url,
 )
 from api.routes.taskrouter.routing_calls import routed
+from api.schemas import taskrouter as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import CONFLICT, TwilioError, TwilioForm, invalid, iso, not_found
 from switchboard.store.models import Reservation, Task, TaskChannel, Worker, WorkerChannel, WorkspaceActivity, utcnow
 from workflows import sids
@@ -139,7 +141,12 @@ async def add_worker(
     return worker
 
 
-@router.post("/{workspace_sid}/Workers", status_code=201)
+@router.post(
+    "/{workspace_sid}/Workers",
+    status_code=201,
+    response_model=schemas.Worker,
+    responses=error_responses(*REST_ERRORS, 404, 409, 503),
+)
 async def create_worker(
     call: CallDep, session: SessionDep, workspace_sid: str, form: Annotated[WorkerForm, Form()]
 ) -> dict[str, Any]:
@@ -155,7 +162,7 @@ async def create_worker(
     return render_worker(call, worker)
 
 
-@router.get("/{workspace_sid}/Workers")
+@router.get("/{workspace_sid}/Workers", response_model=schemas.WorkerPage, responses=error_responses(*REST_ERRORS, 404))
 async def list_workers(
     call: CallDep,
     session: SessionDep,
@@ -179,12 +186,18 @@ async def list_workers(
     return await call.offset_page(session, query.order_by(*oldest_first(Worker)), paging, "workers", render_worker)
 
 
-@router.get("/{workspace_sid}/Workers/{sid}")
+@router.get(
+    "/{workspace_sid}/Workers/{sid}", response_model=schemas.Worker, responses=error_responses(*REST_ERRORS, 404)
+)
 async def fetch_worker(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> dict[str, Any]:
     return render_worker(call, await load_worker(session, workspace_sid, sid))
 
 
-@router.post("/{workspace_sid}/Workers/{sid}")
+@router.post(
+    "/{workspace_sid}/Workers/{sid}",
+    response_model=schemas.Worker,
+    responses=error_responses(*REST_ERRORS, 404, 409, 503),
+)
 async def update_worker(
     call: CallDep, session: SessionDep, workspace_sid: str, sid: str, form: Annotated[WorkerForm, Form()]
 ) -> dict[str, Any]:
@@ -214,7 +227,7 @@ async def update_worker(
     return render_worker(call, worker)
 
 
-@router.delete("/{workspace_sid}/Workers/{sid}", status_code=204)
+@router.delete("/{workspace_sid}/Workers/{sid}", status_code=204, responses=error_responses(*REST_ERRORS, 404, 503))
 async def delete_worker(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> Response:
     worker = await load_worker(session, workspace_sid, sid)
     holding = (
@@ -290,7 +303,11 @@ async def load_worker_channel(session: SessionDep, worker: Worker, sid: str) -> 
     raise not_found("WorkerChannel", sid)
 
 
-@router.get("/{workspace_sid}/Workers/{worker_sid}/Channels")
+@router.get(
+    "/{workspace_sid}/Workers/{worker_sid}/Channels",
+    response_model=schemas.WorkerChannelPage,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def list_worker_channels(
     call: CallDep, session: SessionDep, workspace_sid: str, worker_sid: str, paging: PagingDep
 ) -> dict[str, Any]:
@@ -306,7 +323,11 @@ async def list_worker_channels(
     )
 
 
-@router.get("/{workspace_sid}/Workers/{worker_sid}/Channels/{sid}")
+@router.get(
+    "/{workspace_sid}/Workers/{worker_sid}/Channels/{sid}",
+    response_model=schemas.WorkerChannel,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def fetch_worker_channel(
     call: CallDep, session: SessionDep, workspace_sid: str, worker_sid: str, sid: str
 ) -> dict[str, Any]:
@@ -316,7 +337,11 @@ async def fetch_worker_channel(
     return render_worker_channel(call, channel, used.get(channel.task_channel_unique_name, 0))
 
 
-@router.post("/{workspace_sid}/Workers/{worker_sid}/Channels/{sid}")
+@router.post(
+    "/{workspace_sid}/Workers/{worker_sid}/Channels/{sid}",
+    response_model=schemas.WorkerChannel,
+    responses=error_responses(*REST_ERRORS, 404, 503),
+)
 async def update_worker_channel(
     call: CallDep,
     session: SessionDep,

@@ -28,6 +28,8 @@ from api.routes.taskrouter.common import (
     statistics_links,
     workspace_url,
 )
+from api.schemas import taskrouter as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
 from switchboard.store.models import RoutingWorkflow, Task, TaskQueue
 from workflows import sids
@@ -146,7 +148,12 @@ async def apply_workflow_form(session: SessionDep, routing: RoutingWorkflow, for
     apply_given(routing, form, "friendly_name", "task_reservation_timeout")
 
 
-@router.post("/{workspace_sid}/Workflows", status_code=201)
+@router.post(
+    "/{workspace_sid}/Workflows",
+    status_code=201,
+    response_model=schemas.Workflow,
+    responses=error_responses(*REST_ERRORS, 404),
+)
 async def create_workflow(
     call: CallDep,
     session: SessionDep,
@@ -164,7 +171,9 @@ async def create_workflow(
     return render_workflow(call, routing)
 
 
-@router.get("/{workspace_sid}/Workflows")
+@router.get(
+    "/{workspace_sid}/Workflows", response_model=schemas.WorkflowPage, responses=error_responses(*REST_ERRORS, 404)
+)
 async def list_workflows(
     call: CallDep,
     session: SessionDep,
@@ -180,12 +189,18 @@ async def list_workflows(
     return await call.offset_page(session, query, paging, "workflows", render_workflow)
 
 
-@router.get("/{workspace_sid}/Workflows/{sid}")
+@router.get(
+    "/{workspace_sid}/Workflows/{sid}", response_model=schemas.Workflow, responses=error_responses(*REST_ERRORS, 404)
+)
 async def fetch_workflow(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> dict[str, Any]:
     return render_workflow(call, await load_workflow(session, workspace_sid, sid))
 
 
-@router.post("/{workspace_sid}/Workflows/{sid}")
+@router.post(
+    "/{workspace_sid}/Workflows/{sid}",
+    response_model=schemas.Workflow,
+    responses=error_responses(*REST_ERRORS, 404, 503),
+)
 async def update_workflow(
     call: CallDep,
     session: SessionDep,
@@ -200,7 +215,7 @@ async def update_workflow(
     return render_workflow(call, routing)
 
 
-@router.delete("/{workspace_sid}/Workflows/{sid}", status_code=204)
+@router.delete("/{workspace_sid}/Workflows/{sid}", status_code=204, responses=error_responses(*REST_ERRORS, 404))
 async def delete_workflow(session: SessionDep, workspace_sid: str, sid: str) -> Response:
     routing = await load_workflow(session, workspace_sid, sid)
     await refuse_while_active_tasks(session, f"Workflow {sid}", Task.workflow_sid == sid)

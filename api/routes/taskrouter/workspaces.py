@@ -29,6 +29,8 @@ from api.routes.taskrouter.common import (
     save,
     workspace_url,
 )
+from api.schemas import taskrouter as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, iso
 from switchboard.store.defaults import new_workspace
 from switchboard.store.models import (
@@ -106,7 +108,7 @@ async def workspace_body(call: RestCall, session: SessionDep, workspace: Workspa
     return body
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=schemas.Workspace, responses=error_responses(*REST_ERRORS))
 async def create_workspace(
     call: CallDep,
     session: SessionDep,
@@ -130,7 +132,7 @@ async def create_workspace(
     return render_workspace(call, workspace, {a.sid: a.friendly_name for a in created.activities})
 
 
-@router.get("")
+@router.get("", response_model=schemas.WorkspacePage, responses=error_responses(*REST_ERRORS))
 async def list_workspaces(
     call: CallDep,
     session: SessionDep,
@@ -144,12 +146,12 @@ async def list_workspaces(
     return await page_of(call, session, query, paging, "workspaces", partial(workspace_bodies, call, session))
 
 
-@router.get("/{workspace_sid}")
+@router.get("/{workspace_sid}", response_model=schemas.Workspace, responses=error_responses(*REST_ERRORS, 404))
 async def fetch_workspace(call: CallDep, session: SessionDep, workspace_sid: str) -> dict[str, Any]:
     return await workspace_body(call, session, await load_workspace(session, workspace_sid))
 
 
-@router.post("/{workspace_sid}")
+@router.post("/{workspace_sid}", response_model=schemas.Workspace, responses=error_responses(*REST_ERRORS, 404, 503))
 async def update_workspace(
     call: CallDep,
     session: SessionDep,
@@ -167,7 +169,7 @@ async def update_workspace(
     return await workspace_body(call, session, workspace)
 
 
-@router.delete("/{workspace_sid}", status_code=204)
+@router.delete("/{workspace_sid}", status_code=204, responses=error_responses(*REST_ERRORS, 404))
 async def delete_workspace(session: SessionDep, workspace_sid: str) -> Response:
     """Deletes the workspace with everything in it, as Twilio does."""
     workspace = await load_workspace(session, workspace_sid)

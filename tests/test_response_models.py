@@ -1,0 +1,178 @@
+"""The response models of TaskRouter, Studio, API keys and erasures say exactly what the routes
+answer: every resource (and list page) is fetched, created or updated here, and its JSON has the
+keys of its model, no more and no fewer, down to the links and the page's meta."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, get_args
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from api.schemas import operators, studio, taskrouter
+from switchboard.store.defaults import plan_flex_defaults
+from tests.conftest import Stack, eventually, new_phone
+from tests.test_studio_api import NOTIFY_FLOW
+
+
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds (itself, in a list, or nullable), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = nested_model(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def shape_problems(body: Any, model: type[BaseModel], where: str) -> list[str]:
+    """How ``body`` differs from ``model`` in its keys (recursing into nested models)."""
+    if not isinstance(body, dict):
+        return [f"{where}: {body!r} is not an object"]
+    keys, fields = set(body), set(model.model_fields)
+    problems = [f"{where}: keys {sorted(keys - fields)} undeclared, fields {sorted(fields - keys)} missing"]
+    problems = problems if keys != fields else []
+    for name, field in model.model_fields.items():
+        inner = nested_model(field.annotation)
+        value = body.get(name)
+        if inner is None or value is None:
+            continue
+        for index, item in enumerate(value if isinstance(value, list) else [value]):
+            problems += shape_problems(item, inner, f"{where}.{name}[{index}]")
+    return problems
+
+
+class Shapes:
+    """Answers checked against their models; every problem is gathered, then reported at once."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+        self.problems: list[str] = []
+        self.checked: set[type[BaseModel]] = set()
+
+    def check(
+        self, method: str, path: str, model: type[BaseModel], status: int = 200, data: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        response = self.http.request(method, path, data=data)
+        assert response.status_code == status, f"{method} {path}: {response.text}"
+        body: dict[str, Any] = response.json()
+        self.problems += shape_problems(body, model, f"{method} {path}")
+        self.checked.add(model)
+        return body
+
+
+def has_status(http: httpx.Client, path: str, status: str) -> None:
+    assert http.get(path).json()["status"] == status
+
+
+@pytest.fixture()
+def http(stack: Stack) -> Any:
+    with stack.http() as client:
+        yield client
+
+
+def test_taskrouter_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:
+    d = plan_flex_defaults(stack.settings).defaults
+    shapes = Shapes(http)
+    ws = f"/v1/Workspaces/{d.workspace_sid}"
+    shapes.check("GET", "/v1/Workspaces", taskrouter.WorkspacePage)
+    shapes.check("GET", ws, taskrouter.Workspace)
+    created = shapes.check("POST", "/v1/Workspaces", taskrouter.Workspace, 201, {"FriendlyName": "shapes"})
+    shapes.check("POST", f"/v1/Workspaces/{created['sid']}", taskrouter.Workspace, data={"FriendlyName": "shaped"})
+    for collection, page, model, form in (
+        ("Activities", taskrouter.ActivityPage, taskrouter.Activity, {"FriendlyName": "Lunch"}),
+        ("TaskChannels", taskrouter.TaskChannelPage, taskrouter.TaskChannel, {"FriendlyName": "x", "UniqueName": "x"}),
+        ("TaskQueues", taskrouter.TaskQueuePage, taskrouter.TaskQueue, {"FriendlyName": "shapes"}),
+    ):
+        shapes.check("GET", f"{ws}/{collection}", page)
+        sid = shapes.check("POST", f"{ws}/{collection}", model, 201, form)["sid"]
+        shapes.check("GET", f"{ws}/{collection}/{sid}", model)
+        shapes.check("POST", f"{ws}/{collection}/{sid}", model, data={"FriendlyName": "renamed"})
+    shapes.check("GET", f"{ws}/Workflows", taskrouter.WorkflowPage)
+    shapes.check("GET", f"{ws}/Workflows/{d.workflow_sid}", taskrouter.Workflow)
+    shapes.check("POST", f"{ws}/Workflows/{d.workflow_sid}", taskrouter.Workflow, data={})
+
+    worker_form = {"FriendlyName": "shaped agent", "ActivitySid": d.available_activity_sid, "Attributes": "{}"}
+    worker = shapes.check("POST", f"{ws}/Workers", taskrouter.Worker, 201, worker_form)["sid"]
+    shapes.check("GET", f"{ws}/Workers", taskrouter.WorkerPage)
+    shapes.check("GET", f"{ws}/Workers/{worker}", taskrouter.Worker)
+    shapes.check("POST", f"{ws}/Workers/{worker}", taskrouter.Worker, data={"Attributes": "{}"})
+    shapes.check("GET", f"{ws}/Workers/{worker}/Channels", taskrouter.WorkerChannelPage)
+    shapes.check("GET", f"{ws}/Workers/{worker}/Channels/chat", taskrouter.WorkerChannel)
+    shapes.check("POST", f"{ws}/Workers/{worker}/Channels/chat", taskrouter.WorkerChannel, data={"Capacity": "2"})
+
+    task_form = {"WorkflowSid": d.workflow_sid, "TaskChannel": "chat", "Attributes": json.dumps({"name": "shapes"})}
+    task = shapes.check("POST", f"{ws}/Tasks", taskrouter.Task, 201, task_form)["sid"]
+    shapes.check("GET", f"{ws}/Tasks", taskrouter.TaskPage)
+    shapes.check("GET", f"{ws}/Tasks/{task}", taskrouter.Task)
+    shapes.check("POST", f"{ws}/Tasks/{task}", taskrouter.Task, data={"Priority": "3"})
+
+    def offered() -> str:
+        page = http.get(f"{ws}/Workers/{worker}/Reservations").json()["reservations"]
+        assert page, "no reservation yet"
+        return str(page[0]["sid"])
+
+    reservation = eventually(offered)
+    shapes.check("GET", f"{ws}/Tasks/{task}/Reservations", taskrouter.ReservationPage)
+    shapes.check("GET", f"{ws}/Workers/{worker}/Reservations", taskrouter.ReservationPage)
+    shapes.check("GET", f"{ws}/Workers/{worker}/Reservations/{reservation}", taskrouter.Reservation)
+    shapes.check("GET", f"{ws}/Tasks/{task}/Reservations/{reservation}", taskrouter.Reservation)
+    accept = {"ReservationStatus": "accepted"}
+    shapes.check("POST", f"{ws}/Tasks/{task}/Reservations/{reservation}", taskrouter.Reservation, data=accept)
+    shapes.check("POST", f"{ws}/Workers/{worker}/Reservations/{reservation}", taskrouter.Reservation, data={})
+
+    events = shapes.check("GET", f"{ws}/Events", taskrouter.EventPage)["events"]
+    assert events
+    shapes.check("GET", f"{ws}/Events/{events[0]['sid']}", taskrouter.Event)
+
+    assert not shapes.problems, "\n".join(shapes.problems)
+    models = {m for m in vars(taskrouter).values() if isinstance(m, type) and issubclass(m, BaseModel)}
+    unchecked = {m for m in models if m.__module__ == taskrouter.__name__ and not m.__name__.endswith("Links")}
+    assert unchecked <= shapes.checked, sorted(m.__name__ for m in unchecked - shapes.checked)
+
+
+def test_studio_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:
+    shapes = Shapes(http)
+    form = {"FriendlyName": "shapes", "Status": "published", "Definition": json.dumps(NOTIFY_FLOW)}
+    shapes.check("POST", "/v2/Flows/Validate", studio.FlowValidation, data=form)
+    flow = shapes.check("POST", "/v2/Flows", studio.Flow, 201, form)["sid"]
+    shapes.check("GET", "/v2/Flows", studio.FlowPage)
+    shapes.check("GET", f"/v2/Flows/{flow}", studio.Flow)
+    shapes.check("POST", f"/v2/Flows/{flow}", studio.Flow, data={"Status": "published", "CommitMessage": "again"})
+    shapes.check("GET", f"/v2/Flows/{flow}/Revisions", studio.FlowRevisionPage)
+    shapes.check("GET", f"/v2/Flows/{flow}/Revisions/1", studio.FlowRevision)
+
+    number = stack.create_flex_flow(http, stack.create_service(http))["contact_identity"]
+    start = {"To": new_phone(), "From": number, "Parameters": json.dumps({"name": "Zeke", "topic": "billing"})}
+    executions = f"/v2/Flows/{flow}/Executions"
+    execution = shapes.check("POST", executions, studio.Execution, 201, start)["sid"]
+    eventually(lambda: has_status(http, f"{executions}/{execution}", "ended"))
+    shapes.check("GET", executions, studio.ExecutionPage)
+    shapes.check("GET", f"{executions}/{execution}", studio.Execution)
+    shapes.check("POST", f"{executions}/{execution}", studio.Execution, data={"Status": "ended"})
+    shapes.check("GET", f"{executions}/{execution}/Context", studio.ExecutionContext)
+    step = shapes.check("GET", f"{executions}/{execution}/Steps", studio.StepPage)["steps"][0]["sid"]
+    shapes.check("GET", f"{executions}/{execution}/Steps/{step}", studio.Step)
+    shapes.check("GET", f"{executions}/{execution}/Steps/{step}/Context", studio.StepContext)
+
+    assert not shapes.problems, "\n".join(shapes.problems)
+
+
+def test_key_and_erasure_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:
+    shapes = Shapes(http)
+    keys = f"/2010-04-01/Accounts/{stack.settings.account_sid}"
+    key = shapes.check("POST", f"{keys}/Keys.json", operators.NewKey, 201, {"FriendlyName": "shapes"})["sid"]
+    shapes.check("GET", f"{keys}/Keys.json", operators.KeyPage)
+    shapes.check("GET", f"{keys}/Keys/{key}.json", operators.Key)
+    shapes.check("POST", f"{keys}/Keys/{key}.json", operators.Key, data={"FriendlyName": "renamed"})
+
+    erasure = shapes.check("POST", "/v1/Erasures", operators.Erasure, 201, {"Address": new_phone()})["sid"]
+    eventually(lambda: has_status(http, f"/v1/Erasures/{erasure}", "completed"))
+    shapes.check("GET", f"/v1/Erasures/{erasure}", operators.Erasure)
+    events = shapes.check("GET", "/v1/AuditEvents", operators.AuditEventPage)["audit_events"]
+    assert events
+
+    assert not shapes.problems, "\n".join(shapes.problems)
