@@ -227,7 +227,7 @@ class WorkspaceRouter:
                 workflow.continue_as_new(
                     RouterInput(
                         self.workspace_sid,
-                        state.snapshot,
+                        self.snapshot,
                         self.outbox,
                         refresh=self.refresh_requested,
                         desk_sweep_at=self.desk_sweep_at,
@@ -317,7 +317,8 @@ class WorkspaceRouter:
         self.dirty = True  # something changed: the run looks for offers to make
         for event in write.events:
             await self._follow_up(event)
-        config = state.config
+        assert self.snapshot is not None
+        config = self.snapshot.config
         if config.event_callback_url:
             wanted = config.events_filter
             self.outbox.extend(e for e in write.events if wanted is None or e.event_type in wanted)
