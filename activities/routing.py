@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlmodel import col, select
@@ -51,7 +51,6 @@ from switchboard.store.models import (
 )
 from workflows.channel import ChannelWorkflow
 from workflows.messages import CreateTask, MemberSpec
-from workflows.routing.client import RoutingClient
 from workflows.routing.messages import (
     HANDED_OVER,
     ActivitySpec,
@@ -68,6 +67,9 @@ from workflows.routing.messages import (
     WorkflowSpec,
     WorkspaceConfig,
 )
+
+if TYPE_CHECKING:
+    from workflows.routing.client import RoutingClient
 
 LIVE = ("pending", "reserved", "assigned", "wrapping")
 # Routing events an agent's socket shows (to the worker they concern).
@@ -112,6 +114,9 @@ class RoutingActivities:
 
     @property
     def routing(self) -> RoutingClient:
+        # Imported here: the client imports the router, which calls these activities.
+        from workflows.routing.client import RoutingClient
+
         return RoutingClient(self.client, self.task_queue)
 
     @activity.defn(name="create_task")

@@ -1,0 +1,232 @@
+"""The router's placement rules, as functions over a routing snapshot that change nothing.
+
+Which queue a task waits in (its workflow's filters and targets, ``skip_if``), which workers may
+take it (the queue's and target's expressions), how much room a worker has per task channel, the
+order tasks are offered in (priority, then queue order) and to whom (the longest idle worker),
+which timeouts have passed and when the router must next wake. ``WorkspaceRouter`` applies them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio import workflow
+
+from workflows.routing.expressions import ExpressionError, parse_expression
+from workflows.routing.messages import DeskPresence, RoutedTask, RoutedWorker, RoutingSnapshot, WorkspaceConfig
+
+logger = logging.getLogger(__name__)
+
+# Tasks in these states hold capacity of their worker.
+HOLDING = ("reserved", "assigned", "wrapping")
+# The soonest the router reads desks again after a read (a margin over the activity's clock).
+DESK_SWEEP_MIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a task waits: the filter and target it reached, and their queue (None: none of its
+    targets' queues, nor a default one, exists)."""
+
+    filter_index: int | None
+    target_index: int
+    queue_sid: str | None
+    target: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Offer:
+    task_sid: str
+    worker_sid: str
+
+
+def matches(text: str | None, attributes: dict[str, Any], **scopes: dict[str, Any]) -> bool:
+    """Whether an expression holds (no expression: it does). One that does not parse matches
+    nothing: the API refuses those, so only a stale configuration gets here."""
+    if not text:
+        return True
+    try:
+        expression = parse_expression(text)
+    except ExpressionError:
+        # In a router run its logger (quiet during replay); called from elsewhere, this module's.
+        (workflow.logger if workflow.in_workflow() else logger).warning(
+            "expression %r does not parse; it matches nothing", text
+        )
+        return False
+    return expression.evaluate(attributes, **scopes)
+
+
+def targets(config: WorkspaceConfig, workflow_sid: str, filter_index: int | None) -> list[dict[str, Any]]:
+    """The targets of a workflow filter (none for the default filter, ``filter_index`` None)."""
+    routing = config.workflows[workflow_sid].task_routing
+    if filter_index is None:
+        return []
+    filters = routing.get("filters") or []
+    return list(filters[filter_index].get("targets") or []) if filter_index < len(filters) else []
+
+
+def current_target(config: WorkspaceConfig, task: RoutedTask) -> dict[str, Any] | None:
+    listed = targets(config, task.workflow_sid, task.filter_index)
+    return listed[task.target_index] if task.filter_index is not None and task.target_index < len(listed) else None
+
+
+def route(snapshot: RoutingSnapshot, task: RoutedTask) -> Route | None:
+    """Where a pending task waits from its current target on (first time: find its filter);
+    None when it cannot be placed at all (its workflow or pinned queue is gone)."""
+    config = snapshot.config
+    spec = config.workflows.get(task.workflow_sid)
+    if spec is None:
+        return None
+    if task.pinned_queue is not None:
+        if task.pinned_queue not in config.queues:
+            return None
+        return Route(task.filter_index, task.target_index, task.pinned_queue, None)
+    filter_index = task.filter_index
+    if task.queue_sid is None and filter_index is None:
+        for index, candidate in enumerate(spec.task_routing.get("filters") or []):
+            if matches(candidate.get("expression") or "1==1", task.attributes, task=task.attributes):
+                filter_index = index
+                break
+    listed = targets(config, task.workflow_sid, filter_index)
+    target_index = task.target_index
+    while target_index < len(listed):
+        target = listed[target_index]
+        queue_sid = target.get("queue")
+        if queue_sid in config.queues and not _skipped(snapshot, target, queue_sid, task):
+            return Route(filter_index, target_index, queue_sid, target)
+        target_index += 1
+    default = (spec.task_routing.get("default_filter") or {}).get("queue")
+    if default in config.queues:
+        return Route(None, target_index, default, None)
+    return Route(filter_index, target_index, None, None)
+
+
+def _skipped(snapshot: RoutingSnapshot, target: dict[str, Any], queue_sid: str, task: RoutedTask) -> bool:
+    skip_if = target.get("skip_if")
+    if not skip_if:
+        return False
+    available = sum(1 for w in eligible_workers(snapshot, task, queue_sid, target) if w.available)
+    return matches(skip_if, {"workers": {"available": available}}, task=task.attributes)
+
+
+def eligible_workers(
+    snapshot: RoutingSnapshot, task: RoutedTask, queue_sid: str, target: dict[str, Any] | None
+) -> list[RoutedWorker]:
+    """Workers the queue's (and target's) expressions admit for the task, available or not."""
+    if task.only_worker is not None:  # a transfer to a named worker
+        named = snapshot.workers.get(task.only_worker)
+        return [named] if named is not None else []
+    queue = snapshot.config.queues[queue_sid]
+    expression = (target or {}).get("expression")
+    return [
+        worker
+        for worker in snapshot.workers.values()
+        if matches(queue.target_workers, worker.attributes, worker=worker.attributes, task=task.attributes)
+        and matches(expression, worker.attributes, worker=worker.attributes, task=task.attributes)
+    ]
+
+
+def free_capacity(snapshot: RoutingSnapshot, worker: RoutedWorker, channel: str) -> int:
+    used = sum(
+        1
+        for t in snapshot.tasks.values()
+        if t.worker_sid == worker.sid and t.status in HOLDING and t.task_channel == channel
+    )
+    return worker.capacity.get(channel, 0) - used
+
+
+def offers(snapshot: RoutingSnapshot, now: float) -> list[Offer]:
+    """The offers to make now: waiting tasks by priority then queue order (FIFO or LIFO), each
+    to the longest idle available worker with free capacity on its channel. An offer counts
+    against its worker for the tasks after it, as the reservation will."""
+    config = snapshot.config
+    waiting = [t for t in snapshot.tasks.values() if t.status == "pending" and t.queue_sid is not None]
+    offered: dict[tuple[str, str], int] = {}  # (worker, channel) -> offers made here
+    assigned_at = {sid: w.last_assigned_at for sid, w in snapshot.workers.items()}
+
+    def order(task: RoutedTask) -> tuple[int, float, str]:
+        queue = config.queues.get(task.queue_sid or "")
+        lifo = queue is not None and queue.task_order == "LIFO"
+        return (-task.priority, -task.entered_queue_at if lifo else task.entered_queue_at, task.sid)
+
+    made: list[Offer] = []
+    for task in sorted(waiting, key=order):
+        assert task.queue_sid is not None
+        channel = task.task_channel
+        candidates = [
+            w
+            for w in eligible_workers(snapshot, task, task.queue_sid, current_target(config, task))
+            if w.available and free_capacity(snapshot, w, channel) - offered.get((w.sid, channel), 0) > 0
+        ]
+        # Workers who turned the task down come last: offered it again only when nobody else
+        # can take it, and not before a reservation timeout has passed, so a task is never
+        # stranded and a rejection is not answered by the same offer at once.
+        fresh = [w for w in candidates if w.sid not in task.declined_by]
+        candidates = fresh or (candidates if now >= task.declined_until else [])
+        if not candidates:
+            continue
+        worker = min(candidates, key=lambda w: (assigned_at[w.sid], w.sid))
+        offered[worker.sid, channel] = offered.get((worker.sid, channel), 0) + 1
+        assigned_at[worker.sid] = now
+        made.append(Offer(task.sid, worker.sid))
+    return made
+
+
+def ttl_expired(task: RoutedTask, now: float) -> bool:
+    """A task not yet accepted lives ``timeout`` seconds."""
+    return task.status in ("pending", "reserved") and now >= task.created_at + task.timeout
+
+
+def reservation_expired(task: RoutedTask, now: float) -> bool:
+    return task.status == "reserved" and task.reservation_deadline is not None and now >= task.reservation_deadline
+
+
+def target_expired(task: RoutedTask, now: float) -> bool:
+    """The target's timeout passed with the task still waiting: it moves to the next target."""
+    return task.status == "pending" and task.target_deadline is not None and now >= task.target_deadline
+
+
+def next_deadline(snapshot: RoutingSnapshot, now: float, desk_sweep_at: float | None) -> float | None:
+    """When the router must wake with nothing else happening: the soonest TTL, reservation or
+    target timeout, end of a decline's wait, or desk read."""
+    deadlines: list[float] = []
+    for task in snapshot.tasks.values():
+        if task.status in ("pending", "reserved"):
+            deadlines.append(task.created_at + task.timeout)
+        if task.status == "reserved" and task.reservation_deadline is not None:
+            deadlines.append(task.reservation_deadline)
+        if task.status == "pending" and task.target_deadline is not None:
+            deadlines.append(task.target_deadline)
+        if task.status == "pending" and task.declined_by and task.declined_until > now:
+            deadlines.append(task.declined_until)
+    if desk_sweep_at is not None:
+        deadlines.append(desk_sweep_at)
+    return min(deadlines) if deadlines else None
+
+
+def reserved_to(snapshot: RoutingSnapshot, worker_sid: str) -> list[RoutedTask]:
+    return [t for t in snapshot.tasks.values() if t.worker_sid == worker_sid and t.status == "reserved"]
+
+
+def activity_named(config: WorkspaceConfig, name: str) -> str | None:
+    return next((a.sid for a in config.activities.values() if a.friendly_name == name), None)
+
+
+def desk_departures(snapshot: RoutingSnapshot, departed: list[str], activity_sid: str) -> list[RoutedWorker]:
+    """Agents whose last desk closed that must move to ``activity_sid``: those not there yet, and
+    those there still holding an offer (it goes on to someone else)."""
+    workers = (snapshot.workers.get(sid) for sid in departed)
+    return [
+        worker
+        for worker in workers
+        if worker is not None and (worker.activity_sid != activity_sid or reserved_to(snapshot, worker.sid))
+    ]
+
+
+def next_desk_sweep(presence: DeskPresence, now: float) -> float | None:
+    """When to read desks again: when the first watched desk's grace period ends (None: no desk
+    to watch), and not sooner than a margin after this read."""
+    due = [at + presence.grace_seconds for at in presence.watch_from.values()]
+    return max(min(due), now + DESK_SWEEP_MIN_SECONDS) if due else None
