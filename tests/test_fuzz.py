@@ -24,8 +24,7 @@ from schemathesis.checks import not_a_server_error
 
 from switchboard.devstack import DevServer
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import Stack
-from tests.test_hostile_input import stack_on_postgresql
+from tests.helpers.stack import Stack, stack_on_postgresql
 
 # Operations behind an access token rather than the account's credentials.
 BEARER_PATHS = ("/v1/Tokens/Refresh", "/v1/Media", "/v1/Messages/")

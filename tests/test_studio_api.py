@@ -17,7 +17,7 @@ from twilio.rest import Client as TwilioClient
 
 from api.routes.studio import execution_failure, start_on_contact_channel
 from api.twilio_shape import TwilioError
-from tests.conftest import Stack, eventually, new_phone
+from tests.helpers.stack import Stack, eventually, new_phone
 from workflows.messages import ChannelConfig
 from workflows.studio.messages import ExecutionStarted, StartExecution
 
