@@ -30,8 +30,8 @@ from switchboard.store.crypto import Cipher
 from switchboard.store.db import Database
 from switchboard.store.defaults import plan_flex_defaults
 from switchboard.store.models import ApiKey, ChannelAgent, Reservation, Task
-from tests.conftest import Stack, StackFactory, new_phone
-from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
+from tests.helpers.jwks import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
+from tests.helpers.stack import Stack, StackFactory, new_phone
 from workflows import sids
 
 AGENT_PROTOCOL = "switchboard.agent.v1"

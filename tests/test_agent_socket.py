@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import weakref
-from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -16,88 +14,18 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
-from tests.test_studio_flows import conversation, text
+from tests.helpers.flows import long_lived_default_flow
+from tests.helpers.messages import conversation, text
+from tests.helpers.sockets import AGENT_PROTOCOL, Desk, answering, command, event, frame, frames_until
+from tests.helpers.stack import Stack, StackFactory, clear_the_floor, eventually, new_phone
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
-
-PROTOCOL = "switchboard.agent.v1"
 
 
 @pytest.fixture(scope="module")
 def quick(make_stack: StackFactory) -> Stack:
     return make_stack(channel_inactivity_seconds=2.0)
-
-
-class Desk:
-    """An agent on the default "Flex Task Assignment" workspace with a token of its own."""
-
-    def __init__(self, stack: Stack, name: str) -> None:
-        client = stack.twilio()
-        [workspace] = [w for w in client.taskrouter.v1.workspaces.list() if w.friendly_name == "Flex Task Assignment"]
-        self.workspace = client.taskrouter.v1.workspaces(workspace.sid)
-        available = next(a.sid for a in self.workspace.activities.list() if a.friendly_name == "Available")
-        attributes = {"contact_uri": f"client:{name}", "routing": {"skills": ["support"]}}
-        self.worker = self.workspace.workers.create(
-            friendly_name=name, attributes=json.dumps(attributes), activity_sid=available
-        )
-        with stack.http() as http:
-            response = http.post(
-                "/v1/Tokens", data={"Identity": name, "WorkspaceSid": workspace.sid, "WorkerSid": self.worker.sid}
-            )
-        assert response.status_code == 201, response.text
-        self.token = response.json()["token"]
-        self.ws_url = stack.url.replace("http://", "ws://") + "/v1/agent/ws"
-
-    def connect(self, resume_after: int | None = None) -> Any:
-        query = f"?resume_after={resume_after}" if resume_after is not None else ""
-        return connect(self.ws_url + query, subprotocols=[PROTOCOL, f"access_token.{self.token}"])  # type: ignore[list-item]
-
-
-# Event frames that arrived while a command waited for its answer: a command's own effects (the
-# echo of a sent message, the join after an accept) may come before its result frame.
-_held: weakref.WeakKeyDictionary[ClientConnection, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
-
-
-async def frame(ws: ClientConnection, wanted: Callable[[dict[str, Any]], bool], within: float = 30) -> dict[str, Any]:
-    """The next frame ``wanted`` accepts (others are skipped), held ones first."""
-    held = _held.setdefault(ws, [])
-    for n, received in enumerate(held):
-        if wanted(received):
-            del held[: n + 1]
-            return dict(received)
-    held.clear()
-    async with asyncio.timeout(within):
-        while True:
-            received = json.loads(await ws.recv())
-            if wanted(received):
-                return dict(received)
-
-
-def event(name: str, **fields: Any) -> Callable[[dict[str, Any]], bool]:
-    def accepts(received: dict[str, Any]) -> bool:
-        data = received.get("data") or {}
-        return (
-            received.get("type") == "event"
-            and received.get("event") == name
-            and all(data.get(k) == v for k, v in fields.items())
-        )
-
-    return accepts
-
-
-async def command(ws: ClientConnection, command_id: str, name: str, **fields: Any) -> dict[str, Any]:
-    await ws.send(json.dumps({"type": "command", "id": command_id, "command": name, **fields}))
-    held = _held.setdefault(ws, [])
-    async with asyncio.timeout(30):
-        while True:
-            answer = json.loads(await ws.recv())
-            if answer.get("id") == command_id and answer.get("type") in ("result", "error"):
-                break
-            held.append(answer)
-    assert answer["type"] == "result", answer
-    return dict(answer["data"])
 
 
 async def refusal(ws: ClientConnection, command_id: str, name: str, **fields: Any) -> dict[str, Any]:
@@ -108,20 +36,6 @@ async def refusal(ws: ClientConnection, command_id: str, name: str, **fields: An
     return answer
 
 
-def answering(command_id: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda received: received.get("id") == command_id
-
-
-def long_lived_default_flow(stack: Stack, http: Any) -> tuple[str, str]:
-    """A long-lived SMS Flex Flow running Flex's default "Messaging Flow"."""
-    [flow] = [f for f in stack.twilio().studio.v2.flows.list() if f.friendly_name == "Messaging Flow"]
-    service = stack.create_service(http)
-    flex_flow = stack.create_flex_flow(
-        http, service, LongLived="true", IntegrationType="studio", **{"Integration.FlowSid": flow.sid}
-    )
-    return service, str(flex_flow["contact_identity"])
-
-
 def test_an_agent_works_a_conversation_over_the_socket(quick: Stack) -> None:
     desk = Desk(quick, "alice")
     customer = new_phone()
@@ -130,7 +44,7 @@ def test_an_agent_works_a_conversation_over_the_socket(quick: Stack) -> None:
 
         async def work() -> tuple[str, int]:
             async with desk.connect() as ws:
-                assert ws.subprotocol == PROTOCOL
+                assert ws.subprotocol == AGENT_PROTOCOL
                 ready = await frame(ws, lambda f: f["type"] == "ready")
                 assert ready["worker"]["sid"] == desk.worker.sid and ready["worker"]["available"] is True
                 await asyncio.to_thread(text, quick, http, number, customer, "hello")
@@ -235,11 +149,11 @@ def test_bad_tokens_close_the_socket_with_a_clear_code(quick: Stack) -> None:
 
     claims = jwt.decode(desk.token, options={"verify_signature": False})
     forged = jwt.encode(claims, "another secret of at least thirty-two chars", algorithm="HS256")
-    code, reason = asyncio.run(closed_with([PROTOCOL, f"access_token.{forged}"]))
+    code, reason = asyncio.run(closed_with([AGENT_PROTOCOL, f"access_token.{forged}"]))
     assert code == 4401 and "20107" in reason  # bad signature
-    code, reason = asyncio.run(closed_with([PROTOCOL], {"type": "hello"}))
+    code, reason = asyncio.run(closed_with([AGENT_PROTOCOL], {"type": "hello"}))
     assert code == 4400 and "authenticate" in reason
-    code, reason = asyncio.run(closed_with([PROTOCOL], {"type": "authenticate", "token": "not-a-jwt"}))
+    code, reason = asyncio.run(closed_with([AGENT_PROTOCOL], {"type": "authenticate", "token": "not-a-jwt"}))
     assert code == 4401
 
 
@@ -266,18 +180,6 @@ def test_an_agent_reaches_only_its_own_channels(quick: Stack) -> None:
                 assert answer["code"] == {0: 403, 1: 403, 2: 404, 3: 400}[i], answer
 
     asyncio.run(refused())
-
-
-async def frames_until(ws: ClientConnection, wanted: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
-    """Every frame up to and including the first ``wanted`` accepts, held ones first."""
-    seen: list[dict[str, Any]] = []
-
-    def collect(received: dict[str, Any]) -> bool:
-        seen.append(received)
-        return wanted(received)
-
-    await frame(ws, collect)
-    return seen
 
 
 def test_a_transfer_ends_the_first_agents_part(quick: Stack) -> None:

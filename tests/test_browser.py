@@ -19,24 +19,21 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Locator, Page, WebSocketRoute, expect
-from twilio.rest.taskrouter.v1.workspace import WorkspaceContext
-from twilio.rest.taskrouter.v1.workspace.worker import WorkerInstance
+from playwright.sync_api import Browser, FilePayload, Locator, Page, WebSocketRoute, expect
 
 from switchboard.fake_provider import FakeTwilio, ScriptedError
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import ARTIFACTS, Stack, StackFactory, clear_the_floor, eventually, new_phone
-from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
-from tests.test_channel_workflow import messages_of
-from tests.test_delivery import age_messages, whatsapp_flow
-from tests.test_studio_flows import text
+from tests.helpers.browser import SEEN, desk_sign_in, new_page, said, shot, widget_start, worker_named, workspace_of
+from tests.helpers.flows import whatsapp_flow
+from tests.helpers.jwks import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
+from tests.helpers.messages import age_messages, messages_of, text
+from tests.helpers.stack import Stack, StackFactory, clear_the_floor, eventually, new_phone
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )  # one pixel
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 WAIT_TIME = re.compile(r"^\d+:\d\d$")
-SEEN = 20_000  # ms: how long the UI may take to show what the server already sent
 TWELVE_HOUR = re.compile(r"^\d{1,2}:\d\d\s?[AP]M$")
 TWENTY_FOUR_HOUR = re.compile(r"^\d\d:\d\d$")
 
@@ -55,46 +52,6 @@ def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 @pytest.fixture(scope="module")
 def web(make_stack: StackFactory) -> Stack:
     return make_stack(desk_dev_sign_in=True, channel_inactivity_seconds=600.0)
-
-
-def new_page(browser: Browser) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    # Any alert means injected markup ran.
-    page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
-    return context, page
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
-
-
-def desk_sign_in(page: Page, stack: Stack, identity: str) -> None:
-    page.goto(f"{stack.url}/desk/")
-    page.locator("[data-testid=desk-signin] input[name=identity]").fill(identity)
-    page.get_by_test_id("desk-signin-submit").click()
-    expect(page.get_by_test_id("desk-status")).to_have_text("Connected", timeout=SEEN)
-    activity = page.get_by_test_id("desk-activity")
-    expect(activity.get_by_role("option", name="Available", exact=True)).to_have_count(1, timeout=SEEN)
-    activity.select_option(label="Available")
-
-
-def widget_start(page: Page, stack: Stack, name: str, question: str) -> None:
-    page.goto(f"{stack.url}/demo/")
-    if not page.get_by_test_id("webchat-panel").is_visible():  # it stays open from page to page
-        page.get_by_test_id("webchat-launcher").click()
-    form = page.get_by_test_id("webchat-pre-engagement")
-    form.locator("[name=friendly_name]").fill(name)
-    form.locator("[name=email]").fill(f"{name.lower()}@example.com")
-    form.locator("[name=question]").fill(question)
-    page.get_by_test_id("webchat-start").click()
-
-
-def said(page: Page, side: str) -> Locator:
-    """The bodies of the conversation's messages on one side (``webchat`` or ``desk``), without
-    the UI's own notices."""
-    return page.locator(f"[data-testid={side}-message]:not([data-author-role=system]) [data-testid=message-body]")
 
 
 def test_a_customer_and_an_agent_chat_in_the_browser(web: Stack, browser: Browser) -> None:
@@ -475,15 +432,6 @@ def stored_widget_token(page: Page) -> str:
     )
     assert token, "the widget keeps no session"
     return str(token)
-
-
-def workspace_of(stack: Stack) -> WorkspaceContext:
-    return stack.twilio().taskrouter.v1.workspaces(plan_flex_defaults(stack.settings).defaults.workspace_sid)
-
-
-def worker_named(stack: Stack, name: str) -> WorkerInstance:
-    [worker] = [w for w in workspace_of(stack).workers.list() if w.friendly_name == name]
-    return worker
 
 
 def test_the_desk_rejects_an_offer_and_changes_activity(web: Stack, browser: Browser) -> None:

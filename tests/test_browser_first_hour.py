@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from switchboard.fake_provider import FakeTwilio
-from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
-from tests.test_browser import SEEN, desk_sign_in, new_page, said, shot, widget_start, worker_named
+from tests.helpers.browser import SEEN, desk_sign_in, new_page, said, shot, widget_start, worker_named
+from tests.helpers.stack import Stack, StackFactory, clear_the_floor, eventually, new_phone
 
 
 @pytest.fixture(scope="module")

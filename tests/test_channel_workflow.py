@@ -17,7 +17,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from temporalio.exceptions import ApplicationError
 
 from switchboard.devstack import temporal_binary
-from tests.conftest import Stack, StackFactory, eventually, new_phone
+from tests.helpers.messages import messages_of
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone
 from workflows.channel import ChannelWorkflow
 from workflows.messages import ChannelStatus, InboundMessage
 from workflows.starter import ChannelClient
@@ -35,12 +36,6 @@ def channels_of(http: httpx.Client, service_sid: str) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = http.get(f"/v2/Services/{service_sid}/Channels", params={"PageSize": "1000"}).json()[
         "channels"
     ]
-    return result
-
-
-def messages_of(http: httpx.Client, service_sid: str, channel_sid: str) -> list[dict[str, Any]]:
-    url = f"/v2/Services/{service_sid}/Channels/{channel_sid}/Messages"
-    result: list[dict[str, Any]] = http.get(url, params={"PageSize": "1000"}).json()["messages"]
     return result
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from tests.conftest import Stack
+from tests.helpers.stack import Stack
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends

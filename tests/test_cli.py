@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
@@ -14,9 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +26,9 @@ from switchboard.devstack import DevServer
 from switchboard.fake_provider import FakeMeta, FakeTwilio
 from switchboard.outbound_http import OutboundPolicy
 from switchboard.settings import SECRET_FIELDS, Settings
-from tests.conftest import SWITCHBOARD, Stack, eventually, free_port, new_phone, spawn, test_settings
-from tests.test_replay import QUIZ
+from tests.helpers.cli import read_until, switchboard_dev
+from tests.helpers.flows import QUIZ
+from tests.helpers.stack import SWITCHBOARD, Stack, eventually, free_port, new_phone, spawn, test_settings
 
 
 def port_open(port: int) -> bool:
@@ -59,62 +56,6 @@ def test_fake_providers_media_passes_the_outbound_policy() -> None:
     finally:
         twilio.stop()
         meta.stop()
-
-
-def read_until(process: subprocess.Popen[str], text: str, timeout: float = 90) -> str:
-    assert process.stdout is not None
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while text not in seen:
-        assert time.monotonic() < deadline, seen
-        line = process.stdout.readline()
-        assert line or process.poll() is None, f"exited {process.returncode}: {seen}"
-        seen += line
-    return seen
-
-
-@dataclass
-class DevRun:
-    """A running ``switchboard dev``: what it printed up to "Press Ctrl-C", and its secrets."""
-
-    output: str
-    api_url: str
-    secrets: dict[str, Any]
-
-    def line(self, label: str) -> str:
-        [found] = [line for line in self.output.splitlines() if line.startswith(label)]
-        return found
-
-    def url_after(self, label: str) -> str:
-        return self.line(label).split()[len(label.split())]
-
-    @property
-    def auth(self) -> tuple[str, str]:
-        return self.secrets["account_sid"], self.secrets["auth_token"]
-
-    def get(self, path: str) -> Any:
-        answer = httpx.get(f"{self.api_url}{path}", auth=self.auth)
-        assert answer.status_code == 200, answer.text
-        return answer.json()
-
-
-@contextlib.contextmanager
-def switchboard_dev(data_dir: Path, *flags: str) -> Iterator[DevRun]:
-    """``switchboard dev`` on free ports, as an operator starts it; stopped with Ctrl-C after."""
-    api, temporal, ui = free_port(), free_port(), free_port()
-    process = subprocess.Popen(
-        [SWITCHBOARD, "dev", "--port", str(api), "--temporal-port", str(temporal), "--ui-port", str(ui), *flags],
-        env={**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        output = read_until(process, "Press Ctrl-C")
-        yield DevRun(output, f"http://127.0.0.1:{api}", json.loads((data_dir / "secrets.json").read_text()))
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
 
 
 REPOSITORY = Path(__file__).parent.parent

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from api.tokens import Grants, mint_token
 from switchboard.store.crypto import Cipher
 from switchboard.store.payload_codec import ENCODING, KEY_ID, EncryptionCodec, PayloadDecryptionError, data_converter
-from tests.conftest import Stack, StackFactory, eventually, new_phone, test_settings
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone, test_settings
 
 UI_ORIGIN = "http://127.0.0.1:18233"
 

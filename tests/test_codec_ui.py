@@ -19,8 +19,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from switchboard.devstack import DevServer, start_dev_server, temporal_binary, wait_until_ready
-from tests.conftest import ARTIFACTS, Stack, eventually, free_port, new_phone, test_settings
-from tests.test_cli import switchboard_dev
+from tests.helpers.cli import switchboard_dev
+from tests.helpers.stack import ARTIFACTS, Stack, eventually, free_port, new_phone, test_settings
 
 # The UI's own codec settings (its "Codec Server" dialog keeps them in the browser's storage).
 OPERATOR_CODEC_SETTINGS = """endpoint => {

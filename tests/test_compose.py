@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
 import yaml
 
 from api.routes.health import router as health_router
 from switchboard.settings import SECRET_FIELDS, Settings
+
+pytestmark = pytest.mark.fast
 
 ROOT = Path(__file__).parent.parent
 SETTING_VARIABLES = {f"SWITCHBOARD_{name.upper()}" for name in Settings.model_fields}

@@ -14,10 +14,9 @@ import pytest
 
 from switchboard.fake_provider import FakeTwilio
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import Stack, clear_the_floor, eventually, new_phone
-from tests.test_agent_socket import command, event, frame
-from tests.test_studio_flows import text
-from tests.test_webchat import as_agent, refused, sign_in
+from tests.helpers.messages import bodies_sent_to, channel_bodies, text
+from tests.helpers.sockets import as_agent, command, event, frame, refused, sign_in
+from tests.helpers.stack import Stack, clear_the_floor, eventually, new_phone
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
@@ -41,18 +40,6 @@ def supervisor_token(stack: Stack, identity: str) -> str:
         )
     assert response.status_code == 201, response.text
     return str(response.json()["token"])
-
-
-def channel_bodies(stack: Stack, channel_sid: str) -> list[str | None]:
-    service = plan_flex_defaults(stack.settings).defaults.chat_service_sid
-    with stack.http() as http:
-        answer = http.get(f"/v2/Services/{service}/Channels/{channel_sid}/Messages")
-    assert answer.status_code == 200, answer.text
-    return [m["body"] for m in answer.json()["messages"]]
-
-
-def bodies_sent_to(fake_twilio: FakeTwilio, customer: str) -> list[str | None]:
-    return [r.field("Body") for r in fake_twilio.message_requests() if r.field("To") == customer]
 
 
 def test_a_second_agent_cannot_write_into_the_first_agents_live_sms_conversation(

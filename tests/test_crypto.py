@@ -10,6 +10,8 @@ from cryptography.exceptions import InvalidTag
 
 from switchboard.store.crypto import Cipher, KeyedHasher, KeyRingError
 
+pytestmark = pytest.mark.fast
+
 
 def key() -> str:
     return base64.b64encode(os.urandom(32)).decode()

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from api.webhooks.custom import signature_for
-from tests.conftest import Stack, StackFactory
-from tests.test_twilio_messaging import messages_of, only_channel
+from tests.helpers.messages import messages_of, only_channel
+from tests.helpers.stack import Stack, StackFactory
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends

@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,73 +20,13 @@ from twilio.request_validator import RequestValidator
 
 from switchboard.fake_provider import FakeTwilio, ScriptedError
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, new_phone
-from tests.test_agent_socket import command, event, frame
-from tests.test_studio_flows import text
-from tests.test_webchat import as_agent, refused, sign_in, web_flow
+from tests.helpers.flows import web_flow, whatsapp_flow
+from tests.helpers.messages import age_messages, text
+from tests.helpers.sockets import agent_answers, as_agent, command, event, frame, refused, sign_in
+from tests.helpers.stack import Stack, StackFactory, clear_the_floor, eventually, new_phone
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
-
-
-def whatsapp_flow(stack: Stack) -> str:
-    """A WhatsApp number on the default Messaging Flow."""
-    defaults = plan_flex_defaults(stack.settings).defaults
-    number = "whatsapp:" + new_phone()
-    with stack.http() as http:
-        stack.create_flex_flow(
-            http,
-            defaults.chat_service_sid,
-            ChannelType="whatsapp",
-            ContactIdentity=number,
-            IntegrationType="studio",
-            **{"Integration.FlowSid": defaults.studio_flow_sid},
-        )
-    return number
-
-
-def agent_answers(stack: Stack, agent: str, to: str, customer: str, reply: str) -> list[dict[str, Any]]:
-    """The customer texts (Twilio webhook), the agent accepts and answers; the message statuses
-    the agent sees until ``delivered`` or ``failed``."""
-
-    def customer_writes() -> None:
-        with stack.http() as http:
-            text(stack, http, to, customer, "Where is my parcel?")
-
-    return agent_answers_after(stack, agent, customer_writes, reply)
-
-
-def agent_answers_after(
-    stack: Stack,
-    agent: str,
-    customer_writes: Callable[[], None],
-    reply: str,
-    provider_reports: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    """``customer_writes``, the agent accepts and answers ``reply``; the message statuses the
-    agent sees until ``delivered`` or ``failed``. ``provider_reports`` runs once the provider
-    took the message (the first status), as a provider's status webhooks would."""
-    clear_the_floor(stack)
-    token = sign_in(stack, agent)["token"]
-
-    async def work() -> list[dict[str, Any]]:
-        async with as_agent(stack, token) as desk:
-            await frame(desk, lambda f: f["type"] == "ready")
-            await command(desk, "a0", "set_activity", activity="Available")
-            await asyncio.to_thread(customer_writes)
-            offered = await frame(desk, event("reservation.created"))
-            await command(desk, "a1", "accept", reservation_sid=offered["data"]["reservation_sid"])
-            sent = await command(desk, "a2", "send_message", channel_sid=offered["channel_sid"], body=reply, key="r")
-            statuses = []
-            while True:
-                seen = await frame(desk, event("message.status", sid=sent["sid"]))
-                statuses.append({**seen["data"], "index_sent": sent["index"]})
-                if seen["data"]["status"] in ("delivered", "failed"):
-                    return statuses
-                if provider_reports is not None and len(statuses) == 1:
-                    await asyncio.to_thread(provider_reports)
-
-    return asyncio.run(work())
 
 
 @pytest.mark.parametrize("channel", ["sms", "whatsapp"])
@@ -230,20 +169,6 @@ def test_whatsapp_takes_only_a_template_after_24_hours(sending: Stack, fake_twil
         "Hi! Within the window.",
         None,
     ]
-
-
-def age_messages(stack: Stack, channel_sid: str, age: timedelta) -> None:
-    """Make the channel's messages ``age`` old, as if the customer had written that long ago."""
-    then = (datetime.now(UTC) - age).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-    engine = create_engine(stack.settings.resolved_database_url.replace("+aiosqlite", ""))
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                sql("UPDATE message SET date_created = :then WHERE channel_sid = :sid"),
-                {"then": then, "sid": channel_sid},
-            )
-    finally:
-        engine.dispose()
 
 
 def test_an_agents_image_goes_out_as_a_signed_media_link(sending: Stack, fake_twilio: FakeTwilio) -> None:

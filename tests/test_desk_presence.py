@@ -22,20 +22,21 @@ from websockets.exceptions import ConnectionClosed
 from switchboard.devstack import DevServer
 from switchboard.store.db import Database
 from switchboard.store.models import DeskConnection, utcnow
-from tests.conftest import (
+from tests.helpers.flows import long_lived_default_flow
+from tests.helpers.messages import text
+from tests.helpers.sockets import Desk, event, frame
+from tests.helpers.stack import (
     REDIS_URL,
     Stack,
     StackFactory,
     clear_the_floor,
     eventually,
     free_port,
+    healthy,
     new_phone,
     spawn,
     test_settings,
 )
-from tests.test_agent_socket import Desk, event, frame, long_lived_default_flow
-from tests.test_multiprocess import healthy
-from tests.test_studio_flows import text
 from workflows.routing.client import RoutingClient
 
 # The store's tests: each runs on SQLite and on PostgreSQL.

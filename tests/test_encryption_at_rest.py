@@ -28,9 +28,8 @@ from api.webhooks.custom import signature_for
 from switchboard.devstack import DevServer, start_dev_server, wait_until_ready
 from switchboard.fake_provider import FakeMeta, meta_webhook
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import Stack, eventually, free_port, new_phone, test_settings
-from tests.test_agent_socket import command, event, frame
-from tests.test_webchat import as_customer, open_session
+from tests.helpers.sockets import as_customer, command, event, frame, open_session
+from tests.helpers.stack import Stack, eventually, free_port, new_phone, test_settings
 
 APP_SECRET = secrets.token_hex(16)
 CUSTOM_SECRET = secrets.token_hex(16)

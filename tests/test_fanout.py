@@ -24,9 +24,8 @@ from switchboard.store.db import Database
 from switchboard.store.fanout import POLL_SECONDS, FeedPublisher, FeedWaiters, agent_key, customer_key
 from switchboard.store.migrate import migrate
 from switchboard.store.models import AgentFeedItem, CustomerFeedItem, Service
-from tests.conftest import REDIS_URL, Stack, StackFactory, eventually, free_port
-from tests.test_agent_socket import command, event, frame
-from tests.test_webchat import as_agent, as_customer, open_session, sign_in
+from tests.helpers.sockets import as_agent, as_customer, command, event, frame, open_session, sign_in
+from tests.helpers.stack import REDIS_URL, Stack, StackFactory, eventually, free_port
 
 pytestmark = pytest.mark.store_backends
 

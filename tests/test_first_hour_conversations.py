@@ -14,10 +14,20 @@ import pytest
 
 from switchboard.fake_provider import FakeTwilio
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import RecordingServer, Stack, clear_the_floor, eventually, new_phone
-from tests.test_agent_socket import command, event, frame, frames_until
-from tests.test_conversation_ownership import bodies_sent_to, channel_bodies
-from tests.test_webchat import as_agent, as_customer, open_session, refused, sign_in
+from tests.helpers.messages import bodies_sent_to, channel_bodies
+from tests.helpers.recording import RecordingServer
+from tests.helpers.sockets import (
+    as_agent,
+    as_customer,
+    command,
+    event,
+    frame,
+    frames_until,
+    open_session,
+    refused,
+    sign_in,
+)
+from tests.helpers.stack import Stack, clear_the_floor, eventually, new_phone
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends

@@ -28,7 +28,7 @@ from switchboard.store.models import (
     Workspace,
     WorkspaceActivity,
 )
-from tests.conftest import Stack, test_settings
+from tests.helpers.stack import Stack, test_settings
 from workflows.studio.definition import parse_definition
 from workflows.studio.templates import render_json
 

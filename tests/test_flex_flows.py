@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from tests.conftest import Stack, new_phone
+from tests.helpers.stack import Stack, new_phone
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends

@@ -29,8 +29,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance,
 from api.main import create_app
 from switchboard.devstack import DevServer
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import Stack, test_settings
-from tests.test_hostile_input import stack_on_postgresql
+from tests.helpers.stack import Stack, stack_on_postgresql, test_settings
 
 # Operations behind an access token rather than the account's credentials.
 BEARER_PATHS = ("/v1/Tokens/Refresh", "/v1/Media", "/v1/Messages/")

@@ -19,13 +19,11 @@ import socket
 import sqlite3
 import stat
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -35,10 +33,10 @@ from switchboard.devstack import DevServer
 from switchboard.settings import generate_dev_secrets
 from switchboard.store.db import Database, ping
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import POSTGRES_ADMIN_URL, Stack, StackFactory, new_phone, test_settings
-from tests.test_agent_socket import Desk, answering, command, frame
-from tests.test_observability import scrape, value
-from tests.test_webchat import as_customer, open_session, refused, web_flow
+from tests.helpers.flows import web_flow
+from tests.helpers.metrics import scrape, value
+from tests.helpers.sockets import Desk, answering, as_customer, command, frame, open_session, refused
+from tests.helpers.stack import Stack, StackFactory, new_phone, stack_on_postgresql, test_settings
 
 SMALL = 64 * 1024
 OVER_32_KIB = "é" * 16385  # 32,770 bytes of UTF-8 in fewer than 32,768 characters
@@ -287,31 +285,6 @@ def test_a_workers_name_taken_twice_is_a_conflict(plain: Stack) -> None:
         workers = f"/v1/Workspaces/{workspace}/Workers"
         assert http.post(workers, data={"FriendlyName": "twice"}).status_code == 201
         assert_twilio_error(http.post(workers, data={"FriendlyName": "twice"}), 409, 50300, "already exists")
-
-
-@contextlib.contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    name = f"switchboard_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextlib.contextmanager
-def stack_on_postgresql(temporal: DevServer, data_dir: Path, **overrides: Any) -> Iterator[Stack]:
-    """A stack on its own PostgreSQL database, stopped before the database is dropped (its
-    routing work would otherwise retry against a database that is gone)."""
-    with fresh_postgres_database() as url:
-        settings = test_settings(data_dir, temporal_address=temporal.address, database_url=url, **overrides)
-        stack = Stack(settings).start()
-        try:
-            yield stack
-        finally:
-            stack.stop()
 
 
 def test_a_nul_character_is_refused_by_postgresql_as_the_clients_fault(

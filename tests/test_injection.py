@@ -26,10 +26,11 @@ from switchboard.store.defaults import (
     plan_flex_defaults,
 )
 from switchboard.store.models import StudioFlow, StudioFlowRevision
-from tests.conftest import RecordingServer, Reply, Stack, StackFactory, eventually, new_phone, test_settings
-from tests.test_agent_socket import command, event, frame
-from tests.test_studio_flows import create_flow, ended, sms_flex_flow, text
-from tests.test_webchat import as_customer, open_session
+from tests.helpers.flows import create_flow, ended, sms_flex_flow
+from tests.helpers.messages import text
+from tests.helpers.recording import RecordingServer, Reply
+from tests.helpers.sockets import as_customer, command, event, frame, open_session
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone, test_settings
 from workflows.studio.templates import render, render_json
 
 # Closes the JSON string it is pasted into, adds a key, and reopens one for the closing quote.

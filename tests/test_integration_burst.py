@@ -24,7 +24,8 @@ from switchboard.store.crypto import Cipher, KeyedHasher
 from switchboard.store.db import Database
 from switchboard.store.migrate import migrate
 from switchboard.store.models import Channel, IntegrationFailure, Service
-from tests.conftest import LOOPBACK_NETWORKS, RecordingServer, Reply, Stack, StackFactory, eventually, new_phone
+from tests.helpers.recording import RecordingServer, Reply
+from tests.helpers.stack import LOOPBACK_NETWORKS, Stack, StackFactory, eventually, new_phone
 from workflows import sids
 from workflows.channel import ChannelWorkflow
 from workflows.messages import AppendMessages, ChatWebhookPosts, InboundMessage, NewMessage

@@ -10,8 +10,11 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.conftest import RecordingServer, Reply, Stack, eventually, new_phone
-from tests.test_studio_flows import Routing, conversation, create_flow, text
+from tests.helpers.flows import create_flow
+from tests.helpers.messages import conversation, text
+from tests.helpers.recording import RecordingServer, Reply
+from tests.helpers.routing import Routing
+from tests.helpers.stack import Stack, eventually, new_phone
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends

@@ -28,7 +28,7 @@ from switchboard.store.db import Database, create_tables
 from switchboard.store.models import Channel, Contact, Message, Service
 from switchboard.store.payload_codec import KEY_ID, data_converter
 from switchboard.store.rekey import count_by_key, count_stale, encrypted_tables, reencrypt
-from tests.conftest import Stack, eventually, free_port, new_phone
+from tests.helpers.stack import Stack, eventually, free_port, new_phone
 
 
 def settings_for(data_dir: Path, temporal: DevServer, task_queue: str) -> Settings:

@@ -15,10 +15,9 @@ import pytest
 
 from switchboard.fake_provider import FakeMeta, ScriptedError, meta_webhook
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import Stack, StackFactory, clear_the_floor, eventually
-from tests.test_agent_socket import command, event, frame
-from tests.test_delivery import age_messages, agent_answers_after
-from tests.test_webchat import as_agent, sign_in
+from tests.helpers.messages import age_messages
+from tests.helpers.sockets import agent_answers_after, as_agent, command, event, frame, sign_in
+from tests.helpers.stack import Stack, StackFactory, clear_the_floor, eventually
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends

@@ -12,22 +12,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from switchboard.devstack import DevServer
-from tests.conftest import REDIS_URL, Stack, eventually, free_port, spawn, test_settings
-from tests.test_agent_socket import command, event, frame
-from tests.test_webchat import as_agent, as_customer, open_session, sign_in
-
-
-def healthy(stack: Stack) -> None:
-    try:
-        answer = httpx.get(f"{stack.url}/healthz")
-    except httpx.TransportError as exc:
-        raise AssertionError(f"{stack.url}: {exc}") from exc
-    assert answer.status_code == 200, answer.text
+from tests.helpers.sockets import as_agent, as_customer, command, event, frame, open_session, sign_in
+from tests.helpers.stack import REDIS_URL, Stack, eventually, free_port, healthy, spawn, test_settings
 
 
 def messages(events: list[dict[str, Any]]) -> list[str]:

@@ -14,36 +14,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from websockets.exceptions import ConnectionClosed
 
 from api.tokens import Grants, mint_token
 from switchboard.fake_provider import FakeTwilio
 from switchboard.observability import CHANNEL_SID, ConversationContext, configure_logging, temporal_runtime
-from tests.conftest import Stack, StackFactory, clear_the_floor, eventually, free_port, new_phone, test_settings
-from tests.test_agent_socket import frame
-from tests.test_delivery import agent_answers
-from tests.test_studio_flows import text
-from tests.test_twilio_messaging import stack_idle
-from tests.test_webchat import as_agent, sign_in
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(stack: Stack) -> Samples:
-    with stack.http() as http:  # the account's credentials (operational endpoints take them)
-        answer = http.get("/metrics")
-    assert answer.status_code == 200
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(answer.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+from tests.helpers.messages import stack_idle, text
+from tests.helpers.metrics import Samples, scrape, value
+from tests.helpers.sockets import agent_answers, as_agent, frame, sign_in
+from tests.helpers.stack import Stack, StackFactory, clear_the_floor, eventually, free_port, new_phone, test_settings
 
 
 def grew(before: Samples, after: Samples, name: str, **labels: str) -> float:

@@ -24,10 +24,11 @@ from api.twilio_shape import TwilioError
 from switchboard.fake_provider import FakeMeta, FakeTwilio
 from switchboard.outbound_http import OutboundClient, OutboundPolicy, OutboundRefused, ResponseTooLarge
 from switchboard.settings import Settings
-from tests.conftest import LOOPBACK_NETWORKS, RecordingServer, Reply, Stack, StackFactory, eventually, new_phone
-from tests.test_routing_api import new_space
-from tests.test_studio_flows import create_flow, ended, sms_flex_flow, text
-from tests.test_twilio_messaging import messages_of, only_channel
+from tests.helpers.flows import create_flow, ended, sms_flex_flow
+from tests.helpers.messages import messages_of, only_channel, text
+from tests.helpers.recording import RecordingServer, Reply
+from tests.helpers.routing import new_space
+from tests.helpers.stack import LOOPBACK_NETWORKS, Stack, StackFactory, eventually, new_phone
 from workflows.routing.router import router_id
 
 REFUSED = [

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from playwright.sync_api import Browser, Route, expect
 
-from tests.conftest import ARTIFACTS, Stack
+from tests.helpers.stack import ARTIFACTS, Stack
 
 
 def loopback_only(route: Route) -> None:

@@ -24,9 +24,11 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from switchboard.store.payload_codec import EncryptionCodec, data_converter
-from tests.conftest import RecordingServer, Reply, Stack, StackFactory, eventually, new_phone, test_settings
-from tests.test_routing import add_worker, pending_reservation, task_flex_flow
-from tests.test_studio_flows import Routing, conversation, create_flow, text
+from tests.helpers.flows import QUIZ, create_flow, task_flex_flow
+from tests.helpers.messages import conversation, text
+from tests.helpers.recording import RecordingServer, Reply
+from tests.helpers.routing import Routing, add_worker, pending_reservation
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone, test_settings
 from workflows.channel import ChannelWorkflow
 from workflows.routing.router import WorkspaceRouter, router_id
 
@@ -35,55 +37,6 @@ HISTORIES = Path(__file__).parent / "histories"
 # Histories recorded by earlier versions of the workflow stay and must keep replaying; a new
 # recording only replaces the files of the current prefix.
 RECORDING_PREFIX = "v3-channel"
-
-QUIZ = {
-    "initial_state": "Trigger",
-    "states": [
-        {
-            "name": "Trigger",
-            "type": "trigger",
-            "transitions": [{"event": "incomingMessage", "next": "ask"}, {"event": "incomingRequest", "next": "ask"}],
-        },
-        {
-            "name": "ask",
-            "type": "send-and-wait-for-reply",
-            "transitions": [{"event": "incomingMessage", "next": "check"}, {"event": "timeout"}],
-            "properties": {"from": "Bot", "body": "Reply 1 to go on"},
-        },
-        {
-            "name": "check",
-            "type": "split-based-on",
-            "transitions": [
-                {"event": "noMatch", "next": "ask"},
-                {
-                    "event": "match",
-                    "next": "note",
-                    "conditions": [
-                        {
-                            "friendly_name": "one",
-                            "arguments": ["{{widgets.ask.inbound.Body}}"],
-                            "type": "equal_to",
-                            "value": "1",
-                        }
-                    ],
-                },
-            ],
-            "properties": {"input": "{{widgets.ask.inbound.Body}}"},
-        },
-        {
-            "name": "note",
-            "type": "set-variables",
-            "transitions": [{"event": "next", "next": "done"}],
-            "properties": {"variables": [{"key": "answer", "value": "{{widgets.ask.inbound.Body}}"}]},
-        },
-        {
-            "name": "done",
-            "type": "send-message",
-            "transitions": [{"event": "sent"}],
-            "properties": {"from": "Bot", "body": "Thanks, you said {{flow.variables.answer}}"},
-        },
-    ],
-}
 
 
 def run_studio_scenarios(stack: Stack) -> list[str]:

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from api.schemas import operators, studio, taskrouter
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import Stack, eventually, new_phone
-from tests.test_studio_api import NOTIFY_FLOW
+from tests.helpers.flows import NOTIFY_FLOW
+from tests.helpers.stack import Stack, eventually, new_phone
 
 
 def nested_model(annotation: Any) -> type[BaseModel] | None:

@@ -16,10 +16,9 @@ from sqlalchemy import text as sql
 from temporalio.client import Client
 
 from switchboard.store.crypto import Cipher
-from tests.conftest import Stack, StackFactory, eventually, new_phone
-from tests.test_agent_socket import command, frame
-from tests.test_delivery import age_messages
-from tests.test_webchat import as_customer, open_session
+from tests.helpers.messages import age_messages
+from tests.helpers.sockets import as_customer, command, frame, open_session
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone
 from worker import retention_schedule_id
 
 

@@ -5,12 +5,13 @@ rejections, timeouts and workers going offline send the task on."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
-from tests.conftest import Stack, StackFactory, eventually, new_phone
-from tests.test_studio_flows import Routing, conversation, text
+from tests.helpers.flows import task_flex_flow
+from tests.helpers.messages import conversation, text
+from tests.helpers.routing import Routing, add_worker, available_activity, pending_reservation
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
@@ -19,43 +20,6 @@ pytestmark = pytest.mark.store_backends
 @pytest.fixture(scope="module")
 def quick(make_stack: StackFactory) -> Stack:
     return make_stack(channel_inactivity_seconds=2.0)
-
-
-def available_activity(routing: Routing) -> str:
-    activities = routing.stack.twilio().taskrouter.v1.workspaces(routing.workspace.sid).activities.list()
-    return str(next(a.sid for a in activities if a.friendly_name == "Available"))
-
-
-def offline_activity(routing: Routing) -> str:
-    activities = routing.stack.twilio().taskrouter.v1.workspaces(routing.workspace.sid).activities.list()
-    return str(next(a.sid for a in activities if a.friendly_name == "Offline"))
-
-
-def add_worker(routing: Routing, name: str, attributes: dict[str, Any], available: bool = True) -> Any:
-    workspace = routing.stack.twilio().taskrouter.v1.workspaces(routing.workspace.sid)
-    activity = available_activity(routing) if available else offline_activity(routing)
-    return workspace.workers.create(friendly_name=name, attributes=json.dumps(attributes), activity_sid=activity)
-
-
-def task_flex_flow(stack: Stack, http: Any, routing: Routing) -> tuple[str, str]:
-    service = stack.create_service(http)
-    flow = stack.create_flex_flow(
-        http,
-        service,
-        IntegrationType="task",
-        **{
-            "Integration.WorkspaceSid": routing.workspace.sid,
-            "Integration.WorkflowSid": routing.workflow.sid,
-            "Integration.Channel": "chat",
-        },
-    )
-    return service, str(flow["contact_identity"])
-
-
-def pending_reservation(routing: Routing, worker_sid: str) -> Any:
-    workspace = routing.stack.twilio().taskrouter.v1.workspaces(routing.workspace.sid)
-    [reservation] = workspace.workers(worker_sid).reservations.list(reservation_status="pending")
-    return reservation
 
 
 def test_offer_accept_wrap_up_complete(quick: Stack) -> None:

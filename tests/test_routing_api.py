@@ -11,7 +11,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -19,81 +18,15 @@ import httpx
 import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from tests.conftest import RecordingServer, Reply, Stack, eventually
+from tests.helpers.recording import RecordingServer, Reply
+from tests.helpers.routing import Space, new_space
+from tests.helpers.stack import Stack, eventually
 from workflows.routing.router import RUN_CHANGE_BUDGET
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
 
 UNKNOWN = "0" * 32
-
-
-@dataclass
-class Space:
-    """A workspace configured through the official client: one queue of the workers with the
-    "support" skill, and a workflow sending support tasks (and, by default, every task) there."""
-
-    sid: str
-    workspace: Any
-    activities: dict[str, str]
-    queue: Any
-    workflow: Any
-
-    def add_worker(self, name: str, *, available: bool = True, skills: tuple[str, ...] = ("support",)) -> Any:
-        return self.workspace.workers.create(
-            friendly_name=name,
-            attributes=json.dumps({"routing": {"skills": list(skills)}, "contact_uri": f"client:{name}"}),
-            activity_sid=self.activities["Available" if available else "Offline"],
-        )
-
-    def create_task(self, channel: str = "chat", priority: int = 0, **attributes: Any) -> Any:
-        return self.workspace.tasks.create(
-            attributes=json.dumps({"type": "support", **attributes}),
-            workflow_sid=self.workflow.sid,
-            task_channel=channel,
-            priority=priority,
-        )
-
-    def reservations(self, task_sid: str) -> dict[str, str]:
-        """The task's reservations: worker SID -> status (each worker is offered a task once here)."""
-        return {r.worker_sid: r.reservation_status for r in self.workspace.tasks(task_sid).reservations.list()}
-
-    def pending(self, worker_sid: str, count: int = 1) -> list[Any]:
-        """Waits for the worker's ``count`` pending reservations (oldest first)."""
-
-        def check() -> list[Any]:
-            found = self.workspace.workers(worker_sid).reservations.list(reservation_status="pending")
-            assert len(found) == count, [(r.task_sid, r.reservation_status) for r in found]
-            return list(found)
-
-        return eventually(check)
-
-    def event_types(self, task_sid: str) -> list[tuple[str, str | None]]:
-        """The task's events, oldest first, with the worker each concerns."""
-        events = self.workspace.events.list(task_sid=task_sid)
-        return [(e.event_type, e.event_data.get("worker_sid")) for e in reversed(events)]
-
-
-def new_space(stack: Stack, **workspace: str) -> Space:
-    taskrouter = stack.twilio().taskrouter.v1
-    ws = taskrouter.workspaces.create(friendly_name=f"routing {uuid.uuid4().hex[:8]}", **workspace)
-    context = taskrouter.workspaces(ws.sid)
-    activities = {a.friendly_name: a.sid for a in context.activities.list()}
-    queue = context.task_queues.create(friendly_name="Support", target_workers='routing.skills HAS "support"')
-    routing = {
-        "task_routing": {
-            "filters": [
-                {
-                    "filter_friendly_name": "support",
-                    "expression": 'type == "support"',
-                    "targets": [{"queue": queue.sid}],
-                }
-            ],
-            "default_filter": {"queue": queue.sid},
-        }
-    }
-    flow = context.workflows.create(friendly_name="Support", configuration=json.dumps(routing))
-    return Space(ws.sid, context, activities, queue, flow)
 
 
 def refusal(call: Callable[[], Any]) -> tuple[int, str]:

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Stack
+from tests.helpers.stack import Stack
 
 SEED = 20240611
 TASKS = 150

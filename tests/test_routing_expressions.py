@@ -18,6 +18,8 @@ from workflows.routing.expressions import (
     parse_expression,
 )
 
+pytestmark = pytest.mark.fast
+
 WORKER: dict[str, Any] = {
     "skills": ["support", "sales"],
     "languages": ["en", "fr"],

@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from api.security_headers import DESK_POLICY, SCRIPT_POLICY
-from tests.conftest import Stack, StackFactory, clear_the_floor
-from tests.test_browser import SEEN, desk_sign_in, new_page, said, widget_start
+from tests.helpers.browser import SEEN, desk_sign_in, new_page, said, widget_start
+from tests.helpers.stack import Stack, StackFactory, clear_the_floor
 
 INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 

@@ -23,8 +23,8 @@ from api.tokens import (
     verify_token,
 )
 from switchboard.settings import Settings
-from tests.conftest import test_settings
-from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
+from tests.helpers.jwks import SSO_AUDIENCE, SSO_ISSUER, JwksServer, rsa_key
+from tests.helpers.stack import test_settings
 
 AGENT_GRANTS = {"role": "agent", "task_router": {"workspace_sid": "WS" + "1" * 32, "worker_sid": "WK" + "2" * 32}}
 

@@ -17,58 +17,13 @@ from twilio.rest import Client as TwilioClient
 
 from api.routes.studio import execution_failure, start_on_contact_channel
 from api.twilio_shape import TwilioError
-from tests.conftest import Stack, eventually, new_phone
+from tests.helpers.flows import NOTIFY_FLOW
+from tests.helpers.stack import Stack, eventually, new_phone
 from workflows.messages import ChannelConfig
 from workflows.studio.messages import ExecutionStarted, StartExecution
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
-
-# A flow as the console exports it, plus a property Studio's console never wrote: Switchboard
-# must hand every one of them back verbatim.
-NOTIFY_FLOW: dict[str, Any] = {
-    "description": "REST notification",
-    "states": [
-        {
-            "name": "Trigger",
-            "type": "trigger",
-            "transitions": [
-                {"event": "incomingMessage"},
-                {"next": "remember", "event": "incomingRequest"},
-                {"event": "incomingParent"},
-            ],
-            "properties": {"offset": {"x": 0, "y": 0}},
-        },
-        {
-            "name": "remember",
-            "type": "set-variables",
-            "transitions": [{"next": "notify", "event": "next"}],
-            "properties": {
-                "variables": [
-                    {"key": "topic", "value": "{{flow.data.topic}}"},
-                    {"key": "greeting", "value": "Hi {{flow.data.name}}"},
-                ],
-                "offset": {"x": 10, "y": 200},
-            },
-        },
-        {
-            "name": "notify",
-            "type": "send-message",
-            "transitions": [{"event": "sent"}, {"event": "failed"}],
-            "properties": {
-                "offset": {"x": 20, "y": 400},
-                "service": "{{trigger.message.InstanceSid}}",
-                "channel": "{{trigger.message.ChannelSid}}",
-                "from": "{{flow.channel.address}}",
-                "to": "{{contact.channel.address}}",
-                "body": "{{flow.variables.greeting}} about {{flow.variables.topic}}",
-                "x_switchboard_note": {"kept": ["verbatim", 1, None]},
-            },
-        },
-    ],
-    "initial_state": "Trigger",
-    "flags": {"allow_concurrent_calls": True},
-}
 
 # Asks and waits an hour for the answer: an execution that stays active.
 WAITING_FLOW: dict[str, Any] = {

@@ -12,6 +12,8 @@ from workflows.studio.conditions import CONDITION_TYPES, condition_matches
 from workflows.studio.definition import SUPPORTED_WIDGETS, FlowProblem, parse_definition
 from workflows.studio.templates import check_template, render, render_value
 
+pytestmark = pytest.mark.fast
+
 # A messaging flow as Twilio's console exports it: layout offsets, flags, a voice widget on the
 # incomingCall branch (not run by Switchboard), conditions with friendly names and arguments.
 CONSOLE_FLOW: dict[str, Any] = {

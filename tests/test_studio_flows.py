@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
-from tests.conftest import RecordingServer, Reply, Stack, StackFactory, eventually, new_phone
-from tests.test_twilio_messaging import messages_of
+from tests.helpers.flows import create_flow, ended, sms_flex_flow
+from tests.helpers.messages import conversation, text
+from tests.helpers.recording import RecordingServer, Reply
+from tests.helpers.routing import Routing
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone
 
 
 def bot_definition(lookup_url: str, workflow_sid: str, task_channel_sid: str, timeout: str = "3600") -> dict[str, Any]:
@@ -151,31 +153,6 @@ def bot_definition(lookup_url: str, workflow_sid: str, task_channel_sid: str, ti
     }
 
 
-class Routing:
-    """A workspace with a queue and a workflow, made through TaskRouter's REST API."""
-
-    def __init__(self, stack: Stack) -> None:
-        taskrouter = stack.twilio().taskrouter.v1
-        self.workspace = taskrouter.workspaces.create(friendly_name="support")
-        queue = taskrouter.workspaces(self.workspace.sid).task_queues.create(
-            friendly_name="Everyone", target_workers="1==1"
-        )
-        config = {"task_routing": {"filters": [], "default_filter": {"queue": queue.sid}}}
-        self.workflow = taskrouter.workspaces(self.workspace.sid).workflows.create(
-            friendly_name="Assign to Anyone", configuration=json.dumps(config)
-        )
-        channels = taskrouter.workspaces(self.workspace.sid).task_channels.list()
-        self.chat_channel = next(c for c in channels if c.unique_name == "chat")
-        self.stack = stack
-
-    def tasks(self) -> list[Any]:
-        return list(self.stack.twilio().taskrouter.v1.workspaces(self.workspace.sid).tasks.list())
-
-    def task_for(self, channel_sid: str) -> Any:
-        [task] = [t for t in self.tasks() if json.loads(t.attributes).get("channelSid") == channel_sid]
-        return task
-
-
 @pytest.fixture(scope="module")
 def routing(stack: Stack) -> Routing:
     return Routing(stack)
@@ -193,35 +170,6 @@ def current_details(stack: Stack, channel_sid: str, containing: str) -> str:
     details = stack.call(query)
     assert containing in details, details
     return details
-
-
-def create_flow(stack: Stack, definition: dict[str, Any]) -> str:
-    flow = stack.twilio().studio.v2.flows.create(friendly_name="bot", status="published", definition=definition)
-    return str(flow.sid)
-
-
-def sms_flex_flow(stack: Stack, http: httpx.Client, flow_sid: str) -> tuple[str, str]:
-    service = stack.create_service(http)
-    flex_flow = stack.create_flex_flow(http, service, IntegrationType="studio", **{"Integration.FlowSid": flow_sid})
-    return service, str(flex_flow["contact_identity"])
-
-
-def text(stack: Stack, http: httpx.Client, to: str, customer: str, body: str) -> None:
-    response = stack.post_webhook(http, stack.sms_params(to, customer, body))
-    assert response.status_code == 200, response.text
-
-
-def conversation(http: httpx.Client, service: str, count: int) -> list[tuple[str, str]]:
-    """(author, body) of the service's only channel, once it holds ``count`` messages."""
-
-    def check() -> list[tuple[str, str]]:
-        channels = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
-        assert len(channels) == 1, channels
-        messages = messages_of(http, service, channels[0]["sid"])
-        assert len(messages) >= count, messages
-        return [(m["from"], m["body"]) for m in messages]
-
-    return eventually(check)
 
 
 def test_a_bot_asks_branches_looks_up_and_sends_to_flex(
@@ -314,12 +262,6 @@ def only_execution_once_ended(stack: Stack, flow_sid: str) -> Any:
         return executions[0]
 
     return eventually(check)
-
-
-def ended(stack: Stack, flow_sid: str, execution_sid: str) -> Any:
-    execution = stack.twilio().studio.v2.flows(flow_sid).executions(execution_sid).fetch()
-    assert execution.status == "ended", execution.status
-    return execution
 
 
 def test_the_reply_wait_times_out(stack: Stack, outside: RecordingServer) -> None:

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from switchboard.store.db import Database, create_tables
 from switchboard.store.models import Channel, Message, Service, StudioFlow, StudioFlowRevision
-from tests.conftest import new_phone, test_settings
+from tests.helpers.stack import new_phone, test_settings
 from worker import build_workers
 from workflows.messages import ChannelConfig, InboundMessage, Integration
 from workflows.starter import ChannelClient

@@ -18,7 +18,7 @@ from twilio.rest import Client as TwilioClient
 from switchboard.store.crypto import Cipher
 from switchboard.store.db import Database
 from switchboard.store.models import Task, TaskQueue
-from tests.conftest import Stack
+from tests.helpers.stack import Stack
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends

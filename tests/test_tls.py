@@ -20,10 +20,10 @@ from cryptography.x509.oid import NameOID
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from websockets.asyncio.client import connect
 
-from tests.conftest import Stack, StackFactory
-from tests.test_agent_socket import command, frame
-from tests.test_browser import SEEN, desk_sign_in, said, widget_start
-from tests.test_webchat import CUSTOMER_PROTOCOL, web_flow
+from tests.helpers.browser import SEEN, desk_sign_in, said, widget_start
+from tests.helpers.flows import web_flow
+from tests.helpers.sockets import CUSTOMER_PROTOCOL, command, frame
+from tests.helpers.stack import Stack, StackFactory
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

@@ -23,10 +23,9 @@ from websockets.exceptions import ConnectionClosed
 
 from api.tokens import INVALID_TOKEN, Grants, TokenError, mint_token, verify_token
 from switchboard.devstack import DevServer
-from tests.conftest import Stack, StackFactory, eventually, free_port, spawn, test_settings
-from tests.jwks_server import SSO_AUDIENCE, SSO_ISSUER, JwksServer
-from tests.test_multiprocess import healthy
-from tests.test_tokens import forge
+from tests.helpers.jwks import SSO_AUDIENCE, SSO_ISSUER, JwksServer
+from tests.helpers.stack import Stack, StackFactory, eventually, free_port, healthy, spawn, test_settings
+from tests.helpers.tokens import forge
 
 PROTOCOL = "switchboard.agent.v1"
 REVOKED = 20101

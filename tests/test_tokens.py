@@ -37,7 +37,8 @@ from switchboard.settings import SECRET_FIELDS, SECRETS_FILE, Settings, generate
 from switchboard.store.crypto import Cipher, KeyedHasher
 from switchboard.store.db import Database, create_tables
 from switchboard.store.models import Worker
-from tests.conftest import Stack, test_settings
+from tests.helpers.stack import Stack, test_settings
+from tests.helpers.tokens import forge
 
 # Secrets blanked so that a test sees only what the secrets file supplies, whatever the environment.
 NO_SECRETS: dict[str, Any] = {name: "" for name in SECRET_FIELDS}
@@ -215,27 +216,6 @@ def refused_code(settings: Settings, token: str) -> int:
     with pytest.raises(TokenError) as refused:
         verify_token(settings, token)
     return refused.value.code
-
-
-def forge(settings: Settings, drop: tuple[str, ...] = (), algorithm: str = "HS256", **changes: Any) -> str:
-    """A token signed with the right key whose claims we choose."""
-    now = int(datetime.now(UTC).timestamp())
-    claims: dict[str, Any] = {
-        "jti": uuid.uuid4().hex,
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
-        "sub": settings.account_sid,
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        "auth_time": now,
-        "origin": "account",
-        "grants": {"identity": "dave", "role": "agent"},
-        **changes,
-    }
-    for name in drop:
-        del claims[name]
-    return jwt.encode(claims, settings.jwt_secret, algorithm=algorithm)
 
 
 def test_verify_accepts_a_good_token_and_tolerates_small_clock_skew(settings: Settings) -> None:

@@ -6,46 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from prometheus_client import REGISTRY
 
 from switchboard.devstack import start_dev_server, wait_until_ready
-from tests.conftest import Stack, StackFactory, eventually, free_port, new_phone
-from workflows.starter import ChannelClient
-
-
-def messages_of(http: httpx.Client, service_sid: str, channel_sid: str) -> list[dict[str, Any]]:
-    response = http.get(f"/v2/Services/{service_sid}/Channels/{channel_sid}/Messages", params={"PageSize": "1000"})
-    assert response.status_code == 200, response.text
-    result: list[dict[str, Any]] = response.json()["messages"]
-    return result
-
-
-def channels_of(http: httpx.Client, service_sid: str) -> list[dict[str, Any]]:
-    response = http.get(f"/v2/Services/{service_sid}/Channels", params={"PageSize": "1000"})
-    result: list[dict[str, Any]] = response.json()["channels"]
-    return result
-
-
-def only_channel(http: httpx.Client, service_sid: str, messages: int = 1) -> dict[str, Any]:
-    """The service's one channel, once it holds ``messages`` messages."""
-
-    def check() -> dict[str, Any]:
-        channels = channels_of(http, service_sid)
-        assert len(channels) == 1, channels
-        assert channels[0]["messages_count"] >= messages, channels[0]
-        return channels[0]
-
-    return eventually(check)
-
-
-def stack_idle(stack: Stack, channel_sid: str) -> None:
-    """The channel workflow has no message waiting to be stored."""
-    state = stack.call(lambda c: ChannelClient(c, stack.settings.task_queue).state(channel_sid))
-    assert state.pending == 0, state
+from tests.helpers.messages import channels_of, messages_of, only_channel, stack_idle
+from tests.helpers.stack import Stack, StackFactory, eventually, free_port, new_phone
 
 
 def test_sms_reaches_a_channel_with_flex_attributes(stack: Stack) -> None:

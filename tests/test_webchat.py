@@ -13,20 +13,28 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy import text as sql
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from api.tokens import Grants, mint_token
 from switchboard.store.defaults import plan_flex_defaults
-from tests.conftest import Stack, StackFactory, eventually, new_phone
-from tests.test_agent_socket import PROTOCOL as AGENT_PROTOCOL
-from tests.test_agent_socket import answering, command, event, frame
-from tests.test_studio_flows import text
+from tests.helpers.flows import web_flow
+from tests.helpers.messages import text
+from tests.helpers.sockets import (
+    CUSTOMER_PROTOCOL,
+    as_agent,
+    as_customer,
+    command,
+    event,
+    frame,
+    open_session,
+    refused,
+    sign_in,
+)
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
 
-CUSTOMER_PROTOCOL = "switchboard.customer.v1"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")  # a PNG header is enough
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
 
@@ -39,49 +47,6 @@ def web(make_stack: StackFactory) -> Stack:
         channel_inactivity_seconds=300.0,
         webchat_allowed_origins="https://shop.example, https://www.shop.example",
     )
-
-
-def web_flow(stack: Stack) -> str:
-    return plan_flex_defaults(stack.settings).defaults.web_flex_flow_sid
-
-
-def open_session(stack: Stack, name: str = "Ada", **pre_engagement: str) -> dict[str, Any]:
-    with httpx.Client(base_url=stack.url) as http:
-        response = http.post(
-            "/v1/Webchat/Sessions",
-            json={"flex_flow_sid": web_flow(stack), "friendly_name": name, "pre_engagement_data": pre_engagement},
-        )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def sign_in(stack: Stack, identity: str) -> dict[str, Any]:
-    with httpx.Client(base_url=stack.url) as http:
-        response = http.post("/v1/Desk/DevSignIn", json={"identity": identity})
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def ws_url(stack: Stack, path: str, resume_after: int | None = None) -> str:
-    query = f"?resume_after={resume_after}" if resume_after is not None else ""
-    return stack.url.replace("http://", "ws://") + path + query
-
-
-def as_customer(stack: Stack, token: str, resume_after: int | None = None) -> Any:
-    url = ws_url(stack, "/v1/customer/ws", resume_after)
-    return connect(url, subprotocols=[CUSTOMER_PROTOCOL, f"access_token.{token}"])  # type: ignore[list-item]
-
-
-def as_agent(stack: Stack, token: str, resume_after: int | None = None) -> Any:
-    url = ws_url(stack, "/v1/agent/ws", resume_after)
-    return connect(url, subprotocols=[AGENT_PROTOCOL, f"access_token.{token}"])  # type: ignore[list-item]
-
-
-async def refused(ws: ClientConnection, command_id: str, name: str, **fields: Any) -> dict[str, Any]:
-    await ws.send(json.dumps({"type": "command", "id": command_id, "command": name, **fields}))
-    answer = await frame(ws, answering(command_id))
-    assert answer["type"] == "error", answer
-    return answer
 
 
 def test_a_customer_and_an_agent_converse_over_their_sockets(web: Stack) -> None:

@@ -1,0 +1,394 @@
+"""The channel workflow's edge cases, fast: the real workflow on Temporal's time-skipping test
+server, its activities replaced by in-memory fakes registered under the same names, so inactivity
+timers fire at once and every race is arranged rather than waited for.
+
+Covered: a message that races the inactivity close is kept (stored, or handed to the contact's
+next channel, whichever the run saw); one arriving after the close goes to the contact's next
+channel (short-lived) or reopens the channel (long-lived); a run that spent its message budget
+continues as new carrying its queued posts and recent message keys, and waits for queued provider
+deliveries first; a ``task`` integration creates the conversation's task once, the agent
+joins, and the channel stays open while the task does."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio import activity, workflow
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from workflows.channel import ChannelWorkflow
+from workflows.messages import (
+    AddMember,
+    AppendedMessages,
+    AppendMessages,
+    ChannelConfig,
+    ChannelInput,
+    ChannelState,
+    ChannelStatus,
+    ChatWebhookPosts,
+    ClaimSuccessor,
+    CreateTask,
+    DeliveryFailure,
+    ForwardMessages,
+    InboundMessage,
+    Integration,
+    KnownKeys,
+    MemberSpec,
+    MemberView,
+    NewMessage,
+    OpenChannel,
+    OpenedChannel,
+    Origin,
+    OutboundDelivery,
+    PostedWebhooks,
+    SetChannelStatus,
+    StoredMessage,
+)
+
+pytestmark = pytest.mark.fast
+
+SERVICE = "IS" + "e" * 32
+SUCCESSOR = "CH" + "5" * 32
+CUSTOMER = "+15550001111"
+BUSINESS = "+15005550006"
+INACTIVITY = 600.0
+
+
+@dataclass
+class FakeStore:
+    """The channel workflow's activities, in memory: what they were asked to do, in order, with
+    the store's answers (indexes, duplicate keys) worked out as the real store does."""
+
+    client: Client
+    task_queue: str
+    messages: dict[str, list[NewMessage]] = field(default_factory=dict)
+    opened: list[OpenChannel] = field(default_factory=list)
+    appended_keys: list[str] = field(default_factory=list)
+    statuses: list[ChannelStatus] = field(default_factory=list)
+    closed: set[str] = field(default_factory=set)
+    forwarded: list[ForwardMessages] = field(default_factory=list)
+    tasks: list[CreateTask] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    posted: list[list[int]] = field(default_factory=list)
+    delivered: list[str] = field(default_factory=list)
+    # Released by the test: regular activities (posts, deliveries) wait on it.
+    outside_world: asyncio.Event = field(default_factory=asyncio.Event)
+    # Called as the channel's status is written: the test's way to race the close.
+    on_status: Callable[[SetChannelStatus], Awaitable[None]] | None = None
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [
+            self.open_channel,
+            self.append_messages,
+            self.set_channel_status,
+            self.add_member,
+            self.known_message_keys,
+            self.claim_successor_channel,
+            self.forward_messages,
+            self.create_task,
+            self.post_chat_webhooks,
+            self.deliver_message,
+            self.record_delivery_failure,
+        ]
+
+    def bodies(self, channel_sid: str) -> list[str | None]:
+        return [m.message.body for m in self.messages.get(channel_sid, [])]
+
+    def forwarded_to(self, channel_sid: str) -> list[str | None]:
+        return [m.body for f in self.forwarded if f.config.channel_sid == channel_sid for m in f.messages]
+
+    @activity.defn(name="open_channel")
+    async def open_channel(self, req: OpenChannel) -> OpenedChannel:
+        self.opened.append(req)
+        config = req.config
+        stored = self.messages.setdefault(config.channel_sid, [])
+        if config.channel_sid in self.closed:
+            if req.origin == Origin.CONTACT and not config.long_lived:
+                return OpenedChannel(True, 0, len(stored), [], req.attributes)
+            self.closed.discard(config.channel_sid)
+        return OpenedChannel(False, len(stored), len(stored), [], req.attributes)
+
+    @activity.defn(name="append_messages")
+    async def append_messages(self, req: AppendMessages) -> AppendedMessages:
+        channel = self.messages.setdefault(req.channel_sid, [])
+        results: list[StoredMessage] = []
+        for new in req.messages:
+            self.appended_keys.append(new.message.key)
+            earlier = [(i, m) for i, m in enumerate(channel) if m.message.key == new.message.key]
+            if earlier:
+                index, first = earlier[0]
+                results.append(StoredMessage(first.sid, index, new.message.key, duplicate=True))
+                continue
+            channel.append(new)
+            results.append(StoredMessage(new.sid, len(channel) - 1, new.message.key))
+        return AppendedMessages(results, len(channel), len(channel) - 1 if channel else None)
+
+    @activity.defn(name="set_channel_status")
+    async def set_channel_status(self, req: SetChannelStatus) -> None:
+        self.statuses.append(req.status)
+        if req.status == ChannelStatus.INACTIVE:
+            self.closed.add(req.channel_sid)
+        else:
+            self.closed.discard(req.channel_sid)
+        if self.on_status is not None:
+            await self.on_status(req)
+
+    @activity.defn(name="add_member")
+    async def add_member(self, req: AddMember) -> MemberView:
+        existing = req.spec.identity in self.members
+        if not existing:
+            self.members.append(req.spec.identity)
+        return MemberView(req.member_sid, req.spec.identity, existing)
+
+    @activity.defn(name="known_message_keys")
+    async def known_message_keys(self, req: KnownKeys) -> list[str]:
+        stored = {m.message.key for channel in self.messages.values() for m in channel}
+        return [key for key in req.keys if key in stored]
+
+    @activity.defn(name="claim_successor_channel")
+    async def claim_successor_channel(self, req: ClaimSuccessor) -> str:
+        return SUCCESSOR
+
+    @activity.defn(name="forward_messages")
+    async def forward_messages(self, req: ForwardMessages) -> None:
+        self.forwarded.append(req)
+
+    @activity.defn(name="create_task")
+    async def create_task(self, req: CreateTask) -> None:
+        self.tasks.append(req)
+
+    @activity.defn(name="post_chat_webhooks")
+    async def post_chat_webhooks(self, posts: ChatWebhookPosts) -> PostedWebhooks:
+        await self.outside_world.wait()
+        self.posted.append(posts.indexes)
+        return PostedWebhooks(len(posts.indexes), 0)
+
+    @activity.defn(name="deliver_message")
+    async def deliver_message(self, delivery: OutboundDelivery) -> str:
+        await self.outside_world.wait()
+        self.delivered.append(delivery.message_sid)
+        return "SM" + uuid.uuid4().hex
+
+    @activity.defn(name="record_delivery_failure")
+    async def record_delivery_failure(self, failure: DeliveryFailure) -> None:
+        raise AssertionError(f"a delivery failed: {failure.error}")
+
+
+@pytest.fixture
+async def skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A test server of the test's own: runs an earlier test left open cannot hold its clock."""
+    binary = Path(sys.executable).parent / "temporal-test-server"
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(binary))
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def store(skipping: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeStore]:
+    """The fakes, serving a worker."""
+    # The test server cannot register the channel's custom search attributes.
+    monkeypatch.setattr(workflow, "upsert_search_attributes", lambda _updates: None)
+    fakes = FakeStore(skipping.client, "channel-edges")
+    async with Worker(
+        skipping.client,
+        task_queue=fakes.task_queue,
+        workflows=[ChannelWorkflow],
+        activities=fakes.activities(),
+    ):
+        yield fakes
+
+
+def channel_config(**fields: Any) -> ChannelConfig:
+    values: dict[str, Any] = {
+        "channel_sid": "CH" + uuid.uuid4().hex,
+        "service_sid": SERVICE,
+        "channel_type": "sms",
+        "long_lived": False,
+        "inactivity_seconds": INACTIVITY,
+        "run_message_budget": 1000,
+        "contact_address": CUSTOMER,
+    }
+    values.update(fields)
+    return ChannelConfig(**values)
+
+
+def customer_says(key: str, body: str) -> InboundMessage:
+    return InboundMessage(key=key, author=CUSTOMER, body=body)
+
+
+async def open_channel(store: FakeStore, config: ChannelConfig, first: InboundMessage) -> WorkflowHandle[Any, Any]:
+    """A contact's first message, as a webhook delivers it (signal-with-start)."""
+    return await store.client.start_workflow(
+        ChannelWorkflow.run,
+        ChannelInput(config, Origin.CONTACT),
+        id=config.channel_sid,
+        task_queue=store.task_queue,
+        start_signal="deliver",
+        start_signal_args=[first],
+    )
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait (in real time: time skipping stays locked meanwhile) until ``check`` holds."""
+    for _ in range(400):
+        if await check():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"never: {what}")
+
+
+def race_the_close(store: FakeStore, config: ChannelConfig, late: InboundMessage) -> None:
+    """``late`` reaches the channel while its first close is being written: the signal lands
+    in the workflow task that would otherwise end the run."""
+    raced = False
+
+    async def write_as_it_closes(req: SetChannelStatus) -> None:
+        nonlocal raced
+        if req.status == ChannelStatus.INACTIVE and not raced:
+            raced = True
+            await store.client.get_workflow_handle(config.channel_sid).signal(ChannelWorkflow.deliver, late)
+
+    store.on_status = write_as_it_closes
+
+
+async def state(client: Client, channel_sid: str) -> ChannelState:
+    return await client.get_workflow_handle(channel_sid).query(ChannelWorkflow.state)
+
+
+@pytest.mark.parametrize("long_lived", [False, True], ids=["short-lived", "long-lived"])
+async def test_a_message_racing_the_close_is_kept(store: FakeStore, long_lived: bool) -> None:
+    config = channel_config(long_lived=long_lived)
+    race_the_close(store, config, customer_says("SM-late", "one more thing"))
+    handle = await open_channel(store, config, customer_says("SM-1", "hello"))
+    await handle.result()  # time skips past the inactivity timers
+
+    # Stored here (the close had not been recorded by the run) or handed to the contact's next
+    # channel, as the run saw it: either way once.
+    kept = store.bodies(config.channel_sid) + store.forwarded_to(SUCCESSOR)
+    assert sorted(kept, key=str) == ["hello", "one more thing"]
+    assert store.statuses[-1] == ChannelStatus.INACTIVE
+
+
+@pytest.mark.parametrize("long_lived", [False, True], ids=["short-lived", "long-lived"])
+async def test_a_message_after_the_close(store: FakeStore, long_lived: bool) -> None:
+    """A short-lived channel hands it to the contact's next channel; a long-lived one reopens."""
+    config = channel_config(long_lived=long_lived)
+    await (await open_channel(store, config, customer_says("SM-1", "hello"))).result()
+    assert store.statuses == [ChannelStatus.INACTIVE]
+
+    await (await open_channel(store, config, customer_says("SM-late", "one more thing"))).result()
+
+    if long_lived:
+        assert store.bodies(config.channel_sid) == ["hello", "one more thing"]
+        assert store.forwarded == []
+        assert store.statuses == [ChannelStatus.INACTIVE, ChannelStatus.INACTIVE]
+    else:
+        assert store.bodies(config.channel_sid) == ["hello"]
+        assert store.forwarded_to(SUCCESSOR) == ["one more thing"]
+        assert store.statuses == [ChannelStatus.INACTIVE]
+
+
+async def test_continue_as_new_carries_queued_posts_and_recent_keys(
+    skipping: WorkflowEnvironment, store: FakeStore
+) -> None:
+    config = channel_config(
+        channel_type="web",
+        contact_address=None,
+        run_message_budget=3,
+        integration=Integration(type="external", url="https://bot.example.test/hook"),
+    )
+    client = skipping.client
+    first = await open_channel(store, config, customer_says("SM-0", "m0"))
+    # The first post is in flight (the outside world holds it) while the budget is spent.
+    await until(lambda: _stored(store, config, 1), "the first message stored")
+    for n in range(1, 5):
+        await first.signal(ChannelWorkflow.deliver, customer_says(f"SM-{n}", f"m{n}"))
+    await until(lambda: _stored(store, config, 5), "five messages stored")
+    assert (await first.describe()).run_id == first.result_run_id, "continued while a post was in flight"
+
+    store.outside_world.set()
+    await until(lambda: _continued(client, config, first.result_run_id), "the run continued as new")
+    # A provider's retry of a message stored before the continuation is known without the store.
+    await first.signal(ChannelWorkflow.deliver, customer_says("SM-2", "m2"))
+    await first.signal(ChannelWorkflow.deliver, customer_says("SM-5", "m5"))
+    await until(lambda: _stored(store, config, 6), "the sixth message stored")
+    await until(lambda: _posted(store, 6), "every message posted")
+
+    assert [index for batch in store.posted for index in batch] == [0, 1, 2, 3, 4, 5]
+    assert store.appended_keys.count("SM-2") == 1
+    assert len(store.opened) == 1, "the continuation opened the channel again"
+    current = await state(client, config.channel_sid)
+    assert (current.messages_count, current.last_index) == (6, 5)
+
+
+async def test_continue_as_new_waits_for_queued_deliveries(skipping: WorkflowEnvironment, store: FakeStore) -> None:
+    config = channel_config(run_message_budget=2, flow_address=BUSINESS)
+    client = skipping.client
+    first = await open_channel(store, config, customer_says("SM-0", "hi"))
+    for n in range(1, 4):
+        agent_says = InboundMessage(key=f"agent-{n}", author="agent", body=f"answer {n}", runs_integration=False)
+        await first.signal(ChannelWorkflow.deliver, agent_says)
+    await until(lambda: _stored(store, config, 4), "four messages stored")
+    assert (await first.describe()).run_id == first.result_run_id, "continued with deliveries queued"
+
+    store.outside_world.set()
+    await until(lambda: _continued(client, config, first.result_run_id), "the run continued as new")
+
+    agents = [m.sid for m in store.messages[config.channel_sid] if m.message.author == "agent"]
+    assert store.delivered == agents
+
+
+async def test_a_task_integration_creates_one_task_and_the_agent_joins(
+    skipping: WorkflowEnvironment, store: FakeStore
+) -> None:
+    config = channel_config(
+        integration=Integration(type="task", workspace_sid="WS" + "1" * 32, workflow_sid="WW" + "2" * 32)
+    )
+    client = skipping.client
+    handle = await open_channel(store, config, customer_says("SM-0", "hello"))
+    for n in range(1, 3):
+        await handle.signal(ChannelWorkflow.deliver, customer_says(f"SM-{n}", f"still there {n}"))
+    await until(lambda: _stored(store, config, 3), "three messages stored")
+    await until(lambda: _task_open(client, config), "the task recorded by the channel")
+    [task] = store.tasks
+    assert task.channel_sid == config.channel_sid
+    assert (await state(client, config.channel_sid)).open_task_sid == task.task_sid
+
+    joined = await handle.execute_update(ChannelWorkflow.add_member, MemberSpec("alice"))
+    assert joined.identity == "alice" and not joined.existing
+    assert [m.identity for m in (await state(client, config.channel_sid)).members] == ["alice"]
+
+    # The agent's conversation holds the channel open past its inactivity limit.
+    await skipping.sleep(INACTIVITY * 3)
+    assert (await state(client, config.channel_sid)).status == ChannelStatus.ACTIVE
+    await handle.signal(ChannelWorkflow.task_ended, task.task_sid)
+    await handle.result()
+    assert store.statuses == [ChannelStatus.INACTIVE]
+    assert len(store.tasks) == 1
+
+
+async def _stored(store: FakeStore, config: ChannelConfig, count: int) -> bool:
+    return len(store.messages.get(config.channel_sid, [])) >= count
+
+
+async def _posted(store: FakeStore, count: int) -> bool:
+    return sum(len(batch) for batch in store.posted) >= count
+
+
+async def _continued(client: Client, config: ChannelConfig, first_run_id: str | None) -> bool:
+    return (await client.get_workflow_handle(config.channel_sid).describe()).run_id != first_run_id
+
+
+async def _task_open(client: Client, config: ChannelConfig) -> bool:
+    return (await state(client, config.channel_sid)).open_task_sid is not None
