@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from workflows.routing.messages import (
     ActivitySpec,
     DeskPresence,
@@ -28,6 +30,8 @@ from workflows.routing.placement import (
     target_expired,
     ttl_expired,
 )
+
+pytestmark = pytest.mark.fast
 
 SUPPORT = "WQ000000000000000000000000000support"
 SALES = "WQ00000000000000000000000000000sales"

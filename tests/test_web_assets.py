@@ -7,10 +7,13 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from api.routes.pages import router
 from switchboard.web import DESK_DIR, RESUMABLE_SOCKET, STATIC_DIR, webchat_script
+
+pytestmark = pytest.mark.fast
 
 SHARED = "shared/resumable-socket.js"
 
