@@ -28,7 +28,7 @@ from temporalio.service import RPCError
 from api.access import may_reach_channel
 from api.channels import config_for_row, contact_config, on_contact_channel, update_failure
 from api.deps import AppContext
-from api.routes.taskrouter.routing_calls import routed
+from api.routing_calls import routed
 from api.tokens import Grants
 from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid, iso, message_body_problem
 from switchboard.observability import CHANNEL_SID

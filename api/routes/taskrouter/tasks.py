@@ -27,7 +27,7 @@ from api.routes.taskrouter.common import (
     parsed_expression,
     workspace_url,
 )
-from api.routes.taskrouter.routing_calls import routed
+from api.routing_calls import routed
 from api.twilio_shape import TwilioForm, invalid, iso
 from switchboard.store.models import RoutingWorkflow, Task, TaskChannel, TaskQueue
 from workflows import sids

@@ -25,7 +25,7 @@ from api.routes.taskrouter.common import (
     required,
     workspace_url,
 )
-from api.routes.taskrouter.routing_calls import routed
+from api.routing_calls import routed
 from api.twilio_shape import CONFLICT, TwilioError, TwilioForm, invalid, iso, not_found
 from switchboard.store.models import Reservation, Task, TaskChannel, Worker, WorkerChannel, WorkspaceActivity, utcnow
 from workflows import sids
