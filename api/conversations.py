@@ -104,6 +104,15 @@ async def enabled_flow(session: AsyncSession, flex_flow_sid: str, parameter: str
     return flow
 
 
+async def enabled_web_flow(session: AsyncSession, flex_flow_sid: str, parameter: str) -> FlexFlow:
+    """A web customer's chat opens only on an enabled web Flex Flow (Flex v1 WebChannels, the
+    widget's sessions)."""
+    flow = await enabled_flow(session, flex_flow_sid, parameter)
+    if flow.channel_type != "web":
+        raise invalid(parameter, f"Flex Flow {flow.sid} is a {flow.channel_type} flow, not a web flow")
+    return flow
+
+
 async def open_contact_channel(
     context: AppContext, session: AsyncSession, flow: FlexFlow, request: ContactChannelRequest
 ) -> tuple[Channel, ChannelState]:

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Form
 from pydantic import Field
 from sqlmodel import col, select
 
-from api.conversations import ContactChannelRequest, enabled_flow, end_conversation, open_contact_channel
+from api.conversations import ContactChannelRequest, enabled_web_flow, end_conversation, open_contact_channel
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, limit_web_chats_per_address, require_account
 from api.routes.flex_channels import json_object_text
-from api.twilio_shape import TwilioForm, invalid, iso, not_found
+from api.twilio_shape import TwilioForm, iso, not_found
 from switchboard.store.models import Channel
 
 router = APIRouter(prefix="/v1/WebChannels", tags=["flex"], dependencies=[Depends(require_account)])
@@ -57,9 +57,7 @@ async def web_channel(session: SessionDep, sid: str) -> Channel:
 async def create_web_channel(
     call: CallDep, session: SessionDep, form: Annotated[WebChannelForm, Form()]
 ) -> dict[str, Any]:
-    flow = await enabled_flow(session, form.flex_flow_sid)
-    if flow.channel_type != WEB:
-        raise invalid("FlexFlowSid", f"Flex Flow {flow.sid} is a {flow.channel_type} flow, not a web flow")
+    flow = await enabled_web_flow(session, form.flex_flow_sid, "FlexFlowSid")
     request = ContactChannelRequest(
         flex_flow_sid=flow.sid,
         identity=form.identity,
