@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field, field_validator
 from api.conversations import ContactChannelRequest, enabled_web_flow, open_contact_channel
 from api.deps import ContextDep, SessionDep, limit_web_chats_per_address
 from api.routes.tokens import token_body
+from api.schemas.errors import error_responses
+from api.schemas.tokens import WebchatSessionResource
 from api.tokens import WEBCHAT_ORIGIN, Grants
 
 router = APIRouter(prefix="/v1/Webchat", tags=["webchat"])
@@ -42,7 +44,13 @@ class SessionRequest(BaseModel):
         return value
 
 
-@router.post("/Sessions", status_code=201, dependencies=[Depends(limit_web_chats_per_address)])
+@router.post(
+    "/Sessions",
+    status_code=201,
+    dependencies=[Depends(limit_web_chats_per_address)],
+    response_model=WebchatSessionResource,
+    responses=error_responses(400, 409, 429, 503),
+)
 async def open_session(context: ContextDep, session: SessionDep, request: SessionRequest) -> dict[str, Any]:
     flow = await enabled_web_flow(session, request.flex_flow_sid, "flex_flow_sid")
     identity = f"webchat-{secrets.token_hex(16)}"
