@@ -19,8 +19,8 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 
 from api.access import may_reach_channel
+from api.conversations import media_view
 from api.deps import BasicDep, CallerDep, ContextDep, SessionDep, caller_claims, rate_limited_claims
-from api.sockets.session import media_view
 from api.tokens import TokenClaims
 from api.twilio_shape import TwilioError, invalid, not_found
 from switchboard.outbound_http import OutboundClient, OutboundRefused, ResponseTooLarge

@@ -14,7 +14,6 @@ from sqlmodel import col, delete, select
 
 from api.deps import AppContext, CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import (
-    LIVE_TASK_STATUSES,
     NAME_LENGTH,
     WORKSPACES_PATH,
     deleted,
@@ -27,6 +26,7 @@ from api.routes.taskrouter.common import (
 )
 from api.routing_calls import routed
 from api.twilio_shape import CONFLICT, TwilioError, TwilioForm, invalid, iso, not_found
+from switchboard.store.channel_work import LIVE_TASK_STATUSES
 from switchboard.store.models import Reservation, Task, TaskChannel, Worker, WorkerChannel, WorkspaceActivity, utcnow
 from workflows import sids
 from workflows.routing.messages import WorkerActivityChange
