@@ -24,7 +24,7 @@ from api.schemas.chat import (
     ServicePage,
     ServiceResource,
 )
-from api.schemas.errors import error_responses
+from api.schemas.errors import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import (
     TwilioError,
     TwilioForm,
@@ -42,7 +42,7 @@ router = APIRouter(
     prefix="/v2/Services",
     tags=["chat"],
     dependencies=[Depends(require_account)],
-    responses=error_responses(400, 401),
+    responses=REST_CALL_ERRORS,
 )
 # A message addressed by index: digits that fit the database's 64-bit integers.
 INDEX_DIGITS = 18

@@ -16,13 +16,13 @@ from sqlmodel import col, select
 from api.conversations import ContactChannelRequest, enabled_flow, open_contact_channel
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import json_text
-from api.schemas.errors import error_responses
+from api.schemas.errors import REST_CALL_ERRORS, error_responses
 from api.schemas.flex import FlexChannelPage, FlexChannelResource
 from api.twilio_shape import TwilioForm, invalid, iso, not_found
 from switchboard.store.models import Channel, Task
 
 router = APIRouter(
-    prefix="/v1/Channels", tags=["flex"], dependencies=[Depends(require_account)], responses=error_responses(400, 401)
+    prefix="/v1/Channels", tags=["flex"], dependencies=[Depends(require_account)], responses=REST_CALL_ERRORS
 )
 
 

@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlmodel import col, select
 
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
-from api.schemas.errors import error_responses
+from api.schemas.errors import REST_CALL_ERRORS, error_responses
 from api.schemas.flex import FlexFlowPage, FlexFlowResource, IntegrationFailurePage
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso, not_found
 from switchboard.store.models import FlexFlow, IntegrationFailure, Service, utcnow
@@ -21,7 +21,7 @@ router = APIRouter(
     prefix="/v1/FlexFlows",
     tags=["flex"],
     dependencies=[Depends(require_account)],
-    responses=error_responses(400, 401),
+    responses=REST_CALL_ERRORS,
 )
 
 ChannelType = Literal["web", "sms", "facebook", "whatsapp", "line", "custom"]

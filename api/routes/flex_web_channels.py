@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from api.conversations import ContactChannelRequest, enabled_web_flow, end_conversation, open_contact_channel
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, limit_web_chats_per_address, require_account
 from api.routes.flex_channels import json_object_text
-from api.schemas.errors import error_responses
+from api.schemas.errors import REST_CALL_ERRORS, error_responses
 from api.schemas.flex import WebChannelPage, WebChannelResource
 from api.twilio_shape import TwilioForm, iso, not_found
 from switchboard.store.models import Channel
@@ -22,7 +22,7 @@ router = APIRouter(
     prefix="/v1/WebChannels",
     tags=["flex"],
     dependencies=[Depends(require_account)],
-    responses=error_responses(400, 401),
+    responses=REST_CALL_ERRORS,
 )
 
 WEB = "web"

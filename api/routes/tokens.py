@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Form
 from pydantic import Field
 
 from api.deps import ClaimsDep, ContextDep, RestCallerDep, SessionDep, require_account
-from api.schemas.errors import error_responses
+from api.schemas.errors import REST_CALL_ERRORS, error_responses
 from api.schemas.tokens import RevocationResource, TokenResource
 from api.tokens import Grants, TokenError, mint
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
@@ -27,9 +27,9 @@ from switchboard.store.models import Service, Worker, Workspace
 from switchboard.store.revocations import ALL_SCOPE, identity_scope, revoke
 
 router = APIRouter(
-    prefix="/v1/Tokens", tags=["tokens"], dependencies=[Depends(require_account)], responses=error_responses(400, 401)
+    prefix="/v1/Tokens", tags=["tokens"], dependencies=[Depends(require_account)], responses=REST_CALL_ERRORS
 )
-refresh_router = APIRouter(prefix="/v1/Tokens", tags=["tokens"], responses=error_responses(401))
+refresh_router = APIRouter(prefix="/v1/Tokens", tags=["tokens"], responses=error_responses(401, 429))
 
 MIN_TTL_SECONDS = 60
 # Roles minted here; customer tokens are scoped to a channel and minted where the channel is made.
