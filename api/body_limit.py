@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.routes.studio import MAX_DEFINITION_CHARS
 from api.twilio_shape import INVALID_PARAMETER, TOO_LARGE, error_response
 from switchboard.settings import Settings
+from workflows.studio.definition import MAX_DEFINITION_CHARS
 
 # Multipart boundaries, headers and the other form fields around an uploaded file.
 MULTIPART_ALLOWANCE = 64 * 1024

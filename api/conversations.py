@@ -4,8 +4,9 @@ customer's own messages, which are always taken):
 
 - opening a contact's channel on a Flex Flow (Flex v1 Channels, WebChannels, the web chat widget);
 - who may write (``api.access`` decides who reaches a channel; a desk writes only where it holds
-  the task), WhatsApp's 24-hour reply window (outside it only an approved template goes), and that
-  a desk does not write into a closed conversation (the customer's next message reopens it);
+  the task), what a message carries (media uploaded to its channel; a template only on WhatsApp),
+  WhatsApp's 24-hour reply window (outside it only an approved template goes), and that a desk
+  does not write into a closed conversation (the customer's next message reopens it);
 - an agent starting a conversation: a customer who is already with another agent, waiting in a
   queue or in a flow is not written to; the conversation belongs to whoever works it until a
   transfer hands it over;
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,22 +30,28 @@ from temporalio.service import RPCError
 from api.access import may_reach_channel
 from api.channels import config_for_row, contact_config, on_contact_channel, update_failure
 from api.deps import AppContext
-from api.routes.taskrouter.routing_calls import routed
+from api.routing_calls import routed
 from api.tokens import Grants
 from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid, iso, message_body_problem
 from switchboard.observability import CHANNEL_SID
-from switchboard.store.channel_work import ACTING_RESERVATIONS, holders
+from switchboard.store.channel_work import ACTING_RESERVATIONS, LIVE_TASK_STATUSES, holders
 from switchboard.store.defaults import plan_flex_defaults
 from switchboard.store.feed import add_for_channel, chat_ended_reason
-from switchboard.store.models import Channel, FlexFlow, Message, Reservation, Task, Worker, utcnow
+from switchboard.store.models import Channel, FlexFlow, MediaObject, Message, Reservation, Task, Worker, utcnow
 from workflows.channel import PROVIDER_CHANNEL_TYPES
-from workflows.messages import ChannelConfig, ChannelState, ChannelStatus, InboundMessage, OutboundStart, StoredMessage
+from workflows.messages import (
+    ChannelConfig,
+    ChannelState,
+    ChannelStatus,
+    InboundMessage,
+    MediaRef,
+    OutboundStart,
+    StoredMessage,
+)
 from workflows.routing.messages import TaskChange
 
 log = logging.getLogger(__name__)
 
-# Tasks an agent may still be offered or be working on.
-LIVE_TASK_STATUSES = ("pending", "reserved", "assigned", "wrapping")
 # WhatsApp takes free-form messages only this long after the customer's last message.
 WHATSAPP_WINDOW = timedelta(hours=24)
 # How many of a channel's latest messages are searched for the customer's last one.
@@ -101,6 +109,15 @@ async def enabled_flow(session: AsyncSession, flex_flow_sid: str, parameter: str
         raise invalid(parameter, f"Flex Flow {flex_flow_sid} does not exist")
     if not flow.enabled:
         raise invalid(parameter, f"Flex Flow {flow.sid} is disabled")
+    return flow
+
+
+async def enabled_web_flow(session: AsyncSession, flex_flow_sid: str, parameter: str) -> FlexFlow:
+    """A web customer's chat opens only on an enabled web Flex Flow (Flex v1 WebChannels, the
+    widget's sessions)."""
+    flow = await enabled_flow(session, flex_flow_sid, parameter)
+    if flow.channel_type != "web":
+        raise invalid(parameter, f"Flex Flow {flow.sid} is a {flow.channel_type} flow, not a web flow")
     return flow
 
 
@@ -227,6 +244,32 @@ async def check_may_write(session: AsyncSession, grants: Grants, channel_sid: st
             403, f"channel {channel_sid} is read-only to this {role}: its task there is over or transferred"
         )
     raise ConversationRefused(403, f"channel {channel_sid} is not one of this {role}'s channels")
+
+
+def media_view(media: MediaObject, context: AppContext) -> MediaRef:
+    """An uploaded media object as a message carries it."""
+    filename = context.cipher.decrypt(media.filename_enc, "media.filename")
+    return MediaRef(media.content_type, f"/v1/Media/{media.sid}/Content", media.sid, filename, media.size)
+
+
+async def message_channel(
+    context: AppContext, channel_sid: str, media_sids: Sequence[str], *, template: bool
+) -> tuple[Channel, list[MediaRef]]:
+    """The channel a desk or a web customer sends a message on, and the media it carries: only
+    media uploaded to that channel, and an approved ``template`` only on WhatsApp."""
+    async with context.db.session() as session:
+        channel = await session.get(Channel, channel_sid)
+        if channel is None:
+            raise ConversationRefused(404, f"channel {channel_sid} does not exist")
+        if template and channel.channel_type != "whatsapp":
+            raise ConversationRefused(400, "send_message: templates are for WhatsApp conversations")
+        media: list[MediaRef] = []
+        for sid in media_sids:
+            row = await session.get(MediaObject, sid)
+            if row is None or row.channel_sid != channel_sid:
+                raise ConversationRefused(400, f"send_message: media {sid} was not uploaded to channel {channel_sid}")
+            media.append(media_view(row, context))
+    return channel, media
 
 
 async def post_message(

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from api.body_limit import BodySizeLimit, BodyTooLarge, body_too_large_handler
@@ -42,6 +43,7 @@ from api.twilio_shape import (
     SERVICE_UNAVAILABLE,
     TwilioError,
     error_response,
+    http_error_handler,
     twilio_error_handler,
     validation_error_handler,
 )
@@ -167,6 +169,7 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=None,
     )
     app.add_exception_handler(TwilioError, twilio_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(DataError, value_not_storable)

@@ -13,11 +13,13 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # Twilio's error codes used here.
 INVALID_PARAMETER = 20001
 AUTHENTICATE = 20003
 NOT_FOUND = 20404
+METHOD_NOT_ALLOWED = 20004
 CONFLICT = 50300
 SERVICE_UNAVAILABLE = 20503
 TOO_LARGE = 20413
@@ -87,6 +89,25 @@ def error_response(status: int, message: str, code: int, headers: dict[str, str]
 async def twilio_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TwilioError)
     return error_response(exc.status, exc.message, exc.code, exc.headers)
+
+
+# Twilio's codes for answers Starlette gives before any route runs.
+HTTP_ERROR_CODES = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A path or method Switchboard does not serve (and any other ``HTTPException``) answers in
+    Twilio's error body, never FastAPI's ``{"detail": ...}``."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status == 404:
+        message = f"The requested resource {request.url.path} was not found"
+    elif status == 405:
+        message = f"Method {request.method} not allowed for {request.url.path}"
+    else:
+        message = str(exc.detail)
+    code = HTTP_ERROR_CODES.get(status) or TwilioError(status, message).code
+    return error_response(status, message, code, dict(exc.headers) if exc.headers else None)
 
 
 async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:

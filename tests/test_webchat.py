@@ -243,6 +243,9 @@ def test_images_and_files_travel_within_limits(web: Stack) -> None:
             assert wrong["code"] == 400 and "was not uploaded" in wrong["message"]
             empty = await refused(chat, "c3", "send_message", body="")
             assert empty["code"] == 400
+            # Approved templates are WhatsApp's.
+            template = await refused(chat, "c4", "send_message", template={"name": "hello"})
+            assert template["code"] == 400 and "templates are for WhatsApp" in template["message"]
 
     asyncio.run(send_it())
 

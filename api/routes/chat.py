@@ -14,6 +14,17 @@ from temporalio.client import WorkflowUpdateFailedError
 from api.channels import config_for_new_channel, config_for_row, update_failure
 from api.conversations import ConversationRefused, Writer, post_message
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
+from api.schemas.chat import (
+    ChannelPage,
+    ChannelResource,
+    MemberPage,
+    MemberResource,
+    MessagePage,
+    MessageResource,
+    ServicePage,
+    ServiceResource,
+)
+from api.schemas.resources import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import (
     TwilioError,
     TwilioForm,
@@ -27,7 +38,12 @@ from switchboard.store.models import Channel, Member, Message, Service, utcnow
 from workflows import sids
 from workflows.messages import InboundMessage, MemberSpec
 
-router = APIRouter(prefix="/v2/Services", tags=["chat"], dependencies=[Depends(require_account)])
+router = APIRouter(
+    prefix="/v2/Services",
+    tags=["chat"],
+    dependencies=[Depends(require_account)],
+    responses=REST_CALL_ERRORS,
+)
 # A message addressed by index: digits that fit the database's 64-bit integers.
 INDEX_DIGITS = 18
 
@@ -99,7 +115,7 @@ async def load_service(session: SessionDep, service_sid: str) -> Service:
     return service
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ServiceResource)
 async def create_service(
     call: CallDep,
     session: SessionDep,
@@ -113,18 +129,18 @@ async def create_service(
     return render_service(call, service)
 
 
-@router.get("")
+@router.get("", response_model=ServicePage)
 async def list_services(call: CallDep, session: SessionDep, paging: PagingDep) -> dict[str, Any]:
     query = select(Service).order_by(col(Service.date_created), col(Service.sid))
     return await call.offset_page(session, query, paging, "services", render_service)
 
 
-@router.get("/{service_sid}")
+@router.get("/{service_sid}", response_model=ServiceResource, responses=error_responses(404))
 async def fetch_service(call: CallDep, session: SessionDep, service_sid: str) -> dict[str, Any]:
     return render_service(call, await load_service(session, service_sid))
 
 
-@router.post("/{service_sid}")
+@router.post("/{service_sid}", response_model=ServiceResource, responses=error_responses(404))
 async def update_service(
     call: CallDep,
     session: SessionDep,
@@ -194,7 +210,12 @@ async def load_channel(session: SessionDep, service_sid: str, channel_sid: str) 
     return channel
 
 
-@router.post("/{service_sid}/Channels", status_code=201)
+@router.post(
+    "/{service_sid}/Channels",
+    status_code=201,
+    response_model=ChannelResource,
+    responses=error_responses(404, 409),
+)
 async def create_channel(
     call: CallDep,
     session: SessionDep,
@@ -226,7 +247,7 @@ async def create_channel(
     return render_channel(call, channel)
 
 
-@router.get("/{service_sid}/Channels")
+@router.get("/{service_sid}/Channels", response_model=ChannelPage, responses=error_responses(404))
 async def list_channels(
     call: CallDep,
     session: SessionDep,
@@ -242,7 +263,7 @@ async def list_channels(
     return await call.offset_page(session, query, paging, "channels", render_channel)
 
 
-@router.get("/{service_sid}/Channels/{channel_sid}")
+@router.get("/{service_sid}/Channels/{channel_sid}", response_model=ChannelResource, responses=error_responses(404))
 async def fetch_channel(
     call: CallDep,
     session: SessionDep,
@@ -280,7 +301,12 @@ def render_member(call: RestCall, member: Member) -> dict[str, Any]:
     }
 
 
-@router.post("/{service_sid}/Channels/{channel_sid}/Members", status_code=201)
+@router.post(
+    "/{service_sid}/Channels/{channel_sid}/Members",
+    status_code=201,
+    response_model=MemberResource,
+    responses=error_responses(404, 409),
+)
 async def create_member(
     call: CallDep,
     session: SessionDep,
@@ -302,7 +328,7 @@ async def create_member(
     return render_member(call, member)
 
 
-@router.get("/{service_sid}/Channels/{channel_sid}/Members")
+@router.get("/{service_sid}/Channels/{channel_sid}/Members", response_model=MemberPage, responses=error_responses(404))
 async def list_members(
     call: CallDep,
     session: SessionDep,
@@ -319,7 +345,11 @@ async def list_members(
     return await call.offset_page(session, query, paging, "members", render_member)
 
 
-@router.get("/{service_sid}/Channels/{channel_sid}/Members/{member_sid}")
+@router.get(
+    "/{service_sid}/Channels/{channel_sid}/Members/{member_sid}",
+    response_model=MemberResource,
+    responses=error_responses(404),
+)
 async def fetch_member(
     call: CallDep,
     session: SessionDep,
@@ -375,7 +405,12 @@ def render_message(call: RestCall, message: Message) -> dict[str, Any]:
     }
 
 
-@router.post("/{service_sid}/Channels/{channel_sid}/Messages", status_code=201)
+@router.post(
+    "/{service_sid}/Channels/{channel_sid}/Messages",
+    status_code=201,
+    response_model=MessageResource,
+    responses=error_responses(404, 409, 503),
+)
 async def create_message(
     call: CallDep,
     session: SessionDep,
@@ -411,7 +446,9 @@ async def create_message(
     return render_message(call, row)
 
 
-@router.get("/{service_sid}/Channels/{channel_sid}/Messages")
+@router.get(
+    "/{service_sid}/Channels/{channel_sid}/Messages", response_model=MessagePage, responses=error_responses(404)
+)
 async def list_messages(
     call: CallDep,
     session: SessionDep,
@@ -448,7 +485,11 @@ async def list_messages(
     return call.page("messages", items, paging, token, has_next)
 
 
-@router.get("/{service_sid}/Channels/{channel_sid}/Messages/{message_sid}")
+@router.get(
+    "/{service_sid}/Channels/{channel_sid}/Messages/{message_sid}",
+    response_model=MessageResource,
+    responses=error_responses(404),
+)
 async def fetch_message(
     call: CallDep,
     session: SessionDep,

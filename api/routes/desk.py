@@ -16,6 +16,8 @@ from sqlmodel import select
 from api.deps import ContextDep, SessionDep
 from api.routes.taskrouter.workers import add_worker
 from api.routes.tokens import token_body
+from api.schemas.resources import error_responses
+from api.schemas.tokens import DevSignInResource
 from api.tokens import DEV_SIGN_IN_ORIGIN, Grants
 from api.twilio_shape import TwilioError
 from switchboard.store.defaults import plan_flex_defaults
@@ -32,7 +34,7 @@ class DevSignIn(BaseModel):
     identity: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
 
 
-@router.post("/DevSignIn", status_code=201)
+@router.post("/DevSignIn", status_code=201, response_model=DevSignInResource, responses=error_responses(400, 404))
 async def dev_sign_in(context: ContextDep, session: SessionDep, request: DevSignIn) -> dict[str, Any]:
     if not context.settings.desk_dev_sign_in:
         raise TwilioError(404, "dev sign-in is off: sign in through your organisation's sign-in", 20404)

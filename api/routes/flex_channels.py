@@ -16,10 +16,14 @@ from sqlmodel import col, select
 from api.conversations import ContactChannelRequest, enabled_flow, open_contact_channel
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import json_text
+from api.schemas.flex import FlexChannelPage, FlexChannelResource
+from api.schemas.resources import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, invalid, iso, not_found
 from switchboard.store.models import Channel, Task
 
-router = APIRouter(prefix="/v1/Channels", tags=["flex"], dependencies=[Depends(require_account)])
+router = APIRouter(
+    prefix="/v1/Channels", tags=["flex"], dependencies=[Depends(require_account)], responses=REST_CALL_ERRORS
+)
 
 
 class FlexChannelForm(TwilioForm):
@@ -63,7 +67,7 @@ def render_flex_channel(call: RestCall, channel: Channel, task_sid: str | None) 
     }
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=FlexChannelResource, responses=error_responses(409, 503))
 async def create_flex_channel(
     call: CallDep, session: SessionDep, form: Annotated[FlexChannelForm, Form()]
 ) -> dict[str, Any]:
@@ -87,7 +91,7 @@ async def create_flex_channel(
     return render_flex_channel(call, channel, state.open_task_sid or await current_task_sid(call, channel.sid))
 
 
-@router.get("")
+@router.get("", response_model=FlexChannelPage)
 async def list_flex_channels(call: CallDep, session: SessionDep, paging: PagingDep) -> dict[str, Any]:
     query = (
         select(Channel)
@@ -102,7 +106,7 @@ async def list_flex_channels(call: CallDep, session: SessionDep, paging: PagingD
     return page
 
 
-@router.get("/{sid}")
+@router.get("/{sid}", response_model=FlexChannelResource, responses=error_responses(404))
 async def fetch_flex_channel(call: CallDep, session: SessionDep, sid: str) -> dict[str, Any]:
     channel = await session.get(Channel, sid)
     if channel is None or channel.flex_flow_sid is None:

@@ -11,11 +11,18 @@ from pydantic import Field
 from sqlmodel import col, select
 
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
+from api.schemas.flex import FlexFlowPage, FlexFlowResource, IntegrationFailurePage
+from api.schemas.resources import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso, not_found
 from switchboard.store.models import FlexFlow, IntegrationFailure, Service, utcnow
 from workflows import sids
 
-router = APIRouter(prefix="/v1/FlexFlows", tags=["flex"], dependencies=[Depends(require_account)])
+router = APIRouter(
+    prefix="/v1/FlexFlows",
+    tags=["flex"],
+    dependencies=[Depends(require_account)],
+    responses=REST_CALL_ERRORS,
+)
 
 ChannelType = Literal["web", "sms", "facebook", "whatsapp", "line", "custom"]
 IntegrationType = Literal["studio", "external", "task"]
@@ -155,7 +162,7 @@ async def apply_form(session: SessionDep, flow: FlexFlow, form: FlexFlowForm) ->
     flow.date_updated = utcnow()
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=FlexFlowResource, responses=error_responses(409))
 async def create_flex_flow(
     call: CallDep,
     session: SessionDep,
@@ -188,7 +195,7 @@ async def load_flex_flow(session: SessionDep, sid: str) -> FlexFlow:
     return flow
 
 
-@router.get("")
+@router.get("", response_model=FlexFlowPage)
 async def list_flex_flows(
     call: CallDep,
     session: SessionDep,
@@ -202,12 +209,12 @@ async def list_flex_flows(
     return await call.offset_page(session, query, paging, "flex_flows", render_flex_flow)
 
 
-@router.get("/{sid}")
+@router.get("/{sid}", response_model=FlexFlowResource, responses=error_responses(404))
 async def fetch_flex_flow(call: CallDep, session: SessionDep, sid: str) -> dict[str, Any]:
     return render_flex_flow(call, await load_flex_flow(session, sid))
 
 
-@router.post("/{sid}")
+@router.post("/{sid}", response_model=FlexFlowResource, responses=error_responses(404, 409))
 async def update_flex_flow(
     call: CallDep,
     session: SessionDep,
@@ -221,7 +228,7 @@ async def update_flex_flow(
     return render_flex_flow(call, flow)
 
 
-@router.delete("/{sid}", status_code=204)
+@router.delete("/{sid}", status_code=204, responses=error_responses(404))
 async def delete_flex_flow(session: SessionDep, sid: str) -> Response:
     await session.delete(await load_flex_flow(session, sid))
     await session.commit()
@@ -241,7 +248,7 @@ def render_integration_failure(call: RestCall, failure: IntegrationFailure) -> d
     }
 
 
-@router.get("/{sid}/IntegrationFailures")
+@router.get("/{sid}/IntegrationFailures", response_model=IntegrationFailurePage, responses=error_responses(404))
 async def list_integration_failures(call: CallDep, session: SessionDep, sid: str, paging: PagingDep) -> dict[str, Any]:
     """Switchboard's own: messages an ``external`` integration could not deliver after its
     retries, newest first (Twilio shows these as debugger alerts)."""

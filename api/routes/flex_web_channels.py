@@ -10,13 +10,20 @@ from fastapi import APIRouter, Depends, Form
 from pydantic import Field
 from sqlmodel import col, select
 
-from api.conversations import ContactChannelRequest, enabled_flow, end_conversation, open_contact_channel
+from api.conversations import ContactChannelRequest, enabled_web_flow, end_conversation, open_contact_channel
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, limit_web_chats_per_address, require_account
 from api.routes.flex_channels import json_object_text
-from api.twilio_shape import TwilioForm, invalid, iso, not_found
+from api.schemas.flex import WebChannelPage, WebChannelResource
+from api.schemas.resources import REST_CALL_ERRORS, error_responses
+from api.twilio_shape import TwilioForm, iso, not_found
 from switchboard.store.models import Channel
 
-router = APIRouter(prefix="/v1/WebChannels", tags=["flex"], dependencies=[Depends(require_account)])
+router = APIRouter(
+    prefix="/v1/WebChannels",
+    tags=["flex"],
+    dependencies=[Depends(require_account)],
+    responses=REST_CALL_ERRORS,
+)
 
 WEB = "web"
 
@@ -53,13 +60,17 @@ async def web_channel(session: SessionDep, sid: str) -> Channel:
     return channel
 
 
-@router.post("", status_code=201, dependencies=[Depends(limit_web_chats_per_address)])
+@router.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(limit_web_chats_per_address)],
+    response_model=WebChannelResource,
+    responses=error_responses(409, 429, 503),
+)
 async def create_web_channel(
     call: CallDep, session: SessionDep, form: Annotated[WebChannelForm, Form()]
 ) -> dict[str, Any]:
-    flow = await enabled_flow(session, form.flex_flow_sid)
-    if flow.channel_type != WEB:
-        raise invalid("FlexFlowSid", f"Flex Flow {flow.sid} is a {flow.channel_type} flow, not a web flow")
+    flow = await enabled_web_flow(session, form.flex_flow_sid, "FlexFlowSid")
     request = ContactChannelRequest(
         flex_flow_sid=flow.sid,
         identity=form.identity,
@@ -72,7 +83,7 @@ async def create_web_channel(
     return render_web_channel(call, channel)
 
 
-@router.get("")
+@router.get("", response_model=WebChannelPage)
 async def list_web_channels(call: CallDep, session: SessionDep, paging: PagingDep) -> dict[str, Any]:
     query = (
         select(Channel)
@@ -82,12 +93,12 @@ async def list_web_channels(call: CallDep, session: SessionDep, paging: PagingDe
     return await call.offset_page(session, query, paging, "flex_chat_channels", render_web_channel)
 
 
-@router.get("/{sid}")
+@router.get("/{sid}", response_model=WebChannelResource, responses=error_responses(404))
 async def fetch_web_channel(call: CallDep, session: SessionDep, sid: str) -> dict[str, Any]:
     return render_web_channel(call, await web_channel(session, sid))
 
 
-@router.post("/{sid}")
+@router.post("/{sid}", response_model=WebChannelResource, responses=error_responses(404))
 async def update_web_channel(
     call: CallDep, session: SessionDep, sid: str, form: Annotated[WebChannelUpdateForm, Form()]
 ) -> dict[str, Any]:

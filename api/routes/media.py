@@ -19,8 +19,10 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
 
 from api.access import may_reach_channel
+from api.conversations import media_view
 from api.deps import BasicDep, CallerDep, ContextDep, SessionDep, caller_claims, rate_limited_claims
-from api.sockets.session import media_view
+from api.schemas.chat import UploadedMedia
+from api.schemas.resources import error_responses
 from api.tokens import TokenClaims
 from api.twilio_shape import TwilioError, invalid, not_found
 from switchboard.outbound_http import OutboundClient, OutboundRefused, ResponseTooLarge
@@ -58,7 +60,12 @@ async def reachable_channel(
     return channel
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    response_model=UploadedMedia,
+    responses=error_responses(400, 401, 403, 404, 413, 415, 429),
+)
 async def upload_media(
     context: ContextDep,
     session: SessionDep,

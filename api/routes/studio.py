@@ -31,7 +31,7 @@ from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, TwilioForm, inval
 from switchboard.store.models import FlexFlow, StudioExecution, StudioFlow, StudioFlowRevision, StudioStep, utcnow
 from workflows import sids
 from workflows.messages import ChannelConfig
-from workflows.studio.definition import CheckedDefinition, parse_definition
+from workflows.studio.definition import MAX_DEFINITION_CHARS, CheckedDefinition, parse_definition
 from workflows.studio.messages import ExecutionStarted, StartExecution
 
 router = APIRouter(prefix="/v2/Flows", tags=["studio"], dependencies=[Depends(require_account)])
@@ -39,7 +39,6 @@ router = APIRouter(prefix="/v2/Flows", tags=["studio"], dependencies=[Depends(re
 FLOW = "FW"
 # Twilio's code for a conflicting execution (the contact already has one running).
 EXECUTION_CONFLICT = 20409
-MAX_DEFINITION_CHARS = 4 * 1024 * 1024
 
 FlowStatus = Literal["draft", "published"]
 ExecutionStatus = Literal["active", "ended"]

@@ -18,14 +18,18 @@ from fastapi import APIRouter, Depends, Form
 from pydantic import Field
 
 from api.deps import ClaimsDep, ContextDep, RestCallerDep, SessionDep, require_account
+from api.schemas.resources import REST_CALL_ERRORS, error_responses
+from api.schemas.tokens import RevocationResource, TokenResource
 from api.tokens import Grants, TokenError, mint
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
 from switchboard.settings import MAX_TOKEN_TTL_SECONDS, Settings
 from switchboard.store.models import Service, Worker, Workspace
 from switchboard.store.revocations import ALL_SCOPE, identity_scope, revoke
 
-router = APIRouter(prefix="/v1/Tokens", tags=["tokens"], dependencies=[Depends(require_account)])
-refresh_router = APIRouter(prefix="/v1/Tokens", tags=["tokens"])
+router = APIRouter(
+    prefix="/v1/Tokens", tags=["tokens"], dependencies=[Depends(require_account)], responses=REST_CALL_ERRORS
+)
+refresh_router = APIRouter(prefix="/v1/Tokens", tags=["tokens"], responses=error_responses(401, 429))
 
 MIN_TTL_SECONDS = 60
 # Roles minted here; customer tokens are scoped to a channel and minted where the channel is made.
@@ -87,7 +91,7 @@ def token_body(
     }
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=TokenResource)
 async def create_token(
     context: ContextDep, session: SessionDep, caller: RestCallerDep, form: Annotated[TokenForm, Form()]
 ) -> dict[str, Any]:
@@ -104,7 +108,7 @@ class RevocationForm(TwilioForm):
     all: bool = Field(False, alias="All")
 
 
-@router.post("/Revocations", status_code=201)
+@router.post("/Revocations", status_code=201, response_model=RevocationResource)
 async def create_revocation(
     context: ContextDep, session: SessionDep, form: Annotated[RevocationForm, Form()]
 ) -> dict[str, Any]:
@@ -124,7 +128,7 @@ async def create_revocation(
     }
 
 
-@refresh_router.post("/Refresh", status_code=201)
+@refresh_router.post("/Refresh", status_code=201, response_model=TokenResource)
 async def refresh_token(context: ContextDep, claims: ClaimsDep) -> dict[str, Any]:
     """The same grants for as long as the presented token was minted for, never past the
     session's bound."""

@@ -12,11 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
 
-from api.conversations import ContactChannelRequest, enabled_flow, open_contact_channel
+from api.conversations import ContactChannelRequest, enabled_web_flow, open_contact_channel
 from api.deps import ContextDep, SessionDep, limit_web_chats_per_address
 from api.routes.tokens import token_body
+from api.schemas.resources import error_responses
+from api.schemas.tokens import WebchatSessionResource
 from api.tokens import WEBCHAT_ORIGIN, Grants
-from api.twilio_shape import invalid
 
 router = APIRouter(prefix="/v1/Webchat", tags=["webchat"])
 
@@ -43,11 +44,15 @@ class SessionRequest(BaseModel):
         return value
 
 
-@router.post("/Sessions", status_code=201, dependencies=[Depends(limit_web_chats_per_address)])
+@router.post(
+    "/Sessions",
+    status_code=201,
+    dependencies=[Depends(limit_web_chats_per_address)],
+    response_model=WebchatSessionResource,
+    responses=error_responses(400, 409, 429, 503),
+)
 async def open_session(context: ContextDep, session: SessionDep, request: SessionRequest) -> dict[str, Any]:
-    flow = await enabled_flow(session, request.flex_flow_sid, "flex_flow_sid")
-    if flow.channel_type != "web":
-        raise invalid("flex_flow_sid", f"Flex Flow {flow.sid} is a {flow.channel_type} flow, not a web flow")
+    flow = await enabled_web_flow(session, request.flex_flow_sid, "flex_flow_sid")
     identity = f"webchat-{secrets.token_hex(16)}"
     name = (request.friendly_name or "").strip() or DEFAULT_CUSTOMER_NAME
     channel, _state = await open_contact_channel(

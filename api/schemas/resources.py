@@ -16,6 +16,8 @@ ERROR_DESCRIPTIONS = {
     403: "Forbidden for this access token",
     404: "The resource was not found",
     409: "Conflict with the resource's state",
+    413: "The upload is larger than allowed",
+    415: "The upload's type is not allowed",
     429: "Too many requests for this access token",
     503: "A dependency is busy or unreachable; retry shortly",
 }
@@ -34,3 +36,7 @@ class Resource(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` of a route answering these error statuses with Twilio's error body."""
     return {status: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]} for status in sorted(statuses)}
+
+
+# ``responses=`` of a router whose every call may meet those errors before its route runs.
+REST_CALL_ERRORS = error_responses(*REST_ERRORS)

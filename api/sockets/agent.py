@@ -28,7 +28,7 @@ from api.conversations import (
     start_outbound,
 )
 from api.deps import AppContext
-from api.routes.taskrouter.routing_calls import routed
+from api.routing_calls import routed
 from api.sockets.presence import desk_open
 from api.sockets.session import (
     CLOSE_FORBIDDEN,

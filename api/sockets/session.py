@@ -25,7 +25,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from api.conversations import ConversationRefused, Writer, post_message
+from api.conversations import ConversationRefused, Writer, message_channel, post_message
 from api.deps import AppContext, refuse_revoked, verified_claims
 from api.rate_limits import TOKEN
 from api.tokens import TokenClaims
@@ -36,15 +36,13 @@ from switchboard.store.feed import add_for_channel, feed_data
 from switchboard.store.media_links import viewer_media
 from switchboard.store.models import (
     AgentFeedItem,
-    Channel,
     CustomerFeedItem,
-    MediaObject,
     Member,
     Message,
     MessageDelivery,
     utcnow,
 )
-from workflows.messages import InboundMessage, MediaRef
+from workflows.messages import InboundMessage
 
 # A token may ride in the subprotocol list as ``access_token.<jwt>`` (browsers cannot set headers
 # on a WebSocket), never in the URL, which ends up in logs.
@@ -346,11 +344,6 @@ class FeedSocket(ABC):
 # --- what both sides do on a channel ----------------------------------------------------------
 
 
-def media_view(media: MediaObject, context: AppContext) -> MediaRef:
-    filename = context.cipher.decrypt(media.filename_enc, "media.filename")
-    return MediaRef(media.content_type, f"/v1/Media/{media.sid}/Content", media.sid, filename, media.size)
-
-
 def template_fields(frame: dict[str, Any]) -> dict[str, Any] | None:
     """``send_message``'s ``template``: an approved WhatsApp template by name, its language and
     its variables in order."""
@@ -393,22 +386,11 @@ async def send_to_channel(
         body = f"[template {template['name']}] " + " · ".join(template["variables"])
     if not body and not media_sids:
         raise CommandError(400, "send_message: a message needs a 'body' or 'media'")
-    async with context.db.session() as session:
-        channel = await session.get(Channel, channel_sid)
-        if channel is None:
-            raise CommandError(404, f"channel {channel_sid} does not exist")
-        if template is not None and channel.channel_type != "whatsapp":
-            raise CommandError(400, "send_message: templates are for WhatsApp conversations")
-        media: list[MediaRef] = []
-        for sid in media_sids:
-            row = await session.get(MediaObject, sid)
-            if row is None or row.channel_sid != channel_sid:
-                raise CommandError(400, f"send_message: media {sid} was not uploaded to channel {channel_sid}")
-            media.append(media_view(row, context))
-    message = InboundMessage(
-        key=key, author=writer.author, body=body or None, attributes=json.dumps(attributes), media=media
-    )
     try:
+        channel, media = await message_channel(context, channel_sid, media_sids, template=template is not None)
+        message = InboundMessage(
+            key=key, author=writer.author, body=body or None, attributes=json.dumps(attributes), media=media
+        )
         stored = await post_message(
             context, channel_sid, writer, message, template=template is not None, channel=channel
         )

@@ -21,6 +21,9 @@ from workflows.routing.messages import HANDED_OVER
 # type, mark read) and those in which it is in the conversation (it accepted and has not finished).
 ACTING_RESERVATIONS = ("pending", "accepted", "wrapping")
 WORKING_RESERVATIONS = ("accepted", "wrapping")
+# Tasks an agent may still be offered or be working on: they still need their workflow, queue and
+# channel.
+LIVE_TASK_STATUSES = ("pending", "reserved", "assigned", "wrapping")
 
 
 def still_held(statuses: Sequence[str]) -> ColumnElement[bool]:

@@ -33,6 +33,8 @@ SUPPORTED_WIDGETS: dict[str, tuple[str, ...]] = {
     "send-to-flex": ("callComplete", "failedToEnqueue", "callFailure"),
 }
 MAX_STATES = 1000
+# The longest definition text (JSON) the API takes.
+MAX_DEFINITION_CHARS = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)

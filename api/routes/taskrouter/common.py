@@ -17,6 +17,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from api.deps import RestCall, SessionDep
 from api.twilio_shape import PageRequest, TwilioError, TwilioForm, invalid, not_found
+from switchboard.store.channel_work import LIVE_TASK_STATUSES
 from switchboard.store.models import Task, Workspace, utcnow
 from workflows.routing.expressions import Expression, ExpressionError, parse_expression
 
@@ -25,8 +26,6 @@ WORKSPACES_PATH = "/v1/Workspaces"
 FILTER_BATCH = 500
 NAME_LENGTH = 64
 QueueOrder = Literal["FIFO", "LIFO"]
-# Tasks in these states still need their workflow, queue and channel.
-LIVE_TASK_STATUSES = ("pending", "reserved", "assigned", "wrapping")
 
 T = TypeVar("T")
 RowT = TypeVar("RowT")

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from api.deps import CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import WORKSPACES_PATH, load_in_workspace, oldest_first, workspace_url
-from api.routes.taskrouter.routing_calls import routed
+from api.routing_calls import routed
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, iso, not_found

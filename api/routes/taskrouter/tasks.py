@@ -27,10 +27,11 @@ from api.routes.taskrouter.common import (
     parsed_expression,
     workspace_url,
 )
-from api.routes.taskrouter.routing_calls import routed
+from api.routing_calls import routed
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, invalid, iso
+from switchboard.store.channel_work import LIVE_TASK_STATUSES
 from switchboard.store.models import RoutingWorkflow, Task, TaskChannel, TaskQueue
 from workflows import sids
 from workflows.routing.expressions import Expression
@@ -279,7 +280,7 @@ async def update_task(
 async def delete_task(call: CallDep, session: SessionDep, workspace_sid: str, sid: str) -> Response:
     """A live task is canceled first, so no worker keeps it."""
     task = await load_in_workspace(session, Task, workspace_sid, sid, "Task")
-    if task.assignment_status in ("pending", "reserved", "assigned", "wrapping"):
+    if task.assignment_status in LIVE_TASK_STATUSES:
         change = TaskChange(sid, "canceled", "deleted")
         await routed(call.context.routing.change_task(workspace_sid, change))
         await session.commit()

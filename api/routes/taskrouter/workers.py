@@ -14,7 +14,6 @@ from sqlmodel import col, delete, select
 
 from api.deps import AppContext, CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import (
-    LIVE_TASK_STATUSES,
     NAME_LENGTH,
     WORKSPACES_PATH,
     deleted,
@@ -25,10 +24,11 @@ from api.routes.taskrouter.common import (
     required,
     workspace_url,
 )
-from api.routes.taskrouter.routing_calls import routed
+from api.routing_calls import routed
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import CONFLICT, TwilioError, TwilioForm, invalid, iso, not_found
+from switchboard.store.channel_work import LIVE_TASK_STATUSES
 from switchboard.store.models import Reservation, Task, TaskChannel, Worker, WorkerChannel, WorkspaceActivity, utcnow
 from workflows import sids
 from workflows.routing.messages import WorkerActivityChange

@@ -1,4 +1,5 @@
-"""Calls into a workspace's router from REST: its refusals as Twilio errors."""
+"""Calls into a workspace's router from REST, the agent socket and the conversation rules: its
+refusals as Twilio errors."""
 
 from __future__ import annotations
 
