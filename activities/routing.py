@@ -49,7 +49,6 @@ from switchboard.store.models import (
     WorkspaceActivity,
     utcnow,
 )
-from workflows.channel import ChannelWorkflow
 from workflows.messages import CreateTask, MemberSpec
 from workflows.routing.client import RoutingClient
 from workflows.routing.messages import (
@@ -387,7 +386,7 @@ class RoutingActivities:
                 await session.commit()
         handle = self.client.get_workflow_handle(notice.channel_sid)
         try:
-            await handle.execute_update(ChannelWorkflow.add_member, MemberSpec(identity))
+            await handle.execute_update("add_member", MemberSpec(identity))
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise

@@ -28,7 +28,7 @@ from tests.conftest import LOOPBACK_NETWORKS, RecordingServer, Reply, Stack, Sta
 from tests.test_routing_api import new_space
 from tests.test_studio_flows import create_flow, ended, sms_flex_flow, text
 from tests.test_twilio_messaging import messages_of, only_channel
-from workflows.routing.router import router_id
+from workflows.routing.messages import router_id
 
 REFUSED = [
     "127.0.0.1",

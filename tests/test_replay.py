@@ -28,7 +28,8 @@ from tests.conftest import RecordingServer, Reply, Stack, StackFactory, eventual
 from tests.test_routing import add_worker, pending_reservation, task_flex_flow
 from tests.test_studio_flows import Routing, conversation, create_flow, text
 from workflows.channel import ChannelWorkflow
-from workflows.routing.router import WorkspaceRouter, router_id
+from workflows.routing.messages import router_id
+from workflows.routing.router import WorkspaceRouter
 
 ENCRYPTED_ENCODING = base64.b64encode(b"binary/encrypted").decode()
 HISTORIES = Path(__file__).parent / "histories"
@@ -333,13 +334,13 @@ def test_replay_detects_a_breaking_change(recorded: Recorded, monkeypatch: pytes
     matches recorded histories."""
     from temporalio import workflow
 
-    original = workflow.execute_local_activity
+    original = workflow.execute_local_activity_method
 
-    def renamed(activity: str, *args: object, **kwargs: object) -> object:
-        if activity == "append_messages":
-            activity = "append_messages_v2"
+    def renamed(activity: Any, *args: object, **kwargs: object) -> object:
+        if activity.__name__ == "append_messages":
+            return workflow.execute_local_activity("append_messages_v2", *args, **kwargs)  # type: ignore[call-overload]
         return original(activity, *args, **kwargs)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(workflow, "execute_local_activity", renamed)
+    monkeypatch.setattr(workflow, "execute_local_activity_method", renamed)
     with pytest.raises(AssertionError):
         replay(recorded.histories, recorded.converter)
