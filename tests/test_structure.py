@@ -18,6 +18,9 @@ UNSIZED = {"workflows/routing/router.py"}
 CALLS_BY_REFERENCE = [
     "workflows/channel.py",
     "workflows/channel_delivery.py",
+    "workflows/channel_handover.py",
+    "workflows/channel_inbox.py",
+    "workflows/channel_integration.py",
     "workflows/channel_tasks.py",
     "workflows/integration_outbox.py",
     "workflows/ordered_outbox.py",

@@ -49,10 +49,6 @@ class OrderedOutbox(Generic[T]):
     def draining(self) -> bool:
         return self.drainer is not None
 
-    @property
-    def paused(self) -> bool:
-        return self.should_pause()
-
     def unsent(self) -> list[T]:
         """What the next run takes over."""
         return list(self.items)

@@ -718,6 +718,8 @@ class WorkspaceRouter:
             self.outbox.drain(functools.partial(self._post_events, config.event_callback_url, config))
 
     async def _post_events(self, url: str, config: WorkspaceConfig, events: list[RoutingEvent]) -> bool:
+        """Posts events to the callback URL the poster started with; one that is not delivered is
+        logged and dropped (routing never waits for callbacks)."""
         for event in events:
             callback = EventCallback(url, config.workspace_sid, config.friendly_name, event)
             try:
