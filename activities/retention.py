@@ -26,7 +26,7 @@ from switchboard.store.retention import (
     services_to_sweep,
     sweep_service,
 )
-from workflows.retention import ErasureRequest, ServiceRetention, SweepRequest
+from workflows.retention_messages import ErasureRequest, ServiceRetention, SweepRequest
 from workflows.routing.client import RoutingClient
 from workflows.routing.messages import TaskChange
 

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from sqlmodel import col, select
@@ -49,8 +49,8 @@ from switchboard.store.models import (
     WorkspaceActivity,
     utcnow,
 )
-from workflows.channel import ChannelWorkflow
 from workflows.messages import CreateTask, MemberSpec
+from workflows.routing.client import RoutingClient
 from workflows.routing.messages import (
     HANDED_OVER,
     ActivitySpec,
@@ -67,9 +67,6 @@ from workflows.routing.messages import (
     WorkflowSpec,
     WorkspaceConfig,
 )
-
-if TYPE_CHECKING:
-    from workflows.routing.client import RoutingClient
 
 LIVE = ("pending", "reserved", "assigned", "wrapping")
 # Routing events an agent's socket shows (to the worker they concern).
@@ -114,9 +111,6 @@ class RoutingActivities:
 
     @property
     def routing(self) -> RoutingClient:
-        # Imported here: the client imports the router, which calls these activities.
-        from workflows.routing.client import RoutingClient
-
         return RoutingClient(self.client, self.task_queue)
 
     @activity.defn(name="create_task")
@@ -392,7 +386,7 @@ class RoutingActivities:
                 await session.commit()
         handle = self.client.get_workflow_handle(notice.channel_sid)
         try:
-            await handle.execute_update(ChannelWorkflow.add_member, MemberSpec(identity))
+            await handle.execute_update("add_member", MemberSpec(identity))
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise

@@ -38,7 +38,7 @@ from switchboard.store.channel_work import ACTING_RESERVATIONS, LIVE_TASK_STATUS
 from switchboard.store.defaults import plan_flex_defaults
 from switchboard.store.feed import add_for_channel, chat_ended_reason
 from switchboard.store.models import Channel, FlexFlow, MediaObject, Message, Reservation, Task, Worker, utcnow
-from workflows.channel import PROVIDER_CHANNEL_TYPES
+from workflows.channel_delivery import PROVIDER_CHANNEL_TYPES
 from workflows.messages import (
     ChannelConfig,
     ChannelState,

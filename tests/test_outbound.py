@@ -29,7 +29,7 @@ from tests.helpers.messages import messages_of, only_channel, text
 from tests.helpers.recording import RecordingServer, Reply
 from tests.helpers.routing import new_space
 from tests.helpers.stack import LOOPBACK_NETWORKS, Stack, StackFactory, eventually, new_phone
-from workflows.routing.router import router_id
+from workflows.routing.messages import router_id
 
 REFUSED = [
     "127.0.0.1",

@@ -30,7 +30,8 @@ from tests.helpers.recording import RecordingServer, Reply
 from tests.helpers.routing import Routing, add_worker, pending_reservation
 from tests.helpers.stack import Stack, StackFactory, eventually, new_phone, test_settings
 from workflows.channel import ChannelWorkflow
-from workflows.routing.router import WorkspaceRouter, router_id
+from workflows.routing.messages import router_id
+from workflows.routing.router import WorkspaceRouter
 
 ENCRYPTED_ENCODING = base64.b64encode(b"binary/encrypted").decode()
 HISTORIES = Path(__file__).parent / "histories"
@@ -286,13 +287,13 @@ def test_replay_detects_a_breaking_change(recorded: Recorded, monkeypatch: pytes
     matches recorded histories."""
     from temporalio import workflow
 
-    original = workflow.execute_local_activity
+    original = workflow.execute_local_activity_method
 
-    def renamed(activity: str, *args: object, **kwargs: object) -> object:
-        if activity == "append_messages":
-            activity = "append_messages_v2"
+    def renamed(activity: Any, *args: object, **kwargs: object) -> object:
+        if activity.__name__ == "append_messages":
+            return workflow.execute_local_activity("append_messages_v2", *args, **kwargs)  # type: ignore[call-overload]
         return original(activity, *args, **kwargs)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(workflow, "execute_local_activity", renamed)
+    monkeypatch.setattr(workflow, "execute_local_activity_method", renamed)
     with pytest.raises(AssertionError):
         replay(recorded.histories, recorded.converter)

@@ -1,16 +1,19 @@
 """Client-side entry points into channel workflows, shared by the API and by activities that hand
 messages on. Both use "with start" calls, so a message reaches its channel whether or not a run is
-open, and the call returns only once Temporal has durably accepted it."""
+open, and the call returns only once Temporal has durably accepted it.
+
+The workflow is called by name: it imports activities, which use this client, so importing it here
+would be a cycle."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from workflows import search_attributes
-from workflows.channel import ChannelWorkflow
 from workflows.messages import (
     ChannelConfig,
     ChannelInput,
@@ -24,6 +27,8 @@ from workflows.messages import (
 )
 from workflows.studio.messages import EndExecution, ExecutionStarted, StartExecution
 from workflows.update_retry import while_busy
+
+CHANNEL_WORKFLOW = "ChannelWorkflow"
 
 
 def summary(config: ChannelConfig) -> str:
@@ -42,9 +47,9 @@ class ChannelClient:
     client: Client
     task_queue: str
 
-    def _with_start(self, config: ChannelConfig, origin: Origin) -> WithStartWorkflowOperation[ChannelWorkflow, None]:
+    def _with_start(self, config: ChannelConfig, origin: Origin) -> WithStartWorkflowOperation[Any, None]:
         return WithStartWorkflowOperation(
-            ChannelWorkflow.run,
+            CHANNEL_WORKFLOW,
             ChannelInput(config, origin),
             id=config.channel_sid,
             task_queue=self.task_queue,
@@ -56,7 +61,7 @@ class ChannelClient:
     async def deliver(self, config: ChannelConfig, message: InboundMessage) -> None:
         """A contact's message: durable once this returns (signal-with-start)."""
         await self.client.start_workflow(
-            ChannelWorkflow.run,
+            CHANNEL_WORKFLOW,
             ChannelInput(config, Origin.CONTACT),
             id=config.channel_sid,
             task_queue=self.task_queue,
@@ -70,16 +75,20 @@ class ChannelClient:
         """A REST caller's message: answers with the stored message (update-with-start)."""
         return await while_busy(
             lambda: self.client.execute_update_with_start_workflow(
-                ChannelWorkflow.post_message,
+                "post_message",
                 message,
                 start_workflow_operation=self._with_start(config, Origin.API),
+                result_type=StoredMessage,
             )
         )
 
     async def add_member(self, config: ChannelConfig, spec: MemberSpec) -> MemberView:
         return await while_busy(
             lambda: self.client.execute_update_with_start_workflow(
-                ChannelWorkflow.add_member, spec, start_workflow_operation=self._with_start(config, Origin.API)
+                "add_member",
+                spec,
+                start_workflow_operation=self._with_start(config, Origin.API),
+                result_type=MemberView,
             )
         )
 
@@ -90,12 +99,17 @@ class ChannelClient:
         if not begin_interaction:
             return await while_busy(
                 lambda: self.client.execute_update_with_start_workflow(
-                    ChannelWorkflow.wait_open, start_workflow_operation=self._with_start(config, Origin.API)
+                    "wait_open",
+                    start_workflow_operation=self._with_start(config, Origin.API),
+                    result_type=ChannelState,
                 )
             )
         return await while_busy(
             lambda: self.client.execute_update_with_start_workflow(
-                ChannelWorkflow.wait_open, True, start_workflow_operation=self._with_start(config, Origin.CONTACT)
+                "wait_open",
+                True,
+                start_workflow_operation=self._with_start(config, Origin.CONTACT),
+                result_type=ChannelState,
             )
         )
 
@@ -103,21 +117,28 @@ class ChannelClient:
         """Open the contact's channel (if need be) and begin an agent-initiated interaction."""
         return await while_busy(
             lambda: self.client.execute_update_with_start_workflow(
-                ChannelWorkflow.begin_outbound, start, start_workflow_operation=self._with_start(config, Origin.CONTACT)
+                "begin_outbound",
+                start,
+                start_workflow_operation=self._with_start(config, Origin.CONTACT),
+                result_type=ChannelState,
             )
         )
 
     async def state(self, channel_sid: str) -> ChannelState:
-        return await self.client.get_workflow_handle(channel_sid).query(ChannelWorkflow.state)
+        state: ChannelState = await self.client.get_workflow_handle(channel_sid).query(
+            "state", result_type=ChannelState
+        )
+        return state
 
     async def start_execution(self, config: ChannelConfig, start: StartExecution) -> ExecutionStarted:
         """Studio's REST trigger on the contact's channel: answers once the execution is recorded.
         A closed short-lived channel refuses with ``ChannelClosed`` naming its successor."""
         return await while_busy(
             lambda: self.client.execute_update_with_start_workflow(
-                ChannelWorkflow.start_execution,
+                "start_execution",
                 start,
                 start_workflow_operation=self._with_start(config, Origin.CONTACT),
+                result_type=ExecutionStarted,
             )
         )
 
@@ -125,6 +146,6 @@ class ChannelClient:
         """Ends a running execution (``Status=ended``); False when the channel was not running it."""
         return await while_busy(
             lambda: self.client.get_workflow_handle(channel_sid).execute_update(
-                ChannelWorkflow.end_execution, EndExecution(execution_sid)
+                "end_execution", EndExecution(execution_sid), result_type=bool
             )
         )

@@ -18,7 +18,8 @@ from api.twilio_shape import TwilioForm, iso, not_found
 from switchboard.store.contacts import address_hash, identity_hash
 from switchboard.store.models import AuditEvent, Erasure
 from workflows import sids
-from workflows.retention import ContactErasure, ErasureRequest
+from workflows.retention import ContactErasure
+from workflows.retention_messages import ErasureRequest
 
 router = APIRouter(prefix="/v1", tags=["retention"], dependencies=[Depends(require_account)])
 

@@ -61,7 +61,7 @@ from switchboard.store.models import (
     utcnow,
 )
 from workflows import sids
-from workflows.channel import PROVIDER_CHANNEL_TYPES
+from workflows.channel_delivery import PROVIDER_CHANNEL_TYPES
 from workflows.routing.messages import HANDED_OVER, ReservationChange, Transfer, WorkerActivityChange
 
 router = APIRouter()

@@ -32,7 +32,7 @@ from switchboard.store.models import (
     StudioStep,
     Task,
 )
-from workflows.retention import ServiceRetention
+from workflows.retention_messages import ServiceRetention
 
 BATCH = 500
 

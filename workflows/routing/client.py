@@ -1,5 +1,8 @@
 """Client-side entry points into workspace routers, shared by the API and by activities. Every
-call is "with start": a workspace's router runs from its first task on, whoever comes first."""
+call is "with start": a workspace's router runs from its first task on, whoever comes first.
+
+The router is called by name: the router imports activities, which use this client, so importing
+the router here would be a cycle."""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ from workflows.routing.messages import (
     TaskChange,
     Transfer,
     WorkerActivityChange,
+    router_id,
 )
-from workflows.routing.router import WorkspaceRouter, router_id
 from workflows.update_retry import while_busy
+
+ROUTER_WORKFLOW = "WorkspaceRouter"
 
 
 @dataclass(frozen=True)
@@ -28,9 +33,9 @@ class RoutingClient:
     client: Client
     task_queue: str
 
-    def _with_start(self, workspace_sid: str) -> WithStartWorkflowOperation[WorkspaceRouter, None]:
+    def _with_start(self, workspace_sid: str) -> WithStartWorkflowOperation[Any, None]:
         return WithStartWorkflowOperation(
-            WorkspaceRouter.run,
+            ROUTER_WORKFLOW,
             RouterInput(workspace_sid),
             id=router_id(workspace_sid),
             task_queue=self.task_queue,
@@ -41,35 +46,50 @@ class RoutingClient:
     async def create_task(self, workspace_sid: str, new: NewTask) -> RoutingResult:
         return await while_busy(
             lambda: self.client.execute_update_with_start_workflow(
-                WorkspaceRouter.create_task, new, start_workflow_operation=self._with_start(workspace_sid)
+                "create_task",
+                new,
+                start_workflow_operation=self._with_start(workspace_sid),
+                result_type=RoutingResult,
             )
         )
 
     async def change_task(self, workspace_sid: str, change: TaskChange) -> RoutingResult:
         return await while_busy(
             lambda: self.client.execute_update_with_start_workflow(
-                WorkspaceRouter.change_task, change, start_workflow_operation=self._with_start(workspace_sid)
+                "change_task",
+                change,
+                start_workflow_operation=self._with_start(workspace_sid),
+                result_type=RoutingResult,
             )
         )
 
     async def change_reservation(self, workspace_sid: str, change: ReservationChange) -> RoutingResult:
         return await while_busy(
             lambda: self.client.execute_update_with_start_workflow(
-                WorkspaceRouter.change_reservation, change, start_workflow_operation=self._with_start(workspace_sid)
+                "change_reservation",
+                change,
+                start_workflow_operation=self._with_start(workspace_sid),
+                result_type=RoutingResult,
             )
         )
 
     async def set_worker_activity(self, workspace_sid: str, change: WorkerActivityChange) -> RoutingResult:
         return await while_busy(
             lambda: self.client.execute_update_with_start_workflow(
-                WorkspaceRouter.set_worker_activity, change, start_workflow_operation=self._with_start(workspace_sid)
+                "set_worker_activity",
+                change,
+                start_workflow_operation=self._with_start(workspace_sid),
+                result_type=RoutingResult,
             )
         )
 
     async def transfer_task(self, workspace_sid: str, transfer: Transfer) -> RoutingResult:
         return await while_busy(
             lambda: self.client.execute_update_with_start_workflow(
-                WorkspaceRouter.transfer_task, transfer, start_workflow_operation=self._with_start(workspace_sid)
+                "transfer_task",
+                transfer,
+                start_workflow_operation=self._with_start(workspace_sid),
+                result_type=RoutingResult,
             )
         )
 
@@ -84,7 +104,7 @@ class RoutingClient:
 
     async def _signal_with_start(self, workspace_sid: str, signal: str, *args: Any) -> None:
         await self.client.start_workflow(
-            WorkspaceRouter.run,
+            ROUTER_WORKFLOW,
             RouterInput(workspace_sid),
             id=router_id(workspace_sid),
             task_queue=self.task_queue,
@@ -95,4 +115,9 @@ class RoutingClient:
         )
 
     async def state(self, workspace_sid: str) -> RoutingSnapshot | None:
-        return await self.client.get_workflow_handle(router_id(workspace_sid)).query(WorkspaceRouter.routing_state)
+        # A router that has loaded nothing yet answers None.
+        answer_type: Any = RoutingSnapshot | None
+        snapshot: RoutingSnapshot | None = await self.client.get_workflow_handle(router_id(workspace_sid)).query(
+            "routing_state", result_type=answer_type
+        )
+        return snapshot

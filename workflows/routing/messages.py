@@ -11,6 +11,11 @@ from typing import Any
 HANDED_OVER = "transferred"
 
 
+def router_id(workspace_sid: str) -> str:
+    """The workflow id of a workspace's router."""
+    return f"router-{workspace_sid}"
+
+
 @dataclass
 class QueueSpec:
     sid: str

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from dataclasses import replace
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from workflows import activity_options
 from workflows.activity_options import STORE
+from workflows.ordered_outbox import OrderedOutbox
 from workflows.routing import placement
 from workflows.routing.changes import RoutingState, refused
 from workflows.routing.messages import (
@@ -41,6 +42,7 @@ from workflows.routing.messages import (
     TaskChange,
     Transfer,
     WorkerActivityChange,
+    WorkspaceConfig,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -51,14 +53,6 @@ RUN_CHANGE_BUDGET = 500
 # Runs from before desk presence never read desks (``workflow.patched``).
 DESK_PRESENCE = "desk-presence"
 
-CALLBACK_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60), maximum_attempts=10
-)
-
-
-def router_id(workspace_sid: str) -> str:
-    return f"router-{workspace_sid}"
-
 
 @workflow.defn
 class WorkspaceRouter:
@@ -66,8 +60,9 @@ class WorkspaceRouter:
     def __init__(self, input: RouterInput) -> None:
         self.workspace_sid = input.workspace_sid
         self.routing: RoutingState | None = None if input.carried is None else self._routing(input.carried)
-        self.outbox: list[RoutingEvent] = list(input.unsent_events)
-        self.outbox_task: asyncio.Task[None] | None = None
+        # Events for the workspace's callback URL, posted in order; unposted ones go along when
+        # the run continues as new.
+        self.outbox: OrderedOutbox[RoutingEvent] = OrderedOutbox(input.unsent_events)
         self.lock = asyncio.Lock()
         self.dirty = False
         self.refresh_requested = input.refresh
@@ -228,7 +223,7 @@ class WorkspaceRouter:
                     RouterInput(
                         self.workspace_sid,
                         self.snapshot,
-                        self.outbox,
+                        self.outbox.unsent(),
                         refresh=self.refresh_requested,
                         desk_sweep_at=self.desk_sweep_at,
                     )
@@ -321,7 +316,7 @@ class WorkspaceRouter:
         config = self.snapshot.config
         if config.event_callback_url:
             wanted = config.events_filter
-            self.outbox.extend(e for e in write.events if wanted is None or e.event_type in wanted)
+            self.outbox.put(e for e in write.events if wanted is None or e.event_type in wanted)
             self._post_outbox()
 
     async def _follow_up(self, event: RoutingEvent) -> None:
@@ -341,29 +336,23 @@ class WorkspaceRouter:
             workflow.logger.warning("channel %s not told of %s: %s", channel_sid, event.event_type, exc)
 
     def _post_outbox(self) -> None:
-        # One poster at a time: an update delivered with the start can fill the outbox (and start
-        # the poster) before ``run`` gets here, and two posters would send each event twice.
-        if self.outbox and self.outbox_task is None:
-            self.outbox_task = asyncio.create_task(self._post_events())
-
-    async def _post_events(self) -> None:
+        # One poster at a time (the outbox's drainer): an update delivered with the start can fill
+        # the outbox (and start the poster) before ``run`` gets here, and two posters would send
+        # each event twice. A poster keeps the configuration it started with.
         assert self.snapshot is not None
         config = self.snapshot.config
-        try:
-            while self.outbox and config.event_callback_url:
-                event = self.outbox[0]
-                callback = EventCallback(config.event_callback_url, config.workspace_sid, config.friendly_name, event)
-                try:
-                    await workflow.execute_activity(
-                        "post_routing_event",
-                        callback,
-                        start_to_close_timeout=timedelta(seconds=15),
-                        retry_policy=CALLBACK_RETRY,
-                    )
-                except ActivityError as exc:
-                    workflow.logger.warning("event %s not delivered to %s: %s", event.sid, callback.url, exc)
-                self.outbox.pop(0)
-        except asyncio.CancelledError:
-            pass
-        # Not in ``finally``: an evicted run closes this coroutine outside the workflow loop.
-        self.outbox_task = None
+        if config.event_callback_url:
+            self.outbox.drain(functools.partial(self._post_events, config.event_callback_url, config))
+
+    async def _post_events(self, url: str, config: WorkspaceConfig, events: list[RoutingEvent]) -> bool:
+        """Posts events to the callback URL the poster started with; one that is not delivered is
+        logged and dropped (routing never waits for callbacks)."""
+        for event in events:
+            callback = EventCallback(url, config.workspace_sid, config.friendly_name, event)
+            try:
+                await workflow.execute_activity_method(
+                    RoutingActivities.post_routing_event, callback, **activity_options.ROUTING_EVENT
+                )
+            except ActivityError as exc:
+                workflow.logger.warning("event %s not delivered to %s: %s", event.sid, callback.url, exc)
+        return True

@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Protocol
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
-from workflows import sids
+from workflows import activity_options, sids
 from workflows.messages import InboundMessage, StoredMessage
 from workflows.studio.conditions import condition_matches
 from workflows.studio.definition import FlowDefinition, State
@@ -23,6 +21,9 @@ from workflows.studio.templates import render, render_json, render_value
 with workflow.unsafe.imports_passed_through():
     from liquid.exceptions import LiquidError
 
+    from activities.http import HttpActivities
+    from activities.studio import StudioActivities
+
 # Studio ends an execution that loops without end.
 MAX_STEPS = 1000
 DEFAULT_REPLY_TIMEOUT = 3600.0
@@ -31,11 +32,6 @@ ENDED = "Ended"
 # JSON-valued properties render with each output as one JSON value (templates.render_json);
 # executions recorded before rendered them as plain text.
 JSON_TEMPLATES_PATCH = "studio-json-templates"
-
-RECORD_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)),
-}
 
 
 @dataclass
@@ -175,8 +171,8 @@ class FlowRun:
         widget that ran to the next one."""
         state = self.state
         state.steps += 1
-        await workflow.execute_local_activity(
-            "record_step",
+        await workflow.execute_local_activity_method(
+            StudioActivities.record_step,
             RecordStep(
                 execution_sid=state.execution_sid,
                 flow_sid=state.flow_sid,
@@ -189,7 +185,7 @@ class FlowRun:
                 execution_context=self.context,
                 ended=ended,
             ),
-            **RECORD_OPTIONS,
+            **activity_options.STORE,
         )
 
     def _render(self, value: Any) -> Any:
@@ -277,15 +273,9 @@ class FlowRun:
         return Outcome("next")
 
     async def _http(self, call: HttpCall) -> HttpResult:
-        result: HttpResult = await workflow.execute_activity(
-            "http_call",
-            call,
-            result_type=HttpResult,
-            start_to_close_timeout=timedelta(seconds=call.timeout_seconds + 5),
-            # Studio does not retry: a failed call takes the failure transition.
-            retry_policy=RetryPolicy(maximum_attempts=1),
+        return await workflow.execute_activity_method(
+            HttpActivities.http_call, call, **activity_options.http(call.timeout_seconds)
         )
-        return result
 
     @staticmethod
     def _http_output(result: HttpResult) -> dict[str, Any]:

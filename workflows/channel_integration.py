@@ -1,0 +1,136 @@
+"""What a channel's stored messages set going: the customer's provider for the business's messages,
+and for the customer's the conversation's integration (a routing task, a Studio flow or an
+external URL)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable
+
+from temporalio import workflow
+
+from workflows import sids
+from workflows.channel_delivery import ProviderDelivery
+from workflows.channel_tasks import ChannelTasks
+from workflows.integration_outbox import IntegrationOutbox
+from workflows.messages import CarriedState, ChannelConfig, InboundMessage, StoredMessage
+from workflows.studio.engine import Reply, inbound_context
+from workflows.studio.hosting import ExecutionLaunch, HostChannel, StudioHost
+
+# An agent's message no longer starts a Studio execution or creates a task; runs that began before
+# replay as they ran.
+AGENT_WORDS_PATCH = "agent-words-begin-nothing"
+
+
+class ConversationIntegration:
+    def __init__(
+        self,
+        config: ChannelConfig,
+        carried: CarriedState | None,
+        *,
+        send: Callable[[InboundMessage], Awaitable[StoredMessage | None]],
+        changed: Callable[[], None],
+        touched: Callable[[], None],
+        run_budget_spent: Callable[[], bool],
+    ) -> None:
+        self.config = config
+        self.changed = changed
+        self.touched = touched
+        self.tasks = ChannelTasks(config, carried.open_task_sid if carried else None, changed)
+        self.carried_execution = carried.execution if carried else None
+        self.studio = StudioHost(
+            HostChannel(
+                config.channel_sid,
+                send=send,
+                create_task=functools.partial(self.tasks.create, ""),
+                changed=changed,
+                ended=self._execution_ended,
+            )
+        )
+        self.posts = IntegrationOutbox(
+            config,
+            carried.outbox if carried else [],
+            should_pause=lambda: run_budget_spent() and self.others_can_continue(),
+            on_drained=touched,
+        )
+        self.delivery = ProviderDelivery(config, on_drained=touched)
+
+    def resume(self) -> None:
+        """A Studio execution carried from the previous run goes on."""
+        carried = self.carried_execution
+        if carried is not None:
+            self.studio.launch(ExecutionLaunch(carried.execution_sid, carried.flow_sid, resume=carried))
+
+    @property
+    def busy(self) -> bool:
+        """A flow, a routing task, integration posts or provider deliveries hold the conversation
+        open."""
+        return (
+            self.studio.running
+            or self.tasks.open_task_sid is not None
+            or self.tasks.creation is not None
+            or self.posts.in_flight
+            or self.posts.queued
+            or self.delivery.busy
+        )
+
+    def can_continue(self) -> bool:
+        """A run may continue as new only where its work can be carried: no integration call in
+        flight (queued posts are carried), and any Studio execution parked in a wait for a reply."""
+        return not self.posts.in_flight and self.others_can_continue()
+
+    def others_can_continue(self) -> bool:
+        """``can_continue`` but for the external integration's posts."""
+        return self.studio.parked and self.tasks.creation is None and not self.delivery.busy
+
+    def describe(self) -> str:
+        details = self.studio.describe()
+        if self.tasks.open_task_sid:
+            details += f"\n\nrouting task {self.tasks.open_task_sid}"
+        return details
+
+    def on_stored(self, message: InboundMessage, stored: StoredMessage, channel_attributes: str) -> None:
+        """A new message is stored: an agent's or a flow's goes to the customer's provider; a
+        customer's goes to whatever the conversation's integration does. An agent's message feeds
+        a running flow and the external integration, but starts no flow and creates no task."""
+        if self.delivery.wants(message):
+            self.delivery.send(stored)
+        if not message.runs_integration:
+            return
+        config = self.config
+        reply = Reply(message, stored, config.channel_sid, config.service_sid, config.flow_address)
+        if self.studio.running:
+            # A running execution (whatever started it) hears every message: each send-and-wait
+            # takes the earliest one not yet heard, so a customer who answers before the question
+            # is stored, or while the flow is busy or resuming elsewhere, is never ignored.
+            self.studio.hear(reply)
+            return
+        integration = config.integration
+        if integration is None:
+            return
+        if integration.type == "external" and integration.url:
+            self.posts.post(message, stored)
+            return
+        if self.tasks.open_task_sid is not None:
+            return  # the conversation is with an agent
+        if not message.begins_interaction and workflow.patched(AGENT_WORDS_PATCH):
+            return  # only the customer (or an explicit REST request) begins an interaction
+        if integration.type == "task" and self.tasks.creation is None:
+            self.tasks.start_for_integration()
+        elif integration.type == "studio" and integration.flow_sid:
+            trigger_message = inbound_context(reply)
+            trigger_message["ChannelAttributes"] = json.loads(channel_attributes)
+            self.studio.launch(
+                ExecutionLaunch(
+                    sids.sid_from_uuid(sids.EXECUTION, workflow.uuid4()),
+                    integration.flow_sid,
+                    trigger={"message": trigger_message},
+                    flow_address=config.flow_address,
+                    contact_address=config.contact_address or message.author,
+                )
+            )
+
+    def _execution_ended(self) -> None:
+        self.touched()
+        self.changed()
