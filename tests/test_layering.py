@@ -14,6 +14,10 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.fast
+
 ROOT = Path(__file__).resolve().parent.parent
 # The application factory mounts every router: the one module outside the routes that may.
 ROUTE_MOUNTER = "api.main"

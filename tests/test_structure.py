@@ -8,6 +8,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.fast
+
 ROOT = Path(__file__).parent.parent
 WORKFLOWS = ROOT / "workflows"
 ACTIVITIES = ROOT / "activities"
