@@ -17,7 +17,6 @@ import typer
 import uvicorn
 
 from api.main import create_app
-from api.routes.codec import PREFIX as CODEC_PREFIX
 from api.serving import uvicorn_options
 from switchboard.devstack import (
     ShutdownTimeout,
@@ -41,7 +40,7 @@ from switchboard.store.defaults import (
     WORKSPACE_NAME,
     plan_flex_defaults,
 )
-from switchboard.store.payload_codec import data_converter
+from switchboard.store.payload_codec import CODEC_PATH, data_converter
 
 app = typer.Typer(
     add_completion=False, pretty_exceptions_enable=False, help="Switchboard: contact-center messaging on Temporal."
@@ -77,7 +76,7 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
         port=temporal_port,
         ui_port=free_port(host),
         log_file=data_dir / "temporal.log",
-        codec_endpoint=f"{ui_url}{CODEC_PREFIX}",
+        codec_endpoint=f"{ui_url}{CODEC_PATH}",
         host=host,
     )
     try:
@@ -94,7 +93,7 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
             typer.echo(f"API          {api_url}  (REST reference {api_url}/docs, with the account SID and token)")
             typer.echo(
                 f"Temporal UI  {ui_url}  (payloads decrypted in a browser that signed in once at "
-                f"{ui_url}{CODEC_PREFIX}/sign-in with the account SID and auth token)"
+                f"{ui_url}{CODEC_PATH}/sign-in with the account SID and auth token)"
             )
             typer.echo(f"Web chat     {api_url}/demo/  (the widget on the default web Flex Flow)")
             typer.echo(f"Agent desk   {api_url}/desk/  (dev sign-in: any agent name)")

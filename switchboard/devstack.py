@@ -35,10 +35,9 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 
 from api.main import create_app
-from api.routes.codec import PREFIX as CODEC_PREFIX
 from api.serving import uvicorn_options
 from switchboard.settings import Settings
-from switchboard.store.payload_codec import data_converter
+from switchboard.store.payload_codec import CODEC_PATH, data_converter
 from worker import run_worker
 from workflows.search_attributes import dev_server_flags
 
@@ -178,7 +177,7 @@ class TemporalUiFront:
         self.client = client
 
     def upstream(self, path: str) -> str:
-        codec = path == CODEC_PREFIX or path.startswith(CODEC_PREFIX + "/")
+        codec = path == CODEC_PATH or path.startswith(CODEC_PATH + "/")
         return self.api_url if codec else self.ui_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,8 +1,8 @@
 """The import rules that keep the layers apart, read from the source with ``ast``:
 
-- under ``api/``, only the routes themselves (and ``api.main``, which mounts them) import a route
-  module: sockets, webhooks and the shared modules take shapes, limits and rules from modules that
-  are not routes, so no surface depends on another's HTTP handlers;
+- only the routes themselves (and ``api.main``, which mounts them) import a route module: sockets,
+  webhooks, the shared API modules, the project package, the worker, workflows and activities take
+  shapes, limits and rules from modules that are not routes, so nothing depends on HTTP handlers;
 - workflow code imports the store, the API and the activities only inside
   ``workflow.unsafe.imports_passed_through()`` (the sandbox re-imports everything else per run, and
   none of those belong in deterministic code).
@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The application factory mounts every router: the one module outside the routes that may.
 ROUTE_MOUNTER = "api.main"
 WORKFLOW_FORBIDDEN = ("switchboard.store", "api", "activities")
+# The project's code, packages and modules.
+CODE = ("api", "switchboard", "workflows", "activities", "bench", "worker.py")
 
 
 def module_name(path: Path) -> str:
@@ -70,15 +72,18 @@ def imports_outside_pass_through(tree: ast.AST) -> Iterator[ast.Import | ast.Imp
     yield from walk(tree)
 
 
-def sources(package: str) -> Iterator[tuple[str, ast.Module]]:
-    for path in sorted((ROOT / package).rglob("*.py")):
+def sources(where: str) -> Iterator[tuple[str, ast.Module]]:
+    """The modules of a package (a folder) or the one module a file is."""
+    target = ROOT / where
+    for path in [target] if target.is_file() else sorted(target.rglob("*.py")):
         yield module_name(path), ast.parse(path.read_text(), filename=str(path))
 
 
 def test_only_routes_import_routes() -> None:
     offenders = [
         f"{module} imports {name}"
-        for module, tree in sources("api")
+        for where in CODE
+        for module, tree in sources(where)
         if not within(module, "api.routes") and module != ROUTE_MOUNTER
         for node in ast.walk(tree)
         if isinstance(node, ast.Import | ast.ImportFrom)

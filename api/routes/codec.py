@@ -31,9 +31,9 @@ from api.deps import BasicDep, ContextDep, SessionDep, basic_caller
 from api.operators import OPERATOR_CREDENTIALS, operator_caller
 from api.twilio_shape import TwilioError
 from switchboard.settings import Settings
-from switchboard.store.payload_codec import EncryptionCodec, PayloadDecryptionError
+from switchboard.store.payload_codec import CODEC_PATH, EncryptionCodec, PayloadDecryptionError
 
-PREFIX = "/codec"
+PREFIX = CODEC_PATH
 COOKIE = "switchboard_codec"
 # The cookie's token is good for this endpoint only, never as an access token elsewhere.
 COOKIE_AUDIENCE = "switchboard-codec"

@@ -22,6 +22,9 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from switchboard.settings import Settings
 from switchboard.store.crypto import Cipher, KeyRingError
 
+# Where the API serves the codec the Temporal UI decrypts payloads through (its ``codecEndpoint``).
+CODEC_PATH = "/codec"
+
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 # Associated data: a payload sealed here cannot pass for a column value of the store.
