@@ -33,7 +33,7 @@ def outputs() -> dict[str, str]:
     }
     found = {}
     for name, process in running.items():
-        out, _ = process.communicate(timeout=240)
+        out, _ = process.communicate(timeout=600)
         assert process.returncode == 0, f"bench.{name} failed:\n{out[-3000:]}"
         found[name] = out
     return found
