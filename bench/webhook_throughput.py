@@ -316,7 +316,7 @@ def running_processes(settings: Settings, logs: Path, *, replicas: int) -> Itera
                 processes.append(subprocess.Popen([switchboard, command], env=env, stdout=log, stderr=log))
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 180
         for url in urls:
             while True:
                 try:
