@@ -24,6 +24,7 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.delivery import TWILIO_STATUS_PATH, DeliveryActivities, MetaAccount, TwilioAccount
 from activities.http import HttpActivities
@@ -104,6 +105,14 @@ async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
         await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
 
 
+# The project's workflow modules are imported once, not again in every workflow's sandbox (a
+# new channel would otherwise re-import them all): they hold no mutable module state
+# (tests/test_structure.py), and the replay tests guard their determinism.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
+)
+
+
 def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
     cipher = Cipher.from_setting(settings.encryption_keys, settings.encryption_key_id)
     # Requests to URLs flows, REST callers and providers' messages choose.
@@ -153,6 +162,7 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
         workflows=[ChannelWorkflow, WorkspaceRouter, RetentionSweep, ContactErasure],
         activities=activities,
         no_remote_activities=True,
+        workflow_runner=WORKFLOW_RUNNER,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
     activity_worker = Worker(

@@ -6,7 +6,15 @@ import the activities, so the reverse would be a cycle)."""
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
+import logging
+import re
+import types
+from datetime import timedelta
+from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -97,3 +105,30 @@ def test_activities_import_no_workflow_definition() -> None:
                 offending.append(f"{relative(path)} imports {name}")
             queue.extend(project_imports(tree) - seen)
     assert not offending
+
+
+# Values a module may hold at module level once the worker passes workflow modules through its
+# sandbox (imported once, shared by every workflow run): nothing a run could change for the next.
+# Names in capitals are constants (lookup tables, the expression parser, Liquid environments whose
+# only state is a cache of parsed templates): written once at import, only read after.
+IMMUTABLE = (str, bytes, int, float, bool, type(None), tuple, frozenset, type, timedelta, re.Pattern, Enum)
+CONSTANT = re.compile(r"_?[A-Z][A-Z0-9_]*")
+
+
+def test_workflow_modules_hold_no_mutable_state() -> None:
+    mutable = []
+    for path in sorted(WORKFLOWS.rglob("*.py")):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        module = importlib.import_module(name)
+        for attribute, value in vars(module).items():
+            if attribute.startswith("__") or attribute == "annotations" or CONSTANT.fullmatch(attribute):
+                continue
+            if inspect.ismodule(value) or callable(value) or isinstance(value, IMMUTABLE):
+                continue
+            params = vars(type(value)).get("__dataclass_params__")
+            if params is not None and params.frozen:
+                continue  # a frozen dataclass instance
+            if isinstance(value, types.UnionType | logging.Logger | TypeVar):
+                continue  # type aliases; loggers (the SDK's workflow logger is replay-aware)
+            mutable.append(f"{name}.{attribute}: {type(value).__name__}")
+    assert mutable == [], "\n".join(mutable)
