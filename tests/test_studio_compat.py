@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
+from twilio.base.exceptions import TwilioRestException
 
 from tests.helpers.flows import ended, sms_flex_flow
 from tests.helpers.messages import conversation, text
@@ -88,8 +88,9 @@ def step_path(execution: Any) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def functions_stack(make_stack: StackFactory, outside: RecordingServer) -> Stack:
-    """A stack whose operator mapped one exported Function to a URL (on the recording server)."""
+def stack(make_stack: StackFactory, outside: RecordingServer) -> Stack:
+    """The module's stack, whose operator mapped one exported Function to a URL (on the recording
+    server)."""
     return make_stack(studio_function_urls=json.dumps({MAPPED_FUNCTION: f"{outside.url}/appointments"}))
 
 
@@ -147,31 +148,33 @@ def test_a_liquid_mistake_without_a_failure_transition_ends_the_execution_naming
 def test_what_twilio_refuses_is_still_refused(stack: Stack) -> None:
     definition = load("liquid_typo.json")
     definition["states"][1]["transitions"][0]["next"] = "nowhere"
-    with pytest.raises(Exception, match="leads to unknown state 'nowhere'"):
+    with pytest.raises(TwilioRestException) as refused:
         stack.twilio().studio.v2.flows.create(friendly_name="broken", status="draft", definition=definition)
+    assert refused.value.status == 400
+    assert "state 'ask_order': transition 'incomingMessage' leads to unknown state 'nowhere'" in str(refused.value.msg)
 
 
-def test_exported_functions_run_through_the_operators_mapping(functions_stack: Stack, outside: RecordingServer) -> None:
+def test_exported_functions_run_through_the_operators_mapping(stack: Stack, outside: RecordingServer) -> None:
     outside.script("/appointments", Reply(200, {"when": "Tuesday 10:00"}))
-    flow = import_flow(functions_stack, "exported_functions.json")
+    flow = import_flow(stack, "exported_functions.json")
     assert flow.valid is True
     [warning] = flow.warnings
     assert warning["property_path"] == "#/states/3/properties/function_sid"
     assert UNMAPPED_FUNCTION in warning["message"] and "SWITCHBOARD_STUDIO_FUNCTION_URLS" in warning["message"]
 
     customer = new_phone()
-    with functions_stack.http() as http:
-        service, number = sms_flex_flow(functions_stack, http, flow.sid)
+    with stack.http() as http:
+        service, number = sms_flex_flow(stack, http, flow.sid)
         execution = (
-            functions_stack.twilio()
+            stack.twilio()
             .studio.v2.flows(flow.sid)
             .executions.create(to=customer, from_=number, parameters={"reason": "checkup"})
         )
         assert conversation(http, service, 1) == [(number, "Your next appointment: Tuesday 10:00")]
-    execution = eventually(lambda: ended(functions_stack, flow.sid, execution.sid))
+    execution = eventually(lambda: ended(stack, flow.sid, execution.sid))
     [call] = outside.received("/appointments")
     assert call.method == "POST"
-    assert parse_qs(call.body.decode()) == {"phone": [customer], "reason": ["checkup"]}
+    assert call.form == {"phone": customer, "reason": "checkup"}
     steps = execution.steps.list()
     assert [(s.transitioned_from, s.name, s.transitioned_to) for s in steps] == [
         ("Trigger", "incomingRequest", "lookup_appointment"),

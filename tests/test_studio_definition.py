@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from switchboard.settings import parse_function_urls
 from workflows.studio.conditions import CONDITION_TYPES, condition_matches
 from workflows.studio.definition import SUPPORTED_WIDGETS, FlowProblem, function_url, parse_definition
 from workflows.studio.templates import check_template, render, render_value
@@ -501,3 +502,12 @@ def test_conversations_triggers_that_lead_somewhere_are_warned_about() -> None:
     assert checked.valid
     assert checked.warnings[0].property_path == "#/states/0/transitions/2/event"
     assert "incomingConversationMessage" in checked.warnings[0].message
+
+
+def test_the_function_url_setting_is_checked() -> None:
+    mapping = {FUNCTION: "https://fn.example/a", SERVICE: "https://fn.example"}
+    assert parse_function_urls(json.dumps(mapping)) == mapping
+    assert parse_function_urls("") == {}
+    for bad in ("[1]", "{nope", json.dumps({"XX1": "https://a"}), json.dumps({FUNCTION: "ftp://a"})):
+        with pytest.raises(ValueError):
+            parse_function_urls(bad)
