@@ -254,8 +254,7 @@ def test_unparsable_liquid_is_a_warning_with_its_path() -> None:
     state(raw, "ask")["properties"]["body"] = "Hi {{trigger.message.From"
     checked = parse_definition(raw)
     assert checked.valid and checked.definition is not None
-    problem = checked.warnings[-1]
-    assert problem.state == "ask"
+    [problem] = [w for w in checked.warnings if w.state == "ask"]
     assert problem.property_path == "#/states/1/properties/body"
     assert problem.message.startswith("template does not parse: ")
 
@@ -263,7 +262,8 @@ def test_unparsable_liquid_is_a_warning_with_its_path() -> None:
     state(raw, "route")["transitions"][1]["conditions"][0]["arguments"] = ["{% if %}"]
     checked = parse_definition(raw)
     assert checked.valid
-    assert checked.warnings[-1].property_path == "#/states/2/transitions/1/conditions/0/arguments/0"
+    [problem] = [w for w in checked.warnings if w.state == "route"]
+    assert problem.property_path == "#/states/2/transitions/1/conditions/0/arguments/0"
 
 
 def test_duplicate_state_names_are_an_error() -> None:
