@@ -122,6 +122,41 @@ def test_eligibility_follows_the_queue_and_target_expressions() -> None:
     assert [w.sid for w in eligible_workers(state, task("WT2", only_worker="WKb"), SUPPORT, None)] == ["WKb"]
 
 
+def test_target_expressions_see_the_workers_channels_and_activity() -> None:
+    amy = worker("WKa", "support", chat=3)
+    amy.capacity["voice"] = 1
+    bob = worker("WKb", "support", chat=2)
+    calls = [task("WTcall", task_channel="voice", status="assigned", worker_sid="WKa")]
+    chats = [task(f"WTchat{n}", status="reserved", worker_sid="WKb") for n in range(2)]
+    state = snapshot(amy, bob, tasks=calls + chats)
+    routed = task("WT1")
+
+    def admitted(expression: str) -> list[str]:
+        return [w.sid for w in eligible_workers(state, routed, SUPPORT, {"queue": SUPPORT, "expression": expression})]
+
+    assert admitted("worker.channel.voice.assigned_tasks == 0") == ["WKb"]
+    assert admitted("worker.channel.chat.assigned_tasks <= 1") == ["WKa"]
+    assert admitted("worker.channel.chat.available_capacity_percentage == 100") == ["WKa"]
+    assert admitted("worker.channel.chat.available_capacity_percentage == 0") == ["WKb"]
+    assert admitted("worker.channel.voice.configured_capacity > 0") == ["WKa"]
+    assert admitted("worker.channel.voice.available == false") == ["WKb"]  # Bob has voice off
+    assert admitted("worker.sid == 'WKb'") == ["WKb"]
+    assert admitted("worker.activity_name == 'Available' AND worker.activity_sid == 'WAon'") == ["WKa", "WKb"]
+
+
+def test_filters_see_the_time_of_day() -> None:
+    targets = [{"queue": SALES}]
+    every_day = "['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']"
+    state = snapshot(
+        filters=[
+            {"expression": "taskrouter.currentHour > 23", "targets": [{"queue": SUPPORT}]},
+            {"expression": f"taskrouter.dayOfWeek IN {every_day} AND taskrouter.currentTime >= 0", "targets": targets},
+        ],
+        default_filter={"queue": FALLBACK},
+    )
+    assert route(state, task("WT1", queue=None)) == Route(1, 0, SALES, {"queue": SALES})
+
+
 def test_free_capacity_counts_held_tasks_on_the_same_channel() -> None:
     held = [task(f"WT{n}", status=status, worker_sid="WKa") for n, status in enumerate(["reserved", "wrapping"])]
     other_channel = task("WT9", status="assigned", worker_sid="WKa", task_channel="voice")

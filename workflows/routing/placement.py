@@ -9,12 +9,14 @@ which timeouts have passed and when the router must next wake. ``WorkspaceRouter
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import workflow
 
-from workflows.routing.expressions import ExpressionError, parse_expression
+from workflows.routing.expressions import ExpressionError, parse_expression, time_variables
 from workflows.routing.messages import DeskPresence, RoutedTask, RoutedWorker, RoutingSnapshot, WorkspaceConfig
 
 logger = logging.getLogger(__name__)
@@ -43,8 +45,9 @@ class Offer:
 
 
 def matches(text: str | None, attributes: dict[str, Any], **scopes: dict[str, Any]) -> bool:
-    """Whether an expression holds (no expression: it does). One that does not parse matches
-    nothing: the API refuses those, so only a stale configuration gets here."""
+    """Whether an expression holds (no expression: it does), with TaskRouter's time of day
+    variables at the workflow's clock. One that does not parse matches nothing: the API refuses
+    those, so only a stale configuration gets here."""
     if not text:
         return True
     try:
@@ -55,7 +58,9 @@ def matches(text: str | None, attributes: dict[str, Any], **scopes: dict[str, An
             "expression %r does not parse; it matches nothing", text
         )
         return False
-    return expression.evaluate(attributes, **scopes)
+    # The router's clock keeps its runs deterministic; elsewhere (tests of these rules) the wall clock.
+    now = workflow.now() if workflow.in_workflow() else datetime.now(UTC)
+    return expression.evaluate(attributes, taskrouter=time_variables(now.astimezone(UTC)), **scopes)
 
 
 def targets(config: WorkspaceConfig, workflow_sid: str, filter_index: int | None) -> list[dict[str, Any]]:
@@ -120,12 +125,56 @@ def eligible_workers(
         return [named] if named is not None else []
     queue = snapshot.config.queues[queue_sid]
     expression = (target or {}).get("expression")
-    return [
-        worker
-        for worker in snapshot.workers.values()
-        if matches(queue.target_workers, worker.attributes, worker=worker.attributes, task=task.attributes)
-        and matches(expression, worker.attributes, worker=worker.attributes, task=task.attributes)
-    ]
+    # The worker's own fields are worked out only for expressions that name them.
+    held = _held(snapshot) if any(_names_worker_fields(text) for text in (queue.target_workers, expression)) else None
+
+    def admitted(worker: RoutedWorker) -> bool:
+        scopes = {"worker": worker.attributes, "task": task.attributes}
+        if held is not None:
+            scopes["worker_fields"] = worker_fields(snapshot, worker, held)
+        return matches(queue.target_workers, worker.attributes, **scopes) and matches(
+            expression, worker.attributes, **scopes
+        )
+
+    return [worker for worker in snapshot.workers.values() if admitted(worker)]
+
+
+def _names_worker_fields(text: str | None) -> bool:
+    try:
+        return bool(text) and parse_expression(text or "").names_worker_fields()
+    except ExpressionError:
+        return False
+
+
+def _held(snapshot: RoutingSnapshot) -> Counter[tuple[str, str]]:
+    """Tasks holding capacity, by (worker, task channel)."""
+    return Counter(
+        (t.worker_sid, t.task_channel) for t in snapshot.tasks.values() if t.worker_sid and t.status in HOLDING
+    )
+
+
+def worker_fields(snapshot: RoutingSnapshot, worker: RoutedWorker, held: Counter[tuple[str, str]]) -> dict[str, Any]:
+    """What ``worker.sid``, ``worker.activity_sid``, ``worker.activity_name`` and
+    ``worker.channel.<task channel unique name>.<field>`` name, as the Worker and Worker Channel
+    resources have them (a channel the worker has off: unavailable, capacity 0); ``held`` counts
+    the tasks holding capacity (``_held``)."""
+    activity = snapshot.config.activities.get(worker.activity_sid)
+    channels: dict[str, Any] = {}
+    for name in sorted(set(snapshot.config.channels) | set(worker.capacity)):
+        capacity = worker.capacity.get(name, 0)
+        assigned = held[worker.sid, name]
+        channels[name] = {
+            "assigned_tasks": assigned,
+            "available": name in worker.capacity,
+            "available_capacity_percentage": max(capacity - assigned, 0) * 100 // capacity if capacity else 0,
+            "configured_capacity": capacity,
+        }
+    return {
+        "sid": worker.sid,
+        "activity_sid": worker.activity_sid,
+        "activity_name": activity.friendly_name if activity is not None else None,
+        "channel": channels,
+    }
 
 
 def free_capacity(snapshot: RoutingSnapshot, worker: RoutedWorker, channel: str) -> int:
