@@ -151,7 +151,10 @@ def test_an_empty_target_uses_the_default_filter_queue(stack: Stack) -> None:
 @pytest.mark.parametrize(
     ("routing", "problem"),
     [
-        ({"version": 2}, "version is not a workflow configuration field"),
+        (
+            {"task_routing": {"default_filter": {"queue": "$Everyone"}}, "version": 2},
+            "version is not a workflow configuration field",
+        ),
         ({"task_routing": {"default_queue": "$Everyone"}}, "task_routing.default_queue is not a workflow"),
         (
             {"task_routing": {"filters": [{"friendly_name": "x", "targets": [{"queue": "$Everyone"}]}]}},
@@ -193,7 +196,7 @@ def test_an_empty_target_uses_the_default_filter_queue(stack: Stack) -> None:
                     ]
                 }
             },
-            "not both",
+            "task_routing.filters[0].targets[0]: give known_worker_sid or known_worker_friendly_name, not both",
         ),
     ],
 )
