@@ -135,7 +135,7 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
             desk_grace_seconds=settings.desk_disconnect_grace_seconds,
             desk_disconnect_activity=settings.desk_disconnect_activity,
         ).all(),
-        *HttpActivities(db, settings.auth_token, outbound, cipher).all(),
+        *HttpActivities(db, settings.auth_token, outbound, cipher, settings.function_urls).all(),
         *RetentionActivities(db, cipher, client, settings.task_queue, settings.retention_days).all(),
         *DeliveryActivities(
             db,

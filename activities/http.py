@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -33,6 +33,7 @@ from switchboard.store.crypto import Cipher
 from switchboard.store.db import Database
 from switchboard.store.models import IntegrationFailure, Message
 from workflows.messages import ChatWebhook, ChatWebhookPosts, PostedWebhooks, WebhookFailure
+from workflows.studio.definition import FUNCTION_URLS_SETTING, function_url
 from workflows.studio.messages import HttpCall, HttpResult
 
 # What a flow keeps of a response body (characters), and the largest body it reads to keep it.
@@ -53,10 +54,20 @@ class HttpActivities:
     outbound: OutboundClient
     # Reads the messages an external integration is sent.
     cipher: Cipher
+    # Twilio Function and Service SIDs to URLs, for run-function widgets of exported flows.
+    function_urls: Mapping[str, str] = field(default_factory=dict)
 
     @activity.defn(name="http_call")
     async def http_call(self, call: HttpCall) -> HttpResult:
         """Never raises for an HTTP or network failure: the flow takes its failure transition."""
+        url = call.url
+        if call.function_sid or call.service_sid:
+            properties = {"url": call.url, "function_sid": call.function_sid, "service_sid": call.service_sid}
+            url = function_url(properties, self.function_urls)
+            if not url:
+                return HttpResult(
+                    0, "", "", error=f"function {call.function_sid or '(none)'} has no URL in {FUNCTION_URLS_SETTING}"
+                )
         kwargs: dict[str, Any] = {}
         if call.method == "GET":
             kwargs["params"] = call.form
@@ -67,7 +78,7 @@ class HttpActivities:
             kwargs["data"] = call.form
         try:
             response = await self.outbound.request(
-                call.method, call.url, timeout_seconds=call.timeout_seconds, max_bytes=MAX_RESPONSE_BYTES, **kwargs
+                call.method, url, timeout_seconds=call.timeout_seconds, max_bytes=MAX_RESPONSE_BYTES, **kwargs
             )
         except httpx.HTTPError as exc:
             return HttpResult(0, "", "", error=f"{exc.__class__.__name__}: {exc}")

@@ -186,6 +186,11 @@ class Settings(BaseSettings):
     # The business number of the default "Flex Messaging Channel" Flex Flow (SMS), used when the
     # Flex defaults are first created; change it later through the FlexFlows API.
     flex_sms_number: str = Field("+15005550006", min_length=1)
+    # Studio run-function widgets exported from Twilio name their function by SID: a JSON object
+    # from Function SIDs (ZH...) to their URLs and Service SIDs (ZS...) to the base URL their
+    # functions now live under (the widget's url path kept), e.g.
+    # {"ZH...": "https://functions.example.com/lookup", "ZS...": "https://functions.example.com"}.
+    studio_function_urls: str = ""
 
     @field_validator("jwt_secret")
     @classmethod
@@ -218,11 +223,21 @@ class Settings(BaseSettings):
         OutboundPolicy.parse(value)  # ValueError names the entry it could not read
         return value
 
+    @field_validator("studio_function_urls")
+    @classmethod
+    def _function_urls_parse(cls, value: str) -> str:
+        parse_function_urls(value)  # ValueError names what is wrong
+        return value
+
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
         return self
+
+    @property
+    def function_urls(self) -> dict[str, str]:
+        return parse_function_urls(self.studio_function_urls)
 
     @property
     def tls(self) -> bool:
@@ -358,3 +373,19 @@ def update_dev_secrets(data_dir: Path, values: dict[str, str]) -> Path:
     stored: dict[str, str] = json.loads(path.read_text())
     _write_private(path, {**stored, **values}, exclusive=False)
     return path
+
+
+def parse_function_urls(text: str) -> dict[str, str]:
+    """SWITCHBOARD_STUDIO_FUNCTION_URLS: a JSON object of Function or Service SIDs to URLs."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"must be a JSON object of SIDs to URLs ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object of SIDs to URLs")
+    for sid, url in value.items():
+        if not sid.startswith(("ZH", "ZS")) or not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(f"{sid!r}: keys are Function (ZH) or Service (ZS) SIDs, values http(s) URLs")
+    return dict(value)

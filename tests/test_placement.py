@@ -122,6 +122,41 @@ def test_eligibility_follows_the_queue_and_target_expressions() -> None:
     assert [w.sid for w in eligible_workers(state, task("WT2", only_worker="WKb"), SUPPORT, None)] == ["WKb"]
 
 
+def test_target_expressions_see_the_workers_channels_and_activity() -> None:
+    amy = worker("WKa", "support", chat=3)
+    amy.capacity["voice"] = 1
+    bob = worker("WKb", "support", chat=2)
+    calls = [task("WTcall", task_channel="voice", status="assigned", worker_sid="WKa")]
+    chats = [task(f"WTchat{n}", status="reserved", worker_sid="WKb") for n in range(2)]
+    state = snapshot(amy, bob, tasks=calls + chats)
+    routed = task("WT1")
+
+    def admitted(expression: str) -> list[str]:
+        return [w.sid for w in eligible_workers(state, routed, SUPPORT, {"queue": SUPPORT, "expression": expression})]
+
+    assert admitted("worker.channel.voice.assigned_tasks == 0") == ["WKb"]
+    assert admitted("worker.channel.chat.assigned_tasks <= 1") == ["WKa"]
+    assert admitted("worker.channel.chat.available_capacity_percentage == 100") == ["WKa"]
+    assert admitted("worker.channel.chat.available_capacity_percentage == 0") == ["WKb"]
+    assert admitted("worker.channel.voice.configured_capacity > 0") == ["WKa"]
+    assert admitted("worker.channel.voice.available == false") == ["WKb"]  # Bob has voice off
+    assert admitted("worker.sid == 'WKb'") == ["WKb"]
+    assert admitted("worker.activity_name == 'Available' AND worker.activity_sid == 'WAon'") == ["WKa", "WKb"]
+
+
+def test_filters_see_the_time_of_day() -> None:
+    targets = [{"queue": SALES}]
+    every_day = "['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']"
+    state = snapshot(
+        filters=[
+            {"expression": "taskrouter.currentHour > 23", "targets": [{"queue": SUPPORT}]},
+            {"expression": f"taskrouter.dayOfWeek IN {every_day} AND taskrouter.currentTime >= 0", "targets": targets},
+        ],
+        default_filter={"queue": FALLBACK},
+    )
+    assert route(state, task("WT1", queue=None)) == Route(1, 0, SALES, {"queue": SALES})
+
+
 def test_free_capacity_counts_held_tasks_on_the_same_channel() -> None:
     held = [task(f"WT{n}", status=status, worker_sid="WKa") for n, status in enumerate(["reserved", "wrapping"])]
     other_channel = task("WT9", status="assigned", worker_sid="WKa", task_channel="voice")
@@ -214,3 +249,83 @@ def test_an_agent_whose_desk_closed_moves_unless_already_there_with_nothing_offe
     departed = ["WKon", "WKoff", "WKgone", "WKunknown"]
     # Offline already, but still holding an offer: moved all the same, so the offer moves on.
     assert [w.sid for w in desk_departures(state, departed, "WAoff")] == ["WKon", "WKoff"]
+
+
+def test_a_target_without_a_queue_keeps_the_queue_of_the_target_before_it() -> None:
+    targets: list[dict[str, Any]] = [
+        {"queue": SUPPORT, "timeout": 15, "expression": 'worker.skills HAS "vip"'},
+        {"timeout": 15},
+        {},
+    ]
+    state = snapshot(
+        worker("WKa", "support"),
+        worker("WKc", "support", "vip"),
+        filters=[{"expression": "1==1", "targets": targets}],
+        default_filter={"queue": FALLBACK},
+    )
+    assert route(state, task("WT1", queue=None)) == Route(0, 0, SUPPORT, targets[0])
+    # After the first target's timeout: the same queue, and any of its workers.
+    assert route(state, task("WT2", queue=None, target_index=1)) == Route(0, 1, SUPPORT, {"timeout": 15})
+    assert route(state, task("WT3", queue=None, target_index=2)) == Route(0, 2, SUPPORT, {})
+    assert [w.sid for w in eligible_workers(state, task("WT3"), SUPPORT, {})] == ["WKa", "WKc"]
+
+
+def known_agent_state(*workers: RoutedWorker) -> RoutingSnapshot:
+    targets = [
+        {"queue": SUPPORT, "known_worker_sid": "task.last_agent_sid", "timeout": 20},
+        {"queue": SUPPORT, "known_worker_friendly_name": "task.customer.agent_name", "timeout": 20},
+        {"queue": SUPPORT},
+    ]
+    return snapshot(*workers, filters=[{"expression": "1==1", "targets": targets}], default_filter={"queue": FALLBACK})
+
+
+def test_a_known_worker_target_offers_the_task_to_that_worker_alone() -> None:
+    state = known_agent_state(worker("WKa", "support"), worker("WKc", "support", idle_since=90.0))
+    last_agent = task("WT1", queue=None, attributes={"type": "support", "last_agent_sid": "WKc"})
+    placed = route(state, last_agent)
+    assert placed is not None and (placed.target_index, placed.queue_sid) == (0, SUPPORT)
+    assert [w.sid for w in eligible_workers(state, last_agent, SUPPORT, placed.target)] == ["WKc"]
+    # The longest idle worker (WKa) is passed over for the known one.
+    last_agent.queue_sid, last_agent.filter_index = SUPPORT, 0
+    state.tasks[last_agent.sid] = last_agent
+    assert offers(state, now=100.0) == [Offer("WT1", "WKc")]
+
+
+def test_a_known_worker_by_friendly_name_is_read_from_a_nested_task_attribute() -> None:
+    state = known_agent_state(worker("WKa", "support"), worker("Ricky", "support"))
+    routed = task("WT1", queue=None, attributes={"type": "support", "customer": {"agent_name": "Ricky"}})
+    placed = route(state, routed)
+    assert placed is not None and placed.target_index == 1
+    assert [w.sid for w in eligible_workers(state, routed, SUPPORT, placed.target)] == ["Ricky"]
+
+
+def test_a_known_worker_missing_or_outside_the_queue_passes_the_task_to_the_next_target() -> None:
+    state = known_agent_state(worker("WKa", "support"), worker("WKsales", "sales"))
+    for attributes in (
+        {"type": "support"},  # no attribute names a worker
+        {"type": "support", "last_agent_sid": "WKgone"},  # a worker that does not exist
+        {"type": "support", "last_agent_sid": "WKsales"},  # a worker the queue does not admit
+    ):
+        assert route(state, task("WT1", queue=None, attributes=attributes)) == Route(0, 2, SUPPORT, {"queue": SUPPORT})
+
+
+def test_a_target_order_by_ranks_workers_before_idle_time_and_those_without_the_value_last() -> None:
+    junior, senior, unrated = (
+        worker("WKjunior", "support"),
+        worker("WKsenior", "support"),
+        worker("WKunrated", "support"),
+    )
+    junior.attributes["level"], senior.attributes["level"] = 1, 5
+    routed = task("WT1")
+    state = snapshot(
+        unrated,
+        junior,
+        senior,
+        tasks=[routed],
+        filters=[{"expression": "1==1", "targets": [{"queue": SUPPORT, "order_by": "worker.level DESC"}]}],
+    )
+    assert offers(state, now=10.0) == [Offer("WT1", "WKsenior")]
+    state.config.workflows[FLOW].task_routing["filters"][0]["targets"][0]["order_by"] = "worker.level ASC"
+    assert offers(state, now=10.0) == [Offer("WT1", "WKjunior")]
+    del state.workers["WKjunior"], state.workers["WKsenior"]
+    assert offers(state, now=10.0) == [Offer("WT1", "WKunrated")]

@@ -3,6 +3,7 @@ and the errors it gives, then evaluation against attributes, task and worker doc
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from workflows.routing.expressions import (
     ExpressionError,
     Not,
     parse_expression,
+    time_variables,
+    unsupported,
 )
 
 pytestmark = pytest.mark.fast
@@ -288,8 +291,10 @@ def test_mismatched_types_are_false(text: str) -> None:
         ("missing == 1", False),
         ("missing != 1", False),  # != holds only for an attribute that exists
         ('missing NOT IN ["a"]', False),
-        ("missing == null", False),
+        ("missing == null", True),  # a missing key resolves to null, as TaskRouter documents
         ("missing != null", False),
+        ("null == missing", True),
+        ("NOT missing != null", True),
         ("NOT missing == 1", True),  # the way to match workers without the attribute too
         ("skills HAS missing", False),  # missing on the right too
         ("routing.missing == 1", False),
@@ -335,3 +340,114 @@ def test_parsing_is_cached_and_expressions_are_values() -> None:
     assert hash(first) == hash(parse_expression.__wrapped__('skills HAS "support"'))
     with pytest.raises(AttributeError):
         first.text = "changed"  # type: ignore[misc]
+
+
+# --- the router's worker fields and time of day ---------------------------------------------------
+
+# As the router builds them (``placement.worker_fields``): a worker with two of three chat slots
+# taken, voice free, sms switched off.
+FIELDS: dict[str, Any] = {
+    "sid": "WK0123",
+    "activity_sid": "WA0123",
+    "activity_name": "Available",
+    "channel": {
+        "chat": {"assigned_tasks": 2, "available": True, "available_capacity_percentage": 33, "configured_capacity": 3},
+        "voice": {
+            "assigned_tasks": 0,
+            "available": True,
+            "available_capacity_percentage": 100,
+            "configured_capacity": 1,
+        },
+        "sms": {"assigned_tasks": 0, "available": False, "available_capacity_percentage": 0, "configured_capacity": 0},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("worker.channel.chat.assigned_tasks == 2", True),
+        ("worker.channel.chat.assigned_tasks <= 1", False),
+        ("worker.channel.voice.assigned_tasks == 0 AND worker.channel.chat.assigned_tasks < 3", True),
+        ("worker.channel.voice.available_capacity_percentage == 100", True),
+        ("worker.channel.chat.available_capacity_percentage > 50", False),
+        ("worker.channel.chat.configured_capacity > 0", True),
+        ("worker.channel.sms.available == false", True),
+        ("worker.channel.voice.available == true", True),
+        ("worker.channel.fax.assigned_tasks == 0", False),  # no such channel
+        ("worker.sid == task.targetSid", True),
+        ("worker.activity_name IN ['Available', 'Busy']", True),
+        ("worker.activity_sid == 'WA0123'", True),
+        ('worker.skills HAS "support"', True),  # attributes still resolve
+    ],
+)
+def test_worker_fields(text: str, expected: bool) -> None:
+    worker = {"skills": ["support"], "channel": {"chat": {"assigned_tasks": 9}}, "sid": "attribute"}
+    task = {"targetSid": "WK0123"}
+    assert parse_expression(text).evaluate(worker, worker=worker, worker_fields=FIELDS, task=task) is expected
+
+
+def test_time_variables_are_taskrouters() -> None:
+    # A Saturday, 18:05 UTC.
+    now = datetime(2026, 12, 5, 18, 5, tzinfo=UTC)
+    assert time_variables(now) == {
+        "currentTime": 1805,
+        "currentHour": 18,
+        "currentMin": 5,
+        "currentMinute": 5,
+        "dayOfWeek": "Sat",
+    }
+    monday = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
+    week = [time_variables(monday + timedelta(days=day))["dayOfWeek"] for day in range(7)]
+    assert week == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    assert time_variables(monday)["currentTime"] == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("taskrouter.currentTime > 0800 AND taskrouter.currentTime < 1830", True),
+        ("taskrouter.currentTime > 1805", False),
+        ("taskrouter.currentHour > 8 AND taskrouter.currentHour < 18", False),
+        ("taskrouter.currentHour >= 18", True),
+        ("taskrouter.currentMin > 1 AND taskrouter.currentMin < 10", True),
+        ("taskrouter.currentMinute == 5", True),
+        ("taskrouter.dayOfWeek IN ['Sat', 'Sun']", True),
+        ("taskrouter.dayOfWeek = 'Sat' AND taskrouter.currentTime > 1100 AND taskrouter.currentTime < 1830", True),
+        ("taskrouter.dayOfWeek IN ['Mon', 'Tue', 'Wed', 'Thu', 'Fri']", False),
+        ("taskrouter.dayOfWeek == 'sat'", False),  # strings are case-sensitive
+    ],
+)
+def test_time_of_day(text: str, expected: bool) -> None:
+    clock = time_variables(datetime(2026, 12, 5, 18, 5, tzinfo=UTC))
+    assert parse_expression(text).evaluate({}, task={}, taskrouter=clock) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("taskrouter.currentSecond > 5", "taskrouter.currentSecond is not a TaskRouter variable"),
+        ("taskrouter.dayOfWeek.name == 'x'", "taskrouter.dayOfWeek.name is not a TaskRouter variable"),
+        ("worker.channel.chat.capacity > 0", "worker.channel.chat.capacity is not worker.channel."),
+        ("worker.channel.chat == 1", "worker.channel.chat is not worker.channel."),
+        ("1 == 1 AND NOT worker.channel.voice.assigned_tasks.x == 0", "worker.channel.voice.assigned_tasks.x"),
+    ],
+)
+def test_what_the_router_cannot_evaluate_is_named(text: str, problem: str) -> None:
+    found = unsupported(parse_expression(text))
+    assert found is not None and found.startswith(problem), found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1==1",
+        "worker.channel.chat.assigned_tasks == 0",
+        "worker.channel.voice.available_capacity_percentage == 100",
+        "taskrouter.dayOfWeek IN ['Mon'] AND taskrouter.currentTime > 800",
+        'skills HAS "x" AND channel.chat == 1',  # an attribute named channel
+        "taskrouter == 1",
+    ],
+)
+def test_what_the_router_evaluates_passes(text: str) -> None:
+    assert unsupported(parse_expression(text)) is None

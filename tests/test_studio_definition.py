@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from switchboard.settings import parse_function_urls
 from workflows.studio.conditions import CONDITION_TYPES, condition_matches
-from workflows.studio.definition import SUPPORTED_WIDGETS, FlowProblem, parse_definition
+from workflows.studio.definition import SUPPORTED_WIDGETS, FlowProblem, function_url, parse_definition
 from workflows.studio.templates import check_template, render, render_value
 
 pytestmark = pytest.mark.fast
@@ -246,17 +248,21 @@ def test_bad_condition_type_is_an_error() -> None:
     assert "equal_to" in problem.message and "regex" in problem.message
 
 
-def test_unparsable_liquid_is_an_error_with_its_path() -> None:
+def test_unparsable_liquid_is_a_warning_with_its_path() -> None:
+    """Twilio saves a flow whose Liquid has a mistake; the widget fails when it runs."""
     raw = flow()
     state(raw, "ask")["properties"]["body"] = "Hi {{trigger.message.From"
-    problem = single_error(raw)
-    assert problem.state == "ask"
+    checked = parse_definition(raw)
+    assert checked.valid and checked.definition is not None
+    [problem] = [w for w in checked.warnings if w.state == "ask"]
     assert problem.property_path == "#/states/1/properties/body"
     assert problem.message.startswith("template does not parse: ")
 
     raw = flow()
     state(raw, "route")["transitions"][1]["conditions"][0]["arguments"] = ["{% if %}"]
-    problem = single_error(raw)
+    checked = parse_definition(raw)
+    assert checked.valid
+    [problem] = [w for w in checked.warnings if w.state == "route"]
     assert problem.property_path == "#/states/2/transitions/1/conditions/0/arguments/0"
 
 
@@ -350,6 +356,34 @@ def test_conditions(kind: str, argument: str, value: str, expected: bool) -> Non
     assert condition_matches(kind, argument, value) is expected
 
 
+NOON = datetime(2030, 6, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("kind", "argument", "value", "expected"),
+    [
+        ("does_not_contain", "Hello World", "world", False),
+        ("does_not_contain", "Hello", "world", True),
+        ("does_not_start_with", " Order 42", "ORDER", False),
+        ("does_not_start_with", "my order", "order", True),
+        ("is_before_time", "", "12:30", True),  # blank: now
+        ("is_before_time", "", "11:59", False),
+        ("is_after_time", "", "11:59", True),
+        ("is_after_time", "2030-06-03T17:31:00Z", "17:30", True),
+        ("is_after_time", "2030-06-03T19:31:00+02:00", "17:30", True),  # compared in UTC
+        ("is_before_time", "08:59", "09:00", True),
+        ("is_before_date", "", "2030-06-04", True),
+        ("is_before_date", "", "2030-06-03", False),
+        ("is_after_date", "2030-06-04", "2030-06-03", True),
+        ("is_after_date", "2030-06-03T23:00:00Z", "2030-06-03", False),
+        ("is_after_date", "soon", "2030-06-03", False),  # not a date: no match
+        ("is_before_time", "", "noon", False),
+    ],
+)
+def test_more_conditions(kind: str, argument: str, value: str, expected: bool) -> None:
+    assert condition_matches(kind, argument, value, NOON) is expected
+
+
 def test_condition_types_are_studios() -> None:
     studio_types = {
         "equal_to",
@@ -357,12 +391,18 @@ def test_condition_types_are_studios() -> None:
         "matches_any_of",
         "does_not_match_any_of",
         "contains",
+        "does_not_contain",
         "starts_with",
+        "does_not_start_with",
         "regex",
         "is_blank",
         "is_not_blank",
         "less_than",
         "greater_than",
+        "is_before_time",
+        "is_after_time",
+        "is_before_date",
+        "is_after_date",
     }
     assert studio_types == CONDITION_TYPES
     with pytest.raises(KeyError):
@@ -410,3 +450,64 @@ def test_check_template() -> None:
     assert problem is not None and "\n" not in problem and problem
     assert check_template("{% if x %}never closed") is not None
     assert check_template("{% bogus %}") is not None
+
+
+# --- flows exported from Twilio -------------------------------------------------------------
+
+
+def exported_function(**properties: str) -> dict[str, Any]:
+    return {
+        "initial_state": "Trigger",
+        "states": [
+            {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingRequest", "next": "fn"}]},
+            {"name": "fn", "type": "run-function", "transitions": [], "properties": properties},
+        ],
+    }
+
+
+FUNCTION = "ZH" + "1" * 32
+SERVICE = "ZS" + "2" * 32
+
+
+@pytest.mark.parametrize(
+    ("properties", "mapping", "url"),
+    [
+        ({"function_sid": FUNCTION, "url": ""}, {FUNCTION: "https://fn.example/a"}, "https://fn.example/a"),
+        (
+            {"function_sid": FUNCTION, "service_sid": SERVICE, "url": "https://x-1234-dev.twil.io/lookup"},
+            {SERVICE: "https://fn.example/base/"},
+            "https://fn.example/base/lookup",
+        ),
+        ({"function_sid": FUNCTION, "service_sid": SERVICE, "url": ""}, {SERVICE: "https://fn.example"}, ""),
+        ({"url": "https://fn.example/direct"}, {}, "https://fn.example/direct"),
+    ],
+)
+def test_functions_map_to_urls(properties: dict[str, str], mapping: dict[str, str], url: str) -> None:
+    assert function_url(properties, mapping) == url
+    checked = parse_definition(exported_function(**properties), mapping)
+    assert checked.valid
+    assert [w.property_path for w in checked.warnings] == ([] if url else ["#/states/1/properties/function_sid"])
+
+
+def test_an_unmapped_function_is_a_warning_naming_it() -> None:
+    checked = parse_definition(exported_function(function_sid=FUNCTION, service_sid=SERVICE, url=""))
+    [warning] = checked.warnings
+    assert FUNCTION in warning.message and "SWITCHBOARD_STUDIO_FUNCTION_URLS" in warning.message
+
+
+def test_conversations_triggers_that_lead_somewhere_are_warned_about() -> None:
+    raw = flow()
+    state(raw, "Trigger")["transitions"][2]["next"] = "ask"
+    checked = parse_definition(raw)
+    assert checked.valid
+    assert checked.warnings[0].property_path == "#/states/0/transitions/2/event"
+    assert "incomingConversationMessage" in checked.warnings[0].message
+
+
+def test_the_function_url_setting_is_checked() -> None:
+    mapping = {FUNCTION: "https://fn.example/a", SERVICE: "https://fn.example"}
+    assert parse_function_urls(json.dumps(mapping)) == mapping
+    assert parse_function_urls("") == {}
+    for bad in ("[1]", "{nope", json.dumps({"XX1": "https://a"}), json.dumps({FUNCTION: "ftp://a"})):
+        with pytest.raises(ValueError):
+            parse_function_urls(bad)

@@ -1,8 +1,10 @@
 """Studio v2: Flows with their immutable revisions, flow validation, and Executions with their
 steps and contexts.
 
-Definitions are checked with ``workflows.studio.definition``; a definition with errors is refused
-(400 naming the state and the problem), widgets Switchboard does not run are kept as warnings.
+Definitions are checked with ``workflows.studio.definition``; a definition with errors (what
+Twilio's Flow API refuses too) is refused (400 naming the state and the problem); what Twilio saves
+but Switchboard cannot fully run (other widgets, Liquid that does not parse, unmapped functions,
+Conversations triggers) is saved with warnings.
 Executions run inside the contact's channel workflow: creating one is an update-with-start on the
 channel of the Flex Flow that speaks from ``From``; their rows and steps are written by the
 workflow's activities and only read here (or marked ended when the workflow no longer runs them).
@@ -70,13 +72,13 @@ class UpdateFlowForm(TwilioForm):
     commit_message: str | None = Field(None, alias="CommitMessage", max_length=1024)
 
 
-def checked_definition(text: str) -> CheckedDefinition:
+def checked_definition(call: RestCall, text: str) -> CheckedDefinition:
     """The checked definition of ``text``, or a 400 naming each problem (state and message)."""
     try:
         raw = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise invalid("Definition", f"must be a JSON object ({exc})") from exc
-    checked = parse_definition(raw)
+    checked = parse_definition(raw, call.context.settings.function_urls)
     if checked.errors:
         raise invalid("Definition", "; ".join(str(problem) for problem in checked.errors))
     return checked
@@ -172,8 +174,8 @@ async def latest_revision(session: SessionDep, flow: StudioFlow) -> StudioFlowRe
 
 # Declared before "/{flow_sid}" so that "Validate" is not taken for a flow SID.
 @router.post("/Validate", response_model=schemas.FlowValidation, responses=error_responses(*REST_ERRORS))
-async def validate_flow(form: Annotated[CreateFlowForm, Form()]) -> dict[str, Any]:
-    checked_definition(form.definition)
+async def validate_flow(call: CallDep, form: Annotated[CreateFlowForm, Form()]) -> dict[str, Any]:
+    checked_definition(call, form.definition)
     return {"valid": True}
 
 
@@ -183,7 +185,7 @@ async def create_flow(
     session: SessionDep,
     form: Annotated[CreateFlowForm, Form()],
 ) -> dict[str, Any]:
-    checked = checked_definition(form.definition)
+    checked = checked_definition(call, form.definition)
     flow = StudioFlow(sid=sids.new_sid(FLOW), friendly_name=form.friendly_name, status=form.status, revision=1)
     revision = new_revision(flow, 1, form.definition, checked, form.commit_message)
     session.add(flow)
@@ -215,7 +217,7 @@ async def update_flow(
     flow = await load_flow(session, flow_sid)
     previous = await latest_revision(session, flow)
     definition_text = form.definition if form.definition is not None else previous.definition_json
-    checked = checked_definition(definition_text)
+    checked = checked_definition(call, definition_text)
     flow.status = form.status
     if form.friendly_name is not None:
         flow.friendly_name = form.friendly_name

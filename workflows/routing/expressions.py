@@ -22,13 +22,23 @@ Evaluation:
 - unprefixed names resolve in ``attributes``; ``task.x`` resolves ``x`` in ``task`` and
   ``worker.x`` in ``worker`` when those are given, and in ``attributes`` otherwise (so a queue's
   ``target_workers`` may say ``worker.skills HAS "x"`` or ``skills HAS "x"``);
+- the router's own worker fields (``worker_fields``: ``worker.sid``, ``worker.activity_sid``,
+  ``worker.activity_name`` and ``worker.channel.<task channel unique name>.<field>``) come before
+  the worker's attributes; ``taskrouter.x`` resolves in ``taskrouter`` when given (the time of day
+  variables of ``time_variables``);
 - numbers compare numerically (``1 == 1.0``), strings exactly (case-sensitive) and by code point
   for ``<``/``>``; lists and objects compare item by item; ``null`` equals only ``null``;
 - a comparison between different types is false, whatever the operator (``level != "3"`` is false
   for ``level`` 3), except that anything may be compared with ``null`` by ``==`` and ``!=``;
-- a comparison with a missing attribute on either side is false, whatever the operator: ``!=`` and
-  ``NOT IN`` hold only for an attribute that exists (``language != "en"`` does not match a worker
-  with no language). ``NOT language == "en"`` matches those too.
+- a missing attribute resolves to ``null``, as TaskRouter documents, for a comparison with the
+  constant ``null``: ``foo == null`` holds and ``foo != null`` does not when ``foo`` is missing;
+- any other comparison with a missing attribute on either side is false, whatever the operator:
+  ``!=`` and ``NOT IN`` hold only for an attribute that exists (``language != "en"`` does not match
+  a worker with no language). ``NOT language == "en"`` matches those too.
+
+``unsupported`` names what the router cannot evaluate in an expression that parses (an unknown
+``taskrouter.`` variable, a ``worker.channel`` path without a known field), so that the API refuses
+it when it is saved rather than the router treating it as false.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from itertools import takewhile
 from typing import Any, Final
@@ -110,18 +121,48 @@ class _Missing:
 _MISSING: Final = _Missing()
 
 
+# TaskRouter's time of day variables (``taskrouter.<name>``), in UTC as TaskRouter documents them.
+# ``currentMin`` is the documented name of the minute; ``currentMinute`` is taken as well.
+TIME_VARIABLES: Final = ("currentTime", "currentHour", "currentMin", "currentMinute", "dayOfWeek")
+# The fields of ``worker.channel.<task channel unique name>``, as the Worker Channel resource has them.
+CHANNEL_FIELDS: Final = ("assigned_tasks", "available", "available_capacity_percentage", "configured_capacity")
+# The worker's own fields (not attributes) an expression may name after ``worker.``.
+WORKER_FIELDS: Final = ("sid", "activity_sid", "activity_name", "channel")
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def time_variables(now: datetime) -> dict[str, Any]:
+    """``taskrouter.*`` at ``now`` (a UTC time): ``currentTime`` HHMM as a number (1830),
+    ``currentHour`` and ``currentMin`` as numbers (TaskRouter's examples compare them with numbers),
+    ``dayOfWeek`` Mon..Sun."""
+    return {
+        "currentTime": now.hour * 100 + now.minute,
+        "currentHour": now.hour,
+        "currentMin": now.minute,
+        "currentMinute": now.minute,
+        "dayOfWeek": _DAYS[now.weekday()],
+    }
+
+
 @dataclass(frozen=True)
 class _Documents:
     attributes: Mapping[str, Any]
     task: Mapping[str, Any] | None
     worker: Mapping[str, Any] | None
+    worker_fields: Mapping[str, Any] | None
+    taskrouter: Mapping[str, Any] | None
 
     def resolve(self, path: tuple[str | int, ...]) -> Any:
         document: Any = self.attributes
         head = path[0]
-        if head in ("task", "worker") and len(path) > 1 and isinstance(path[1], str):
-            given = self.task if head == "task" else self.worker
-            document, path = (self.attributes if given is None else given), path[1:]
+        if len(path) > 1 and isinstance(path[1], str):
+            if head == "worker" and self.worker_fields is not None and path[1] in self.worker_fields:
+                document, path = self.worker_fields, path[1:]
+            elif head in ("task", "worker"):
+                given = self.task if head == "task" else self.worker
+                document, path = (self.attributes if given is None else given), path[1:]
+            elif head == "taskrouter" and self.taskrouter is not None:
+                document, path = self.taskrouter, path[1:]
         for key in path:
             document = _child(document, key)
         return document
@@ -167,7 +208,9 @@ class Comparison:
     def matches(self, documents: _Documents) -> bool:
         left, right = self.left.resolve(documents), self.right.resolve(documents)
         if left is _MISSING or right is _MISSING:
-            return False
+            # A missing attribute is null next to the constant null, and nothing else.
+            null_beside = Constant(None) in (self.left, self.right) and self.operator in ("==", "!=")
+            return null_beside and self.operator == "=="
         return _OPERATORS[self.operator](left, right)
 
 
@@ -211,8 +254,49 @@ class Expression:
         *,
         task: Mapping[str, Any] | None = None,
         worker: Mapping[str, Any] | None = None,
+        worker_fields: Mapping[str, Any] | None = None,
+        taskrouter: Mapping[str, Any] | None = None,
     ) -> bool:
-        return self.condition.matches(_Documents(attributes, task, worker))
+        return self.condition.matches(_Documents(attributes, task, worker, worker_fields, taskrouter))
+
+    def attributes(self) -> list[Attribute]:
+        """The attributes the expression names, in the order written."""
+        found: list[Attribute] = []
+        pending: list[Condition] = [self.condition]
+        while pending:
+            condition = pending.pop()
+            if isinstance(condition, Comparison):
+                found.extend(o for o in (condition.right, condition.left) if isinstance(o, Attribute))
+            elif isinstance(condition, Not):
+                pending.append(condition.operand)
+            else:
+                pending.extend(condition.operands)
+        return found[::-1]
+
+    def names_worker_fields(self) -> bool:
+        """Whether the expression names one of the router's ``WORKER_FIELDS`` (``worker.sid``...)."""
+        return any(len(a.path) > 1 and a.path[0] == "worker" and a.path[1] in WORKER_FIELDS for a in self.attributes())
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    return "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in path).lstrip(".")
+
+
+def unsupported(expression: Expression) -> str | None:
+    """Why the router cannot evaluate ``expression`` (None: it can): a ``taskrouter.`` name that
+    is not a time variable, or a ``worker.channel`` path that is not
+    ``worker.channel.<task channel unique name>.<field>``."""
+    for attribute in expression.attributes():
+        path = attribute.path
+        time_name = path[0] == "taskrouter" and len(path) > 1
+        if time_name and (len(path) != 2 or path[1] not in TIME_VARIABLES):
+            known = ", ".join(f"taskrouter.{name}" for name in TIME_VARIABLES)
+            return f"{_dotted(path)} is not a TaskRouter variable (known: {known})"
+        channel_field = len(path) == 4 and isinstance(path[2], str) and path[3] in CHANNEL_FIELDS
+        if path[:2] == ("worker", "channel") and not channel_field:
+            fields = ", ".join(CHANNEL_FIELDS)
+            return f"{_dotted(path)} is not worker.channel.<task channel unique name>.<field> ({fields})"
+    return None
 
 
 # --- comparing values -------------------------------------------------------------------------

@@ -29,7 +29,8 @@ class WorkflowSpec:
     sid: str
     friendly_name: str
     # ``task_routing``: ``filters`` [{filter_friendly_name, expression, targets: [{queue,
-    # expression, priority, timeout, skip_if}]}] and ``default_filter`` {queue}.
+    # expression, priority, timeout, skip_if, order_by, known_worker_sid or
+    # known_worker_friendly_name}]}] and ``default_filter`` {queue}.
     task_routing: dict[str, Any]
     task_reservation_timeout: int = 120
 

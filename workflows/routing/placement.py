@@ -1,20 +1,25 @@
 """The router's placement rules, as functions over a routing snapshot that change nothing.
 
-Which queue a task waits in (its workflow's filters and targets, ``skip_if``), which workers may
-take it (the queue's and target's expressions), how much room a worker has per task channel, the
-order tasks are offered in (priority, then queue order) and to whom (the longest idle worker),
-which timeouts have passed and when the router must next wake. ``WorkspaceRouter`` applies them.
+Which queue a task waits in (its workflow's filters and targets, ``skip_if``; a target without a
+queue keeps the queue of the target before it, or takes the default filter's), which workers may take it (the queue's and
+target's expressions, or the one known worker a target names), how much room a worker has per
+task channel, the order tasks are offered in (priority, then queue order) and to whom (the
+target's ``order_by``, then the longest idle worker), which timeouts have passed and when the
+router must next wake. ``WorkspaceRouter`` applies them.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import workflow
 
-from workflows.routing.expressions import ExpressionError, parse_expression
+from workflows.routing.expressions import ExpressionError, parse_expression, time_variables
 from workflows.routing.messages import DeskPresence, RoutedTask, RoutedWorker, RoutingSnapshot, WorkspaceConfig
 
 logger = logging.getLogger(__name__)
@@ -23,6 +28,8 @@ logger = logging.getLogger(__name__)
 HOLDING = ("reserved", "assigned", "wrapping")
 # The soonest the router reads desks again after a read (a margin over the activity's clock).
 DESK_SWEEP_MIN_SECONDS = 1.0
+# Target fields naming one worker through a task attribute (Known Agent Routing).
+KNOWN_WORKER_FIELDS = ("known_worker_sid", "known_worker_friendly_name")
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,9 @@ class Offer:
 
 
 def matches(text: str | None, attributes: dict[str, Any], **scopes: dict[str, Any]) -> bool:
-    """Whether an expression holds (no expression: it does). One that does not parse matches
-    nothing: the API refuses those, so only a stale configuration gets here."""
+    """Whether an expression holds (no expression: it does), with TaskRouter's time of day
+    variables at the workflow's clock. One that does not parse matches nothing: the API refuses
+    those, so only a stale configuration gets here."""
     if not text:
         return True
     try:
@@ -55,7 +63,9 @@ def matches(text: str | None, attributes: dict[str, Any], **scopes: dict[str, An
             "expression %r does not parse; it matches nothing", text
         )
         return False
-    return expression.evaluate(attributes, **scopes)
+    # The router's clock keeps its runs deterministic; elsewhere (tests of these rules) the wall clock.
+    now = workflow.now() if workflow.in_workflow() else datetime.now(UTC)
+    return expression.evaluate(attributes, taskrouter=time_variables(now.astimezone(UTC)), **scopes)
 
 
 def targets(config: WorkspaceConfig, workflow_sid: str, filter_index: int | None) -> list[dict[str, Any]]:
@@ -70,6 +80,71 @@ def targets(config: WorkspaceConfig, workflow_sid: str, filter_index: int | None
 def current_target(config: WorkspaceConfig, task: RoutedTask) -> dict[str, Any] | None:
     listed = targets(config, task.workflow_sid, task.filter_index)
     return listed[task.target_index] if task.filter_index is not None and task.target_index < len(listed) else None
+
+
+def target_queue(task_routing: dict[str, Any], listed: list[dict[str, Any]], index: int) -> str | None:
+    """A target's queue: its own, else that of the nearest target before it in its filter (a
+    target without a queue keeps the task in the queue it waits in), else the default filter's."""
+    for target in reversed(listed[: index + 1]):
+        queue = target.get("queue")
+        if isinstance(queue, str) and queue:
+            return queue
+    default = (task_routing.get("default_filter") or {}).get("queue")
+    return default if isinstance(default, str) else None
+
+
+def task_attribute(path: str, attributes: dict[str, Any]) -> Any:
+    """The task attribute at a dotted path (``task.`` optional); None when it is not there."""
+    value: Any = attributes
+    for part in path.removeprefix("task.").split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def known_worker_target(target: dict[str, Any] | None) -> bool:
+    return target is not None and any(target.get(name) for name in KNOWN_WORKER_FIELDS)
+
+
+def known_worker(snapshot: RoutingSnapshot, target: dict[str, Any], task: RoutedTask) -> RoutedWorker | None:
+    """The worker a known-worker target names through the task's attributes, if it exists."""
+    if target.get("known_worker_sid"):
+        sid = task_attribute(target["known_worker_sid"], task.attributes)
+        return snapshot.workers.get(sid) if isinstance(sid, str) else None
+    name = task_attribute(target["known_worker_friendly_name"], task.attributes)
+    return next((w for w in snapshot.workers.values() if isinstance(name, str) and w.friendly_name == name), None)
+
+
+def order_clauses(text: str) -> list[tuple[str, bool]]:
+    """An ``order_by`` as (worker attribute path, descending) clauses, e.g. from
+    ``"worker.level DESC, worker.tenure ASC"``; ValueError when a clause is not of that form."""
+    clauses = []
+    for clause in text.split(","):
+        match = re.fullmatch(r"\s*worker\.([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\s+(ASC|DESC)\s*", clause, re.I)
+        if match is None:
+            raise ValueError(f"{clause.strip()!r} is not 'worker.<attribute> ASC' or 'worker.<attribute> DESC'")
+        clauses.append((match.group(1), match.group(2).upper() == "DESC"))
+    return clauses
+
+
+def order_rank(order_by: str | None, worker: RoutedWorker) -> tuple[tuple[int, float], ...]:
+    """Where a target's ``order_by`` puts a worker (lower first); a worker without a numeric
+    value for a clause comes after those with one, whatever the direction."""
+    if not order_by:
+        return ()
+    try:
+        clauses = order_clauses(order_by)
+    except ValueError:
+        return ()  # the API refuses these; a stale configuration orders by idle time alone
+    rank = []
+    for path, descending in clauses:
+        value = task_attribute(path, worker.attributes)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            rank.append((1, 0.0))
+        else:
+            rank.append((0, -float(value) if descending else float(value)))
+    return tuple(rank)
 
 
 def route(snapshot: RoutingSnapshot, task: RoutedTask) -> Route | None:
@@ -93,8 +168,14 @@ def route(snapshot: RoutingSnapshot, task: RoutedTask) -> Route | None:
     target_index = task.target_index
     while target_index < len(listed):
         target = listed[target_index]
-        queue_sid = target.get("queue")
-        if queue_sid in config.queues and not _skipped(snapshot, target, queue_sid, task):
+        queue_sid = target_queue(spec.task_routing, listed, target_index)
+        if (
+            queue_sid is not None
+            and queue_sid in config.queues
+            and not _skipped(snapshot, target, queue_sid, task)
+            # A known worker missing, or not one the target admits, passes the task on.
+            and not (known_worker_target(target) and not eligible_workers(snapshot, task, queue_sid, target))
+        ):
             return Route(filter_index, target_index, queue_sid, target)
         target_index += 1
     default = (spec.task_routing.get("default_filter") or {}).get("queue")
@@ -120,12 +201,60 @@ def eligible_workers(
         return [named] if named is not None else []
     queue = snapshot.config.queues[queue_sid]
     expression = (target or {}).get("expression")
-    return [
-        worker
-        for worker in snapshot.workers.values()
-        if matches(queue.target_workers, worker.attributes, worker=worker.attributes, task=task.attributes)
-        and matches(expression, worker.attributes, worker=worker.attributes, task=task.attributes)
-    ]
+    # The worker's own fields are worked out only for expressions that name them.
+    held = _held(snapshot) if any(_names_worker_fields(text) for text in (queue.target_workers, expression)) else None
+
+    def admitted(worker: RoutedWorker) -> bool:
+        scopes = {"worker": worker.attributes, "task": task.attributes}
+        if held is not None:
+            scopes["worker_fields"] = worker_fields(snapshot, worker, held)
+        return matches(queue.target_workers, worker.attributes, **scopes) and matches(
+            expression, worker.attributes, **scopes
+        )
+
+    pool: list[RoutedWorker] = list(snapshot.workers.values())
+    if target is not None and known_worker_target(target):
+        named = known_worker(snapshot, target, task)
+        pool = [named] if named is not None else []
+    return [worker for worker in pool if admitted(worker)]
+
+
+def _names_worker_fields(text: str | None) -> bool:
+    try:
+        return bool(text) and parse_expression(text or "").names_worker_fields()
+    except ExpressionError:
+        return False
+
+
+def _held(snapshot: RoutingSnapshot) -> Counter[tuple[str, str]]:
+    """Tasks holding capacity, by (worker, task channel)."""
+    return Counter(
+        (t.worker_sid, t.task_channel) for t in snapshot.tasks.values() if t.worker_sid and t.status in HOLDING
+    )
+
+
+def worker_fields(snapshot: RoutingSnapshot, worker: RoutedWorker, held: Counter[tuple[str, str]]) -> dict[str, Any]:
+    """What ``worker.sid``, ``worker.activity_sid``, ``worker.activity_name`` and
+    ``worker.channel.<task channel unique name>.<field>`` name, as the Worker and Worker Channel
+    resources have them (a channel the worker has off: unavailable, capacity 0); ``held`` counts
+    the tasks holding capacity (``_held``)."""
+    activity = snapshot.config.activities.get(worker.activity_sid)
+    channels: dict[str, Any] = {}
+    for name in sorted(set(snapshot.config.channels) | set(worker.capacity)):
+        capacity = worker.capacity.get(name, 0)
+        assigned = held[worker.sid, name]
+        channels[name] = {
+            "assigned_tasks": assigned,
+            "available": name in worker.capacity,
+            "available_capacity_percentage": max(capacity - assigned, 0) * 100 // capacity if capacity else 0,
+            "configured_capacity": capacity,
+        }
+    return {
+        "sid": worker.sid,
+        "activity_sid": worker.activity_sid,
+        "activity_name": activity.friendly_name if activity is not None else None,
+        "channel": channels,
+    }
 
 
 def free_capacity(snapshot: RoutingSnapshot, worker: RoutedWorker, channel: str) -> int:
@@ -139,7 +268,8 @@ def free_capacity(snapshot: RoutingSnapshot, worker: RoutedWorker, channel: str)
 
 def offers(snapshot: RoutingSnapshot, now: float) -> list[Offer]:
     """The offers to make now: waiting tasks by priority then queue order (FIFO or LIFO), each
-    to the longest idle available worker with free capacity on its channel. An offer counts
+    to the available worker with free capacity on its channel that the target's ``order_by``
+    puts first, then the longest idle. An offer counts
     against its worker for the tasks after it, as the reservation will."""
     config = snapshot.config
     waiting = [t for t in snapshot.tasks.values() if t.status == "pending" and t.queue_sid is not None]
@@ -155,9 +285,10 @@ def offers(snapshot: RoutingSnapshot, now: float) -> list[Offer]:
     for task in sorted(waiting, key=order):
         assert task.queue_sid is not None
         channel = task.task_channel
+        target = current_target(config, task)
         candidates = [
             w
-            for w in eligible_workers(snapshot, task, task.queue_sid, current_target(config, task))
+            for w in eligible_workers(snapshot, task, task.queue_sid, target)
             if w.available and free_capacity(snapshot, w, channel) - offered.get((w.sid, channel), 0) > 0
         ]
         # Workers who turned the task down come last: offered it again only when nobody else
@@ -167,7 +298,8 @@ def offers(snapshot: RoutingSnapshot, now: float) -> list[Offer]:
         candidates = fresh or (candidates if now >= task.declined_until else [])
         if not candidates:
             continue
-        worker = min(candidates, key=lambda w: (assigned_at[w.sid], w.sid))
+        order_by = (target or {}).get("order_by")
+        worker = min(candidates, key=lambda w: (order_rank(order_by, w), assigned_at[w.sid], w.sid))
         offered[worker.sid, channel] = offered.get((worker.sid, channel), 0) + 1
         assigned_at[worker.sid] = now
         made.append(Offer(task.sid, worker.sid))

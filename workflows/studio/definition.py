@@ -2,13 +2,16 @@
 
 A definition is ``{"description", "initial_state", "flags", "states": [{"name", "type",
 "transitions": [{"event", "next", "conditions"}], "properties"}]}``. Problems that make a flow
-unrunnable are errors (the API refuses it); widgets Switchboard does not run are warnings, and an
-execution that reaches one ends cleanly.
+unrunnable are errors (the API refuses it, as Twilio's does); everything Twilio saves but
+Switchboard cannot fully run is a warning in the flow's ``warnings``: widgets Switchboard does not
+run (an execution reaching one ends cleanly), Liquid that does not parse (the widget fails when it
+runs, taking its failure transition where it has one), ``run-function`` widgets whose function has
+no URL here, and Conversations-era trigger events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,20 @@ SUPPORTED_WIDGETS: dict[str, tuple[str, ...]] = {
     "run-function": ("success", "fail"),
     "send-to-flex": ("callComplete", "failedToEnqueue", "callFailure"),
 }
+# The event each widget takes when it cannot run (a template that does not render, a function
+# with no URL), as Studio's widgets do on their own failures.
+FAILURE_EVENTS: dict[str, str] = {
+    "send-message": "failed",
+    "send-and-wait-for-reply": "deliveryFailure",
+    "make-http-request": "failed",
+    "run-function": "fail",
+    "send-to-flex": "failedToEnqueue",
+}
+# Trigger events of Twilio Conversations: Switchboard's conversations are Programmable Chat
+# channels, so these never fire here.
+CONVERSATIONS_TRIGGERS = ("incomingConversationMessage", "incomingParent")
+# Where operators map Twilio Functions to URLs (switchboard.settings).
+FUNCTION_URLS_SETTING = "SWITCHBOARD_STUDIO_FUNCTION_URLS"
 MAX_STATES = 1000
 # The longest definition text (JSON) the API takes.
 MAX_DEFINITION_CHARS = 4 * 1024 * 1024
@@ -120,8 +137,55 @@ def _parse_transition(raw: Any, path: str, state: str, errors: list[FlowProblem]
     return Transition(raw["event"], nxt or None, conditions)
 
 
+def function_url(properties: Mapping[str, Any], function_urls: Mapping[str, str]) -> str:
+    """The URL a ``run-function`` widget calls: its function SID's mapping; else its ``url`` with
+    the scheme and host of its service SID's mapping (a service hosted elsewhere); else its
+    ``url``. Empty when none of these gives one."""
+    url = str(properties.get("url") or "")
+    mapped = function_urls.get(str(properties.get("function_sid") or ""))
+    if mapped:
+        return mapped
+    base = function_urls.get(str(properties.get("service_sid") or ""))
+    if base and url:
+        path = url.split("://", 1)[-1].partition("/")[2]
+        return f"{base.rstrip('/')}/{path}"
+    return url
+
+
+def _check_function(state: State, path: str, function_urls: Mapping[str, str], warnings: list[FlowProblem]) -> None:
+    if function_url(state.properties, function_urls):
+        return
+    function_sid = str(state.properties.get("function_sid") or "")
+    if function_sid:
+        message = (
+            f"function {function_sid} has no URL here: map it (or give the widget a url and map its service "
+            f"{state.properties.get('service_sid') or ''}) in {FUNCTION_URLS_SETTING}; until then the widget fails"
+        )
+    else:
+        message = "the widget names no function and no url; it fails when it runs"
+    warnings.append(FlowProblem(message, f"{path}/properties/function_sid", state.name))
+
+
+def _check_templates(state: State, path: str, warnings: list[FlowProblem]) -> None:
+    """Liquid that does not parse: Twilio saves it, and so does Switchboard, with a warning."""
+    texts = list(_strings(state.properties, f"{path}/properties"))
+    for t_index, transition in enumerate(state.transitions):
+        texts.extend(_strings(transition.conditions, f"{path}/transitions/{t_index}/conditions"))
+    for s_path, text in texts:
+        problem = check_template(text)
+        if problem is not None:
+            warnings.append(
+                FlowProblem(f"template does not parse: {problem}; the widget fails when it runs", s_path, state.name)
+            )
+
+
 def _check_state(
-    state: State, index: int, names: set[str], errors: list[FlowProblem], warnings: list[FlowProblem]
+    state: State,
+    index: int,
+    names: set[str],
+    function_urls: Mapping[str, str],
+    errors: list[FlowProblem],
+    warnings: list[FlowProblem],
 ) -> None:
     path = f"#/states/{index}"
     events = SUPPORTED_WIDGETS.get(state.type)
@@ -161,19 +225,25 @@ def _check_state(
                         state.name,
                     )
                 )
-    for s_path, text in _strings(state.properties, f"{path}/properties"):
-        problem = check_template(text)
-        if problem is not None:
-            errors.append(FlowProblem(f"template does not parse: {problem}", s_path, state.name))
-    for t_index, transition in enumerate(state.transitions):
-        for s_path, text in _strings(transition.conditions, f"{path}/transitions/{t_index}/conditions"):
-            problem = check_template(text)
-            if problem is not None:
-                errors.append(FlowProblem(f"template does not parse: {problem}", s_path, state.name))
+    if state.type == "trigger":
+        for t_index, transition in enumerate(state.transitions):
+            if transition.event in CONVERSATIONS_TRIGGERS and transition.next is not None:
+                warnings.append(
+                    FlowProblem(
+                        f"trigger event {transition.event!r} comes from Twilio Conversations, which Switchboard does "
+                        "not host: it never fires here (incomingMessage serves Programmable Chat and SMS)",
+                        f"{path}/transitions/{t_index}/event",
+                        state.name,
+                    )
+                )
+    if state.type == "run-function":
+        _check_function(state, path, function_urls, warnings)
+    _check_templates(state, path, warnings)
 
 
-def parse_definition(raw: Any) -> CheckedDefinition:
-    """Parse and check a definition (already decoded from JSON)."""
+def parse_definition(raw: Any, function_urls: Mapping[str, str] | None = None) -> CheckedDefinition:
+    """Parse and check a definition (already decoded from JSON); ``function_urls`` is the
+    operator's Functions mapping, for the warnings about ``run-function`` widgets."""
     errors: list[FlowProblem] = []
     warnings: list[FlowProblem] = []
     if not isinstance(raw, dict):
@@ -220,7 +290,7 @@ def parse_definition(raw: Any) -> CheckedDefinition:
         errors.append(FlowProblem("the initial state must be a trigger widget", "#/initial_state", initial))
     names = set(states)
     for index, state in enumerate(states.values()):
-        _check_state(state, index, names, errors, warnings)
+        _check_state(state, index, names, function_urls or {}, errors, warnings)
     if errors or not isinstance(initial, str):
         return CheckedDefinition(None, errors, warnings)
     return CheckedDefinition(FlowDefinition(initial, states, str(raw.get("description", ""))), errors, warnings)

@@ -14,7 +14,7 @@ from temporalio import workflow
 from workflows import activity_options, sids
 from workflows.messages import InboundMessage, StoredMessage
 from workflows.studio.conditions import condition_matches
-from workflows.studio.definition import FlowDefinition, State
+from workflows.studio.definition import FAILURE_EVENTS, FlowDefinition, State
 from workflows.studio.messages import ExecutionState, HttpCall, HttpResult, RecordStep
 from workflows.studio.templates import render, render_json, render_value
 
@@ -32,6 +32,9 @@ ENDED = "Ended"
 # JSON-valued properties render with each output as one JSON value (templates.render_json);
 # executions recorded before rendered them as plain text.
 JSON_TEMPLATES_PATCH = "studio-json-templates"
+# A widget whose template does not render takes its failure transition (Studio saves such flows);
+# executions recorded before ended there.
+TEMPLATE_FAILURE_PATCH = "studio-template-failure-transition"
 
 
 @dataclass
@@ -154,7 +157,14 @@ class FlowRun:
                 if run_widget is None:
                     raise FlowFailedError(f"widget type {widget.type!r} is not run by Switchboard")
                 outcome = await run_widget(widget)
-            except (FlowFailedError, LiquidError) as exc:
+            except LiquidError as exc:
+                assert widget is not None  # LiquidError comes from a widget's templates
+                failure = self._template_failure(widget, exc)
+                if failure is None:
+                    await self._record("failed", state.current, ENDED, {"error": str(exc)}, ended=True)
+                    return
+                outcome = failure
+            except FlowFailedError as exc:
                 await self._record("failed", state.current, ENDED, {"error": str(exc)}, ended=True)
                 return
             if outcome.output:
@@ -165,6 +175,20 @@ class FlowRun:
             await self._record(outcome.event, widget.name, target or ENDED, outcome.output, ended=target is None)
             state.current = target
         self.host.flow_progress(None)
+
+    def _template_failure(self, widget: State, exc: LiquidError) -> Outcome | None:
+        """The failure a template problem makes of ``widget``: its failure transition when it has
+        one (the step's context names the widget and the problem), else the execution's end."""
+        if not workflow.patched(TEMPLATE_FAILURE_PATCH):
+            return None
+        # A send-and-wait-for-reply that failed before sending waits for nothing.
+        self.state.wait_deadline = None
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        error = f"widget {widget.name!r} ({widget.type}): Liquid template problem: {problem}"
+        event = FAILURE_EVENTS.get(widget.type)
+        if event is None or not any(t.event == event for t in widget.transitions):
+            return Outcome("failed", {"error": error}, end=True)
+        return Outcome(event, {"error": error})
 
     async def _record(self, event: str, widget: str, target: str, output: dict[str, Any], *, ended: bool) -> None:
         """A step as Studio records it: named after the event that moved the execution from the
@@ -262,7 +286,8 @@ class FlowRun:
     def _condition_holds(self, condition: dict[str, Any], value: str) -> bool:
         arguments = condition.get("arguments") or []
         argument = str(self._render(arguments[0])) if arguments else value
-        return condition_matches(str(condition.get("type")), argument, str(self._render(condition.get("value", ""))))
+        expected = str(self._render(condition.get("value", "")))
+        return condition_matches(str(condition.get("type")), argument, expected, workflow.now())
 
     async def _set_variables(self, widget: State) -> Outcome:
         variables = self.context.setdefault("flow", {}).setdefault("variables", {})
@@ -307,9 +332,12 @@ class FlowRun:
         return Outcome("success" if ok else "failed", self._http_output(result))
 
     async def _run_function(self, widget: State) -> Outcome:
+        # Exported flows name their function by SID: the activity maps it to a URL.
         call = HttpCall(
             method="POST",
             url=self._text(widget, "url"),
+            function_sid=self._text(widget, "function_sid"),
+            service_sid=self._text(widget, "service_sid"),
             form=_pairs(widget.properties.get("parameters"), self.context),
             timeout_seconds=_seconds(widget.properties.get("timeout"), HTTP_TIMEOUT),
         )

@@ -106,6 +106,10 @@ class HttpCall:
     form: dict[str, str] = field(default_factory=dict)
     body: str | None = None
     timeout_seconds: float = 10.0
+    # run-function: the Twilio Function (and its Service) the widget names, for the operator's
+    # mapping of Functions to URLs.
+    function_sid: str = ""
+    service_sid: str = ""
 
 
 @dataclass

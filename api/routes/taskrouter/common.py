@@ -19,7 +19,7 @@ from api.deps import RestCall, SessionDep
 from api.twilio_shape import PageRequest, TwilioError, TwilioForm, invalid, not_found
 from switchboard.store.channel_work import LIVE_TASK_STATUSES
 from switchboard.store.models import Task, Workspace, utcnow
-from workflows.routing.expressions import Expression, ExpressionError, parse_expression
+from workflows.routing.expressions import Expression, ExpressionError, parse_expression, unsupported
 
 WORKSPACES_PATH = "/v1/Workspaces"
 # Lists filtered by an expression read their rows in batches of this many.
@@ -150,11 +150,17 @@ async def kept_rows(
 
 def parsed_expression(text: str, parameter: str, where: str = "") -> Expression:
     """``text`` parsed as a TaskRouter expression; a 400 naming ``parameter`` (and ``where`` in
-    it, for a path inside a document) and the position of the problem otherwise."""
+    it, for a path inside a document) and the position of the problem otherwise, or the expression
+    and what in it the router cannot evaluate (refused here rather than never matching)."""
     try:
-        return parse_expression(text)
+        expression = parse_expression(text)
     except ExpressionError as exc:
         raise invalid(parameter, f"{where}: {exc}" if where else str(exc)) from None
+    problem = unsupported(expression)
+    if problem is not None:
+        message = f"expression {text!r} is not supported: {problem}"
+        raise invalid(parameter, f"{where}: {message}" if where else message)
+    return expression
 
 
 def json_object(text: str) -> dict[str, Any]:

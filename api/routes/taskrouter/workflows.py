@@ -1,9 +1,11 @@
 """TaskRouter Workflows (create, list, fetch, update, delete), with their configuration checked
-against the workspace's task queues and its expressions parsed."""
+against Twilio's fields (any other is refused by name), the workspace's task queues and the
+expression language."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Response
@@ -33,6 +35,7 @@ from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
 from switchboard.store.models import RoutingWorkflow, Task, TaskQueue
 from workflows import sids
+from workflows.routing.placement import KNOWN_WORKER_FIELDS, order_clauses
 
 router = APIRouter(prefix=WORKSPACES_PATH)
 
@@ -54,41 +57,83 @@ def configured_queues(configuration: str) -> set[str]:
     return {t["queue"] for t in targets if isinstance(t, dict) and isinstance(t.get("queue"), str)}
 
 
-def check_target(target: Any, where: str, workspace_sid: str, queues: set[str]) -> None:
+# Every field of Twilio's workflow configuration document; any other is refused, by name.
+ROUTING_FIELDS = ("filters", "default_filter")
+FILTER_FIELDS = ("filter_friendly_name", "expression", "targets")
+TARGET_FIELDS = ("queue", "expression", "priority", "timeout", "order_by", "skip_if", *KNOWN_WORKER_FIELDS)
+# A task attribute, as known-worker targets name one: "task.agent_sid", "task.customer.agent".
+TASK_ATTRIBUTE = re.compile(r"task(\.[A-Za-z_][\w-]*)+")
+
+
+def refuse_unknown_fields(item: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    for name in item:
+        if name not in known:
+            raise invalid("Configuration", f"{where}.{name} is not a workflow configuration field")
+
+
+def check_queue(queue: Any, where: str, workspace_sid: str, queues: set[str]) -> None:
+    if not isinstance(queue, str) or not queue:
+        raise invalid("Configuration", f"{where} has no queue (a TaskQueue SID)")
+    if not sids.is_sid(queue, sids.TASK_QUEUE):
+        raise invalid("Configuration", f"{where} queue {queue!r} is not a TaskQueue SID (WQ followed by 32 hex digits)")
+    if queue not in queues:
+        raise invalid("Configuration", f"{where} queue {queue} is not a TaskQueue of workspace {workspace_sid}")
+
+
+def check_target(target: Any, where: str, workspace_sid: str, queues: set[str], *, inherits_queue: bool) -> None:
+    """A filter target: its fields are Twilio's, its queue (if given) is this workspace's, its
+    expressions parse. Without a queue it keeps the queue of the target before it, or takes the
+    default filter's (``inherits_queue``: there is one of those)."""
+
     def problem(text: str) -> TwilioError:
-        return invalid("Configuration", f"{where} {text}")
+        return invalid("Configuration", f"{where}{text}")
 
     if not isinstance(target, dict):
-        raise problem("must be an object with a queue")
-    queue = target.get("queue")
-    if not isinstance(queue, str) or not queue:
-        raise problem("has no queue (a TaskQueue SID)")
-    if not sids.is_sid(queue, sids.TASK_QUEUE):
-        raise problem(f"queue {queue!r} is not a TaskQueue SID (WQ followed by 32 hex digits)")
-    if queue not in queues:
-        raise problem(f"queue {queue} is not a TaskQueue of workspace {workspace_sid}")
+        raise problem(" must be an object")
+    refuse_unknown_fields(target, TARGET_FIELDS, where)
+    if target.get("queue") is not None or not inherits_queue:
+        if target.get("queue") is None:
+            raise problem(" has no queue (a TaskQueue SID), and no default_filter to take one from")
+        check_queue(target["queue"], where, workspace_sid, queues)
     for name in ("priority", "timeout"):
         value = target.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise problem(f"{name} must be a non-negative integer")
-    for name in ("expression", "skip_if", "order_by", "known_worker_sid", "known_worker_friendly_name"):
+            raise problem(f".{name} must be a non-negative integer")
+    for name in ("expression", "skip_if", "order_by", *KNOWN_WORKER_FIELDS):
         if target.get(name) is not None and not isinstance(target[name], str):
-            raise problem(f"{name} must be a string")
+            raise problem(f".{name} must be a string")
     for name in ("expression", "skip_if"):
         if target.get(name) is not None:
             parsed_expression(target[name], "Configuration", f"{where}.{name}")
+    if target.get("order_by"):
+        try:
+            order_clauses(target["order_by"])
+        except ValueError as exc:
+            raise problem(f".order_by: {exc}") from None
+    named = [name for name in KNOWN_WORKER_FIELDS if target.get(name) is not None]
+    if len(named) > 1:
+        raise problem(": give known_worker_sid or known_worker_friendly_name, not both")
+    for name in named:
+        if not TASK_ATTRIBUTE.fullmatch(target[name]):
+            raise problem(f".{name} must name a task attribute, such as 'task.last_agent_sid'")
 
 
 def checked_configuration(text: str, workspace_sid: str, queues: set[str]) -> str:
-    """The configuration as given, once it is a task_routing object whose every target is a
-    TaskQueue of this workspace and whose every expression parses. It is stored as written."""
+    """The configuration as given, once it is a task_routing object of Twilio's fields only, whose
+    every queue is a TaskQueue of this workspace and whose every expression parses. It is stored
+    as written."""
     try:
         config = json.loads(text)
     except ValueError as exc:
         raise invalid("Configuration", f"must be JSON ({exc})") from exc
     if not isinstance(config, dict) or not isinstance(config.get("task_routing"), dict):
         raise invalid("Configuration", 'must be a JSON object with a "task_routing" object')
+    for name in config:
+        if name != "task_routing":
+            raise invalid("Configuration", f"{name} is not a workflow configuration field")
     routing = config["task_routing"]
+    refuse_unknown_fields(routing, ROUTING_FIELDS, "task_routing")
+    default = routing.get("default_filter")
     filters = routing.get("filters", [])
     if not isinstance(filters, list):
         raise invalid("Configuration", "task_routing.filters must be a list")
@@ -96,6 +141,7 @@ def checked_configuration(text: str, workspace_sid: str, queues: set[str]) -> st
         where = f"task_routing.filters[{index}]"
         if not isinstance(item, dict):
             raise invalid("Configuration", f"{where} must be an object")
+        refuse_unknown_fields(item, FILTER_FIELDS, where)
         for name in ("expression", "filter_friendly_name"):
             if item.get(name) is not None and not isinstance(item[name], str):
                 raise invalid("Configuration", f"{where}.{name} must be a string")
@@ -105,9 +151,14 @@ def checked_configuration(text: str, workspace_sid: str, queues: set[str]) -> st
         if not isinstance(targets, list) or not targets:
             raise invalid("Configuration", f"{where}.targets must be a non-empty list")
         for t_index, target in enumerate(targets):
-            check_target(target, f"{where}.targets[{t_index}]", workspace_sid, queues)
-    if routing.get("default_filter") is not None:
-        check_target(routing["default_filter"], "task_routing.default_filter", workspace_sid, queues)
+            inherits = t_index > 0 or default is not None
+            check_target(target, f"{where}.targets[{t_index}]", workspace_sid, queues, inherits_queue=inherits)
+    if default is not None:
+        if not isinstance(default, dict):
+            raise invalid("Configuration", "task_routing.default_filter must be an object with a queue")
+        # The default filter is a queue alone: Twilio's takes no timeout, and no other field acts there.
+        refuse_unknown_fields(default, ("queue",), "task_routing.default_filter")
+        check_queue(default.get("queue"), "task_routing.default_filter", workspace_sid, queues)
     return text
 
 
