@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from api.channel_webhooks import integration_for_channel
 from api.deps import AppContext
 from api.twilio_shape import CONFLICT, TwilioError
 from switchboard.store.contacts import address_hash, current_channel_sid
@@ -45,9 +46,13 @@ def integration_for(flow: FlexFlow | None) -> Integration | None:
 async def contact_config(context: AppContext, session: AsyncSession, flow: FlexFlow, address: str) -> ChannelConfig:
     """The config of the channel the customer at ``address`` currently talks on through ``flow``."""
     contact_hash = address_hash(context.hasher, address)
+    channel_sid = await current_channel_sid(session, context.hasher, flow.sid, contact_hash)
+    # A run starting on an existing channel keeps the webhooks a caller left it.
+    channel = await session.get(Channel, channel_sid)
+    integration = integration_for(flow)
     return _config(
         context,
-        channel_sid=await current_channel_sid(session, context.hasher, flow.sid, contact_hash),
+        channel_sid=channel_sid,
         service_sid=flow.chat_service_sid,
         channel_type=flow.channel_type,
         long_lived=flow.long_lived,
@@ -55,7 +60,7 @@ async def contact_config(context: AppContext, session: AsyncSession, flow: FlexF
         contact_address=address,
         contact_hash=contact_hash,
         friendly_name=address,
-        integration=integration_for(flow),
+        integration=integration_for_channel(channel, integration) if channel else integration,
         flow_address=flow.contact_identity,
     )
 
@@ -92,7 +97,7 @@ async def config_for_row(context: AppContext, session: AsyncSession, channel: Ch
         attributes=cipher.decrypt(channel.attributes_enc, "channel.attributes"),
         type=channel.type,
         created_by=channel.created_by,
-        integration=integration_for(flow),
+        integration=integration_for_channel(channel, integration_for(flow)),
         flow_address=flow.contact_identity if flow else None,
     )
 

@@ -12,14 +12,13 @@ starts a new run (same workflow id), which does the same.
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows import activity_options, sids
+from workflows.channel_changes import apply_change, channel_attributes
 from workflows.channel_handover import Handover
 from workflows.channel_inbox import Inbox
 from workflows.channel_integration import ConversationIntegration
@@ -27,7 +26,7 @@ from workflows.messages import (
     AddMember,
     AppendMessages,
     CarriedState,
-    ChannelConfig,
+    ChannelChange,
     ChannelInput,
     ChannelState,
     ChannelStatus,
@@ -50,19 +49,6 @@ with workflow.unsafe.imports_passed_through():
 
 # Messages stored by one activity call.
 APPEND_BATCH = 100
-
-
-def contact_attributes(config: ChannelConfig, status: ChannelStatus) -> str:
-    """Flex's attributes of a channel a contact opened."""
-    attributes: dict[str, Any] = {
-        "from": config.contact_name or config.contact_address,
-        "channel_type": config.channel_type,
-        "status": status.value,
-        "long_lived": config.long_lived,
-    }
-    if config.pre_engagement_data:
-        attributes["pre_engagement_data"] = json.loads(config.pre_engagement_data)
-    return json.dumps(attributes)
 
 
 @workflow.defn
@@ -159,6 +145,17 @@ class ChannelWorkflow:
         if not member.existing:
             self.members.append(member)
         return member
+
+    @workflow.update
+    async def change(self, change: ChannelChange) -> ChannelState:
+        """A REST caller changes the channel's names, attributes or webhooks. The webhooks decide
+        the integration the channel's next messages reach (deleting its Studio webhook hands the
+        conversation off the flow); an execution already running goes on."""
+        await workflow.wait_condition(lambda: self.opened or self.handover.active)
+        if self.handover.active:
+            raise self.handover.closed()
+        self.attributes = await apply_change(self.config, self.status, change)
+        return self.state()
 
     @workflow.update
     async def wait_open(self, begin_interaction: bool = False) -> ChannelState:
@@ -283,9 +280,7 @@ class ChannelWorkflow:
     # --- steps ------------------------------------------------------------------------------
 
     def _attributes_for(self, status: ChannelStatus) -> str:
-        if self.config.contact_address is not None:
-            return contact_attributes(self.config, status)
-        return self.config.attributes or "{}"
+        return channel_attributes(self.config, status)
 
     async def _open(self, origin: Origin) -> OpenedChannel:
         opened = await workflow.execute_local_activity_method(
