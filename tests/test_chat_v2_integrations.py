@@ -147,10 +147,10 @@ def test_every_advertised_link_resolves(stack: Stack) -> None:
     channel = client.chat.v2.services(service.sid).channels.create()
     client.chat.v2.services(service.sid).channels(channel.sid).messages.create(body="hi", from_="x")
     with stack.http() as http:
-        body = http.get(f"/v2/Services/{service.sid}/Channels/{channel.sid}").json()
-        for name, link in body["links"].items():
-            answer = http.get(httpx.URL(link).path)
-            assert answer.status_code == 200, (name, answer.text)
+        for resource in (f"/v2/Services/{service.sid}", f"/v2/Services/{service.sid}/Channels/{channel.sid}"):
+            for name, link in http.get(resource).json()["links"].items():
+                answer = http.get(httpx.URL(link).path)
+                assert answer.status_code == 200, (name, answer.text)
     assert list(client.chat.v2.services(service.sid).channels(channel.sid).invites.list()) == []
 
 
@@ -187,6 +187,7 @@ def test_webhook_resource_validates_and_round_trips(stack: Stack, outside: Recor
         {"type": "webhook"},  # no URL
         {"type": "trigger", "configuration_url": f"{outside.url}/t"},  # no triggers
         {"type": "studio", "configuration_flow_sid": "FWnot-a-sid"},
+        {"type": "webhook", "configuration_url": "ftp://bridge.example"},
     ):
         with pytest.raises(TwilioRestException) as bad:
             webhooks.create(**refused)

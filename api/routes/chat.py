@@ -37,6 +37,7 @@ from api.twilio_shape import (
 from switchboard.store.contacts import identity_hash
 from switchboard.store.models import (
     Channel,
+    ChannelAgent,
     MediaObject,
     Member,
     Message,
@@ -337,13 +338,15 @@ async def delete_channel(
     channel_sid: str,
 ) -> Response:
     """Ends the channel's workflow, then deletes the channel with its members, messages, their
-    deliveries and its media."""
+    deliveries, its media and its agents. Tasks, Studio executions and agents' feeds keep their
+    history (they name the channel by SID)."""
     channel = await load_channel(session, service_sid, channel_sid)
     await channels.end(channel.sid, "the channel was deleted")
     await session.exec(delete(MessageDelivery).where(col(MessageDelivery.channel_sid) == channel.sid))
     await session.exec(delete(MediaObject).where(col(MediaObject.channel_sid) == channel.sid))
     await session.exec(delete(Message).where(col(Message.channel_sid) == channel.sid))
     await session.exec(delete(Member).where(col(Member.channel_sid) == channel.sid))
+    await session.exec(delete(ChannelAgent).where(col(ChannelAgent.channel_sid) == channel.sid))
     await session.delete(channel)
     await session.commit()
     return Response(status_code=204)

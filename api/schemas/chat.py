@@ -177,3 +177,24 @@ class InvitePage(Resource):
 
     invites: list[dict[str, Any]]
     meta: PageMeta
+
+
+class UserPage(Resource):
+    """A service's Chat users: Switchboard keeps none, so the list is empty."""
+
+    users: list[dict[str, Any]]
+    meta: PageMeta
+
+
+class RolePage(Resource):
+    """A service's Chat roles: Switchboard keeps none, so the list is empty."""
+
+    roles: list[dict[str, Any]]
+    meta: PageMeta
+
+
+class BindingPage(Resource):
+    """A service's push bindings: Switchboard keeps none, so the list is empty."""
+
+    bindings: list[dict[str, Any]]
+    meta: PageMeta

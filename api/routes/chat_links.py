@@ -1,4 +1,6 @@
-"""Chat v2 channel Webhooks and Invites, the sub-resources every channel's ``links`` advertise.
+"""Chat v2 resources other resources' ``links`` advertise: a channel's Webhooks and Invites, and a
+service's Users, Roles and Bindings (Switchboard keeps none of the last four: their lists are
+empty, so the links resolve).
 
 A channel's webhooks decide its integration (``api.channel_webhooks``): every change goes through
 the channel's workflow, so the channel's next messages go where its webhooks now say. Deleting
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 
 from fastapi import APIRouter, Depends, Form, Response
 from pydantic import Field
@@ -15,8 +18,8 @@ from pydantic import Field
 from api.channel_webhooks import channel_webhooks, integration_of
 from api.channels import integration_for
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
-from api.routes.chat import change_channel, load_channel
-from api.schemas.chat import ChannelWebhookPage, ChannelWebhookResource, InvitePage
+from api.routes.chat import change_channel, load_channel, load_service
+from api.schemas.chat import BindingPage, ChannelWebhookPage, ChannelWebhookResource, InvitePage, RolePage, UserPage
 from api.schemas.resources import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, invalid, iso, not_found
 from switchboard.store.models import Channel, FlexFlow, utcnow
@@ -40,7 +43,7 @@ class WebhookConfigurationForm(TwilioForm):
     method: Literal["GET", "POST"] | None = Field(None, alias="Configuration.Method")
     filters: list[str] | None = Field(None, alias="Configuration.Filters")
     triggers: list[str] | None = Field(None, alias="Configuration.Triggers", max_length=MAX_TRIGGERS)
-    flow_sid: str | None = Field(None, alias="Configuration.FlowSid", pattern=r"^FW[0-9a-fA-F]{32}$")
+    flow_sid: str | None = Field(None, alias="Configuration.FlowSid", pattern=r"^FW[0-9a-f]{32}$")
     retry_count: int | None = Field(None, alias="Configuration.RetryCount", ge=0, le=3)
 
 
@@ -86,6 +89,10 @@ def configure(hook: dict[str, Any], form: WebhookConfigurationForm) -> None:
         raise invalid("Configuration.FlowSid", "is required for a studio webhook")
     if hook["type"] in ("webhook", "trigger") and not hook.get("url"):
         raise invalid("Configuration.Url", f"is required for a {hook['type']} webhook")
+    if hook.get("url"):
+        parsed = urlparse(hook["url"])
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise invalid("Configuration.Url", "must be an absolute http(s) URL")
     if hook["type"] == "trigger" and not hook.get("triggers"):
         raise invalid("Configuration.Triggers", "is required for a trigger webhook")
 
@@ -188,3 +195,24 @@ async def list_invites(
     """Switchboard sends no invites: a channel's list is empty."""
     await load_channel(session, service_sid, channel_sid)
     return call.page("invites", [], paging, None, False)
+
+
+@router.get("/{service_sid}/Users", response_model=UserPage, responses=error_responses(404))
+async def list_users(call: CallDep, session: SessionDep, service_sid: str, paging: PagingDep) -> dict[str, Any]:
+    """Members are identities on channels; Switchboard keeps no Chat users."""
+    await load_service(session, service_sid)
+    return call.page("users", [], paging, None, False)
+
+
+@router.get("/{service_sid}/Roles", response_model=RolePage, responses=error_responses(404))
+async def list_roles(call: CallDep, session: SessionDep, service_sid: str, paging: PagingDep) -> dict[str, Any]:
+    """Access is by token role (agent, supervisor, admin), not Chat roles."""
+    await load_service(session, service_sid)
+    return call.page("roles", [], paging, None, False)
+
+
+@router.get("/{service_sid}/Bindings", response_model=BindingPage, responses=error_responses(404))
+async def list_bindings(call: CallDep, session: SessionDep, service_sid: str, paging: PagingDep) -> dict[str, Any]:
+    """Switchboard sends no push notifications."""
+    await load_service(session, service_sid)
+    return call.page("bindings", [], paging, None, False)
