@@ -64,7 +64,7 @@ class ChannelWorkflow:
         self.next_index = carried.next_index if carried else 0
         self.messages_count = carried.messages_count if carried else 0
         self.members: list[MemberView] = list(carried.members) if carried else []
-        self.attributes = self._attributes_for(ChannelStatus.ACTIVE)
+        self.attributes = channel_attributes(self.config, ChannelStatus.ACTIVE)
         self.run_messages = 0
         self.inactivity = timedelta(seconds=self.config.inactivity_seconds)
         # When the channel last stored a message (or opened): the inactivity clock starts here.
@@ -148,9 +148,7 @@ class ChannelWorkflow:
 
     @workflow.update
     async def change(self, change: ChannelChange) -> ChannelState:
-        """A REST caller changes the channel's names, attributes or webhooks. The webhooks decide
-        the integration the channel's next messages reach (deleting its Studio webhook hands the
-        conversation off the flow); an execution already running goes on."""
+        """A REST caller changes the channel's names, attributes or webhooks (``apply_change``)."""
         await workflow.wait_condition(lambda: self.opened or self.handover.active)
         if self.handover.active:
             raise self.handover.closed()
@@ -279,9 +277,6 @@ class ChannelWorkflow:
 
     # --- steps ------------------------------------------------------------------------------
 
-    def _attributes_for(self, status: ChannelStatus) -> str:
-        return channel_attributes(self.config, status)
-
     async def _open(self, origin: Origin) -> OpenedChannel:
         opened = await workflow.execute_local_activity_method(
             StoreActivities.open_channel, OpenChannel(self.config, origin, self.attributes), **activity_options.STORE
@@ -321,7 +316,7 @@ class ChannelWorkflow:
 
     async def _set_status(self, status: ChannelStatus, *, store: bool = True) -> None:
         self.status = status
-        self.attributes = self._attributes_for(status)
+        self.attributes = channel_attributes(self.config, status)
         if store:
             await workflow.execute_local_activity_method(
                 StoreActivities.set_channel_status,

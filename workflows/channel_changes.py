@@ -48,7 +48,9 @@ def channel_attributes(config: ChannelConfig, status: ChannelStatus) -> str:
 
 async def apply_change(config: ChannelConfig, status: ChannelStatus, change: ChannelChange) -> str:
     """Stores ``change`` and then applies it to ``config`` (which the run's parts share, so it
-    changes only once the store took it); answers the attributes the channel now shows."""
+    changes only once the store took it); answers the attributes the channel now shows. A change
+    of webhooks changes where the next messages go (deleting the Studio webhook hands the
+    conversation off the flow); an execution already running goes on."""
     changed = replace(config)
     if change.friendly_name is not None:
         changed.friendly_name = change.friendly_name
