@@ -121,7 +121,7 @@ async def list_webhooks(
     return call.page("webhooks", [render_webhook(call, channel, hook) for hook in page], paging, None, has_next)
 
 
-@router.post(WEBHOOKS, status_code=201, response_model=ChannelWebhookResource, responses=error_responses(404))
+@router.post(WEBHOOKS, status_code=201, response_model=ChannelWebhookResource, responses=error_responses(404, 409))
 async def create_webhook(
     call: CallDep,
     session: SessionDep,
@@ -152,7 +152,7 @@ async def fetch_webhook(
     return render_webhook(call, channel, find_webhook(webhooks, webhook_sid))
 
 
-@router.post(WEBHOOKS + "/{webhook_sid}", response_model=ChannelWebhookResource, responses=error_responses(404))
+@router.post(WEBHOOKS + "/{webhook_sid}", response_model=ChannelWebhookResource, responses=error_responses(404, 409))
 async def update_webhook(
     call: CallDep,
     session: SessionDep,
@@ -171,7 +171,7 @@ async def update_webhook(
     return render_webhook(call, channel, hook)
 
 
-@router.delete(WEBHOOKS + "/{webhook_sid}", status_code=204, responses=error_responses(404))
+@router.delete(WEBHOOKS + "/{webhook_sid}", status_code=204, responses=error_responses(404, 409))
 async def delete_webhook(
     call: CallDep,
     session: SessionDep,
