@@ -34,7 +34,11 @@ def welcome_definition() -> dict[str, Any]:
             {
                 "name": "Trigger",
                 "type": "trigger",
-                "transitions": [{"event": "incomingMessage", "next": "greet"}, {"event": "incomingCall"}],
+                "transitions": [
+                    {"event": "incomingMessage", "next": "greet"},
+                    {"event": "incomingCall"},
+                    {"event": "incomingRequest"},
+                ],
                 "properties": {"offset": {"x": 0, "y": 0}},
             },
             {
