@@ -46,13 +46,9 @@ def integration_for(flow: FlexFlow | None) -> Integration | None:
 async def contact_config(context: AppContext, session: AsyncSession, flow: FlexFlow, address: str) -> ChannelConfig:
     """The config of the channel the customer at ``address`` currently talks on through ``flow``."""
     contact_hash = address_hash(context.hasher, address)
-    channel_sid = await current_channel_sid(session, context.hasher, flow.sid, contact_hash)
-    # A run starting on an existing channel keeps the webhooks a caller left it.
-    channel = await session.get(Channel, channel_sid)
-    integration = integration_for(flow)
     return _config(
         context,
-        channel_sid=channel_sid,
+        channel_sid=await current_channel_sid(session, context.hasher, flow.sid, contact_hash),
         service_sid=flow.chat_service_sid,
         channel_type=flow.channel_type,
         long_lived=flow.long_lived,
@@ -60,7 +56,7 @@ async def contact_config(context: AppContext, session: AsyncSession, flow: FlexF
         contact_address=address,
         contact_hash=contact_hash,
         friendly_name=address,
-        integration=integration_for_channel(channel, integration) if channel else integration,
+        integration=integration_for(flow),
         flow_address=flow.contact_identity,
     )
 
