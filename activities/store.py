@@ -29,6 +29,7 @@ from workflows.messages import (
     AddMember,
     AppendedMessages,
     AppendMessages,
+    ChangeChannel,
     ChannelStatus,
     ClaimSuccessor,
     ForwardMessages,
@@ -274,6 +275,35 @@ class StoreActivities:
             await add_for_channel(session, self.cipher, req.channel_sid, "channel.status", data)
             await session.commit()
 
+    @activity.defn(name="change_channel")
+    @finish_even_if_cancelled
+    async def change_channel(self, req: ChangeChannel) -> None:
+        """A REST caller's change to the channel's names, attributes or webhooks."""
+        change = req.change
+        async with self.db.write_session() as session:
+            channel = await session.get(Channel, req.channel_sid)
+            if channel is None:
+                raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
+            if change.friendly_name is not None:
+                channel.friendly_name_enc = self.cipher.encrypt(change.friendly_name, "channel.friendly_name")
+            if change.unique_name is not None:
+                channel.unique_name = change.unique_name or None
+            if change.webhooks_json is not None:
+                channel.webhooks_json = change.webhooks_json
+            channel.attributes_enc = self.cipher.encrypt(req.attributes, "channel.attributes")
+            channel.date_updated = utcnow()
+            session.add(channel)
+            try:
+                await session.commit()
+            except IntegrityError as exc:
+                if not change.unique_name:
+                    raise  # not a caller's mistake: let the activity retry
+                raise ApplicationError(
+                    f"Channel with provided unique name {change.unique_name} already exists",
+                    type="UniqueNameTaken",
+                    non_retryable=True,
+                ) from exc
+
     @activity.defn(name="add_member")
     @finish_even_if_cancelled
     async def add_member(self, req: AddMember) -> MemberView:
@@ -348,6 +378,7 @@ class StoreActivities:
             self.open_channel,
             self.append_messages,
             self.set_channel_status,
+            self.change_channel,
             self.add_member,
             self.known_message_keys,
             self.claim_successor_channel,

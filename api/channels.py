@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from api.channel_webhooks import integration_for_channel
 from api.deps import AppContext
 from api.twilio_shape import CONFLICT, TwilioError
 from switchboard.store.contacts import address_hash, current_channel_sid
@@ -92,7 +93,7 @@ async def config_for_row(context: AppContext, session: AsyncSession, channel: Ch
         attributes=cipher.decrypt(channel.attributes_enc, "channel.attributes"),
         type=channel.type,
         created_by=channel.created_by,
-        integration=integration_for(flow),
+        integration=integration_for_channel(channel, integration_for(flow)),
         flow_address=flow.contact_identity if flow else None,
     )
 

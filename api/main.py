@@ -20,6 +20,7 @@ from api.deps import AppContext
 from api.routes import (
     api_keys,
     chat,
+    chat_links,
     codec,
     desk,
     erasures,
@@ -178,6 +179,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (
         health.router,
         chat.router,
+        chat_links.router,
         flex_flows.router,
         flex_channels.router,
         flex_web_channels.router,

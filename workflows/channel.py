@@ -12,14 +12,13 @@ starts a new run (same workflow id), which does the same.
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows import activity_options, sids
+from workflows.channel_changes import apply_change, channel_attributes
 from workflows.channel_handover import Handover
 from workflows.channel_inbox import Inbox
 from workflows.channel_integration import ConversationIntegration
@@ -27,7 +26,7 @@ from workflows.messages import (
     AddMember,
     AppendMessages,
     CarriedState,
-    ChannelConfig,
+    ChannelChange,
     ChannelInput,
     ChannelState,
     ChannelStatus,
@@ -52,19 +51,6 @@ with workflow.unsafe.imports_passed_through():
 APPEND_BATCH = 100
 
 
-def contact_attributes(config: ChannelConfig, status: ChannelStatus) -> str:
-    """Flex's attributes of a channel a contact opened."""
-    attributes: dict[str, Any] = {
-        "from": config.contact_name or config.contact_address,
-        "channel_type": config.channel_type,
-        "status": status.value,
-        "long_lived": config.long_lived,
-    }
-    if config.pre_engagement_data:
-        attributes["pre_engagement_data"] = json.loads(config.pre_engagement_data)
-    return json.dumps(attributes)
-
-
 @workflow.defn
 class ChannelWorkflow:
     @workflow.init
@@ -78,7 +64,7 @@ class ChannelWorkflow:
         self.next_index = carried.next_index if carried else 0
         self.messages_count = carried.messages_count if carried else 0
         self.members: list[MemberView] = list(carried.members) if carried else []
-        self.attributes = self._attributes_for(ChannelStatus.ACTIVE)
+        self.attributes = channel_attributes(self.config, ChannelStatus.ACTIVE)
         self.run_messages = 0
         self.inactivity = timedelta(seconds=self.config.inactivity_seconds)
         # When the channel last stored a message (or opened): the inactivity clock starts here.
@@ -159,6 +145,15 @@ class ChannelWorkflow:
         if not member.existing:
             self.members.append(member)
         return member
+
+    @workflow.update
+    async def change(self, change: ChannelChange) -> ChannelState:
+        """A REST caller changes the channel's names, attributes or webhooks (``apply_change``)."""
+        await workflow.wait_condition(lambda: self.opened or self.handover.active)
+        if self.handover.active:
+            raise self.handover.closed()
+        self.attributes = await apply_change(self.config, self.status, change)
+        return self.state()
 
     @workflow.update
     async def wait_open(self, begin_interaction: bool = False) -> ChannelState:
@@ -282,11 +277,6 @@ class ChannelWorkflow:
 
     # --- steps ------------------------------------------------------------------------------
 
-    def _attributes_for(self, status: ChannelStatus) -> str:
-        if self.config.contact_address is not None:
-            return contact_attributes(self.config, status)
-        return self.config.attributes or "{}"
-
     async def _open(self, origin: Origin) -> OpenedChannel:
         opened = await workflow.execute_local_activity_method(
             StoreActivities.open_channel, OpenChannel(self.config, origin, self.attributes), **activity_options.STORE
@@ -326,7 +316,7 @@ class ChannelWorkflow:
 
     async def _set_status(self, status: ChannelStatus, *, store: bool = True) -> None:
         self.status = status
-        self.attributes = self._attributes_for(status)
+        self.attributes = channel_attributes(self.config, status)
         if store:
             await workflow.execute_local_activity_method(
                 StoreActivities.set_channel_status,

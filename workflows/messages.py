@@ -141,6 +141,31 @@ class ChannelConfig:
     contact_name: str | None = None
     pre_engagement_data: str | None = None
     task_attributes: str | None = None
+    # A contact's channel whose attributes an API caller wrote (``attributes``): they stand, with
+    # Flex's ``status`` kept current, instead of the attributes the workflow builds.
+    attributes_written: bool = False
+
+
+@dataclass
+class ChannelChange:
+    """A REST caller's change to a channel: the fields given change, the others stay."""
+
+    friendly_name: str | None = None
+    unique_name: str | None = None
+    # JSON text.
+    attributes: str | None = None
+    # The channel's webhooks as stored (JSON list), and the integration they leave the channel.
+    webhooks_json: str | None = None
+    integration: Integration | None = None
+
+
+@dataclass
+class ChangeChannel:
+    """``change_channel``'s input: the change and the attributes the channel now shows."""
+
+    channel_sid: str
+    change: ChannelChange
+    attributes: str
 
 
 @dataclass

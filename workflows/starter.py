@@ -12,9 +12,11 @@ from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes
 from workflows.messages import (
+    ChannelChange,
     ChannelConfig,
     ChannelInput,
     ChannelState,
@@ -112,6 +114,25 @@ class ChannelClient:
                 result_type=ChannelState,
             )
         )
+
+    async def change(self, config: ChannelConfig, change: ChannelChange) -> ChannelState:
+        """A REST caller's change to the channel (a closed channel reopens to take it)."""
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                "change",
+                change,
+                start_workflow_operation=self._with_start(config, Origin.API),
+                result_type=ChannelState,
+            )
+        )
+
+    async def end(self, channel_sid: str, reason: str) -> None:
+        """Ends the channel's run, if one is open: the channel is being deleted."""
+        try:
+            await self.client.get_workflow_handle(channel_sid).terminate(reason=reason)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
 
     async def begin_outbound(self, config: ChannelConfig, start: OutboundStart) -> ChannelState:
         """Open the contact's channel (if need be) and begin an agent-initiated interaction."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Header, Query
+from fastapi import APIRouter, Depends, Form, Header, Query, Response
 from pydantic import Field
+from sqlalchemy import delete
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 
@@ -34,9 +35,18 @@ from api.twilio_shape import (
     not_found,
 )
 from switchboard.store.contacts import identity_hash
-from switchboard.store.models import Channel, Member, Message, Service, utcnow
+from switchboard.store.models import (
+    Channel,
+    ChannelAgent,
+    MediaObject,
+    Member,
+    Message,
+    MessageDelivery,
+    Service,
+    utcnow,
+)
 from workflows import sids
-from workflows.messages import InboundMessage, MemberSpec
+from workflows.messages import ChannelChange, InboundMessage, MemberSpec
 
 router = APIRouter(
     prefix="/v2/Services",
@@ -273,6 +283,75 @@ async def fetch_channel(
     return render_channel(call, await load_channel(session, service_sid, channel_sid))
 
 
+class ChannelUpdateForm(TwilioForm):
+    friendly_name: str | None = Field(None, alias="FriendlyName", max_length=256)
+    unique_name: str | None = Field(None, alias="UniqueName", max_length=256)
+    attributes: str | None = Field(None, alias="Attributes", max_length=16384)
+
+
+@router.post(
+    "/{service_sid}/Channels/{channel_sid}",
+    response_model=ChannelResource,
+    responses=error_responses(404, 409),
+)
+async def update_channel(
+    call: CallDep,
+    session: SessionDep,
+    channels: ChannelsDep,
+    service_sid: str,
+    channel_sid: str,
+    form: Annotated[ChannelUpdateForm, Form()],
+) -> dict[str, Any]:
+    """Functions write a task's SID into a channel's attributes here: the change goes through the
+    channel's workflow, which shows the attributes from then on."""
+    channel = await load_channel(session, service_sid, channel_sid)
+    if form.unique_name and form.unique_name != channel.unique_name:
+        taken = select(Channel.sid).where(Channel.service_sid == service_sid, Channel.unique_name == form.unique_name)
+        if (await session.exec(taken)).first():
+            raise TwilioError(409, f"Channel with provided unique name {form.unique_name} already exists", 50307)
+    change = ChannelChange(
+        friendly_name=form.friendly_name,
+        unique_name=form.unique_name,
+        attributes=None if form.attributes is None else json_text(form.attributes, "Attributes"),
+    )
+    await change_channel(call, session, channels, channel, change)
+    return render_channel(call, channel)
+
+
+async def change_channel(
+    call: RestCall, session: SessionDep, channels: ChannelsDep, channel: Channel, change: ChannelChange
+) -> None:
+    """Makes ``change`` through the channel's workflow; ``channel`` then shows it."""
+    config = await config_for_row(call.context, session, channel)
+    try:
+        await channels.change(config, change)
+    except WorkflowUpdateFailedError as exc:
+        raise update_failure(exc) from exc
+    await session.refresh(channel)
+
+
+@router.delete("/{service_sid}/Channels/{channel_sid}", status_code=204, responses=error_responses(404))
+async def delete_channel(
+    session: SessionDep,
+    channels: ChannelsDep,
+    service_sid: str,
+    channel_sid: str,
+) -> Response:
+    """Ends the channel's workflow, then deletes the channel with its members, messages, their
+    deliveries, its media and its agents. Tasks, Studio executions and agents' feeds keep their
+    history (they name the channel by SID)."""
+    channel = await load_channel(session, service_sid, channel_sid)
+    await channels.end(channel.sid, "the channel was deleted")
+    await session.exec(delete(MessageDelivery).where(col(MessageDelivery.channel_sid) == channel.sid))
+    await session.exec(delete(MediaObject).where(col(MediaObject.channel_sid) == channel.sid))
+    await session.exec(delete(Message).where(col(Message.channel_sid) == channel.sid))
+    await session.exec(delete(Member).where(col(Member.channel_sid) == channel.sid))
+    await session.exec(delete(ChannelAgent).where(col(ChannelAgent.channel_sid) == channel.sid))
+    await session.delete(channel)
+    await session.commit()
+    return Response(status_code=204)
+
+
 # --- members ----------------------------------------------------------------------------------
 
 
@@ -357,10 +436,17 @@ async def fetch_member(
     channel_sid: str,
     member_sid: str,
 ) -> dict[str, Any]:
+    return render_member(call, await load_member(call, session, service_sid, channel_sid, member_sid))
+
+
+async def load_member(
+    call: RestCall, session: SessionDep, service_sid: str, channel_sid: str, member_sid: str
+) -> Member:
+    """A channel's member by SID or, as Twilio allows, by identity."""
     channel = await load_channel(session, service_sid, channel_sid)
     if sids.is_sid(member_sid, sids.MEMBER):
         member = await session.get(Member, member_sid)
-    else:  # Twilio also accepts the identity here
+    else:
         query = select(Member).where(
             Member.channel_sid == channel.sid,
             Member.identity_hash == identity_hash(call.context.hasher, member_sid),
@@ -368,6 +454,43 @@ async def fetch_member(
         member = (await session.exec(query)).first()
     if member is None or member.channel_sid != channel.sid:
         raise not_found("Member", member_sid)
+    return member
+
+
+class MemberUpdateForm(TwilioForm):
+    role_sid: str | None = Field(None, alias="RoleSid")
+    last_consumed_message_index: int | None = Field(None, alias="LastConsumedMessageIndex", ge=0)
+    attributes: str | None = Field(None, alias="Attributes", max_length=16384)
+
+
+@router.post(
+    "/{service_sid}/Channels/{channel_sid}/Members/{member_sid}",
+    response_model=MemberResource,
+    responses=error_responses(404),
+)
+async def update_member(
+    call: CallDep,
+    session: SessionDep,
+    service_sid: str,
+    channel_sid: str,
+    member_sid: str,
+    form: Annotated[MemberUpdateForm, Form()],
+) -> dict[str, Any]:
+    """A member's read horizon (``LastConsumedMessageIndex``, stamped now) and attributes."""
+    member = await load_member(call, session, service_sid, channel_sid, member_sid)
+    now = utcnow()
+    if form.role_sid is not None:
+        member.role_sid = form.role_sid or None
+    if form.last_consumed_message_index is not None:
+        member.last_consumed_message_index = form.last_consumed_message_index
+        member.last_consumption_timestamp = now
+    if form.attributes is not None:
+        member.attributes_enc = call.context.cipher.encrypt(
+            json_text(form.attributes, "Attributes"), "member.attributes"
+        )
+    member.date_updated = now
+    session.add(member)
+    await session.commit()
     return render_member(call, member)
 
 
@@ -395,7 +518,7 @@ def render_message(call: RestCall, message: Message) -> dict[str, Any]:
         "date_created": iso(message.date_created),
         "date_updated": iso(message.date_updated),
         "last_updated_by": None,
-        "was_edited": False,
+        "was_edited": message.was_edited,
         "from": cipher.decrypt(message.author_enc, "message.author"),
         "body": cipher.decrypt_optional(message.body_enc, "message.body"),
         "index": message.index,
@@ -497,14 +620,68 @@ async def fetch_message(
     channel_sid: str,
     message_sid: str,
 ) -> dict[str, Any]:
+    return render_message(call, await load_message(session, service_sid, channel_sid, message_sid))
+
+
+async def load_message(session: SessionDep, service_sid: str, channel_sid: str, message_sid: str) -> Message:
+    """A channel's message by SID or by index (as the channel's ``last_message`` link has it)."""
     channel = await load_channel(session, service_sid, channel_sid)
-    if (
-        message_sid.isascii() and message_sid.isdigit() and len(message_sid) <= INDEX_DIGITS
-    ):  # the channel's last_message link addresses by index
+    if message_sid.isascii() and message_sid.isdigit() and len(message_sid) <= INDEX_DIGITS:
         query = select(Message).where(Message.channel_sid == channel.sid, Message.index == int(message_sid))
         message = (await session.exec(query)).first()
     else:
         message = await session.get(Message, message_sid)
     if message is None or message.channel_sid != channel.sid:
         raise not_found("Message", message_sid)
+    return message
+
+
+class MessageUpdateForm(TwilioForm):
+    body: str | None = Field(None, alias="Body", max_length=32768)
+    attributes: str | None = Field(None, alias="Attributes", max_length=16384)
+
+
+@router.post(
+    "/{service_sid}/Channels/{channel_sid}/Messages/{message_sid}",
+    response_model=MessageResource,
+    responses=error_responses(404),
+)
+async def update_message(
+    call: CallDep,
+    session: SessionDep,
+    service_sid: str,
+    channel_sid: str,
+    message_sid: str,
+    form: Annotated[MessageUpdateForm, Form()],
+) -> dict[str, Any]:
+    """Edits a stored message's body or attributes (what was already delivered stays delivered)."""
+    check_message_body(form.body)
+    message = await load_message(session, service_sid, channel_sid, message_sid)
+    cipher = call.context.cipher
+    if form.body is not None:
+        message.body_enc = cipher.encrypt(form.body, "message.body")
+        message.was_edited = True
+    if form.attributes is not None:
+        message.attributes_enc = cipher.encrypt(json_text(form.attributes, "Attributes"), "message.attributes")
+    message.date_updated = utcnow()
+    session.add(message)
+    await session.commit()
     return render_message(call, message)
+
+
+@router.delete(
+    "/{service_sid}/Channels/{channel_sid}/Messages/{message_sid}",
+    status_code=204,
+    responses=error_responses(404),
+)
+async def delete_message(session: SessionDep, service_sid: str, channel_sid: str, message_sid: str) -> Response:
+    """Deletes a message; the channel's other messages keep their indexes."""
+    message = await load_message(session, service_sid, channel_sid, message_sid)
+    await session.exec(delete(MessageDelivery).where(col(MessageDelivery.message_sid) == message.sid))
+    await session.delete(message)
+    channel = await session.get(Channel, message.channel_sid)
+    if channel is not None and channel.messages_count > 0:
+        channel.messages_count -= 1
+        session.add(channel)
+    await session.commit()
+    return Response(status_code=204)

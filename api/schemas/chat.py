@@ -150,3 +150,51 @@ class UploadedMedia(Resource):
     filename: str
     size: int
     url: str
+
+
+class ChannelWebhookResource(Resource):
+    """A channel's webhook (``studio``, ``webhook`` or ``trigger``)."""
+
+    sid: str
+    account_sid: str
+    service_sid: str
+    channel_sid: str
+    type: str
+    url: str
+    # The keys set of url, method, filters, triggers, flow_sid and retry_count.
+    configuration: dict[str, Any]
+    date_created: str
+    date_updated: str
+
+
+class ChannelWebhookPage(Resource):
+    webhooks: list[ChannelWebhookResource]
+    meta: PageMeta
+
+
+class InvitePage(Resource):
+    """A channel's invites: Switchboard sends none, so the list is empty."""
+
+    invites: list[dict[str, Any]]
+    meta: PageMeta
+
+
+class UserPage(Resource):
+    """A service's Chat users: Switchboard keeps none, so the list is empty."""
+
+    users: list[dict[str, Any]]
+    meta: PageMeta
+
+
+class RolePage(Resource):
+    """A service's Chat roles: Switchboard keeps none, so the list is empty."""
+
+    roles: list[dict[str, Any]]
+    meta: PageMeta
+
+
+class BindingPage(Resource):
+    """A service's push bindings: Switchboard keeps none, so the list is empty."""
+
+    bindings: list[dict[str, Any]]
+    meta: PageMeta

@@ -37,6 +37,8 @@ class Channel(SQLModel, table=True):
     members_count: int = 0
     messages_count: int = 0
     last_message_index: int | None = None
+    # The channel's webhooks (JSON list) once a caller changed them; None: those of its Flex Flow.
+    webhooks_json: str | None = None
     date_created: datetime = Field(default_factory=utcnow)
     date_updated: datetime = Field(default_factory=utcnow)
 
@@ -73,6 +75,8 @@ class Message(SQLModel, table=True):
     attributes_enc: str
     media_enc: str | None = None
     type: str = "text"
+    # Its body or attributes were changed after it was sent (Chat v2 message update).
+    was_edited: bool = False
     date_created: datetime = Field(default_factory=utcnow)
     date_updated: datetime = Field(default_factory=utcnow)
 

@@ -1,0 +1,71 @@
+"""A Chat v2 channel's webhooks: what they are until a caller changes them (the Studio webhook
+of its Flex Flow's integration, as Flex creates it), and the integration they leave the channel.
+
+A channel runs one integration: its first Studio webhook runs that flow on the customer's next
+message; otherwise its first ``webhook`` filtering ``onMessageSent`` gets the messages posted;
+otherwise the Flex Flow's task creation or external URL stays. ``trigger`` webhooks are kept
+and shown but call nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from switchboard.store.models import Channel
+from workflows import sids
+from workflows.messages import Integration
+
+MESSAGE_SENT = "onMessageSent"
+# Namespace of the SIDs of Flex's own Studio webhooks, which exist before any caller stores them.
+FLOW_WEBHOOK_NAMESPACE = uuid.UUID("6f1d7a52-3c1e-4a8f-9d55-0b7c2e4a91d3")
+
+
+def flow_webhooks(channel: Channel, flow_integration: Integration | None, now: str) -> list[dict[str, Any]]:
+    """The webhooks a channel has before a caller changes them: Flex gives a channel of a Studio
+    integration the webhook that runs its flow."""
+    if flow_integration is None or flow_integration.type != "studio" or not flow_integration.flow_sid:
+        return []
+    sid = sids.sid_from_uuid(sids.WEBHOOK, uuid.uuid5(FLOW_WEBHOOK_NAMESPACE, channel.sid))
+    return [
+        {
+            "sid": sid,
+            "type": "studio",
+            "flow_sid": flow_integration.flow_sid,
+            "filters": [MESSAGE_SENT],
+            "retry_count": 0,
+            "date_created": now,
+            "date_updated": now,
+        }
+    ]
+
+
+def channel_webhooks(channel: Channel, flow_integration: Integration | None, now: str) -> list[dict[str, Any]]:
+    """The channel's webhooks, as stored once changed or as its Flex Flow gives them."""
+    if channel.webhooks_json is None:
+        return flow_webhooks(channel, flow_integration, now)
+    stored: list[dict[str, Any]] = json.loads(channel.webhooks_json)
+    return stored
+
+
+def integration_of(webhooks: list[dict[str, Any]], flow_integration: Integration | None) -> Integration | None:
+    """The integration ``webhooks`` leave a channel whose Flex Flow runs ``flow_integration``."""
+    for hook in webhooks:
+        if hook["type"] == "studio" and hook.get("flow_sid"):
+            if flow_integration is not None and flow_integration.type == "studio":
+                return replace(flow_integration, flow_sid=hook["flow_sid"])
+            return Integration(type="studio", flow_sid=hook["flow_sid"])
+    for hook in webhooks:
+        if hook["type"] == "webhook" and hook.get("url") and MESSAGE_SENT in hook.get("filters", []):
+            return Integration(type="external", url=hook["url"], retry_count=hook.get("retry_count", 0))
+    if flow_integration is not None and flow_integration.type != "studio":
+        return flow_integration
+    return None
+
+
+def integration_for_channel(channel: Channel, flow_integration: Integration | None) -> Integration | None:
+    """The integration a channel row runs: its Flex Flow's until a caller changed its webhooks."""
+    if channel.webhooks_json is None:
+        return flow_integration
+    return integration_of(json.loads(channel.webhooks_json), flow_integration)
