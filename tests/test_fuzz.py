@@ -186,7 +186,7 @@ def test_no_operation_answers_a_server_error(
             sids.apply(case)
             session = bearer if case.path.startswith(BEARER_PATHS) else http
             checks = [not_a_server_error]
-            if case.path.startswith(CONFORMING_PATHS):
+            if case.path.startswith(CONFORMING_PATHS) and case.path not in BINARY_PATHS:
                 checks += [status_code_conformance, response_schema_conformance]
             response = case.call_and_validate(base_url=fuzzed.url, session=session, checks=checks, timeout=30)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
