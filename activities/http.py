@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from sqlmodel import col, select
@@ -44,6 +45,15 @@ WEBHOOK_TIMEOUT_SECONDS = 10.0
 # The wait before a post's first retry; each later retry waits twice as long.
 WEBHOOK_FIRST_RETRY_SECONDS = 1.0
 CHAT_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@dataclass
+class PostTarget:
+    """Where one message of a batch is posted: the integration or a trigger webhook."""
+
+    url: str
+    method: str
+    retry_count: int
 
 
 @dataclass
@@ -112,17 +122,31 @@ class HttpActivities:
             message = messages.get(index)
             if message is None:
                 # Retention deleted it while it waited: it is not sent after its time.
-                error: str | None = f"message {index} of the channel is no longer stored"
-                attempts, message_sid = 0, ""
-            else:
-                message_sid = message.sid
-                attempts, error = await self._post_with_retries(posts, self._chat_form(posts, message), done, failed)
-            if error is not None:
-                await self._record_failure(posts, message_sid, attempts, error)
+                error = f"message {index} of the channel is no longer stored"
+                url = posts.url or (posts.triggers[0].url if posts.triggers else "")
+                await self._record_failure(posts, url, "", 0, error)
                 failed += 1
+            else:
+                form = self._chat_form(posts, message)
+                missed = False
+                for target in self._targets(posts, form["Body"]):
+                    attempts, error_ = await self._post_with_retries(target, form, done, failed)
+                    if error_ is not None:
+                        await self._record_failure(posts, target.url, message.sid, attempts, error_)
+                        missed = True
+                failed += missed
             done += 1
             activity.heartbeat(done, failed)
         return PostedWebhooks(done - failed, failed)
+
+    def _targets(self, posts: ChatWebhookPosts, body: str) -> list[PostTarget]:
+        """Where a message goes: the integration (``posts.url``, every message) and each trigger
+        webhook whose keywords its body names, in the channel's order."""
+        targets = [PostTarget(posts.url, posts.method, posts.retry_count)] if posts.url else []
+        targets += [
+            PostTarget(hook.url, hook.method, hook.retry_count) for hook in posts.triggers if hook.fires_on(body)
+        ]
+        return targets
 
     async def _messages(self, channel_sid: str, indexes: list[int]) -> dict[int, Message]:
         async with self.db.session() as session:
@@ -147,44 +171,55 @@ class HttpActivities:
         }
 
     async def _post_with_retries(
-        self, posts: ChatWebhookPosts, form: dict[str, str], done: int, failed: int
+        self, target: PostTarget, form: dict[str, str], done: int, failed: int
     ) -> tuple[int, str | None]:
-        """(attempts made, the last attempt's error or None once the integration took it)."""
+        """(attempts made, the last attempt's error or None once the target took it)."""
         error: str | None = None
-        for attempt in range(posts.retry_count + 1):
+        for attempt in range(target.retry_count + 1):
             if attempt:
                 activity.heartbeat(done, failed)
                 await asyncio.sleep(WEBHOOK_FIRST_RETRY_SECONDS * 2 ** (attempt - 1))
-            error = await self._post(posts.url, form, attempt)
+            error = await self._post(target.url, form, attempt, target.method)
             if error is None:
                 return attempt + 1, None
-        return posts.retry_count + 1, error
+        return target.retry_count + 1, error
 
-    async def _post(self, url: str, form: Mapping[str, str], retry_count: int) -> str | None:
-        """One signed post; answers why it failed, or None once the integration took it."""
+    async def _post(self, url: str, form: Mapping[str, str], retry_count: int, method: str = "POST") -> str | None:
+        """One signed request (a POSTed form, or with ``GET`` the same parameters in the query
+        string, signed over the whole URL as Twilio signs a GET); answers why it failed, or None
+        once the target took it."""
         signed = {**form, "RetryCount": str(retry_count)}
         headers = {
-            "X-Twilio-Signature": RequestValidator(self.auth_token).compute_signature(url, signed),
             # The same on every try of this message: an integration drops a repeat it already took.
             "I-Twilio-Idempotency-Token": signed["MessageSid"],
         }
+        validator = RequestValidator(self.auth_token)
+        kwargs: dict[str, Any] = {}
+        if method == "GET":
+            url = f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(signed)}"
+            headers["X-Twilio-Signature"] = validator.compute_signature(url, {})
+        else:
+            headers["X-Twilio-Signature"] = validator.compute_signature(url, signed)
+            kwargs["data"] = signed
         try:
             response = await self.outbound.request(
-                "POST", url, data=signed, headers=headers, timeout_seconds=WEBHOOK_TIMEOUT_SECONDS
+                method, url, headers=headers, timeout_seconds=WEBHOOK_TIMEOUT_SECONDS, **kwargs
             )
         except httpx.HTTPError as exc:
             return f"{url}: {exc.__class__.__name__}: {exc}"
         return None if response.is_success else f"{url} answered HTTP {response.status_code}"
 
-    async def _record_failure(self, posts: ChatWebhookPosts, message_sid: str, attempts: int, error: str) -> None:
-        """Once per message: an attempt retried after recording it, before its heartbeat, finds
-        the row."""
+    async def _record_failure(
+        self, posts: ChatWebhookPosts, url: str, message_sid: str, attempts: int, error: str
+    ) -> None:
+        """Once per message and URL: an attempt retried after recording it, before its
+        heartbeat, finds the row."""
         async with self.db.write_session() as session:
             recorded = await session.exec(
                 select(IntegrationFailure.id).where(
                     IntegrationFailure.channel_sid == posts.channel_sid,
                     IntegrationFailure.message_sid == message_sid,
-                    IntegrationFailure.url == posts.url,
+                    IntegrationFailure.url == url,
                 )
             )
             if message_sid and recorded.first() is not None:
@@ -194,7 +229,7 @@ class HttpActivities:
                     flex_flow_sid=posts.flex_flow_sid,
                     channel_sid=posts.channel_sid,
                     message_sid=message_sid,
-                    url=posts.url,
+                    url=url,
                     attempts=attempts,
                     error=error[:1000],
                 )

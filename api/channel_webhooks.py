@@ -2,9 +2,11 @@
 of its Flex Flow's integration, as Flex creates it), and the integration they leave the channel.
 
 A channel runs one integration: its first Studio webhook runs that flow on the customer's next
-message; otherwise its first ``webhook`` filtering ``onMessageSent`` gets the messages posted;
-otherwise the Flex Flow's task creation or external URL stays. ``trigger`` webhooks are kept
-and shown but call nothing."""
+message; otherwise its first ``webhook`` filtering ``onMessageSent`` gets the messages posted (by
+its ``method``); otherwise the Flex Flow's task creation or external URL stays. Besides, each
+``trigger`` webhook gets the messages whose body names one of its keywords
+(``TriggerWebhook.fires_on``). The channel row keeps the webhooks once changed, so a run that
+starts later (a closed long-lived channel reopening) runs them too."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 
 from switchboard.store.models import Channel
 from workflows import sids
-from workflows.messages import Integration
+from workflows.messages import Integration, TriggerWebhook
 
 MESSAGE_SENT = "onMessageSent"
 # Namespace of the SIDs of Flex's own Studio webhooks, which exist before any caller stores them.
@@ -58,7 +60,12 @@ def integration_of(webhooks: list[dict[str, Any]], flow_integration: Integration
             return Integration(type="studio", flow_sid=hook["flow_sid"])
     for hook in webhooks:
         if hook["type"] == "webhook" and hook.get("url") and MESSAGE_SENT in hook.get("filters", []):
-            return Integration(type="external", url=hook["url"], retry_count=hook.get("retry_count", 0))
+            return Integration(
+                type="external",
+                url=hook["url"],
+                method=hook.get("method") or "POST",
+                retry_count=hook.get("retry_count", 0),
+            )
     if flow_integration is not None and flow_integration.type != "studio":
         return flow_integration
     return None
@@ -69,3 +76,24 @@ def integration_for_channel(channel: Channel, flow_integration: Integration | No
     if channel.webhooks_json is None:
         return flow_integration
     return integration_of(json.loads(channel.webhooks_json), flow_integration)
+
+
+def triggers_of(webhooks: list[dict[str, Any]]) -> list[TriggerWebhook]:
+    """The ``trigger`` webhooks among ``webhooks``, as the channel runs them."""
+    return [
+        TriggerWebhook(
+            url=hook["url"],
+            triggers=list(hook["triggers"]),
+            method=hook.get("method") or "POST",
+            retry_count=hook.get("retry_count", 0),
+        )
+        for hook in webhooks
+        if hook["type"] == "trigger" and hook.get("url") and hook.get("triggers")
+    ]
+
+
+def triggers_for_channel(channel: Channel) -> list[TriggerWebhook]:
+    """The ``trigger`` webhooks a channel row runs (a Flex Flow gives none)."""
+    if channel.webhooks_json is None:
+        return []
+    return triggers_of(json.loads(channel.webhooks_json))

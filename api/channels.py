@@ -14,13 +14,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from api.channel_webhooks import integration_for_channel
+from api.channel_webhooks import integration_for_channel, triggers_for_channel
 from api.deps import AppContext
-from api.twilio_shape import CONFLICT, TwilioError
+from api.twilio_shape import CONFLICT, UNIQUE_NAME_TAKEN, TwilioError
 from switchboard.store.contacts import address_hash, current_channel_sid
 from switchboard.store.models import Channel, Contact, FlexFlow
 from workflows import sids
-from workflows.messages import ChannelConfig, Integration
+from workflows.messages import ChannelConfig, ChannelStatus, Integration
 
 T = TypeVar("T")
 
@@ -46,9 +46,17 @@ def integration_for(flow: FlexFlow | None) -> Integration | None:
 async def contact_config(context: AppContext, session: AsyncSession, flow: FlexFlow, address: str) -> ChannelConfig:
     """The config of the channel the customer at ``address`` currently talks on through ``flow``."""
     contact_hash = address_hash(context.hasher, address)
+    channel_sid = await current_channel_sid(session, context.hasher, flow.sid, contact_hash)
+    # A channel that exists runs the webhooks a caller left it (a long-lived channel reopening
+    # after it closed); a new one, or the next channel a closed short-lived one hands the message
+    # to, its Flex Flow's integration.
+    channel = await session.get(Channel, channel_sid)
+    if channel is not None and not channel.long_lived and channel.status == ChannelStatus.INACTIVE:
+        channel = None
+    integration = integration_for(flow)
     return _config(
         context,
-        channel_sid=await current_channel_sid(session, context.hasher, flow.sid, contact_hash),
+        channel_sid=channel_sid,
         service_sid=flow.chat_service_sid,
         channel_type=flow.channel_type,
         long_lived=flow.long_lived,
@@ -56,7 +64,8 @@ async def contact_config(context: AppContext, session: AsyncSession, flow: FlexF
         contact_address=address,
         contact_hash=contact_hash,
         friendly_name=address,
-        integration=integration_for(flow),
+        integration=integration if channel is None else integration_for_channel(channel, integration),
+        triggers=[] if channel is None else triggers_for_channel(channel),
         flow_address=flow.contact_identity,
     )
 
@@ -94,6 +103,7 @@ async def config_for_row(context: AppContext, session: AsyncSession, channel: Ch
         type=channel.type,
         created_by=channel.created_by,
         integration=integration_for_channel(channel, integration_for(flow)),
+        triggers=triggers_for_channel(channel),
         flow_address=flow.contact_identity if flow else None,
     )
 
@@ -127,7 +137,9 @@ def update_failure(exc: WorkflowUpdateFailedError) -> TwilioError:
     """A channel workflow's refusal of an update, in Twilio's error shape."""
     cause = exc.cause
     if isinstance(cause, ApplicationError):
-        status = 409 if cause.type in ("ChannelClosed", "UniqueNameTaken", "ConversationTaken") else 400
+        if cause.type == "UniqueNameTaken":
+            return TwilioError(409, cause.message, UNIQUE_NAME_TAKEN)
+        status = 409 if cause.type in ("ChannelClosed", "ConversationTaken") else 400
         return TwilioError(status, cause.message, CONFLICT if status == 409 else None)
     return TwilioError(500, f"the channel refused the change: {cause}", 20500)
 

@@ -5,23 +5,40 @@ longer run the flow; a ``webhook`` filtering ``onMessageSent`` gets them posted 
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from switchboard.fake_provider import FakeTwilio
 from tests.helpers.flows import create_flow
 from tests.helpers.messages import conversation, text
-from tests.helpers.recording import RecordingServer
-from tests.helpers.stack import Stack, eventually, new_phone
+from tests.helpers.recording import Recorded, RecordingServer, Reply
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
 
 WELCOME = "Welcome! An agent will be with you shortly."
+
+
+@pytest.fixture(scope="module")
+def quick_sending(make_stack: StackFactory, fake_twilio: FakeTwilio) -> Stack:
+    """A stack that sends SMS through ``fake_twilio`` and closes channels after two quiet seconds."""
+    return make_stack(
+        twilio_auth_token=fake_twilio.auth_token,
+        twilio_account_sid=fake_twilio.account_sid,
+        twilio_api_url=fake_twilio.url,
+        channel_inactivity_seconds=2.0,
+    )
 
 
 def welcome_definition() -> dict[str, Any]:
@@ -252,3 +269,209 @@ def test_deleting_the_studio_webhook_hands_the_conversation_off(sending: Stack, 
 def executions_ended(client: Client, flow_sid: str, count: int) -> None:
     executions = client.studio.v2.flows(flow_sid).executions.list()
     assert len(executions) == count and all(e.status == "ended" for e in executions), executions
+
+
+def received(outside: RecordingServer, path: str, count: int) -> list[Recorded]:
+    """The requests ``path`` got, once it got ``count`` of them."""
+
+    def check() -> list[Recorded]:
+        requests = outside.received(path)
+        assert len(requests) >= count, requests
+        return requests
+
+    return eventually(check)
+
+
+def signed_by(stack: Stack, url: str, params: dict[str, str], request: Recorded) -> bool:
+    """Whether ``request`` carries the account's signature of ``url`` and ``params``, as Twilio
+    signs its webhooks."""
+    validator = RequestValidator(stack.settings.auth_token)
+    return bool(validator.validate(url, params, request.headers["X-Twilio-Signature"]))
+
+
+def test_a_reopened_contact_channel_keeps_the_webhooks_a_caller_set(
+    quick_sending: Stack, outside: RecordingServer
+) -> None:
+    """A long-lived channel closes for inactivity after the hand-off (Studio webhook deleted, a
+    ``webhook`` added); the customer's next message reopens it with those webhooks, not with its
+    Flex Flow's Studio integration."""
+    stack = quick_sending
+    client = stack.twilio()
+    customer = new_phone()
+    flow_sid = create_flow(stack, welcome_definition())
+    with stack.http() as http:
+        service = stack.create_service(http)
+        flex_flow = stack.create_flex_flow(
+            http, service, LongLived="true", IntegrationType="studio", **{"Integration.FlowSid": flow_sid}
+        )
+        number = str(flex_flow["contact_identity"])
+        text(stack, http, number, customer, "hello")
+        assert conversation(http, service, 2) == [(customer, "hello"), (number, WELCOME)]
+        [channel] = client.chat.v2.services(service).channels.list()
+        eventually(lambda: executions_ended(client, flow_sid, 1))
+        assert remove_studio_webhook(client, service, channel.sid)
+        webhooks = client.chat.v2.services(service).channels(channel.sid).webhooks
+        bridge = webhooks.create(
+            type="webhook", configuration_url=f"{outside.url}/reopened", configuration_filters=["onMessageSent"]
+        )
+
+        def closed() -> None:
+            fetched = client.chat.v2.services(service).channels(channel.sid).fetch()
+            assert json.loads(fetched.attributes)["status"] == "INACTIVE"
+
+        eventually(closed)
+        eventually(lambda: workflow_completed(stack, channel.sid))
+        text(stack, http, number, customer, "back again")
+        [post] = received(outside, "/reopened", 1)
+        assert post.form["Body"] == "back again" and post.form["ChannelSid"] == channel.sid
+        assert conversation(http, service, 3)[2:] == [(customer, "back again")]
+        assert len(client.studio.v2.flows(flow_sid).executions.list()) == 1
+        assert [w.sid for w in webhooks.list()] == [bridge.sid]
+
+
+def workflow_completed(stack: Stack, channel_sid: str) -> None:
+    """The channel's run ended (so the next message starts a new one)."""
+
+    async def status(temporal: Any) -> str:
+        return str((await temporal.get_workflow_handle(channel_sid).describe()).status.name)
+
+    assert stack.call(status) == "COMPLETED"
+
+
+def test_trigger_webhooks_post_the_messages_naming_their_keywords(stack: Stack, outside: RecordingServer) -> None:
+    """A ``trigger`` webhook gets, in order and once each, the messages whose body holds one of
+    its keywords (a whole word, in any case), in Chat's webhook shape, signed; retried
+    ``RetryCount`` times with the same idempotency token; ``Method=GET`` puts the parameters in
+    the query string."""
+    client = stack.twilio()
+    service = client.chat.v2.services.create(friendly_name="triggers")
+    channel = client.chat.v2.services(service.sid).channels.create()
+    webhooks = client.chat.v2.services(service.sid).channels(channel.sid).webhooks
+    outside.script("/keywords", Reply(status=500), Reply())
+    webhooks.create(
+        type="trigger",
+        configuration_url=f"{outside.url}/keywords",
+        configuration_triggers=["help", "talk to agent"],
+        configuration_retry_count=1,
+    )
+    webhooks.create(
+        type="trigger",
+        configuration_url=f"{outside.url}/keywords-get?source=chat",
+        configuration_method="GET",
+        configuration_triggers=["refund"],
+    )
+    messages = client.chat.v2.services(service.sid).channels(channel.sid).messages
+    bodies = ["I need HELP, please", "helpful tips", "Can I talk to AGENT now?", "refund!", "nothing here"]
+    sent = [messages.create(body=body, from_="customer", x_twilio_webhook_enabled="true") for body in bodies]
+    messages.create(body="help (not for the webhooks)", from_="customer")
+
+    posts = received(outside, "/keywords", 3)
+    # The first post failed once and was tried again: same message, same idempotency token.
+    assert [p.form["Body"] for p in posts] == [bodies[0], bodies[0], bodies[2]]
+    assert [p.form["RetryCount"] for p in posts] == ["0", "1", "0"]
+    assert [p.headers["I-Twilio-Idempotency-Token"] for p in posts] == [sent[0].sid, sent[0].sid, sent[2].sid]
+    assert all(p.method == "POST" for p in posts)
+    first = posts[0].form
+    assert first["EventType"] == "onMessageSent" and first["ChannelSid"] == channel.sid
+    assert (first["InstanceSid"], first["MessageSid"], first["Index"], first["From"]) == (
+        service.sid,
+        sent[0].sid,
+        "0",
+        "customer",
+    )
+    assert signed_by(stack, f"{outside.url}/keywords", first, posts[0])
+
+    [get] = received(outside, "/keywords-get", 1)
+    assert get.method == "GET" and get.body == b""
+    query = {name: values[0] for name, values in get.query.items()}
+    assert query["Body"] == "refund!" and query["MessageSid"] == sent[3].sid and query["source"] == "chat"
+    params = {name: value for name, value in query.items() if name != "source"}
+    assert signed_by(stack, f"{outside.url}/keywords-get?source=chat&{urlencode(params)}", {}, get)
+    # Nothing else came: the other messages named no keyword, the last asked for no webhooks.
+    eventually(lambda: channel_idle(client, service.sid, channel.sid))
+    assert len(outside.received("/keywords")) == 3 and len(outside.received("/keywords-get")) == 1
+
+
+def channel_idle(client: Client, service_sid: str, channel_sid: str) -> None:
+    assert client.chat.v2.services(service_sid).channels(channel_sid).fetch().messages_count == 6
+
+
+def test_a_webhook_with_method_get_gets_the_messages_in_its_query_string(
+    stack: Stack, outside: RecordingServer
+) -> None:
+    client = stack.twilio()
+    service = client.chat.v2.services.create(friendly_name="get hooks")
+    channel = client.chat.v2.services(service.sid).channels.create()
+    client.chat.v2.services(service.sid).channels(channel.sid).webhooks.create(
+        type="webhook",
+        configuration_url=f"{outside.url}/by-get",
+        configuration_method="GET",
+        configuration_filters=["onMessageSent"],
+    )
+    messages = client.chat.v2.services(service.sid).channels(channel.sid).messages
+    sent = [messages.create(body=f"line {i}", from_="bob", x_twilio_webhook_enabled="true") for i in range(2)]
+    requests = received(outside, "/by-get", 2)
+    assert [r.method for r in requests] == ["GET", "GET"]
+    queries = [{name: values[0] for name, values in r.query.items()} for r in requests]
+    assert [(q["Body"], q["MessageSid"], q["EventType"]) for q in queries] == [
+        ("line 0", sent[0].sid, "onMessageSent"),
+        ("line 1", sent[1].sid, "onMessageSent"),
+    ]
+    assert signed_by(stack, f"{outside.url}/by-get?{urlencode(queries[0])}", {}, requests[0])
+
+
+def concurrently(*calls: Callable[[], Any]) -> list[Any]:
+    """Runs ``calls`` at once on threads; answers each one's result or the exception it raised."""
+    start = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(position: int, call: Callable[[], Any]) -> None:
+        start.wait()
+        try:
+            results[position] = call()
+        except Exception as exc:
+            results[position] = exc
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def one_success_one_conflict(results: list[Any]) -> None:
+    conflicts = [r for r in results if isinstance(r, TwilioRestException)]
+    assert len(conflicts) == 1, results
+    assert (conflicts[0].status, conflicts[0].code) == (409, 50307), conflicts[0]
+    assert "unique name" in conflicts[0].msg
+
+
+RACE_ROUNDS = 6
+
+
+def test_racing_for_a_unique_name_gives_one_channel_a_409(stack: Stack) -> None:
+    """Two callers set the same ``UniqueName`` at once (two updates, or a create and an
+    update): one wins, the other gets Twilio's 409 (code 50307), never a 500."""
+    client = stack.twilio()
+    service = client.chat.v2.services.create(friendly_name="races")
+    channels = client.chat.v2.services(service.sid).channels
+    for round_ in range(RACE_ROUNDS):
+        first, second = channels.create(), channels.create()
+        name = f"updates-{round_}"
+        results = concurrently(
+            functools.partial(channels(first.sid).update, unique_name=name),
+            functools.partial(channels(second.sid).update, unique_name=name),
+        )
+        one_success_one_conflict(results)
+        winner = next(r for r in results if not isinstance(r, Exception))
+        assert channels(name).fetch().sid == winner.sid
+
+        name = f"create-{round_}"
+        results = concurrently(
+            functools.partial(channels.create, unique_name=name),
+            functools.partial(channels(first.sid).update, unique_name=name),
+        )
+        one_success_one_conflict(results)
+        winner = next(r for r in results if not isinstance(r, Exception))
+        assert channels(name).fetch().sid == winner.sid

@@ -52,12 +52,13 @@ def webhook(retry_count: int) -> ActivityOptions:
     }
 
 
-def webhook_batch(posts: int, retry_count: int) -> RemoteActivityOptions:
-    """A batch of posts to an external integration. It retries (a lost worker, a database blink)
-    until done: the posts' own retries and recorded failures happen inside it, and it heartbeats
-    its progress after every post."""
+def webhook_batch(posts: int, attempts: int) -> RemoteActivityOptions:
+    """A batch of posts to an external integration (and trigger webhooks), ``attempts`` at most
+    per message (each target's ``retry_count`` + 1, added up). It retries (a lost worker, a
+    database blink) until done: the posts' own retries and recorded failures happen inside it,
+    and it heartbeats its progress after every post."""
     return {
-        "start_to_close_timeout": timedelta(seconds=60 + posts * (retry_count + 1) * WEBHOOK_ATTEMPT_SECONDS),
+        "start_to_close_timeout": timedelta(seconds=60 + posts * attempts * WEBHOOK_ATTEMPT_SECONDS),
         "heartbeat_timeout": timedelta(seconds=30),
         "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60)),
     }

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.store import StoreActivities
 
 # The config fields a change may set.
-CHANGEABLE = ("friendly_name", "unique_name", "attributes", "attributes_written", "integration")
+CHANGEABLE = ("friendly_name", "unique_name", "attributes", "attributes_written", "integration", "triggers")
 
 
 def contact_attributes(config: ChannelConfig, status: ChannelStatus) -> str:
@@ -61,6 +61,7 @@ async def apply_change(config: ChannelConfig, status: ChannelStatus, change: Cha
         changed.attributes_written = True
     if change.webhooks_json is not None:
         changed.integration = change.integration
+        changed.triggers = list(change.triggers or [])
     attributes = channel_attributes(changed, status)
     await workflow.execute_local_activity_method(
         StoreActivities.change_channel,

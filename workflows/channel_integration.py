@@ -99,6 +99,10 @@ class ConversationIntegration:
         if not message.runs_integration:
             return
         config = self.config
+        integration = config.integration
+        external = integration is not None and integration.type == "external" and bool(integration.url)
+        if not external and any(hook.fires_on(message.body) for hook in config.triggers):
+            self.posts.queue(stored.index)  # its trigger webhooks get it, whatever else runs
         reply = Reply(message, stored, config.channel_sid, config.service_sid, config.flow_address)
         if self.studio.running:
             # A running execution (whatever started it) hears every message: each send-and-wait
@@ -106,11 +110,10 @@ class ConversationIntegration:
             # is stored, or while the flow is busy or resuming elsewhere, is never ignored.
             self.studio.hear(reply)
             return
-        integration = config.integration
         if integration is None:
             return
-        if integration.type == "external" and integration.url:
-            self.posts.post(message, stored)
+        if external:
+            self.posts.post(message, stored)  # with its trigger webhooks' posts, if any
             return
         if self.tasks.open_task_sid is not None:
             return  # the conversation is with an agent

@@ -1,5 +1,6 @@
 """A channel's external integration: each new message is posted to the integration's URL, in the
-order stored.
+order stored; and its trigger webhooks: a message whose body names a keyword is posted to each
+trigger webhook it fires, in the same queue (one order, one mechanism).
 
 Posts go out in batches of queued message indexes, one activity each, and a run may continue as
 new with posts queued (they are carried). Runs that began before batches existed replay with one
@@ -79,7 +80,12 @@ class IntegrationOutbox:
             if not self.in_flight:
                 self.legacy.drain(self._post_one)
             return
-        self.batches.put([stored.index])
+        self.queue(stored.index)
+
+    def queue(self, index: int) -> None:
+        """The stored message at ``index`` is to be posted (to the integration and the trigger
+        webhooks it fires)."""
+        self.batches.put([index])
         self.resume()
 
     def resume(self) -> None:
@@ -88,25 +94,34 @@ class IntegrationOutbox:
 
     async def _post_batch(self, batch: list[int]) -> bool:
         integration = self.config.integration
-        if integration is None or integration.url is None:
-            return True  # the channel's webhook was removed: what it had queued is not posted
+        if integration is not None and integration.url is not None and integration.type == "external":
+            url, method, retry_count = integration.url, integration.method, integration.retry_count
+        else:
+            url, method, retry_count = "", "POST", 0
+        triggers = self.config.triggers
+        if not url and not triggers:
+            return True  # the channel's webhooks were removed: what they had queued is not posted
+        # Each message is posted to the integration and to every trigger webhook (at most).
+        attempts = (retry_count + 1 if url else 0) + sum(hook.retry_count + 1 for hook in triggers)
         try:
             await workflow.execute_activity_method(
                 HttpActivities.post_chat_webhooks,
                 ChatWebhookPosts(
-                    integration.url,
-                    integration.retry_count,
+                    url,
+                    retry_count,
                     self.config.flex_flow_sid,
                     self.config.channel_sid,
                     self.config.service_sid,
                     batch,
+                    method=method,
+                    triggers=list(triggers),
                 ),
-                **activity_options.webhook_batch(len(batch), integration.retry_count),
+                **activity_options.webhook_batch(len(batch), attempts),
             )
         except ActivityError as exc:
             # Not expected (the activity retries until done): the posts stay queued and are
             # posted again after a pause.
-            workflow.logger.error("posting to %s stopped: %s", integration.url, failure_message(exc))
+            workflow.logger.error("posting to %s stopped: %s", url or "trigger webhooks", failure_message(exc))
             await asyncio.sleep(POST_PAUSE_SECONDS)
             return False
         return True

@@ -3,6 +3,7 @@ query answers and activity inputs/outputs of the channel workflow."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -103,6 +104,8 @@ class Integration:
     type: str  # studio | external | task
     flow_sid: str | None = None
     url: str | None = None
+    # How an ``external`` integration calls ``url``: POST (a form) or GET (a query string).
+    method: str = "POST"
     workspace_sid: str | None = None
     workflow_sid: str | None = None
     channel: str | None = None
@@ -110,6 +113,27 @@ class Integration:
     timeout: int = 86400
     creation_on_message: bool = False
     retry_count: int = 3
+
+
+@dataclass
+class TriggerWebhook:
+    """A channel's ``trigger`` webhook: the messages whose body names one of its keywords are
+    posted to ``url`` in Chat's webhook shape."""
+
+    url: str
+    triggers: list[str]
+    method: str = "POST"
+    retry_count: int = 0
+
+    def fires_on(self, body: str | None) -> bool:
+        """A keyword (a word or a phrase) stands in the body as a whole, in any case."""
+        if not body:
+            return False
+        return any(
+            re.search(rf"(?<!\w){re.escape(keyword.strip())}(?!\w)", body, re.IGNORECASE)
+            for keyword in self.triggers
+            if keyword.strip()
+        )
 
 
 @dataclass
@@ -144,6 +168,8 @@ class ChannelConfig:
     # A contact's channel whose attributes an API caller wrote (``attributes``): they stand, with
     # Flex's ``status`` kept current, instead of the attributes the workflow builds.
     attributes_written: bool = False
+    # The channel's ``trigger`` webhooks (alongside its integration).
+    triggers: list[TriggerWebhook] = field(default_factory=list)
 
 
 @dataclass
@@ -157,6 +183,7 @@ class ChannelChange:
     # The channel's webhooks as stored (JSON list), and the integration they leave the channel.
     webhooks_json: str | None = None
     integration: Integration | None = None
+    triggers: list[TriggerWebhook] | None = None
 
 
 @dataclass
@@ -333,6 +360,10 @@ class ChatWebhookPosts:
     service_sid: str
     # Indexes of the channel's stored messages, in posting order.
     indexes: list[int]
+    method: str = "POST"
+    # The channel's trigger webhooks: each also gets the messages whose body names a keyword.
+    # ``url`` is empty when only they post.
+    triggers: list[TriggerWebhook] = field(default_factory=list)
 
 
 @dataclass

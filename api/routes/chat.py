@@ -27,6 +27,7 @@ from api.schemas.chat import (
 )
 from api.schemas.resources import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import (
+    UNIQUE_NAME_TAKEN,
     TwilioError,
     TwilioForm,
     check_message_body,
@@ -220,6 +221,16 @@ async def load_channel(session: SessionDep, service_sid: str, channel_sid: str) 
     return channel
 
 
+async def unique_name_holder(session: SessionDep, service_sid: str, unique_name: str) -> str | None:
+    """The SID of the service's channel named ``unique_name``, if one is."""
+    taken = select(Channel.sid).where(Channel.service_sid == service_sid, Channel.unique_name == unique_name)
+    return (await session.exec(taken)).first()
+
+
+def unique_name_taken(unique_name: str) -> TwilioError:
+    return TwilioError(409, f"Channel with provided unique name {unique_name} already exists", UNIQUE_NAME_TAKEN)
+
+
 @router.post(
     "/{service_sid}/Channels",
     status_code=201,
@@ -234,10 +245,8 @@ async def create_channel(
     form: Annotated[ChannelForm, Form()],
 ) -> dict[str, Any]:
     await load_service(session, service_sid)
-    if form.unique_name:
-        taken = select(Channel.sid).where(Channel.service_sid == service_sid, Channel.unique_name == form.unique_name)
-        if (await session.exec(taken)).first():
-            raise TwilioError(409, f"Channel with provided unique name {form.unique_name} already exists", 50307)
+    if form.unique_name and await unique_name_holder(session, service_sid, form.unique_name):
+        raise unique_name_taken(form.unique_name)
     config = config_for_new_channel(
         call.context,
         sids.new_sid(sids.CHANNEL),
@@ -251,6 +260,10 @@ async def create_channel(
     try:
         await channels.open(config)
     except WorkflowUpdateFailedError as exc:
+        # A concurrent caller took the name between the check and the insert: the new channel's
+        # workflow fails to store its row (the database's unique constraint decides).
+        if form.unique_name and await unique_name_holder(session, service_sid, form.unique_name):
+            raise unique_name_taken(form.unique_name) from exc
         raise update_failure(exc) from exc
     channel = await session.get(Channel, config.channel_sid)
     assert channel is not None, "the channel workflow answers only once its row exists"
@@ -305,10 +318,9 @@ async def update_channel(
     """Functions write a task's SID into a channel's attributes here: the change goes through the
     channel's workflow, which shows the attributes from then on."""
     channel = await load_channel(session, service_sid, channel_sid)
-    if form.unique_name and form.unique_name != channel.unique_name:
-        taken = select(Channel.sid).where(Channel.service_sid == service_sid, Channel.unique_name == form.unique_name)
-        if (await session.exec(taken)).first():
-            raise TwilioError(409, f"Channel with provided unique name {form.unique_name} already exists", 50307)
+    name = form.unique_name
+    if name and name != channel.unique_name and await unique_name_holder(session, service_sid, name):
+        raise unique_name_taken(name)
     change = ChannelChange(
         friendly_name=form.friendly_name,
         unique_name=form.unique_name,

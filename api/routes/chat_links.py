@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Form, Response
 from pydantic import Field
 
-from api.channel_webhooks import channel_webhooks, integration_of
+from api.channel_webhooks import channel_webhooks, integration_of, triggers_of
 from api.channels import integration_for
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import change_channel, load_channel, load_service
@@ -106,7 +106,11 @@ async def store_webhooks(
     flow_integration: Integration | None,
 ) -> None:
     """The channel's webhooks become ``webhooks``; its workflow runs the integration they leave."""
-    change = ChannelChange(webhooks_json=json.dumps(webhooks), integration=integration_of(webhooks, flow_integration))
+    change = ChannelChange(
+        webhooks_json=json.dumps(webhooks),
+        integration=integration_of(webhooks, flow_integration),
+        triggers=triggers_of(webhooks),
+    )
     await change_channel(call, session, channels, channel, change)
 
 
