@@ -9,7 +9,8 @@ batch rather than per message. The batch names messages by index and reads them 
 which keeps workflow histories and continue-as-new inputs small whatever the bodies weigh. Each
 post is retried ``retry_count`` times (1 s, 2 s, 4 s) within the activity; what still fails is
 recorded at ``IntegrationFailures`` and the batch goes on. Progress is heartbeated after every
-post, so an attempt retried after a lost worker starts after the last post it finished; every post
+post (a message's post to each of its targets: the integration, then the trigger webhooks it
+fires), so an attempt retried after a lost worker starts after the last post it finished; every post
 carries ``I-Twilio-Idempotency-Token`` (the message SID, the same on every try) for the one that was
 in flight."""
 
@@ -113,10 +114,11 @@ class HttpActivities:
 
     @activity.defn(name="post_chat_webhooks")
     async def post_chat_webhooks(self, posts: ChatWebhookPosts) -> PostedWebhooks:
-        """Posts the batch in order, each once the one before it was taken or recorded as failed.
-        Heartbeat details: (posts finished, of which failed)."""
-        done, failed = resumed_progress(activity.info().heartbeat_details)
-        remaining = posts.indexes[done:]
+        """Posts the batch in order, each once the one before it was taken or recorded as failed;
+        a message goes to the integration and then to each trigger webhook it fires. Heartbeat
+        details (``Progress``): messages finished, of which failed, and how far the next one got."""
+        progress = Progress.resumed(activity.info().heartbeat_details)
+        remaining = posts.indexes[progress.done :]
         messages = await self._messages(posts.channel_sid, remaining)
         for index in remaining:
             message = messages.get(index)
@@ -125,19 +127,20 @@ class HttpActivities:
                 error = f"message {index} of the channel is no longer stored"
                 url = posts.url or (posts.triggers[0].url if posts.triggers else "")
                 await self._record_failure(posts, url, "", 0, error)
-                failed += 1
+                progress.missed = True
             else:
                 form = self._chat_form(posts, message)
-                missed = False
-                for target in self._targets(posts, form["Body"]):
-                    attempts, error_ = await self._post_with_retries(target, form, done, failed)
+                # Targets an earlier attempt finished (heartbeated) are not posted again.
+                for target in self._targets(posts, form["Body"])[progress.targets :]:
+                    attempts, error_ = await self._post_with_retries(target, form, progress)
                     if error_ is not None:
                         await self._record_failure(posts, target.url, message.sid, attempts, error_)
-                        missed = True
-                failed += missed
-            done += 1
-            activity.heartbeat(done, failed)
-        return PostedWebhooks(done - failed, failed)
+                        progress.missed = True
+                    progress.targets += 1
+                    activity.heartbeat(*progress.details())
+            progress.next_message()
+            activity.heartbeat(*progress.details())
+        return PostedWebhooks(progress.done - progress.failed, progress.failed)
 
     def _targets(self, posts: ChatWebhookPosts, body: str) -> list[PostTarget]:
         """Where a message goes: the integration (``posts.url``, every message) and each trigger
@@ -171,13 +174,13 @@ class HttpActivities:
         }
 
     async def _post_with_retries(
-        self, target: PostTarget, form: dict[str, str], done: int, failed: int
+        self, target: PostTarget, form: dict[str, str], progress: Progress
     ) -> tuple[int, str | None]:
         """(attempts made, the last attempt's error or None once the target took it)."""
         error: str | None = None
         for attempt in range(target.retry_count + 1):
             if attempt:
-                activity.heartbeat(done, failed)
+                activity.heartbeat(*progress.details())
                 await asyncio.sleep(WEBHOOK_FIRST_RETRY_SECONDS * 2 ** (attempt - 1))
             error = await self._post(target.url, form, attempt, target.method)
             if error is None:
@@ -257,8 +260,29 @@ class HttpActivities:
         return [self.http_call, self.post_chat_webhook, self.post_chat_webhooks, self.record_webhook_failure]
 
 
-def resumed_progress(details: Sequence[Any]) -> tuple[int, int]:
-    """(posts finished, of which failed) as an earlier attempt of the batch heartbeated them."""
-    if len(details) < 2:
-        return 0, 0
-    return int(details[0]), int(details[1])
+@dataclass
+class Progress:
+    """How far a batch of posts got: messages finished (``done``), of which ``failed`` (a post
+    recorded as failed), and of the next message the targets finished and whether one failed."""
+
+    done: int = 0
+    failed: int = 0
+    targets: int = 0
+    missed: bool = False
+
+    @classmethod
+    def resumed(cls, details: Sequence[Any]) -> Progress:
+        """As an earlier attempt of the batch heartbeated it (older attempts sent two values)."""
+        if len(details) < 2:
+            return cls()
+        if len(details) < 4:
+            return cls(int(details[0]), int(details[1]))
+        return cls(int(details[0]), int(details[1]), int(details[2]), bool(details[3]))
+
+    def next_message(self) -> None:
+        self.done += 1
+        self.failed += self.missed
+        self.targets, self.missed = 0, False
+
+    def details(self) -> tuple[int, int, int, bool]:
+        return self.done, self.failed, self.targets, self.missed

@@ -207,6 +207,8 @@ def test_webhook_resource_validates_and_round_trips(stack: Stack, outside: Recor
         {"type": "studio"},  # no flow
         {"type": "webhook"},  # no URL
         {"type": "trigger", "configuration_url": f"{outside.url}/t"},  # no triggers
+        {"type": "trigger", "configuration_url": f"{outside.url}/t", "configuration_triggers": [" "]},
+        {"type": "trigger", "configuration_url": f"{outside.url}/t", "configuration_triggers": ["x" * 249]},
         {"type": "studio", "configuration_flow_sid": "FWnot-a-sid"},
         {"type": "webhook", "configuration_url": "ftp://bridge.example"},
     ):

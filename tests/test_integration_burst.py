@@ -28,7 +28,7 @@ from tests.helpers.recording import RecordingServer, Reply
 from tests.helpers.stack import LOOPBACK_NETWORKS, Stack, StackFactory, eventually, new_phone
 from workflows import sids
 from workflows.channel import ChannelWorkflow
-from workflows.messages import AppendMessages, ChatWebhookPosts, InboundMessage, NewMessage
+from workflows.messages import AppendMessages, ChatWebhookPosts, InboundMessage, NewMessage, TriggerWebhook
 from workflows.starter import ChannelClient
 
 TOTAL = 3000
@@ -171,10 +171,60 @@ async def test_a_retried_batch_resumes_after_the_posts_it_finished_and_records_w
             ("four", "0"),
         ]
         assert (result.posted, result.failed) == (4, 1)  # the two before, three and four; two failed
-        assert beats[-1] == (5, 1)
+        assert beats[-1] == (5, 1, 0, False)
         async with db.session() as session:
             [failure] = (await session.exec(select(IntegrationFailure))).all()
         assert failure.message_sid == news[2].sid and failure.attempts == 2 and "HTTP 500" in failure.error
+    finally:
+        await outbound.aclose()
+        await db.dispose()
+
+
+async def test_a_retried_batch_posts_the_trigger_webhooks_a_message_still_owes(
+    tmp_path: Any, outside: RecordingServer
+) -> None:
+    """A message goes to the integration, then to each trigger webhook it fires. The attempt
+    before this one finished message 0 and message 1's post to the integration: this one posts
+    message 1 to its trigger webhook only, then message 2 (which fires none) to the integration."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'triggers.db'}")
+    outbound = OutboundClient.from_setting(LOOPBACK_NETWORKS)
+    try:
+        await migrate(db.engine)
+        cipher = Cipher.from_setting(f"k1:{key()}")
+        service_sid, channel_sid = sids.new_sid(sids.SERVICE), sids.new_sid(sids.CHANNEL)
+        async with db.write_session() as session:
+            session.add(Service(sid=service_sid, friendly_name="triggers"))
+            await session.flush()
+            session.add(Channel(sid=channel_sid, service_sid=service_sid, attributes_enc=cipher.encrypt("{}", "x")))
+            await session.commit()
+        store = StoreActivities(db, cipher, KeyedHasher.from_setting(key()), cast(ChannelClient, None))
+        bodies = ["help", "Help me", "thanks"]
+        news = [
+            NewMessage(sids.new_sid(sids.MESSAGE), InboundMessage(str(n), "+15550001", b)) for n, b in enumerate(bodies)
+        ]
+        await ActivityEnvironment().run(store.append_messages, AppendMessages(channel_sid, service_sid, news))
+        bot, trigger = f"/bot-{secrets.token_hex(4)}", f"/trigger-{secrets.token_hex(4)}"
+        posts = ChatWebhookPosts(
+            f"{outside.url}{bot}",
+            0,
+            None,
+            channel_sid,
+            service_sid,
+            [0, 1, 2],
+            triggers=[TriggerWebhook(f"{outside.url}{trigger}", ["help"], "GET")],
+        )
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, heartbeat_details=[1, 0, 1, False])
+        beats: list[tuple[Any, ...]] = []
+        env.on_heartbeat = lambda *details: beats.append(details)
+
+        result = await env.run(HttpActivities(db, "token", outbound, cipher).post_chat_webhooks, posts)
+
+        assert [r.query["Body"] for r in outside.received(trigger)] == [["Help me"]]
+        assert [r.form["Body"] for r in outside.received(bot)] == ["thanks"]
+        assert outside.received(trigger)[0].headers["I-Twilio-Idempotency-Token"] == news[1].sid
+        assert (result.posted, result.failed) == (3, 0)
+        assert beats == [(1, 0, 2, False), (2, 0, 0, False), (2, 0, 1, False), (3, 0, 0, False)]
     finally:
         await outbound.aclose()
         await db.dispose()

@@ -35,6 +35,8 @@ router = APIRouter(
 WEBHOOKS = "/{service_sid}/Channels/{channel_sid}/Webhooks"
 # Twilio takes up to five trigger strings per webhook.
 MAX_TRIGGERS = 5
+# Twilio refuses an empty keyword and one longer than 248 characters.
+MAX_TRIGGER_LENGTH = 248
 CONFIGURATION_KEYS = ("url", "method", "filters", "triggers", "flow_sid", "retry_count")
 
 
@@ -95,6 +97,9 @@ def configure(hook: dict[str, Any], form: WebhookConfigurationForm) -> None:
             raise invalid("Configuration.Url", "must be an absolute http(s) URL")
     if hook["type"] == "trigger" and not hook.get("triggers"):
         raise invalid("Configuration.Triggers", "is required for a trigger webhook")
+    for keyword in hook.get("triggers") or []:
+        if not keyword.strip() or len(keyword) > MAX_TRIGGER_LENGTH:
+            raise invalid("Configuration.Triggers", f"takes keywords of 1 to {MAX_TRIGGER_LENGTH} characters")
 
 
 async def store_webhooks(
