@@ -134,6 +134,7 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
             outbound,
             desk_grace_seconds=settings.desk_disconnect_grace_seconds,
             desk_disconnect_activity=settings.desk_disconnect_activity,
+            time_zone=settings.taskrouter_time_zone,
         ).all(),
         *HttpActivities(db, settings.auth_token, outbound, cipher, settings.function_urls).all(),
         *RetentionActivities(db, cipher, client, settings.task_queue, settings.retention_days).all(),

@@ -108,6 +108,8 @@ class RoutingActivities:
     # What happens to an agent whose desk closed (``desk_presence``): the operator's settings.
     desk_grace_seconds: float = 30.0
     desk_disconnect_activity: str = "Offline"
+    # The zone TaskRouter's time of day variables read in where a filter names none.
+    time_zone: str = "UTC"
 
     @property
     def routing(self) -> RoutingClient:
@@ -173,6 +175,7 @@ class RoutingActivities:
                 for w in flows
             },
             channels={c.unique_name: c.sid for c in channels},
+            time_zone=self.time_zone,
             events_filter=[e.strip() for e in workspace.events_filter.split(",") if e.strip()]
             if workspace.events_filter
             else None,

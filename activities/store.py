@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from switchboard.observability import count_messages_in
-from switchboard.store.contacts import contact_channel_sid, identity_hash
+from switchboard.store.contacts import identity_hash, move_to_next_channel
 from switchboard.store.crypto import Cipher, KeyedHasher
 from switchboard.store.db import Database
 from switchboard.store.feed import add_for_channel
@@ -358,11 +358,7 @@ class StoreActivities:
                 )
             if contact.current_channel_sid != config.channel_sid:
                 return contact.current_channel_sid
-            contact.sequence += 1
-            contact.current_channel_sid = contact_channel_sid(
-                self.hasher, config.flex_flow_sid, config.contact_hash, contact.sequence
-            )
-            contact.date_updated = utcnow()
+            move_to_next_channel(self.hasher, contact)
             session.add(contact)
             await session.commit()
             return contact.current_channel_sid

@@ -36,6 +36,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from twilio.request_validator import RequestValidator
 
+from bench.processes import cpu_sample
 from bench.raw_workflow import RawChannel
 from switchboard.devstack import BackgroundStack, start_dev_server, wait_until_ready
 from switchboard.settings import Settings, generate_dev_secrets
@@ -226,7 +227,7 @@ def main() -> None:
     with bench_stack(args.database_url, in_process=args.in_process) as (settings, url):
         figures = asyncio.run(run_benchmark(url, settings, args.channels, args.messages, args.concurrency))
 
-    accepted, stored, webhook, to_store, raw = figures
+    accepted, stored, webhook, to_store, raw, cpu_ms = figures
     print(f"Switchboard webhook ingest: {args.channels} channels x {args.messages} messages = {total}")
     print(f"  machine              {os.cpu_count()} cores, {platform.platform()}, Python {sys.version.split()[0]}")
     print(f"  concurrency          {args.concurrency} webhook calls in flight")
@@ -246,6 +247,8 @@ def main() -> None:
     print(f"  ratio accepted / raw {accepted / raw:8.2f}")
     print("  lost / duplicated    0 / 0, every customer's messages in send order on one channel")
     print(f"  mean webhook latency {1000 * statistics.fmean(webhook):8.1f} ms")
+    per_process = ", ".join(f"{role} {ms:.2f} ms" for role, ms in sorted(cpu_ms.items()))
+    print(f"  CPU per message      {per_process}   (bench: the load generator and the store check)")
 
 
 @contextlib.contextmanager
@@ -346,8 +349,9 @@ def log_tails(logs: Path, lines: int = 20) -> str:
 
 async def run_benchmark(
     url: str, settings: Settings, channels: int, messages: int, concurrency: int
-) -> tuple[float, float, list[float], list[float], float]:
+) -> tuple[float, float, list[float], list[float], float, dict[str, float]]:
     service_sid, to = await setup_flow(url, settings)
+    before = cpu_sample()
     timings = await drive_webhooks(settings, url, to, channels, messages, concurrency)
     total = channels * messages
     accepted = total / (timings.last_accepted - timings.first_sent)
@@ -356,9 +360,15 @@ async def run_benchmark(
         to_store, last_stored = await wait_until_stored(db, service_sid, timings, deadline_seconds=300)
     finally:
         await db.dispose()
+    # CPU time each process spent from the first send to the last message stored (the store
+    # check's reads included), per message: what scaling out needs per process kind.
+    after = cpu_sample()
+    cpu_ms: dict[str, float] = {}
+    for proc, spent in after.items():
+        cpu_ms[proc.role] = cpu_ms.get(proc.role, 0.0) + 1000 * (spent - before.get(proc, 0.0)) / total
     stored = total / (last_stored - timings.first_sent)
     raw = await raw_signal_with_start(settings, channels, messages, concurrency)
-    return accepted, stored, timings.latencies, to_store, raw
+    return accepted, stored, timings.latencies, to_store, raw, cpu_ms
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard.outbound_http import OutboundPolicy
+from workflows.routing.expressions import time_zone
 
 SECRETS_FILE = "secrets.json"
 # The fields a secrets file may supply; anything else in it is ignored.
@@ -160,6 +161,10 @@ class Settings(BaseSettings):
     # the default 120 s reservation timeout a closed desk would otherwise hold every chat for.
     desk_disconnect_grace_seconds: float = Field(30.0, gt=0, le=3600)
     desk_disconnect_activity: str = Field("Offline", min_length=1)
+    # The time zone (IANA name) TaskRouter expressions read ``taskrouter.currentTime``,
+    # ``currentHour``, ``currentMin`` and ``dayOfWeek`` in, for filters that name no ``time_zone``:
+    # UTC, as at TaskRouter.
+    taskrouter_time_zone: str = "UTC"
     # An open desk renews its lease every third of this; a desk whose API replica died without
     # closing it counts as gone once its lease runs out.
     desk_presence_lease_seconds: float = Field(60.0, ge=1, le=3600)
@@ -221,6 +226,12 @@ class Settings(BaseSettings):
     @classmethod
     def _allowed_networks_parse(cls, value: str) -> str:
         OutboundPolicy.parse(value)  # ValueError names the entry it could not read
+        return value
+
+    @field_validator("taskrouter_time_zone")
+    @classmethod
+    def _time_zone_exists(cls, value: str) -> str:
+        time_zone(value)  # ValueError names the zone it does not know
         return value
 
     @field_validator("studio_function_urls")

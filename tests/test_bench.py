@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-# The three start their own stacks; run side by side, the test takes as long as the slowest.
+# Each starts its own stack; run side by side, the test takes as long as the slowest.
 RUNS = {
     "idle_channels": ["--channels", "20", "--probe", "3"],
     "long_history": ["--messages", "60"],
     "multiprocess_throughput": ["--channels", "3", "--messages", "5"],
+    "history_cost": ["--channels", "2", "--messages", "3", "--pace", "0.2", "--external"],
 }
 
 
@@ -73,3 +74,12 @@ def test_multiprocess_throughput(outputs: dict[str, str]) -> None:
     assert figure(out, "ratio multi / single") > 0
     assert figure(out, "raw signal-with-start") > 0
     assert "lost / duplicated    0 / 0 in both" in out
+
+
+def test_history_cost(outputs: dict[str, str]) -> None:
+    out = outputs["history_cost"]
+    assert "2 channels x 3 messages" in out
+    # Every stored message costs its channel workflow at least a signal and a store append.
+    assert figure(out, "channel workflows") >= 1
+    assert figure(out, "raw signal-with-start") > 0
+    assert "external, loopback endpoint" in out

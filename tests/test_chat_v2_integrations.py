@@ -273,6 +273,26 @@ def executions_ended(client: Client, flow_sid: str, count: int) -> None:
     assert len(executions) == count and all(e.status == "ended" for e in executions), executions
 
 
+def test_a_customer_writing_after_their_channel_was_deleted_gets_a_new_one(stack: Stack) -> None:
+    """Functions delete a finished conversation's channel; the customer's next text opens a new
+    channel that runs the Flex Flow's flow again, and nothing of the old one comes back."""
+    client = stack.twilio()
+    flow_sid = create_flow(stack, welcome_definition())
+    customer = new_phone()
+    with stack.http() as http:
+        service = stack.create_service(http)
+        flex_flow = stack.create_flex_flow(http, service, IntegrationType="studio", **{"Integration.FlowSid": flow_sid})
+        number = str(flex_flow["contact_identity"])
+        text(stack, http, number, customer, "first visit")
+        assert [body for _, body in conversation(http, service, 2)] == ["first visit", WELCOME]
+        [old] = client.chat.v2.services(service).channels.list()
+        assert client.chat.v2.services(service).channels(old.sid).delete() is True
+        text(stack, http, number, customer, "back again")
+        assert [body for _, body in conversation(http, service, 2)] == ["back again", WELCOME]
+    [new] = client.chat.v2.services(service).channels.list()
+    assert new.sid != old.sid
+
+
 def received(outside: RecordingServer, path: str, count: int) -> list[Recorded]:
     """The requests ``path`` got, once it got ``count`` of them."""
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -329,3 +331,40 @@ def test_a_target_order_by_ranks_workers_before_idle_time_and_those_without_the_
     assert offers(state, now=10.0) == [Offer("WT1", "WKjunior")]
     del state.workers["WKjunior"], state.workers["WKsenior"]
     assert offers(state, now=10.0) == [Offer("WT1", "WKunrated")]
+
+
+def test_skip_if_counts_the_targets_unavailable_workers_and_those_in_one_activity() -> None:
+    """TaskRouter's skip variables: ``workers.available``, ``workers.unavailable`` and
+    ``workers.<Activity SID>``, over the workers the target's queue admits."""
+
+    def placed(skip_if: str, *workers: RoutedWorker) -> str | None:
+        targets = [{"queue": SUPPORT, "skip_if": skip_if}, {"queue": SALES}]
+        state = snapshot(*workers, filters=[{"expression": "1==1", "targets": targets}])
+        placement = route(state, task("WT1", queue=None))
+        return placement.queue_sid if placement else None
+
+    one_off = (worker("WKa", "support", available=False), worker("WKb", "support"), worker("WKc", "sales"))
+    assert placed("workers.unavailable >= 1", *one_off) == SALES
+    assert placed("workers.unavailable >= 2", *one_off) == SUPPORT  # WKc is not in the support queue
+    assert placed("workers.WAoff == 1 AND workers.WAon == 1", *one_off) == SALES
+    assert placed("workers.WAon == 0", *one_off) == SUPPORT
+    assert placed("workers.WAoff > 0", worker("WKb", "support")) == SUPPORT  # nobody in that activity
+
+
+def test_time_of_day_reads_the_filters_time_zone_then_the_workspaces() -> None:
+    """TaskRouter's clock is UTC; a filter's ``time_zone`` (or the workspace's) moves it. Kolkata is
+    UTC+05:30, so its minute is never the UTC minute; two minutes allow for the clock ticking."""
+    local = datetime.now(ZoneInfo("Asia/Kolkata")).minute
+    minute = f"taskrouter.currentMin IN [{local}, {(local + 1) % 60}]"
+    in_kolkata = {"expression": minute, "time_zone": "Asia/Kolkata", "targets": [{"queue": SUPPORT}]}
+    in_utc = {"expression": minute, "targets": [{"queue": SALES}]}
+    by_filter = snapshot(filters=[in_utc, in_kolkata], default_filter={"queue": FALLBACK})
+    assert route(by_filter, task("WT1", queue=None)) == Route(1, 0, SUPPORT, {"queue": SUPPORT})
+    # The same expression without a zone: UTC, no match.
+    assert route(snapshot(filters=[in_utc], default_filter={"queue": FALLBACK}), task("WT2", queue=None)) == Route(
+        None, 0, FALLBACK, None
+    )
+    # The workspace's zone applies to filters that name none.
+    by_workspace = snapshot(filters=[in_utc], default_filter={"queue": FALLBACK})
+    by_workspace.config.time_zone = "Asia/Kolkata"
+    assert route(by_workspace, task("WT3", queue=None)) == Route(0, 0, SALES, {"queue": SALES})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -511,3 +512,20 @@ def test_the_function_url_setting_is_checked() -> None:
     for bad in ("[1]", "{nope", json.dumps({"XX1": "https://a"}), json.dumps({FUNCTION: "ftp://a"})):
         with pytest.raises(ValueError):
             parse_function_urls(bad)
+
+
+def test_now_in_a_template_is_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``{{ 'now' | date: ... }}`` (flows use it for opening hours) reads UTC, as Studio does, and in
+    a workflow its clock: never the worker machine's local zone, which would differ between replays."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30: its minute is never UTC's
+    time.tzset()
+    try:
+        before = datetime.now(UTC)
+        minute = render("{{ 'now' | date: '%M' }}", {})
+        after = datetime.now(UTC)
+        assert minute in {before.strftime("%M"), after.strftime("%M")}
+        seconds = int(render("{{ 'today' | date: '%s' }}", {}))
+        assert int(before.timestamp()) <= seconds <= int(after.timestamp())
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -4,6 +4,7 @@ trigger, with a local HTTP endpoint, routing tasks and the reply timeout."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -354,3 +355,42 @@ def test_a_flow_runs_to_a_task_on_postgresql(
     task = eventually(lambda: routing.task_for(channel_sid))
     assert json.loads(task.attributes)["name"] == "Grace Hopper"
     assert len(only_execution_once_ended(stack, flow_sid).steps.list()) == 6
+
+
+def test_a_flow_reads_the_time_of_day_at_the_workflows_clock(stack: Stack) -> None:
+    """Opening hours written as Liquid (``{{ 'now' | date: '%H' }}`` then a numeric split) run at
+    the workflow's clock, in UTC."""
+    definition = {
+        "description": "hours",
+        "initial_state": "Trigger",
+        "flags": {"allow_concurrent_calls": True},
+        "states": [
+            {
+                "name": "Trigger",
+                "type": "trigger",
+                "transitions": [{"event": "incomingMessage"}, {"event": "incomingRequest", "next": "hour"}],
+                "properties": {},
+            },
+            {
+                "name": "hour",
+                "type": "set-variables",
+                "transitions": [{"event": "next", "next": "tell"}],
+                "properties": {"variables": [{"key": "hour", "value": "{{ 'now' | date: '%H' | plus: 0 }}"}]},
+            },
+            {
+                "name": "tell",
+                "type": "send-message",
+                "transitions": [{"event": "sent"}, {"event": "failed"}],
+                "properties": {"body": "It is {{ flow.variables.hour }} o'clock UTC ({{ 'today' | date: '%Y' }})."},
+            },
+        ],
+    }
+    flow_sid = create_flow(stack, definition)
+    customer = new_phone()
+    with stack.http() as http:
+        service, number = sms_flex_flow(stack, http, flow_sid)
+        before = datetime.now(UTC)
+        stack.twilio().studio.v2.flows(flow_sid).executions.create(to=customer, from_=number)
+        [(_, said)] = conversation(http, service, 1)
+        after = datetime.now(UTC)
+    assert said in {f"It is {t.hour} o'clock UTC ({t.year})." for t in (before, after)}, said

@@ -343,6 +343,58 @@ def test_task_queues_listed_by_the_worker_attributes_they_target(stack: Stack) -
         assert status == 400 and message.startswith(f"Invalid parameter {problem}"), message
 
 
+def test_workers_listed_by_expression_or_queue_and_queues_by_worker(stack: Stack) -> None:
+    """The Workers list's ``TargetWorkersExpression`` (attributes plus the worker's ``sid``,
+    ``friendly_name``, ``activity_sid`` and ``activity_name``), ``TaskQueueSid`` and
+    ``TaskQueueName``, and the TaskQueues list's ``WorkerSid``: what Flex plugins' transfer
+    directories call."""
+    client = taskrouter(stack)
+    ws = client.taskrouter.v1.workspaces.create(friendly_name="directory")
+    workspace = client.taskrouter.v1.workspaces(ws.sid)
+    activities = {a.friendly_name: a.sid for a in workspace.activities.list()}
+    everyone = workspace.task_queues.create(friendly_name="Everyone").sid
+    support = workspace.task_queues.create(friendly_name="Support", target_workers="skills HAS 'support'").sid
+    idle = workspace.task_queues.create(friendly_name="Idle", target_workers="worker.activity_name == 'Available'").sid
+    amy, bob, cyd = (
+        workspace.workers.create(
+            friendly_name=name,
+            attributes=json.dumps({"skills": skills, "level": level}),
+            activity_sid=activities[activity],
+        ).sid
+        for name, skills, level, activity in (
+            ("amy", ["support"], 4, "Available"),
+            ("bob", ["sales"], 2, "Available"),
+            ("cyd", ["support", "sales"], 1, "Offline"),
+        )
+    )
+
+    def workers(**filters: Any) -> list[str]:
+        return [w.sid for w in workspace.workers.list(**filters)]
+
+    assert workers(target_workers_expression="skills HAS 'support'") == [amy, cyd]
+    assert workers(target_workers_expression="level > 1 AND worker.activity_name == 'Available'") == [amy, bob]
+    assert workers(target_workers_expression=f"worker.sid != '{amy}' AND friendly_name != 'cyd'") == [bob]
+    assert workers(target_workers_expression="worker.friendly_name IN ['amy', 'cyd']", page_size=1) == [amy, cyd]
+    assert workers(task_queue_sid=support) == [amy, cyd]
+    assert workers(task_queue_name="Idle") == [amy, bob]
+    assert workers(task_queue_sid=support, available=True) == [amy]
+    assert workers(task_queue_name="No such queue") == []
+
+    def queues(worker_sid: str) -> list[str]:
+        return [q.sid for q in workspace.task_queues.list(worker_sid=worker_sid)]
+
+    assert queues(amy) == [everyone, support, idle]
+    assert queues(cyd) == [everyone, support]
+
+    for call, problem in (
+        (partial(workspace.workers.list, target_workers_expression="skills HAS"), "TargetWorkersExpression: "),
+        (partial(workspace.workers.list, task_queue_sid="WQ" + "0" * 32), "TaskQueueSid: "),
+        (partial(workspace.task_queues.list, worker_sid="WK" + "0" * 32), "WorkerSid: "),
+    ):
+        status, message = refusal(call)
+        assert status in (400, 404) and problem in message, message
+
+
 def insert_tasks(stack: Stack, tasks: Sequence[Task | TaskQueue]) -> None:
     async def insert(_client: Any) -> None:
         db = Database(stack.settings.resolved_database_url)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from twilio.base.exceptions import TwilioRestException
@@ -148,6 +150,36 @@ def test_an_empty_target_uses_the_default_filter_queue(stack: Stack) -> None:
     assert contact.offered_to(task.sid) == amy.sid
 
 
+def test_a_filters_time_zone_decides_its_day_of_the_week(stack: Stack) -> None:
+    """TaskRouter's clock is UTC; a filter's ``time_zone`` reads it in another zone. Kiritimati
+    (UTC+14) is always one or two days ahead of Pago Pago (UTC-11), so the filter in Pago Pago never
+    sees Kiritimati's day (or the next, allowing for midnight passing during the test)."""
+    contact = Contact(stack, "flex_default")
+    kiritimati = datetime.now(ZoneInfo("Pacific/Kiritimati"))
+    days = [(kiritimati + timedelta(days=n)).strftime("%a") for n in (0, 1)]
+    expression = f"taskrouter.dayOfWeek IN {json.dumps(days)}"
+    routing = {
+        "filters": [
+            {
+                "expression": expression,
+                "time_zone": "Pacific/Pago_Pago",
+                "targets": [{"queue": contact.queues["Sales"]}],
+            },
+            {
+                "expression": expression,
+                "time_zone": "Pacific/Kiritimati",
+                "targets": [{"queue": contact.queues["Support"]}],
+            },
+        ],
+        "default_filter": {"queue": contact.queues["Everyone"]},
+    }
+    contact.workspace.workflows(contact.workflow.sid).update(configuration=json.dumps({"task_routing": routing}))
+    task = contact.create_task(type="support")
+    assert task.task_queue_sid == contact.queues["Support"]
+    amy = contact.add_worker("amy", "support")
+    assert contact.offered_to(task.sid) == amy.sid
+
+
 @pytest.mark.parametrize(
     ("routing", "problem"),
     [
@@ -197,6 +229,10 @@ def test_an_empty_target_uses_the_default_filter_queue(stack: Stack) -> None:
                 }
             },
             "task_routing.filters[0].targets[0]: give known_worker_sid or known_worker_friendly_name, not both",
+        ),
+        (
+            {"task_routing": {"filters": [{"time_zone": "Mars/Olympus", "targets": [{"queue": "$Everyone"}]}]}},
+            "task_routing.filters[0].time_zone: 'Mars/Olympus' is not an IANA time zone name",
         ),
     ],
 )

@@ -35,7 +35,7 @@ from api.twilio_shape import (
     iso,
     not_found,
 )
-from switchboard.store.contacts import identity_hash
+from switchboard.store.contacts import identity_hash, retire_contact_channel
 from switchboard.store.models import (
     Channel,
     ChannelAgent,
@@ -344,6 +344,7 @@ async def change_channel(
 
 @router.delete("/{service_sid}/Channels/{channel_sid}", status_code=204, responses=error_responses(404))
 async def delete_channel(
+    call: CallDep,
     session: SessionDep,
     channels: ChannelsDep,
     service_sid: str,
@@ -351,8 +352,14 @@ async def delete_channel(
 ) -> Response:
     """Ends the channel's workflow, then deletes the channel with its members, messages, their
     deliveries, its media and its agents. Tasks, Studio executions and agents' feeds keep their
-    history (they name the channel by SID)."""
+    history (they name the channel by SID). A contact's next message opens a new channel: the
+    contact moves on first, so webhooks from then on address the new one."""
     channel = await load_channel(session, service_sid, channel_sid)
+    if channel.flex_flow_sid and channel.contact_hash:
+        await retire_contact_channel(
+            session, call.context.hasher, channel.flex_flow_sid, channel.contact_hash, channel.sid
+        )
+        await session.commit()
     await channels.end(channel.sid, "the channel was deleted")
     await session.exec(delete(MessageDelivery).where(col(MessageDelivery.channel_sid) == channel.sid))
     await session.exec(delete(MediaObject).where(col(MediaObject.channel_sid) == channel.sid))

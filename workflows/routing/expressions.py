@@ -46,10 +46,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 from itertools import takewhile
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from temporalio import workflow
 
@@ -121,7 +122,8 @@ class _Missing:
 _MISSING: Final = _Missing()
 
 
-# TaskRouter's time of day variables (``taskrouter.<name>``), in UTC as TaskRouter documents them.
+# TaskRouter's time of day variables (``taskrouter.<name>``): in UTC as TaskRouter documents them,
+# unless a filter's ``time_zone`` or the workspace's (the operator's setting) says otherwise.
 # ``currentMin`` is the documented name of the minute; ``currentMinute`` is taken as well.
 TIME_VARIABLES: Final = ("currentTime", "currentHour", "currentMin", "currentMinute", "dayOfWeek")
 # The fields of ``worker.channel.<task channel unique name>``, as the Worker Channel resource has them.
@@ -131,8 +133,18 @@ WORKER_FIELDS: Final = ("sid", "activity_sid", "activity_name", "channel")
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
+def time_zone(name: str) -> tzinfo:
+    """The zone an IANA name (``Europe/Berlin``, ``UTC``) stands for; ValueError when unknown."""
+    if name == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as unknown:
+        raise ValueError(f"{name!r} is not an IANA time zone name (e.g. 'Europe/Berlin')") from unknown
+
+
 def time_variables(now: datetime) -> dict[str, Any]:
-    """``taskrouter.*`` at ``now`` (a UTC time): ``currentTime`` HHMM as a number (1830),
+    """``taskrouter.*`` at ``now`` (in the zone it reads in): ``currentTime`` HHMM as a number (1830),
     ``currentHour`` and ``currentMin`` as numbers (TaskRouter's examples compare them with numbers),
     ``dayOfWeek`` Mon..Sun."""
     return {

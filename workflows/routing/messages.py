@@ -68,6 +68,9 @@ class WorkspaceConfig:
     channels: dict[str, str]
     # The event types posted to ``event_callback_url`` (None: all).
     events_filter: list[str] | None = None
+    # The time zone (IANA name) expressions read ``taskrouter.currentTime`` etc. in, unless a
+    # filter names its own: the operator's setting, UTC by default as at TaskRouter.
+    time_zone: str = "UTC"
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.routing.expressions import ExpressionError, parse_expression, time_variables
+from workflows.routing.expressions import ExpressionError, parse_expression, time_variables, time_zone
 from workflows.routing.messages import DeskPresence, RoutedTask, RoutedWorker, RoutingSnapshot, WorkspaceConfig
 
 logger = logging.getLogger(__name__)
@@ -49,10 +49,10 @@ class Offer:
     worker_sid: str
 
 
-def matches(text: str | None, attributes: dict[str, Any], **scopes: dict[str, Any]) -> bool:
+def matches(text: str | None, attributes: dict[str, Any], zone: str = "UTC", **scopes: dict[str, Any]) -> bool:
     """Whether an expression holds (no expression: it does), with TaskRouter's time of day
-    variables at the workflow's clock. One that does not parse matches nothing: the API refuses
-    those, so only a stale configuration gets here."""
+    variables at the workflow's clock in time zone ``zone``. One that does not parse matches
+    nothing: the API refuses those, so only a stale configuration gets here."""
     if not text:
         return True
     try:
@@ -65,7 +65,17 @@ def matches(text: str | None, attributes: dict[str, Any], **scopes: dict[str, An
         return False
     # The router's clock keeps its runs deterministic; elsewhere (tests of these rules) the wall clock.
     now = workflow.now() if workflow.in_workflow() else datetime.now(UTC)
-    return expression.evaluate(attributes, taskrouter=time_variables(now.astimezone(UTC)), **scopes)
+    return expression.evaluate(attributes, taskrouter=time_variables(now.astimezone(time_zone(zone))), **scopes)
+
+
+def filter_zone(config: WorkspaceConfig, workflow_sid: str, filter_index: int | None) -> str:
+    """The time zone a filter's expressions read the time of day in: its own ``time_zone``, else
+    the workspace's (UTC, as TaskRouter, unless the operator set another)."""
+    filters = (
+        config.workflows[workflow_sid].task_routing.get("filters") or [] if workflow_sid in config.workflows else []
+    )
+    own = filters[filter_index].get("time_zone") if filter_index is not None and filter_index < len(filters) else None
+    return own if isinstance(own, str) and own else config.time_zone
 
 
 def targets(config: WorkspaceConfig, workflow_sid: str, filter_index: int | None) -> list[dict[str, Any]]:
@@ -161,7 +171,8 @@ def route(snapshot: RoutingSnapshot, task: RoutedTask) -> Route | None:
     filter_index = task.filter_index
     if task.queue_sid is None and filter_index is None:
         for index, candidate in enumerate(spec.task_routing.get("filters") or []):
-            if matches(candidate.get("expression") or "1==1", task.attributes, task=task.attributes):
+            zone = filter_zone(config, task.workflow_sid, index)
+            if matches(candidate.get("expression") or "1==1", task.attributes, zone, task=task.attributes):
                 filter_index = index
                 break
     listed = targets(config, task.workflow_sid, filter_index)
@@ -188,8 +199,15 @@ def _skipped(snapshot: RoutingSnapshot, target: dict[str, Any], queue_sid: str, 
     skip_if = target.get("skip_if")
     if not skip_if:
         return False
-    available = sum(1 for w in eligible_workers(snapshot, task, queue_sid, target) if w.available)
-    return matches(skip_if, {"workers": {"available": available}}, task=task.attributes)
+    # TaskRouter's skip variables, over the workers the target admits: how many are available,
+    # unavailable, and in each activity (``workers.WA...``).
+    admitted = eligible_workers(snapshot, task, queue_sid, target)
+    available = sum(1 for w in admitted if w.available)
+    counts: dict[str, Any] = {sid: 0 for sid in snapshot.config.activities}
+    counts.update(Counter(w.activity_sid for w in admitted))
+    counts.update(available=available, unavailable=len(admitted) - available)
+    zone = filter_zone(snapshot.config, task.workflow_sid, task.filter_index)
+    return matches(skip_if, {"workers": counts}, zone, task=task.attributes)
 
 
 def eligible_workers(
@@ -204,12 +222,15 @@ def eligible_workers(
     # The worker's own fields are worked out only for expressions that name them.
     held = _held(snapshot) if any(_names_worker_fields(text) for text in (queue.target_workers, expression)) else None
 
+    workspace_zone = snapshot.config.time_zone
+    target_zone = filter_zone(snapshot.config, task.workflow_sid, task.filter_index)
+
     def admitted(worker: RoutedWorker) -> bool:
         scopes = {"worker": worker.attributes, "task": task.attributes}
         if held is not None:
             scopes["worker_fields"] = worker_fields(snapshot, worker, held)
-        return matches(queue.target_workers, worker.attributes, **scopes) and matches(
-            expression, worker.attributes, **scopes
+        return matches(queue.target_workers, worker.attributes, workspace_zone, **scopes) and matches(
+            expression, worker.attributes, target_zone, **scopes
         )
 
     pool: list[RoutedWorker] = list(snapshot.workers.values())

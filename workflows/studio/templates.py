@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from io import StringIO
 from typing import Any, TextIO
 
@@ -23,9 +24,11 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from liquid import BoundTemplate, Environment, RenderContext
+    from liquid.builtin.filters.misc import date as _LIQUID_DATE
     from liquid.builtin.output import Output, OutputNode
     from liquid.builtin.tags.echo_tag import EchoNode, EchoTag
     from liquid.exceptions import LiquidError
+    from liquid.filter import with_environment
     from liquid.stringify import to_liquid_string
     from liquid.token import TOKEN_OUTPUT
 
@@ -34,11 +37,24 @@ def _to_json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+def _date(value: object, fmt: object = None, **environment: Any) -> str:
+    """Liquid's ``date`` with ``'now'`` and ``'today'`` at the workflow's clock in UTC (Studio's
+    zone): python-liquid would read the machine's local wall clock, which a replay does not see
+    again."""
+    if value in ("now", "today"):
+        now = workflow.now() if workflow.in_workflow() else datetime.now(UTC)
+        if fmt == "%s":  # strftime's %s would read the datetime as local time
+            return str(int(now.timestamp()))
+        value = now
+    return str(_LIQUID_DATE(value, fmt, **environment))
+
+
 def _add_studio_filters(environment: Environment) -> None:
     # ``to_json`` is Studio's name (Twilio's templates write ``{{ x | to_json }}``); ``json`` is
     # Shopify Liquid's, which flows written from Liquid's own documentation use.
     environment.filters["to_json"] = _to_json
     environment.filters["json"] = _to_json
+    environment.filters["date"] = with_environment(_date)
 
 
 # --- JSON documents ----------------------------------------------------------------------------

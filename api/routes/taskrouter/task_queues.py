@@ -30,11 +30,12 @@ from api.routes.taskrouter.common import (
     statistics_links,
     workspace_url,
 )
+from api.routes.taskrouter.directory import WorkerDirectory
 from api.routes.taskrouter.workflows import configured_queues
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
-from switchboard.store.models import RoutingWorkflow, TaskQueue
+from switchboard.store.models import RoutingWorkflow, TaskQueue, Worker
 from workflows import sids
 from workflows.routing.expressions import ExpressionError, parse_expression
 
@@ -152,10 +153,13 @@ async def list_task_queues(
     evaluate_worker_attributes: Annotated[str | None, Query(alias="EvaluateWorkerAttributes")] = None,
 ) -> dict[str, Any]:
     await load_workspace(session, workspace_sid)
-    # Filtering by a worker needs the worker's attributes; refusing beats a wrong list.
+    checks: list[Callable[[TaskQueue], bool]] = []
     if worker_sid is not None:
-        raise invalid("WorkerSid", "is not supported yet")
-    keep: Callable[[TaskQueue], bool] | None = None
+        worker = await session.get(Worker, worker_sid)
+        if worker is None or worker.workspace_sid != workspace_sid:
+            raise invalid("WorkerSid", f"worker {worker_sid} is not in workspace {workspace_sid}")
+        directory = await WorkerDirectory.load(call, session, workspace_sid)
+        checks.append(lambda queue: directory.in_queue(queue, worker))
     if evaluate_worker_attributes is not None:
         try:
             attributes = json.loads(evaluate_worker_attributes)
@@ -163,7 +167,8 @@ async def list_task_queues(
             raise invalid("EvaluateWorkerAttributes", f"must be JSON ({exc})") from exc
         if not isinstance(attributes, dict):
             raise invalid("EvaluateWorkerAttributes", "must be a JSON object of worker attributes")
-        keep = partial(targets, worker_attributes=attributes)
+        checks.append(partial(targets, worker_attributes=attributes))
+    keep = (lambda queue: all(check(queue) for check in checks)) if checks else None
     query = in_workspace(TaskQueue, workspace_sid)
     if friendly_name is not None:
         query = query.where(TaskQueue.friendly_name == friendly_name)

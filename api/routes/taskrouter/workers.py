@@ -5,6 +5,8 @@ attributes, names and capacities are stored here and the router reloads them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Response
@@ -21,15 +23,27 @@ from api.routes.taskrouter.common import (
     load_in_workspace,
     load_workspace,
     oldest_first,
+    page_of,
+    parsed_expression,
     required,
     workspace_url,
 )
+from api.routes.taskrouter.directory import WorkerDirectory
 from api.routing_calls import routed
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import CONFLICT, TwilioError, TwilioForm, invalid, iso, not_found
 from switchboard.store.channel_work import LIVE_TASK_STATUSES
-from switchboard.store.models import Reservation, Task, TaskChannel, Worker, WorkerChannel, WorkspaceActivity, utcnow
+from switchboard.store.models import (
+    Reservation,
+    Task,
+    TaskChannel,
+    TaskQueue,
+    Worker,
+    WorkerChannel,
+    WorkspaceActivity,
+    utcnow,
+)
 from workflows import sids
 from workflows.routing.messages import WorkerActivityChange
 
@@ -172,6 +186,9 @@ async def list_workers(
     activity_name: Annotated[str | None, Query(alias="ActivityName")] = None,
     available: Annotated[bool | None, Query(alias="Available")] = None,
     friendly_name: Annotated[str | None, Query(alias="FriendlyName")] = None,
+    target_workers_expression: Annotated[str | None, Query(alias="TargetWorkersExpression")] = None,
+    task_queue_sid: Annotated[str | None, Query(alias="TaskQueueSid")] = None,
+    task_queue_name: Annotated[str | None, Query(alias="TaskQueueName")] = None,
 ) -> dict[str, Any]:
     await load_workspace(session, workspace_sid)
     query = in_workspace(Worker, workspace_sid)
@@ -183,7 +200,30 @@ async def list_workers(
         query = query.where(col(Worker.available).is_(available))
     if friendly_name is not None:
         query = query.where(Worker.friendly_name == friendly_name)
-    return await call.offset_page(session, query.order_by(*oldest_first(Worker)), paging, "workers", render_worker)
+    query = query.order_by(*oldest_first(Worker))
+    checks: list[Callable[[Worker], bool]] = []
+    if target_workers_expression is not None or task_queue_sid is not None or task_queue_name is not None:
+        directory = await WorkerDirectory.load(call, session, workspace_sid)
+        if target_workers_expression is not None:
+            expression = parsed_expression(target_workers_expression, "TargetWorkersExpression")
+            checks.append(partial(directory.admits, expression))
+        if task_queue_sid is not None:
+            queue = await session.get(TaskQueue, task_queue_sid)
+            if queue is None or queue.workspace_sid != workspace_sid:
+                raise invalid("TaskQueueSid", f"task queue {task_queue_sid} is not in workspace {workspace_sid}")
+            checks.append(partial(directory.in_queue, queue))
+        if task_queue_name is not None:
+            named = in_workspace(TaskQueue, workspace_sid).where(TaskQueue.friendly_name == task_queue_name)
+            queue = (await session.exec(named)).first()
+            # No such queue: no worker is eligible for it.
+            checks.append(partial(directory.in_queue, queue) if queue is not None else lambda _worker: False)
+    if not checks:
+        return await call.offset_page(session, query, paging, "workers", render_worker)
+
+    async def render(rows: Sequence[Worker]) -> list[dict[str, Any]]:
+        return [render_worker(call, row) for row in rows]
+
+    return await page_of(call, session, query, paging, "workers", render, lambda w: all(c(w) for c in checks))
 
 
 @router.get(

@@ -35,6 +35,7 @@ from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
 from switchboard.store.models import RoutingWorkflow, Task, TaskQueue
 from workflows import sids
+from workflows.routing.expressions import time_zone
 from workflows.routing.placement import KNOWN_WORKER_FIELDS, order_clauses
 
 router = APIRouter(prefix=WORKSPACES_PATH)
@@ -59,7 +60,8 @@ def configured_queues(configuration: str) -> set[str]:
 
 # Every field of Twilio's workflow configuration document; any other is refused, by name.
 ROUTING_FIELDS = ("filters", "default_filter")
-FILTER_FIELDS = ("filter_friendly_name", "expression", "targets")
+# ``time_zone`` is Switchboard's: the zone the filter's time of day variables read in.
+FILTER_FIELDS = ("filter_friendly_name", "expression", "targets", "time_zone")
 TARGET_FIELDS = ("queue", "expression", "priority", "timeout", "order_by", "skip_if", *KNOWN_WORKER_FIELDS)
 # A task attribute, as known-worker targets name one: "task.agent_sid", "task.customer.agent".
 TASK_ATTRIBUTE = re.compile(r"task(\.[A-Za-z_][\w-]*)+")
@@ -142,9 +144,14 @@ def checked_configuration(text: str, workspace_sid: str, queues: set[str]) -> st
         if not isinstance(item, dict):
             raise invalid("Configuration", f"{where} must be an object")
         refuse_unknown_fields(item, FILTER_FIELDS, where)
-        for name in ("expression", "filter_friendly_name"):
+        for name in ("expression", "filter_friendly_name", "time_zone"):
             if item.get(name) is not None and not isinstance(item[name], str):
                 raise invalid("Configuration", f"{where}.{name} must be a string")
+        if item.get("time_zone") is not None:
+            try:
+                time_zone(item["time_zone"])
+            except ValueError as unknown:
+                raise invalid("Configuration", f"{where}.time_zone: {unknown}") from unknown
         if item.get("expression") is not None:
             parsed_expression(item["expression"], "Configuration", f"{where}.expression")
         targets = item.get("targets")
