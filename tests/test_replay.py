@@ -87,7 +87,8 @@ def run_studio_scenarios(stack: Stack) -> list[str]:
 
 def run_external_scenario(stack: Stack) -> str:
     """An external integration's posts (run budget 3): one taken on its retry, one that fails and
-    is recorded, the rest taken, the channel continuing as new with posts queued."""
+    is recorded, the rest taken, the channel continuing as new with posts queued; then a trigger
+    webhook's post."""
     server = RecordingServer()
     try:
         server.script("/hook", Reply(500), Reply(200), Reply(503), Reply(503), Reply(200))
@@ -110,6 +111,21 @@ def run_external_scenario(stack: Stack) -> str:
 
             eventually(posted)
             [channel] = http.get(f"/v2/Services/{service}/Channels").json()["channels"]
+            # A trigger webhook added through the channel's workflow gets the message naming its
+            # keyword (by GET), after the integration.
+            webhooks = stack.twilio().chat.v2.services(service).channels(channel["sid"]).webhooks
+            webhooks.create(
+                type="trigger",
+                configuration_url=f"{server.url}/keyword",
+                configuration_method="GET",
+                configuration_triggers=["agent"],
+            )
+            text(stack, http, flow["contact_identity"], customer, "an agent, please")
+
+            def triggered() -> None:
+                assert [r.query["Body"] for r in server.received("/keyword")] == [["an agent, please"]]
+
+            eventually(triggered)
     finally:
         server.close()
     return str(channel["sid"])
