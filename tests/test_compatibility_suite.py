@@ -1,0 +1,149 @@
+"""The compatibility suite: Studio flows, TaskRouter workflow configurations and the REST calls
+of Twilio Functions, written in the styles of real Flex projects, each run end to end through the
+official client. Every file in tests/compat/flows, tests/compat/workflows and
+tests/compat/functions is a case, with its expectation in the sidecar ``NAME.expect.json``: a new
+file is a new case, without code.
+
+Placeholders stand for what only the running stack knows: in flows ``$HTTP`` (an outside server
+recording what it is sent, one per run), ``$WORKFLOW_SID`` and ``$CHAT_CHANNEL_SID`` (Flex's
+workspace); in workflows ``"$Queue"`` (a queue of the expectation's ``queues``) and
+``$worker:NAME`` in task attributes; in Function scripts ``${VAR}``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from switchboard.store.defaults import plan_flex_defaults
+from tests.helpers.compat import Replay, expectation, fixture_text, fixtures, subset_problems, substitute
+from tests.helpers.flows import sms_flex_flow
+from tests.helpers.messages import channels_of, messages_of, text
+from tests.helpers.recording import RecordingServer, Reply
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone
+
+FLOWS = fixtures("flows")
+WORKFLOWS = fixtures("workflows")
+FUNCTIONS = fixtures("functions")
+
+
+@pytest.fixture(scope="module")
+def stack(make_stack: StackFactory, outside: RecordingServer) -> Stack:
+    """One stack for the suite. Exported flows name Functions by SID: each expectation's
+    ``functions`` maps them to a path of the outside server (under its first run's paths), as an
+    operator maps them to URLs."""
+    functions = {
+        sid: f"{outside.url}/{name}/0{path}"
+        for name in FLOWS
+        for sid, path in expectation("flows", name).get("functions", {}).items()
+    }
+    return make_stack(studio_function_urls=json.dumps(functions))
+
+
+# --- Studio flows ------------------------------------------------------------------------------
+
+
+def flex_values(stack: Stack, base_url: str) -> dict[str, str]:
+    defaults = plan_flex_defaults(stack.settings).defaults
+    return {
+        "HTTP": base_url,
+        "WORKFLOW_SID": defaults.workflow_sid,
+        "CHAT_CHANNEL_SID": defaults.chat_task_channel_sid,
+    }
+
+
+def conversation_so_far(http: httpx.Client, service: str, count: int) -> tuple[str, list[dict[str, Any]]]:
+    """The service's one channel and its messages, once it holds at least ``count``."""
+
+    def check() -> tuple[str, list[dict[str, Any]]]:
+        [channel] = channels_of(http, service)
+        messages = messages_of(http, service, channel["sid"])
+        assert len(messages) >= count, messages
+        return channel["sid"], messages
+
+    return eventually(check)
+
+
+def flex_task_for(stack: Stack, channel_sid: str) -> Any:
+    workspace = stack.twilio().taskrouter.v1.workspaces(plan_flex_defaults(stack.settings).defaults.workspace_sid)
+
+    def check() -> Any:
+        [task] = [t for t in workspace.tasks.list() if json.loads(t.attributes).get("channelSid") == channel_sid]
+        return task
+
+    return eventually(check)
+
+
+def run_flow(stack: Stack, outside: RecordingServer, name: str, index: int, run: dict[str, Any]) -> None:
+    prefix = f"/{name}/{index}"
+    for path, replies in run.get("http", {}).items():
+        outside.script(prefix + path, *(Reply(r.get("status", 200), r.get("body", {})) for r in replies))
+    definition = json.loads(substitute(fixture_text("flows", name), flex_values(stack, outside.url + prefix)))
+    client = stack.twilio()
+    flow = client.studio.v2.flows.create(friendly_name=name, status="published", definition=definition)
+    expected_warnings = expectation("flows", name).get("warnings", [])
+    assert [w["property_path"] for w in flow.warnings] == expected_warnings, flow.warnings
+    assert flow.valid is True and flow.errors == []
+
+    customer = new_phone()
+    turns: list[list[str]] = run.get("conversation", [])
+    with stack.http() as http:
+        service, number = sms_flex_flow(stack, http, flow.sid)
+        if "start" in run:
+            client.studio.v2.flows(flow.sid).executions.create(
+                to=customer, from_=number, parameters=run["start"].get("parameters", {})
+            )
+        for position, (role, body) in enumerate(turns):
+            if role == "customer":
+                if position:
+                    conversation_so_far(http, service, position)
+                text(stack, http, number, customer, body)
+        channel_sid, messages = conversation_so_far(http, service, len(turns))
+        # The execution has ended (the flow sent all it sends) before the conversation is judged.
+        [execution] = client.studio.v2.flows(flow.sid).executions.list()
+
+        def ended() -> Any:
+            fetched = client.studio.v2.flows(flow.sid).executions(execution.sid).fetch()
+            assert fetched.status == "ended", fetched.status
+            return fetched
+
+        execution = eventually(ended)
+        messages = messages_of(http, service, channel_sid)
+    said = [["customer" if m["from"] == customer else "bot", m["body"]] for m in messages]
+    assert said == turns
+
+    # What only the run knows, in the expectation: the customer's and the flow's numbers, SIDs.
+    known = {"CUSTOMER": customer, "NUMBER": number, "FLOW_SID": flow.sid, "EXECUTION_SID": execution.sid}
+    run = json.loads(substitute(json.dumps(run), known))
+    steps = [[s.transitioned_from, s.name, s.transitioned_to] for s in execution.steps.list()]
+    if "steps" in run:
+        assert steps == run["steps"]
+    if "task" in run:
+        if run["task"] is None:
+            assert steps[-1][1] != "callComplete", steps
+        else:
+            task = flex_task_for(stack, channel_sid)
+            assert task.task_channel_unique_name == run["task"].get("channel", "chat")
+            assert task.priority == run["task"].get("priority", 0)
+            assert subset_problems(run["task"]["attributes"], json.loads(task.attributes)) == []
+    for path, forms in run.get("requests", {}).items():
+        assert [r.form for r in outside.received(prefix + path)] == forms, path
+    for path, bodies in run.get("json_requests", {}).items():
+        assert [json.loads(r.body) for r in outside.received(prefix + path)] == bodies, path
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_flow(stack: Stack, outside: RecordingServer, name: str) -> None:
+    """The flow imports through the official client with exactly its expected warnings, and each
+    run (a customer's messages, or a REST execution) says and hands over what it should."""
+    expected = expectation("flows", name)
+    runs = expected.get("runs", [])
+    if not runs:  # a flow only imported: its warnings are the case
+        definition = json.loads(substitute(fixture_text("flows", name), flex_values(stack, outside.url)))
+        flow = stack.twilio().studio.v2.flows.create(friendly_name=name, status="draft", definition=definition)
+        assert flow.valid is True and flow.errors == []
+        assert [w["property_path"] for w in flow.warnings] == expected.get("warnings", []), flow.warnings
+    for index, run in enumerate(runs):
+        run_flow(stack, outside, name, index, run)
