@@ -115,7 +115,16 @@ def run_flow(stack: Stack, outside: RecordingServer, name: str, index: int, run:
     assert said == turns
 
     # What only the run knows, in the expectation: the customer's and the flow's numbers, SIDs.
-    known = {"CUSTOMER": customer, "NUMBER": number, "FLOW_SID": flow.sid, "EXECUTION_SID": execution.sid}
+    hooks = client.chat.v2.services(service).channels(channel_sid).webhooks.list()
+    known = {
+        "CUSTOMER": customer,
+        "NUMBER": number,
+        "FLOW_SID": flow.sid,
+        "EXECUTION_SID": execution.sid,
+        "SERVICE_SID": service,
+        "CHANNEL_SID": channel_sid,
+        "STUDIO_WEBHOOK_SID": next((h.sid for h in hooks if h.type == "studio"), "none"),
+    }
     run = json.loads(substitute(json.dumps(run), known))
     steps = [[s.transitioned_from, s.name, s.transitioned_to] for s in execution.steps.list()]
     if "steps" in run:
@@ -147,3 +156,67 @@ def test_flow(stack: Stack, outside: RecordingServer, name: str) -> None:
         assert [w["property_path"] for w in flow.warnings] == expected.get("warnings", []), flow.warnings
     for index, run in enumerate(runs):
         run_flow(stack, outside, name, index, run)
+
+
+# --- TaskRouter workflow configurations ----------------------------------------------------------
+
+DEFAULT_QUEUES = {"Support": 'routing.skills HAS "support"', "Sales": 'routing.skills HAS "sales"', "Everyone": "1==1"}
+
+
+class Workspace:
+    """A workspace of its own for one case: the expectation's queues and workers, and the fixture's
+    workflow with its ``"$Queue"`` strings replaced by the SIDs of those queues."""
+
+    def __init__(self, stack: Stack, name: str, expected: dict[str, Any]) -> None:
+        taskrouter = stack.twilio().taskrouter.v1
+        self.workspace = taskrouter.workspaces(taskrouter.workspaces.create(friendly_name=f"compat {name}").sid)
+        activities = {a.friendly_name: a.sid for a in self.workspace.activities.list()}
+        self.queues = {
+            queue: self.workspace.task_queues.create(friendly_name=queue, target_workers=workers).sid
+            for queue, workers in expected.get("queues", DEFAULT_QUEUES).items()
+        }
+        self.workers: dict[str, str] = {}
+        for worker, spec in expected.get("workers", {}).items():
+            attributes = spec.get("attributes", {"routing": {"skills": []}, "contact_uri": f"client:{worker}"})
+            self.workers[worker] = self.workspace.workers.create(
+                friendly_name=worker,
+                attributes=json.dumps(attributes),
+                activity_sid=activities["Available" if spec.get("available", True) else "Offline"],
+            ).sid
+        self.configuration = fixture_text("workflows", name)
+        for queue, sid in self.queues.items():
+            self.configuration = self.configuration.replace(f'"${queue}"', json.dumps(sid))
+
+    def task_attributes(self, attributes: dict[str, Any]) -> str:
+        """The case's task attributes, with ``$worker:NAME`` standing for that worker's SID."""
+        return substitute(json.dumps(attributes), {f"worker:{name}": sid for name, sid in self.workers.items()})
+
+    def offered_to(self, task_sid: str) -> str:
+        def check() -> str:
+            [reservation] = self.workspace.tasks(task_sid).reservations.list(reservation_status="pending")
+            return str(reservation.worker_sid)
+
+        return eventually(check, timeout=15)
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_workflow(stack: Stack, name: str) -> None:
+    """The configuration saves through the official client, and each case's task lands in its
+    queue (with its priority) and is offered to its worker."""
+    expected = expectation("workflows", name)
+    cases = expected.get("cases", [])
+    assert cases, f"{name}: the expectation has no cases"
+    for case in cases:
+        space = Workspace(stack, name, expected)
+        workflow = space.workspace.workflows.create(friendly_name=name, configuration=space.configuration)
+        task = space.workspace.tasks.create(
+            attributes=space.task_attributes(case["attributes"]),
+            workflow_sid=workflow.sid,
+            task_channel=case.get("channel", "chat"),
+        )
+        label = case.get("name", case["attributes"])
+        offered = space.offered_to(task.sid)
+        assert offered == space.workers[case["offered_to"]], (label, {s: n for n, s in space.workers.items()}[offered])
+        fetched = space.workspace.tasks(task.sid).fetch()
+        assert fetched.task_queue_sid == space.queues[case["queue"]], label
+        assert fetched.priority == case.get("priority", 0), label
