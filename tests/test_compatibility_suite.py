@@ -12,6 +12,7 @@ workspace); in workflows ``"$Queue"`` (a queue of the expectation's ``queues``) 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ import pytest
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.compat import Replay, expectation, fixture_text, fixtures, subset_problems, substitute
 from tests.helpers.flows import sms_flex_flow
-from tests.helpers.messages import channels_of, messages_of, text
+from tests.helpers.messages import channels_of, messages_of, stack_idle, text
 from tests.helpers.recording import RecordingServer, Reply
 from tests.helpers.stack import Stack, StackFactory, eventually, new_phone
 
@@ -220,3 +221,104 @@ def test_workflow(stack: Stack, name: str) -> None:
         fetched = space.workspace.tasks(task.sid).fetch()
         assert fetched.task_queue_sid == space.queues[case["queue"]], label
         assert fetched.priority == case.get("priority", 0), label
+
+
+# --- Functions -----------------------------------------------------------------------------------
+
+
+def posted_count(outside: RecordingServer, path: str, count: int) -> None:
+    received = outside.received(path)
+    assert len(received) == count, received
+
+
+def webhooks_of(client: Any, service: str, channel: str) -> list[dict[str, Any]]:
+    hooks = client.chat.v2.services(service).channels(channel).webhooks.list()
+    return [{"type": h.type, **(h.configuration or {})} for h in hooks]
+
+
+def tasks_of(stack: Stack, channel_sid: str) -> list[dict[str, Any]]:
+    """The Flex workspace's tasks of the channel, oldest first."""
+    workspace = stack.twilio().taskrouter.v1.workspaces(plan_flex_defaults(stack.settings).defaults.workspace_sid)
+    found = [t for t in workspace.tasks.list() if json.loads(t.attributes).get("channelSid") == channel_sid]
+    return [
+        {
+            "task_channel_unique_name": t.task_channel_unique_name,
+            "assignment_status": t.assignment_status,
+            "attributes": json.loads(t.attributes),
+        }
+        for t in sorted(found, key=lambda t: t.date_created)
+    ]
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_function(stack: Stack, outside: RecordingServer, name: str) -> None:
+    """A Function's REST calls, replayed in order with the official client on a conversation of a
+    Studio Flex Flow, between the customer's messages; then the channel, its webhooks, its tasks
+    and what the outside server was posted are as the Function left them at Twilio."""
+    script = json.loads(fixture_text("functions", name))
+    defaults = plan_flex_defaults(stack.settings).defaults
+    client = stack.twilio()
+    customer = new_phone()
+    replay = Replay(
+        client,
+        {
+            "http": f"{outside.url}/{name}",
+            "workflow_sid": defaults.workflow_sid,
+            "workspace_sid": defaults.workspace_sid,
+            "chat_task_channel_sid": defaults.chat_task_channel_sid,
+            "customer": customer,
+        },
+    )
+    flow = client.studio.v2.flows.create(
+        friendly_name=name, status="published", definition=replay.resolve(script["flow"])
+    )
+    replay.values["flow_sid"] = flow.sid
+    said: list[list[str]] = []
+    with stack.http() as http:
+        service, number = sms_flex_flow(stack, http, flow.sid)
+        replay.values["service_sid"] = service
+        for step in script["script"]:
+            if "bot" in step:
+                said.append(["bot", step["bot"]])
+                continue
+            if said:  # what was said so far is in the channel before the next step
+                replay.values["channel_sid"], _ = conversation_so_far(http, service, len(said))
+            if "customer" in step:
+                text(stack, http, number, customer, step["customer"])
+                said.append(["customer", step["customer"]])
+            elif "find_task" in step:  # the task a TaskRouter event would name
+                channel = replay.values["channel_sid"]
+                replay.values[step["find_task"]] = flex_task_for(stack, channel)
+            elif "posted" in step:  # the outside server has been posted this many messages
+                eventually(partial(posted_count, outside, f"/{name}{step['posted']}", step["count"]))
+            else:
+                replay.run([step])
+        channel_sid, _ = conversation_so_far(http, service, len(said))
+        expected = replay.resolve(script["expect"])
+
+        def settled() -> list[dict[str, Any]]:
+            tasks = tasks_of(stack, channel_sid)
+            assert len(tasks) == len(expected.get("tasks", [])), tasks
+            executions = client.studio.v2.flows(flow.sid).executions.list()
+            assert len(executions) == expected["executions"], executions
+            assert all(e.status == "ended" for e in executions), [e.status for e in executions]
+            return tasks
+
+        stack_idle(stack, channel_sid)  # the last message has been stored and acted on
+        tasks = eventually(settled)
+        messages = messages_of(http, service, channel_sid)
+    assert [["customer" if m["from"] == customer else "bot", m["body"]] for m in messages] == said
+    for want, task in zip(expected.get("tasks", []), tasks, strict=True):
+        assert subset_problems(want, task) == [], task
+    attributes = json.loads(client.chat.v2.services(service).channels(channel_sid).fetch().attributes)
+    assert subset_problems(expected.get("channel_attributes", {}), attributes) == [], attributes
+    if "webhooks" in expected:
+        hooks = webhooks_of(client, service, channel_sid)
+        assert len(hooks) == len(expected["webhooks"]), hooks
+        for want, hook in zip(expected["webhooks"], hooks, strict=True):
+            assert subset_problems(want, hook) == [], hook
+    for path, forms in expected.get("posted", {}).items():
+        received = [r.form for r in outside.received(f"/{name}{path}")]
+        assert len(received) == len(forms), received
+        for want, form in zip(forms, received, strict=True):
+            assert subset_problems(want, form) == [], form

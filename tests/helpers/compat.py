@@ -76,9 +76,7 @@ class Replay:
             "taskrouter.tasks.fetch": lambda a: self._workspace().tasks(a["sid"]).fetch(),
             "taskrouter.tasks.update": lambda a: self._workspace().tasks(a.pop("sid")).update(**self._json(a)),
             "taskrouter.tasks.remove": lambda a: self._workspace().tasks(a["sid"]).delete(),
-            "studio.executions.create": lambda a: self.client.studio.v2.flows(a.pop("flow_sid")).executions.create(
-                **a
-            ),
+            "studio.executions.create": lambda a: self.client.studio.v2.flows(a.pop("flow_sid")).executions.create(**a),
         }
 
     def _channel(self) -> Any:
