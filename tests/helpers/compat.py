@@ -76,8 +76,18 @@ class Replay:
             "taskrouter.tasks.fetch": lambda a: self._workspace().tasks(a["sid"]).fetch(),
             "taskrouter.tasks.update": lambda a: self._workspace().tasks(a.pop("sid")).update(**self._json(a)),
             "taskrouter.tasks.remove": lambda a: self._workspace().tasks(a["sid"]).delete(),
+            "flex.flex_flows.find": self._find_flex_flow,
+            "flex.channels.create": lambda a: self.client.flex_api.v1.channel.create(**self._json(a)),
             "studio.executions.create": lambda a: self.client.studio.v2.flows(a.pop("flow_sid")).executions.create(**a),
         }
+
+    def _find_flex_flow(self, args: dict[str, Any]) -> Any:
+        """``flexFlow.list()`` then ``find(...)`` on the given fields, as Functions look a flow up."""
+        return next(
+            flow
+            for flow in self.client.flex_api.v1.flex_flow.list()
+            if all(getattr(flow, key) == value for key, value in args.items())
+        )
 
     def _channel(self) -> Any:
         return self.client.chat.v2.services(self.values["service_sid"]).channels(self.values["channel_sid"])
@@ -87,8 +97,9 @@ class Replay:
 
     @staticmethod
     def _json(args: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(args.get("attributes"), (dict, list)):
-            args["attributes"] = json.dumps(args["attributes"])
+        for name in ("attributes", "task_attributes"):
+            if isinstance(args.get(name), (dict, list)):
+                args[name] = json.dumps(args[name])
         return args
 
     def _update_channel(self, args: dict[str, Any]) -> Any:
@@ -135,7 +146,12 @@ class Replay:
         return value
 
     def run(self, steps: list[dict[str, Any]]) -> None:
+        """Each step a call, or ``{"set": {VAR: value}}`` (a value the Function keeps, such as
+        the SID of the channel it created)."""
         for step in steps:
+            if "set" in step:
+                self.values.update(self.resolve(step["set"]))
+                continue
             result = self.calls[step["call"]](self.resolve(step.get("args", {})))
             if "save" in step:
                 self.values[step["save"]] = result
