@@ -132,7 +132,7 @@ def run_flow(stack: Stack, outside: RecordingServer, name: str, index: int, run:
         assert steps == run["steps"]
     if "task" in run:
         if run["task"] is None:
-            assert steps[-1][1] != "callComplete", steps
+            assert steps[-1][1] != "callComplete" and tasks_of(stack, channel_sid) == [], steps
         else:
             task = flex_task_for(stack, channel_sid)
             assert task.task_channel_unique_name == run["task"].get("channel", "chat")
