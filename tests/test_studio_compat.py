@@ -185,37 +185,6 @@ def test_exported_functions_run_through_the_operators_mapping(stack: Stack, outs
     assert UNMAPPED_FUNCTION in steps[-1].context["error"]
 
 
-def test_conversations_triggers_are_warned_about(stack: Stack) -> None:
-    flow = import_flow(stack, "conversations_trigger.json")
-    assert flow.valid is True
-    assert [w["property_path"] for w in flow.warnings] == [
-        "#/states/0/transitions/2/event",
-        "#/states/0/transitions/4/event",
-    ]
-    assert all("Conversations" in w["message"] for w in flow.warnings)
-
-
-@pytest.mark.parametrize(
-    ("sent_at", "answer"),
-    [
-        ("2030-06-03T08:15:00Z", "We are closed; we open at 9:00."),
-        ("2030-06-03T12:00:00Z", "We are open: an agent will answer shortly."),
-        ("2030-06-03T18:05:00+00:00", "We are closed; we open at 9:00."),
-        ("2030-12-27T11:00:00Z", "We are away for the holidays."),
-    ],
-)
-def test_date_and_time_conditions_split_on_business_hours(stack: Stack, sent_at: str, answer: str) -> None:
-    flow = import_flow(stack, "business_hours.json")
-    assert flow.valid is True and flow.warnings == []
-    customer = new_phone()
-    with stack.http() as http:
-        service, number = sms_flex_flow(stack, http, flow.sid)
-        stack.twilio().studio.v2.flows(flow.sid).executions.create(
-            to=customer, from_=number, parameters={"sent_at": sent_at}
-        )
-        assert conversation(http, service, 1) == [(number, answer)]
-
-
 def test_every_studio_widget_is_run_or_warned_about_never_refused(stack: Stack) -> None:
     states: list[dict[str, Any]] = [
         {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingRequest", "next": "w0"}]}

@@ -86,39 +86,6 @@ def test_a_target_without_a_queue_keeps_the_queue_and_drops_the_expression_after
     assert contact.workspace.tasks(task.sid).fetch().task_queue_sid == contact.queues["Support"]
 
 
-def test_the_preferred_agent_gets_the_task_first_and_a_target_priority_applies(stack: Stack) -> None:
-    contact = Contact(stack, "escalation")
-    contact.add_worker("amy", "support", "sales")
-    bea = contact.add_worker("bea", "support")
-    task = contact.create_task(type="support", preferred_agents=["client:bea"])
-    assert contact.offered_to(task.sid) == bea.sid
-    sale = contact.create_task(type="sales")
-
-    def placed() -> None:
-        fetched = contact.workspace.tasks(sale.sid).fetch()
-        assert (fetched.task_queue_sid, fetched.priority) == (contact.queues["Sales"], 5)
-
-    eventually(placed)
-
-
-def test_a_known_worker_target_routes_back_to_the_last_agent(stack: Stack) -> None:
-    contact = Contact(stack, "known_agent")
-    contact.add_worker("amy", level=1)  # the longest idle: offered first by any other rule
-    cy = contact.add_worker("cy", level=2)
-    task = contact.create_task(last_agent_sid=cy.sid)
-    assert task.task_queue_sid == contact.queues["Everyone"]
-    assert contact.offered_to(task.sid) == cy.sid
-
-
-def test_a_missing_last_agent_passes_the_task_on_and_order_by_picks_the_next(stack: Stack) -> None:
-    contact = Contact(stack, "known_agent")
-    contact.add_worker("amy", level=1)
-    dan = contact.add_worker("dan", level=7)
-    contact.add_worker("eve")
-    gone = contact.create_task(last_agent_sid="WK" + "0" * 32)
-    assert contact.offered_to(gone.sid) == dan.sid
-
-
 def test_an_unavailable_last_agent_holds_the_task_until_the_target_timeout(stack: Stack) -> None:
     contact = Contact(stack, "known_agent")
     away = contact.add_worker("away", level=9, available=False)
@@ -140,14 +107,6 @@ def test_a_transfer_names_its_worker_by_friendly_name_or_skips_to_anyone(stack: 
     # The named worker is away: skip_if moves the task at once to the next target, ``{}``.
     away = contact.create_task(transferTargetType="worker", transferTarget={"name": "cy"})
     assert contact.offered_to(away.sid) in (amy.sid, bea.sid)
-
-
-def test_an_empty_target_uses_the_default_filter_queue(stack: Stack) -> None:
-    contact = Contact(stack, "flex_default")
-    amy = contact.add_worker("amy")
-    task = contact.create_task(type="anything")
-    assert task.task_queue_sid == contact.queues["Everyone"]
-    assert contact.offered_to(task.sid) == amy.sid
 
 
 def test_a_filters_time_zone_decides_its_day_of_the_week(stack: Stack) -> None:
