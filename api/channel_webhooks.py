@@ -11,7 +11,6 @@ starts later (a closed long-lived channel reopening) runs them too."""
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -20,8 +19,6 @@ from workflows import sids
 from workflows.messages import Integration, TriggerWebhook
 
 MESSAGE_SENT = "onMessageSent"
-# Namespace of the SIDs of Flex's own Studio webhooks, which exist before any caller stores them.
-FLOW_WEBHOOK_NAMESPACE = uuid.UUID("6f1d7a52-3c1e-4a8f-9d55-0b7c2e4a91d3")
 
 
 def flow_webhooks(channel: Channel, flow_integration: Integration | None, now: str) -> list[dict[str, Any]]:
@@ -29,7 +26,7 @@ def flow_webhooks(channel: Channel, flow_integration: Integration | None, now: s
     integration the webhook that runs its flow."""
     if flow_integration is None or flow_integration.type != "studio" or not flow_integration.flow_sid:
         return []
-    sid = sids.sid_from_uuid(sids.WEBHOOK, uuid.uuid5(FLOW_WEBHOOK_NAMESPACE, channel.sid))
+    sid = sids.flow_webhook_sid(channel.sid)
     return [
         {
             "sid": sid,
@@ -56,8 +53,8 @@ def integration_of(webhooks: list[dict[str, Any]], flow_integration: Integration
     for hook in webhooks:
         if hook["type"] == "studio" and hook.get("flow_sid"):
             if flow_integration is not None and flow_integration.type == "studio":
-                return replace(flow_integration, flow_sid=hook["flow_sid"])
-            return Integration(type="studio", flow_sid=hook["flow_sid"])
+                return replace(flow_integration, flow_sid=hook["flow_sid"], webhook_sid=hook["sid"])
+            return Integration(type="studio", flow_sid=hook["flow_sid"], webhook_sid=hook["sid"])
     for hook in webhooks:
         if hook["type"] == "webhook" and hook.get("url") and MESSAGE_SENT in hook.get("filters", []):
             return Integration(

@@ -124,6 +124,9 @@ class ConversationIntegration:
         elif integration.type == "studio" and integration.flow_sid:
             trigger_message = inbound_context(reply)
             trigger_message["ChannelAttributes"] = json.loads(channel_attributes)
+            # Chat's webhook names itself: Functions remove it by this SID to hand the channel over.
+            trigger_message["WebhookSid"] = integration.webhook_sid or sids.flow_webhook_sid(config.channel_sid)
+            trigger_message["WebhookType"] = "studio"
             self.studio.launch(
                 ExecutionLaunch(
                     sids.sid_from_uuid(sids.EXECUTION, workflow.uuid4()),

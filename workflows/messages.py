@@ -113,6 +113,9 @@ class Integration:
     timeout: int = 86400
     creation_on_message: bool = False
     retry_count: int = 3
+    # A ``studio`` integration's webhook, as a flow's trigger names it (``WebhookSid``); None: the
+    # one Flex gives the channel (``sids.flow_webhook_sid``).
+    webhook_sid: str | None = None
 
 
 @dataclass

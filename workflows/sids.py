@@ -46,3 +46,13 @@ def new_sid(prefix: str) -> str:
 
 def is_sid(value: str, prefix: str) -> bool:
     return value.startswith(prefix) and SID_PATTERN.match(value) is not None
+
+
+# Namespace of the SIDs of Flex's own Studio webhooks, which exist before any caller stores them.
+_FLOW_WEBHOOK_NAMESPACE = uuid.UUID("6f1d7a52-3c1e-4a8f-9d55-0b7c2e4a91d3")
+
+
+def flow_webhook_sid(channel_sid: str) -> str:
+    """The SID of the Studio webhook Flex gives a channel of a Studio integration: the same for
+    the REST resource and the ``WebhookSid`` a flow's trigger carries."""
+    return sid_from_uuid(WEBHOOK, uuid.uuid5(_FLOW_WEBHOOK_NAMESPACE, channel_sid))
