@@ -280,6 +280,27 @@ async def test_a_message_racing_the_close_is_kept(store: FakeStore, long_lived: 
     assert store.statuses[-1] == ChannelStatus.INACTIVE
 
 
+async def test_the_next_channel_does_not_inherit_what_a_caller_set_on_the_closed_one(store: FakeStore) -> None:
+    """A Function named the closed channel and wrote its attributes: the contact's next channel
+    starts as a new one (a unique name is the closed channel's alone: the successor's row could not
+    be stored with it, and the messages handed on would be lost)."""
+    config = channel_config(
+        unique_name="order-77", friendly_name="Order 77", attributes='{"taskSid": "WT1"}', attributes_written=True
+    )
+    await (await open_channel(store, config, customer_says("SM-1", "hello"))).result()
+    await (await open_channel(store, config, customer_says("SM-late", "one more thing"))).result()
+
+    [handed] = store.forwarded
+    assert handed.config.channel_sid == SUCCESSOR
+    assert (handed.config.unique_name, handed.config.attributes_written, handed.config.attributes) == (
+        None,
+        False,
+        None,
+    )
+    assert handed.config.friendly_name == CUSTOMER
+    assert (handed.config.contact_address, handed.config.service_sid) == (CUSTOMER, SERVICE)
+
+
 @pytest.mark.parametrize("long_lived", [False, True], ids=["short-lived", "long-lived"])
 async def test_a_message_after_the_close(store: FakeStore, long_lived: bool) -> None:
     """A short-lived channel hands it to the contact's next channel; a long-lived one reopens."""

@@ -71,6 +71,16 @@ class Handover:
         if self.successor_sid is None:
             self.successor_sid = await self._claim_successor()
         successor = replace(self.config, channel_sid=self.successor_sid)
+        if workflow.patched("successor-starts-fresh"):
+            # A new channel, as a webhook would open it: what a caller set on this one (its unique
+            # name above all, which the successor's row could not be stored with) stays here.
+            successor = replace(
+                successor,
+                unique_name=None,
+                friendly_name=self.config.contact_address,
+                attributes=None,
+                attributes_written=False,
+            )
         await workflow.execute_local_activity_method(
             StoreActivities.forward_messages, ForwardMessages(successor, fresh), **activity_options.STORE
         )
