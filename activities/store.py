@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from switchboard.observability import count_messages_in
+from activities.message_appends import MessageAppender
 from switchboard.store.contacts import identity_hash, move_to_next_channel
 from switchboard.store.crypto import Cipher, KeyedHasher
 from switchboard.store.db import Database
 from switchboard.store.feed import add_for_channel
-from switchboard.store.media_links import viewer_media
 from switchboard.store.models import Channel, Contact, Member, Message, utcnow
 from workflows import sids
 from workflows.messages import (
@@ -36,12 +33,10 @@ from workflows.messages import (
     KnownKeys,
     MemberSpec,
     MemberView,
-    NewMessage,
     OpenChannel,
     OpenedChannel,
     Origin,
     SetChannelStatus,
-    StoredMessage,
 )
 from workflows.starter import ChannelClient
 
@@ -62,29 +57,16 @@ def finish_even_if_cancelled(fn: Callable[P, Awaitable[R]]) -> Callable[P, Await
     return wrapper
 
 
-def message_data(channel_sid: str, new: NewMessage, index: int) -> dict[str, Any]:
-    """A stored message as agents' sockets show it."""
-    message = new.message
-    return {
-        "channel_sid": channel_sid,
-        "sid": new.sid,
-        "index": index,
-        "from": message.author,
-        "body": message.body,
-        "attributes": message.attributes,
-        "media": viewer_media(new.sid, [m.record() for m in message.media]),
-        # The sender's own idempotency key (after the prefix the edge added): a client matches
-        # the message it is waiting for.
-        "key": message.key.rsplit(":", 1)[-1],
-    }
-
-
 @dataclass
 class StoreActivities:
     db: Database
     cipher: Cipher
     hasher: KeyedHasher
     channels: ChannelClient
+    appender: MessageAppender = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.appender = MessageAppender(self.db, self.cipher)
 
     @activity.defn(name="open_channel")
     @finish_even_if_cancelled
@@ -180,85 +162,9 @@ class StoreActivities:
     @activity.defn(name="append_messages")
     @finish_even_if_cancelled
     async def append_messages(self, req: AppendMessages) -> AppendedMessages:
-        """Store new messages at the next indexes; a key already stored answers its stored row."""
-        keys = {m.message.key for m in req.messages}
-        async with self.db.write_session() as session:
-            # The row lock orders appends to one channel on PostgreSQL; SQLite has one writer.
-            channel = (
-                await session.exec(select(Channel).where(Channel.sid == req.channel_sid).with_for_update())
-            ).first()
-            if channel is None:
-                raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
-            # One read for both: keys already stored (answered as stored), and SIDs already stored
-            # for other messages. The workflow mints SIDs in batch order; when a workflow task's
-            # completion is lost after its append committed, the retried task may batch different
-            # messages, and one would get a SID stored for another. That message gets a fresh SID
-            # (the workflow records the result, so replay agrees).
-            key_of = {m.sid: m.message.key for m in req.messages}
-            rows = await session.exec(
-                select(Message.sid, Message.index, Message.message_key, Message.service_sid).where(
-                    or_(
-                        (col(Message.service_sid) == req.service_sid) & col(Message.message_key).in_(list(keys)),
-                        col(Message.sid).in_(list(key_of)),
-                    )
-                )
-            )
-            found: dict[str, tuple[str, int]] = {}
-            taken: set[str] = set()
-            for sid, stored_index, key, service_sid in rows:
-                if service_sid == req.service_sid and key in keys:
-                    found[key] = (sid, stored_index)
-                if key_of.get(sid, key) != key:
-                    taken.add(sid)
-            first_index = 0 if channel.last_message_index is None else channel.last_message_index + 1
-            index = first_index
-            results: list[StoredMessage] = []
-            fed: list[dict[str, Any]] = []
-            stored_keys: list[str] = []
-            for new in req.messages:
-                message = new.message
-                if message.key in found:
-                    sid, stored_index = found[message.key]
-                    # The same SID means an earlier attempt of this very call committed.
-                    results.append(StoredMessage(sid, stored_index, message.key, duplicate=sid != new.sid))
-                    continue
-                if new.sid in taken:
-                    new = replace(new, sid=sids.new_sid(sids.MESSAGE))
-                session.add(self._message_row(req, new, index))
-                fed.append(message_data(req.channel_sid, new, index))
-                stored_keys.append(message.key)
-                found[message.key] = (new.sid, index)
-                results.append(StoredMessage(new.sid, index, message.key))
-                index += 1
-            # Agents working on the channel hear its new messages, in the same transaction.
-            await add_for_channel(session, self.cipher, req.channel_sid, "message", *fed)
-            if index > first_index:
-                channel.messages_count += index - first_index
-                channel.last_message_index = index - 1
-                channel.date_updated = utcnow()
-                session.add(channel)
-            totals = AppendedMessages(results, channel.messages_count, channel.last_message_index)
-            channel_type = channel.channel_type
-            # A key stored concurrently by another channel fails the commit; the retry finds it.
-            await session.commit()
-        count_messages_in(channel_type, stored_keys)
-        return totals
-
-    def _message_row(self, req: AppendMessages, new: NewMessage, index: int) -> Message:
-        message = new.message
-        media = [m.record() for m in message.media]
-        return Message(
-            sid=new.sid,
-            channel_sid=req.channel_sid,
-            service_sid=req.service_sid,
-            index=index,
-            message_key=message.key,
-            author_enc=self.cipher.encrypt(message.author, "message.author"),
-            body_enc=self.cipher.encrypt_optional(message.body, "message.body"),
-            attributes_enc=self.cipher.encrypt(message.attributes, "message.attributes"),
-            media_enc=self.cipher.encrypt(json.dumps(media), "message.media") if media else None,
-            type="media" if media else "text",
-        )
+        """Store new messages at the next indexes; a key already stored answers its stored row.
+        Appends of several channels that wait go in one transaction (``message_appends``)."""
+        return await self.appender.append(req)
 
     @activity.defn(name="set_channel_status")
     @finish_even_if_cancelled

@@ -17,6 +17,7 @@ RUNS = {
     "long_history": ["--messages", "60"],
     "multiprocess_throughput": ["--channels", "3", "--messages", "5"],
     "history_cost": ["--channels", "2", "--messages", "3", "--pace", "0.2", "--external"],
+    "store_appends": ["--channels", "5", "--messages", "3"],
 }
 
 
@@ -83,3 +84,12 @@ def test_history_cost(outputs: dict[str, str]) -> None:
     assert figure(out, "channel workflows") >= 1
     assert figure(out, "raw signal-with-start") > 0
     assert "external, loopback endpoint" in out
+
+
+def test_store_appends(outputs: dict[str, str]) -> None:
+    out = outputs["store_appends"]
+    assert "5 channels x 3 messages" in out
+    assert figure(out, "stored") > 0
+    # Five channels appending at once share transactions: fewer than one per message.
+    assert 0 < figure(out, "transactions") < 1
+    assert "lost / duplicated    0 / 0" in out

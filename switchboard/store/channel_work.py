@@ -45,13 +45,28 @@ def holders(channel_sid: str, statuses: Sequence[str]) -> SelectOfScalar[str]:
 
 async def working_agents(session: AsyncSession, channel_sid: str) -> list[str]:
     """The agents in the conversation now: joined, and still holding its accepted task."""
+    return (await working_agents_of(session, [channel_sid])).get(channel_sid, [])
+
+
+async def working_agents_of(session: AsyncSession, channel_sids: Sequence[str]) -> dict[str, list[str]]:
+    """``working_agents`` of several channels in one read: channel SID -> its agents."""
+    if not channel_sids:
+        return {}
     rows = await session.exec(
-        select(ChannelAgent.worker_sid).where(
-            ChannelAgent.channel_sid == channel_sid,
-            col(ChannelAgent.worker_sid).in_(holders(channel_sid, WORKING_RESERVATIONS)),
+        select(ChannelAgent.channel_sid, ChannelAgent.worker_sid)
+        .distinct()
+        .join(Task, col(Task.channel_sid) == col(ChannelAgent.channel_sid))
+        .join(
+            Reservation,
+            (col(Reservation.task_sid) == col(Task.sid))
+            & (col(Reservation.worker_sid) == col(ChannelAgent.worker_sid)),
         )
+        .where(col(ChannelAgent.channel_sid).in_(list(channel_sids)), still_held(WORKING_RESERVATIONS))
     )
-    return list(rows)
+    agents: dict[str, list[str]] = {}
+    for channel_sid, worker_sid in rows:
+        agents.setdefault(channel_sid, []).append(worker_sid)
+    return agents
 
 
 async def worked_channels(session: AsyncSession, worker_sid: str) -> list[str]:
