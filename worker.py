@@ -192,7 +192,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     await ensure_retention_schedule(client, settings)
     # Feed rows the activities write wake the API replicas' sockets (through Redis, or directly
     # when the API runs on the same event loop, as in the dev stack).
-    db = Database(settings.resolved_database_url, FeedPublisher(settings.redis_url))
+    db = Database(settings.resolved_database_url, FeedPublisher(settings.redis_url, settings.resolved_database_url))
     await migrate(db.engine)
     try:
         async with build_workers(client, settings, db):

@@ -125,9 +125,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Sockets wake when this process writes their feed, or another one says so over Redis.
-        feeds = FeedWaiters(settings.redis_url, settings.feed_fallback_poll_seconds)
-        db = Database(settings.resolved_database_url, FeedPublisher(settings.redis_url))
+        # Sockets wake when this process writes their feed, or another one says so over Redis (or,
+        # without Redis, through the PostgreSQL store's notifications).
+        store_url = settings.resolved_database_url
+        feeds = FeedWaiters(settings.redis_url, settings.feed_fallback_poll_seconds, store_url)
+        db = Database(store_url, FeedPublisher(settings.redis_url, store_url))
         context = AppContext(
             settings=settings,
             db=db,

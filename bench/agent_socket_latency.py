@@ -177,7 +177,12 @@ def main() -> None:
     latencies = figures["latencies"]
     print(f"Switchboard webhook to agent socket: {args.customers} customers x {args.messages} messages per phase")
     print(f"  machine              {os.cpu_count()} cores, {platform.platform()}, Python {sys.version.split()[0]}")
-    print(f"  stack                {'one process' if args.in_process else 'API and worker processes'}, SQLite (WAL)")
+    store = args.database_url.split("@")[-1] if args.database_url else "SQLite (WAL)"
+    wake_ups = (
+        "Redis" if os.environ.get("SWITCHBOARD_REDIS_URL") else "PostgreSQL NOTIFY" if args.database_url else "poll"
+    )
+    print(f"  stack                {'one process' if args.in_process else 'API and worker processes'}, {store}")
+    print(f"  wake-ups across processes {wake_ups}")
     print(f"  sustained            {figures['sustained']:8.1f} messages/s reach the agent's socket")
     print(f"  at half that load    {figures['paced_rate']:8.1f} messages/s:")
     print(

@@ -106,6 +106,47 @@ async def test_without_redis_writers_on_the_same_loop_wake_its_sockets() -> None
         assert woken.is_set()
 
 
+async def test_without_redis_postgresql_carries_the_wake_ups_between_processes(postgres_url: str) -> None:
+    """On PostgreSQL a commit that writes feed rows notifies their keys in its own transaction
+    (nothing on a rollback), and every API process listens: sockets wake without Redis and
+    without polling, whichever process wrote."""
+    url = Settings(database_url=postgres_url).resolved_database_url
+    waiters = FeedWaiters(fallback_poll_seconds=NEVER, database_url=url)
+    assert waiters.poll_seconds == POLL_SECONDS  # not listening yet
+    listening = asyncio.create_task(waiters.run())
+    writer = Database(url, FeedPublisher(database_url=url))
+    mine, rolled_back = "WK" + uuid.uuid4().hex, "WK" + uuid.uuid4().hex
+    try:
+        await migrate(writer.engine)
+        await until(lambda: waiters.subscribed)
+        assert waiters.poll_seconds == NEVER
+        with waiters.watch(agent_key(mine)) as woken, waiters.watch(agent_key(rolled_back)) as not_woken:
+
+            async def write_on_another_loop() -> None:  # as another process would: not this loop's waiters
+                other = Database(url, FeedPublisher(database_url=url))
+                try:
+                    async with other.session() as session:
+                        session.add(agent_row(rolled_back))
+                        await session.flush()
+                        await session.rollback()
+                    async with other.session() as session:
+                        session.add(agent_row(mine))
+                        await session.commit()
+                finally:
+                    await other.dispose()
+
+            await asyncio.to_thread(asyncio.run, write_on_another_loop())
+            async with asyncio.timeout(30):
+                await woken.wait()
+            assert not not_woken.is_set()
+    finally:
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+        await writer.dispose()
+    assert not waiters.subscribed
+
+
 async def test_redis_down_costs_wake_ups_not_commits(caplog: pytest.LogCaptureFixture) -> None:
     heard: list[set[str]] = []
     publisher = FeedPublisher(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there

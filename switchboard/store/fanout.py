@@ -18,9 +18,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import psycopg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from switchboard.store.models import AgentFeedItem, CustomerFeedItem
@@ -28,6 +29,11 @@ from switchboard.store.models import AgentFeedItem, CustomerFeedItem
 log = logging.getLogger(__name__)
 
 CHANNEL = "switchboard:feed"
+# PostgreSQL's channel for the same wake-ups when there is no Redis (NOTIFY in the transaction that
+# wrote the rows, LISTEN in every API process).
+PG_CHANNEL = "switchboard_feed"
+# NOTIFY payloads must stay under 8,000 bytes: longer key lists go in several notifications.
+PG_PAYLOAD_BYTES = 7000
 # Where a session keeps the keys of the feeds its transaction wrote to, and its publisher.
 KEYS_INFO = "switchboard.feed_keys"
 PUBLISHER_INFO = "switchboard.feed_publisher"
@@ -63,12 +69,39 @@ def connect(redis_url: str) -> Redis:
     return Redis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=30)
 
 
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith(("postgresql", "postgres:"))
+
+
+def libpq_url(database_url: str) -> str:
+    """The store's SQLAlchemy URL as psycopg connects to it (no ``+driver``)."""
+    scheme, rest = database_url.split("://", 1)
+    return f"{scheme.split('+', 1)[0]}://{rest}"
+
+
+def payloads(keys: Iterable[str]) -> Iterator[str]:
+    """Space-separated keys, each payload short enough for one NOTIFY."""
+    chunk: list[str] = []
+    size = 0
+    for key in sorted(keys):
+        if chunk and size + len(key) + 1 > PG_PAYLOAD_BYTES:
+            yield " ".join(chunk)
+            chunk, size = [], 0
+        chunk.append(key)
+        size += len(key) + 1
+    if chunk:
+        yield " ".join(chunk)
+
+
 class FeedPublisher:
     """Tells who reads feeds that a committed transaction wrote to: the sockets on this event loop
     (and any ``add_listener``) at once, and the other processes through Redis (when configured)."""
 
-    def __init__(self, redis_url: str = "") -> None:
+    def __init__(self, redis_url: str = "", database_url: str = "") -> None:
         self._redis = connect(redis_url) if redis_url else None
+        # Without Redis, a PostgreSQL store carries the wake-ups itself: each transaction that
+        # writes feed rows notifies their keys, delivered when (and only if) it commits.
+        self.notifies_in_transaction = not redis_url and is_postgres(database_url)
         self._listeners: list[Callable[[set[str]], None]] = []
         self._queue: asyncio.Queue[set[str]] = asyncio.Queue()
         self._sender: asyncio.Task[None] | None = None
@@ -130,11 +163,16 @@ def session_info(publisher: FeedPublisher | None) -> dict[str, Any]:
 
 @event.listens_for(Session, "after_flush")
 def _collect_feed_keys(session: Session, _flush_context: Any) -> None:
-    if session.info.get(PUBLISHER_INFO) is None:
+    publisher: FeedPublisher | None = session.info.get(PUBLISHER_INFO)
+    if publisher is None:
         return
     keys = {key for key in map(feed_key, session.new) if key is not None}
     if keys:
         session.info.setdefault(KEYS_INFO, set()).update(keys)
+        if publisher.notifies_in_transaction:
+            connection = session.connection()
+            for payload in payloads(keys):
+                connection.execute(text("SELECT pg_notify(:channel, :keys)"), {"channel": PG_CHANNEL, "keys": payload})
 
 
 @event.listens_for(Session, "after_commit")
@@ -153,8 +191,12 @@ def _forget_feed_keys(session: Session) -> None:
 class FeedWaiters:
     """One API process's sockets waiting for their feeds, and its one Redis subscription."""
 
-    def __init__(self, redis_url: str = "", fallback_poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(
+        self, redis_url: str = "", fallback_poll_seconds: float = POLL_SECONDS, database_url: str = ""
+    ) -> None:
         self._redis_url = redis_url
+        # Without Redis, a PostgreSQL store's notifications (``FeedPublisher``) wake the sockets.
+        self._postgres_url = libpq_url(database_url) if not redis_url and is_postgres(database_url) else ""
         self._fallback = fallback_poll_seconds
         self._waiting: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self.subscribed = False
@@ -187,8 +229,11 @@ class FeedWaiters:
         self.wake(list(self._waiting))
 
     async def run(self) -> None:
-        """Hold the subscription (reconnecting with backoff) until cancelled; without Redis,
-        return at once."""
+        """Hold the subscription (reconnecting with backoff) until cancelled: Redis's, else a
+        PostgreSQL store's LISTEN; with neither, return at once."""
+        if self._postgres_url:
+            await self._listen_to_postgres()
+            return
         if not self._redis_url:
             return
         delay = RECONNECT_SECONDS[0]
@@ -209,5 +254,23 @@ class FeedWaiters:
             finally:
                 self.subscribed = False
                 await redis.aclose()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_SECONDS[1])
+
+    async def _listen_to_postgres(self) -> None:
+        delay = RECONNECT_SECONDS[0]
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self._postgres_url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {PG_CHANNEL}")
+                    self.subscribed = True
+                    delay = RECONNECT_SECONDS[0]
+                    self.wake_all()  # anything written while we were not listening
+                    async for notification in conn.notifies():
+                        self.wake(notification.payload.split())
+            except (psycopg.Error, OSError) as exc:
+                log.warning("PostgreSQL LISTEN lost (%s); sockets poll until it is back", exc)
+            finally:
+                self.subscribed = False
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_SECONDS[1])
