@@ -196,6 +196,8 @@ class StoreActivities:
                 channel.unique_name = change.unique_name or None
             if change.webhooks_json is not None:
                 channel.webhooks_json = change.webhooks_json
+            if change.attributes is not None:
+                channel.attributes_written = True
             channel.attributes_enc = self.cipher.encrypt(req.attributes, "channel.attributes")
             channel.date_updated = utcnow()
             session.add(channel)

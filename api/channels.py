@@ -65,6 +65,11 @@ async def contact_config(context: AppContext, session: AsyncSession, flow: FlexF
         contact_hash=contact_hash,
         friendly_name=address,
         integration=integration if channel is None else integration_for_channel(channel, integration),
+        # Attributes a caller wrote outlive the close: the reopened channel shows them again.
+        attributes=context.cipher.decrypt(channel.attributes_enc, "channel.attributes")
+        if channel is not None and channel.attributes_written
+        else None,
+        attributes_written=channel is not None and channel.attributes_written,
         triggers=[] if channel is None else triggers_for_channel(channel),
         flow_address=flow.contact_identity,
     )
@@ -100,6 +105,7 @@ async def config_for_row(context: AppContext, session: AsyncSession, channel: Ch
         friendly_name=cipher.decrypt_optional(channel.friendly_name_enc, "channel.friendly_name"),
         unique_name=channel.unique_name,
         attributes=cipher.decrypt(channel.attributes_enc, "channel.attributes"),
+        attributes_written=channel.attributes_written,
         type=channel.type,
         created_by=channel.created_by,
         integration=integration_for_channel(channel, integration_for(flow)),

@@ -497,3 +497,32 @@ def test_racing_for_a_unique_name_gives_one_channel_a_409(stack: Stack) -> None:
         one_success_one_conflict(results)
         winner = next(r for r in results if not isinstance(r, Exception))
         assert channels(name).fetch().sid == winner.sid
+
+
+def test_a_reopened_contact_channel_keeps_the_attributes_a_caller_wrote(quick_sending: Stack) -> None:
+    """A Function wrote the task's SID into a long-lived channel's attributes; the channel closes
+    for inactivity and the customer's next message reopens it with those attributes (Flex's
+    ``status`` current), not with the attributes a new channel gets."""
+    stack = quick_sending
+    client = stack.twilio()
+    customer = new_phone()
+    with stack.http() as http:
+        service = stack.create_service(http)
+        flex_flow = stack.create_flex_flow(http, service, LongLived="true")
+        number = str(flex_flow["contact_identity"])
+        text(stack, http, number, customer, "hello")
+        conversation(http, service, 1)
+        [channel] = client.chat.v2.services(service).channels.list()
+        add_task_sid_to_channel_attributes(client, service, channel.sid, "WT" + "b" * 32)
+
+        def closed() -> None:
+            fetched = client.chat.v2.services(service).channels(channel.sid).fetch()
+            assert json.loads(fetched.attributes)["status"] == "INACTIVE"
+
+        eventually(closed)
+        eventually(lambda: workflow_completed(stack, channel.sid))
+        text(stack, http, number, customer, "back again")
+        assert conversation(http, service, 2)[1:] == [(customer, "back again")]
+    attributes = json.loads(client.chat.v2.services(service).channels(channel.sid).fetch().attributes)
+    assert attributes["tasks"] == ["WT" + "b" * 32]
+    assert attributes["status"] == "ACTIVE"

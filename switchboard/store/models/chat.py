@@ -39,6 +39,8 @@ class Channel(SQLModel, table=True):
     last_message_index: int | None = None
     # The channel's webhooks (JSON list) once a caller changed them; None: those of its Flex Flow.
     webhooks_json: str | None = None
+    # Whether a caller wrote the attributes (they then outlive a contact channel's close and reopen).
+    attributes_written: bool = False
     date_created: datetime = Field(default_factory=utcnow)
     date_updated: datetime = Field(default_factory=utcnow)
 
