@@ -24,10 +24,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
 
 import httpx
 from sqlmodel import select
@@ -37,7 +34,7 @@ from temporalio.worker import Worker
 from twilio.request_validator import RequestValidator
 
 from bench.raw_workflow import RawChannel
-from bench.webhook_throughput import bench_stack, setup_flow
+from bench.webhook_throughput import bench_stack, integration_endpoint, setup_flow
 from switchboard.settings import Settings
 from switchboard.store.db import Database
 from switchboard.store.models import Message
@@ -65,28 +62,6 @@ class Cost:
             f"{self.workflow_tasks / per:5.2f} workflow tasks  {self.activities / per:5.2f} activities  "
             f"{self.local_activities / per:5.2f} local activities  per message ({self.runs} runs)"
         )
-
-
-class _Accept(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def integration_endpoint() -> Iterator[str]:
-    """A loopback endpoint answering 200 to every post, as an external integration would."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
-    thread = Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
 
 
 async def workflow_cost(client: Client, workflow_id: str) -> Cost:
@@ -186,17 +161,7 @@ async def raw_cost(client: Client, channels: int, messages: int) -> Cost:
 async def run(
     settings: Settings, url: str, channels: int, messages: int, pace: float, external: str | None
 ) -> tuple[Cost, Cost]:
-    service_sid, to = await setup_flow(url, settings)
-    if external is not None:
-        async with httpx.AsyncClient(base_url=url, auth=(settings.account_sid, settings.auth_token)) as http:
-            flows = (await http.get("/v1/FlexFlows")).json()["flex_flows"]
-            flow = next(f for f in flows if f["contact_identity"] == to)
-            answer = await http.post(
-                f"/v1/FlexFlows/{flow['sid']}",
-                data={"IntegrationType": "external", "Integration.Url": external},
-            )
-            if answer.status_code != 200:
-                raise SystemExit(f"setting the integration answered {answer.status_code}: {answer.text}")
+    service_sid, to = await setup_flow(url, settings, external=external)
     await send(settings, url, to, channels, messages, pace)
     db = Database(settings.resolved_database_url)
     try:

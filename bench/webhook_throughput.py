@@ -28,7 +28,9 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
 
 import httpx
 from sqlmodel import col, func, select
@@ -184,8 +186,33 @@ async def raw_signal_with_start(settings: Settings, channels: int, messages: int
     return channels * messages / elapsed
 
 
-async def setup_flow(url: str, settings: Settings, number: str = "+15550009999") -> tuple[str, str]:
-    """A chat service and a long-lived SMS Flex Flow on it: (the service SID, the Flow's number)."""
+class _Accept(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def integration_endpoint() -> Iterator[str]:
+    """A loopback endpoint answering 200 to every post, as an external integration would."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
+    thread = Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
+
+
+async def setup_flow(
+    url: str, settings: Settings, number: str = "+15550009999", *, external: str | None = None
+) -> tuple[str, str]:
+    """A chat service and a long-lived SMS Flex Flow on it (with an ``external`` integration
+    posting every message to ``external``, when given): (the service SID, the Flow's number)."""
     async with httpx.AsyncClient(base_url=url, auth=(settings.account_sid, settings.auth_token)) as http:
         service = await http.post("/v2/Services", data={"FriendlyName": "bench"})
         if service.status_code != 201:
@@ -199,6 +226,7 @@ async def setup_flow(url: str, settings: Settings, number: str = "+15550009999")
                 "ChannelType": "sms",
                 "ContactIdentity": number,
                 "LongLived": "true",
+                **({"IntegrationType": "external", "Integration.Url": external} if external else {}),
             },
         )
         if flow.status_code != 201:
@@ -221,11 +249,15 @@ def main() -> None:
     parser.add_argument(
         "--in-process", action="store_true", help="API and worker in one process, like `switchboard dev`"
     )
+    parser.add_argument("--external", action="store_true", help="an external integration posting every message")
     args = parser.parse_args()
     total = args.channels * args.messages
 
-    with bench_stack(args.database_url, in_process=args.in_process) as (settings, url):
-        figures = asyncio.run(run_benchmark(url, settings, args.channels, args.messages, args.concurrency))
+    endpoint = integration_endpoint() if args.external else contextlib.nullcontext()
+    with bench_stack(args.database_url, in_process=args.in_process) as (settings, url), endpoint as external:
+        figures = asyncio.run(
+            run_benchmark(url, settings, args.channels, args.messages, args.concurrency, external=external)
+        )
 
     accepted, stored, webhook, to_store, raw, cpu_ms = figures
     print(f"Switchboard webhook ingest: {args.channels} channels x {args.messages} messages = {total}")
@@ -235,6 +267,7 @@ def main() -> None:
         f"  stack                {'API and worker in one process' if args.in_process else 'API and worker processes'}"
     )
     print(f"  store                {args.database_url.split('@')[-1] if args.database_url else 'SQLite (WAL)'}")
+    print(f"  integration          {'external, to a loopback endpoint' if args.external else 'none'}")
     print(f"  accepted             {accepted:8.1f} messages/s   (webhook answered 200, message durable)")
     print(f"  stored               {stored:8.1f} messages/s   (first send to last row written)")
     print(
@@ -348,9 +381,9 @@ def log_tails(logs: Path, lines: int = 20) -> str:
 
 
 async def run_benchmark(
-    url: str, settings: Settings, channels: int, messages: int, concurrency: int
+    url: str, settings: Settings, channels: int, messages: int, concurrency: int, *, external: str | None = None
 ) -> tuple[float, float, list[float], list[float], float, dict[str, float]]:
-    service_sid, to = await setup_flow(url, settings)
+    service_sid, to = await setup_flow(url, settings, external=external)
     before = cpu_sample()
     timings = await drive_webhooks(settings, url, to, channels, messages, concurrency)
     total = channels * messages
