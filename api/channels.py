@@ -14,10 +14,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from api.channel_webhooks import integration_for_channel, triggers_for_channel
+from api.channel_webhooks import integration_for_channel, integration_of, triggers_for_channel, triggers_of
 from api.deps import AppContext
+from api.lookups import ContactChannel
 from api.twilio_shape import CONFLICT, UNIQUE_NAME_TAKEN, TwilioError
 from switchboard.store.contacts import address_hash, current_channel_sid
+from switchboard.store.crypto import KeyedHasher
 from switchboard.store.models import Channel, Contact, FlexFlow
 from workflows import sids
 from workflows.messages import ChannelConfig, ChannelStatus, Integration
@@ -44,19 +46,17 @@ def integration_for(flow: FlexFlow | None) -> Integration | None:
 
 
 async def contact_config(context: AppContext, session: AsyncSession, flow: FlexFlow, address: str) -> ChannelConfig:
-    """The config of the channel the customer at ``address`` currently talks on through ``flow``."""
+    """The config of the channel the customer at ``address`` currently talks on through ``flow``
+    (the channel from ``context.lookups`` while fresh)."""
     contact_hash = address_hash(context.hasher, address)
-    channel_sid = await current_channel_sid(session, context.hasher, flow.sid, contact_hash)
-    # A channel that exists runs the webhooks a caller left it (a long-lived channel reopening
-    # after it closed); a new one, or the next channel a closed short-lived one hands the message
-    # to, its Flex Flow's integration.
-    channel = await session.get(Channel, channel_sid)
-    if channel is not None and not channel.long_lived and channel.status == ChannelStatus.INACTIVE:
-        channel = None
+    contact = await context.lookups.contact_channel(
+        (flow.sid, contact_hash), lambda: contact_channel(session, context.hasher, flow.sid, contact_hash)
+    )
     integration = integration_for(flow)
+    webhooks = None if contact.webhooks_json is None else json.loads(contact.webhooks_json)
     return _config(
         context,
-        channel_sid=channel_sid,
+        channel_sid=contact.channel_sid,
         service_sid=flow.chat_service_sid,
         channel_type=flow.channel_type,
         long_lived=flow.long_lived,
@@ -64,25 +64,51 @@ async def contact_config(context: AppContext, session: AsyncSession, flow: FlexF
         contact_address=address,
         contact_hash=contact_hash,
         friendly_name=address,
-        integration=integration if channel is None else integration_for_channel(channel, integration),
+        integration=integration if webhooks is None else integration_of(webhooks, integration),
         # Attributes a caller wrote outlive the close: the reopened channel shows them again.
-        attributes=context.cipher.decrypt(channel.attributes_enc, "channel.attributes")
-        if channel is not None and channel.attributes_written
+        attributes=context.cipher.decrypt(contact.attributes_enc, "channel.attributes")
+        if contact.attributes_enc is not None
         else None,
-        attributes_written=channel is not None and channel.attributes_written,
-        triggers=[] if channel is None else triggers_for_channel(channel),
+        attributes_written=contact.attributes_enc is not None,
+        triggers=[] if webhooks is None else triggers_of(webhooks),
         flow_address=flow.contact_identity,
     )
 
 
-async def flow_serving(session: AsyncSession, channel_type: str, address: str) -> FlexFlow | None:
-    """The enabled Flex Flow whose contact identity is ``address`` on ``channel_type``."""
+async def contact_channel(
+    session: AsyncSession, hasher: KeyedHasher, flex_flow_sid: str, contact_hash: str
+) -> ContactChannel:
+    """The contact's current channel, with the webhooks and the attributes a caller set on it: a
+    channel that exists runs the webhooks a caller left it and shows the attributes they wrote (a
+    long-lived channel reopening after it closed); a new one, or the next channel a closed
+    short-lived one hands the message to, its Flex Flow's integration."""
+    channel_sid = await current_channel_sid(session, hasher, flex_flow_sid, contact_hash)
+    channel = await session.get(Channel, channel_sid)
+    if channel is None or (not channel.long_lived and channel.status == ChannelStatus.INACTIVE):
+        return ContactChannel(channel_sid, None, None)
+    return ContactChannel(
+        channel_sid, channel.webhooks_json, channel.attributes_enc if channel.attributes_written else None
+    )
+
+
+async def flow_serving(context: AppContext, session: AsyncSession, channel_type: str, address: str) -> FlexFlow | None:
+    """The enabled Flex Flow whose contact identity is ``address`` on ``channel_type`` (from
+    ``context.lookups`` while fresh; the flow is shared, read it only)."""
     query = select(FlexFlow).where(
         FlexFlow.contact_identity == address,
         FlexFlow.channel_type == channel_type,
         col(FlexFlow.enabled).is_(True),
     )
-    return (await session.exec(query)).first()
+
+    async def load() -> FlexFlow | None:
+        return (await session.exec(query)).first()
+
+    return await context.lookups.flow((channel_type, address), load)
+
+
+async def flow_by_sid(context: AppContext, session: AsyncSession, sid: str) -> FlexFlow | None:
+    """The Flex Flow ``sid`` (enabled or not), from ``context.lookups`` while fresh; read it only."""
+    return await context.lookups.flow(("sid", sid), lambda: session.get(FlexFlow, sid))
 
 
 async def config_for_row(context: AppContext, session: AsyncSession, channel: Channel) -> ChannelConfig:

@@ -22,6 +22,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from temporalio.client import Client
 
 from api.access import may_use_rest
+from api.lookups import LookupCache
 from api.rate_limits import SESSIONS, TOKEN, RateLimits, client_ip
 from api.tokens import ACCOUNT_ORIGIN, REVOKED, Grants, TokenClaims, TokenError, verify_token
 from api.twilio_shape import SERVICE_UNAVAILABLE, PageRequest, TwilioError, base_url, page_body, page_request
@@ -48,9 +49,14 @@ class AppContext:
     temporal: Client | None = field(default=None)
     feeds: FeedWaiters = field(default_factory=FeedWaiters)
     rate_limits: RateLimits = field(init=False)
+    # Flex Flows and contacts' channels, invalidated by the keys the feeds' subscription hears.
+    lookups: LookupCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.rate_limits = RateLimits(self.settings)
+        feeds = self.feeds
+        self.lookups = LookupCache(self.settings.lookup_cache_seconds, lambda: feeds.subscribed)
+        feeds.add_listener(self.lookups.invalidate)
 
     def _temporal(self) -> Client:
         if self.temporal is None:

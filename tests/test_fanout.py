@@ -9,23 +9,19 @@ import asyncio
 import contextlib
 import logging
 import subprocess
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from api.main import create_app
-from switchboard.devstack import ApiServer
 from switchboard.settings import Settings
 from switchboard.store.db import Database
 from switchboard.store.fanout import POLL_SECONDS, FeedPublisher, FeedWaiters, agent_key, customer_key
 from switchboard.store.migrate import migrate
 from switchboard.store.models import AgentFeedItem, CustomerFeedItem, Service
 from tests.helpers.sockets import as_agent, as_customer, command, event, frame, open_session, sign_in
-from tests.helpers.stack import REDIS_URL, Stack, StackFactory, eventually, free_port
+from tests.helpers.stack import REDIS_URL, StackFactory, free_port, second_api
 
 pytestmark = pytest.mark.store_backends
 
@@ -196,24 +192,6 @@ async def test_a_lost_subscription_polls_then_comes_back_and_wakes_everyone() ->
             await subscription
         redis.terminate()
         redis.wait()
-
-
-@contextlib.contextmanager
-def second_api(settings: Settings) -> Iterator[Stack]:
-    """Another API replica (no worker) on the same store, Temporal and Redis, in its own thread."""
-    server = ApiServer(uvicorn.Config(create_app(settings), "127.0.0.1", settings.api_port, log_level="warning"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="second-api", daemon=True)
-    thread.start()
-    try:
-
-        def started() -> None:
-            assert server.started and thread.is_alive()
-
-        eventually(started)
-        yield Stack(settings)  # for its URL and settings; it is not started as a stack
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def test_a_customer_and_an_agent_on_different_replicas_converse(make_stack: StackFactory) -> None:

@@ -21,11 +21,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from api.channels import flow_by_sid
 from api.conversations import receive_customer_message
 from api.deps import ContextDep, SessionDep
 from api.twilio_shape import TwilioError, check_message_body, invalid
 from switchboard.observability import WEBHOOK_REJECTED
-from switchboard.store.models import FlexFlow
 from workflows.messages import InboundMessage, MediaRef
 
 router = APIRouter(prefix="/webhooks/custom", tags=["webhooks"])
@@ -82,7 +82,7 @@ async def custom_message(flex_flow_sid: str, request: Request, context: ContextD
     if not message.body and not message.media:
         raise invalid("body", "is empty and the message carries no media")
     check_message_body(message.body, "body")
-    flow = await session.get(FlexFlow, flex_flow_sid)
+    flow = await flow_by_sid(context, session, flex_flow_sid)
     if flow is None or flow.channel_type != "custom" or not flow.enabled:
         WEBHOOK_REJECTED.labels("custom", "unmatched").inc()
         raise TwilioError(404, f"no enabled custom Flex Flow {flex_flow_sid}")

@@ -93,7 +93,7 @@ async def meta_events(request: Request, context: ContextDep, session: SessionDep
             WEBHOOK_REJECTED.labels("meta", "malformed").inc()
             log.warning("message %s dropped: %s", item.message.key, problem)
             continue
-        flow = await flow_serving(session, item.channel_type, item.to)
+        flow = await flow_serving(context, session, item.channel_type, item.to)
         if flow is None:
             # Meta retries whatever is not answered 200: a number nobody serves is logged instead.
             WEBHOOK_REJECTED.labels("meta", "unmatched").inc()

@@ -130,7 +130,7 @@ async def twilio_messaging(request: Request, context: ContextDep, session: Sessi
     except TwilioError:
         WEBHOOK_REJECTED.labels("twilio", "malformed").inc()
         raise
-    flow = await flow_serving(session, inbound.channel_type, inbound.to)
+    flow = await flow_serving(context, session, inbound.channel_type, inbound.to)
     if flow is None:
         WEBHOOK_REJECTED.labels("twilio", "unmatched").inc()
         log.warning(

@@ -6,7 +6,12 @@ whoever commits feed rows (an API process, or a worker's activities) publishes t
 feeds written to, and every API process holds one subscription that wakes the sockets reading
 those feeds at once. A lost wake-up costs latency, never an event: the sockets still poll, less
 often while the subscription is up. Without Redis a process wakes its own sockets and the others
-poll as before."""
+poll as before.
+
+The same keys carry invalidations of what API processes keep in memory (``api.lookups``): a
+committed change to a Flex Flow publishes ``flexflow:<sid>``, a contact moved to another channel
+``contact:<flex flow sid>:<address hash>``; ``FeedWaiters.add_listener`` hears every key, from this
+loop's commits and from Redis."""
 
 from __future__ import annotations
 
@@ -16,15 +21,17 @@ import logging
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from switchboard.store.models import AgentFeedItem, CustomerFeedItem
+from switchboard.store.models import AgentFeedItem, Channel, Contact, CustomerFeedItem, FlexFlow
+from workflows.messages import ChannelStatus
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +57,64 @@ def customer_key(channel_sid: str) -> str:
     return f"customer:{channel_sid}"
 
 
+# What a contact's channel row gives the webhooks (``api.channels.contact_channel``).
+CHANNEL_ANSWERS = ("webhooks_json", "status", "long_lived", "attributes_written", "attributes_enc")
+
+
+def flex_flow_key(flex_flow_sid: str) -> str:
+    return f"flexflow:{flex_flow_sid}"
+
+
+def contact_key(flex_flow_sid: str, address_hash: str) -> str:
+    return f"contact:{flex_flow_sid}:{address_hash}"
+
+
 def feed_key(row: object) -> str | None:
     if isinstance(row, AgentFeedItem):
         return agent_key(row.worker_sid)
     if isinstance(row, CustomerFeedItem):
         return customer_key(row.channel_sid)
     return None
+
+
+Change = Literal["new", "dirty", "deleted"]
+
+
+def changed_key(row: object, change: Change) -> str | None:
+    """The key of a Flex Flow or contact a flush changes: the contact's row, or what its channel
+    gives a webhook (the webhooks and attributes a caller set, its status). A new contact on its first channel (sequence 0) and
+    a new channel without webhooks change nobody's answer: without them a contact's channel is that
+    same first one, running its Flex Flow's integration."""
+    if isinstance(row, FlexFlow):
+        return flex_flow_key(row.sid)
+    if isinstance(row, Contact) and not (change == "new" and row.sequence == 0):
+        return contact_key(row.flex_flow_sid, row.address_hash)
+    if isinstance(row, Channel) and row.flex_flow_sid and row.contact_hash:
+        if change == "new":
+            changed = row.webhooks_json is not None or row.attributes_written or row.status == ChannelStatus.INACTIVE
+        elif change == "dirty":
+            changed = any(inspect(row).attrs[name].history.has_changes() for name in CHANNEL_ANSWERS)
+        else:
+            changed = True
+        if changed:
+            return contact_key(row.flex_flow_sid, row.contact_hash)
+    return None
+
+
+async def publish_on_commit(session: AsyncSession, keys: Iterable[str]) -> None:
+    """Publish ``keys`` once ``session``'s transaction commits, with the feed keys it wrote: for
+    changes the session does not track row by row (bulk deletes)."""
+    publisher: FeedPublisher | None = session.info.get(PUBLISHER_INFO)
+    if publisher is None:
+        return
+    keys = set(keys)
+    session.info.setdefault(KEYS_INFO, set()).update(keys)
+    if publisher.notifies_in_transaction:
+        connection = await session.connection()
+        for payload in payloads(keys):
+            await connection.execute(
+                text("SELECT pg_notify(:channel, :keys)"), {"channel": PG_CHANNEL, "keys": payload}
+            )
 
 
 # The waiters of each event loop of this process: a worker that shares the API's loop (the dev
@@ -167,6 +226,13 @@ def _collect_feed_keys(session: Session, _flush_context: Any) -> None:
     if publisher is None:
         return
     keys = {key for key in map(feed_key, session.new) if key is not None}
+    changes: tuple[tuple[Change, Iterable[object]], ...] = (
+        ("new", session.new),
+        ("dirty", session.dirty),
+        ("deleted", session.deleted),
+    )
+    for change, rows in changes:
+        keys.update(key for row in rows if (key := changed_key(row, change)) is not None)
     if keys:
         session.info.setdefault(KEYS_INFO, set()).update(keys)
         if publisher.notifies_in_transaction:
@@ -199,7 +265,19 @@ class FeedWaiters:
         self._postgres_url = libpq_url(database_url) if not redis_url and is_postgres(database_url) else ""
         self._fallback = fallback_poll_seconds
         self._waiting: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self._listeners: list[Callable[[Iterable[str] | None], None]] = []
         self.subscribed = False
+
+    def add_listener(self, listener: Callable[[Iterable[str] | None], None]) -> None:
+        """``listener`` hears every key woken (None: anything may have changed, as when the
+        subscription is (re)established after missing messages)."""
+        self._listeners.append(listener)
+        with contextlib.suppress(RuntimeError):  # no loop yet: ``run`` joins it
+            self._join_loop()
+
+    def _join_loop(self) -> None:
+        """Be woken by the commits of every publisher on this event loop."""
+        _waiters_by_loop.setdefault(asyncio.get_running_loop(), weakref.WeakSet()).add(self)
 
     @property
     def poll_seconds(self) -> float:
@@ -211,7 +289,7 @@ class FeedWaiters:
         """An event set whenever the feed ``key`` may have new rows (the watcher clears it
         before each read, so a wake-up during a read is not lost)."""
         woken = asyncio.Event()
-        _waiters_by_loop.setdefault(asyncio.get_running_loop(), weakref.WeakSet()).add(self)
+        self._join_loop()
         self._waiting[key].add(woken)
         try:
             yield woken
@@ -221,16 +299,22 @@ class FeedWaiters:
                 del self._waiting[key]
 
     def wake(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
         for key in keys:
             for woken in self._waiting.get(key, ()):
                 woken.set()
+        for listener in self._listeners:
+            listener(keys)
 
     def wake_all(self) -> None:
+        for listener in self._listeners:
+            listener(None)
         self.wake(list(self._waiting))
 
     async def run(self) -> None:
         """Hold the subscription (reconnecting with backoff) until cancelled: Redis's, else a
         PostgreSQL store's LISTEN; with neither, return at once."""
+        self._join_loop()
         if self._postgres_url:
             await self._listen_to_postgres()
             return

@@ -16,6 +16,7 @@ from sqlmodel import col, or_, select
 
 from switchboard.store.crypto import Cipher
 from switchboard.store.db import Database
+from switchboard.store.fanout import contact_key, publish_on_commit
 from switchboard.store.models import (
     AgentFeedItem,
     AuditEvent,
@@ -130,6 +131,11 @@ async def erase_channels(
                 counts["tasks_scrubbed"] += 1
             await session.commit()
     async with db.write_session() as session:
+        flows = (
+            await session.exec(select(Contact.flex_flow_sid).where(col(Contact.address_hash) == address_hash))
+        ).all()
+        # API processes forget the contact's channel (a bulk delete is not tracked row by row).
+        await publish_on_commit(session, (contact_key(flow, address_hash) for flow in flows))
         counts["contacts"] += await _delete(session, Contact, col(Contact.address_hash) == address_hash)
         await session.commit()
     return {kind: n for kind, n in counts.items() if n}

@@ -3,6 +3,7 @@ small utilities tests share (free ports, fresh numbers, polling, PostgreSQL data
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import itertools
@@ -11,6 +12,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +20,12 @@ from typing import Any, TypeVar
 
 import httpx
 import psycopg
+import uvicorn
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client as TwilioClient
 
-from switchboard.devstack import BackgroundStack, DevServer
+from api.main import create_app
+from switchboard.devstack import ApiServer, BackgroundStack, DevServer
 from switchboard.settings import Settings
 from switchboard.store.defaults import plan_flex_defaults
 
@@ -186,3 +190,21 @@ def healthy(stack: Stack) -> None:
     except httpx.TransportError as exc:
         raise AssertionError(f"{stack.url}: {exc}") from exc
     assert answer.status_code == 200, answer.text
+
+
+@contextlib.contextmanager
+def second_api(settings: Settings) -> Iterator[Stack]:
+    """Another API replica (no worker) on the same store, Temporal and Redis, in its own thread."""
+    server = ApiServer(uvicorn.Config(create_app(settings), "127.0.0.1", settings.api_port, log_level="warning"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="second-api", daemon=True)
+    thread.start()
+    try:
+
+        def started() -> None:
+            assert server.started and thread.is_alive()
+
+        eventually(started)
+        yield Stack(settings)  # for its URL and settings; it is not started as a stack
+    finally:
+        server.should_exit = True
+        thread.join(30)
