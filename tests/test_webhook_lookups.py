@@ -2,7 +2,8 @@
 messages read nothing from the store, and every change that matters is heard: a Flex Flow
 disabled, moved to another number or deleted refuses the next message at once (on this replica,
 and on another one through Redis, with a cache life out of the test's reach); a contact whose
-short-lived channel closed writes on its successor from then on."""
+short-lived channel closed writes on its successor from then on, and one whose channel was
+deleted on a new channel."""
 
 from __future__ import annotations
 
@@ -166,6 +167,26 @@ def workflow_runs(stack: Stack, workflow_id: str) -> list[str]:
         return [w.run_id async for w in client.list_workflows(f'WorkflowId="{workflow_id}"')]
 
     return stack.call(runs)
+
+
+def test_after_its_channel_is_deleted_the_contacts_next_message_opens_a_new_one(stack: Stack) -> None:
+    chat = stack.twilio().chat.v2
+    with stack.http() as http:
+        service = stack.create_service(http)
+        flow = stack.create_flex_flow(http, service, LongLived="true")
+        number, customer = flow["contact_identity"], new_phone()
+        assert send(stack, http, number, customer, "before").status_code == 200
+        [old] = eventually(lambda: stored_channels(http, service, 1))
+        assert chat.services(service).channels(old).delete() is True
+        assert send(stack, http, number, customer, "after").status_code == 200
+        [new] = eventually(lambda: stored_channels(http, service, 1))
+        assert new != old and bodies(http, service, new) == ["after"]
+
+
+def stored_channels(http: httpx.Client, service_sid: str, count: int) -> list[str]:
+    sids = channel_sids(http, service_sid)
+    assert len(sids) == count and all(bodies(http, service_sid, sid) for sid in sids), sids
+    return sids
 
 
 def test_a_flow_disabled_on_one_replica_is_refused_by_another_through_redis(make_stack: StackFactory) -> None:
