@@ -16,15 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.lookups import SUBSCRIBED_SECONDS, ContactChannel, LookupCache
 from api.webhooks.custom import signature_for
 from switchboard.store.db import Database
 from switchboard.store.fanout import FeedPublisher, contact_key, flex_flow_key, publish_on_commit
 from switchboard.store.migrate import migrate
-from switchboard.store.models import Contact, FlexFlow, Service
+from switchboard.store.models import Channel, Contact, FlexFlow, Service
 from tests.helpers.messages import messages_of
+from tests.helpers.recording import RecordingServer
 from tests.helpers.stack import REDIS_URL, Stack, StackFactory, eventually, free_port, new_phone, second_api
 from tests.helpers.statements import request_statements
 
@@ -65,7 +66,7 @@ def test_a_contacts_next_messages_read_nothing_from_the_store(stack: Stack) -> N
             for body in ("two", "three"):
                 assert send(stack, http, number, customer, body).status_code == 200
         eventually(lambda: assert_messages(http, service, ["one", "two", "three"]))
-        assert len(first) == 2, first  # the Flex Flow and the contact, once
+        assert len(first) == 3, first  # the Flex Flow, the contact and their channel, once
         assert next_ones == []
 
 
@@ -189,6 +190,34 @@ def stored_channels(http: httpx.Client, service_sid: str, count: int) -> list[st
     return sids
 
 
+def test_a_reopened_channel_runs_the_webhook_a_caller_set_meanwhile(stack: Stack, outside: RecordingServer) -> None:
+    chat = stack.twilio().chat.v2
+    with stack.http() as http:
+        service = stack.create_service(http)
+        flow = stack.create_flex_flow(http, service, LongLived="true")
+        number, customer = flow["contact_identity"], new_phone()
+        assert send(stack, http, number, customer, "before").status_code == 200
+        [channel] = eventually(lambda: stored_channels(http, service, 1))
+        chat.services(service).channels(channel).webhooks.create(
+            type="webhook", configuration_url=f"{outside.url}/bridge", configuration_filters=["onMessageSent"]
+        )
+        eventually(lambda: closed_channels(http, service))
+        eventually(lambda: workflow_completed(stack, channel))
+        assert send(stack, http, number, customer, "after the close").status_code == 200
+
+        def posted() -> None:
+            assert [r.form["Body"] for r in outside.received("/bridge")] == ["after the close"]
+
+        eventually(posted)
+
+
+def workflow_completed(stack: Stack, channel_sid: str) -> None:
+    async def status(client: Client) -> WorkflowExecutionStatus | None:
+        return (await client.get_workflow_handle(channel_sid).describe()).status
+
+    assert stack.call(status) == WorkflowExecutionStatus.COMPLETED
+
+
 def test_a_flow_disabled_on_one_replica_is_refused_by_another_through_redis(make_stack: StackFactory) -> None:
     one = make_stack(redis_url=REDIS_URL, lookup_cache_seconds=FOREVER)
     settings = one.settings.model_copy(update={"api_port": free_port()})
@@ -217,6 +246,19 @@ def flow_row(sid: str = "FO1", enabled: bool = True) -> FlexFlow:
         contact_identity="+15550001",
         enabled=enabled,
     )
+
+
+def channel_row(**fields: Any) -> Channel:
+    values: dict[str, Any] = {
+        "sid": "CH3",
+        "service_sid": "IS1",
+        "attributes_enc": "x",
+        "flex_flow_sid": "FO2",
+        "contact_hash": "h3",
+        "long_lived": True,
+        **fields,
+    }
+    return Channel(**values)
 
 
 class Clock:
@@ -358,6 +400,13 @@ async def test_commits_publish_the_keys_of_changed_flows_and_moved_contacts(tmp_
             Contact(flex_flow_sid="FO2", address_hash="h1", address_enc="x", current_channel_sid="CH1", sequence=1)
         )
         await commit(Service(sid="IS1", friendly_name="renamed"), keys=[contact_key("FO2", "h2")])
+        # A contact's new channel runs its flow's integration, as no channel does; its status and
+        # the webhooks a caller sets change that, the messages it counts do not.
+        await commit(channel_row())
+        await commit(channel_row(messages_count=3))
+        await commit(channel_row(messages_count=3, status="INACTIVE"))
+        await commit(channel_row(messages_count=3, status="INACTIVE", webhooks_json="[]"))
+        await commit(channel_row(contact_hash=None, status="ACTIVE"))
         assert heard == [
             {flex_flow_key("FO1")},
             {flex_flow_key("FO1")},
@@ -365,6 +414,8 @@ async def test_commits_publish_the_keys_of_changed_flows_and_moved_contacts(tmp_
             {flex_flow_key("FO2")},
             {contact_key("FO2", "h1")},
             {contact_key("FO2", "h2")},
+            {contact_key("FO2", "h3")},
+            {contact_key("FO2", "h3")},
         ]
     finally:
         await db.dispose()
