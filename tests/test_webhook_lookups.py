@@ -11,6 +11,7 @@ import asyncio
 import json
 import secrets
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,20 +59,25 @@ def test_a_contacts_next_messages_read_nothing_from_the_store(stack: Stack) -> N
     with stack.http() as http:
         service = stack.create_service(http)
         flow = stack.create_flex_flow(http, service, LongLived="true")
-        number, customer = flow["contact_identity"], new_phone()
-        with request_statements() as first:
-            assert send(stack, http, number, customer, "one").status_code == 200
-        eventually(lambda: assert_messages(http, service, ["one"]))
-        with request_statements() as next_ones:
-            for body in ("two", "three"):
-                assert send(stack, http, number, customer, body).status_code == 200
-        eventually(lambda: assert_messages(http, service, ["one", "two", "three"]))
-        assert len(first) == 3, first  # the Flex Flow, the contact and their channel, once
-        assert next_ones == []
+        number, customer, another = flow["contact_identity"], new_phone(), new_phone()
+        counts: dict[str, int] = {}
+        for label, sender, expected in (
+            ("1st", customer, ["one"]),
+            ("2nd", customer, ["one", "two"]),
+            ("3rd", customer, ["one", "two", "three"]),
+            ("another's 1st", another, ["one"]),
+        ):
+            with request_statements() as statements:
+                assert send(stack, http, number, sender, expected[-1]).status_code == 200
+            eventually(partial(assert_messages, http, service, sender, expected))
+            counts[label] = len(statements)
+        # The Flex Flow, the contact and their channel, once; then nothing until they change.
+        assert counts == {"1st": 3, "2nd": 0, "3rd": 0, "another's 1st": 2}
 
 
-def assert_messages(http: httpx.Client, service_sid: str, expected: list[str]) -> None:
-    [channel] = channel_sids(http, service_sid)
+def assert_messages(http: httpx.Client, service_sid: str, sender: str, expected: list[str]) -> None:
+    channels = http.get(f"/v2/Services/{service_sid}/Channels").json()["channels"]
+    [channel] = [c["sid"] for c in channels if json.loads(c["attributes"])["from"] == sender]
     assert bodies(http, service_sid, channel) == expected
 
 
