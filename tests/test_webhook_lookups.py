@@ -406,12 +406,13 @@ async def test_commits_publish_the_keys_of_changed_flows_and_moved_contacts(tmp_
             Contact(flex_flow_sid="FO2", address_hash="h1", address_enc="x", current_channel_sid="CH1", sequence=1)
         )
         await commit(Service(sid="IS1", friendly_name="renamed"), keys=[contact_key("FO2", "h2")])
-        # A contact's new channel runs its flow's integration, as no channel does; its status and
-        # the webhooks a caller sets change that, the messages it counts do not.
+        # A contact's new channel runs its flow's integration, as no channel does; its status, the
+        # webhooks and attributes a caller sets change that, the messages it counts do not.
         await commit(channel_row())
         await commit(channel_row(messages_count=3))
         await commit(channel_row(messages_count=3, status="INACTIVE"))
         await commit(channel_row(messages_count=3, status="INACTIVE", webhooks_json="[]"))
+        await commit(channel_row(status="INACTIVE", webhooks_json="[]", attributes_enc="y", attributes_written=True))
         await commit(channel_row(contact_hash=None, status="ACTIVE"))
         assert heard == [
             {flex_flow_key("FO1")},
@@ -420,6 +421,7 @@ async def test_commits_publish_the_keys_of_changed_flows_and_moved_contacts(tmp_
             {flex_flow_key("FO2")},
             {contact_key("FO2", "h1")},
             {contact_key("FO2", "h2")},
+            {contact_key("FO2", "h3")},
             {contact_key("FO2", "h3")},
             {contact_key("FO2", "h3")},
         ]
