@@ -21,13 +21,23 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.lookups import SUBSCRIBED_SECONDS, ContactChannel, LookupCache
 from api.webhooks.custom import signature_for
+from switchboard.devstack import DevServer
 from switchboard.store.db import Database
 from switchboard.store.fanout import FeedPublisher, contact_key, flex_flow_key, publish_on_commit
 from switchboard.store.migrate import migrate
 from switchboard.store.models import Channel, Contact, FlexFlow, Service
 from tests.helpers.messages import messages_of
 from tests.helpers.recording import RecordingServer
-from tests.helpers.stack import REDIS_URL, Stack, StackFactory, eventually, free_port, new_phone, second_api
+from tests.helpers.stack import (
+    REDIS_URL,
+    Stack,
+    StackFactory,
+    eventually,
+    free_port,
+    new_phone,
+    second_api,
+    stack_on_postgresql,
+)
 from tests.helpers.statements import request_statements
 
 # A cache life no test waits out: only invalidations can make a change heard.
@@ -225,7 +235,19 @@ def workflow_completed(stack: Stack, channel_sid: str) -> None:
 
 
 def test_a_flow_disabled_on_one_replica_is_refused_by_another_through_redis(make_stack: StackFactory) -> None:
-    one = make_stack(redis_url=REDIS_URL, lookup_cache_seconds=FOREVER)
+    refused_by_the_other_replica(make_stack(redis_url=REDIS_URL, lookup_cache_seconds=FOREVER))
+
+
+def test_on_postgresql_without_redis_another_replica_hears_of_the_disabled_flow(
+    temporal_server: DevServer, tmp_path: Path
+) -> None:
+    with stack_on_postgresql(temporal_server, tmp_path, lookup_cache_seconds=FOREVER) as one:
+        refused_by_the_other_replica(one)
+
+
+def refused_by_the_other_replica(one: Stack) -> None:
+    """Replica two remembers the flow serving a number; replica one disables it; replica two
+    refuses the next message (its cache life is out of reach: only the invalidation can do it)."""
     settings = one.settings.model_copy(update={"api_port": free_port()})
     with second_api(settings) as two, one.http() as http, two.http() as http_two:
         service = one.create_service(http)
