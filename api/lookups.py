@@ -1,11 +1,12 @@
 """What a provider webhook looks up on every message and what rarely changes, kept in the API
 process's memory: the Flex Flow serving an address (or named by SID) and a contact's current
-channel SID.
+channel (its SID, and the webhooks and attributes a caller set on it).
 
-Invalidation: a committed change to a Flex Flow, or a contact moved to another channel, publishes a
-key (``store.fanout``) from whichever process made it (an API replica, a worker's activity). This
-process hears its own loop's commits at once and other processes' over the Redis subscription,
-and drops what the key names. Staleness is bounded all the same:
+Invalidation: a committed change to a Flex Flow, to a contact's row or to what their channel gives
+a webhook publishes a key (``store.fanout``) from whichever process made it (an API replica, a
+worker's activity). This process hears its own loop's commits at once and other processes' over
+its subscription (Redis, or a PostgreSQL store's notifications without Redis), and drops what the
+key names. Staleness is bounded all the same:
 
 - a Flex Flow is trusted for ``lookup_cache_seconds`` at most, Redis or not: a disabled flow must
   stop taking messages, and a lost invalidation (Redis down, a publisher cut off) must not keep it
@@ -15,7 +16,9 @@ and drops what the key names. Staleness is bounded all the same:
   for ``lookup_cache_seconds`` when invalidations may be missed (no subscription: Redis's, or a
   PostgreSQL store's notifications) and for ``SUBSCRIBED_SECONDS`` while the subscription is up; the
   cache empties when the subscription is (re)established. A stale contact channel is safe: a
-  closed channel hands messages and refusals on to its successor (``workflows.channel_handover``).
+  closed channel hands messages and refusals on to its successor (``workflows.channel_handover``),
+  and its webhooks and attributes only matter to a run that starts meanwhile, as a read just
+  before the change would.
 
 A lookup that started before an invalidation does not store its answer (it may have read the row
 before the change): generations count the invalidations."""
