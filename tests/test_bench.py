@@ -18,6 +18,7 @@ RUNS = {
     "multiprocess_throughput": ["--channels", "3", "--messages", "5"],
     "history_cost": ["--channels", "2", "--messages", "3", "--pace", "0.2", "--external"],
     "store_appends": ["--channels", "5", "--messages", "3"],
+    "webhook_queries": [],
 }
 
 
@@ -93,3 +94,13 @@ def test_store_appends(outputs: dict[str, str]) -> None:
     # Five channels appending at once share transactions: fewer than one per message.
     assert 0 < figure(out, "transactions") < 1
     assert "lost / duplicated    0 / 0" in out
+
+
+def test_webhook_queries(outputs: dict[str, str]) -> None:
+    out = outputs["webhook_queries"]
+    # The Flex Flow, the contact and their channel once; then nothing until they change.
+    assert figure(out, "contact's 1st message") == 3
+    assert figure(out, "contact's 2nd message") == figure(out, "contact's 3rd message") == 0
+    assert figure(out, "another contact's 1st") == 2
+    assert figure(out, "of which Switchboard's middlewares:") == 5
+    assert "middleware all 5" in out
