@@ -442,6 +442,9 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
     listen() {
       document.addEventListener("visibilitychange", () => this.markRead());
       this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
+      // A scroll the page leaves before its event ran (a reload right after it) is still where the
+      // customer was reading: note the view as the page goes.
+      window.addEventListener("pagehide", () => this.onScroll());
       // Whatever grows the log after its message was placed (an image shown once loaded, a
       // notice) or shrinks the view keeps a log that was followed at its newest message.
       const growth = new ResizeObserver(() => this.atBottom && !this.panel.hidden && this.scrollToBottom());
@@ -887,7 +890,9 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
         if (data.from === this.typingFrom) this.hideTyping();
         if (live && (this.panel.hidden || document.visibilityState !== "visible")) this.setUnread(this.unread + 1);
       }
-      if (live && (stick || mine)) this.scrollToBottom();
+      // The customer's own message just sent follows them down; one that only arrives now (stored
+      // after a reload's history page was read) leaves them where they are reading.
+      if (live && (stick || (mine && waiting))) this.scrollToBottom();
       if (live) this.markRead(); // a history page marks once, when shown
     }
 
