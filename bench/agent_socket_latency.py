@@ -178,9 +178,12 @@ def main() -> None:
     print(f"Switchboard webhook to agent socket: {args.customers} customers x {args.messages} messages per phase")
     print(f"  machine              {os.cpu_count()} cores, {platform.platform()}, Python {sys.version.split()[0]}")
     store = args.database_url.split("@")[-1] if args.database_url else "SQLite (WAL)"
-    wake_ups = (
-        "Redis" if os.environ.get("SWITCHBOARD_REDIS_URL") else "PostgreSQL NOTIFY" if args.database_url else "poll"
-    )
+    if os.environ.get("SWITCHBOARD_REDIS_URL"):
+        wake_ups = "Redis"
+    elif args.in_process:
+        wake_ups = "none needed: the worker's commits wake the API's sockets on their shared loop"
+    else:
+        wake_ups = "PostgreSQL NOTIFY" if args.database_url.startswith("postgres") else "poll (200 ms)"
     print(f"  stack                {'one process' if args.in_process else 'API and worker processes'}, {store}")
     print(f"  wake-ups across processes {wake_ups}")
     print(f"  sustained            {figures['sustained']:8.1f} messages/s reach the agent's socket")
