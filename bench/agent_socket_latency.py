@@ -146,7 +146,7 @@ async def until_received(agent: Agent, sent: dict[str, float], deadline: float =
     return [agent.received[body] - at for body, at in sent.items()]
 
 
-async def run(url: str, settings: Settings, customers: int, messages: int) -> dict[str, Any]:
+async def run(url: str, settings: Settings, customers: int, messages: int, light_rate: float = 0.0) -> dict[str, Any]:
     token = await setup(url, settings, capacity=min(customers, 50))
     agent = Agent(customers)
     ws_url = url.replace("http://", "ws://") + "/v1/agent/ws"
@@ -160,9 +160,21 @@ async def run(url: str, settings: Settings, customers: int, messages: int) -> di
         sustained = len(burst) / (max(agent.received[b] for b in burst) - first)
         paced = await send_all(url, settings, customers, messages, "paced", 2 / sustained)
         latencies = await until_received(agent, paced)
+        light: list[float] = []
+        if light_rate:
+            # The same traffic at a light rate: the path's own latency, with little queueing.
+            light = await until_received(
+                agent, await send_all(url, settings, customers, messages, "light", 1 / light_rate)
+            )
         listener.cancel()
     raw = await raw_signal_with_start(settings, customers, messages, customers)
-    return {"sustained": sustained, "paced_rate": sustained / 2, "latencies": latencies, "raw": raw}
+    return {
+        "sustained": sustained,
+        "paced_rate": sustained / 2,
+        "latencies": latencies,
+        "light": light,
+        "raw": raw,
+    }
 
 
 def main() -> None:
@@ -171,9 +183,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20, help="messages per customer and phase")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--in-process", action="store_true", help="API and worker in one process")
+    parser.add_argument(
+        "--light-rate", type=float, default=0.0, help="also measure latency at this many messages/s (e.g. 10)"
+    )
     args = parser.parse_args()
     with bench_stack(args.database_url, in_process=args.in_process) as (settings, url):
-        figures = asyncio.run(run(url, settings, args.customers, args.messages))
+        figures = asyncio.run(run(url, settings, args.customers, args.messages, args.light_rate))
     latencies = figures["latencies"]
     print(f"Switchboard webhook to agent socket: {args.customers} customers x {args.messages} messages per phase")
     print(f"  machine              {os.cpu_count()} cores, {platform.platform()}, Python {sys.version.split()[0]}")
@@ -191,6 +206,12 @@ def main() -> None:
     print(
         f"    webhook-to-socket  p50 {1000 * percentile(latencies, 50):7.1f} ms   p99 {1000 * percentile(latencies, 99):7.1f} ms"
     )
+    if figures["light"]:
+        light = figures["light"]
+        print(f"  at {args.light_rate:.1f} messages/s:")
+        print(
+            f"    webhook-to-socket  p50 {1000 * percentile(light, 50):7.1f} ms   p99 {1000 * percentile(light, 99):7.1f} ms"
+        )
     print(f"  raw signal-with-start {figures['raw']:7.1f} /s   (same server, trivial workflow)")
 
 
