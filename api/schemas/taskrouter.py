@@ -292,3 +292,39 @@ class Event(Resource):
 class EventPage(Resource):
     events: list[Event]
     meta: PageMeta
+
+
+class ActivityStatistic(Resource):
+    sid: str
+    friendly_name: str
+    workers: int
+
+
+class WorkspaceRealTimeStatistics(Resource):
+    account_sid: str
+    activity_statistics: list[ActivityStatistic]
+    longest_task_waiting_age: int
+    longest_task_waiting_sid: str | None
+    tasks_by_priority: dict[str, int]
+    tasks_by_status: dict[str, int]
+    total_tasks: int
+    total_workers: int
+    workspace_sid: str
+    url: str
+
+
+class TaskQueueRealTimeStatistics(Resource):
+    account_sid: str
+    activity_statistics: list[ActivityStatistic]
+    longest_task_waiting_age: int
+    longest_task_waiting_sid: str | None
+    longest_relative_task_age_in_queue: int
+    longest_relative_task_sid_in_queue: str | None
+    task_queue_sid: str
+    tasks_by_priority: dict[str, int]
+    tasks_by_status: dict[str, int]
+    total_available_workers: int
+    total_eligible_workers: int
+    total_tasks: int
+    workspace_sid: str
+    url: str
