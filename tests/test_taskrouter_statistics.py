@@ -1,9 +1,11 @@
 """TaskRouter statistics through the official client: a workspace's and a task queue's real-time
-statistics, computed from the store, after tasks were routed, accepted, left waiting and canceled."""
+statistics, computed from the store, after tasks were routed, accepted, left waiting and canceled;
+and their cumulative statistics over a window, after reservations were rejected and accepted."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -72,6 +74,70 @@ def test_real_time_statistics_of_a_workspace_and_a_queue(stack: Stack) -> None:
     assert workspace.real_time_statistics().fetch(task_channel="chat").total_tasks == 3
     assert refused(lambda: workspace.real_time_statistics().fetch(task_channel="pigeon")) == 400
     assert refused(lambda: workspace.task_queues("WQ" + "0" * 32).real_time_statistics().fetch()) == 404
+
+
+def test_cumulative_statistics_count_the_window_s_events(stack: Stack) -> None:
+    begun = datetime.now(UTC)
+    space = new_space(stack)
+    workspace = space.workspace
+    amy = space.add_worker("amy")
+    bob = space.add_worker("bob")
+
+    first = space.create_task()
+    offers = eventually(lambda: _pending_offers(workspace, first.sid))
+    refuser = offers[0].worker_sid
+    offers[0].update(reservation_status="rejected")
+    taker = bob.sid if refuser == amy.sid else amy.sid
+    [offer] = space.pending(taker)
+    offer.update(reservation_status="accepted")
+    eventually(lambda: _status(workspace, first.sid, "assigned"))
+    second = space.create_task(priority=2)
+    space.pending(refuser)  # the refuser only refused the first task
+    workspace.tasks(second.sid).update(assignment_status="canceled", reason="customer left")
+    workspace.tasks(first.sid).update(assignment_status="completed", reason="resolved")
+    eventually(lambda: _status(workspace, first.sid, "completed"))
+
+    stats = workspace.cumulative_statistics().fetch(split_by_wait_time="3600")
+    assert stats.url == f"{stack.url}/v1/Workspaces/{space.sid}/CumulativeStatistics"
+    assert (stats.tasks_created, stats.tasks_canceled, stats.tasks_completed) == (2, 1, 1)
+    assert (stats.reservations_created, stats.reservations_accepted, stats.reservations_rejected) == (3, 1, 1)
+    assert stats.reservations_timed_out == 0 and stats.tasks_moved == 0
+    accepted = stats.wait_duration_until_accepted
+    assert 0 <= accepted["min"] == accepted["max"] == accepted["total"] < 60  # one task accepted
+    assert stats.avg_task_acceptance_time == accepted["avg"]
+    assert stats.split_by_wait_time == {
+        "3600": {
+            "above": {"reservations_accepted": 0, "tasks_canceled": 0},
+            "below": {"reservations_accepted": 1, "tasks_canceled": 1},
+        }
+    }
+    # The default window is the last 15 minutes, ending now.
+    assert stats.start_time is not None and stats.end_time is not None
+    assert stats.end_time - stats.start_time == timedelta(minutes=15)
+
+    queue_stats = workspace.task_queues(space.queue.sid).cumulative_statistics().fetch(minutes=60)
+    assert queue_stats.task_queue_sid == space.queue.sid and queue_stats.tasks_entered == 2
+    assert (queue_stats.reservations_accepted, queue_stats.reservations_rejected) == (1, 1)
+    assert queue_stats.end_time - queue_stats.start_time == timedelta(minutes=60)
+    assert queue_stats.wait_duration_in_queue_until_accepted["max"] <= accepted["max"] + 1
+    assert queue_stats.split_by_wait_time is None
+
+    # A window before any of it, and a channel none of it used, count nothing.
+    before = workspace.cumulative_statistics().fetch(
+        start_date=begun - timedelta(hours=2), end_date=begun - timedelta(hours=1)
+    )
+    assert (before.tasks_created, before.reservations_created, before.wait_duration_until_accepted["max"]) == (0, 0, 0)
+    assert workspace.cumulative_statistics().fetch(task_channel="sms").tasks_created == 0
+    assert workspace.cumulative_statistics().fetch(task_channel="chat").tasks_created == 2
+    assert refused(lambda: workspace.cumulative_statistics().fetch(split_by_wait_time="soon")) == 400
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert refused(lambda: workspace.cumulative_statistics().fetch(start_date=later)) == 400
+
+
+def _pending_offers(workspace: Any, task_sid: str) -> list[Any]:
+    found = [r for r in workspace.tasks(task_sid).reservations.list() if r.reservation_status == "pending"]
+    assert len(found) == 1
+    return found
 
 
 def _status(workspace: Any, task_sid: str, status: str) -> None:

@@ -328,3 +328,59 @@ class TaskQueueRealTimeStatistics(Resource):
     total_tasks: int
     workspace_sid: str
     url: str
+
+
+class Durations(Resource):
+    avg: int
+    min: int
+    max: int
+    total: int
+
+
+class WorkspaceCumulativeStatistics(Resource):
+    account_sid: str
+    avg_task_acceptance_time: int
+    start_time: str
+    end_time: str
+    reservations_created: int
+    reservations_accepted: int
+    reservations_rejected: int
+    reservations_timed_out: int
+    reservations_canceled: int
+    reservations_rescinded: int
+    split_by_wait_time: dict[str, Any] | None
+    wait_duration_until_accepted: Durations
+    wait_duration_until_canceled: Durations
+    tasks_canceled: int
+    tasks_completed: int
+    tasks_created: int
+    tasks_deleted: int
+    tasks_moved: int
+    tasks_timed_out_in_workflow: int
+    workspace_sid: str
+    url: str
+
+
+class TaskQueueCumulativeStatistics(Resource):
+    account_sid: str
+    avg_task_acceptance_time: int
+    start_time: str
+    end_time: str
+    reservations_created: int
+    reservations_accepted: int
+    reservations_rejected: int
+    reservations_timed_out: int
+    reservations_canceled: int
+    reservations_rescinded: int
+    split_by_wait_time: dict[str, Any] | None
+    task_queue_sid: str
+    wait_duration_until_accepted: Durations
+    wait_duration_until_canceled: Durations
+    wait_duration_in_queue_until_accepted: Durations
+    tasks_canceled: int
+    tasks_completed: int
+    tasks_deleted: int
+    tasks_entered: int
+    tasks_moved: int
+    workspace_sid: str
+    url: str

@@ -1,25 +1,27 @@
 """TaskRouter statistics computed from the store: a workspace's and a task queue's
 ``RealTimeStatistics`` (tasks by status and priority, the longest waiting task, workers by
-activity, and a queue's eligible and available workers). Each call is a few aggregate queries;
-only a queue's eligible workers are found in Python, since its TargetWorkers expression reads the
-workers' encrypted attributes."""
+activity, and a queue's eligible and available workers) and ``CumulativeStatistics`` (the events
+of a window counted by type, and how long tasks waited until accepted or canceled). Each call is a
+few aggregate queries; only a queue's eligible workers are found in Python, since its
+TargetWorkers expression reads the workers' encrypted attributes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, and_, case, func
 from sqlmodel import col, select
 
 from api.deps import CallDep, RestCall, SessionDep
 from api.routes.taskrouter.common import WORKSPACES_PATH, load_in_workspace, load_workspace, workspace_url
 from api.routes.taskrouter.directory import WorkerDirectory
+from api.routes.taskrouter.events import MINUTES_OF_A_CENTURY
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
-from api.twilio_shape import invalid
-from switchboard.store.models import Task, TaskChannel, TaskQueue, Worker, WorkspaceActivity, utcnow
+from api.twilio_shape import invalid, iso, parse_date
+from switchboard.store.models import RoutingEventRow, Task, TaskChannel, TaskQueue, Worker, WorkspaceActivity, utcnow
 
 router = APIRouter(prefix=WORKSPACES_PATH)
 
@@ -173,4 +175,241 @@ async def task_queue_real_time_statistics(
         "total_eligible_workers": len(eligible),
         "workspace_sid": workspace_sid,
         "url": f"{workspace_url(call, workspace_sid)}/TaskQueues/{sid}/RealTimeStatistics",
+    }
+
+
+# --- cumulative statistics --------------------------------------------------------------------
+
+# Twilio's window when a call names none: the last 15 minutes.
+DEFAULT_MINUTES = 15
+# The counters, each the number of events of its type in the window.
+RESERVATION_COUNTS = {
+    "reservations_created": "reservation.created",
+    "reservations_accepted": "reservation.accepted",
+    "reservations_rejected": "reservation.rejected",
+    "reservations_timed_out": "reservation.timeout",
+    "reservations_canceled": "reservation.canceled",
+    "reservations_rescinded": "reservation.rescinded",
+}
+TASK_COUNTS = {
+    "tasks_canceled": "task.canceled",
+    "tasks_completed": "task.completed",
+    "tasks_created": "task.created",
+    "tasks_deleted": "task.deleted",
+    "tasks_moved": "task-queue.moved",
+    "tasks_entered": "task-queue.entered",
+    "tasks_timed_out_in_workflow": "workflow.timeout",
+}
+
+MinutesQuery = Annotated[int | None, Query(alias="Minutes", ge=1)]
+StartDateQuery = Annotated[str | None, Query(alias="StartDate")]
+EndDateQuery = Annotated[str | None, Query(alias="EndDate")]
+SplitQuery = Annotated[str | None, Query(alias="SplitByWaitTime")]
+
+
+def window(minutes: int | None, start_date: str | None, end_date: str | None) -> tuple[datetime, datetime]:
+    """The interval counted: from StartDate, or Minutes (15 by default) ago, to EndDate or now."""
+    now = datetime.now(UTC)
+    end = parse_date(end_date, "EndDate") or now
+    start = parse_date(start_date, "StartDate")
+    if start is None:
+        start = now - timedelta(minutes=min(minutes or DEFAULT_MINUTES, MINUTES_OF_A_CENTURY))
+    if start > end:
+        raise invalid("StartDate", "must not be after EndDate")
+    return start, end
+
+
+def thresholds(text: str | None) -> list[int]:
+    """SplitByWaitTime's comma-separated thresholds in seconds."""
+    if not text:
+        return []
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise invalid("SplitByWaitTime", "must be comma-separated whole seconds") from None
+    if any(value < 0 for value in values) or len(values) > 10:
+        raise invalid("SplitByWaitTime", "must be at most 10 thresholds of zero seconds or more")
+    return sorted(set(values))
+
+
+def seconds_between(session: SessionDep, later: Any, earlier: Any) -> Any:
+    """``later - earlier`` in seconds, as SQL this store's database runs."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def durations(avg: Any, low: Any, high: Any, total: Any) -> dict[str, int]:
+    return {
+        "avg": round(avg or 0),
+        "min": round(low or 0),
+        "max": round(high or 0),
+        "total": round(total or 0),
+    }
+
+
+async def cumulative_figures(
+    session: SessionDep,
+    workspace_sid: str,
+    start: datetime,
+    end: datetime,
+    channel: str | None,
+    queue_sid: str | None,
+    splits: list[int],
+) -> dict[str, Any]:
+    """The window's events counted by type, and the waits of the tasks accepted or canceled in
+    it (from the task's creation, and for a queue from its entering the queue)."""
+    event = RoutingEventRow
+    scope: list[ColumnElement[bool] | bool] = [
+        col(event.workspace_sid) == workspace_sid,
+        col(event.event_date) >= start,
+        col(event.event_date) <= end,
+    ]
+    if queue_sid is not None:
+        scope.append(col(event.queue_sid) == queue_sid)
+    counted = select(event.event_type, func.count()).where(*scope)
+    if channel is not None:
+        counted = counted.join(Task, col(Task.sid) == col(event.task_sid)).where(
+            col(Task.task_channel_unique_name) == channel
+        )
+    counts = dict((await session.exec(counted.group_by(col(event.event_type)))).all())
+    figures: dict[str, Any] = {
+        name: counts.get(kind, 0) for name, kind in {**RESERVATION_COUNTS, **TASK_COUNTS}.items()
+    }
+
+    joined = [*scope, col(Task.sid) == col(event.task_sid)]
+    if channel is not None:
+        joined.append(col(Task.task_channel_unique_name) == channel)
+    waited = seconds_between(session, col(event.event_date), col(Task.date_created))
+    in_queue = seconds_between(session, col(event.event_date), col(Task.task_queue_entered_date))
+    accepted = col(event.event_type) == "reservation.accepted"
+    canceled = col(event.event_type) == "task.canceled"
+
+    def stats(of: Any, when: Any) -> list[Any]:
+        value = case((when, of))
+        return [func.avg(value), func.min(value), func.max(value), func.sum(value)]
+
+    def count(when: Any) -> Any:
+        return func.sum(case((when, 1), else_=0))
+
+    split_columns = [
+        count(and_(kind, waited >= limit) if above else and_(kind, waited < limit))
+        for limit in splits
+        for kind in (accepted, canceled)
+        for above in (True, False)
+    ]
+    row = (
+        await session.exec(
+            select(*stats(waited, accepted), *stats(waited, canceled), *stats(in_queue, accepted), *split_columns)
+            .select_from(event)
+            .join(Task, col(Task.sid) == col(event.task_sid))
+            .where(*joined, accepted | canceled)
+        )
+    ).one()
+    figures["wait_duration_until_accepted"] = durations(*row[0:4])
+    figures["wait_duration_until_canceled"] = durations(*row[4:8])
+    figures["wait_duration_in_queue_until_accepted"] = durations(*row[8:12])
+    figures["avg_task_acceptance_time"] = figures["wait_duration_until_accepted"]["avg"]
+    split_counts = [int(value or 0) for value in row[12:]]
+    figures["split_by_wait_time"] = (
+        {
+            str(limit): {
+                "above": {"reservations_accepted": split_counts[i * 4], "tasks_canceled": split_counts[i * 4 + 2]},
+                "below": {"reservations_accepted": split_counts[i * 4 + 1], "tasks_canceled": split_counts[i * 4 + 3]},
+            }
+            for i, limit in enumerate(splits)
+        }
+        if splits
+        else None
+    )
+    return figures
+
+
+WORKSPACE_CUMULATIVE = (
+    "avg_task_acceptance_time",
+    *RESERVATION_COUNTS,
+    "split_by_wait_time",
+    "wait_duration_until_accepted",
+    "wait_duration_until_canceled",
+    "tasks_canceled",
+    "tasks_completed",
+    "tasks_created",
+    "tasks_deleted",
+    "tasks_moved",
+    "tasks_timed_out_in_workflow",
+)
+QUEUE_CUMULATIVE = (
+    "avg_task_acceptance_time",
+    *RESERVATION_COUNTS,
+    "split_by_wait_time",
+    "wait_duration_until_accepted",
+    "wait_duration_until_canceled",
+    "wait_duration_in_queue_until_accepted",
+    "tasks_canceled",
+    "tasks_completed",
+    "tasks_deleted",
+    "tasks_entered",
+    "tasks_moved",
+)
+
+
+@router.get(
+    "/{workspace_sid}/CumulativeStatistics",
+    response_model=schemas.WorkspaceCumulativeStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def workspace_cumulative_statistics(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    minutes: MinutesQuery = None,
+    start_date: StartDateQuery = None,
+    end_date: EndDateQuery = None,
+    task_channel: TaskChannelQuery = None,
+    split_by_wait_time: SplitQuery = None,
+) -> dict[str, Any]:
+    await load_workspace(session, workspace_sid)
+    start, end = window(minutes, start_date, end_date)
+    channel = await channel_name(session, workspace_sid, task_channel)
+    splits = thresholds(split_by_wait_time)
+    figures = await cumulative_figures(session, workspace_sid, start, end, channel, None, splits)
+    return {
+        "account_sid": call.account_sid,
+        "start_time": iso(start),
+        "end_time": iso(end),
+        **{name: figures[name] for name in WORKSPACE_CUMULATIVE},
+        "workspace_sid": workspace_sid,
+        "url": f"{workspace_url(call, workspace_sid)}/CumulativeStatistics",
+    }
+
+
+@router.get(
+    "/{workspace_sid}/TaskQueues/{sid}/CumulativeStatistics",
+    response_model=schemas.TaskQueueCumulativeStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def task_queue_cumulative_statistics(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    sid: str,
+    minutes: MinutesQuery = None,
+    start_date: StartDateQuery = None,
+    end_date: EndDateQuery = None,
+    task_channel: TaskChannelQuery = None,
+    split_by_wait_time: SplitQuery = None,
+) -> dict[str, Any]:
+    await load_in_workspace(session, TaskQueue, workspace_sid, sid, "TaskQueue")
+    start, end = window(minutes, start_date, end_date)
+    channel = await channel_name(session, workspace_sid, task_channel)
+    splits = thresholds(split_by_wait_time)
+    figures = await cumulative_figures(session, workspace_sid, start, end, channel, sid, splits)
+    return {
+        "account_sid": call.account_sid,
+        "start_time": iso(start),
+        "end_time": iso(end),
+        **{name: figures[name] for name in QUEUE_CUMULATIVE},
+        "task_queue_sid": sid,
+        "workspace_sid": workspace_sid,
+        "url": f"{workspace_url(call, workspace_sid)}/TaskQueues/{sid}/CumulativeStatistics",
     }
