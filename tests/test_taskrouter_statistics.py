@@ -134,6 +134,39 @@ def test_cumulative_statistics_count_the_window_s_events(stack: Stack) -> None:
     assert refused(lambda: workspace.cumulative_statistics().fetch(start_date=later)) == 400
 
 
+def test_statistics_combine_real_time_and_cumulative(stack: Stack) -> None:
+    space = new_space(stack)
+    workspace = space.workspace
+    other = workspace.task_queues.create(friendly_name="Sales", target_workers='routing.skills HAS "sales"')
+    space.add_worker("amy", available=False)
+    waiting = space.create_task(priority=4)
+    eventually(lambda: _entered(workspace, waiting.sid, space.queue.sid))
+
+    stats = workspace.statistics().fetch(minutes=30)
+    assert stats.url == f"{stack.url}/v1/Workspaces/{space.sid}/Statistics"
+    assert stats.realtime["longest_task_waiting_sid"] == waiting.sid
+    assert stats.realtime["tasks_by_priority"] == {"4": 1} and stats.realtime["total_workers"] == 1
+    assert stats.cumulative["tasks_created"] == 1 and stats.cumulative["reservations_created"] == 0
+
+    queue_stats = workspace.task_queues(space.queue.sid).statistics().fetch(task_channel="chat")
+    assert queue_stats.task_queue_sid == space.queue.sid
+    assert queue_stats.realtime["total_eligible_workers"] == 1 and queue_stats.realtime["total_available_workers"] == 0
+    assert queue_stats.cumulative["tasks_entered"] == 1
+
+    listed = {s.task_queue_sid: s for s in workspace.task_queues.statistics.list()}
+    assert set(listed) == {space.queue.sid, other.sid}
+    assert listed[space.queue.sid].realtime["tasks_by_status"]["pending"] == 1
+    assert listed[other.sid].realtime["total_tasks"] == 0 and listed[other.sid].cumulative["tasks_entered"] == 0
+    assert listed[other.sid].realtime["total_eligible_workers"] == 0
+    [sales] = workspace.task_queues.statistics.list(friendly_name="Sales")
+    assert sales.task_queue_sid == other.sid
+    assert [s.task_queue_sid for s in workspace.task_queues.statistics.list(page_size=1, limit=1)] == [space.queue.sid]
+
+
+def _entered(workspace: Any, task_sid: str, queue_sid: str) -> None:
+    assert workspace.tasks(task_sid).fetch().task_queue_sid == queue_sid
+
+
 def _pending_offers(workspace: Any, task_sid: str) -> list[Any]:
     found = [r for r in workspace.tasks(task_sid).reservations.list() if r.reservation_status == "pending"]
     assert len(found) == 1

@@ -384,3 +384,33 @@ class TaskQueueCumulativeStatistics(Resource):
     tasks_moved: int
     workspace_sid: str
     url: str
+
+
+class WorkspaceStatistics(Resource):
+    realtime: dict[str, Any]
+    cumulative: dict[str, Any]
+    account_sid: str
+    workspace_sid: str
+    url: str
+
+
+class TaskQueueStatistics(Resource):
+    account_sid: str
+    cumulative: dict[str, Any]
+    realtime: dict[str, Any]
+    task_queue_sid: str
+    workspace_sid: str
+    url: str
+
+
+class TaskQueuesStatistics(Resource):
+    account_sid: str
+    cumulative: dict[str, Any]
+    realtime: dict[str, Any]
+    task_queue_sid: str
+    workspace_sid: str
+
+
+class TaskQueuesStatisticsPage(Resource):
+    task_queues_statistics: list[TaskQueuesStatistics]
+    meta: PageMeta

@@ -27,12 +27,12 @@ for family in (
     workspaces,
     activities,
     task_channels,
+    statistics,  # before task_queues: TaskQueues/Statistics is not a queue's SID
     task_queues,
     workflows,
     workers,
     tasks,
     reservations,
     events,
-    statistics,
 ):
     router.include_router(family.router)

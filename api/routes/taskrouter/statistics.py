@@ -7,6 +7,8 @@ TargetWorkers expression reads the workers' encrypted attributes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -14,8 +16,15 @@ from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, and_, case, func
 from sqlmodel import col, select
 
-from api.deps import CallDep, RestCall, SessionDep
-from api.routes.taskrouter.common import WORKSPACES_PATH, load_in_workspace, load_workspace, workspace_url
+from api.deps import CallDep, PagingDep, RestCall, SessionDep
+from api.routes.taskrouter.common import (
+    WORKSPACES_PATH,
+    in_workspace,
+    load_in_workspace,
+    load_workspace,
+    oldest_first,
+    workspace_url,
+)
 from api.routes.taskrouter.directory import WorkerDirectory
 from api.routes.taskrouter.events import MINUTES_OF_A_CENTURY
 from api.schemas import taskrouter as schemas
@@ -121,6 +130,20 @@ def task_scope(workspace_sid: str, channel: str | None) -> list[ColumnElement[bo
     return scope
 
 
+async def workspace_realtime(session: SessionDep, workspace_sid: str, channel: str | None) -> dict[str, Any]:
+    figures = await task_figures(session, *task_scope(workspace_sid, channel))
+    activities = await activity_statistics(session, workspace_sid)
+    return {
+        "activity_statistics": activities,
+        "longest_task_waiting_age": figures["longest_task_waiting_age"],
+        "longest_task_waiting_sid": figures["longest_task_waiting_sid"],
+        "tasks_by_priority": figures["tasks_by_priority"],
+        "tasks_by_status": figures["tasks_by_status"],
+        "total_tasks": figures["total_tasks"],
+        "total_workers": sum(a["workers"] for a in activities),
+    }
+
+
 @router.get(
     "/{workspace_sid}/RealTimeStatistics",
     response_model=schemas.WorkspaceRealTimeStatistics,
@@ -131,26 +154,36 @@ async def workspace_real_time_statistics(
 ) -> dict[str, Any]:
     await load_workspace(session, workspace_sid)
     channel = await channel_name(session, workspace_sid, task_channel)
-    figures = await task_figures(session, *task_scope(workspace_sid, channel))
-    activities = await activity_statistics(session, workspace_sid)
     return {
         "account_sid": call.account_sid,
-        "activity_statistics": activities,
-        "longest_task_waiting_age": figures["longest_task_waiting_age"],
-        "longest_task_waiting_sid": figures["longest_task_waiting_sid"],
-        "tasks_by_priority": figures["tasks_by_priority"],
-        "tasks_by_status": figures["tasks_by_status"],
-        "total_tasks": figures["total_tasks"],
-        "total_workers": sum(a["workers"] for a in activities),
+        **await workspace_realtime(session, workspace_sid, channel),
         "workspace_sid": workspace_sid,
         "url": f"{workspace_url(call, workspace_sid)}/RealTimeStatistics",
     }
 
 
-async def eligible_workers(call: RestCall, session: SessionDep, queue: TaskQueue) -> list[Worker]:
-    directory = await WorkerDirectory.load(call, session, queue.workspace_sid)
-    workers = (await session.exec(select(Worker).where(Worker.workspace_sid == queue.workspace_sid))).all()
-    return [w for w in workers if directory.in_queue(queue, w)]
+async def queue_realtime(
+    session: SessionDep, directory: WorkerDirectory, workers: Sequence[Worker], queue: TaskQueue, channel: str | None
+) -> dict[str, Any]:
+    """A queue's real-time figures; ``workers`` are the workspace's, ``directory`` their fields."""
+    scope = task_scope(queue.workspace_sid, channel)
+    figures = await task_figures(session, *scope, col(Task.task_queue_sid) == queue.sid)
+    eligible = [w for w in workers if directory.in_queue(queue, w)]
+    activities = await activity_statistics(session, queue.workspace_sid, [w.sid for w in eligible])
+    return {
+        "activity_statistics": activities,
+        **figures,
+        "total_available_workers": sum(1 for w in eligible if w.available),
+        "total_eligible_workers": len(eligible),
+    }
+
+
+async def workspace_workers(
+    call: RestCall, session: SessionDep, workspace_sid: str
+) -> tuple[WorkerDirectory, Sequence[Worker]]:
+    directory = await WorkerDirectory.load(call, session, workspace_sid)
+    workers = (await session.exec(select(Worker).where(Worker.workspace_sid == workspace_sid))).all()
+    return directory, workers
 
 
 @router.get(
@@ -163,16 +196,12 @@ async def task_queue_real_time_statistics(
 ) -> dict[str, Any]:
     queue = await load_in_workspace(session, TaskQueue, workspace_sid, sid, "TaskQueue")
     channel = await channel_name(session, workspace_sid, task_channel)
-    figures = await task_figures(session, *task_scope(workspace_sid, channel), col(Task.task_queue_sid) == sid)
-    eligible = await eligible_workers(call, session, queue)
-    activities = await activity_statistics(session, workspace_sid, [w.sid for w in eligible])
+    directory, workers = await workspace_workers(call, session, workspace_sid)
+    realtime = await queue_realtime(session, directory, workers, queue, channel)
     return {
         "account_sid": call.account_sid,
-        "activity_statistics": activities,
-        **figures,
+        **realtime,
         "task_queue_sid": sid,
-        "total_available_workers": sum(1 for w in eligible if w.available),
-        "total_eligible_workers": len(eligible),
         "workspace_sid": workspace_sid,
         "url": f"{workspace_url(call, workspace_sid)}/TaskQueues/{sid}/RealTimeStatistics",
     }
@@ -353,6 +382,27 @@ QUEUE_CUMULATIVE = (
 )
 
 
+@dataclass(frozen=True)
+class Window:
+    """A cumulative call's window parameters, as given."""
+
+    minutes: int | None
+    start_date: str | None
+    end_date: str | None
+    split_by_wait_time: str | None
+
+
+async def cumulative_of(
+    session: SessionDep, workspace_sid: str, queue_sid: str | None, channel: str | None, given: Window
+) -> dict[str, Any]:
+    """The cumulative figures of the workspace, or of one of its queues, in Twilio's key order."""
+    start, end = window(given.minutes, given.start_date, given.end_date)
+    splits = thresholds(given.split_by_wait_time)
+    figures = await cumulative_figures(session, workspace_sid, start, end, channel, queue_sid, splits)
+    names = WORKSPACE_CUMULATIVE if queue_sid is None else QUEUE_CUMULATIVE
+    return {"start_time": iso(start), "end_time": iso(end), **{name: figures[name] for name in names}}
+
+
 @router.get(
     "/{workspace_sid}/CumulativeStatistics",
     response_model=schemas.WorkspaceCumulativeStatistics,
@@ -369,15 +419,13 @@ async def workspace_cumulative_statistics(
     split_by_wait_time: SplitQuery = None,
 ) -> dict[str, Any]:
     await load_workspace(session, workspace_sid)
-    start, end = window(minutes, start_date, end_date)
     channel = await channel_name(session, workspace_sid, task_channel)
-    splits = thresholds(split_by_wait_time)
-    figures = await cumulative_figures(session, workspace_sid, start, end, channel, None, splits)
+    cumulative = await cumulative_of(
+        session, workspace_sid, None, channel, Window(minutes, start_date, end_date, split_by_wait_time)
+    )
     return {
         "account_sid": call.account_sid,
-        "start_time": iso(start),
-        "end_time": iso(end),
-        **{name: figures[name] for name in WORKSPACE_CUMULATIVE},
+        **cumulative,
         "workspace_sid": workspace_sid,
         "url": f"{workspace_url(call, workspace_sid)}/CumulativeStatistics",
     }
@@ -400,16 +448,116 @@ async def task_queue_cumulative_statistics(
     split_by_wait_time: SplitQuery = None,
 ) -> dict[str, Any]:
     await load_in_workspace(session, TaskQueue, workspace_sid, sid, "TaskQueue")
-    start, end = window(minutes, start_date, end_date)
     channel = await channel_name(session, workspace_sid, task_channel)
-    splits = thresholds(split_by_wait_time)
-    figures = await cumulative_figures(session, workspace_sid, start, end, channel, sid, splits)
+    cumulative = await cumulative_of(
+        session, workspace_sid, sid, channel, Window(minutes, start_date, end_date, split_by_wait_time)
+    )
     return {
         "account_sid": call.account_sid,
-        "start_time": iso(start),
-        "end_time": iso(end),
-        **{name: figures[name] for name in QUEUE_CUMULATIVE},
+        **cumulative,
         "task_queue_sid": sid,
         "workspace_sid": workspace_sid,
         "url": f"{workspace_url(call, workspace_sid)}/TaskQueues/{sid}/CumulativeStatistics",
+    }
+
+
+# --- both at once -----------------------------------------------------------------------------
+
+
+@router.get(
+    "/{workspace_sid}/Statistics",
+    response_model=schemas.WorkspaceStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def workspace_statistics(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    minutes: MinutesQuery = None,
+    start_date: StartDateQuery = None,
+    end_date: EndDateQuery = None,
+    task_channel: TaskChannelQuery = None,
+    split_by_wait_time: SplitQuery = None,
+) -> dict[str, Any]:
+    await load_workspace(session, workspace_sid)
+    channel = await channel_name(session, workspace_sid, task_channel)
+    given = Window(minutes, start_date, end_date, split_by_wait_time)
+    return {
+        "realtime": await workspace_realtime(session, workspace_sid, channel),
+        "cumulative": await cumulative_of(session, workspace_sid, None, channel, given),
+        "account_sid": call.account_sid,
+        "workspace_sid": workspace_sid,
+        "url": f"{workspace_url(call, workspace_sid)}/Statistics",
+    }
+
+
+@router.get(
+    "/{workspace_sid}/TaskQueues/Statistics",
+    response_model=schemas.TaskQueuesStatisticsPage,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def task_queues_statistics(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    paging: PagingDep,
+    friendly_name: Annotated[str | None, Query(alias="FriendlyName")] = None,
+    minutes: MinutesQuery = None,
+    start_date: StartDateQuery = None,
+    end_date: EndDateQuery = None,
+    task_channel: TaskChannelQuery = None,
+    split_by_wait_time: SplitQuery = None,
+) -> dict[str, Any]:
+    """Each queue's statistics, a page of queues at a time (a few queries per queue)."""
+    await load_workspace(session, workspace_sid)
+    channel = await channel_name(session, workspace_sid, task_channel)
+    given = Window(minutes, start_date, end_date, split_by_wait_time)
+    window(minutes, start_date, end_date)  # a bad window is refused before any queue is read
+    thresholds(split_by_wait_time)
+    query = in_workspace(TaskQueue, workspace_sid)
+    if friendly_name is not None:
+        query = query.where(TaskQueue.friendly_name == friendly_name)
+    query = query.order_by(*oldest_first(TaskQueue))
+    queues = (await session.exec(query.offset(paging.offset).limit(paging.page_size + 1))).all()
+    directory, workers = await workspace_workers(call, session, workspace_sid)
+    items = [
+        {
+            "account_sid": call.account_sid,
+            "cumulative": await cumulative_of(session, workspace_sid, queue.sid, channel, given),
+            "realtime": await queue_realtime(session, directory, workers, queue, channel),
+            "task_queue_sid": queue.sid,
+            "workspace_sid": workspace_sid,
+        }
+        for queue in queues[: paging.page_size]
+    ]
+    return call.page("task_queues_statistics", items, paging, None, len(queues) > paging.page_size)
+
+
+@router.get(
+    "/{workspace_sid}/TaskQueues/{sid}/Statistics",
+    response_model=schemas.TaskQueueStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def task_queue_statistics(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    sid: str,
+    minutes: MinutesQuery = None,
+    start_date: StartDateQuery = None,
+    end_date: EndDateQuery = None,
+    task_channel: TaskChannelQuery = None,
+    split_by_wait_time: SplitQuery = None,
+) -> dict[str, Any]:
+    queue = await load_in_workspace(session, TaskQueue, workspace_sid, sid, "TaskQueue")
+    channel = await channel_name(session, workspace_sid, task_channel)
+    given = Window(minutes, start_date, end_date, split_by_wait_time)
+    directory, workers = await workspace_workers(call, session, workspace_sid)
+    return {
+        "account_sid": call.account_sid,
+        "cumulative": await cumulative_of(session, workspace_sid, sid, channel, given),
+        "realtime": await queue_realtime(session, directory, workers, queue, channel),
+        "task_queue_sid": sid,
+        "workspace_sid": workspace_sid,
+        "url": f"{workspace_url(call, workspace_sid)}/TaskQueues/{sid}/Statistics",
     }
