@@ -101,6 +101,8 @@ def test_cumulative_statistics_count_the_window_s_events(stack: Stack) -> None:
     assert stats.url == f"{stack.url}/v1/Workspaces/{space.sid}/CumulativeStatistics"
     assert (stats.tasks_created, stats.tasks_canceled, stats.tasks_completed) == (2, 1, 1)
     assert (stats.reservations_created, stats.reservations_accepted, stats.reservations_rejected) == (3, 1, 1)
+    # The second task's pending offer was canceled with it.
+    assert stats.reservations_canceled == 1
     assert stats.reservations_timed_out == 0 and stats.tasks_moved == 0
     accepted = stats.wait_duration_until_accepted
     assert 0 <= accepted["min"] == accepted["max"] == accepted["total"] < 60  # one task accepted

@@ -30,7 +30,16 @@ from api.routes.taskrouter.events import MINUTES_OF_A_CENTURY
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import invalid, iso, parse_date
-from switchboard.store.models import RoutingEventRow, Task, TaskChannel, TaskQueue, Worker, WorkspaceActivity, utcnow
+from switchboard.store.models import (
+    Reservation,
+    RoutingEventRow,
+    Task,
+    TaskChannel,
+    TaskQueue,
+    Worker,
+    WorkspaceActivity,
+    utcnow,
+)
 
 router = APIRouter(prefix=WORKSPACES_PATH)
 
@@ -305,6 +314,24 @@ async def cumulative_figures(
     figures: dict[str, Any] = {
         name: counts.get(kind, 0) for name, kind in {**RESERVATION_COUNTS, **TASK_COUNTS}.items()
     }
+    # The router emits no event when a task's end cancels its pending reservation: the
+    # reservations themselves say how many were canceled in the window.
+    canceled_offers = (
+        select(func.count())
+        .select_from(Reservation)
+        .join(Task, col(Task.sid) == col(Reservation.task_sid))
+        .where(
+            col(Reservation.workspace_sid) == workspace_sid,
+            col(Reservation.reservation_status) == "canceled",
+            col(Reservation.date_updated) >= start,
+            col(Reservation.date_updated) <= end,
+        )
+    )
+    if queue_sid is not None:
+        canceled_offers = canceled_offers.where(col(Task.task_queue_sid) == queue_sid)
+    if channel is not None:
+        canceled_offers = canceled_offers.where(col(Task.task_channel_unique_name) == channel)
+    figures["reservations_canceled"] += (await session.exec(canceled_offers)).one()
 
     joined = [*scope, col(Task.sid) == col(event.task_sid)]
     if channel is not None:
