@@ -124,6 +124,20 @@ def test_cumulative_statistics_count_the_window_s_events(stack: Stack) -> None:
     assert queue_stats.wait_duration_in_queue_until_accepted["max"] <= accepted["max"] + 1
     assert queue_stats.split_by_wait_time is None
 
+    flow = workspace.workflows(space.workflow.sid)
+    flow_stats = flow.cumulative_statistics().fetch(split_by_wait_time="3600")
+    assert flow_stats.workflow_sid == space.workflow.sid
+    assert (flow_stats.tasks_entered, flow_stats.tasks_canceled, flow_stats.tasks_completed) == (2, 1, 1)
+    assert (flow_stats.reservations_created, flow_stats.reservations_canceled) == (3, 1)
+    assert flow_stats.wait_duration_until_accepted == accepted
+    flow_realtime = flow.real_time_statistics().fetch()
+    assert flow_realtime.total_tasks == 2 and flow_realtime.tasks_by_status["completed"] == 1
+    assert flow_realtime.tasks_by_priority == {"0": 1, "2": 1} and flow_realtime.longest_task_waiting_sid is None
+    both = flow.statistics().fetch()
+    assert both.realtime["tasks_by_status"]["canceled"] == 1 and both.cumulative["tasks_entered"] == 2
+    assert both.url == f"{stack.url}/v1/Workspaces/{space.sid}/Workflows/{space.workflow.sid}/Statistics"
+    assert refused(lambda: workspace.workflows("WW" + "0" * 32).statistics().fetch()) == 404
+
     # A window before any of it, and a channel none of it used, count nothing.
     before = workspace.cumulative_statistics().fetch(
         start_date=begun - timedelta(hours=2), end_date=begun - timedelta(hours=1)

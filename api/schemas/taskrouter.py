@@ -414,3 +414,49 @@ class TaskQueuesStatistics(Resource):
 class TaskQueuesStatisticsPage(Resource):
     task_queues_statistics: list[TaskQueuesStatistics]
     meta: PageMeta
+
+
+class WorkflowRealTimeStatistics(Resource):
+    account_sid: str
+    longest_task_waiting_age: int
+    longest_task_waiting_sid: str | None
+    tasks_by_priority: dict[str, int]
+    tasks_by_status: dict[str, int]
+    total_tasks: int
+    workflow_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkflowCumulativeStatistics(Resource):
+    account_sid: str
+    avg_task_acceptance_time: int
+    start_time: str
+    end_time: str
+    reservations_created: int
+    reservations_accepted: int
+    reservations_rejected: int
+    reservations_timed_out: int
+    reservations_canceled: int
+    reservations_rescinded: int
+    split_by_wait_time: dict[str, Any] | None
+    wait_duration_until_accepted: Durations
+    wait_duration_until_canceled: Durations
+    tasks_canceled: int
+    tasks_completed: int
+    tasks_entered: int
+    tasks_deleted: int
+    tasks_moved: int
+    tasks_timed_out_in_workflow: int
+    workflow_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkflowStatistics(Resource):
+    account_sid: str
+    cumulative: dict[str, Any]
+    realtime: dict[str, Any]
+    workflow_sid: str
+    workspace_sid: str
+    url: str

@@ -33,6 +33,7 @@ from api.twilio_shape import invalid, iso, parse_date
 from switchboard.store.models import (
     Reservation,
     RoutingEventRow,
+    RoutingWorkflow,
     Task,
     TaskChannel,
     TaskQueue,
@@ -294,6 +295,7 @@ async def cumulative_figures(
     channel: str | None,
     queue_sid: str | None,
     splits: list[int],
+    workflow_sid: str | None = None,
 ) -> dict[str, Any]:
     """The window's events counted by type, and the waits of the tasks accepted or canceled in
     it (from the task's creation, and for a queue from its entering the queue)."""
@@ -305,6 +307,8 @@ async def cumulative_figures(
     ]
     if queue_sid is not None:
         scope.append(col(event.queue_sid) == queue_sid)
+    if workflow_sid is not None:
+        scope.append(col(event.workflow_sid) == workflow_sid)
     counted = select(event.event_type, func.count()).where(*scope)
     if channel is not None:
         counted = counted.join(Task, col(Task.sid) == col(event.task_sid)).where(
@@ -329,6 +333,10 @@ async def cumulative_figures(
     )
     if queue_sid is not None:
         canceled_offers = canceled_offers.where(col(Task.task_queue_sid) == queue_sid)
+    if workflow_sid is not None:
+        canceled_offers = canceled_offers.where(col(Task.workflow_sid) == workflow_sid)
+        # A task enters its workflow when it is created.
+        figures["tasks_entered"] = figures["tasks_created"]
     if channel is not None:
         canceled_offers = canceled_offers.where(col(Task.task_channel_unique_name) == channel)
     figures["reservations_canceled"] += (await session.exec(canceled_offers)).one()
@@ -394,6 +402,19 @@ WORKSPACE_CUMULATIVE = (
     "tasks_moved",
     "tasks_timed_out_in_workflow",
 )
+WORKFLOW_CUMULATIVE = (
+    "avg_task_acceptance_time",
+    *RESERVATION_COUNTS,
+    "split_by_wait_time",
+    "wait_duration_until_accepted",
+    "wait_duration_until_canceled",
+    "tasks_canceled",
+    "tasks_completed",
+    "tasks_entered",
+    "tasks_deleted",
+    "tasks_moved",
+    "tasks_timed_out_in_workflow",
+)
 QUEUE_CUMULATIVE = (
     "avg_task_acceptance_time",
     *RESERVATION_COUNTS,
@@ -420,13 +441,18 @@ class Window:
 
 
 async def cumulative_of(
-    session: SessionDep, workspace_sid: str, queue_sid: str | None, channel: str | None, given: Window
+    session: SessionDep,
+    workspace_sid: str,
+    queue_sid: str | None,
+    channel: str | None,
+    given: Window,
+    workflow_sid: str | None = None,
 ) -> dict[str, Any]:
     """The cumulative figures of the workspace, or of one of its queues, in Twilio's key order."""
     start, end = window(given.minutes, given.start_date, given.end_date)
     splits = thresholds(given.split_by_wait_time)
-    figures = await cumulative_figures(session, workspace_sid, start, end, channel, queue_sid, splits)
-    names = WORKSPACE_CUMULATIVE if queue_sid is None else QUEUE_CUMULATIVE
+    figures = await cumulative_figures(session, workspace_sid, start, end, channel, queue_sid, splits, workflow_sid)
+    names = QUEUE_CUMULATIVE if queue_sid else WORKFLOW_CUMULATIVE if workflow_sid else WORKSPACE_CUMULATIVE
     return {"start_time": iso(start), "end_time": iso(end), **{name: figures[name] for name in names}}
 
 
@@ -587,4 +613,98 @@ async def task_queue_statistics(
         "task_queue_sid": sid,
         "workspace_sid": workspace_sid,
         "url": f"{workspace_url(call, workspace_sid)}/TaskQueues/{sid}/Statistics",
+    }
+
+
+# --- a workflow's ---------------------------------------------------------------------------
+
+
+def workflow_url(call: RestCall, workspace_sid: str, sid: str) -> str:
+    return f"{workspace_url(call, workspace_sid)}/Workflows/{sid}"
+
+
+async def workflow_realtime(session: SessionDep, workspace_sid: str, sid: str, channel: str | None) -> dict[str, Any]:
+    figures = await task_figures(session, *task_scope(workspace_sid, channel), col(Task.workflow_sid) == sid)
+    return {
+        "longest_task_waiting_age": figures["longest_task_waiting_age"],
+        "longest_task_waiting_sid": figures["longest_task_waiting_sid"],
+        "tasks_by_priority": figures["tasks_by_priority"],
+        "tasks_by_status": figures["tasks_by_status"],
+        "total_tasks": figures["total_tasks"],
+    }
+
+
+@router.get(
+    "/{workspace_sid}/Workflows/{sid}/RealTimeStatistics",
+    response_model=schemas.WorkflowRealTimeStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def workflow_real_time_statistics(
+    call: CallDep, session: SessionDep, workspace_sid: str, sid: str, task_channel: TaskChannelQuery = None
+) -> dict[str, Any]:
+    await load_in_workspace(session, RoutingWorkflow, workspace_sid, sid, "Workflow")
+    channel = await channel_name(session, workspace_sid, task_channel)
+    return {
+        "account_sid": call.account_sid,
+        **await workflow_realtime(session, workspace_sid, sid, channel),
+        "workflow_sid": sid,
+        "workspace_sid": workspace_sid,
+        "url": f"{workflow_url(call, workspace_sid, sid)}/RealTimeStatistics",
+    }
+
+
+@router.get(
+    "/{workspace_sid}/Workflows/{sid}/CumulativeStatistics",
+    response_model=schemas.WorkflowCumulativeStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def workflow_cumulative_statistics(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    sid: str,
+    minutes: MinutesQuery = None,
+    start_date: StartDateQuery = None,
+    end_date: EndDateQuery = None,
+    task_channel: TaskChannelQuery = None,
+    split_by_wait_time: SplitQuery = None,
+) -> dict[str, Any]:
+    await load_in_workspace(session, RoutingWorkflow, workspace_sid, sid, "Workflow")
+    channel = await channel_name(session, workspace_sid, task_channel)
+    given = Window(minutes, start_date, end_date, split_by_wait_time)
+    return {
+        "account_sid": call.account_sid,
+        **await cumulative_of(session, workspace_sid, None, channel, given, sid),
+        "workflow_sid": sid,
+        "workspace_sid": workspace_sid,
+        "url": f"{workflow_url(call, workspace_sid, sid)}/CumulativeStatistics",
+    }
+
+
+@router.get(
+    "/{workspace_sid}/Workflows/{sid}/Statistics",
+    response_model=schemas.WorkflowStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def workflow_statistics(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    sid: str,
+    minutes: MinutesQuery = None,
+    start_date: StartDateQuery = None,
+    end_date: EndDateQuery = None,
+    task_channel: TaskChannelQuery = None,
+    split_by_wait_time: SplitQuery = None,
+) -> dict[str, Any]:
+    await load_in_workspace(session, RoutingWorkflow, workspace_sid, sid, "Workflow")
+    channel = await channel_name(session, workspace_sid, task_channel)
+    given = Window(minutes, start_date, end_date, split_by_wait_time)
+    return {
+        "account_sid": call.account_sid,
+        "cumulative": await cumulative_of(session, workspace_sid, None, channel, given, sid),
+        "realtime": await workflow_realtime(session, workspace_sid, sid, channel),
+        "workflow_sid": sid,
+        "workspace_sid": workspace_sid,
+        "url": f"{workflow_url(call, workspace_sid, sid)}/Statistics",
     }
