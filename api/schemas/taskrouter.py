@@ -300,36 +300,6 @@ class ActivityStatistic(Resource):
     workers: int
 
 
-class WorkspaceRealTimeStatistics(Resource):
-    account_sid: str
-    activity_statistics: list[ActivityStatistic]
-    longest_task_waiting_age: int
-    longest_task_waiting_sid: str | None
-    tasks_by_priority: dict[str, int]
-    tasks_by_status: dict[str, int]
-    total_tasks: int
-    total_workers: int
-    workspace_sid: str
-    url: str
-
-
-class TaskQueueRealTimeStatistics(Resource):
-    account_sid: str
-    activity_statistics: list[ActivityStatistic]
-    longest_task_waiting_age: int
-    longest_task_waiting_sid: str | None
-    longest_relative_task_age_in_queue: int
-    longest_relative_task_sid_in_queue: str | None
-    task_queue_sid: str
-    tasks_by_priority: dict[str, int]
-    tasks_by_status: dict[str, int]
-    total_available_workers: int
-    total_eligible_workers: int
-    total_tasks: int
-    workspace_sid: str
-    url: str
-
-
 class Durations(Resource):
     avg: int
     min: int
@@ -337,8 +307,32 @@ class Durations(Resource):
     total: int
 
 
-class WorkspaceCumulativeStatistics(Resource):
-    account_sid: str
+# The figures, as the combined Statistics resources nest them under ``realtime`` and
+# ``cumulative``; the single resources add the account, the SIDs and their URL.
+
+
+class WorkflowRealtime(Resource):
+    longest_task_waiting_age: int
+    longest_task_waiting_sid: str | None
+    tasks_by_priority: dict[str, int]
+    tasks_by_status: dict[str, int]
+    total_tasks: int
+
+
+class WorkspaceRealtime(WorkflowRealtime):
+    activity_statistics: list[ActivityStatistic]
+    total_workers: int
+
+
+class TaskQueueRealtime(WorkflowRealtime):
+    activity_statistics: list[ActivityStatistic]
+    longest_relative_task_age_in_queue: int
+    longest_relative_task_sid_in_queue: str | None
+    total_available_workers: int
+    total_eligible_workers: int
+
+
+class CumulativeCounts(Resource):
     avg_task_acceptance_time: int
     start_time: str
     end_time: str
@@ -353,62 +347,83 @@ class WorkspaceCumulativeStatistics(Resource):
     wait_duration_until_canceled: Durations
     tasks_canceled: int
     tasks_completed: int
-    tasks_created: int
     tasks_deleted: int
     tasks_moved: int
+
+
+class WorkspaceCumulative(CumulativeCounts):
+    tasks_created: int
     tasks_timed_out_in_workflow: int
+
+
+class WorkflowCumulative(CumulativeCounts):
+    tasks_entered: int
+    tasks_timed_out_in_workflow: int
+
+
+class TaskQueueCumulative(CumulativeCounts):
+    tasks_entered: int
+    wait_duration_in_queue_until_accepted: Durations
+
+
+class WorkspaceRealTimeStatistics(WorkspaceRealtime):
+    account_sid: str
     workspace_sid: str
     url: str
 
 
-class TaskQueueCumulativeStatistics(Resource):
+class TaskQueueRealTimeStatistics(TaskQueueRealtime):
     account_sid: str
-    avg_task_acceptance_time: int
-    start_time: str
-    end_time: str
-    reservations_created: int
-    reservations_accepted: int
-    reservations_rejected: int
-    reservations_timed_out: int
-    reservations_canceled: int
-    reservations_rescinded: int
-    split_by_wait_time: dict[str, Any] | None
     task_queue_sid: str
-    wait_duration_until_accepted: Durations
-    wait_duration_until_canceled: Durations
-    wait_duration_in_queue_until_accepted: Durations
-    tasks_canceled: int
-    tasks_completed: int
-    tasks_deleted: int
-    tasks_entered: int
-    tasks_moved: int
+    workspace_sid: str
+    url: str
+
+
+class WorkflowRealTimeStatistics(WorkflowRealtime):
+    account_sid: str
+    workflow_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkspaceCumulativeStatistics(WorkspaceCumulative):
+    account_sid: str
+    workspace_sid: str
+    url: str
+
+
+class TaskQueueCumulativeStatistics(TaskQueueCumulative):
+    account_sid: str
+    task_queue_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkflowCumulativeStatistics(WorkflowCumulative):
+    account_sid: str
+    workflow_sid: str
     workspace_sid: str
     url: str
 
 
 class WorkspaceStatistics(Resource):
-    realtime: dict[str, Any]
-    cumulative: dict[str, Any]
+    realtime: WorkspaceRealtime
+    cumulative: WorkspaceCumulative
     account_sid: str
-    workspace_sid: str
-    url: str
-
-
-class TaskQueueStatistics(Resource):
-    account_sid: str
-    cumulative: dict[str, Any]
-    realtime: dict[str, Any]
-    task_queue_sid: str
     workspace_sid: str
     url: str
 
 
 class TaskQueuesStatistics(Resource):
     account_sid: str
-    cumulative: dict[str, Any]
-    realtime: dict[str, Any]
+    cumulative: TaskQueueCumulative
+    realtime: TaskQueueRealtime
     task_queue_sid: str
     workspace_sid: str
+
+
+class TaskQueueStatistics(TaskQueuesStatistics):
+    url: str
 
 
 class TaskQueuesStatisticsPage(Resource):
@@ -416,47 +431,10 @@ class TaskQueuesStatisticsPage(Resource):
     meta: PageMeta
 
 
-class WorkflowRealTimeStatistics(Resource):
-    account_sid: str
-    longest_task_waiting_age: int
-    longest_task_waiting_sid: str | None
-    tasks_by_priority: dict[str, int]
-    tasks_by_status: dict[str, int]
-    total_tasks: int
-    workflow_sid: str
-    workspace_sid: str
-    url: str
-
-
-class WorkflowCumulativeStatistics(Resource):
-    account_sid: str
-    avg_task_acceptance_time: int
-    start_time: str
-    end_time: str
-    reservations_created: int
-    reservations_accepted: int
-    reservations_rejected: int
-    reservations_timed_out: int
-    reservations_canceled: int
-    reservations_rescinded: int
-    split_by_wait_time: dict[str, Any] | None
-    wait_duration_until_accepted: Durations
-    wait_duration_until_canceled: Durations
-    tasks_canceled: int
-    tasks_completed: int
-    tasks_entered: int
-    tasks_deleted: int
-    tasks_moved: int
-    tasks_timed_out_in_workflow: int
-    workflow_sid: str
-    workspace_sid: str
-    url: str
-
-
 class WorkflowStatistics(Resource):
     account_sid: str
-    cumulative: dict[str, Any]
-    realtime: dict[str, Any]
+    cumulative: WorkflowCumulative
+    realtime: WorkflowRealtime
     workflow_sid: str
     workspace_sid: str
     url: str
