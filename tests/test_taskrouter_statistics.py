@@ -59,6 +59,11 @@ def test_real_time_statistics_of_a_workspace_and_a_queue(stack: Stack) -> None:
     assert by_activity == {"Offline": 1, "Available": 2, "Unavailable": 0, "Break": 0}
     assert stats.total_workers == 3
 
+    workers = workspace.workers.real_time_statistics().fetch()
+    assert {a["friendly_name"]: a["workers"] for a in workers.activity_statistics} == by_activity
+    assert workers.total_workers == 3
+    assert workers.url == f"{stack.url}/v1/Workspaces/{space.sid}/Workers/RealTimeStatistics"
+
     queue_stats = workspace.task_queues(space.queue.sid).real_time_statistics().fetch()
     assert queue_stats.task_queue_sid == space.queue.sid
     assert queue_stats.total_eligible_workers == 2 and queue_stats.total_available_workers == 1

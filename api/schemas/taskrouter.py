@@ -438,3 +438,11 @@ class WorkflowStatistics(Resource):
     workflow_sid: str
     workspace_sid: str
     url: str
+
+
+class WorkersRealTimeStatistics(Resource):
+    account_sid: str
+    activity_statistics: list[ActivityStatistic]
+    total_workers: int
+    workspace_sid: str
+    url: str

@@ -708,3 +708,27 @@ async def workflow_statistics(
         "workspace_sid": workspace_sid,
         "url": f"{workflow_url(call, workspace_sid, sid)}/Statistics",
     }
+
+
+# --- the workspace's workers ------------------------------------------------------------------
+
+
+@router.get(
+    "/{workspace_sid}/Workers/RealTimeStatistics",
+    response_model=schemas.WorkersRealTimeStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def workers_real_time_statistics(
+    call: CallDep, session: SessionDep, workspace_sid: str, task_channel: TaskChannelQuery = None
+) -> dict[str, Any]:
+    """Workers by activity. ``TaskChannel`` is checked to exist but does not narrow the count."""
+    await load_workspace(session, workspace_sid)
+    await channel_name(session, workspace_sid, task_channel)
+    activities = await activity_statistics(session, workspace_sid)
+    return {
+        "account_sid": call.account_sid,
+        "activity_statistics": activities,
+        "total_workers": sum(a["workers"] for a in activities),
+        "workspace_sid": workspace_sid,
+        "url": f"{workspace_url(call, workspace_sid)}/Workers/RealTimeStatistics",
+    }
