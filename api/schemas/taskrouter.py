@@ -292,3 +292,157 @@ class Event(Resource):
 class EventPage(Resource):
     events: list[Event]
     meta: PageMeta
+
+
+class ActivityStatistic(Resource):
+    sid: str
+    friendly_name: str
+    workers: int
+
+
+class Durations(Resource):
+    avg: int
+    min: int
+    max: int
+    total: int
+
+
+# The figures, as the combined Statistics resources nest them under ``realtime`` and
+# ``cumulative``; the single resources add the account, the SIDs and their URL.
+
+
+class WorkflowRealtime(Resource):
+    longest_task_waiting_age: int
+    longest_task_waiting_sid: str | None
+    tasks_by_priority: dict[str, int]
+    tasks_by_status: dict[str, int]
+    total_tasks: int
+
+
+class WorkspaceRealtime(WorkflowRealtime):
+    activity_statistics: list[ActivityStatistic]
+    total_workers: int
+
+
+class TaskQueueRealtime(WorkflowRealtime):
+    activity_statistics: list[ActivityStatistic]
+    longest_relative_task_age_in_queue: int
+    longest_relative_task_sid_in_queue: str | None
+    total_available_workers: int
+    total_eligible_workers: int
+
+
+class CumulativeCounts(Resource):
+    avg_task_acceptance_time: int
+    start_time: str
+    end_time: str
+    reservations_created: int
+    reservations_accepted: int
+    reservations_rejected: int
+    reservations_timed_out: int
+    reservations_canceled: int
+    reservations_rescinded: int
+    split_by_wait_time: dict[str, Any] | None
+    wait_duration_until_accepted: Durations
+    wait_duration_until_canceled: Durations
+    tasks_canceled: int
+    tasks_completed: int
+    tasks_deleted: int
+    tasks_moved: int
+
+
+class WorkspaceCumulative(CumulativeCounts):
+    tasks_created: int
+    tasks_timed_out_in_workflow: int
+
+
+class WorkflowCumulative(CumulativeCounts):
+    tasks_entered: int
+    tasks_timed_out_in_workflow: int
+
+
+class TaskQueueCumulative(CumulativeCounts):
+    tasks_entered: int
+    wait_duration_in_queue_until_accepted: Durations
+
+
+class WorkspaceRealTimeStatistics(WorkspaceRealtime):
+    account_sid: str
+    workspace_sid: str
+    url: str
+
+
+class TaskQueueRealTimeStatistics(TaskQueueRealtime):
+    account_sid: str
+    task_queue_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkflowRealTimeStatistics(WorkflowRealtime):
+    account_sid: str
+    workflow_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkspaceCumulativeStatistics(WorkspaceCumulative):
+    account_sid: str
+    workspace_sid: str
+    url: str
+
+
+class TaskQueueCumulativeStatistics(TaskQueueCumulative):
+    account_sid: str
+    task_queue_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkflowCumulativeStatistics(WorkflowCumulative):
+    account_sid: str
+    workflow_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkspaceStatistics(Resource):
+    realtime: WorkspaceRealtime
+    cumulative: WorkspaceCumulative
+    account_sid: str
+    workspace_sid: str
+    url: str
+
+
+class TaskQueuesStatistics(Resource):
+    account_sid: str
+    cumulative: TaskQueueCumulative
+    realtime: TaskQueueRealtime
+    task_queue_sid: str
+    workspace_sid: str
+
+
+class TaskQueueStatistics(TaskQueuesStatistics):
+    url: str
+
+
+class TaskQueuesStatisticsPage(Resource):
+    task_queues_statistics: list[TaskQueuesStatistics]
+    meta: PageMeta
+
+
+class WorkflowStatistics(Resource):
+    account_sid: str
+    cumulative: WorkflowCumulative
+    realtime: WorkflowRealtime
+    workflow_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkersRealTimeStatistics(Resource):
+    account_sid: str
+    activity_statistics: list[ActivityStatistic]
+    total_workers: int
+    workspace_sid: str
+    url: str

@@ -13,6 +13,7 @@ from api.routes.taskrouter import (
     activities,
     events,
     reservations,
+    statistics,
     task_channels,
     task_queues,
     tasks,
@@ -22,5 +23,16 @@ from api.routes.taskrouter import (
 )
 
 router = APIRouter(tags=["taskrouter"], dependencies=[Depends(require_account)])
-for family in (workspaces, activities, task_channels, task_queues, workflows, workers, tasks, reservations, events):
+for family in (
+    workspaces,
+    activities,
+    task_channels,
+    statistics,  # before task_queues: TaskQueues/Statistics is not a queue's SID
+    task_queues,
+    workflows,
+    workers,
+    tasks,
+    reservations,
+    events,
+):
     router.include_router(family.router)
