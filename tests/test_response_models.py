@@ -136,7 +136,7 @@ def test_taskrouter_answers_have_their_models_keys(stack: Stack, http: httpx.Cli
     shapes.check("POST", f"{ws}/Workers/{worker}/Reservations/{reservation}", taskrouter.Reservation, data={})
 
     queue = d.task_queue_sid
-    for path, model in (
+    statistics: tuple[tuple[str, type[BaseModel]], ...] = (
         ("RealTimeStatistics", taskrouter.WorkspaceRealTimeStatistics),
         ("CumulativeStatistics", taskrouter.WorkspaceCumulativeStatistics),
         ("Statistics", taskrouter.WorkspaceStatistics),
@@ -148,8 +148,9 @@ def test_taskrouter_answers_have_their_models_keys(stack: Stack, http: httpx.Cli
         (f"Workflows/{d.workflow_sid}/CumulativeStatistics", taskrouter.WorkflowCumulativeStatistics),
         (f"Workflows/{d.workflow_sid}/Statistics", taskrouter.WorkflowStatistics),
         ("Workers/RealTimeStatistics", taskrouter.WorkersRealTimeStatistics),
-    ):
-        shapes.check("GET", f"{ws}/{path}", model)
+    )
+    for path, statistic in statistics:
+        shapes.check("GET", f"{ws}/{path}", statistic)
 
     events = shapes.check("GET", f"{ws}/Events", taskrouter.EventPage)["events"]
     assert events
