@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import ColumnElement, and_, case, func
 from sqlmodel import col, select
 
@@ -440,6 +440,19 @@ class Window:
     split_by_wait_time: str | None
 
 
+def window_parameters(
+    minutes: MinutesQuery = None,
+    start_date: StartDateQuery = None,
+    end_date: EndDateQuery = None,
+    split_by_wait_time: SplitQuery = None,
+) -> Window:
+    """The window parameters every cumulative route takes (checked where the figures are read)."""
+    return Window(minutes, start_date, end_date, split_by_wait_time)
+
+
+WindowDep = Annotated[Window, Depends(window_parameters)]
+
+
 async def cumulative_of(
     session: SessionDep,
     workspace_sid: str,
@@ -465,17 +478,12 @@ async def workspace_cumulative_statistics(
     call: CallDep,
     session: SessionDep,
     workspace_sid: str,
-    minutes: MinutesQuery = None,
-    start_date: StartDateQuery = None,
-    end_date: EndDateQuery = None,
+    given: WindowDep,
     task_channel: TaskChannelQuery = None,
-    split_by_wait_time: SplitQuery = None,
 ) -> dict[str, Any]:
     await load_workspace(session, workspace_sid)
     channel = await channel_name(session, workspace_sid, task_channel)
-    cumulative = await cumulative_of(
-        session, workspace_sid, None, channel, Window(minutes, start_date, end_date, split_by_wait_time)
-    )
+    cumulative = await cumulative_of(session, workspace_sid, None, channel, given)
     return {
         "account_sid": call.account_sid,
         **cumulative,
@@ -494,17 +502,12 @@ async def task_queue_cumulative_statistics(
     session: SessionDep,
     workspace_sid: str,
     sid: str,
-    minutes: MinutesQuery = None,
-    start_date: StartDateQuery = None,
-    end_date: EndDateQuery = None,
+    given: WindowDep,
     task_channel: TaskChannelQuery = None,
-    split_by_wait_time: SplitQuery = None,
 ) -> dict[str, Any]:
     await load_in_workspace(session, TaskQueue, workspace_sid, sid, "TaskQueue")
     channel = await channel_name(session, workspace_sid, task_channel)
-    cumulative = await cumulative_of(
-        session, workspace_sid, sid, channel, Window(minutes, start_date, end_date, split_by_wait_time)
-    )
+    cumulative = await cumulative_of(session, workspace_sid, sid, channel, given)
     return {
         "account_sid": call.account_sid,
         **cumulative,
@@ -526,15 +529,11 @@ async def workspace_statistics(
     call: CallDep,
     session: SessionDep,
     workspace_sid: str,
-    minutes: MinutesQuery = None,
-    start_date: StartDateQuery = None,
-    end_date: EndDateQuery = None,
+    given: WindowDep,
     task_channel: TaskChannelQuery = None,
-    split_by_wait_time: SplitQuery = None,
 ) -> dict[str, Any]:
     await load_workspace(session, workspace_sid)
     channel = await channel_name(session, workspace_sid, task_channel)
-    given = Window(minutes, start_date, end_date, split_by_wait_time)
     return {
         "realtime": await workspace_realtime(session, workspace_sid, channel),
         "cumulative": await cumulative_of(session, workspace_sid, None, channel, given),
@@ -554,19 +553,15 @@ async def task_queues_statistics(
     session: SessionDep,
     workspace_sid: str,
     paging: PagingDep,
+    given: WindowDep,
     friendly_name: Annotated[str | None, Query(alias="FriendlyName")] = None,
-    minutes: MinutesQuery = None,
-    start_date: StartDateQuery = None,
-    end_date: EndDateQuery = None,
     task_channel: TaskChannelQuery = None,
-    split_by_wait_time: SplitQuery = None,
 ) -> dict[str, Any]:
     """Each queue's statistics, a page of queues at a time (a few queries per queue)."""
     await load_workspace(session, workspace_sid)
     channel = await channel_name(session, workspace_sid, task_channel)
-    given = Window(minutes, start_date, end_date, split_by_wait_time)
-    window(minutes, start_date, end_date)  # a bad window is refused before any queue is read
-    thresholds(split_by_wait_time)
+    window(given.minutes, given.start_date, given.end_date)  # a bad window is refused before any queue is read
+    thresholds(given.split_by_wait_time)
     query = in_workspace(TaskQueue, workspace_sid)
     if friendly_name is not None:
         query = query.where(TaskQueue.friendly_name == friendly_name)
@@ -596,15 +591,11 @@ async def task_queue_statistics(
     session: SessionDep,
     workspace_sid: str,
     sid: str,
-    minutes: MinutesQuery = None,
-    start_date: StartDateQuery = None,
-    end_date: EndDateQuery = None,
+    given: WindowDep,
     task_channel: TaskChannelQuery = None,
-    split_by_wait_time: SplitQuery = None,
 ) -> dict[str, Any]:
     queue = await load_in_workspace(session, TaskQueue, workspace_sid, sid, "TaskQueue")
     channel = await channel_name(session, workspace_sid, task_channel)
-    given = Window(minutes, start_date, end_date, split_by_wait_time)
     directory, workers = await workspace_workers(call, session, workspace_sid)
     return {
         "account_sid": call.account_sid,
@@ -663,15 +654,11 @@ async def workflow_cumulative_statistics(
     session: SessionDep,
     workspace_sid: str,
     sid: str,
-    minutes: MinutesQuery = None,
-    start_date: StartDateQuery = None,
-    end_date: EndDateQuery = None,
+    given: WindowDep,
     task_channel: TaskChannelQuery = None,
-    split_by_wait_time: SplitQuery = None,
 ) -> dict[str, Any]:
     await load_in_workspace(session, RoutingWorkflow, workspace_sid, sid, "Workflow")
     channel = await channel_name(session, workspace_sid, task_channel)
-    given = Window(minutes, start_date, end_date, split_by_wait_time)
     return {
         "account_sid": call.account_sid,
         **await cumulative_of(session, workspace_sid, None, channel, given, sid),
@@ -691,15 +678,11 @@ async def workflow_statistics(
     session: SessionDep,
     workspace_sid: str,
     sid: str,
-    minutes: MinutesQuery = None,
-    start_date: StartDateQuery = None,
-    end_date: EndDateQuery = None,
+    given: WindowDep,
     task_channel: TaskChannelQuery = None,
-    split_by_wait_time: SplitQuery = None,
 ) -> dict[str, Any]:
     await load_in_workspace(session, RoutingWorkflow, workspace_sid, sid, "Workflow")
     channel = await channel_name(session, workspace_sid, task_channel)
-    given = Window(minutes, start_date, end_date, split_by_wait_time)
     return {
         "account_sid": call.account_sid,
         "cumulative": await cumulative_of(session, workspace_sid, None, channel, given, sid),
