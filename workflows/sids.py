@@ -31,6 +31,8 @@ MEDIA = "ME"
 API_KEY = "SK"
 ERASURE = "ER"
 AUDIT_EVENT = "AE"
+# Switchboard's own: canned responses (Twilio has no such resource).
+CANNED_RESPONSE = "CN"
 
 SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
 

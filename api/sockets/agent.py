@@ -19,6 +19,8 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.access import may_reach_channel, may_use_agent_socket
+from api.agent_profiles import display_fields, worker_attributes
+from api.canned_responses import for_agent as canned_for_agent
 from api.conversations import (
     ConversationRefused,
     OutboundRequest,
@@ -141,6 +143,7 @@ class AgentSocket(FeedSocket):
             "directory": self._directory,
             "channel_info": self._channel_info,
             "start_conversation": self._start_conversation,
+            "canned_responses": self._canned_responses,
         }
 
     async def ready(self, last: int) -> dict[str, Any]:
@@ -173,6 +176,7 @@ class AgentSocket(FeedSocket):
                 "activity_sid": worker.activity_sid,
                 "activity_name": worker.activity_name,
                 "available": worker.available,
+                **display_fields(worker_attributes(cipher, worker)),
             },
             "reservations": [
                 {
@@ -321,13 +325,13 @@ class AgentSocket(FeedSocket):
                 {
                     "sid": w.sid,
                     "friendly_name": w.friendly_name,
-                    "identity": worker_identity(
-                        w.friendly_name, json.loads(cipher.decrypt(w.attributes_enc, "worker.attributes"))
-                    ),
+                    "identity": worker_identity(w.friendly_name, attributes),
                     "activity_name": w.activity_name,
                     "available": w.available,
+                    **display_fields(attributes),
                 }
                 for w in workers
+                for attributes in [worker_attributes(cipher, w)]
             ],
             "activities": [
                 {"sid": a.sid, "friendly_name": a.friendly_name, "available": a.available} for a in activities
@@ -343,6 +347,10 @@ class AgentSocket(FeedSocket):
                 for f in outbound
             ],
         }
+
+    async def _canned_responses(self, _frame: dict[str, Any]) -> dict[str, Any]:
+        """The workspace's canned responses for this agent (``api.canned_responses``)."""
+        return {"canned_responses": await canned_for_agent(self.context, self.workspace_sid, self.worker_sid)}
 
     async def _channel_info(self, frame: dict[str, Any]) -> dict[str, Any]:
         """A conversation's details for the desk: the customer, members' read horizons, the task."""

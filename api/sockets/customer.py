@@ -12,6 +12,7 @@ from sqlmodel import select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.access import may_use_customer_socket
+from api.agent_profiles import CustomerView
 from api.conversations import Writer, end_conversation
 from api.deps import AppContext
 from api.sockets.session import (
@@ -60,6 +61,7 @@ class CustomerSocket(FeedSocket):
         super().__init__(context, websocket, claims)
         self.channel_sid = channel_sid
         self.identity = claims.identity
+        self.view = CustomerView(context, channel_sid, claims.identity)
 
     feed_model = CustomerFeedItem
 
@@ -94,9 +96,12 @@ class CustomerSocket(FeedSocket):
                 ),
                 "last_message_index": channel.last_message_index,
             },
-            "read": await read_horizons(self.context, self.channel_sid, self.identity),
+            "read": await self.view.read_horizons(await read_horizons(self.context, self.channel_sid, self.identity)),
             "token_expires_at": iso(self.claims.expires_at),
         }
+
+    async def shown(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        return await self.view.event(kind, data)
 
     async def _send_message(self, frame: dict[str, Any]) -> dict[str, Any]:
         # The client's key makes a resent command (after a reconnect) store the message once.
@@ -113,7 +118,8 @@ class CustomerSocket(FeedSocket):
         return await mark_read(self.context, self.channel_sid, self.identity, frame, to_customer=False)
 
     async def _history(self, frame: dict[str, Any]) -> dict[str, Any]:
-        return await channel_history(self.context, self.channel_sid, frame)
+        page = await channel_history(self.context, self.channel_sid, frame)
+        return {**page, "messages": await self.view.messages(page["messages"])}
 
     async def _end_chat(self, _frame: dict[str, Any]) -> dict[str, Any]:
         task_sid = await end_conversation(self.context, self.channel_sid, "customer")

@@ -181,6 +181,11 @@ class FeedSocket(ABC):
     @abstractmethod
     def handlers(self) -> dict[str, Handler]: ...
 
+    async def shown(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        """An event's data as this client sees it (the customer's socket names agents by their
+        display names: ``api.agent_profiles``)."""
+        return data
+
     @property
     def kind(self) -> str:
         """The metrics' label: ``agent`` or ``customer``."""
@@ -266,7 +271,7 @@ class FeedSocket(ABC):
                             "event": item.kind,
                             "channel_sid": item.channel_sid,
                             "date": iso(item.date_created),
-                            "data": feed_data(self.context.cipher, item),
+                            "data": await self.shown(item.kind, feed_data(self.context.cipher, item)),
                         }
                     )
                     last = item.id

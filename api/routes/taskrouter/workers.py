@@ -14,6 +14,7 @@ from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 
+from api.agent_profiles import checked_profile
 from api.deps import AppContext, CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import (
     NAME_LENGTH,
@@ -69,6 +70,7 @@ def attributes_object(text: str) -> str:
         raise invalid("Attributes", f"must be valid JSON ({exc})") from exc
     if not isinstance(value, dict):
         raise invalid("Attributes", "must be a JSON object")
+    checked_profile(value)
     return text
 
 
