@@ -5,8 +5,8 @@ caller             REST                    agent socket     customer socket   co
 =================  ======================  ===============  ================  =========  ===========================
 account / API key  everything              no (no token)    no (no token)     yes        any channel
 admin token        everything              as its worker    no                yes        any channel
-supervisor token   GET routing state       as its worker;   no                no         upload: its channels;
-                   (``/v1/Workspaces``)    reads any                                     read: its service's
+supervisor token   GET routing state,      as its worker;   no                no         upload: its channels;
+                   canned responses        reads any                                     read: its service's
                                            channel of its
                                            service
 agent token        no                      as its worker    no                no         its channels
@@ -32,7 +32,8 @@ from switchboard.store.channel_work import has_joined, may_act
 from switchboard.store.models import Channel
 
 WORKER_ROLES = ("agent", "supervisor", "admin")
-# What a supervisor reads over REST: TaskRouter's routing state (workspaces, queues, workers, tasks).
+# What a supervisor reads over REST: TaskRouter's routing state (workspaces, queues, workers, tasks)
+# and the workspaces' canned responses (admins write them; agents get theirs over the agent socket).
 SUPERVISOR_REST_PREFIX = "/v1/Workspaces"
 READ_METHODS = ("GET", "HEAD")
 

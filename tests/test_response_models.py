@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from api.schemas import operators, studio, taskrouter
+from api.schemas import canned, operators, studio, taskrouter
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.flows import NOTIFY_FLOW
 from tests.helpers.stack import Stack, eventually, new_phone
@@ -206,3 +206,22 @@ def test_key_and_erasure_answers_have_their_models_keys(stack: Stack, http: http
     assert events
 
     assert not shapes.problems, "\n".join(shapes.problems)
+
+
+def test_canned_response_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:
+    d = plan_flex_defaults(stack.settings).defaults
+    shapes = Shapes(http)
+    base = f"/v1/Workspaces/{d.workspace_sid}/CannedResponses"
+    form = {
+        "FriendlyName": "Shapes",
+        "Shortcut": "shapes",
+        "Body": "Hi {{customer.name}}",
+        "TaskQueueSid": d.task_queue_sid,
+    }
+    sid = shapes.check("POST", base, canned.CannedResponse, 201, form)["sid"]
+    shapes.check("GET", base, canned.CannedResponsePage)
+    shapes.check("GET", f"{base}/{sid}", canned.CannedResponse)
+    shapes.check("POST", f"{base}/{sid}", canned.CannedResponse, data={"TaskQueueSid": ""})
+    assert not shapes.problems, "\n".join(shapes.problems)
+    models = {m for m in vars(canned).values() if isinstance(m, type) and issubclass(m, BaseModel)}
+    assert {m for m in models if m.__module__ == canned.__name__} <= shapes.checked

@@ -187,7 +187,7 @@ export function displayName(conv, identity) {
   if (identity === me()) return "You";
   if (identity && identity === customerIdentity(conv)) return customerName(conv);
   const worker = state.directory.workers.find((w) => w.identity === identity);
-  return String((worker && worker.friendly_name) || identity || "Someone");
+  return String((worker && (worker.display_name || worker.friendly_name)) || identity || "Someone");
 }
 
 export function refreshConversation(conv) {

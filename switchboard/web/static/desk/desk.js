@@ -1,7 +1,7 @@
 /*
  * Switchboard agent desk (served at /desk/, same origin as the API): this module wires the page
  * and starts the desk; the others hold one concern each (state, signin, socket, events, activity,
- * offers, outbound, conversation, log, receipts, composer, media, task-actions). Plain ES modules,
+ * offers, outbound, conversation, log, receipts, composer, canned, media, task-actions). Plain ES modules,
  * no build step.
  *
  * One WebSocket to /v1/agent/ws carries everything (docs/agent-socket.md): a `ready` snapshot,
@@ -16,6 +16,7 @@
  */
 
 import { onActivityChange } from "./activity.js";
+import { setupCanned } from "./canned.js";
 import { closeTemplate, onComposerInput, onComposerKey, onFileChosen, sendFromComposer, sendTemplate } from "./composer.js";
 import { closeConversation, selectedConversation } from "./conversation.js";
 import { clearError } from "./helpers.js";
@@ -35,6 +36,7 @@ function wire() {
     event.preventDefault();
     sendFromComposer();
   });
+  setupCanned();
   $("input").addEventListener("keydown", onComposerKey);
   $("input").addEventListener("input", onComposerInput);
   $("messages").addEventListener("scroll", onLogScroll, { passive: true });

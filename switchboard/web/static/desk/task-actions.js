@@ -44,7 +44,7 @@ export async function openTransfer() {
   const queues = state.directory.queues.map((q) => el("option", { value: `queue:${q.sid}`, text: `Queue: ${q.friendly_name}` }));
   const agents = state.directory.workers
     .filter((w) => w.available && w.sid !== state.worker.sid && w.identity !== me())
-    .map((w) => el("option", { value: `worker:${w.sid}`, text: `Agent: ${w.friendly_name}` }));
+    .map((w) => el("option", { value: `worker:${w.sid}`, text: `Agent: ${w.display_name || w.friendly_name}` }));
   const options = [...queues, ...agents];
   $("transfer-target").replaceChildren(...(options.length ? options : [el("option", { value: "", text: "No queue or agent to transfer to" })]));
   $("transfer-confirm").disabled = options.length === 0;

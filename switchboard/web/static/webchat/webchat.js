@@ -150,6 +150,19 @@
     return node;
   }
 
+  /** An agent's picture: only an https URL or a path on the chat's own site (what Switchboard
+   * accepts when the picture is saved), shown with the name as its text; else, or if it does not
+   * load, the name's initials. */
+  function avatar(name, url) {
+    const words = String(name).trim().split(/\s+/).filter(Boolean);
+    const initials = h("span", { class: "avatar initials", "aria-hidden": "true", "data-initials": words.slice(0, 2).map((w) => w[0].toUpperCase()).join("") });
+    const usable = typeof url === "string" && (/^https:\/\//i.test(url) || (url.startsWith("/") && !url.startsWith("//")));
+    if (!usable) return initials;
+    const picture = h("img", { class: "avatar", src: url, alt: name, width: "24", height: "24", referrerpolicy: "no-referrer", "data-testid": "webchat-avatar" });
+    picture.addEventListener("error", () => picture.replaceWith(initials));
+    return picture;
+  }
+
   function icon(name) {
     const ns = "http://www.w3.org/2000/svg";
     const svg = document.createElementNS(ns, "svg");
@@ -233,7 +246,12 @@ header p { margin: 2px 0 0; font-size: 12.5px; opacity: .92; }
 .msg[data-author-role=system] { align-self: center; max-width: 92%; padding: 2px 8px; background: transparent; color: #475467; font-size: 12.5px; text-align: center; }
 .msg[data-pending=true] { opacity: .75; }
 .msg[data-failed=true] { box-shadow: 0 0 0 2px #b42318; }
-.author { font-size: 12px; font-weight: 700; color: #344054; margin-bottom: 2px; }
+.author { display: flex; align-items: center; gap: 6px; font-size: 12px; font-weight: 700; color: #344054; margin-bottom: 3px; }
+.avatar { width: 24px; height: 24px; flex: none; border-radius: 50%; object-fit: cover; background: #fff; }
+.avatar.initials { display: inline-flex; align-items: center; justify-content: center; background: #475467; color: #fff; font-size: 10.5px; font-weight: 700; }
+.avatar.initials::before { content: attr(data-initials); }
+header .agent-line { display: flex; align-items: center; gap: 6px; margin-top: 6px; opacity: 1; font-weight: 600; }
+header .agent-line .avatar { box-shadow: 0 0 0 2px var(--sb-on-primary); }
 .text { white-space: pre-wrap; }
 .meta { margin-top: 3px; font-size: 11px; opacity: .9; text-align: right; }
 .msg[data-author-role=agent] .meta { text-align: left; color: #475467; opacity: 1; }
@@ -381,7 +399,9 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
         { type: "button", class: "head-btn icon", "aria-label": "Minimise chat", title: "Minimise", onclick: () => this.close() },
         icon("minimise"),
       );
-      const titles = h("div", { class: "titles" }, h("h2", { text: o.title }), o.subtitle ? h("p", { text: o.subtitle }) : null);
+      // Who the customer is talking to: the agent's display name and picture (showAgent).
+      this.agentLine = h("p", { class: "agent-line", "data-testid": "webchat-agent", hidden: true });
+      const titles = h("div", { class: "titles" }, h("h2", { text: o.title }), o.subtitle ? h("p", { text: o.subtitle }) : null, this.agentLine);
       this.statusLine = h("div", { class: "status", "data-testid": "webchat-status", role: "status" });
       return h("div", {}, h("header", {}, titles, this.endButton, this.minimiseButton), this.statusLine);
     }
@@ -748,6 +768,7 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.session = null;
       storage.remove(this.o.storageKey);
       this.resetState();
+      this.agentLine.hidden = true;
       this.setDraft("");
       this.saveView({ reading: null });
       this.showError("");
@@ -820,7 +841,10 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
         case "read":
           return this.noteRead(data.identity, data.index);
         case "member.joined":
-          if (data.identity && data.identity !== this.session.identity) this.notice(data.identity + " joined the chat.");
+          if (data.identity && data.identity !== this.session.identity) {
+            this.notice(data.identity + " joined the chat.");
+            this.showAgent(data.identity, data.avatar_url);
+          }
           return;
         case "agent.left":
           return this.agentLeft(data);
@@ -912,7 +936,11 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       const node = h("div", {
         class: "msg", "data-testid": "webchat-message", "data-author-role": mine ? "customer" : "agent", "data-index": data.index,
       });
-      if (!mine) node.append(h("div", { class: "author", text: data.from || "Agent" }));
+      if (!mine) {
+        const name = data.from || "Agent";
+        node.append(h("div", { class: "author" }, avatar(name, data.avatar_url), h("span", { "data-testid": "message-author", text: name })));
+        this.showAgent(name, data.avatar_url);
+      }
       if (data.body) node.append(h("div", { class: "text", "data-testid": "message-body", text: data.body }));
       for (const media of data.media || []) node.append(this.mediaNode(media));
       node.append(this.metaNode(date, mine ? this.receipt(data.index) : null));
@@ -1204,6 +1232,15 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.finish("You ended the chat.");
     }
 
+    /** The header names the agent the customer is talking to (the server sends its display name). */
+    showAgent(name, url) {
+      if (this.agentLine.dataset.name === name && this.agentLine.dataset.avatar === String(url || "") && !this.agentLine.hidden) return;
+      this.agentLine.dataset.name = name;
+      this.agentLine.dataset.avatar = String(url || "");
+      this.agentLine.replaceChildren(avatar(name, url), h("span", { text: "You're chatting with " + name }));
+      this.agentLine.hidden = false;
+    }
+
     /** The agent finished its part: say so once per task. The chat stays open: the customer's
      * next message reaches the team again. */
     agentLeft(data) {
@@ -1213,6 +1250,7 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.agentsLeft.add(data.task_sid);
       this.hideTyping();
       const who = data.identity && data.identity !== this.session.identity ? data.identity : "The agent";
+      this.agentLine.hidden = true;
       this.notice(who + " left the chat. Write again if you need anything else.");
     }
 
