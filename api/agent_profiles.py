@@ -9,7 +9,10 @@ The customer socket shows an agent by its display name wherever it would show it
 (``CustomerView``): a message's ``from``, ``typing``, ``read``, ``member.joined`` and ``agent.left``'s
 ``identity`` and the ``ready`` frame's read horizons, with ``avatar_url`` beside it. An agent
 without a ``full_name`` keeps its identity there, as before. REST (Chat's messages) and the agent
-socket keep identities: they are Twilio's shape and the desk's keys."""
+socket keep identities: they are Twilio's shape and the desk's keys.
+
+A single sign-on token's ``name`` claim names a worker that has no ``full_name`` when its desk
+connects (``adopt_claimed_name``)."""
 
 from __future__ import annotations
 
@@ -87,6 +90,26 @@ def display_fields(attributes: dict[str, Any]) -> dict[str, str | None]:
         "display_name": profile.name if profile else None,
         "avatar_url": profile.avatar_url if profile else None,
     }
+
+
+async def adopt_claimed_name(context: AppContext, workspace_sid: str, worker_sid: str, name: str | None) -> None:
+    """A single sign-on token's ``name`` claim becomes the worker's ``full_name`` when it has none
+    (an admin's own choice is never overwritten), once it passes the same check."""
+    name = name.strip() if name else ""
+    if not name or len(name) > NAME_MAX_CHARS or not name.isprintable():
+        return
+    async with context.db.write_session() as session:
+        worker = await session.get(Worker, worker_sid)
+        if worker is None:
+            return
+        attributes = worker_attributes(context.cipher, worker)
+        if attributes.get("full_name"):
+            return
+        attributes["full_name"] = name
+        worker.attributes_enc = context.cipher.encrypt(json.dumps(attributes), "worker.attributes")
+        session.add(worker)
+        await session.commit()
+    await context.routing.refresh(workspace_sid)
 
 
 def worker_attributes(cipher: Cipher, worker: Worker) -> dict[str, Any]:

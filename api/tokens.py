@@ -163,6 +163,8 @@ class TokenClaims:
     # What the session was signed in with, and when (``auth_time``); refreshes keep both.
     origin: str
     session_started_at: datetime
+    # An identity provider's ``name`` claim (a person's display name), when it gives one.
+    name: str | None = None
 
     @property
     def role(self) -> Role:
@@ -385,4 +387,5 @@ def verify_sso_token(settings: Settings, token: str) -> TokenClaims:
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         origin=SSO_ORIGIN,
         session_started_at=min(started, issued),
+        name=claims["name"] if isinstance(claims.get("name"), str) else None,
     )

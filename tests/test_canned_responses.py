@@ -18,13 +18,14 @@ from api.canned_responses import checked_body, checked_shortcut
 from api.twilio_shape import TwilioError
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.browser import worker_named
+from tests.helpers.jwks import JwksServer
 from tests.helpers.sockets import as_agent, as_customer, command, event, frame, open_session, sign_in
 from tests.helpers.stack import Stack, StackFactory
 
 
 @pytest.fixture(scope="module")
-def web(make_stack: StackFactory) -> Stack:
-    return make_stack(desk_dev_sign_in=True, channel_inactivity_seconds=300.0)
+def web(make_stack: StackFactory, jwks: JwksServer) -> Stack:
+    return make_stack(desk_dev_sign_in=True, channel_inactivity_seconds=300.0, **jwks.settings())
 
 
 def workspace_path(stack: Stack) -> str:
@@ -249,3 +250,20 @@ def test_the_customer_sees_the_agents_display_name_and_picture_never_its_identit
     service = plan_flex_defaults(web.settings).defaults.chat_service_sid
     messages = web.twilio().chat.v2.services(service).channels(channel_sid).messages.list()
     assert [m._from for m in messages] == [session["identity"], identity]
+
+
+def test_a_single_sign_on_name_claim_names_a_worker_without_a_display_name(web: Stack, jwks: JwksServer) -> None:
+    grants = {}
+    for identity in ("sam@example.com", "kim@example.com"):
+        grants[identity] = sign_in(web, identity)["grants"]["task_router"]
+    set_profile(web, "kim@example.com", full_name="Kim")  # the admin's choice stays
+
+    async def connect(identity: str, name: str) -> dict[str, Any]:
+        claim = {"role": "agent", "task_router": grants[identity]}
+        sso = jwks.sign({"sub": identity, "name": name, "switchboard": claim})
+        async with as_agent(web, sso) as desk:
+            return await frame(desk, lambda f: f["type"] == "ready")
+
+    assert asyncio.run(connect("sam@example.com", "Sam Doe"))["worker"]["display_name"] == "Sam Doe"
+    assert json.loads(worker_named(web, "sam@example.com").attributes)["full_name"] == "Sam Doe"
+    assert asyncio.run(connect("kim@example.com", "Kimberly"))["worker"]["display_name"] == "Kim"

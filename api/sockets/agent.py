@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.access import may_reach_channel, may_use_agent_socket
-from api.agent_profiles import display_fields, worker_attributes
+from api.agent_profiles import adopt_claimed_name, display_fields, worker_attributes
 from api.canned_responses import for_agent as canned_for_agent
 from api.conversations import (
     ConversationRefused,
@@ -149,6 +149,7 @@ class AgentSocket(FeedSocket):
     async def ready(self, last: int) -> dict[str, Any]:
         """Where the agent stands: its activity, open reservations (with their tasks, as the
         reservation events show them) and channels."""
+        await adopt_claimed_name(self.context, self.workspace_sid, self.worker_sid, self.claims.name)
         async with self.context.db.session() as session:
             worker = await session.get(Worker, self.worker_sid)
             assert worker is not None

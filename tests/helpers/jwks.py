@@ -24,6 +24,8 @@ def rsa_key() -> rsa.RSAPrivateKey:
 
 
 class JwksServer:
+    """The provider: ``url`` serves its JWKS; ``settings()`` makes a stack trust it."""
+
     def __init__(self) -> None:
         self.key = rsa_key()
         self.fetches = 0
@@ -47,6 +49,9 @@ class JwksServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/protocol/openid-connect/certs"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def settings(self) -> dict[str, str]:
+        return {"jwt_jwks_url": self.url, "jwt_sso_issuer": SSO_ISSUER, "jwt_sso_audience": SSO_AUDIENCE}
 
     def sign(
         self,
