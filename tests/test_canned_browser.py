@@ -99,6 +99,9 @@ def test_an_agent_answers_with_a_canned_response_under_its_display_name(web: Sta
         panel_text = chat.get_by_test_id("webchat-panel").inner_text()
         assert IDENTITY not in panel_text and "Maya" in panel_text
         shot(chat, "widget-agent-name.png")
+        # A picture that does not load gives way to the name's initials.
+        picture.evaluate("img => { img.src = '/no-such-picture.png'; }")
+        expect(reply.locator(".avatar.initials")).to_have_attribute("data-initials", "M", timeout=SEEN)
     finally:
         for context in (chat_context, desk_context):
             context.close()

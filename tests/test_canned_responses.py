@@ -22,6 +22,9 @@ from tests.helpers.jwks import JwksServer
 from tests.helpers.sockets import as_agent, as_customer, command, event, frame, open_session, sign_in
 from tests.helpers.stack import Stack, StackFactory
 
+# The store's tests (a shortcut's uniqueness, the new table): each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
 
 @pytest.fixture(scope="module")
 def web(make_stack: StackFactory, jwks: JwksServer) -> Stack:
