@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.deps import RestCall, SessionDep
+from api.deps import AppContext
 from api.routes.taskrouter.common import json_object
 from switchboard.store.models import Reservation, Task, TaskQueue, Worker, WorkerChannel
 from workflows.routing.expressions import Expression, ExpressionError, parse_expression, time_variables, time_zone
@@ -26,13 +27,13 @@ HOLDING_TASKS = ("reserved", "assigned", "wrapping")
 class WorkerDirectory:
     """A workspace's workers' fields and channels, read once for one list call."""
 
-    call: RestCall
+    context: AppContext
     channels: dict[str, list[WorkerChannel]]
     held: Counter[tuple[str, str]]
     time_of_day: dict[str, Any]
 
     @classmethod
-    async def load(cls, call: RestCall, session: SessionDep, workspace_sid: str) -> WorkerDirectory:
+    async def load(cls, context: AppContext, session: AsyncSession, workspace_sid: str) -> WorkerDirectory:
         rows = (await session.exec(select(WorkerChannel).where(WorkerChannel.workspace_sid == workspace_sid))).all()
         channels: dict[str, list[WorkerChannel]] = {}
         for row in rows:
@@ -46,9 +47,9 @@ class WorkerDirectory:
                 col(Task.assignment_status).in_(HOLDING_TASKS),
             )
         )
-        zone = time_zone(call.context.settings.taskrouter_time_zone)
+        zone = time_zone(context.settings.taskrouter_time_zone)
         held = Counter((worker, channel) for worker, channel in holding)
-        return cls(call, channels, held, time_variables(datetime.now(zone)))
+        return cls(context, channels, held, time_variables(datetime.now(zone)))
 
     def fields(self, worker: Worker) -> dict[str, Any]:
         """``worker.sid``, ``friendly_name``, ``activity_sid``, ``activity_name`` and
@@ -72,7 +73,7 @@ class WorkerDirectory:
         }
 
     def admits(self, expression: Expression, worker: Worker) -> bool:
-        attributes = json_object(self.call.context.cipher.decrypt(worker.attributes_enc, "worker.attributes"))
+        attributes = json_object(self.context.cipher.decrypt(worker.attributes_enc, "worker.attributes"))
         fields = self.fields(worker)
         # TaskRouter lets a list filter name the worker's own fields bare too (``friendly_name``);
         # an attribute of the same name wins.

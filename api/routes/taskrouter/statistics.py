@@ -191,7 +191,7 @@ async def queue_realtime(
 async def workspace_workers(
     call: RestCall, session: SessionDep, workspace_sid: str
 ) -> tuple[WorkerDirectory, Sequence[Worker]]:
-    directory = await WorkerDirectory.load(call, session, workspace_sid)
+    directory = await WorkerDirectory.load(call.context, session, workspace_sid)
     workers = (await session.exec(select(Worker).where(Worker.workspace_sid == workspace_sid))).all()
     return directory, workers
 

@@ -203,7 +203,7 @@ async def list_workers(
     query = query.order_by(*oldest_first(Worker))
     checks: list[Callable[[Worker], bool]] = []
     if target_workers_expression is not None or task_queue_sid is not None or task_queue_name is not None:
-        directory = await WorkerDirectory.load(call, session, workspace_sid)
+        directory = await WorkerDirectory.load(call.context, session, workspace_sid)
         if target_workers_expression is not None:
             expression = parsed_expression(target_workers_expression, "TargetWorkersExpression")
             checks.append(partial(directory.admits, expression))
