@@ -7,7 +7,7 @@ every commit that changes the workspace's tasks, reservations or workers wakes i
 (``store.fanout.workspace_key``, over Redis or PostgreSQL from other processes); it waits
 ``BOARD_DEBOUNCE_SECONDS`` so that a burst of commits (a task, its reservation, the worker's
 capacity) costs one computation, reads the board (the statistics' queries:
-``api.routes.taskrouter.statistics.queue_realtime`` per queue, one query for the agents'
+``api.routing_state.queue_realtime``, as ``RealTimeStatistics`` reads them, per queue, one query for the agents'
 conversations and one for the live tasks), and sends each supervisor only the rows that changed.
 Without a wake-up it looks again every ``feed poll interval`` (at least a second), as the feeds do.
 
@@ -31,8 +31,7 @@ from sqlmodel import col, select
 
 from api.access import may_supervise
 from api.deps import AppContext
-from api.routes.taskrouter.directory import WorkerDirectory
-from api.routes.taskrouter.statistics import WAITING_STATUSES, queue_realtime
+from api.routing_state import WAITING_STATUSES, WorkerDirectory, queue_realtime
 from api.sockets.session import CommandError, stored_message_data
 from api.tokens import Grants
 from api.twilio_shape import iso

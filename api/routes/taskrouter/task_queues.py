@@ -30,8 +30,8 @@ from api.routes.taskrouter.common import (
     statistics_links,
     workspace_url,
 )
-from api.routes.taskrouter.directory import WorkerDirectory
 from api.routes.taskrouter.workflows import configured_queues
+from api.routing_state import WorkerDirectory
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso

@@ -28,8 +28,8 @@ from api.routes.taskrouter.common import (
     required,
     workspace_url,
 )
-from api.routes.taskrouter.directory import WorkerDirectory
 from api.routing_calls import routed
+from api.routing_state import WorkerDirectory
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import CONFLICT, TwilioError, TwilioForm, invalid, iso, not_found
