@@ -188,12 +188,16 @@ def agent_answers(stack: Stack, agent: str, to: str, customer: str, reply: str) 
     return agent_answers_after(stack, agent, customer_writes, reply)
 
 
-def supervisor_sign_in(stack: Stack, identity: str, role: str = "supervisor") -> dict[str, Any]:
-    """A worker of the default workspace whose attributes grant ``role`` (set over REST, as an
-    operator would), signed in to the desk by name (development sign-in)."""
+def supervisor_worker(stack: Stack, identity: str, role: str = "supervisor") -> None:
+    """A worker of the default workspace whose attributes grant ``role``, made over REST as an
+    operator would (it signs in to the desk by name, development sign-in)."""
     workspace = plan_flex_defaults(stack.settings).defaults.workspace_sid
     attributes = {"contact_uri": f"client:{identity}", "roles": [role], "routing": {"skills": ["support"]}}
     stack.twilio().taskrouter.v1.workspaces(workspace).workers.create(
         friendly_name=identity, attributes=json.dumps(attributes)
     )
+
+
+def supervisor_sign_in(stack: Stack, identity: str, role: str = "supervisor") -> dict[str, Any]:
+    supervisor_worker(stack, identity, role)
     return sign_in(stack, identity)
