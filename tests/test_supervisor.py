@@ -31,6 +31,9 @@ from tests.helpers.sockets import (
 )
 from tests.helpers.stack import Stack, StackFactory, clear_the_floor
 
+# The board's wake-ups travel differently on each store (PostgreSQL's NOTIFY without Redis).
+pytestmark = pytest.mark.store_backends
+
 Frame = dict[str, Any]
 
 
