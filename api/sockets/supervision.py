@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import weakref
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from fastapi import WebSocket
+from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -50,6 +51,10 @@ HOLDING = ("accepted", "wrapping")
 SECTIONS = ("queues", "agents", "conversations")
 
 Board = dict[str, dict[str, dict[str, Any]]]
+# What ends a send to a client that went away: the socket's own close then ends the subscriptions.
+GONE = (WebSocketDisconnect, RuntimeError, OSError)
+
+log = logging.getLogger(__name__)
 
 
 def refuse_unless_supervisor(grants: Grants, workspace_sid: str, command: str) -> None:
@@ -231,7 +236,11 @@ class WorkspaceBoard:
                     await asyncio.wait_for(woken.wait(), max(feeds.poll_seconds, BOARD_REFRESH_FLOOR_SECONDS))
                 await asyncio.sleep(BOARD_DEBOUNCE_SECONDS)  # one computation for a burst of commits
                 woken.clear()
-                after = await read_board(self.context, self.workspace_sid)
+                try:
+                    after = await read_board(self.context, self.workspace_sid)
+                except Exception as exc:  # the store is away: look again at the next wake-up or poll
+                    log.warning("workspace %s board not read: %s", self.workspace_sid, exc)
+                    continue
                 async with self.lock:
                     delta = changes(self.current or {}, after)
                     self.current = after
@@ -268,6 +277,10 @@ class Supervision:
         return {"workspace_sid": self.workspace_sid, **board}
 
     async def _forward(self, queue: asyncio.Queue[Board]) -> None:
+        with contextlib.suppress(*GONE):
+            await self._send_changes(queue)
+
+    async def _send_changes(self, queue: asyncio.Queue[Board]) -> None:
         while True:
             delta = await queue.get()
             await self.websocket.send_json(
@@ -298,6 +311,10 @@ class Supervision:
         return {"channel_sid": channel_sid}
 
     async def _watch(self, channel_sid: str, last: int | None) -> None:
+        with contextlib.suppress(*GONE):
+            await self._send_messages(channel_sid, last)
+
+    async def _send_messages(self, channel_sid: str, last: int | None) -> None:
         feeds = self.context.feeds
         after = -1 if last is None else last
         with feeds.watch(channel_key(channel_sid)) as woken:

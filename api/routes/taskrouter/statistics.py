@@ -3,7 +3,8 @@
 activity, and a queue's eligible and available workers) and ``CumulativeStatistics`` (the events
 of a window counted by type, and how long tasks waited until accepted or canceled). Each call is a
 few aggregate queries; only a queue's eligible workers are found in Python, since its
-TargetWorkers expression reads the workers' encrypted attributes."""
+TargetWorkers expression reads the workers' encrypted attributes. The real-time queries live in
+``api.routing_state``, which the supervisor view shares."""
 
 from __future__ import annotations
 
