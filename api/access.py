@@ -73,7 +73,7 @@ def desk_role(attributes: object) -> Role:
     """The role a worker signs in to the desk with (development sign-in): the highest of its
     attributes' ``roles`` that is a supervisor role, else ``agent``."""
     roles = attributes.get("roles") if isinstance(attributes, dict) else None
-    granted = set(roles) if isinstance(roles, list) else set()
+    granted = {role for role in roles if isinstance(role, str)} if isinstance(roles, list) else set()
     return next((role for role in SUPERVISOR_ROLES if role in granted), "agent")
 
 
