@@ -22,6 +22,8 @@ def test_a_supervisor_watches_the_team_and_monitors_transfers_and_moves_an_agent
     lead_context = browser.new_context(viewport={"width": 1440, "height": 960})
     lead = lead_context.new_page()
     lead.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
+    errors: list[str] = []
+    lead.on("pageerror", lambda error: errors.append(str(error)))
     agent_context, agent = new_page(browser)
     chat_context, chat = new_page(browser)
     try:
@@ -91,6 +93,7 @@ def test_a_supervisor_watches_the_team_and_monitors_transfers_and_moves_an_agent
         expect(waiting).to_have_count(1, timeout=SEEN)
         shot(lead, "supervisor-view-transferred.png")
         shot(agent, "supervisor-view-agent.png")
+        assert errors == []
     finally:
         for context in (chat_context, agent_context, lead_context):
             context.close()
