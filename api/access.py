@@ -4,11 +4,16 @@
 caller             REST                    agent socket     customer socket   codec      media (upload / read)
 =================  ======================  ===============  ================  =========  ===========================
 account / API key  everything              no (no token)    no (no token)     yes        any channel
-admin token        everything              as its worker    no                yes        any channel
+admin token        everything              as its worker;   no                yes        any channel
+                                           the supervisor
+                                           view
 supervisor token   GET routing state,      as its worker;   no                no         upload: its channels;
                    canned responses        reads any                                     read: its service's
+                   (``/v1/Workspaces``)
                                            channel of its
-                                           service
+                                           service; the
+                                           supervisor view
+                                           of its workspace
 agent token        no                      as its worker    no                no         its channels
 customer token     no                      no               its channel       no         its channel
 =================  ======================  ===============  ================  =========  ===========================
@@ -19,6 +24,12 @@ handed over by a transfer): it acts there (sends, types, marks read, uploads). I
 transferred. A supervisor also watches every channel of its chat service but acts only on its
 own, so it never speaks as another agent.
 
+The supervisor view (``supervise``, ``monitor``, and ``transfer`` / ``set_activity`` on another
+agent's task or worker) is for supervisor and admin tokens, on the workspace of their own worker
+(``may_supervise``). The development sign-in gives a desk the role its worker's attributes grant
+(``"roles": ["supervisor"]`` or ``["admin"]``, set over REST; ``desk_role``), never one the caller
+names.
+
 The operational endpoints (``/metrics``, ``/docs``, ``/redoc``, ``/openapi.json``) follow the
 codec column while ``operational_endpoints_auth`` is on (the default).
 """
@@ -27,11 +38,13 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.tokens import Grants
+from api.tokens import Grants, Role
 from switchboard.store.channel_work import has_joined, may_act
 from switchboard.store.models import Channel
 
 WORKER_ROLES = ("agent", "supervisor", "admin")
+# Roles that see the supervisor view, highest first.
+SUPERVISOR_ROLES: tuple[Role, ...] = ("admin", "supervisor")
 # What a supervisor reads over REST: TaskRouter's routing state (workspaces, queues, workers, tasks)
 # and the workspaces' canned responses (admins write them; agents get theirs over the agent socket).
 SUPERVISOR_REST_PREFIX = "/v1/Workspaces"
@@ -50,6 +63,20 @@ def may_use_rest(grants: Grants, method: str, path: str) -> bool:
 
 def may_use_agent_socket(grants: Grants) -> bool:
     return grants.role in WORKER_ROLES and bool(grants.worker_sid) and bool(grants.workspace_sid)
+
+
+def may_supervise(grants: Grants, workspace_sid: str) -> bool:
+    """The supervisor view of ``workspace_sid``: its queues, agents and live conversations,
+    monitoring them, transferring any agent's task and changing any agent's activity."""
+    return grants.role in SUPERVISOR_ROLES and grants.workspace_sid == workspace_sid
+
+
+def desk_role(attributes: object) -> Role:
+    """The role a worker signs in to the desk with (development sign-in): the highest of its
+    attributes' ``roles`` that is a supervisor role, else ``agent``."""
+    roles = attributes.get("roles") if isinstance(attributes, dict) else None
+    granted = {role for role in roles if isinstance(role, str)} if isinstance(roles, list) else set()
+    return next((role for role in SUPERVISOR_ROLES if role in granted), "agent")
 
 
 def may_use_customer_socket(grants: Grants) -> bool:

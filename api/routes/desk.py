@@ -1,6 +1,7 @@
 """The agent desk's development sign-in: ``POST /v1/Desk/DevSignIn`` answers a token for a worker
 of the default "Flex Task Assignment" workspace, creating the worker on first use (Offline,
-skill ``support``, capacity for three chats at once). It exists only
+skill ``support``, capacity for three chats at once), with the role the worker's attributes grant
+(``"roles": ["supervisor"]`` or ``["admin"]``; ``api.access.desk_role``). It exists only
 when ``SWITCHBOARD_DESK_DEV_SIGN_IN`` is on (``switchboard dev`` turns it on); in production the
 operator's own sign-in mints desk tokens with ``POST /v1/Tokens``."""
 
@@ -13,6 +14,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
+from api.access import desk_role
 from api.deps import ContextDep, SessionDep
 from api.routes.taskrouter.workers import add_worker
 from api.routes.tokens import token_body
@@ -53,7 +55,11 @@ async def dev_sign_in(context: ContextDep, session: SessionDep, request: DevSign
         worker = await add_worker(
             context, session, offline, request.identity, json.dumps(attributes), capacity=CHAT_CAPACITY
         )
-    grants = Grants(role="agent", workspace_sid=workspace_sid, worker_sid=worker.sid)
+    # The role is the worker's (its attributes' ``roles``, set by an operator over REST), never the
+    # caller's choice; a supervisor or admin also reads the default chat service's conversations.
+    role = desk_role(json.loads(context.cipher.decrypt(worker.attributes_enc, "worker.attributes")))
+    service_sid = defaults.chat_service_sid if role != "agent" else None
+    grants = Grants(role=role, workspace_sid=workspace_sid, worker_sid=worker.sid, chat_service_sid=service_sid)
     body = token_body(
         context.settings, request.identity, grants, context.settings.token_ttl_seconds, origin=DEV_SIGN_IN_ORIGIN
     )

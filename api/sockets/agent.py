@@ -44,6 +44,7 @@ from api.sockets.session import (
     send_to_channel,
     text_field,
 )
+from api.sockets.supervision import Supervision, refuse_unless_supervisor, supervised_task, supervised_worker
 from api.tokens import TokenClaims
 from api.twilio_shape import iso
 from switchboard.store.channel_work import ACTING_RESERVATIONS, worked_channels
@@ -114,13 +115,17 @@ class AgentSocket(FeedSocket):
         self.worker_sid = worker_sid
         self.workspace_sid = workspace_sid
         self.identity = identity
+        self.supervision = Supervision(context, websocket, workspace_sid)
 
     feed_model = AgentFeedItem
 
     async def run(self, resume_after: int | None) -> None:
         # While the socket is open the agent has a desk open (``api.sockets.presence``).
         async with desk_open(self.context, self.workspace_sid, self.worker_sid):
-            await super().run(resume_after)
+            try:
+                await super().run(resume_after)
+            finally:
+                await self.supervision.close()
 
     def feed_query(self) -> SelectOfScalar[Any]:
         return select(AgentFeedItem).where(AgentFeedItem.worker_sid == self.worker_sid)
@@ -144,6 +149,10 @@ class AgentSocket(FeedSocket):
             "channel_info": self._channel_info,
             "start_conversation": self._start_conversation,
             "canned_responses": self._canned_responses,
+            # The supervisor view (``api.sockets.supervision``); agents are refused (403).
+            "supervise": self._supervise,
+            "monitor": self._monitor,
+            "unmonitor": self._unmonitor,
         }
 
     async def ready(self, last: int) -> dict[str, Any]:
@@ -171,6 +180,7 @@ class AgentSocket(FeedSocket):
         return {
             "type": "ready",
             "sequence": last,
+            "role": self.claims.role,
             "worker": {
                 "sid": worker.sid,
                 "identity": self.identity,
@@ -231,9 +241,18 @@ class AgentSocket(FeedSocket):
             ).first()
         if found is None:
             raise CommandError(404, f"activity {wanted!r} is not in this workspace")
-        change = WorkerActivityChange(self.worker_sid, found.sid, bool(frame.get("reject_pending")))
+        # A supervisor may move another agent of its workspace (``worker_sid``).
+        worker_sid = text_field(frame, "worker_sid", required=False) or self.worker_sid
+        if worker_sid != self.worker_sid:
+            await supervised_worker(self.context, self.claims.grants, self.workspace_sid, worker_sid)
+        change = WorkerActivityChange(worker_sid, found.sid, bool(frame.get("reject_pending")))
         await routed(self.context.routing.set_worker_activity(self.workspace_sid, change))
-        return {"activity_sid": found.sid, "activity_name": found.friendly_name, "available": found.available}
+        return {
+            "worker_sid": worker_sid,
+            "activity_sid": found.sid,
+            "activity_name": found.friendly_name,
+            "available": found.available,
+        }
 
     async def _answer(self, frame: dict[str, Any]) -> dict[str, Any]:
         reservation_sid = text_field(frame, "reservation_sid")
@@ -280,12 +299,26 @@ class AgentSocket(FeedSocket):
                     )
                 )
             ).first()
-        if held is None:
-            raise CommandError(403, f"task {task_sid} is not assigned to this agent")
         assert task_sid is not None
+        if held is None:  # a supervisor transfers any agent's task of its workspace
+            await supervised_task(self.context, self.claims.grants, self.workspace_sid, task_sid)
         transfer = Transfer(task_sid, sids.new_sid(sids.TASK), to_queue, to_worker)
         result = await routed(self.context.routing.transfer_task(self.workspace_sid, transfer))
         return {"task_sid": task_sid, "new_task_sid": result.task_sid}
+
+    async def _supervise(self, frame: dict[str, Any]) -> dict[str, Any]:
+        refuse_unless_supervisor(self.claims.grants, self.workspace_sid, "supervise")
+        return await self.supervision.supervise()
+
+    async def _monitor(self, frame: dict[str, Any]) -> dict[str, Any]:
+        refuse_unless_supervisor(self.claims.grants, self.workspace_sid, "monitor")
+        return await self.supervision.monitor(await self._channel(frame, watch=True))
+
+    async def _unmonitor(self, frame: dict[str, Any]) -> dict[str, Any]:
+        refuse_unless_supervisor(self.claims.grants, self.workspace_sid, "unmonitor")
+        channel_sid = text_field(frame, "channel_sid")
+        assert channel_sid is not None
+        return self.supervision.unmonitor(channel_sid)
 
     async def _history(self, frame: dict[str, Any]) -> dict[str, Any]:
         return await channel_history(self.context, await self._channel(frame, watch=True), frame)

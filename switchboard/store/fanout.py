@@ -11,7 +11,8 @@ poll as before.
 The same keys carry invalidations of what API processes keep in memory (``api.lookups``): a
 committed change to a Flex Flow publishes ``flexflow:<sid>``, a contact moved to another channel
 ``contact:<flex flow sid>:<address hash>``; ``FeedWaiters.add_listener`` hears every key, from this
-loop's commits and from Redis."""
+loop's commits and from Redis. The supervisor view listens the same way: ``workspace:<sid>`` for a
+change to a workspace's tasks, reservations or workers, ``channel:<sid>`` for a new message."""
 
 from __future__ import annotations
 
@@ -30,7 +31,18 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from switchboard.store.models import AgentFeedItem, Channel, Contact, CustomerFeedItem, FlexFlow
+from switchboard.store.models import (
+    AgentFeedItem,
+    Channel,
+    Contact,
+    CustomerFeedItem,
+    FlexFlow,
+    Message,
+    Reservation,
+    Task,
+    Worker,
+    WorkerChannel,
+)
 from workflows.messages import ChannelStatus
 
 log = logging.getLogger(__name__)
@@ -67,6 +79,29 @@ def flex_flow_key(flex_flow_sid: str) -> str:
 
 def contact_key(flex_flow_sid: str, address_hash: str) -> str:
     return f"contact:{flex_flow_sid}:{address_hash}"
+
+
+def workspace_key(workspace_sid: str) -> str:
+    """Woken by every committed change to a workspace's tasks, reservations and workers (and their
+    channels): what the supervisor view shows (``api.sockets.supervision``)."""
+    return f"workspace:{workspace_sid}"
+
+
+def channel_key(channel_sid: str) -> str:
+    """Woken by every message stored in the channel: what a supervisor monitoring it reads."""
+    return f"channel:{channel_sid}"
+
+
+# The rows whose changes the supervisor view shows.
+BOARD_ROWS = (Task, Reservation, Worker, WorkerChannel)
+
+
+def board_key(row: object, change: Change) -> str | None:
+    if isinstance(row, BOARD_ROWS):
+        return workspace_key(row.workspace_sid)
+    if isinstance(row, Message) and change == "new":
+        return channel_key(row.channel_sid)
+    return None
 
 
 def feed_key(row: object) -> str | None:
@@ -233,6 +268,7 @@ def _collect_feed_keys(session: Session, _flush_context: Any) -> None:
     )
     for change, rows in changes:
         keys.update(key for row in rows if (key := changed_key(row, change)) is not None)
+        keys.update(key for row in rows if (key := board_key(row, change)) is not None)
     if keys:
         session.info.setdefault(KEYS_INFO, set()).update(keys)
         if publisher.notifies_in_transaction:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.flows import web_flow
 from tests.helpers.messages import text
 from tests.helpers.stack import Stack, clear_the_floor
@@ -185,3 +186,18 @@ def agent_answers(stack: Stack, agent: str, to: str, customer: str, reply: str) 
             text(stack, http, to, customer, "Where is my parcel?")
 
     return agent_answers_after(stack, agent, customer_writes, reply)
+
+
+def supervisor_worker(stack: Stack, identity: str, role: str = "supervisor") -> None:
+    """A worker of the default workspace whose attributes grant ``role``, made over REST as an
+    operator would (it signs in to the desk by name, development sign-in)."""
+    workspace = plan_flex_defaults(stack.settings).defaults.workspace_sid
+    attributes = {"contact_uri": f"client:{identity}", "roles": [role], "routing": {"skills": ["support"]}}
+    stack.twilio().taskrouter.v1.workspaces(workspace).workers.create(
+        friendly_name=identity, attributes=json.dumps(attributes)
+    )
+
+
+def supervisor_sign_in(stack: Stack, identity: str, role: str = "supervisor") -> dict[str, Any]:
+    supervisor_worker(stack, identity, role)
+    return sign_in(stack, identity)

@@ -4,7 +4,6 @@ and paging."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -16,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.deps import RestCall, SessionDep
+from api.routing_state import json_object as json_object  # the routes' home for it
 from api.twilio_shape import PageRequest, TwilioError, TwilioForm, invalid, not_found
 from switchboard.store.channel_work import LIVE_TASK_STATUSES
 from switchboard.store.models import Task, Workspace, utcnow
@@ -161,16 +161,6 @@ def parsed_expression(text: str, parameter: str, where: str = "") -> Expression:
         message = f"expression {text!r} is not supported: {problem}"
         raise invalid(parameter, f"{where}: {message}" if where else message)
     return expression
-
-
-def json_object(text: str) -> dict[str, Any]:
-    """Stored JSON attributes as an object; anything else (there should be nothing else) as empty
-    attributes, which no expression about an attribute matches."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 # --- forms ------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 activity, and a queue's eligible and available workers) and ``CumulativeStatistics`` (the events
 of a window counted by type, and how long tasks waited until accepted or canceled). Each call is a
 few aggregate queries; only a queue's eligible workers are found in Python, since its
-TargetWorkers expression reads the workers' encrypted attributes."""
+TargetWorkers expression reads the workers' encrypted attributes. The real-time queries live in
+``api.routing_state``, which the supervisor view shares."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ from api.routes.taskrouter.common import (
     oldest_first,
     workspace_url,
 )
-from api.routes.taskrouter.directory import WorkerDirectory
 from api.routes.taskrouter.events import MINUTES_OF_A_CENTURY
+from api.routing_state import WorkerDirectory, activity_statistics, queue_realtime, task_figures, task_scope
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import invalid, iso, parse_date
@@ -38,16 +39,9 @@ from switchboard.store.models import (
     TaskChannel,
     TaskQueue,
     Worker,
-    WorkspaceActivity,
-    utcnow,
 )
 
 router = APIRouter(prefix=WORKSPACES_PATH)
-
-# Every status a task can have, reported even when no task has it (as Twilio does).
-TASK_STATUSES = ("pending", "reserved", "assigned", "canceled", "completed", "wrapping")
-# A task waits until a worker accepts it.
-WAITING_STATUSES = ("pending", "reserved")
 
 TaskChannelQuery = Annotated[str | None, Query(alias="TaskChannel")]
 
@@ -67,77 +61,6 @@ async def channel_name(session: SessionDep, workspace_sid: str, channel: str | N
     if found is None:
         raise invalid("TaskChannel", f"no TaskChannel {channel} in workspace {workspace_sid}")
     return found
-
-
-def age(since: datetime | None, now: datetime) -> int:
-    if since is None:
-        return 0
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=now.tzinfo)
-    return max(int((now - since).total_seconds()), 0)
-
-
-async def task_figures(session: SessionDep, *where: ColumnElement[bool] | bool) -> dict[str, Any]:
-    """Tasks by status and priority, their total, and the longest waiting task (by creation and,
-    for a queue, by entering it), of the tasks ``where`` selects."""
-    by_status = dict.fromkeys(TASK_STATUSES, 0)
-    by_priority: dict[str, int] = {}
-    grouped = await session.exec(
-        select(Task.assignment_status, Task.priority, func.count())
-        .where(*where)
-        .group_by(col(Task.assignment_status), col(Task.priority))
-    )
-    for status, priority, count in grouped:
-        by_status[status] = by_status.get(status, 0) + count
-        by_priority[str(priority)] = by_priority.get(str(priority), 0) + count
-    waiting = (*where, col(Task.assignment_status).in_(WAITING_STATUSES))
-    oldest = (
-        await session.exec(
-            select(Task.sid, Task.date_created).where(*waiting).order_by(col(Task.date_created), col(Task.sid)).limit(1)
-        )
-    ).first()
-    in_queue = (
-        await session.exec(
-            select(Task.sid, Task.task_queue_entered_date)
-            .where(*waiting, col(Task.task_queue_entered_date).is_not(None))
-            .order_by(col(Task.task_queue_entered_date), col(Task.sid))
-            .limit(1)
-        )
-    ).first()
-    now = utcnow()
-    return {
-        "longest_task_waiting_age": age(oldest[1], now) if oldest else 0,
-        "longest_task_waiting_sid": oldest[0] if oldest else None,
-        "longest_relative_task_age_in_queue": age(in_queue[1], now) if in_queue else 0,
-        "longest_relative_task_sid_in_queue": in_queue[0] if in_queue else None,
-        "tasks_by_priority": by_priority,
-        "tasks_by_status": by_status,
-        "total_tasks": sum(by_status.values()),
-    }
-
-
-async def activity_statistics(
-    session: SessionDep, workspace_sid: str, worker_sids: list[str] | None = None
-) -> list[dict[str, Any]]:
-    """Each activity of the workspace with how many workers (of ``worker_sids``, when given) are
-    in it now."""
-    counted = select(Worker.activity_sid, func.count()).where(Worker.workspace_sid == workspace_sid)
-    if worker_sids is not None:
-        counted = counted.where(col(Worker.sid).in_(worker_sids))
-    counts = dict((await session.exec(counted.group_by(col(Worker.activity_sid)))).all())
-    activities = await session.exec(
-        select(WorkspaceActivity)
-        .where(WorkspaceActivity.workspace_sid == workspace_sid)
-        .order_by(col(WorkspaceActivity.date_created), col(WorkspaceActivity.sid))
-    )
-    return [{"sid": a.sid, "friendly_name": a.friendly_name, "workers": counts.get(a.sid, 0)} for a in activities]
-
-
-def task_scope(workspace_sid: str, channel: str | None) -> list[ColumnElement[bool] | bool]:
-    scope: list[ColumnElement[bool] | bool] = [col(Task.workspace_sid) == workspace_sid]
-    if channel is not None:
-        scope.append(col(Task.task_channel_unique_name) == channel)
-    return scope
 
 
 async def workspace_realtime(session: SessionDep, workspace_sid: str, channel: str | None) -> dict[str, Any]:
@@ -172,26 +95,10 @@ async def workspace_real_time_statistics(
     }
 
 
-async def queue_realtime(
-    session: SessionDep, directory: WorkerDirectory, workers: Sequence[Worker], queue: TaskQueue, channel: str | None
-) -> dict[str, Any]:
-    """A queue's real-time figures; ``workers`` are the workspace's, ``directory`` their fields."""
-    scope = task_scope(queue.workspace_sid, channel)
-    figures = await task_figures(session, *scope, col(Task.task_queue_sid) == queue.sid)
-    eligible = [w for w in workers if directory.in_queue(queue, w)]
-    activities = await activity_statistics(session, queue.workspace_sid, [w.sid for w in eligible])
-    return {
-        "activity_statistics": activities,
-        **figures,
-        "total_available_workers": sum(1 for w in eligible if w.available),
-        "total_eligible_workers": len(eligible),
-    }
-
-
 async def workspace_workers(
     call: RestCall, session: SessionDep, workspace_sid: str
 ) -> tuple[WorkerDirectory, Sequence[Worker]]:
-    directory = await WorkerDirectory.load(call, session, workspace_sid)
+    directory = await WorkerDirectory.load(call.context, session, workspace_sid)
     workers = (await session.exec(select(Worker).where(Worker.workspace_sid == workspace_sid))).all()
     return directory, workers
 

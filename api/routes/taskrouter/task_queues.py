@@ -30,8 +30,8 @@ from api.routes.taskrouter.common import (
     statistics_links,
     workspace_url,
 )
-from api.routes.taskrouter.directory import WorkerDirectory
 from api.routes.taskrouter.workflows import configured_queues
+from api.routing_state import WorkerDirectory
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso
@@ -158,7 +158,7 @@ async def list_task_queues(
         worker = await session.get(Worker, worker_sid)
         if worker is None or worker.workspace_sid != workspace_sid:
             raise invalid("WorkerSid", f"worker {worker_sid} is not in workspace {workspace_sid}")
-        directory = await WorkerDirectory.load(call, session, workspace_sid)
+        directory = await WorkerDirectory.load(call.context, session, workspace_sid)
         checks.append(lambda queue: directory.in_queue(queue, worker))
     if evaluate_worker_attributes is not None:
         try:

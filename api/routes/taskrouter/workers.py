@@ -29,8 +29,8 @@ from api.routes.taskrouter.common import (
     required,
     workspace_url,
 )
-from api.routes.taskrouter.directory import WorkerDirectory
 from api.routing_calls import routed
+from api.routing_state import WorkerDirectory
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import CONFLICT, TwilioError, TwilioForm, invalid, iso, not_found
@@ -205,7 +205,7 @@ async def list_workers(
     query = query.order_by(*oldest_first(Worker))
     checks: list[Callable[[Worker], bool]] = []
     if target_workers_expression is not None or task_queue_sid is not None or task_queue_name is not None:
-        directory = await WorkerDirectory.load(call, session, workspace_sid)
+        directory = await WorkerDirectory.load(call.context, session, workspace_sid)
         if target_workers_expression is not None:
             expression = parsed_expression(target_workers_expression, "TargetWorkersExpression")
             checks.append(partial(directory.admits, expression))

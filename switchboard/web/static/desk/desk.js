@@ -26,6 +26,7 @@ import { closeOutbound, openOutbound, startOutbound } from "./outbound.js";
 import { markRead } from "./receipts.js";
 import { alive, endSession, onSignInSubmit, sessionFrom, showSignIn, start, storedSession, tokenFromFragment } from "./signin.js";
 import { $, state } from "./state.js";
+import { wireSupervisor } from "./supervisor.js";
 import { closeTransfer, confirmTransfer, openTransfer, taskCommand } from "./task-actions.js";
 
 function wire() {
@@ -65,6 +66,7 @@ function wire() {
   // Back online: no need to wait for the backoff.
   window.addEventListener("online", () => state.link && state.link.connect());
   setInterval(tickWaits, 1000);
+  wireSupervisor();
 }
 
 // A token handed over in the fragment replaces whoever was signed in; false when there is none.

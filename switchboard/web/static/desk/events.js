@@ -8,6 +8,7 @@ import { addReservation, normalizeReservation, removeReservation, taskFromReserv
 import { onDeliveryStatus, onReadEvent, onTypingEvent } from "./receipts.js";
 import { saveSession } from "./signin.js";
 import { $, state } from "./state.js";
+import { onBoardUpdate, onMonitorMessage, supervisorReady } from "./supervisor.js";
 
 export function onReady(frame) {
   setStatus("Connected", "connected");
@@ -32,6 +33,7 @@ export function onReady(frame) {
   for (const channelSid of frame.channels || []) conversationFor(channelSid);
   // Details may have changed while the socket was away.
   for (const conv of state.conversations.values()) if (!conv.infoBusy) requestInfo(conv);
+  supervisorReady(frame);
 }
 
 export function onEventFrame(frame) {
@@ -81,4 +83,7 @@ const EVENTS = {
   "message.status": known(onDeliveryStatus),
   typing: known(onTypingEvent),
   read: known(onReadEvent),
+  // The supervisor view (supervisor.js): not part of the sequenced feed.
+  "supervisor.update": (data) => onBoardUpdate(data),
+  "monitor.message": (data, channelSid) => onMonitorMessage(data, channelSid),
 };
