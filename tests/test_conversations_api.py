@@ -152,7 +152,7 @@ def test_refusals_are_twilios(stack: Stack) -> None:
         assert refused.status == 400 and refused.code == 20001 and parameter in refused.msg, (parameter, refused.msg)
     bad_json = refusal(lambda: other.messages.create(body="x", attributes="{not json"))
     assert bad_json.status == 400 and "Attributes" in bad_json.msg
-    no_service = refusal(lambda: client.conversations.v1.services("IS" + "0" * 32).conversations.list())
+    no_service = refusal(lambda: client.conversations.v1.services("IS" + "0" * 32).conversations("x").fetch())
     assert (no_service.status, no_service.code) == (404, 20404)
 
 
@@ -185,7 +185,8 @@ def test_access_is_chat_v2_rest_access(stack: Stack) -> None:
     assert httpx.get(path, headers={"Authorization": f"Bearer {admin}"}, timeout=30).status_code == 200
     wrong = Client(stack.settings.account_sid, "not-the-token")
     wrong.conversations.base_url = stack.url
-    assert refusal(lambda: wrong.conversations.v1.conversations.list()).status == 401
+    denied = refusal(lambda: wrong.conversations.v1.conversations(session["channel_sid"]).fetch())
+    assert (denied.status, denied.code) == (401, 20003)
 
 
 def test_a_message_posted_through_conversations_reaches_the_widget(stack: Stack) -> None:
