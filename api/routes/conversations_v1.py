@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Response
@@ -104,6 +104,13 @@ def in_state(query: SelectOfScalar[Channel], state: str) -> SelectOfScalar[Chann
     if state == "closed":
         return query.where(Channel.status == ChannelStatus.INACTIVE, col(Channel.long_lived).is_(False))
     return query.where(col(Channel.sid).is_(None))  # nothing is initializing
+
+
+def end_of(end: datetime, written: str) -> datetime:
+    """An ``EndDate`` written as a date alone takes in that whole day."""
+    if len(written) != len("2024-01-31") or end.date() == date.max:
+        return end
+    return end + timedelta(days=1) - timedelta(microseconds=1)
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -344,10 +351,7 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         if (start := parse_date(start_date, "StartDate")) is not None:
             query = query.where(Channel.date_created >= start)
         if (end := parse_date(end_date, "EndDate")) is not None:
-            whole_day = end_date is not None and len(end_date) == len("2024-01-31")
-            query = query.where(
-                Channel.date_created < end + timedelta(days=1) if whole_day else Channel.date_created <= end
-            )
+            query = query.where(Channel.date_created <= end_of(end, end_date or ""))
         if state is not None:
             query = in_state(query, state)
         query = query.order_by(col(Channel.date_created), col(Channel.sid))
