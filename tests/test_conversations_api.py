@@ -1,8 +1,8 @@
 """Conversations v1 through the official ``twilio`` client's ``conversations`` domain with only its
 base URL changed: conversations, participants and messages over the same chat channels Chat v2
 serves (one channel workflow, one history, the same indexes), under ``/v1/Conversations`` (the
-default service) and ``/v1/Services/{IS}/Conversations``; Twilio's errors; the widget hearing a
-message posted through Conversations."""
+default service) and ``/v1/Services/{IS}/Conversations``; Twilio's errors; the widget hearing, and
+an SMS customer receiving, a message posted through Conversations."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from switchboard.fake_provider import FakeTwilio
 from switchboard.store.defaults import plan_flex_defaults
+from tests.helpers.messages import bodies_sent_to, text
 from tests.helpers.sockets import as_customer, event, frame, open_session
-from tests.helpers.stack import Stack, StackFactory, eventually
+from tests.helpers.stack import Stack, StackFactory, eventually, new_phone
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
@@ -227,3 +229,31 @@ def test_a_quiet_conversation_goes_inactive_and_its_next_message_reactivates_it(
     eventually(active)
     assert after.index == 1
     assert [m.body for m in made.messages.list()] == ["before", "after"]
+
+
+def test_a_texting_customers_channel_is_a_conversation_answered_through_the_provider(
+    sending: Stack, fake_twilio: FakeTwilio
+) -> None:
+    """The customer's SMS is the conversation's first message; a message posted through
+    Conversations goes to the customer through the provider, as Chat v2's would."""
+    customer = new_phone()
+    with sending.http() as http:
+        text(sending, http, sending.settings.flex_sms_number, customer, "Is my parcel lost?")
+    conversations = sending.twilio().conversations.v1.conversations
+
+    def customers_conversation() -> str:
+        [found] = [c.sid for c in conversations.list() if c.friendly_name == customer]
+        return str(found)
+
+    sid = eventually(customers_conversation)
+    assert [p.identity for p in conversations(sid).participants.list()] == [customer]
+    first = eventually(lambda: conversations(sid).messages.list()[0])
+    assert (first.index, first.author, first.body) == (0, customer, "Is my parcel lost?")
+    assert first.participant_sid is not None
+    answer = conversations(sid).messages.create(author="kim", body="It is on its way")
+
+    def sent() -> None:
+        assert "It is on its way" in bodies_sent_to(fake_twilio, customer)
+
+    eventually(sent)
+    assert answer.index > first.index
