@@ -307,6 +307,12 @@ def start_with_held_customer(stack: Stack, world: World, caller: Caller) -> str 
     return asyncio.run(socket_answer(stack, "/v1/agent/ws", AGENT_PROTOCOL, caller, frame))
 
 
+def conversations(stack: Stack, world: World, caller: Caller) -> str | int:
+    """Conversations v1, REST like Chat v2: the customer's channel as a conversation."""
+    response = httpx.get(f"{stack.url}/v1/Conversations/{world.channel_a}", headers=caller.headers(), timeout=30)
+    return ALLOW if response.status_code == 200 else response.status_code
+
+
 def customer_socket(stack: Stack, world: World, caller: Caller) -> str | int:
     return asyncio.run(socket_answer(stack, "/v1/customer/ws", CUSTOMER_PROTOCOL, caller))
 
@@ -326,6 +332,7 @@ PROBES = {
     "codec": codec,
     "media read": media_read,
     "media upload": media_upload,
+    "conversations": conversations,
 }
 A = ALLOW
 NA = None  # channel commands, for callers the agent socket does not let in (see "agent socket")
@@ -335,21 +342,22 @@ NA = None  # channel commands, for callers the agent socket does not let in (see
 # channel A is the agent's (and an admin's); starting a conversation with the SMS customer whose
 # conversation the agent holds is the agent's alone (409 for everyone else). HTTP refusals are
 # 401/403, socket ones close with 4401/4403, command ones answer an error with code 403 or 409.
+# "conversations" fetches channel A through Conversations v1: REST, like Chat v2.
 # fmt: off
 MATRIX: dict[str, tuple[str | int | None, ...]] = {
-    #                   REST  REST   agent  joined  read   act    read      act       post    start  customer  codec  media  media
-    #                   read  write  socket channel other  other  finished  finished  joined  held   socket           read   upload
-    "nobody":          (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     401,   401,   401),
-    "customer":        (403,  403,   4403,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    A,        403,   A,     A),
-    "other customer":  (403,  403,   4403,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    A,        403,   403,   403),
-    "agent":           (403,  403,   A,     A,      403,   403,   A,        403,      A,      A,     4403,     403,   A,     A),
-    "supervisor":      (A,    403,   A,     A,      A,     403,   A,        403,      403,    409,   4403,     403,   A,     403),
-    "admin token":     (A,    A,     A,     A,      A,     A,     A,        A,        A,      409,   4403,     A,     A,     A),
-    "account":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     A,     A,     A),
-    "API key":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     A,     A,     A),
-    "revoked API key": (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     401,   401,   401),
-    "revoked key JWT": (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     401,   401,   401),
-    "SSO supervisor":  (A,    403,   A,     A,      A,     403,   A,        403,      403,    409,   4403,     403,   A,     403),
+    #                   REST  REST   agent  joined  read   act    read      act       post    start  customer  codec  media  media   conver-
+    #                   read  write  socket channel other  other  finished  finished  joined  held   socket           read   upload  sations
+    "nobody":          (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     401,   401,   401,    401),
+    "customer":        (403,  403,   4403,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    A,        403,   A,     A,      403),
+    "other customer":  (403,  403,   4403,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    A,        403,   403,   403,    403),
+    "agent":           (403,  403,   A,     A,      403,   403,   A,        403,      A,      A,     4403,     403,   A,     A,      403),
+    "supervisor":      (A,    403,   A,     A,      A,     403,   A,        403,      403,    409,   4403,     403,   A,     403,    403),
+    "admin token":     (A,    A,     A,     A,      A,     A,     A,        A,        A,      409,   4403,     A,     A,     A,      A),
+    "account":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     A,     A,     A,      A),
+    "API key":         (A,    A,     4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     A,     A,     A,      A),
+    "revoked API key": (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     401,   401,   401,    401),
+    "revoked key JWT": (401,  401,   4401,  NA,     NA,    NA,    NA,       NA,       NA,     NA,    4401,     401,   401,   401,    401),
+    "SSO supervisor":  (A,    403,   A,     A,      A,     403,   A,        403,      403,    409,   4403,     403,   A,     403,    403),
 }
 # fmt: on
 CELLS = [

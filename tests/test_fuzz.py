@@ -112,8 +112,8 @@ def created(response: requests.Response, key: str = "sid") -> str:
 
 @pytest.fixture(scope="module")
 def sids(fuzzed: Stack, http: requests.Session) -> RealSids:
-    """The deployment's defaults, and a channel with a message, a worker, a task and a web chat
-    made here, so that fuzzed requests reach the resources behind them."""
+    """The deployment's defaults, and a channel with a message and a participant, a worker, a task
+    and a web chat made here, so that fuzzed requests reach the resources behind them."""
     d = plan_flex_defaults(fuzzed.settings).defaults
     url = fuzzed.url
     channels = f"{url}/v2/Services/{d.chat_service_sid}/Channels"
@@ -122,6 +122,7 @@ def sids(fuzzed: Stack, http: requests.Session) -> RealSids:
     workspace = f"{url}/v1/Workspaces/{d.workspace_sid}"
     worker = created(http.post(f"{workspace}/Workers", data={"FriendlyName": "fuzzed"}))
     task = created(http.post(f"{workspace}/Tasks", data={"WorkflowSid": d.workflow_sid, "Attributes": "{}"}))
+    participant = created(http.post(f"{url}/v1/Conversations/{channel}/Participants", data={"Identity": "fuzzed"}))
     session = requests.post(f"{url}/v1/Webchat/Sessions", json={"flex_flow_sid": d.web_flex_flow_sid}, timeout=30)
     web_channel = created(session, "channel_sid")
     by_name = {
@@ -130,6 +131,9 @@ def sids(fuzzed: Stack, http: requests.Session) -> RealSids:
         "flex_flow_sid": [d.web_flex_flow_sid, d.sms_flex_flow_sid],
         "flow_sid": [d.studio_flow_sid],
         "channel_sid": [channel, web_channel],
+        "chat_service_sid": [d.chat_service_sid],
+        "conversation_sid": [channel, web_channel],
+        "participant_sid": [participant],
         "message_sid": [message],
         "worker_sid": [worker],
         "task_sid": [task],

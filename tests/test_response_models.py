@@ -1,5 +1,5 @@
-"""The response models of TaskRouter, Studio, API keys and erasures say exactly what the routes
-answer: every resource (and list page) is fetched, created or updated here, and its JSON has the
+"""The response models of TaskRouter, Studio, Conversations, API keys and erasures say exactly what
+the routes answer: every resource (and list page) is fetched, created or updated here, and its JSON has the
 keys of its model, no more and no fewer, down to the links and the page's meta."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from api.schemas import canned, operators, studio, taskrouter
+from api.schemas import canned, conversations, operators, studio, taskrouter
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.flows import NOTIFY_FLOW
 from tests.helpers.stack import Stack, eventually, new_phone
@@ -225,3 +225,35 @@ def test_canned_response_answers_have_their_models_keys(stack: Stack, http: http
     assert not shapes.problems, "\n".join(shapes.problems)
     models = {m for m in vars(canned).values() if isinstance(m, type) and issubclass(m, BaseModel)}
     assert {m for m in models if m.__module__ == canned.__name__} <= shapes.checked
+
+
+def test_conversations_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:
+    shapes = Shapes(http)
+    service = plan_flex_defaults(stack.settings).defaults.chat_service_sid
+    shapes.check("GET", "/v1/Configuration", conversations.Configuration)
+    shapes.check("GET", "/v1/Services", conversations.ConversationServicePage)
+    created = shapes.check("POST", "/v1/Services", conversations.ConversationService, 201, {"FriendlyName": "shapes"})
+    shapes.check("GET", f"/v1/Services/{created['sid']}", conversations.ConversationService)
+    shapes.check("GET", f"/v1/Services/{service}/Configuration", conversations.ServiceConfiguration)
+    for base in ("/v1/Conversations", f"/v1/Services/{service}/Conversations"):
+        conversation = shapes.check("POST", base, conversations.Conversation, 201, {"FriendlyName": "shapes"})["sid"]
+        one = f"{base}/{conversation}"
+        shapes.check("GET", base, conversations.ConversationPage)
+        shapes.check("GET", one, conversations.Conversation)
+        shapes.check("POST", one, conversations.Conversation, data={"Attributes": "{}"})
+        form = {"Identity": "shaper"}
+        participant = shapes.check("POST", f"{one}/Participants", conversations.Participant, 201, form)["sid"]
+        shapes.check("GET", f"{one}/Participants", conversations.ParticipantPage)
+        shapes.check("GET", f"{one}/Participants/{participant}", conversations.Participant)
+        read = {"LastReadMessageIndex": "0"}
+        shapes.check("POST", f"{one}/Participants/{participant}", conversations.Participant, data=read)
+        sent = {"Author": "shaper", "Body": "shaped"}
+        message = shapes.check("POST", f"{one}/Messages", conversations.ConversationMessage, 201, sent)["sid"]
+        shapes.check("GET", f"{one}/Messages", conversations.ConversationMessagePage)
+        shapes.check("GET", f"{one}/Messages/{message}", conversations.ConversationMessage)
+        shapes.check("POST", f"{one}/Messages/{message}", conversations.ConversationMessage, data={"Body": "again"})
+
+    assert not shapes.problems, "\n".join(shapes.problems)
+    models = {m for m in vars(conversations).values() if isinstance(m, type) and issubclass(m, BaseModel)}
+    unchecked = {m for m in models if m.__module__ == conversations.__name__}
+    assert unchecked <= shapes.checked, sorted(m.__name__ for m in unchecked - shapes.checked)

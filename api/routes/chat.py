@@ -4,6 +4,9 @@ channel goes through its workflow."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Response
@@ -28,6 +31,7 @@ from api.schemas.chat import (
 from api.schemas.resources import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import (
     UNIQUE_NAME_TAKEN,
+    PageRequest,
     TwilioError,
     TwilioForm,
     check_message_body,
@@ -132,12 +136,15 @@ async def create_service(
     session: SessionDep,
     form: Annotated[ServiceForm, Form()],
 ) -> dict[str, Any]:
-    service = Service(
-        sid=sids.new_sid(sids.SERVICE), friendly_name=form.friendly_name, retention_days=form.retention_days
-    )
+    return render_service(call, await new_service(session, form.friendly_name, form.retention_days))
+
+
+async def new_service(session: SessionDep, friendly_name: str, retention_days: int | None = None) -> Service:
+    """A new chat service (Chat v2's and Conversations' alike)."""
+    service = Service(sid=sids.new_sid(sids.SERVICE), friendly_name=friendly_name, retention_days=retention_days)
     session.add(service)
     await session.commit()
-    return render_service(call, service)
+    return service
 
 
 @router.get("", response_model=ServicePage)
@@ -209,15 +216,15 @@ def render_channel(call: RestCall, channel: Channel) -> dict[str, Any]:
     }
 
 
-async def load_channel(session: SessionDep, service_sid: str, channel_sid: str) -> Channel:
-    """A channel by SID or, as Twilio allows, by unique name."""
+async def load_channel(session: SessionDep, service_sid: str, channel_sid: str, resource: str = "Channel") -> Channel:
+    """A channel by SID or, as Twilio allows, by unique name (``resource``: what a 404 calls it)."""
     if sids.is_sid(channel_sid, sids.CHANNEL):
         channel = await session.get(Channel, channel_sid)
     else:
         query = select(Channel).where(Channel.service_sid == service_sid, Channel.unique_name == channel_sid)
         channel = (await session.exec(query)).first()
     if channel is None or channel.service_sid != service_sid:
-        raise not_found("Channel", channel_sid)
+        raise not_found(resource, channel_sid)
     return channel
 
 
@@ -245,29 +252,62 @@ async def create_channel(
     form: Annotated[ChannelForm, Form()],
 ) -> dict[str, Any]:
     await load_service(session, service_sid)
-    if form.unique_name and await unique_name_holder(session, service_sid, form.unique_name):
-        raise unique_name_taken(form.unique_name)
+    channel = await open_chat_channel(
+        call,
+        session,
+        channels,
+        service_sid,
+        NewChannel(form.friendly_name, form.unique_name, json_text(form.attributes, "Attributes"), form.type),
+        form.created_by,
+        unique_name_taken,
+    )
+    return render_channel(call, channel)
+
+
+@dataclass(frozen=True)
+class NewChannel:
+    """What a caller names a new channel (a conversation) with; ``attributes`` is checked JSON."""
+
+    friendly_name: str | None
+    unique_name: str | None
+    attributes: str
+    type: str = "private"
+
+
+async def open_chat_channel(
+    call: RestCall,
+    session: SessionDep,
+    channels: ChannelsDep,
+    service_sid: str,
+    new: NewChannel,
+    created_by: str,
+    name_taken: Callable[[str], TwilioError],
+) -> Channel:
+    """A new chat channel of the service, opened by its workflow (Chat v2's channels and
+    Conversations alike); ``name_taken`` is the refusal of a unique name in use."""
+    if new.unique_name and await unique_name_holder(session, service_sid, new.unique_name):
+        raise name_taken(new.unique_name)
     config = config_for_new_channel(
         call.context,
         sids.new_sid(sids.CHANNEL),
         service_sid,
-        friendly_name=form.friendly_name,
-        unique_name=form.unique_name,
-        attributes=json_text(form.attributes, "Attributes"),
-        type=form.type,
-        created_by=form.created_by,
+        friendly_name=new.friendly_name,
+        unique_name=new.unique_name,
+        attributes=new.attributes,
+        type=new.type,
+        created_by=created_by,
     )
     try:
         await channels.open(config)
     except WorkflowUpdateFailedError as exc:
         # A concurrent caller took the name between the check and the insert: the new channel's
         # workflow fails to store its row (the database's unique constraint decides).
-        if form.unique_name and await unique_name_holder(session, service_sid, form.unique_name):
-            raise unique_name_taken(form.unique_name) from exc
+        if new.unique_name and await unique_name_holder(session, service_sid, new.unique_name):
+            raise name_taken(new.unique_name) from exc
         raise update_failure(exc) from exc
     channel = await session.get(Channel, config.channel_sid)
     assert channel is not None, "the channel workflow answers only once its row exists"
-    return render_channel(call, channel)
+    return channel
 
 
 @router.get("/{service_sid}/Channels", response_model=ChannelPage, responses=error_responses(404))
@@ -318,9 +358,7 @@ async def update_channel(
     """Functions write a task's SID into a channel's attributes here: the change goes through the
     channel's workflow, which shows the attributes from then on."""
     channel = await load_channel(session, service_sid, channel_sid)
-    name = form.unique_name
-    if name and name != channel.unique_name and await unique_name_holder(session, service_sid, name):
-        raise unique_name_taken(name)
+    await check_new_unique_name(session, channel, form.unique_name, unique_name_taken)
     change = ChannelChange(
         friendly_name=form.friendly_name,
         unique_name=form.unique_name,
@@ -328,6 +366,14 @@ async def update_channel(
     )
     await change_channel(call, session, channels, channel, change)
     return render_channel(call, channel)
+
+
+async def check_new_unique_name(
+    session: SessionDep, channel: Channel, name: str | None, name_taken: Callable[[str], TwilioError]
+) -> None:
+    """Refuses renaming ``channel`` to a unique name another channel of its service holds."""
+    if name and name != channel.unique_name and await unique_name_holder(session, channel.service_sid, name):
+        raise name_taken(name)
 
 
 async def change_channel(
@@ -354,7 +400,13 @@ async def delete_channel(
     deliveries, its media and its agents. Tasks, Studio executions and agents' feeds keep their
     history (they name the channel by SID). A contact's next message opens a new channel: the
     contact moves on first, so webhooks from then on address the new one."""
-    channel = await load_channel(session, service_sid, channel_sid)
+    await remove_channel(call, session, channels, await load_channel(session, service_sid, channel_sid))
+    return Response(status_code=204)
+
+
+async def remove_channel(call: RestCall, session: SessionDep, channels: ChannelsDep, channel: Channel) -> None:
+    """Ends the channel's workflow, then deletes the channel and what belongs to it (see
+    ``delete_channel``)."""
     if channel.flex_flow_sid and channel.contact_hash:
         await retire_contact_channel(
             session, call.context.hasher, channel.flex_flow_sid, channel.contact_hash, channel.sid
@@ -368,7 +420,6 @@ async def delete_channel(
     await session.exec(delete(ChannelAgent).where(col(ChannelAgent.channel_sid) == channel.sid))
     await session.delete(channel)
     await session.commit()
-    return Response(status_code=204)
 
 
 # --- members ----------------------------------------------------------------------------------
@@ -415,15 +466,25 @@ async def create_member(
 ) -> dict[str, Any]:
     channel = await load_channel(session, service_sid, channel_sid)
     spec = MemberSpec(form.identity, form.role_sid, json_text(form.attributes, "Attributes"))
+    member = await join_member(call, session, channels, channel, spec)
+    if member is None:
+        raise TwilioError(409, f"Member {form.identity} already exists in channel {channel.sid}", 50404)
+    return render_member(call, member)
+
+
+async def join_member(
+    call: RestCall, session: SessionDep, channels: ChannelsDep, channel: Channel, spec: MemberSpec
+) -> Member | None:
+    """Adds a member through the channel's workflow; None when the identity is a member already."""
     try:
         view = await channels.add_member(await config_for_row(call.context, session, channel), spec)
     except WorkflowUpdateFailedError as exc:
         raise update_failure(exc) from exc
     if view.existing:
-        raise TwilioError(409, f"Member {form.identity} already exists in channel {channel.sid}", 50404)
+        return None
     member = await session.get(Member, view.sid)
     assert member is not None
-    return render_member(call, member)
+    return member
 
 
 @router.get("/{service_sid}/Channels/{channel_sid}/Members", response_model=MemberPage, responses=error_responses(404))
@@ -462,7 +523,13 @@ async def load_member(
     call: RestCall, session: SessionDep, service_sid: str, channel_sid: str, member_sid: str
 ) -> Member:
     """A channel's member by SID or, as Twilio allows, by identity."""
-    channel = await load_channel(session, service_sid, channel_sid)
+    return await member_of(call, session, await load_channel(session, service_sid, channel_sid), member_sid)
+
+
+async def member_of(
+    call: RestCall, session: SessionDep, channel: Channel, member_sid: str, resource: str = "Member"
+) -> Member:
+    """The channel's member by SID or by identity (``resource``: what a 404 calls it)."""
     if sids.is_sid(member_sid, sids.MEMBER):
         member = await session.get(Member, member_sid)
     else:
@@ -472,7 +539,7 @@ async def load_member(
         )
         member = (await session.exec(query)).first()
     if member is None or member.channel_sid != channel.sid:
-        raise not_found("Member", member_sid)
+        raise not_found(resource, member_sid)
     return member
 
 
@@ -497,20 +564,38 @@ async def update_member(
 ) -> dict[str, Any]:
     """A member's read horizon (``LastConsumedMessageIndex``, stamped now) and attributes."""
     member = await load_member(call, session, service_sid, channel_sid, member_sid)
+    edit = MemberEdit(form.role_sid, form.last_consumed_message_index, form.attributes)
+    await edit_member(call, session, member, edit)
+    return render_member(call, member)
+
+
+@dataclass(frozen=True)
+class MemberEdit:
+    """A member's fields a caller changes (None: unchanged); ``read_at`` defaults to now."""
+
+    role_sid: str | None = None
+    last_read_index: int | None = None
+    attributes: str | None = None
+    read_at: datetime | None = None
+
+
+async def edit_member(call: RestCall, session: SessionDep, member: Member, edit: MemberEdit) -> None:
+    """A member's role, read horizon and attributes (Chat v2's members, Conversations' participants)."""
     now = utcnow()
-    if form.role_sid is not None:
-        member.role_sid = form.role_sid or None
-    if form.last_consumed_message_index is not None:
-        member.last_consumed_message_index = form.last_consumed_message_index
-        member.last_consumption_timestamp = now
-    if form.attributes is not None:
+    if edit.role_sid is not None:
+        member.role_sid = edit.role_sid or None
+    if edit.last_read_index is not None:
+        member.last_consumed_message_index = edit.last_read_index
+        member.last_consumption_timestamp = edit.read_at or now
+    elif edit.read_at is not None:
+        member.last_consumption_timestamp = edit.read_at
+    if edit.attributes is not None:
         member.attributes_enc = call.context.cipher.encrypt(
-            json_text(form.attributes, "Attributes"), "member.attributes"
+            json_text(edit.attributes, "Attributes"), "member.attributes"
         )
     member.date_updated = now
     session.add(member)
     await session.commit()
-    return render_member(call, member)
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -566,26 +651,46 @@ async def create_message(
     Studio flow, external URL or task creation) only with ``X-Twilio-Webhook-Enabled: true``."""
     if form.body is None and form.media_sid is None:
         raise invalid("Body", "a message needs a Body or a MediaSid")
-    check_message_body(form.body)
     channel = await load_channel(session, service_sid, channel_sid)
-    key = f"rest:{idempotency_token}" if idempotency_token else f"rest:{sids.new_sid(sids.MESSAGE)}"
+    row = await post_rest_message(
+        call, session, channel, RestMessage(form.from_, form.body, form.attributes, idempotency_token, webhook_enabled)
+    )
+    return render_message(call, row)
+
+
+@dataclass(frozen=True)
+class RestMessage:
+    """A message a REST caller posts (Chat v2's ``From``, Conversations' ``Author``)."""
+
+    author: str
+    body: str | None
+    attributes: str | None
+    idempotency_token: str | None = None
+    webhook_enabled: str = "false"
+
+
+async def post_rest_message(call: RestCall, session: SessionDep, channel: Channel, posted: RestMessage) -> Message:
+    """Posts through the channel's workflow as every surface does (``api.conversations.post_message``)."""
+    check_message_body(posted.body)
+    token = posted.idempotency_token
+    key = f"rest:{token}" if token else f"rest:{sids.new_sid(sids.MESSAGE)}"
     message = InboundMessage(
         key=key,
-        author=form.from_,
-        body=form.body,
-        attributes=json_text(form.attributes, "Attributes"),
-        runs_integration=webhook_enabled == "true",
+        author=posted.author,
+        body=posted.body,
+        attributes=json_text(posted.attributes, "Attributes"),
+        runs_integration=posted.webhook_enabled == "true",
     )
     # Give the connection back while the update runs: under load it waits on a busy channel, and
     # requests holding connections meanwhile would drain the pool.
     await session.close()
     try:
-        stored = await post_message(call.context, channel.sid, Writer(form.from_), message, channel=channel)
+        stored = await post_message(call.context, channel.sid, Writer(posted.author), message, channel=channel)
     except ConversationRefused as exc:
         raise TwilioError(exc.status, exc.message, exc.code) from exc
     row = await session.get(Message, stored.sid)
     assert row is not None
-    return render_message(call, row)
+    return row
 
 
 @router.get(
@@ -602,6 +707,14 @@ async def list_messages(
     """Pages by index: the page token is the last index served, so a page never shifts when new
     messages arrive while a client walks the history."""
     channel = await load_channel(session, service_sid, channel_sid)
+    page, token = await message_page(session, channel, paging, order)
+    return call.page("messages", [render_message(call, m) for m in page], paging, token, token is not None)
+
+
+async def message_page(
+    session: SessionDep, channel: Channel, paging: PageRequest, order: str
+) -> tuple[Sequence[Message], str | None]:
+    """A page of the channel's messages by index (``asc`` or ``desc``), and the next page's token."""
     query = select(Message).where(Message.channel_sid == channel.sid)
     after: int | None = None
     if paging.page_token:
@@ -621,10 +734,7 @@ async def list_messages(
         query = query.offset(paging.offset)
     rows = (await session.exec(query.limit(paging.page_size + 1))).all()
     page = rows[: paging.page_size]
-    has_next = len(rows) > paging.page_size
-    token = f"PI{page[-1].index}" if has_next else None
-    items = [render_message(call, m) for m in page]
-    return call.page("messages", items, paging, token, has_next)
+    return page, f"PI{page[-1].index}" if len(rows) > paging.page_size else None
 
 
 @router.get(
@@ -644,7 +754,11 @@ async def fetch_message(
 
 async def load_message(session: SessionDep, service_sid: str, channel_sid: str, message_sid: str) -> Message:
     """A channel's message by SID or by index (as the channel's ``last_message`` link has it)."""
-    channel = await load_channel(session, service_sid, channel_sid)
+    return await message_of(session, await load_channel(session, service_sid, channel_sid), message_sid)
+
+
+async def message_of(session: SessionDep, channel: Channel, message_sid: str) -> Message:
+    """The channel's message by SID or by index."""
     if message_sid.isascii() and message_sid.isdigit() and len(message_sid) <= INDEX_DIGITS:
         query = select(Message).where(Message.channel_sid == channel.sid, Message.index == int(message_sid))
         message = (await session.exec(query)).first()
@@ -674,18 +788,32 @@ async def update_message(
     form: Annotated[MessageUpdateForm, Form()],
 ) -> dict[str, Any]:
     """Edits a stored message's body or attributes (what was already delivered stays delivered)."""
-    check_message_body(form.body)
     message = await load_message(session, service_sid, channel_sid, message_sid)
+    await edit_message(call, session, message, form.body, form.attributes)
+    return render_message(call, message)
+
+
+async def edit_message(
+    call: RestCall,
+    session: SessionDep,
+    message: Message,
+    body: str | None,
+    attributes: str | None,
+    author: str | None = None,
+) -> None:
+    """Changes a stored message's body, attributes or author (None: unchanged)."""
+    check_message_body(body)
     cipher = call.context.cipher
-    if form.body is not None:
-        message.body_enc = cipher.encrypt(form.body, "message.body")
+    if body is not None:
+        message.body_enc = cipher.encrypt(body, "message.body")
         message.was_edited = True
-    if form.attributes is not None:
-        message.attributes_enc = cipher.encrypt(json_text(form.attributes, "Attributes"), "message.attributes")
+    if attributes is not None:
+        message.attributes_enc = cipher.encrypt(json_text(attributes, "Attributes"), "message.attributes")
+    if author is not None:
+        message.author_enc = cipher.encrypt(author, "message.author")
     message.date_updated = utcnow()
     session.add(message)
     await session.commit()
-    return render_message(call, message)
 
 
 @router.delete(
@@ -695,7 +823,12 @@ async def update_message(
 )
 async def delete_message(session: SessionDep, service_sid: str, channel_sid: str, message_sid: str) -> Response:
     """Deletes a message; the channel's other messages keep their indexes."""
-    message = await load_message(session, service_sid, channel_sid, message_sid)
+    await remove_message(session, await load_message(session, service_sid, channel_sid, message_sid))
+    return Response(status_code=204)
+
+
+async def remove_message(session: SessionDep, message: Message) -> None:
+    """Deletes a stored message and its deliveries; the channel counts one message fewer."""
     await session.exec(delete(MessageDelivery).where(col(MessageDelivery.message_sid) == message.sid))
     await session.delete(message)
     channel = await session.get(Channel, message.channel_sid)
@@ -703,4 +836,3 @@ async def delete_message(session: SessionDep, service_sid: str, channel_sid: str
         channel.messages_count -= 1
         session.add(channel)
     await session.commit()
-    return Response(status_code=204)

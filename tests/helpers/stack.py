@@ -80,7 +80,7 @@ class Stack(BackgroundStack):
 
     def twilio(self) -> TwilioClient:
         client = TwilioClient(self.settings.account_sid, self.settings.auth_token)
-        for domain in (client.chat, client.flex_api, client.studio, client.taskrouter):
+        for domain in (client.chat, client.conversations, client.flex_api, client.studio, client.taskrouter):
             domain.base_url = self.url
         return client
 
