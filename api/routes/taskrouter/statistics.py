@@ -296,9 +296,11 @@ async def cumulative_figures(
     queue_sid: str | None,
     splits: list[int],
     workflow_sid: str | None = None,
+    worker_sids: list[str] | None = None,
 ) -> dict[str, Any]:
     """The window's events counted by type, and the waits of the tasks accepted or canceled in
-    it (from the task's creation, and for a queue from its entering the queue)."""
+    it (from the task's creation, and for a queue from its entering the queue); with
+    ``worker_sids``, only the events (and reservations) of those workers."""
     event = RoutingEventRow
     scope: list[ColumnElement[bool] | bool] = [
         col(event.workspace_sid) == workspace_sid,
@@ -309,6 +311,8 @@ async def cumulative_figures(
         scope.append(col(event.queue_sid) == queue_sid)
     if workflow_sid is not None:
         scope.append(col(event.workflow_sid) == workflow_sid)
+    if worker_sids is not None:
+        scope.append(col(event.worker_sid).in_(worker_sids))
     counted = select(event.event_type, func.count()).where(*scope)
     if channel is not None:
         counted = counted.join(Task, col(Task.sid) == col(event.task_sid)).where(
@@ -339,6 +343,8 @@ async def cumulative_figures(
         figures["tasks_entered"] = figures["tasks_created"]
     if channel is not None:
         canceled_offers = canceled_offers.where(col(Task.task_channel_unique_name) == channel)
+    if worker_sids is not None:
+        canceled_offers = canceled_offers.where(col(Reservation.worker_sid).in_(worker_sids))
     figures["reservations_canceled"] += (await session.exec(canceled_offers)).one()
 
     joined = [*scope, col(Task.sid) == col(event.task_sid)]
