@@ -332,6 +332,14 @@ class TaskQueueRealtime(WorkflowRealtime):
     total_eligible_workers: int
 
 
+class PostChatRatings(Resource):
+    """Switchboard's own: the window's post-chat ratings (1 to 5) of the web chat."""
+
+    count: int
+    average: float | None
+    distribution: dict[str, int]
+
+
 class CumulativeCounts(Resource):
     avg_task_acceptance_time: int
     start_time: str
@@ -349,6 +357,7 @@ class CumulativeCounts(Resource):
     tasks_completed: int
     tasks_deleted: int
     tasks_moved: int
+    switchboard_post_chat_ratings: PostChatRatings
 
 
 class WorkspaceCumulative(CumulativeCounts):

@@ -116,12 +116,12 @@ async def activity_durations(
         .order_by(col(WorkspaceActivity.date_created), col(WorkspaceActivity.sid))
     )
     durations = []
-    for activity in activities:
-        spent = stints.get(activity.sid, [])
+    for kind in activities:
+        spent = stints.get(kind.sid, [])
         durations.append(
             {
-                "sid": activity.sid,
-                "friendly_name": activity.friendly_name,
+                "sid": kind.sid,
+                "friendly_name": kind.friendly_name,
                 "avg": round(sum(spent) / len(spent)) if spent else 0,
                 "min": round(min(spent)) if spent else 0,
                 "max": round(max(spent)) if spent else 0,
