@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     # /metrics, /docs, /redoc and /openapi.json answer only operators (the account's credentials,
     # an API key, an admin token); false opens them to anyone who reaches the API.
     operational_endpoints_auth: bool = True
+    # The wrap-up dispositions an agent may pick (comma-separated; empty: the desk offers none). The
+    # pick lands in the task's attributes as conversations.outcome, where Flex Insights reads it.
+    wrapup_dispositions: str = "Resolved,Follow-up needed,Not resolved,Wrong department"
     # The agent desk's dev sign-in (a token for any worker name, no password): `switchboard dev` only.
     desk_dev_sign_in: bool = False
     # An agent whose last desk (agent socket) has been gone this long moves to this activity and
@@ -292,6 +295,10 @@ class Settings(BaseSettings):
     @property
     def webchat_origins(self) -> list[str]:
         return [origin.strip().rstrip("/") for origin in self.webchat_allowed_origins.split(",") if origin.strip()]
+
+    @property
+    def wrapup_disposition_list(self) -> list[str]:
+        return split_list(self.wrapup_dispositions)
 
     @property
     def trusted_proxy_list(self) -> list[str]:

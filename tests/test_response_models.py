@@ -65,9 +65,15 @@ class Shapes:
         self.checked: set[type[BaseModel]] = set()
 
     def check(
-        self, method: str, path: str, model: type[BaseModel], status: int = 200, data: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        model: type[BaseModel],
+        status: int = 200,
+        data: dict[str, str] | None = None,
+        json_body: Any = None,
     ) -> dict[str, Any]:
-        response = self.http.request(method, path, data=data)
+        response = self.http.request(method, path, data=data, json=json_body)
         assert response.status_code == status, f"{method} {path}: {response.text}"
         body: dict[str, Any] = response.json()
         self.problems += shape_problems(body, model, f"{method} {path}")
@@ -148,9 +154,14 @@ def test_taskrouter_answers_have_their_models_keys(stack: Stack, http: httpx.Cli
         (f"Workflows/{d.workflow_sid}/CumulativeStatistics", taskrouter.WorkflowCumulativeStatistics),
         (f"Workflows/{d.workflow_sid}/Statistics", taskrouter.WorkflowStatistics),
         ("Workers/RealTimeStatistics", taskrouter.WorkersRealTimeStatistics),
+        ("Workers/CumulativeStatistics", taskrouter.WorkersCumulativeStatistics),
+        ("Workers/Statistics", taskrouter.WorkersStatistics),
+        (f"Workers/{worker}/Statistics", taskrouter.WorkerStatistics),
     )
     for path, statistic in statistics:
         shapes.check("GET", f"{ws}/{path}", statistic)
+    bulk = taskrouter.TaskQueuesBulkRealTimeStatistics
+    shapes.check("POST", f"{ws}/TaskQueues/RealTimeStatistics", bulk, json_body=[queue])
 
     events = shapes.check("GET", f"{ws}/Events", taskrouter.EventPage)["events"]
     assert events

@@ -4,6 +4,7 @@ and their cumulative statistics over a window, after reservations were rejected 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -196,3 +197,120 @@ def _pending_offers(workspace: Any, task_sid: str) -> list[Any]:
 
 def _status(workspace: Any, task_sid: str, status: str) -> None:
     assert workspace.tasks(task_sid).fetch().assignment_status == status
+
+
+def _whole_second() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def test_workers_statistics_count_reservations_and_time_in_activities(stack: Stack) -> None:
+    begun = _whole_second() - timedelta(seconds=1)
+    space = new_space(stack)
+    workspace = space.workspace
+    amy = space.add_worker("amy")
+    bob = space.add_worker("bob", available=False)
+    cy = space.add_worker("cy", available=False, skills=("sales",))
+
+    first = space.create_task()
+    [offer] = space.pending(amy.sid)
+    offer.update(reservation_status="rejected")  # amy refuses; the task waits for bob
+    workspace.workers(bob.sid).update(activity_sid=space.activities["Available"])
+    [offer] = space.pending(bob.sid)
+    offer.update(reservation_status="accepted")
+    eventually(lambda: _status(workspace, first.sid, "assigned"))
+    second = space.create_task()
+    space.pending(amy.sid)  # bob's one chat slot is taken: amy is offered the second task
+    workspace.tasks(second.sid).update(assignment_status="canceled", reason="customer left")
+    eventually(lambda: _status(workspace, second.sid, "canceled"))
+
+    every = workspace.workers.cumulative_statistics().fetch(start_date=begun)
+    assert every.url == f"{stack.url}/v1/Workspaces/{space.sid}/Workers/CumulativeStatistics"
+    counted = (
+        every.reservations_created,
+        every.reservations_accepted,
+        every.reservations_rejected,
+        every.reservations_canceled,
+        every.reservations_timed_out,
+        every.reservations_rescinded,
+    )
+    assert counted == (3, 1, 1, 1, 0, 0)
+    assert [d["friendly_name"] for d in every.activity_durations] == ["Offline", "Available", "Unavailable", "Break"]
+
+    of_amy = workspace.workers(amy.sid).statistics().fetch(start_date=begun)
+    assert of_amy.worker_sid == amy.sid and of_amy.workspace_sid == space.sid
+    assert of_amy.url == f"{stack.url}/v1/Workspaces/{space.sid}/Workers/{amy.sid}/Statistics"
+    amy_counts = of_amy.cumulative
+    assert (amy_counts["reservations_created"], amy_counts["reservations_rejected"]) == (2, 1)
+    assert (amy_counts["reservations_canceled"], amy_counts["reservations_accepted"]) == (1, 0)
+    assert refused(lambda: workspace.workers("WK" + "0" * 32).statistics().fetch()) == 404
+
+    # A window after all of it: each worker spent all of it in the activity it had; a change
+    # inside the window splits the worker's time between the two activities.
+    workspace.workers(cy.sid).update(activity_sid=space.activities["Break"])
+    time.sleep(1)
+    opened = _whole_second()
+    time.sleep(1.2)
+    workspace.workers(cy.sid).update(activity_sid=space.activities["Available"])
+    time.sleep(2.1)  # at least a whole second before the window's (whole-second) end
+    closed = _whole_second()
+    length = int((closed - opened).total_seconds())
+    spent = workspace.workers.cumulative_statistics().fetch(start_date=opened, end_date=closed)
+    assert spent.start_time == opened and spent.end_time == closed
+    by_name = {d["friendly_name"]: d for d in spent.activity_durations}
+    assert by_name["Available"]["max"] == length  # amy and bob, the whole window
+    assert 0 < by_name["Available"]["min"] < length  # cy, since her change
+    assert 0 < by_name["Break"]["total"] == by_name["Break"]["max"] < length  # cy, until then
+    total = sum(d["total"] for d in spent.activity_durations)
+    assert abs(total - 3 * length) <= 1
+    assert by_name["Offline"] == {
+        "sid": space.activities["Offline"],
+        "friendly_name": "Offline",
+        "avg": 0,
+        "min": 0,
+        "max": 0,
+        "total": 0,
+    }
+
+    both = workspace.workers.statistics().fetch(start_date=begun)
+    assert both.url == f"{stack.url}/v1/Workspaces/{space.sid}/Workers/Statistics"
+    assert both.realtime["total_workers"] == 3 and both.cumulative["reservations_created"] == 3
+    # The queue's workers (amy and bob, not cy), or one worker by name.
+    queue_only = workspace.workers.statistics().fetch(start_date=begun, task_queue_sid=space.queue.sid)
+    assert queue_only.realtime["total_workers"] == 2
+    by_queue_name = workspace.workers.statistics().fetch(start_date=begun, task_queue_name="Support")
+    assert by_queue_name.realtime == queue_only.realtime
+    just_bob = workspace.workers.statistics().fetch(start_date=begun, friendly_name="bob")
+    assert just_bob.realtime["total_workers"] == 1 and just_bob.cumulative["reservations_accepted"] == 1
+    assert just_bob.cumulative["reservations_created"] == 1
+    # No queue has the name: no worker is its.
+    assert workspace.workers.statistics().fetch(task_queue_name="Nobody").realtime["total_workers"] == 0
+    assert refused(lambda: workspace.workers.statistics().fetch(task_queue_sid="WQ" + "0" * 32)) == 400
+
+
+def test_bulk_real_time_statistics_of_queues(stack: Stack) -> None:
+    space = new_space(stack)
+    workspace = space.workspace
+    sales = workspace.task_queues.create(friendly_name="Sales", target_workers='routing.skills HAS "sales"')
+    space.add_worker("amy", available=False)
+    waiting = space.create_task()
+    eventually(lambda: _entered(workspace, waiting.sid, space.queue.sid))
+
+    bulk = workspace.task_queues.bulk_real_time_statistics.create(body=_Sids([space.queue.sid, sales.sid]))
+    assert bulk.url == f"{stack.url}/v1/Workspaces/{space.sid}/TaskQueues/RealTimeStatistics"
+    assert bulk.task_queue_response_count == 2 and bulk.workspace_sid == space.sid
+    support, other = bulk.task_queue_data
+    assert support["task_queue_sid"] == space.queue.sid and support["longest_task_waiting_sid"] == waiting.sid
+    assert support["total_eligible_workers"] == 1 and support["tasks_by_status"]["pending"] == 1
+    assert other["task_queue_sid"] == sales.sid and other["total_tasks"] == 0
+    assert refused(lambda: workspace.task_queues.bulk_real_time_statistics.create(body=_Sids(["WQ" + "0" * 32]))) == 404
+    assert refused(lambda: workspace.task_queues.bulk_real_time_statistics.create(body=_Sids([]))) == 400
+
+
+class _Sids:
+    """The bulk call's JSON body: the client sends what ``to_dict`` gives."""
+
+    def __init__(self, sids: list[str]) -> None:
+        self.sids = sids
+
+    def to_dict(self) -> list[str]:
+        return self.sids

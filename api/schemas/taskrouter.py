@@ -332,6 +332,14 @@ class TaskQueueRealtime(WorkflowRealtime):
     total_eligible_workers: int
 
 
+class PostChatRatings(Resource):
+    """Switchboard's own: the window's post-chat ratings (1 to 5) of the web chat."""
+
+    count: int
+    average: float | None
+    distribution: dict[str, int]
+
+
 class CumulativeCounts(Resource):
     avg_task_acceptance_time: int
     start_time: str
@@ -349,6 +357,7 @@ class CumulativeCounts(Resource):
     tasks_completed: int
     tasks_deleted: int
     tasks_moved: int
+    switchboard_post_chat_ratings: PostChatRatings
 
 
 class WorkspaceCumulative(CumulativeCounts):
@@ -445,4 +454,72 @@ class WorkersRealTimeStatistics(Resource):
     activity_statistics: list[ActivityStatistic]
     total_workers: int
     workspace_sid: str
+    url: str
+
+
+class ActivityDuration(Resource):
+    sid: str
+    friendly_name: str
+    avg: int
+    min: int
+    max: int
+    total: int
+
+
+class WorkersCumulative(Resource):
+    start_time: str
+    end_time: str
+    activity_durations: list[ActivityDuration]
+    reservations_created: int
+    reservations_accepted: int
+    reservations_rejected: int
+    reservations_timed_out: int
+    reservations_canceled: int
+    reservations_rescinded: int
+
+
+class WorkersCumulativeStatistics(WorkersCumulative):
+    account_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkersRealtime(Resource):
+    activity_statistics: list[ActivityStatistic]
+    total_workers: int
+
+
+class WorkersStatistics(Resource):
+    realtime: WorkersRealtime
+    cumulative: WorkersCumulative
+    account_sid: str
+    workspace_sid: str
+    url: str
+
+
+class WorkerStatistics(Resource):
+    cumulative: WorkersCumulative
+    account_sid: str
+    workspace_sid: str
+    worker_sid: str
+    url: str
+
+
+class BulkQueueRealtime(Resource):
+    task_queue_sid: str
+    longest_task_waiting_age: int
+    longest_task_waiting_sid: str | None
+    total_tasks: int
+    total_eligible_workers: int
+    total_available_workers: int
+    tasks_by_status: dict[str, int]
+    tasks_by_priority: dict[str, int]
+    activity_statistics: list[ActivityStatistic]
+
+
+class TaskQueuesBulkRealTimeStatistics(Resource):
+    account_sid: str
+    workspace_sid: str
+    task_queue_data: list[BulkQueueRealtime]
+    task_queue_response_count: int
     url: str

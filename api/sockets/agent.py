@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.access import may_reach_channel, may_use_agent_socket
+from api.after_chat import chosen_disposition, record_disposition
 from api.agent_profiles import adopt_claimed_name, display_fields, worker_attributes
 from api.canned_responses import for_agent as canned_for_agent
 from api.conversations import (
@@ -205,6 +206,7 @@ class AgentSocket(FeedSocket):
                 for reservation, task in held
             ],
             "channels": list(channels),
+            "dispositions": self.context.settings.wrapup_disposition_list,
             "token_expires_at": iso(self.claims.expires_at),
         }
 
@@ -261,6 +263,9 @@ class AgentSocket(FeedSocket):
         if reservation is None or reservation.worker_sid != self.worker_sid:
             raise CommandError(404, f"reservation {reservation_sid} is not this agent's")
         status = ANSWERS[str(frame["command"])]
+        disposition = chosen_disposition(self.context, frame) if status in ("wrapping", "completed") else None
+        if disposition is not None:
+            await record_disposition(self.context, self.workspace_sid, reservation.task_sid, disposition)
         change = ReservationChange(reservation.sid, status, text_field(frame, "activity_sid", required=False))
         result = await routed(self.context.routing.change_reservation(self.workspace_sid, change))
         return {"reservation_sid": reservation.sid, "task_sid": result.task_sid, "status": status}

@@ -12,6 +12,7 @@ from sqlmodel import select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.access import may_use_customer_socket
+from api.after_chat import rate_chat
 from api.agent_profiles import CustomerView
 from api.conversations import Writer, end_conversation
 from api.deps import AppContext
@@ -78,6 +79,7 @@ class CustomerSocket(FeedSocket):
             "mark_read": self._mark_read,
             "history": self._history,
             "end_chat": self._end_chat,
+            "rate_chat": self._rate_chat,
         }
 
     async def ready(self, last: int) -> dict[str, Any]:
@@ -124,3 +126,6 @@ class CustomerSocket(FeedSocket):
     async def _end_chat(self, _frame: dict[str, Any]) -> dict[str, Any]:
         task_sid = await end_conversation(self.context, self.channel_sid, "customer")
         return {"channel_sid": self.channel_sid, "task_sid": task_sid}
+
+    async def _rate_chat(self, frame: dict[str, Any]) -> dict[str, Any]:
+        return await rate_chat(self.context, self.channel_sid, frame)

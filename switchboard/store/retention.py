@@ -22,6 +22,7 @@ from switchboard.store.models import (
     AuditEvent,
     Channel,
     ChannelAgent,
+    ChatRating,
     Contact,
     CustomerFeedItem,
     MediaObject,
@@ -125,6 +126,11 @@ async def erase_channels(
                 (Channel, col(Channel.sid) == channel_sid),
             ):
                 counts[str(model.__tablename__)] += await _delete(session, model, condition)
+            rated = select(ChatRating).where(col(ChatRating.channel_sid) == channel_sid)
+            for rating in (await session.exec(rated)).all():
+                rating.comment_enc = None  # the customer's words go; the number stays for the statistics
+                session.add(rating)
+                counts["rating_comments_erased"] += 1
             for task in (await session.exec(select(Task).where(col(Task.channel_sid) == channel_sid))).all():
                 task.attributes_enc = cipher.encrypt("{}", "task.attributes")
                 session.add(task)

@@ -18,6 +18,7 @@ from api.routes.taskrouter import (
     task_channels,
     task_queues,
     tasks,
+    worker_statistics,
     workers,
     workflows,
     workspaces,
@@ -29,6 +30,7 @@ for family in (
     activities,
     task_channels,
     statistics,  # before task_queues: TaskQueues/Statistics is not a queue's SID
+    worker_statistics,  # before workers: Workers/Statistics is not a worker's SID
     task_queues,
     workflows,
     workers,

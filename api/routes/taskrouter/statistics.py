@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import ColumnElement, and_, case, func
 from sqlmodel import col, select
 
+from api.after_chat import rating_figures
 from api.deps import CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import (
     WORKSPACES_PATH,
@@ -32,6 +33,7 @@ from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import invalid, iso, parse_date
 from switchboard.store.models import (
+    ChatRating,
     Reservation,
     RoutingEventRow,
     RoutingWorkflow,
@@ -147,6 +149,10 @@ TASK_COUNTS = {
     "tasks_timed_out_in_workflow": "workflow.timeout",
 }
 
+# Switchboard's own field in the cumulative statistics (Twilio has none): the window's post-chat
+# ratings of the web chat, counted, averaged and by value (docs/routing.md).
+RATINGS_FIELD = "switchboard_post_chat_ratings"
+
 MinutesQuery = Annotated[int | None, Query(alias="Minutes", ge=1)]
 StartDateQuery = Annotated[str | None, Query(alias="StartDate")]
 EndDateQuery = Annotated[str | None, Query(alias="EndDate")]
@@ -203,9 +209,11 @@ async def cumulative_figures(
     queue_sid: str | None,
     splits: list[int],
     workflow_sid: str | None = None,
+    worker_sids: list[str] | None = None,
 ) -> dict[str, Any]:
     """The window's events counted by type, and the waits of the tasks accepted or canceled in
-    it (from the task's creation, and for a queue from its entering the queue)."""
+    it (from the task's creation, and for a queue from its entering the queue); with
+    ``worker_sids``, only the events (and reservations) of those workers."""
     event = RoutingEventRow
     scope: list[ColumnElement[bool] | bool] = [
         col(event.workspace_sid) == workspace_sid,
@@ -216,6 +224,8 @@ async def cumulative_figures(
         scope.append(col(event.queue_sid) == queue_sid)
     if workflow_sid is not None:
         scope.append(col(event.workflow_sid) == workflow_sid)
+    if worker_sids is not None:
+        scope.append(col(event.worker_sid).in_(worker_sids))
     counted = select(event.event_type, func.count()).where(*scope)
     if channel is not None:
         counted = counted.join(Task, col(Task.sid) == col(event.task_sid)).where(
@@ -246,7 +256,21 @@ async def cumulative_figures(
         figures["tasks_entered"] = figures["tasks_created"]
     if channel is not None:
         canceled_offers = canceled_offers.where(col(Task.task_channel_unique_name) == channel)
+    if worker_sids is not None:
+        canceled_offers = canceled_offers.where(col(Reservation.worker_sid).in_(worker_sids))
     figures["reservations_canceled"] += (await session.exec(canceled_offers)).one()
+    rated: list[ColumnElement[bool] | bool] = [
+        col(ChatRating.workspace_sid) == workspace_sid,
+        col(ChatRating.date_created) >= start,
+        col(ChatRating.date_created) <= end,
+    ]
+    if queue_sid is not None:
+        rated.append(col(Task.task_queue_sid) == queue_sid)
+    if workflow_sid is not None:
+        rated.append(col(Task.workflow_sid) == workflow_sid)
+    if channel is not None:
+        rated.append(col(Task.task_channel_unique_name) == channel)
+    figures[RATINGS_FIELD] = await rating_figures(session, *rated)
 
     joined = [*scope, col(Task.sid) == col(event.task_sid)]
     if channel is not None:
@@ -308,6 +332,7 @@ WORKSPACE_CUMULATIVE = (
     "tasks_deleted",
     "tasks_moved",
     "tasks_timed_out_in_workflow",
+    RATINGS_FIELD,
 )
 WORKFLOW_CUMULATIVE = (
     "avg_task_acceptance_time",
@@ -321,6 +346,7 @@ WORKFLOW_CUMULATIVE = (
     "tasks_deleted",
     "tasks_moved",
     "tasks_timed_out_in_workflow",
+    RATINGS_FIELD,
 )
 QUEUE_CUMULATIVE = (
     "avg_task_acceptance_time",
@@ -334,6 +360,7 @@ QUEUE_CUMULATIVE = (
     "tasks_deleted",
     "tasks_entered",
     "tasks_moved",
+    RATINGS_FIELD,
 )
 
 

@@ -1,6 +1,7 @@
 /* Conversations: the list, the selected one's header and actions, their details. */
 
 import { closeTemplate } from "./composer.js";
+import { renderDisposition } from "./disposition.js";
 import { announce, clearError, el, me } from "./helpers.js";
 import { addNotice, loadHistory, rebuildLog } from "./log.js";
 import { removeReservation, renderPlaceholders } from "./offers.js";
@@ -294,6 +295,7 @@ export function renderActions(conv) {
   $("wrapup").classList.toggle("attention", conv.ended && status === "assigned");
   $("complete").classList.toggle("attention", conv.ended && status === "wrapping");
   if ($("transfer").disabled) closeTransfer();
+  renderDisposition(conv, status, mine);
   const finished = FINISHED.has(status);
   // Finished by someone else (a supervisor, a timeout): the agent reads why, then closes it.
   $("close").hidden = !finished;

@@ -1,6 +1,7 @@
 /* The `ready` snapshot and the event stream, dispatched to the modules they concern. */
 
 import { loadDirectory, showActivity } from "./activity.js";
+import { setDispositions } from "./disposition.js";
 import { adoptTask, conversationFor, onChatEnded, onTaskEvent, requestInfo } from "./conversation.js";
 import { me, setStatus } from "./helpers.js";
 import { addNotice, onMessageEvent } from "./log.js";
@@ -21,6 +22,7 @@ export function onReady(frame) {
     saveSession();
   }
   showActivity(worker.activity_sid, worker.activity_name, worker.available);
+  setDispositions(frame.dispositions);
   loadDirectory();
   for (const item of frame.reservations || []) {
     const data = normalizeReservation(item);

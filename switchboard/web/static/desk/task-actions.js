@@ -1,6 +1,7 @@
 /* Task actions: wrap up, complete, transfer. */
 
 import { loadDirectory } from "./activity.js";
+import { dispositionFields } from "./disposition.js";
 import { closeConversation, customerName, isSelected, laterStatus, refreshConversation, renderActions, requestInfo, selectedConversation } from "./conversation.js";
 import { announce, clearError, el, me, showError } from "./helpers.js";
 import { addNotice } from "./log.js";
@@ -13,7 +14,7 @@ export async function taskCommand(name) {
   if (!task || !task.reservation_sid) return showError("This conversation has no task of yours.");
   $(name).disabled = true;
   try {
-    const result = await command(name, { reservation_sid: task.reservation_sid });
+    const result = await command(name, { reservation_sid: task.reservation_sid, ...dispositionFields(name, conv) });
     if (conv.task && conv.task.sid === task.sid) {
       conv.task.assignment_status = laterStatus(conv.task.assignment_status, name === "wrapup" ? "wrapping" : result.status || "completed");
     }

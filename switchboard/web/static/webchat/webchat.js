@@ -50,7 +50,10 @@
     accept: "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain",
     storageKey: "",
     open: false,
+    postChatRating: true, // offer a 1-5 rating and a comment once the conversation ends
   };
+  const RATING_LABELS = ["Very poor", "Poor", "Okay", "Good", "Excellent"];
+  const RATING_COMMENT_MAX = 1000;
 
   // Icons are fixed path data, drawn with stroke (24×24).
   const ICONS = {
@@ -108,6 +111,7 @@
     o.accepted = String(o.accept).split(",").map((t) => t.trim().toLowerCase()).filter(Boolean);
     o.position = o.position === "left" ? "left" : "right";
     o.open = o.open === true || o.open === "true";
+    o.postChatRating = !(o.postChatRating === false || o.postChatRating === "false");
     o.storageKey = o.storageKey || "switchboard-webchat:" + o.flexFlowSid;
     o.primaryColor = color(o.primaryColor, DEFAULTS.primaryColor);
     o.textColorOnPrimary = color(o.textColorOnPrimary, DEFAULTS.textColorOnPrimary);
@@ -271,6 +275,23 @@ form.pre { display: flex; flex-direction: column; gap: 12px; }
 form.pre label { display: flex; flex-direction: column; gap: 4px; font-size: 13px; font-weight: 600; color: #344054; }
 .req { color: #b42318; }
 input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a2b3; border-radius: 8px; background: #fff; color: #1d2330; font-weight: 400; }
+form.rating { display: flex; flex-direction: column; gap: 10px; padding: 12px; border: 1px solid #d0d5dd; border-radius: 12px; background: #f9fafb; }
+form.rating fieldset { border: 0; margin: 0; padding: 0; min-width: 0; }
+form.rating legend { padding: 0; margin-bottom: 6px; font-weight: 700; color: #1d2330; }
+.stars { display: flex; gap: 4px; }
+.stars label { display: inline-flex; flex-direction: column; align-items: center; min-width: 44px; min-height: 44px; padding: 2px 4px;
+  border-radius: 8px; cursor: pointer; color: #667085; font-size: 11.5px; font-weight: 600; }
+.stars .star { font-size: 28px; line-height: 1; color: #d0d5dd; }
+.stars label.on .star { color: #dc6803; }
+.stars input:focus-visible + label { outline: 3px solid #f79009; outline-offset: 2px; }
+.rating-caption { margin: 0; min-height: 1.2em; font-size: 12.5px; color: #344054; }
+form.rating .comment { display: flex; flex-direction: column; gap: 4px; font-size: 13px; font-weight: 600; color: #344054; }
+form.rating textarea { min-height: 56px; resize: vertical; }
+.rating-actions { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
+.rating-actions .secondary { align-self: auto; }
+.rating-error { margin: 0; color: #b42318; font-size: 13px; }
+.rating-error:empty { display: none; }
+.thanks { align-self: center; margin: 0; padding: 6px 12px; border-radius: 8px; background: #ecfdf3; color: #05603a; font-size: 13px; font-weight: 600; }
 .typing { padding: 0 16px 6px; font-size: 12px; font-style: italic; color: #475467; }
 .typing:empty { height: 0; padding: 0; }
 .error-row { display: flex; gap: 8px; align-items: flex-start; margin: 0 12px 8px; padding: 8px 10px; border-radius: 8px;
@@ -356,6 +377,8 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.unread = 0;
       this.historyLoaded = false;
       this.ended = false;
+      this.ratingForm = null;
+      if (this.ratingArea) this.ratingArea.replaceChildren();
       this.typingFrom = null;
       this.lastTypingSent = 0;
     }
@@ -418,7 +441,12 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
         type: "button", class: "primary new-chat", "data-testid": "webchat-new-chat", text: "Start a new chat", hidden: true,
         onclick: () => this.newChat(),
       });
-      this.scroller = h("div", { class: "scroll following" }, this.earlierButton, this.log, this.formArea, this.newChatButton);
+      this.ratingArea = h("div", { "data-testid": "webchat-rating-area" });
+      this.scroller = h(
+        "div",
+        { class: "scroll following" },
+        this.earlierButton, this.log, this.formArea, this.ratingArea, this.newChatButton,
+      );
       return this.scroller;
     }
 
@@ -1220,8 +1248,9 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
 
     async endChat() {
       if (!this.session || this.ended) return;
+      let taskSid = null;
       try {
-        await this.command("end_chat");
+        taskSid = (await this.command("end_chat")).task_sid || null;
       } catch (err) {
         // 409: it had ended already. Anything else: the chat goes on, say why.
         if (err.code !== 409) {
@@ -1229,7 +1258,7 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
           return;
         }
       }
-      this.finish("You ended the chat.");
+      this.finish("You ended the chat.", taskSid);
     }
 
     /** The header names the agent the customer is talking to (the server sends its display name). */
@@ -1252,10 +1281,11 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       const who = data.identity && data.identity !== this.session.identity ? data.identity : "The agent";
       this.agentLine.hidden = true;
       this.notice(who + " left the chat. Write again if you need anything else.");
+      this.offerRating(data.task_sid || null);
     }
 
     /** The conversation is over: say so, and offer a new one. Remembered until a new chat starts. */
-    finish(text) {
+    finish(text, taskSid = null) {
       if (this.ended || !this.session) return;
       this.ended = true;
       this.session.ended = text;
@@ -1266,11 +1296,109 @@ input, textarea, select { width: 100%; padding: 9px 10px; border: 1px solid #98a
       this.endButton.hidden = true;
       this.notice(text);
       this.newChatButton.hidden = false;
-      // Focus stays where it is unless it was in the composer that just went away.
-      if (!this.panel.hidden && this.panel.contains(this.root.activeElement) && this.root.activeElement.offsetParent === null) {
-        this.newChatButton.focus();
+      this.offerRating(taskSid);
+      // Focus stays where it is unless it was in the composer (or the end bar) that just went away.
+      const active = this.root.activeElement;
+      const lost = active ? this.panel.contains(active) && active.offsetParent === null : document.activeElement === document.body;
+      if (!this.panel.hidden && lost) {
+        (this.ratingForm ? this.ratingForm.querySelector("input") : this.newChatButton).focus();
       }
       this.scrollToBottom();
+    }
+
+    // --- the post-chat rating ---
+
+    /** Offers the customer to rate the conversation that ended (``taskSid``, or the chat's latest):
+     * once per conversation, answered or declined, remembered with the session. */
+    offerRating(taskSid) {
+      if (!this.o.postChatRating || !this.session || this.ratingForm) return;
+      const done = this.session.rated || [];
+      if (taskSid ? done.includes(taskSid) : done.length > 0) return;
+      this.ratingForm = this.buildRating(taskSid);
+      this.ratingArea.replaceChildren(this.ratingForm);
+      if (this.nearBottom()) this.scrollToBottom();
+    }
+
+    buildRating(taskSid) {
+      const group = "sb-rating-" + newKey();
+      const caption = h("p", { class: "rating-caption", "aria-live": "polite", "data-testid": "webchat-rating-caption" });
+      const problem = h("p", { class: "rating-error", role: "alert", "data-testid": "webchat-rating-error" });
+      const labels = [];
+      const choices = RATING_LABELS.map((meaning, i) => {
+        const value = i + 1;
+        const id = group + "-" + value;
+        const input = h("input", {
+          type: "radio", class: "sr-only", name: group, id, value: String(value), "data-testid": "webchat-rating-" + value,
+          onchange: () => {
+            labels.forEach((label, n) => label.classList.toggle("on", n < value));
+            caption.textContent = value + " of 5: " + meaning;
+            submit.disabled = false;
+          },
+        });
+        const label = h(
+          "label",
+          { for: id, title: meaning, "data-testid": "webchat-rating-star-" + value },
+          h("span", { class: "star", "aria-hidden": "true", text: "\u2605" }),
+          h("span", { "aria-hidden": "true", text: String(value) }),
+          h("span", { class: "sr-only", text: value + " of 5, " + meaning }),
+        );
+        labels.push(label);
+        return [input, label];
+      });
+      const comment = h("textarea", { name: "comment", maxlength: String(RATING_COMMENT_MAX), rows: "2", "data-testid": "webchat-rating-comment" });
+      const submit = h("button", { type: "submit", class: "primary", text: "Send rating", disabled: true, "data-testid": "webchat-rating-submit" });
+      const skip = h("button", {
+        type: "button", class: "secondary", text: "No thanks", "data-testid": "webchat-rating-skip",
+        onclick: () => this.closeRating(taskSid, "No problem. Thanks for chatting with us."),
+      });
+      const form = h(
+        "form",
+        { class: "rating", "data-testid": "webchat-rating", "aria-label": "Rate this chat", novalidate: true },
+        h(
+          "fieldset",
+          {},
+          h("legend", { text: "How was this chat?" }),
+          h("div", { class: "stars" }, ...choices.flat()),
+        ),
+        caption,
+        h("label", { class: "comment" }, "Anything you would like to add? (optional)", comment),
+        h("div", { class: "rating-actions" }, submit, skip),
+        problem,
+      );
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const picked = form.querySelector("input[type=radio]:checked");
+        if (!picked) return;
+        submit.disabled = true;
+        problem.textContent = "";
+        const fields = { rating: Number(picked.value) };
+        if (comment.value.trim()) fields.comment = comment.value.trim();
+        if (taskSid) fields.task_sid = taskSid;
+        try {
+          const result = await this.command("rate_chat", fields);
+          this.closeRating(result.task_sid, "Thank you for your feedback!", taskSid);
+        } catch (err) {
+          submit.disabled = false;
+          problem.textContent = "Your rating could not be sent: " + (err.lost ? "not connected. Try again in a moment." : err.message);
+        }
+      });
+      return form;
+    }
+
+    /** The rating was sent or declined: remember it, thank the customer. */
+    closeRating(taskSid, text, asked = null) {
+      const hadFocus = this.ratingForm && this.ratingForm.contains(this.root.activeElement);
+      const done = new Set(this.session ? this.session.rated || [] : []);
+      for (const sid of [taskSid, asked]) if (sid) done.add(sid);
+      if (!taskSid && !asked) done.add("latest");
+      if (this.session) {
+        this.session.rated = [...done];
+        this.saveSession();
+      }
+      const thanks = h("p", { class: "thanks", role: "status", "data-testid": "webchat-rating-thanks", text });
+      this.ratingArea.replaceChildren(thanks);
+      this.ratingForm = null;
+      if (hadFocus) (this.newChatButton.hidden ? this.input : this.newChatButton).focus();
     }
   }
 

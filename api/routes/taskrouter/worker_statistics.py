@@ -1,0 +1,293 @@
+"""TaskRouter statistics of a workspace's workers: ``Workers/CumulativeStatistics`` (the window's
+reservations of every worker, and how long workers stayed in each activity),
+``Workers/Statistics`` (those with the workers by activity now, narrowed to a queue's workers or one
+name), ``Workers/{WK}/Statistics`` (one worker's), and the bulk ``TaskQueues/RealTimeStatistics``
+(several queues' real-time figures in one call).
+
+Time in an activity is read from the ``worker.activity.update`` events: a worker's stint in an
+activity runs from the change that put it there (or the window's start) to the next change (or
+the window's end, and never past now). A worker with no change before the window's end has been in
+its current activity since it was created; the time before a worker's first recorded change is
+counted only from the window's start when an earlier change is known, since no event records the
+activity a worker was created in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from api.deps import CallDep, RestCall, SessionDep
+from api.routes.taskrouter.common import WORKSPACES_PATH, in_workspace, load_in_workspace, load_workspace, workspace_url
+from api.routes.taskrouter.statistics import (
+    RESERVATION_COUNTS,
+    TaskChannelQuery,
+    Window,
+    WindowDep,
+    channel_name,
+    cumulative_figures,
+    window,
+    workspace_workers,
+)
+from api.routing_state import WorkerDirectory, activity_statistics, queue_realtime
+from api.schemas import taskrouter as schemas
+from api.schemas.resources import REST_ERRORS, error_responses
+from api.twilio_shape import invalid, iso
+from switchboard.store.models import RoutingEventRow, TaskQueue, Worker, WorkspaceActivity, utcnow
+
+router = APIRouter(prefix=WORKSPACES_PATH)
+
+ACTIVITY_CHANGE = "worker.activity.update"
+# Twilio reads at most 50 queues in one bulk call.
+BULK_QUEUES = 50
+
+
+def aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def changed_to(row: RoutingEventRow) -> str | None:
+    activity = json.loads(row.data_json or "{}").get("worker_activity_sid")
+    return activity if isinstance(activity, str) else None
+
+
+async def activity_durations(
+    session: SessionDep, workspace_sid: str, start: datetime, end: datetime, workers: Sequence[Worker]
+) -> list[dict[str, Any]]:
+    """Each activity of the workspace with the min, average, max and total seconds of the
+    ``workers``' stints in it within the window (two queries: the changes in the window, and each
+    worker's last change before it)."""
+    end = min(end, utcnow())
+    sids = [w.sid for w in workers]
+    changes = select(RoutingEventRow).where(
+        RoutingEventRow.workspace_sid == workspace_sid,
+        RoutingEventRow.event_type == ACTIVITY_CHANGE,
+        col(RoutingEventRow.worker_sid).in_(sids),
+    )
+    during = (
+        await session.exec(
+            changes.where(col(RoutingEventRow.event_date) > start, col(RoutingEventRow.event_date) <= end).order_by(
+                col(RoutingEventRow.id)
+            )
+        )
+    ).all()
+    last_before = (
+        select(func.max(RoutingEventRow.id))
+        .where(
+            RoutingEventRow.workspace_sid == workspace_sid,
+            RoutingEventRow.event_type == ACTIVITY_CHANGE,
+            col(RoutingEventRow.worker_sid).in_(sids),
+            col(RoutingEventRow.event_date) <= start,
+        )
+        .group_by(col(RoutingEventRow.worker_sid))
+    )
+    before = (await session.exec(select(RoutingEventRow).where(col(RoutingEventRow.id).in_(last_before)))).all()
+    at_start = {row.worker_sid: changed_to(row) for row in before}
+    timeline: dict[str, list[tuple[datetime, str | None]]] = {}
+    for row in during:
+        timeline.setdefault(row.worker_sid or "", []).append((aware(row.event_date), changed_to(row)))
+    stints: dict[str, list[float]] = {}
+    for worker in workers:
+        created = aware(worker.date_created)
+        if created >= end:
+            continue
+        steps = timeline.get(worker.sid, [])
+        if worker.sid in at_start:
+            current: str | None = at_start[worker.sid]
+        elif not steps:
+            current = worker.activity_sid  # never changed (in the store's events): as created
+        else:
+            current = None  # changed first inside the window, from an activity no event records
+        since = max(start, created)
+        for when, activity in [*steps, (end, None)]:
+            if current is not None and when > since:
+                stints.setdefault(current, []).append((when - since).total_seconds())
+            since, current = max(when, since), activity
+    activities = await session.exec(
+        select(WorkspaceActivity)
+        .where(WorkspaceActivity.workspace_sid == workspace_sid)
+        .order_by(col(WorkspaceActivity.date_created), col(WorkspaceActivity.sid))
+    )
+    durations = []
+    for kind in activities:
+        spent = stints.get(kind.sid, [])
+        durations.append(
+            {
+                "sid": kind.sid,
+                "friendly_name": kind.friendly_name,
+                "avg": round(sum(spent) / len(spent)) if spent else 0,
+                "min": round(min(spent)) if spent else 0,
+                "max": round(max(spent)) if spent else 0,
+                "total": round(sum(spent)),
+            }
+        )
+    return durations
+
+
+async def workers_cumulative(
+    session: SessionDep, workspace_sid: str, workers: Sequence[Worker], channel: str | None, given: Window
+) -> dict[str, Any]:
+    """The reservations of ``workers`` in the window, counted by what became of them, and their
+    time in each activity, in Twilio's key order."""
+    start, end = window(given.minutes, given.start_date, given.end_date)
+    sids = [w.sid for w in workers]
+    figures = await cumulative_figures(session, workspace_sid, start, end, channel, None, [], worker_sids=sids)
+    return {
+        "start_time": iso(start),
+        "end_time": iso(end),
+        "activity_durations": await activity_durations(session, workspace_sid, start, end, workers),
+        **{name: figures[name] for name in RESERVATION_COUNTS},
+    }
+
+
+async def chosen_workers(
+    call: RestCall,
+    session: SessionDep,
+    workspace_sid: str,
+    queue_sid: str | None = None,
+    queue_name: str | None = None,
+    friendly_name: str | None = None,
+) -> Sequence[Worker]:
+    """The workspace's workers, narrowed as the Workers list narrows them: by name, and to the
+    workers a queue (by SID, or by name: none when no queue has it) admits."""
+    query = in_workspace(Worker, workspace_sid)
+    if friendly_name is not None:
+        query = query.where(Worker.friendly_name == friendly_name)
+    workers = (await session.exec(query)).all()
+    if queue_sid is None and queue_name is None:
+        return workers
+    queue: TaskQueue | None = None
+    if queue_sid is not None:
+        queue = await session.get(TaskQueue, queue_sid)
+        if queue is None or queue.workspace_sid != workspace_sid:
+            raise invalid("TaskQueueSid", f"task queue {queue_sid} is not in workspace {workspace_sid}")
+    if queue_name is not None:
+        named = in_workspace(TaskQueue, workspace_sid).where(TaskQueue.friendly_name == queue_name)
+        by_name = (await session.exec(named)).first()
+        if by_name is None or (queue is not None and by_name.sid != queue.sid):
+            return []
+        queue = by_name
+    assert queue is not None
+    directory = await WorkerDirectory.load(call.context, session, workspace_sid)
+    return [w for w in workers if directory.in_queue(queue, w)]
+
+
+@router.get(
+    "/{workspace_sid}/Workers/CumulativeStatistics",
+    response_model=schemas.WorkersCumulativeStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def workers_cumulative_statistics(
+    call: CallDep, session: SessionDep, workspace_sid: str, given: WindowDep, task_channel: TaskChannelQuery = None
+) -> dict[str, Any]:
+    await load_workspace(session, workspace_sid)
+    channel = await channel_name(session, workspace_sid, task_channel)
+    workers = await chosen_workers(call, session, workspace_sid)
+    return {
+        "account_sid": call.account_sid,
+        **await workers_cumulative(session, workspace_sid, workers, channel, given),
+        "workspace_sid": workspace_sid,
+        "url": f"{workspace_url(call, workspace_sid)}/Workers/CumulativeStatistics",
+    }
+
+
+@router.get(
+    "/{workspace_sid}/Workers/Statistics",
+    response_model=schemas.WorkersStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def workers_statistics(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    given: WindowDep,
+    task_queue_sid: Annotated[str | None, Query(alias="TaskQueueSid")] = None,
+    task_queue_name: Annotated[str | None, Query(alias="TaskQueueName")] = None,
+    friendly_name: Annotated[str | None, Query(alias="FriendlyName")] = None,
+    task_channel: TaskChannelQuery = None,
+) -> dict[str, Any]:
+    await load_workspace(session, workspace_sid)
+    channel = await channel_name(session, workspace_sid, task_channel)
+    workers = await chosen_workers(call, session, workspace_sid, task_queue_sid, task_queue_name, friendly_name)
+    activities = await activity_statistics(session, workspace_sid, [w.sid for w in workers])
+    return {
+        "realtime": {"activity_statistics": activities, "total_workers": len(workers)},
+        "cumulative": await workers_cumulative(session, workspace_sid, workers, channel, given),
+        "account_sid": call.account_sid,
+        "workspace_sid": workspace_sid,
+        "url": f"{workspace_url(call, workspace_sid)}/Workers/Statistics",
+    }
+
+
+@router.get(
+    "/{workspace_sid}/Workers/{sid}/Statistics",
+    response_model=schemas.WorkerStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def worker_statistics(
+    call: CallDep,
+    session: SessionDep,
+    workspace_sid: str,
+    sid: str,
+    given: WindowDep,
+    task_channel: TaskChannelQuery = None,
+) -> dict[str, Any]:
+    worker = await load_in_workspace(session, Worker, workspace_sid, sid, "Worker")
+    channel = await channel_name(session, workspace_sid, task_channel)
+    return {
+        "cumulative": await workers_cumulative(session, workspace_sid, [worker], channel, given),
+        "account_sid": call.account_sid,
+        "workspace_sid": workspace_sid,
+        "worker_sid": sid,
+        "url": f"{workspace_url(call, workspace_sid)}/Workers/{sid}/Statistics",
+    }
+
+
+@router.post(
+    "/{workspace_sid}/TaskQueues/RealTimeStatistics",
+    response_model=schemas.TaskQueuesBulkRealTimeStatistics,
+    responses=error_responses(*REST_ERRORS, 404),
+)
+async def task_queues_bulk_real_time_statistics(
+    call: CallDep, session: SessionDep, workspace_sid: str, body: Annotated[Any, Body()] = None
+) -> dict[str, Any]:
+    """The real-time figures of the queues the JSON body lists (an array of up to 50 SIDs)."""
+    await load_workspace(session, workspace_sid)
+    if not isinstance(body, list) or not body or len(body) > BULK_QUEUES or not all(isinstance(s, str) for s in body):
+        raise invalid("TaskQueueSids", f"the body must be a JSON array of 1 to {BULK_QUEUES} TaskQueue SIDs")
+    queues = [await load_in_workspace(session, TaskQueue, workspace_sid, sid, "TaskQueue") for sid in body]
+    directory, workers = await workspace_workers(call, session, workspace_sid)
+    data = []
+    for queue in queues:
+        figures = await queue_realtime(session, directory, workers, queue, None)
+        data.append(
+            {
+                "task_queue_sid": queue.sid,
+                **{name: figures[name] for name in BULK_FIGURES},
+            }
+        )
+    return {
+        "account_sid": call.account_sid,
+        "workspace_sid": workspace_sid,
+        "task_queue_data": data,
+        "task_queue_response_count": len(data),
+        "url": f"{workspace_url(call, workspace_sid)}/TaskQueues/RealTimeStatistics",
+    }
+
+
+# A queue's figures in the bulk answer, as Twilio lists them.
+BULK_FIGURES = (
+    "longest_task_waiting_age",
+    "longest_task_waiting_sid",
+    "total_tasks",
+    "total_eligible_workers",
+    "total_available_workers",
+    "tasks_by_status",
+    "tasks_by_priority",
+    "activity_statistics",
+)
