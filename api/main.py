@@ -22,6 +22,7 @@ from api.routes import (
     chat,
     chat_links,
     codec,
+    contacts,
     desk,
     erasures,
     flex_channels,
@@ -200,6 +201,7 @@ def create_app(settings: Settings) -> FastAPI:
         customer_socket.router,
         codec.router,
         erasures.router,
+        contacts.router,
         api_keys.router,
         reference.router,
     ):

@@ -29,6 +29,7 @@ from api.conversations import (
 )
 from api.deps import AppContext
 from api.routing_calls import routed
+from api.sockets.notes import contact_history, find_contact, with_notes, write_note
 from api.sockets.presence import desk_open
 from api.sockets.session import (
     CLOSE_FORBIDDEN,
@@ -141,6 +142,11 @@ class AgentSocket(FeedSocket):
             "directory": self._directory,
             "channel_info": self._channel_info,
             "start_conversation": self._start_conversation,
+            "add_note": lambda frame: write_note(
+                self.context, self.claims.grants, self.worker_sid, self.identity, frame
+            ),
+            "contact_history": lambda frame: contact_history(self.context, self.claims.grants, frame),
+            "find_contact": lambda frame: find_contact(self.context, self.claims.grants, frame),
         }
 
     async def ready(self, last: int) -> dict[str, Any]:
@@ -283,7 +289,8 @@ class AgentSocket(FeedSocket):
         return {"task_sid": task_sid, "new_task_sid": result.task_sid}
 
     async def _history(self, frame: dict[str, Any]) -> dict[str, Any]:
-        return await channel_history(self.context, await self._channel(frame, watch=True), frame)
+        page = await channel_history(self.context, await self._channel(frame, watch=True), frame)
+        return await with_notes(self.context, page, frame)
 
     async def _directory(self, _frame: dict[str, Any]) -> dict[str, Any]:
         """The workspace's queues, workers and activities: transfer targets and the activity menu."""

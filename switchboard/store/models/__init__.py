@@ -9,6 +9,7 @@ from switchboard.store.models.chat import Channel, Member, Message, Service
 from switchboard.store.models.delivery import MessageDelivery
 from switchboard.store.models.desks import DeskConnection
 from switchboard.store.models.flex import Contact, FlexFlow, IntegrationFailure
+from switchboard.store.models.notes import ConversationNote
 from switchboard.store.models.retention import AuditEvent, Erasure
 from switchboard.store.models.revocations import TokenRevocation
 from switchboard.store.models.studio import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep
@@ -33,6 +34,7 @@ __all__ = [
     "Channel",
     "ChannelAgent",
     "Contact",
+    "ConversationNote",
     "CustomerFeedItem",
     "DeskConnection",
     "Erasure",
