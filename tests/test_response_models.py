@@ -11,9 +11,10 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from api.schemas import operators, studio, taskrouter
+from api.schemas import contacts, operators, studio, taskrouter
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.flows import NOTIFY_FLOW
+from tests.helpers.messages import text
 from tests.helpers.stack import Stack, eventually, new_phone
 
 
@@ -205,4 +206,21 @@ def test_key_and_erasure_answers_have_their_models_keys(stack: Stack, http: http
     events = shapes.check("GET", "/v1/AuditEvents", operators.AuditEventPage)["audit_events"]
     assert events
 
+    assert not shapes.problems, "\n".join(shapes.problems)
+
+
+def test_contact_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:
+    customer = new_phone()
+    text(stack, http, stack.settings.flex_sms_number, customer, "shapes")
+    shapes = Shapes(http)
+
+    def with_a_task() -> dict[str, Any]:
+        page = shapes.check(
+            "GET", f"/v1/Contacts?Address={customer.replace('+', '%2B')}", contacts.ContactConversationPage
+        )
+        assert page["conversations"] and page["conversations"][0]["interactions"], page
+        return page
+
+    eventually(with_a_task)
+    assert shapes.checked == models_within(contacts.ContactConversationPage)
     assert not shapes.problems, "\n".join(shapes.problems)
