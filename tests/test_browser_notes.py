@@ -12,7 +12,7 @@ import json
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.helpers.browser import SEEN, desk_sign_in, new_page, said, shot, widget_start, workspace_of
+from tests.helpers.browser import SEEN, desk_sign_in, new_page, said, shot, widget_start, worker_named, workspace_of
 from tests.helpers.messages import text
 from tests.helpers.stack import Stack, StackFactory, clear_the_floor, eventually, new_phone
 
@@ -54,12 +54,19 @@ def test_a_note_is_seen_by_the_next_agent_and_never_by_the_customer(web: Stack, 
 
         # The conversation goes to Jon: the note is in its history on his desk.
         desk_sign_in(other, web, "jon")
+
+        def jon_available() -> None:
+            assert worker_named(web, "jon").available
+
+        eventually(jon_available)
         desk.get_by_test_id("desk-transfer").click()
         desk.get_by_test_id("desk-transfer-target").select_option(label="Agent: jon")
         desk.get_by_test_id("desk-transfer-confirm").click()
         other.get_by_test_id("reservation-accept").click(timeout=SEEN)
         other.get_by_test_id("desk-conversation").click(timeout=SEEN)
         expect(other.get_by_test_id("note-body")).to_have_text([FIRST_NOTE], timeout=SEEN)
+        # The transfer is part of this conversation, not an earlier one.
+        expect(other.get_by_test_id("desk-past")).to_be_hidden()
         # Ines held it: she still writes notes, and Jon hears them live.
         desk.get_by_test_id("desk-note-open").click()
         desk.get_by_test_id("desk-note-input").fill(SECOND_NOTE)
@@ -101,17 +108,17 @@ def test_a_returning_customers_past_shows_on_the_desk(web: Stack, browser: Brows
         expect(said(desk, "desk").last).to_have_text("Sending a new one today.", timeout=SEEN)
         # The wrap-up disposition, as the desk's wrap-up form stores it on the task.
         workspace = workspace_of(web)
+        channel_sid = desk.get_by_test_id("desk-conversation").get_attribute("data-channel-sid")
         [task] = [
             t
             for t in workspace.tasks.list(assignment_status=["assigned"])
-            if json.loads(t.attributes).get("from") == phone
+            if json.loads(t.attributes).get("channelSid") == channel_sid
         ]
         attributes = {**json.loads(task.attributes), "conversations": {"outcome": "Replacement sent"}}
         workspace.tasks(task.sid).update(attributes=json.dumps(attributes))
         desk.get_by_test_id("desk-wrapup").click()
         expect(desk.get_by_test_id("desk-complete")).to_be_enabled(timeout=SEEN)
         desk.get_by_test_id("desk-complete").click()
-        desk.get_by_test_id("desk-close").click(timeout=SEEN)
 
         def closed() -> None:
             with web.http() as http:
@@ -122,7 +129,7 @@ def test_a_returning_customers_past_shows_on_the_desk(web: Stack, browser: Brows
         with web.http() as http:
             text(web, http, web.settings.flex_sms_number, phone, "Hi again, about my order")
         desk.get_by_test_id("reservation-accept").click(timeout=SEEN)
-        desk.get_by_test_id("desk-conversation").click(timeout=SEEN)
+        desk.locator(f"[data-testid=desk-conversation]:not([data-channel-sid={channel_sid}])").click(timeout=SEEN)
         expect(said(desk, "desk")).to_have_text(["Hi again, about my order"], timeout=SEEN)
 
         past = desk.get_by_test_id("desk-past")

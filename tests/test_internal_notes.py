@@ -79,6 +79,11 @@ def test_a_note_reaches_the_agents_and_never_the_web_customer(sending: Stack) ->
                 seen = await frames_until(customer, event("message", body="Hi Ada, Otto here."))
                 customer_history = await command(customer, "c2", "history")
                 otto_history = await command(other, "7", "history", channel_sid=channel_sid)
+                # The transfer's two tasks are one interaction of the customer's, with both agents.
+                past = await command(other, "7b", "contact_history", channel_sid=channel_sid)
+                [conversation] = past["conversations"]
+                assert [i["agents"] for i in conversation["interactions"]] == [["nora", "otto"]], past
+                assert conversation["interactions"][0]["task_sid"] == moved["new_task_sid"]
                 # Refusals: the customer has no notes command; an agent who never had the
                 # conversation neither writes nor reads its notes.
                 assert (await refused(customer, "c3", "add_note", channel_sid=channel_sid, body="x"))["code"] == 400

@@ -17,6 +17,7 @@ from switchboard.store.crypto import Cipher, KeyedHasher
 from switchboard.store.feed import chat_ended_by
 from switchboard.store.models import Channel, Member, Reservation, Task, Worker
 from switchboard.store.notes import utc_text
+from workflows.routing.messages import HANDED_OVER
 
 # At most this many of a contact's channels are listed (the latest).
 MAX_CONVERSATIONS = 50
@@ -68,17 +69,26 @@ async def conversations_of(session: AsyncSession, cipher: Cipher, channels: Sequ
         if name not in agents.setdefault(task_sid, []):
             agents[task_sid].append(name)
     interactions: dict[str, list[dict[str, Any]]] = {}
+    # A transfer hands the interaction on to a new task: its legs make one interaction, the
+    # last task's, begun when the first was and handled by all their agents.
+    legs: dict[str, tuple[str, list[str]]] = {}
     for task in tasks:
+        channel_sid = task.channel_sid or ""
+        began, before = legs.pop(channel_sid, (utc_text(task.date_created), []))
+        handled = before + [name for name in agents.get(task.sid, []) if name not in before]
+        if task.reason == HANDED_OVER:
+            legs[channel_sid] = (began, handled)
+            continue
         attributes = json.loads(cipher.decrypt(task.attributes_enc, "task.attributes"))
-        interactions.setdefault(task.channel_sid or "", []).append(
+        interactions.setdefault(channel_sid, []).append(
             {
                 "task_sid": task.sid,
-                "date_created": utc_text(task.date_created),
+                "date_created": began,
                 "date_updated": utc_text(task.date_updated),
                 "assignment_status": task.assignment_status,
                 "ended_by": ended_by(task),
                 "outcome": outcome_of(attributes if isinstance(attributes, dict) else {}),
-                "agents": agents.get(task.sid, []),
+                "agents": handled,
             }
         )
     return [
