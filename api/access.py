@@ -30,6 +30,14 @@ agent's task or worker) is for supervisor and admin tokens, on the workspace of 
 (``"roles": ["supervisor"]`` or ``["admin"]``, set over REST; ``desk_role``), never one the caller
 names.
 
+An agent serving a customer now (holding a task of one of the customer's channels) also reads that
+customer's other channels, its past conversations (``may_reach_channel`` with ``watch``); it never
+looks up arbitrary contacts. Finding a contact by exact address or identity (a keyed hash lookup)
+is for supervisors (on their chat service's channels) and admins (``may_find_contacts``).
+
+Internal notes are written and read by whoever may read the channel (``may_note``), never by a
+customer token: an agent on a conversation it holds or held, a supervisor of its service, an admin.
+
 The operational endpoints (``/metrics``, ``/docs``, ``/redoc``, ``/openapi.json``) follow the
 codec column while ``operational_endpoints_auth`` is on (the default).
 """
@@ -39,15 +47,18 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.tokens import Grants, Role
-from switchboard.store.channel_work import has_joined, may_act
+from switchboard.store.channel_work import has_joined, may_act, serves_contact
 from switchboard.store.models import Channel
 
 WORKER_ROLES = ("agent", "supervisor", "admin")
 # Roles that see the supervisor view, highest first.
 SUPERVISOR_ROLES: tuple[Role, ...] = ("admin", "supervisor")
 # What a supervisor reads over REST: TaskRouter's routing state (workspaces, queues, workers, tasks)
-# and the workspaces' canned responses (admins write them; agents get theirs over the agent socket).
-SUPERVISOR_REST_PREFIX = "/v1/Workspaces"
+# and the workspaces' canned responses (admins write them; agents get theirs over the agent socket),
+# and a contact's conversations (``/v1/Contacts``, its chat service's only).
+SUPERVISOR_REST_PREFIXES = ("/v1/Workspaces", "/v1/Contacts")
+# Who may find a contact by its address or identity.
+CONTACT_FINDERS = ("supervisor", "admin")
 READ_METHODS = ("GET", "HEAD")
 
 
@@ -56,8 +67,8 @@ def may_use_rest(grants: Grants, method: str, path: str) -> bool:
     if grants.role == "admin":
         return True
     if grants.role == "supervisor":
-        routing_state = path == SUPERVISOR_REST_PREFIX or path.startswith(SUPERVISOR_REST_PREFIX + "/")
-        return method.upper() in READ_METHODS and routing_state
+        readable = any(path == prefix or path.startswith(prefix + "/") for prefix in SUPERVISOR_REST_PREFIXES)
+        return method.upper() in READ_METHODS and readable
     return False
 
 
@@ -106,5 +117,23 @@ async def may_reach_channel(session: AsyncSession, grants: Grants, channel_sid: 
         return False
     if await may_act(session, grants.worker_sid, channel_sid):
         return True
+    if not watch:
+        return False
     # A conversation the agent finished or handed over stays readable, not writable.
-    return watch and await has_joined(session, grants.worker_sid, channel_sid)
+    if await has_joined(session, grants.worker_sid, channel_sid):
+        return True
+    # The past of the customer the agent serves now: the customer's other channels.
+    channel = await session.get(Channel, channel_sid)
+    if channel is None or channel.contact_hash is None:
+        return False
+    return await serves_contact(session, grants.worker_sid, channel.contact_hash)
+
+
+def may_find_contacts(grants: Grants) -> bool:
+    """Looking a contact up by its exact address or identity: supervisors and admins."""
+    return grants.role in CONTACT_FINDERS
+
+
+async def may_note(session: AsyncSession, grants: Grants, channel_sid: str) -> bool:
+    """Writing and reading internal notes: whoever reads the channel, but never its customer."""
+    return grants.role in WORKER_ROLES and await may_reach_channel(session, grants, channel_sid, watch=True)

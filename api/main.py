@@ -22,6 +22,7 @@ from api.routes import (
     chat,
     chat_links,
     codec,
+    contacts,
     conversations_v1,
     desk,
     erasures,
@@ -204,6 +205,7 @@ def create_app(settings: Settings) -> FastAPI:
         customer_socket.router,
         codec.router,
         erasures.router,
+        contacts.router,
         api_keys.router,
         reference.router,
     ):

@@ -11,9 +11,10 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from api.schemas import canned, conversations, operators, studio, taskrouter
+from api.schemas import canned, contacts, conversations, operators, studio, taskrouter
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.flows import NOTIFY_FLOW
+from tests.helpers.messages import text
 from tests.helpers.stack import Stack, eventually, new_phone
 
 
@@ -268,3 +269,20 @@ def test_conversations_answers_have_their_models_keys(stack: Stack, http: httpx.
     models = {m for m in vars(conversations).values() if isinstance(m, type) and issubclass(m, BaseModel)}
     unchecked = {m for m in models if m.__module__ == conversations.__name__}
     assert unchecked <= shapes.checked, sorted(m.__name__ for m in unchecked - shapes.checked)
+
+
+def test_contact_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:
+    customer = new_phone()
+    text(stack, http, stack.settings.flex_sms_number, customer, "shapes")
+    shapes = Shapes(http)
+
+    def with_a_task() -> dict[str, Any]:
+        page = shapes.check(
+            "GET", f"/v1/Contacts?Address={customer.replace('+', '%2B')}", contacts.ContactConversationPage
+        )
+        assert page["conversations"] and page["conversations"][0]["interactions"], page
+        return page
+
+    eventually(with_a_task)
+    assert shapes.checked == models_within(contacts.ContactConversationPage)
+    assert not shapes.problems, "\n".join(shapes.problems)

@@ -32,6 +32,7 @@ from api.conversations import (
 )
 from api.deps import AppContext
 from api.routing_calls import routed
+from api.sockets.notes import contact_history, find_contact, with_notes, write_note
 from api.sockets.presence import desk_open
 from api.sockets.session import (
     CLOSE_FORBIDDEN,
@@ -154,6 +155,11 @@ class AgentSocket(FeedSocket):
             "supervise": self._supervise,
             "monitor": self._monitor,
             "unmonitor": self._unmonitor,
+            "add_note": lambda frame: write_note(
+                self.context, self.claims.grants, self.worker_sid, self.identity, frame
+            ),
+            "contact_history": lambda frame: contact_history(self.context, self.claims.grants, frame),
+            "find_contact": lambda frame: find_contact(self.context, self.claims.grants, frame),
         }
 
     async def ready(self, last: int) -> dict[str, Any]:
@@ -326,7 +332,8 @@ class AgentSocket(FeedSocket):
         return self.supervision.unmonitor(channel_sid)
 
     async def _history(self, frame: dict[str, Any]) -> dict[str, Any]:
-        return await channel_history(self.context, await self._channel(frame, watch=True), frame)
+        page = await channel_history(self.context, await self._channel(frame, watch=True), frame)
+        return await with_notes(self.context, page, frame)
 
     async def _directory(self, _frame: dict[str, Any]) -> dict[str, Any]:
         """The workspace's queues, workers and activities: transfer targets and the activity menu."""

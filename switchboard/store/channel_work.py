@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from switchboard.store.models import ChannelAgent, Reservation, Task
+from switchboard.store.models import Channel, ChannelAgent, Reservation, Task
 from workflows.routing.messages import HANDED_OVER
 
 # Reservation states in which an agent may act on the conversation (answer an offer's customer,
@@ -94,3 +94,20 @@ async def may_act(session: AsyncSession, worker_sid: str, channel_sid: str) -> b
 async def has_joined(session: AsyncSession, worker_sid: str, channel_sid: str) -> bool:
     """Whether the worker ever accepted a task of the channel (it may read the channel)."""
     return await session.get(ChannelAgent, (channel_sid, worker_sid)) is not None
+
+
+async def serves_contact(session: AsyncSession, worker_sid: str, contact_hash: str) -> bool:
+    """Whether the worker holds a task (offered, accepted or wrapping up) on any channel of the
+    contact whose keyed address hash is ``contact_hash``: it is serving that customer now."""
+    query = (
+        select(Reservation.sid)
+        .join(Task, col(Task.sid) == col(Reservation.task_sid))
+        .join(Channel, col(Channel.sid) == col(Task.channel_sid))
+        .where(
+            col(Channel.contact_hash) == contact_hash,
+            Reservation.worker_sid == worker_sid,
+            still_held(ACTING_RESERVATIONS),
+        )
+        .limit(1)
+    )
+    return (await session.exec(query)).first() is not None

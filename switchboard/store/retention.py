@@ -24,6 +24,7 @@ from switchboard.store.models import (
     ChannelAgent,
     ChatRating,
     Contact,
+    ConversationNote,
     CustomerFeedItem,
     MediaObject,
     Member,
@@ -76,6 +77,12 @@ async def sweep_service(db: Database, service_sid: str, cutoff: datetime) -> dic
                 col(CustomerFeedItem.date_created),
             ),
             (AgentFeedItem, col(AgentFeedItem.channel_sid).in_(channels_of_service), col(AgentFeedItem.date_created)),
+            # Internal notes expire with the messages they were written among.
+            (
+                ConversationNote,
+                col(ConversationNote.channel_sid).in_(channels_of_service),
+                col(ConversationNote.date_created),
+            ),
         )
         for model, in_service, created in old_in_service:
             counts[str(model.__tablename__)] += await _delete(session, model, in_service, created < cutoff)
@@ -121,6 +128,7 @@ async def erase_channels(
                 (MediaObject, col(MediaObject.channel_sid) == channel_sid),
                 (CustomerFeedItem, col(CustomerFeedItem.channel_sid) == channel_sid),
                 (AgentFeedItem, col(AgentFeedItem.channel_sid) == channel_sid),
+                (ConversationNote, col(ConversationNote.channel_sid) == channel_sid),
                 (ChannelAgent, col(ChannelAgent.channel_sid) == channel_sid),
                 (Member, col(Member.channel_sid) == channel_sid),
                 (Channel, col(Channel.sid) == channel_sid),

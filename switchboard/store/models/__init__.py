@@ -10,6 +10,7 @@ from switchboard.store.models.chat import Channel, Member, Message, Service
 from switchboard.store.models.delivery import MessageDelivery
 from switchboard.store.models.desks import DeskConnection
 from switchboard.store.models.flex import Contact, FlexFlow, IntegrationFailure
+from switchboard.store.models.notes import ConversationNote
 from switchboard.store.models.ratings import ChatRating
 from switchboard.store.models.retention import AuditEvent, Erasure
 from switchboard.store.models.revocations import TokenRevocation
@@ -37,6 +38,7 @@ __all__ = [
     "ChannelAgent",
     "ChatRating",
     "Contact",
+    "ConversationNote",
     "CustomerFeedItem",
     "DeskConnection",
     "Erasure",

@@ -33,7 +33,7 @@ class Channel(SQLModel, table=True):
     status: str = "ACTIVE"
     long_lived: bool = False
     # Keyed hash of the customer's address for channels a contact opened.
-    contact_hash: str | None = None
+    contact_hash: str | None = Field(default=None, index=True)
     members_count: int = 0
     messages_count: int = 0
     last_message_index: int | None = None

@@ -4,7 +4,9 @@ import { closeTemplate } from "./composer.js";
 import { renderDisposition } from "./disposition.js";
 import { announce, clearError, el, me } from "./helpers.js";
 import { addNotice, loadHistory, rebuildLog } from "./log.js";
+import { closeNoteForm } from "./notes.js";
 import { removeReservation, renderPlaceholders } from "./offers.js";
+import { showPast } from "./past.js";
 import { renderReceipts, renderTyping } from "./receipts.js";
 import { command } from "./socket.js";
 import { $, FINISHED, state, TASK_RANK } from "./state.js";
@@ -258,6 +260,8 @@ export function selectConversation(sid, byUser) {
     rebuildLog(conv);
     // An agent opening a conversation sees its latest page, earlier interactions included.
     loadHistory(conv);
+    closeNoteForm();
+    showPast(conv);
   }
   if (byUser && !$("input").disabled) $("input").focus();
 }

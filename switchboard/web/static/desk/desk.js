@@ -21,8 +21,10 @@ import { closeTemplate, onComposerInput, onComposerKey, onFileChosen, sendFromCo
 import { closeConversation, selectedConversation } from "./conversation.js";
 import { clearError } from "./helpers.js";
 import { onLogScroll } from "./log.js";
+import { wireNotes } from "./notes.js";
 import { tickWaits, updateTitle } from "./offers.js";
 import { closeOutbound, openOutbound, startOutbound } from "./outbound.js";
+import { wirePast } from "./past.js";
 import { markRead } from "./receipts.js";
 import { alive, endSession, onSignInSubmit, sessionFrom, showSignIn, start, storedSession, tokenFromFragment } from "./signin.js";
 import { $, state } from "./state.js";
@@ -56,6 +58,8 @@ function wire() {
   $("outbound").addEventListener("submit", startOutbound);
   $("outbound-cancel").addEventListener("click", closeOutbound);
   $("outbound").addEventListener("keydown", (event) => event.key === "Escape" && closeOutbound());
+  wireNotes();
+  wirePast();
   $("template-cancel").addEventListener("click", closeTemplate);
   $("template").addEventListener("keydown", (event) => event.key === "Escape" && closeTemplate());
   document.addEventListener("visibilitychange", () => {

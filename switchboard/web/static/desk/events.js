@@ -5,6 +5,7 @@ import { setDispositions } from "./disposition.js";
 import { adoptTask, conversationFor, onChatEnded, onTaskEvent, requestInfo } from "./conversation.js";
 import { me, setStatus } from "./helpers.js";
 import { addNotice, onMessageEvent } from "./log.js";
+import { onNoteEvent } from "./notes.js";
 import { addReservation, normalizeReservation, removeReservation, taskFromReservation } from "./offers.js";
 import { onDeliveryStatus, onReadEvent, onTypingEvent } from "./receipts.js";
 import { saveSession } from "./signin.js";
@@ -83,6 +84,7 @@ const EVENTS = {
   // customer writing again on a channel the agent finished with is a new offer, not her chat.
   message: known((conv, data, frame) => onMessageEvent(conv, data, frame.date)),
   "message.status": known(onDeliveryStatus),
+  note: known(onNoteEvent),
   typing: known(onTypingEvent),
   read: known(onReadEvent),
   // The supervisor view (supervisor.js): not part of the sequenced feed.

@@ -4,6 +4,7 @@ import { dropPending, showPending } from "./composer.js";
 import { customerIdentity, displayName, isSelected, renderItem, selectedConversation } from "./conversation.js";
 import { el, formatTime, me } from "./helpers.js";
 import { mediaNode } from "./media.js";
+import { mergeNotes, renderNotes } from "./notes.js";
 import { markRead, onDeliveryStatus, renderTyping, showReceipt } from "./receipts.js";
 import { command } from "./socket.js";
 import { $, HISTORY_PAGE, state } from "./state.js";
@@ -36,6 +37,7 @@ export function rebuildLog(conv) {
   renderEarlierButton(conv);
   for (const index of [...conv.messages.keys()].sort((a, b) => a - b)) placeMessage(conv, conv.messages.get(index));
   for (const notice of conv.notices) placeNode(noticeNode(notice.text), notice.order);
+  renderNotes(conv);
   for (const pending of conv.pending.values()) showPending(conv, pending);
   box.setAttribute("aria-busy", "false");
   scrollToEnd();
@@ -204,6 +206,7 @@ function mergeHistory(conv, page) {
     // How far it got with the provider, for messages sent before this agent was on the channel.
     if (m.delivery) onDeliveryStatus(conv, { ...m.delivery, index: m.index });
   }
+  mergeNotes(conv, page.notes);
   // has_more speaks of what lies before this page: it counts if the page reaches furthest back.
   if (!messages.length) conv.hasMore = false;
   else if (messages[0].index <= oldest) conv.hasMore = !!page.has_more;

@@ -20,6 +20,7 @@ export const COMMAND_LABELS = {
   accept: "accept the request", reject: "reject the request", wrapup: "wrap up", complete: "complete the task",
   send_message: "send the message", set_activity: "change your activity", transfer: "transfer the conversation",
   history: "load the messages", directory: "load the directory", channel_info: "load the conversation",
+  add_note: "add the note",
 };
 
 export const $ = (id) => document.getElementById(id);
