@@ -3,12 +3,16 @@ that next changes, across daylight saving changes, holidays and overnight ranges
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from workflows.business_hours import Schedule, ScheduleError, is_open, next_change, status, status_data
+from workflows.business_hours import DAYS, Schedule, ScheduleError, is_open, next_change, status, status_data
+from workflows.routing import placement
+from workflows.routing.expressions import parse_expression, unsupported
+from workflows.routing.messages import RoutedTask, RoutingSnapshot, WorkspaceConfig
 
 pytestmark = pytest.mark.fast
 
@@ -154,3 +158,21 @@ def test_bad_schedules_name_their_part(data: dict[str, Any], field: str, words: 
         schedule(**data)
     assert raised.value.field == field
     assert words in raised.value.message
+
+
+def test_the_router_reads_business_open_and_wakes_at_the_next_change() -> None:
+    hours = json.dumps(OFFICE.to_data())
+    config = WorkspaceConfig("WS1", "ws", None, None, {}, {}, {}, {}, business_hours=hours)
+    waiting = RoutedTask("WT1", "WW1", "chat", 0, 86400, {}, created_at=0.0)
+    snapshot = RoutingSnapshot(config, {}, {"WT1": waiting})
+    lunch = utc("2026-01-14T17:45:00").timestamp()
+    assert placement.next_business_change(snapshot, lunch) == utc("2026-01-14T18:30:00").timestamp()
+    assert placement.next_business_change(RoutingSnapshot(config, {}, {}), lunch) is None  # nothing waits
+    no_hours = RoutingSnapshot(WorkspaceConfig("WS1", "ws", None, None, {}, {}, {}, {}), {}, {"WT1": waiting})
+    assert placement.next_business_change(no_hours, lunch) is None
+    # Outside a workflow the rules read the wall clock: a schedule open all week is open now.
+    always = json.dumps(schedule(weekly_hours={day: ["00:00-24:00"] for day in DAYS}).to_data())
+    assert placement.matches("taskrouter.businessOpen == true", {}, hours=always)
+    assert not placement.matches("taskrouter.businessOpen == true", {}, hours=json.dumps(schedule().to_data()))
+    assert placement.matches("taskrouter.businessOpen == true", {})  # no schedule: open
+    assert unsupported(parse_expression("taskrouter.businessOpen == false")) is None

@@ -23,9 +23,11 @@ A schedule that is not ``enabled`` is always open (a workspace with no schedule 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Final
 
@@ -279,3 +281,15 @@ def status_data(data: dict[str, Any] | None, at: datetime) -> dict[str, Any]:
     answer = status(schedule, at).to_data()
     answer["away_message"] = schedule.away_message if schedule is not None else ""
     return answer
+
+
+@lru_cache(maxsize=64)
+def schedule_from_json(text: str | None) -> Schedule | None:
+    """A schedule kept as JSON text (the router's configuration carries it so); None for none,
+    or for one that no longer parses. Schedules are immutable, so recent parses are kept."""
+    if text is None:
+        return None
+    try:
+        return Schedule.from_data(json.loads(text))
+    except (ScheduleError, ValueError, AttributeError):
+        return None

@@ -446,3 +446,20 @@ class WorkersRealTimeStatistics(Resource):
     total_workers: int
     workspace_sid: str
     url: str
+
+
+class BusinessHours(Resource):
+    """Switchboard's own: a workspace's schedule (``/v1/Workspaces/{WS}/BusinessHours``)."""
+
+    account_sid: str
+    workspace_sid: str
+    enabled: bool
+    time_zone: str
+    weekly_hours: dict[str, list[str]]
+    holidays: list[dict[str, Any]]
+    away_message: str
+    open: bool
+    next_change: str | None
+    date_created: str
+    date_updated: str
+    url: str

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from api.deps import require_account
 from api.routes.taskrouter import (
     activities,
+    business_hours,
     events,
     reservations,
     statistics,
@@ -34,5 +35,6 @@ for family in (
     tasks,
     reservations,
     events,
+    business_hours,
 ):
     router.include_router(family.router)

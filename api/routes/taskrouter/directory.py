@@ -14,7 +14,9 @@ from sqlmodel import col, select
 
 from api.deps import RestCall, SessionDep
 from api.routes.taskrouter.common import json_object
+from switchboard.store.business_hours import workspace_schedule
 from switchboard.store.models import Reservation, Task, TaskQueue, Worker, WorkerChannel
+from workflows.business_hours import Schedule, is_open
 from workflows.routing.expressions import Expression, ExpressionError, parse_expression, time_variables, time_zone
 
 # The reservations and task states that hold a worker's capacity, as the router counts them.
@@ -48,7 +50,10 @@ class WorkerDirectory:
         )
         zone = time_zone(call.context.settings.taskrouter_time_zone)
         held = Counter((worker, channel) for worker, channel in holding)
-        return cls(call, channels, held, time_variables(datetime.now(zone)))
+        now = datetime.now(zone)
+        hours = await workspace_schedule(session, workspace_sid)
+        business_open = is_open(None if hours is None else Schedule.from_data(hours), now)
+        return cls(call, channels, held, time_variables(now, business_open))
 
     def fields(self, worker: Worker) -> dict[str, Any]:
         """``worker.sid``, ``friendly_name``, ``activity_sid``, ``activity_name`` and

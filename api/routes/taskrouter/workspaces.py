@@ -34,6 +34,7 @@ from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, iso
 from switchboard.store.defaults import new_workspace
 from switchboard.store.models import (
+    BusinessHours,
     Reservation,
     RoutingWorkflow,
     Task,
@@ -174,7 +175,17 @@ async def delete_workspace(session: SessionDep, workspace_sid: str) -> Response:
     """Deletes the workspace with everything in it, as Twilio does."""
     workspace = await load_workspace(session, workspace_sid)
     # Workers' channels before workers, workers before the workspace (foreign keys).
-    models = (Reservation, Task, WorkerChannel, Worker, RoutingWorkflow, TaskQueue, TaskChannel, WorkspaceActivity)
+    models = (
+        Reservation,
+        Task,
+        WorkerChannel,
+        Worker,
+        RoutingWorkflow,
+        TaskQueue,
+        TaskChannel,
+        WorkspaceActivity,
+        BusinessHours,
+    )
     for model in models:
         await session.exec(delete(model).where(col(model.workspace_sid) == workspace_sid))
     return await deleted(session, workspace)
