@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlmodel.sql.sqltypes import AutoString
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
 revision: str = "0012"
 down_revision: str | Sequence[str] | None = "0007"
