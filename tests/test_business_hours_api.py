@@ -6,49 +6,18 @@ widget reads (``/v1/Webchat/BusinessHours``)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from switchboard.store.defaults import plan_flex_defaults
+from tests.helpers.business_hours import AWAY, OPEN_NOW, closed_today, set_hours
 from tests.helpers.flows import create_flow, sms_flex_flow
 from tests.helpers.messages import conversation
 from tests.helpers.routing import Space, new_space
 from tests.helpers.stack import Stack, eventually, new_phone
 from tests.helpers.tokens import forge
-
-ALL_WEEK = {
-    day: ["00:00-24:00"] for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-}
-AWAY = "We are closed today. Leave a message and we answer when we are back."
-
-
-def today() -> str:
-    return datetime.now(UTC).date().isoformat()
-
-
-def closed_today() -> dict[str, str]:
-    """Open all week, but today and tomorrow (UTC) are holidays: closed now, whatever the hour."""
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
-    holidays = [{"date": today(), "name": "Today"}, {"date": tomorrow}]
-    return {
-        "TimeZone": "UTC",
-        "WeeklyHours": json.dumps(ALL_WEEK),
-        "Holidays": json.dumps(holidays),
-        "AwayMessage": AWAY,
-    }
-
-
-OPEN_NOW = {"TimeZone": "UTC", "WeeklyHours": json.dumps(ALL_WEEK), "Holidays": "[]"}
-
-
-def set_hours(http: httpx.Client, workspace_sid: str, form: dict[str, str]) -> dict[str, Any]:
-    response = http.post(f"/v1/Workspaces/{workspace_sid}/BusinessHours", data=form)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def test_business_hours_are_fetched_updated_and_checked_field_by_field(stack: Stack) -> None:
