@@ -32,7 +32,8 @@ from switchboard.store.channel_work import has_joined, may_act
 from switchboard.store.models import Channel
 
 WORKER_ROLES = ("agent", "supervisor", "admin")
-# What a supervisor reads over REST: TaskRouter's routing state (workspaces, queues, workers, tasks).
+# What a supervisor reads over REST: TaskRouter's routing state (workspaces, queues, workers, tasks,
+# statistics) and the workspaces' business hours, all under this prefix; admins write them.
 SUPERVISOR_REST_PREFIX = "/v1/Workspaces"
 READ_METHODS = ("GET", "HEAD")
 
