@@ -19,6 +19,9 @@ from tests.helpers.routing import Space, new_space
 from tests.helpers.stack import Stack, eventually, new_phone
 from tests.helpers.tokens import forge
 
+# A table of its own (deleted with its workspace), read by the router and Studio: both backends.
+pytestmark = pytest.mark.store_backends
+
 
 def test_business_hours_are_fetched_updated_and_checked_field_by_field(stack: Stack) -> None:
     space = new_space(stack)
@@ -62,6 +65,9 @@ def test_business_hours_are_fetched_updated_and_checked_field_by_field(stack: St
         assert http.get(path).json()["away_message"] == "Back soon"  # nothing refused was kept
         missing = http.get("/v1/Workspaces/WS" + "0" * 32 + "/BusinessHours")
         assert missing.status_code == 404
+        # A workspace goes with its hours.
+        assert http.delete(f"/v1/Workspaces/{space.sid}").status_code == 204
+        assert http.get(path).status_code == 404
 
 
 def test_admins_write_supervisors_read_and_nobody_else_reaches_the_hours(stack: Stack) -> None:
