@@ -23,6 +23,7 @@ from activities.store import finish_even_if_cancelled
 from switchboard.observability import QUEUE_WAIT_SECONDS, RESERVATIONS
 from switchboard.outbound_http import OutboundClient, OutboundRefused
 from switchboard.store import desks
+from switchboard.store.business_hours import workspace_schedule
 from switchboard.store.contacts import worker_identity
 from switchboard.store.crypto import Cipher
 from switchboard.store.db import Database
@@ -158,6 +159,7 @@ class RoutingActivities:
         queues = (await session.exec(select(TaskQueue).where(TaskQueue.workspace_sid == ws))).all()
         flows = (await session.exec(select(RoutingWorkflow).where(RoutingWorkflow.workspace_sid == ws))).all()
         channels = (await session.exec(select(TaskChannel).where(TaskChannel.workspace_sid == ws))).all()
+        hours = await workspace_schedule(session, ws)
         return WorkspaceConfig(
             workspace_sid=ws,
             friendly_name=workspace.friendly_name,
@@ -176,6 +178,7 @@ class RoutingActivities:
             },
             channels={c.unique_name: c.sid for c in channels},
             time_zone=self.time_zone,
+            business_hours=None if hours is None else json.dumps(hours),
             events_filter=[e.strip() for e in workspace.events_filter.split(",") if e.strip()]
             if workspace.events_filter
             else None,

@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.store import finish_even_if_cancelled
+from switchboard.store.business_hours import studio_flow_workspace, workspace_schedule
 from switchboard.store.crypto import Cipher
 from switchboard.store.db import Database
 from switchboard.store.models import StudioExecution, StudioFlow, StudioFlowRevision, StudioStep, utcnow
@@ -41,7 +42,9 @@ class StudioActivities:
             if not revisions:
                 raise ApplicationError(f"Studio flow {req.flow_sid} has no such revision", non_retryable=True)
             chosen = next((r for r in revisions if r.status == "published"), revisions[0])
-            return LoadedFlow(flow.sid, chosen.revision, flow.friendly_name, chosen.definition_json)
+            workspace_sid = await studio_flow_workspace(session, chosen.definition_json)
+            hours = await workspace_schedule(session, workspace_sid)
+            return LoadedFlow(flow.sid, chosen.revision, flow.friendly_name, chosen.definition_json, hours)
 
     @activity.defn(name="begin_execution")
     @finish_even_if_cancelled

@@ -54,7 +54,8 @@ WORKER_ROLES = ("agent", "supervisor", "admin")
 # Roles that see the supervisor view, highest first.
 SUPERVISOR_ROLES: tuple[Role, ...] = ("admin", "supervisor")
 # What a supervisor reads over REST: TaskRouter's routing state (workspaces, queues, workers, tasks)
-# and the workspaces' canned responses (admins write them; agents get theirs over the agent socket),
+# and the workspaces' canned responses and business hours (admins write them; agents get their
+# canned responses over the agent socket),
 # and a contact's conversations (``/v1/Contacts``, its chat service's only).
 SUPERVISOR_REST_PREFIXES = ("/v1/Workspaces", "/v1/Contacts")
 # Who may find a contact by its address or identity.

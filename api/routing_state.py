@@ -21,7 +21,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import AppContext
+from switchboard.store.business_hours import workspace_schedule
 from switchboard.store.models import Reservation, Task, TaskQueue, Worker, WorkerChannel, WorkspaceActivity, utcnow
+from workflows.business_hours import Schedule, is_open
 from workflows.routing.expressions import Expression, ExpressionError, parse_expression, time_variables, time_zone
 
 # Every status a task can have, reported even when no task has it (as Twilio does).
@@ -60,7 +62,10 @@ class WorkerDirectory:
         )
         zone = time_zone(context.settings.taskrouter_time_zone)
         held = Counter((worker, channel) for worker, channel in holding)
-        return cls(context, channels, held, time_variables(datetime.now(zone)))
+        now = datetime.now(zone)
+        hours = await workspace_schedule(session, workspace_sid)
+        business_open = is_open(None if hours is None else Schedule.from_data(hours), now)
+        return cls(context, channels, held, time_variables(now, business_open))
 
     def fields(self, worker: Worker) -> dict[str, Any]:
         """``worker.sid``, ``friendly_name``, ``activity_sid``, ``activity_name`` and

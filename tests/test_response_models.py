@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from api.schemas import canned, contacts, conversations, operators, studio, taskrouter
+from api.schemas import canned, contacts, conversations, operators, studio, taskrouter, tokens
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.flows import NOTIFY_FLOW
 from tests.helpers.messages import text
@@ -164,6 +164,10 @@ def test_taskrouter_answers_have_their_models_keys(stack: Stack, http: httpx.Cli
     bulk = taskrouter.TaskQueuesBulkRealTimeStatistics
     shapes.check("POST", f"{ws}/TaskQueues/RealTimeStatistics", bulk, json_body=[queue])
 
+    hours = {"TimeZone": "Europe/Berlin", "WeeklyHours": json.dumps({"monday": ["09:00-17:00"]})}
+    shapes.check("POST", f"/v1/Workspaces/{created['sid']}/BusinessHours", taskrouter.BusinessHours, data=hours)
+    shapes.check("GET", f"/v1/Workspaces/{created['sid']}/BusinessHours", taskrouter.BusinessHours)
+
     events = shapes.check("GET", f"{ws}/Events", taskrouter.EventPage)["events"]
     assert events
     shapes.check("GET", f"{ws}/Events/{events[0]['sid']}", taskrouter.Event)
@@ -285,4 +289,10 @@ def test_contact_answers_have_their_models_keys(stack: Stack, http: httpx.Client
 
     eventually(with_a_task)
     assert shapes.checked == models_within(contacts.ContactConversationPage)
+
+
+def test_the_widgets_business_hours_answer_has_its_models_keys(stack: Stack, http: httpx.Client) -> None:
+    shapes = Shapes(http)
+    web = plan_flex_defaults(stack.settings).defaults.web_flex_flow_sid
+    shapes.check("GET", f"/v1/Webchat/BusinessHours?flex_flow_sid={web}", tokens.WebchatBusinessHoursResource)
     assert not shapes.problems, "\n".join(shapes.problems)

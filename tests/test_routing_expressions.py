@@ -391,6 +391,7 @@ def test_time_variables_are_taskrouters() -> None:
     # A Saturday, 18:05 UTC.
     now = datetime(2026, 12, 5, 18, 5, tzinfo=UTC)
     assert time_variables(now) == {
+        "businessOpen": True,  # Switchboard's own: no schedule, open
         "currentTime": 1805,
         "currentHour": 18,
         "currentMin": 5,

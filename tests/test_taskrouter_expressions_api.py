@@ -91,7 +91,8 @@ def test_what_the_router_cannot_evaluate_is_refused_when_saved(stack: Stack) -> 
     assert refused.value.msg.endswith(
         "Invalid parameter TargetWorkers: expression 'taskrouter.currentSecond > 5' is not supported: "
         "taskrouter.currentSecond is not a TaskRouter variable (known: taskrouter.currentTime, "
-        "taskrouter.currentHour, taskrouter.currentMin, taskrouter.currentMinute, taskrouter.dayOfWeek)"
+        "taskrouter.currentHour, taskrouter.currentMin, taskrouter.currentMinute, taskrouter.dayOfWeek, "
+        "taskrouter.businessOpen)"
     ), refused.value.msg
 
     bad = "worker.channel.chat.capacity > 0"

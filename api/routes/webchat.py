@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, field_validator
 
 from api.conversations import ContactChannelRequest, enabled_web_flow, open_contact_channel
 from api.deps import ContextDep, SessionDep, limit_web_chats_per_address
 from api.routes.tokens import token_body
 from api.schemas.resources import error_responses
-from api.schemas.tokens import WebchatSessionResource
+from api.schemas.tokens import WebchatBusinessHoursResource, WebchatSessionResource
 from api.tokens import WEBCHAT_ORIGIN, Grants
+from switchboard.store.business_hours import flex_flow_workspace, workspace_schedule
+from workflows.business_hours import status_data
 
 router = APIRouter(prefix="/v1/Webchat", tags=["webchat"])
 
@@ -70,3 +73,22 @@ async def open_session(context: ContextDep, session: SessionDep, request: Sessio
     grants = Grants(role="customer", chat_service_sid=channel.service_sid, channel_sid=channel.sid)
     body = token_body(context.settings, identity, grants, context.settings.token_ttl_seconds, origin=WEBCHAT_ORIGIN)
     return {"channel_sid": channel.sid, **body}
+
+
+@router.get("/BusinessHours", response_model=WebchatBusinessHoursResource, responses=error_responses(400))
+async def business_hours(
+    session: SessionDep, flex_flow_sid: Annotated[str, Query(min_length=34, max_length=34)]
+) -> dict[str, Any]:
+    """Whether the business behind a web Flex Flow is open now, its away message and when it
+    opens next, for the widget (no credentials, as for sessions: it says no more than the widget
+    shows). The hours are those of the workspace the flow hands conversations to."""
+    flow = await enabled_web_flow(session, flex_flow_sid, "flex_flow_sid")
+    hours = await workspace_schedule(session, await flex_flow_workspace(session, flow))
+    now = status_data(hours, datetime.now(UTC))
+    time_zone = "UTC" if hours is None else str(hours["time_zone"])
+    return {
+        "open": now["open"],
+        "next_open": now["next_open"],
+        "away_message": now["away_message"],
+        "time_zone": time_zone,
+    }

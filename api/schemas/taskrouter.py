@@ -522,4 +522,20 @@ class TaskQueuesBulkRealTimeStatistics(Resource):
     workspace_sid: str
     task_queue_data: list[BulkQueueRealtime]
     task_queue_response_count: int
+
+
+class BusinessHours(Resource):
+    """Switchboard's own: a workspace's schedule (``/v1/Workspaces/{WS}/BusinessHours``)."""
+
+    account_sid: str
+    workspace_sid: str
+    enabled: bool
+    time_zone: str
+    weekly_hours: dict[str, list[str]]
+    holidays: list[dict[str, Any]]
+    away_message: str
+    open: bool
+    next_change: str | None
+    date_created: str
+    date_updated: str
     url: str

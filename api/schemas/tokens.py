@@ -45,3 +45,13 @@ class DevSignInResource(TokenResource):
 
     worker_sid: str
     workspace_sid: str
+
+
+class WebchatBusinessHoursResource(Resource):
+    """What the widget shows outside business hours (Switchboard's own)."""
+
+    open: bool
+    # When it opens next (UTC, ISO 8601); None while open or when no opening is scheduled.
+    next_open: str | None
+    away_message: str
+    time_zone: str

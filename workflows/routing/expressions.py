@@ -25,7 +25,7 @@ Evaluation:
 - the router's own worker fields (``worker_fields``: ``worker.sid``, ``worker.activity_sid``,
   ``worker.activity_name`` and ``worker.channel.<task channel unique name>.<field>``) come before
   the worker's attributes; ``taskrouter.x`` resolves in ``taskrouter`` when given (the time of day
-  variables of ``time_variables``);
+  variables of ``time_variables``, and ``businessOpen``);
 - numbers compare numerically (``1 == 1.0``), strings exactly (case-sensitive) and by code point
   for ``<``/``>``; lists and objects compare item by item; ``null`` equals only ``null``;
 - a comparison between different types is false, whatever the operator (``level != "3"`` is false
@@ -125,7 +125,9 @@ _MISSING: Final = _Missing()
 # TaskRouter's time of day variables (``taskrouter.<name>``): in UTC as TaskRouter documents them,
 # unless a filter's ``time_zone`` or the workspace's (the operator's setting) says otherwise.
 # ``currentMin`` is the documented name of the minute; ``currentMinute`` is taken as well.
-TIME_VARIABLES: Final = ("currentTime", "currentHour", "currentMin", "currentMinute", "dayOfWeek")
+# ``businessOpen`` is Switchboard's own: whether the workspace's business hours have it open
+# (``workflows.business_hours``; true for a workspace without a schedule).
+TIME_VARIABLES: Final = ("currentTime", "currentHour", "currentMin", "currentMinute", "dayOfWeek", "businessOpen")
 # The fields of ``worker.channel.<task channel unique name>``, as the Worker Channel resource has them.
 CHANNEL_FIELDS: Final = ("assigned_tasks", "available", "available_capacity_percentage", "configured_capacity")
 # The worker's own fields (not attributes) an expression may name after ``worker.``.
@@ -143,11 +145,12 @@ def time_zone(name: str) -> tzinfo:
         raise ValueError(f"{name!r} is not an IANA time zone name (e.g. 'Europe/Berlin')") from unknown
 
 
-def time_variables(now: datetime) -> dict[str, Any]:
+def time_variables(now: datetime, business_open: bool = True) -> dict[str, Any]:
     """``taskrouter.*`` at ``now`` (in the zone it reads in): ``currentTime`` HHMM as a number (1830),
     ``currentHour`` and ``currentMin`` as numbers (TaskRouter's examples compare them with numbers),
-    ``dayOfWeek`` Mon..Sun."""
+    ``dayOfWeek`` Mon..Sun, and ``businessOpen`` as the caller found it."""
     return {
+        "businessOpen": business_open,
         "currentTime": now.hour * 100 + now.minute,
         "currentHour": now.hour,
         "currentMin": now.minute,

@@ -71,6 +71,9 @@ class WorkspaceConfig:
     # The time zone (IANA name) expressions read ``taskrouter.currentTime`` etc. in, unless a
     # filter names its own: the operator's setting, UTC by default as at TaskRouter.
     time_zone: str = "UTC"
+    # The workspace's business hours (``workflows.business_hours`` plain data, as JSON text) that
+    # ``taskrouter.businessOpen`` reads; None: no schedule, always open.
+    business_hours: str | None = None
 
 
 @dataclass

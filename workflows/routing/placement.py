@@ -19,6 +19,7 @@ from typing import Any
 
 from temporalio import workflow
 
+from workflows.business_hours import is_open, next_change, schedule_from_json
 from workflows.routing.expressions import ExpressionError, parse_expression, time_variables, time_zone
 from workflows.routing.messages import DeskPresence, RoutedTask, RoutedWorker, RoutingSnapshot, WorkspaceConfig
 
@@ -49,9 +50,16 @@ class Offer:
     worker_sid: str
 
 
-def matches(text: str | None, attributes: dict[str, Any], zone: str = "UTC", **scopes: dict[str, Any]) -> bool:
+def matches(
+    text: str | None,
+    attributes: dict[str, Any],
+    zone: str = "UTC",
+    hours: str | None = None,
+    **scopes: dict[str, Any],
+) -> bool:
     """Whether an expression holds (no expression: it does), with TaskRouter's time of day
-    variables at the workflow's clock in time zone ``zone``. One that does not parse matches
+    variables at the workflow's clock in time zone ``zone``, and ``taskrouter.businessOpen`` by
+    the business ``hours`` (``WorkspaceConfig.business_hours``). One that does not parse matches
     nothing: the API refuses those, so only a stale configuration gets here."""
     if not text:
         return True
@@ -65,7 +73,9 @@ def matches(text: str | None, attributes: dict[str, Any], zone: str = "UTC", **s
         return False
     # The router's clock keeps its runs deterministic; elsewhere (tests of these rules) the wall clock.
     now = workflow.now() if workflow.in_workflow() else datetime.now(UTC)
-    return expression.evaluate(attributes, taskrouter=time_variables(now.astimezone(time_zone(zone))), **scopes)
+    business_open = is_open(schedule_from_json(hours), now)
+    variables = time_variables(now.astimezone(time_zone(zone)), business_open)
+    return expression.evaluate(attributes, taskrouter=variables, **scopes)
 
 
 def filter_zone(config: WorkspaceConfig, workflow_sid: str, filter_index: int | None) -> str:
@@ -172,7 +182,8 @@ def route(snapshot: RoutingSnapshot, task: RoutedTask) -> Route | None:
     if task.queue_sid is None and filter_index is None:
         for index, candidate in enumerate(spec.task_routing.get("filters") or []):
             zone = filter_zone(config, task.workflow_sid, index)
-            if matches(candidate.get("expression") or "1==1", task.attributes, zone, task=task.attributes):
+            expression = candidate.get("expression") or "1==1"
+            if matches(expression, task.attributes, zone, config.business_hours, task=task.attributes):
                 filter_index = index
                 break
     listed = targets(config, task.workflow_sid, filter_index)
@@ -207,7 +218,7 @@ def _skipped(snapshot: RoutingSnapshot, target: dict[str, Any], queue_sid: str, 
     counts.update(Counter(w.activity_sid for w in admitted))
     counts.update(available=available, unavailable=len(admitted) - available)
     zone = filter_zone(snapshot.config, task.workflow_sid, task.filter_index)
-    return matches(skip_if, {"workers": counts}, zone, task=task.attributes)
+    return matches(skip_if, {"workers": counts}, zone, snapshot.config.business_hours, task=task.attributes)
 
 
 def eligible_workers(
@@ -222,15 +233,15 @@ def eligible_workers(
     # The worker's own fields are worked out only for expressions that name them.
     held = _held(snapshot) if any(_names_worker_fields(text) for text in (queue.target_workers, expression)) else None
 
-    workspace_zone = snapshot.config.time_zone
+    workspace_zone, hours = snapshot.config.time_zone, snapshot.config.business_hours
     target_zone = filter_zone(snapshot.config, task.workflow_sid, task.filter_index)
 
     def admitted(worker: RoutedWorker) -> bool:
         scopes = {"worker": worker.attributes, "task": task.attributes}
         if held is not None:
             scopes["worker_fields"] = worker_fields(snapshot, worker, held)
-        return matches(queue.target_workers, worker.attributes, workspace_zone, **scopes) and matches(
-            expression, worker.attributes, target_zone, **scopes
+        return matches(queue.target_workers, worker.attributes, workspace_zone, hours, **scopes) and matches(
+            expression, worker.attributes, target_zone, hours, **scopes
         )
 
     pool: list[RoutedWorker] = list(snapshot.workers.values())
@@ -357,6 +368,15 @@ def next_deadline(snapshot: RoutingSnapshot, now: float, desk_sweep_at: float | 
     if desk_sweep_at is not None:
         deadlines.append(desk_sweep_at)
     return min(deadlines) if deadlines else None
+
+
+def next_business_change(snapshot: RoutingSnapshot, now: float) -> float | None:
+    """When the business next opens or closes, while a task waits (``taskrouter.businessOpen``
+    may then admit it, or send it elsewhere); None with no task waiting or no schedule."""
+    if not any(task.status == "pending" for task in snapshot.tasks.values()):
+        return None
+    change = next_change(schedule_from_json(snapshot.config.business_hours), datetime.fromtimestamp(now, UTC))
+    return None if change is None else change.timestamp()
 
 
 def reserved_to(snapshot: RoutingSnapshot, worker_sid: str) -> list[RoutedTask]:

@@ -52,6 +52,8 @@ with workflow.unsafe.imports_passed_through():
 RUN_CHANGE_BUDGET = 500
 # Runs from before desk presence never read desks (``workflow.patched``).
 DESK_PRESENCE = "desk-presence"
+# Runs from before business hours never woke when the business opened or closed.
+BUSINESS_HOURS = "business-hours"
 
 
 @workflow.defn
@@ -230,6 +232,9 @@ class WorkspaceRouter:
                 )
             now = workflow.now().timestamp()
             deadline = placement.next_deadline(state.snapshot, now, self.desk_sweep_at)
+            if state.config.business_hours is not None and workflow.patched(BUSINESS_HOURS):
+                change = placement.next_business_change(state.snapshot, now)
+                deadline = deadline if change is None else min(change, deadline or change)
             timeout = None if deadline is None else max(deadline - now, 0.001)
             with contextlib.suppress(asyncio.TimeoutError):
                 await workflow.wait_condition(lambda: self.dirty or self._continue_due(), timeout=timeout)

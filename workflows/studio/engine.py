@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from temporalio import workflow
 
 from workflows import activity_options, sids
+from workflows.business_hours import status_data
 from workflows.messages import InboundMessage, StoredMessage
 from workflows.studio.conditions import condition_matches
 from workflows.studio.definition import FAILURE_EVENTS, FlowDefinition, State
@@ -35,6 +36,9 @@ JSON_TEMPLATES_PATCH = "studio-json-templates"
 # A widget whose template does not render takes its failure transition (Studio saves such flows);
 # executions recorded before ended there.
 TEMPLATE_FAILURE_PATCH = "studio-template-failure-transition"
+# ``flow.business_hours`` (open, next_change, next_open, away_message); executions recorded
+# before had no such variable.
+BUSINESS_HOURS_PATCH = "studio-business-hours"
 
 
 @dataclass
@@ -122,8 +126,16 @@ def _pairs(items: Any, context: dict[str, Any]) -> dict[str, str]:
 
 
 class FlowRun:
-    def __init__(self, host: FlowHost, state: ExecutionState, definition: FlowDefinition, flow_name: str) -> None:
+    def __init__(
+        self,
+        host: FlowHost,
+        state: ExecutionState,
+        definition: FlowDefinition,
+        flow_name: str,
+        business_hours: dict[str, Any] | None = None,
+    ) -> None:
         self.host = host
+        self.business_hours = business_hours
         self.state = state
         self.definition = definition
         self.flow_name = flow_name
@@ -148,6 +160,10 @@ class FlowRun:
         while state.current is not None:
             widget = self.definition.states.get(state.current)
             self.host.flow_progress(state.current)
+            if workflow.patched(BUSINESS_HOURS_PATCH):
+                # Read afresh at every step: a flow that waited for a reply sees the hours of now.
+                hours = status_data(self.business_hours, workflow.now())
+                self.context.setdefault("flow", {})["business_hours"] = hours
             try:
                 if widget is None:
                     raise FlowFailedError(f"state {state.current!r} is not in revision {state.revision}")

@@ -182,7 +182,7 @@ class StudioHost:
             self.execution = state
             self.started[execution_sid] = ExecutionStarted(execution_sid, flow_sid, loaded.revision)
             self.channel.changed()
-            await FlowRun(self, state, checked.definition, loaded.friendly_name).run()
+            await FlowRun(self, state, checked.definition, loaded.friendly_name, loaded.business_hours).run()
         except (ApplicationError, ActivityError) as exc:
             message = failure_message(exc)
             workflow.logger.warning("execution %s of flow %s stopped: %s", execution_sid, flow_sid, message)

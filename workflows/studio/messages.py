@@ -65,6 +65,9 @@ class LoadedFlow:
     revision: int
     friendly_name: str
     definition_json: str
+    # The business hours the flow reads (``flow.business_hours``): its workspace's schedule as
+    # ``workflows.business_hours`` plain data; None: no schedule, always open.
+    business_hours: dict[str, Any] | None = None
 
 
 @dataclass

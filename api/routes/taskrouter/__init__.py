@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from api.deps import require_account
 from api.routes.taskrouter import (
     activities,
+    business_hours,
     canned_responses,
     events,
     reservations,
@@ -37,6 +38,7 @@ for family in (
     tasks,
     reservations,
     events,
+    business_hours,
     canned_responses,
 ):
     router.include_router(family.router)

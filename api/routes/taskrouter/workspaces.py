@@ -34,6 +34,7 @@ from api.schemas.resources import REST_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, iso
 from switchboard.store.defaults import new_workspace
 from switchboard.store.models import (
+    BusinessHours,
     CannedResponse,
     Reservation,
     RoutingWorkflow,
@@ -184,6 +185,7 @@ async def delete_workspace(session: SessionDep, workspace_sid: str) -> Response:
         TaskQueue,
         TaskChannel,
         WorkspaceActivity,
+        BusinessHours,
         CannedResponse,
     )
     for model in models:

@@ -5,6 +5,7 @@ never the plaintext. Importing this package registers every table with ``SQLMode
 from switchboard.store.models.agents import AgentFeedItem, ChannelAgent
 from switchboard.store.models.api_keys import ApiKey
 from switchboard.store.models.base import utcnow
+from switchboard.store.models.business_hours import BusinessHours
 from switchboard.store.models.canned import CannedResponse
 from switchboard.store.models.chat import Channel, Member, Message, Service
 from switchboard.store.models.delivery import MessageDelivery
@@ -33,6 +34,7 @@ __all__ = [
     "AgentFeedItem",
     "ApiKey",
     "AuditEvent",
+    "BusinessHours",
     "CannedResponse",
     "Channel",
     "ChannelAgent",

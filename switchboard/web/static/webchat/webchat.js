@@ -189,6 +189,15 @@
     return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   }
 
+  /** When the business opens next, in the customer's own time zone and words. */
+  function localWhen(iso) {
+    const when = new Date(iso);
+    const sameYear = when.getFullYear() === new Date().getFullYear();
+    return when.toLocaleString(undefined, {
+      weekday: "long", month: "long", day: "numeric", year: sameYear ? undefined : "numeric", hour: "numeric", minute: "2-digit",
+    });
+  }
+
   function formatBytes(n) {
     if (!(n >= 0)) return "";
     if (n < 1024) return n + " B";
@@ -242,6 +251,9 @@ header p { margin: 2px 0 0; font-size: 12.5px; opacity: .92; }
 .head-btn.icon { padding: 0; border-color: transparent; }
 .status { padding: 3px 16px; font-size: 11px; color: #475467; background: #f2f4f7; border-bottom: 1px solid #e4e7ec; }
 .status:empty { display: none; }
+.away { margin: 0; padding: 10px 16px; border-bottom: 1px solid #fedf89; background: #fffaeb; color: #4e3d00; font-size: 13px; }
+.away p { margin: 0; }
+.away .away-next { margin-top: 4px; font-size: 12.5px; color: #5b4a0a; }
 .scroll { flex: 1; overflow-y: auto; overscroll-behavior: contain; padding: 12px 14px; display: flex; flex-direction: column; gap: 10px; }
 .scroll.following { overflow-anchor: none; }
 .log { display: flex; flex-direction: column; gap: 6px; }
@@ -355,6 +367,8 @@ form.rating textarea { min-height: 56px; resize: vertical; }
       this.build();
       this.listen();
       this.mount();
+      this.closed = false; // outside business hours (checkHours)
+      this.checkHours();
       this.session = this.loadSession();
       if (this.session) this.resume();
       else this.showForm();
@@ -426,7 +440,11 @@ form.rating textarea { min-height: 56px; resize: vertical; }
       this.agentLine = h("p", { class: "agent-line", "data-testid": "webchat-agent", hidden: true });
       const titles = h("div", { class: "titles" }, h("h2", { text: o.title }), o.subtitle ? h("p", { text: o.subtitle }) : null, this.agentLine);
       this.statusLine = h("div", { class: "status", "data-testid": "webchat-status", role: "status" });
-      return h("div", {}, h("header", {}, titles, this.endButton, this.minimiseButton), this.statusLine);
+      // Outside business hours: the away message and when the business opens again.
+      this.awayText = h("p", { "data-testid": "webchat-away-message" });
+      this.awayNext = h("p", { class: "away-next", "data-testid": "webchat-away-next" });
+      this.away = h("div", { class: "away", "data-testid": "webchat-away", role: "status", hidden: true }, this.awayText, this.awayNext);
+      return h("div", {}, h("header", {}, titles, this.endButton, this.minimiseButton), this.statusLine, this.away);
     }
 
     buildBody() {
@@ -513,6 +531,7 @@ form.rating textarea { min-height: 56px; resize: vertical; }
     // --- open / close ---
 
     open(moveFocus = true) {
+      if (this.panel.hidden) this.checkHours(); // the hours may have changed since the page loaded
       this.panel.hidden = false;
       this.wrapper.classList.add("is-open");
       this.launcher.setAttribute("aria-expanded", "true");
@@ -657,6 +676,40 @@ form.rating textarea { min-height: 56px; resize: vertical; }
       this.hideTyping();
     }
 
+    // --- business hours ---
+
+    /**
+     * Asks whether the business is open. Outside its hours the widget shows the away message and
+     * when it opens next (in the customer's time), and takes a message for later; inside, nothing
+     * changes. A failed check changes nothing either: the chat works as when open.
+     */
+    async checkHours() {
+      let hours;
+      try {
+        const query = "?flex_flow_sid=" + encodeURIComponent(this.o.flexFlowSid);
+        const response = await fetch(this.o.apiBase + "/v1/Webchat/BusinessHours" + query);
+        if (!response.ok) return;
+        hours = await response.json();
+      } catch (err) {
+        return;
+      }
+      this.closed = hours.open === false;
+      this.away.hidden = !this.closed;
+      if (this.closed) {
+        this.awayText.textContent = hours.away_message || "We are closed right now.";
+        this.awayNext.textContent = hours.next_open
+          ? `We open again ${localWhen(hours.next_open)} (your time). Leave a message and we will answer then.`
+          : "Leave a message and we will answer when we are back.";
+      }
+      const start = this.formArea.querySelector("[data-testid=webchat-start]");
+      if (start) start.textContent = this.startLabel();
+      this.input.placeholder = this.closed ? "Leave a message" : this.o.inputPlaceholder;
+    }
+
+    startLabel() {
+      return this.closed ? "Leave a message" : this.o.startLabel;
+    }
+
     // --- pre-engagement form ---
 
     showForm(notice) {
@@ -669,7 +722,7 @@ form.rating textarea { min-height: 56px; resize: vertical; }
       if (!fields.length) {
         // No form: one button opens the session.
         this.formArea.replaceChildren(
-          h("button", { type: "button", class: "primary", "data-testid": "webchat-start", text: this.o.startLabel, onclick: (e) => this.startSession({}, e.currentTarget) }),
+          h("button", { type: "button", class: "primary", "data-testid": "webchat-start", text: this.startLabel(), onclick: (e) => this.startSession({}, e.currentTarget) }),
         );
       } else {
         this.formArea.replaceChildren(this.buildForm(fields));
@@ -697,7 +750,7 @@ form.rating textarea { min-height: 56px; resize: vertical; }
         const required = field.required ? h("span", { class: "req", "aria-hidden": "true", text: " *" }) : null;
         form.append(h("label", { for: id }, h("span", {}, field.label, required), input));
       });
-      const start = h("button", { type: "submit", class: "primary", "data-testid": "webchat-start", text: this.o.startLabel });
+      const start = h("button", { type: "submit", class: "primary", "data-testid": "webchat-start", text: this.startLabel() });
       form.append(start);
       form.addEventListener("submit", (event) => {
         event.preventDefault();
