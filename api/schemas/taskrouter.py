@@ -522,6 +522,7 @@ class TaskQueuesBulkRealTimeStatistics(Resource):
     workspace_sid: str
     task_queue_data: list[BulkQueueRealtime]
     task_queue_response_count: int
+    url: str
 
 
 class BusinessHours(Resource):
