@@ -46,6 +46,7 @@ def test_an_agent_answers_with_a_canned_response_under_its_display_name(web: Sta
     chat_context, chat = new_page(browser)
     try:
         desk_sign_in(desk, web, IDENTITY)
+        expect(desk.locator("#me")).to_have_text("Maya")  # the agent sees its own display name too
         widget_start(chat, web, "Ada", "Where is my order?")
         offer = desk.get_by_test_id("desk-reservation")
         expect(offer).to_have_count(1, timeout=SEEN)

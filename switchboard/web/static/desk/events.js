@@ -19,7 +19,9 @@ export function onReady(frame) {
   state.worker.sid = worker.sid || state.worker.sid;
   if (worker.identity && state.session) {
     state.session.identity = worker.identity;
-    $("me").textContent = worker.identity;
+    // The name customers see, with the sign-in identity a hover away.
+    $("me").textContent = worker.display_name || worker.identity;
+    $("me").title = worker.identity;
     saveSession();
   }
   showActivity(worker.activity_sid, worker.activity_name, worker.available);
