@@ -289,7 +289,6 @@ async def cumulative_figures(
     def count(when: Any) -> Any:
         return func.sum(case((when, 1), else_=0))
 
-    sampled = select(func.count()).select_from(event).join(Task, col(Task.sid) == col(event.task_sid))
     split_columns = [
         count(and_(kind, waited >= limit) if above else and_(kind, waited < limit))
         for limit in splits
@@ -309,7 +308,8 @@ async def cumulative_figures(
     figures["wait_duration_until_canceled"] = durations(*row[4:8])
     figures["wait_duration_in_queue_until_accepted"] = durations(*row[8:12])
     figures["avg_task_acceptance_time"] = figures["wait_duration_until_accepted"]["avg"]
-    waits = sampled.where(*joined, accepted)
+    waits = select(func.count()).select_from(event).join(Task, col(Task.sid) == col(event.task_sid))
+    waits = waits.where(*joined, accepted)  # the samples of wait_duration_until_accepted
     [ranked] = await percentiles(session, waits, [waited], int(row[12] or 0), WAIT_PERCENTILES)
     figures[WAIT_PERCENTILES_FIELD] = ranked
     figures[HANDLE_TIME_FIELD] = await handle_time(session, scope, channel)
