@@ -19,6 +19,7 @@ RUNS = {
     "history_cost": ["--channels", "2", "--messages", "3", "--pace", "0.2", "--external"],
     "store_appends": ["--channels", "5", "--messages", "3"],
     "webhook_queries": [],
+    "statistics_times": ["--tasks", "20"],
 }
 
 
@@ -104,3 +105,18 @@ def test_webhook_queries(outputs: dict[str, str]) -> None:
     assert figure(out, "another contact's 1st") == 2
     assert figure(out, "of which Switchboard's middlewares:") == 5
     assert "middleware all 5" in out
+
+
+def test_statistics_times(outputs: dict[str, str]) -> None:
+    out = outputs["statistics_times"]
+    assert "20 tasks in the window" in out
+    # The own time fields cost statements of their own, and ranking in SQL costs more of them.
+    served, without, in_sql = (figure(out, label) for label in ("as served", "without the own fields", "in SQL"))
+    assert served > 0 and without > 0 and in_sql > 0
+    statements = {
+        label: int(re.findall(r"(\d+) statements", line)[0])
+        for label in ("as served", "without", "in SQL")
+        for line in out.splitlines()
+        if label in line
+    }
+    assert statements["without"] < statements["as served"] < statements["in SQL"]

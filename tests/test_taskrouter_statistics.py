@@ -144,6 +144,30 @@ def test_cumulative_statistics_count_the_window_s_events(stack: Stack) -> None:
     assert both.url == f"{stack.url}/v1/Workspaces/{space.sid}/Workflows/{space.workflow.sid}/Statistics"
     assert refused(lambda: workspace.workflows("WW" + "0" * 32).statistics().fetch()) == 404
 
+    # Switchboard's own fields (the client above ignored them): the one wait's percentiles, and
+    # the first task's handling, completed without a wrap-up (the canceled one was never handled).
+    wait = accepted["max"]
+    with stack.http() as http:
+        base = f"/v1/Workspaces/{space.sid}"
+        answers = [
+            http.get(f"{base}/CumulativeStatistics").json(),
+            http.get(f"{base}/Statistics").json()["cumulative"],
+            http.get(f"{base}/TaskQueues/{space.queue.sid}/Statistics").json()["cumulative"],
+            http.get(f"{base}/Workflows/{space.workflow.sid}/CumulativeStatistics").json(),
+            http.get(f"{base}/Workers/CumulativeStatistics").json(),
+            http.get(f"{base}/Workers/{taker}/Statistics").json()["cumulative"],
+        ]
+        refuser_own = http.get(f"{base}/Workers/{refuser}/Statistics").json()["cumulative"]
+    for answer in answers:
+        assert answer["switchboard_wait_time_percentiles"] == {"p50": wait, "p90": wait, "p95": wait}
+        handled = answer["switchboard_handle_time"]
+        assert handled["count"] == 1 and handled["talk"] == handled["handle"]
+        held = handled["handle"]["total"]
+        assert 0 <= held < 60 and set(handled["handle"].values()) == {held}
+    assert refuser_own["switchboard_wait_time_percentiles"] == {"p50": None, "p90": None, "p95": None}
+    assert refuser_own["switchboard_handle_time"]["count"] == 0
+    assert refuser_own["switchboard_handle_time"]["talk"]["avg"] is None
+
     # A window before any of it, and a channel none of it used, count nothing.
     before = workspace.cumulative_statistics().fetch(
         start_date=begun - timedelta(hours=2), end_date=begun - timedelta(hours=1)

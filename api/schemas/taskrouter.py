@@ -340,6 +340,31 @@ class PostChatRatings(Resource):
     distribution: dict[str, int]
 
 
+class WaitPercentiles(Resource):
+    """Switchboard's own: nearest-rank percentiles (seconds) of the window's waits until accepted."""
+
+    p50: int | None
+    p90: int | None
+    p95: int | None
+
+
+class HandleDurations(Resource):
+    avg: int | None
+    min: int | None
+    max: int | None
+    total: int
+    p50: int | None
+    p90: int | None
+
+
+class HandleTime(Resource):
+    """Switchboard's own: talk and handle times (seconds) of the tasks completed in the window."""
+
+    count: int
+    talk: HandleDurations
+    handle: HandleDurations
+
+
 class CumulativeCounts(Resource):
     avg_task_acceptance_time: int
     start_time: str
@@ -358,6 +383,8 @@ class CumulativeCounts(Resource):
     tasks_deleted: int
     tasks_moved: int
     switchboard_post_chat_ratings: PostChatRatings
+    switchboard_wait_time_percentiles: WaitPercentiles
+    switchboard_handle_time: HandleTime
 
 
 class WorkspaceCumulative(CumulativeCounts):
@@ -476,6 +503,8 @@ class WorkersCumulative(Resource):
     reservations_timed_out: int
     reservations_canceled: int
     reservations_rescinded: int
+    switchboard_wait_time_percentiles: WaitPercentiles
+    switchboard_handle_time: HandleTime
 
 
 class WorkersCumulativeStatistics(WorkersCumulative):

@@ -28,6 +28,14 @@ from api.routes.taskrouter.common import (
     workspace_url,
 )
 from api.routes.taskrouter.events import MINUTES_OF_A_CENTURY
+from api.routes.taskrouter.time_figures import (
+    HANDLE_TIME_FIELD,
+    WAIT_PERCENTILES,
+    WAIT_PERCENTILES_FIELD,
+    handle_time,
+    percentiles,
+    seconds_between,
+)
 from api.routing_state import WorkerDirectory, activity_statistics, queue_realtime, task_figures, task_scope
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
@@ -184,13 +192,6 @@ def thresholds(text: str | None) -> list[int]:
     return sorted(set(values))
 
 
-def seconds_between(session: SessionDep, later: Any, earlier: Any) -> Any:
-    """``later - earlier`` in seconds, as SQL this store's database runs."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-
-
 def durations(avg: Any, low: Any, high: Any, total: Any) -> dict[str, int]:
     return {
         "avg": round(avg or 0),
@@ -211,9 +212,10 @@ async def cumulative_figures(
     workflow_sid: str | None = None,
     worker_sids: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The window's events counted by type, and the waits of the tasks accepted or canceled in
-    it (from the task's creation, and for a queue from its entering the queue); with
-    ``worker_sids``, only the events (and reservations) of those workers."""
+    """The window's events counted by type, the waits of the tasks accepted or canceled in it
+    (from the task's creation, and for a queue from its entering the queue) with the percentiles
+    of those accepted, and the handle times of the tasks completed in it; with ``worker_sids``,
+    only the events (and reservations) of those workers."""
     event = RoutingEventRow
     scope: list[ColumnElement[bool] | bool] = [
         col(event.workspace_sid) == workspace_sid,
@@ -293,9 +295,10 @@ async def cumulative_figures(
         for kind in (accepted, canceled)
         for above in (True, False)
     ]
+    tallies = [count(accepted), *split_columns]  # the number of waits until accepted, then the splits
     row = (
         await session.exec(
-            select(*stats(waited, accepted), *stats(waited, canceled), *stats(in_queue, accepted), *split_columns)
+            select(*stats(waited, accepted), *stats(waited, canceled), *stats(in_queue, accepted), *tallies)
             .select_from(event)
             .join(Task, col(Task.sid) == col(event.task_sid))
             .where(*joined, accepted | canceled)
@@ -305,7 +308,12 @@ async def cumulative_figures(
     figures["wait_duration_until_canceled"] = durations(*row[4:8])
     figures["wait_duration_in_queue_until_accepted"] = durations(*row[8:12])
     figures["avg_task_acceptance_time"] = figures["wait_duration_until_accepted"]["avg"]
-    split_counts = [int(value or 0) for value in row[12:]]
+    waits = select(func.count()).select_from(event).join(Task, col(Task.sid) == col(event.task_sid))
+    waits = waits.where(*joined, accepted)  # the samples of wait_duration_until_accepted
+    [ranked] = await percentiles(session, waits, [waited], int(row[12] or 0), WAIT_PERCENTILES)
+    figures[WAIT_PERCENTILES_FIELD] = ranked
+    figures[HANDLE_TIME_FIELD] = await handle_time(session, scope, channel)
+    split_counts = [int(value or 0) for value in row[13:]]
     figures["split_by_wait_time"] = (
         {
             str(limit): {
@@ -333,6 +341,8 @@ WORKSPACE_CUMULATIVE = (
     "tasks_moved",
     "tasks_timed_out_in_workflow",
     RATINGS_FIELD,
+    WAIT_PERCENTILES_FIELD,
+    HANDLE_TIME_FIELD,
 )
 WORKFLOW_CUMULATIVE = (
     "avg_task_acceptance_time",
@@ -347,6 +357,8 @@ WORKFLOW_CUMULATIVE = (
     "tasks_moved",
     "tasks_timed_out_in_workflow",
     RATINGS_FIELD,
+    WAIT_PERCENTILES_FIELD,
+    HANDLE_TIME_FIELD,
 )
 QUEUE_CUMULATIVE = (
     "avg_task_acceptance_time",
@@ -361,6 +373,8 @@ QUEUE_CUMULATIVE = (
     "tasks_entered",
     "tasks_moved",
     RATINGS_FIELD,
+    WAIT_PERCENTILES_FIELD,
+    HANDLE_TIME_FIELD,
 )
 
 

@@ -34,6 +34,7 @@ from api.routes.taskrouter.statistics import (
     window,
     workspace_workers,
 )
+from api.routes.taskrouter.time_figures import HANDLE_TIME_FIELD, WAIT_PERCENTILES_FIELD
 from api.routing_state import WorkerDirectory, activity_statistics, queue_realtime
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
@@ -133,7 +134,8 @@ async def workers_cumulative(
     session: SessionDep, workspace_sid: str, workers: Sequence[Worker], channel: str | None, given: Window
 ) -> dict[str, Any]:
     """The reservations of ``workers`` in the window, counted by what became of them, and their
-    time in each activity, in Twilio's key order."""
+    time in each activity, in Twilio's key order; then Switchboard's own percentiles of the waits
+    of the tasks they accepted and handle times of those they completed."""
     start, end = window(given.minutes, given.start_date, given.end_date)
     sids = [w.sid for w in workers]
     figures = await cumulative_figures(session, workspace_sid, start, end, channel, None, [], worker_sids=sids)
@@ -141,7 +143,7 @@ async def workers_cumulative(
         "start_time": iso(start),
         "end_time": iso(end),
         "activity_durations": await activity_durations(session, workspace_sid, start, end, workers),
-        **{name: figures[name] for name in RESERVATION_COUNTS},
+        **{name: figures[name] for name in (*RESERVATION_COUNTS, WAIT_PERCENTILES_FIELD, HANDLE_TIME_FIELD)},
     }
 
 
