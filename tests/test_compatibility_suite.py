@@ -102,8 +102,14 @@ def run_flow(stack: Stack, outside: RecordingServer, name: str, index: int, run:
                     conversation_so_far(http, service, position)
                 text(stack, http, number, customer, body)
         channel_sid, messages = conversation_so_far(http, service, len(turns))
-        # The execution has ended (the flow sent all it sends) before the conversation is judged.
-        [execution] = client.studio.v2.flows(flow.sid).executions.list()
+
+        # The execution has ended (the flow sent all it sends) before the conversation is judged. A
+        # flow that sends nothing may not be listed yet when the customer's message is stored.
+        def started() -> Any:
+            [execution] = client.studio.v2.flows(flow.sid).executions.list()
+            return execution
+
+        execution = eventually(started)
 
         def ended() -> Any:
             fetched = client.studio.v2.flows(flow.sid).executions(execution.sid).fetch()

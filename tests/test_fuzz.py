@@ -41,7 +41,7 @@ CONFORMING_PATHS = ("/v1/", "/v2/", "/2010-04-01/")
 BINARY_PATHS = ("/v1/Media/{sid}/Content", "/v1/Messages/{message_sid}/Media/{n}")
 # Operations anyone may call (a visitor opening a chat, the development desk sign-in): no
 # credentials, so no 401.
-PUBLIC_PATHS = ("/v1/Webchat/Sessions", "/v1/Desk/DevSignIn")
+PUBLIC_PATHS = ("/v1/Webchat/Sessions", "/v1/Webchat/BusinessHours", "/v1/Desk/DevSignIn")
 ERROR_BODY = "#/components/schemas/ErrorBody"
 
 
