@@ -41,7 +41,10 @@ export function setupCanned() {
   input.setAttribute("aria-controls", "canned-list");
   input.setAttribute("aria-expanded", "false");
   input.addEventListener("input", () => refresh());
-  input.addEventListener("blur", () => setTimeout(close, 150));
+  // Close when the agent has moved on, not when a re-render took focus for a moment (a slow
+  // page); coming back to the reply box shows the suggestions for what it holds again.
+  input.addEventListener("blur", () => setTimeout(() => { if (document.activeElement !== input) close(); }, 150));
+  input.addEventListener("focus", () => refresh());
   // Before the composer's own keys (Enter sends): the form sees them first.
   $("composer").addEventListener("keydown", onKey, true);
 }
