@@ -61,9 +61,9 @@ async def task_routing(call: RestCall, session: SessionDep, invite: FlexInteract
             )
         )
     ).first()
-    created = task.date_created if task.date_created.tzinfo else task.date_created.replace(tzinfo=UTC)
-    entered = task.task_queue_entered_date
     now = datetime.now(UTC)
+    created = epoch(task.date_created) or 0
+    entered = epoch(task.task_queue_entered_date)
     return {
         "reservation": None,
         "properties": {
@@ -81,18 +81,11 @@ async def task_routing(call: RestCall, session: SessionDep, invite: FlexInteract
             "priority": task.priority,
             "timeout": task.timeout,
             "reason": task.reason,
-            "age": max(0, int((now - created).total_seconds())),
-            "age_in_queue": max(
-                0,
-                int(
-                    (
-                        now - (entered.replace(tzinfo=UTC) if entered and not entered.tzinfo else entered or created)
-                    ).total_seconds()
-                ),
-            ),
-            "date_created": epoch(task.date_created),
+            "age": max(0, int(now.timestamp()) - created),
+            "age_in_queue": max(0, int(now.timestamp()) - (entered or created)),
+            "date_created": created,
             "date_updated": epoch(task.date_updated),
-            "task_queue_entered_date": epoch(entered),
+            "task_queue_entered_date": entered,
             "assignmentCounter": 0,
             "routing_target": None,
             "addons": "{}",
