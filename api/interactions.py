@@ -268,9 +268,13 @@ async def _route(
         only_worker=routing.worker_sid,
         queue_sid=routing.queue_sid,
     )
+    # The conversation's workflow hears of the task first, so the task's end (from the router)
+    # always comes after; a task the router refuses is taken back.
+    await context.channels.task_opened(interaction.conversation_sid, invite.task_sid)
     try:
         await routed(context.routing.create_task(routing.workspace_sid, new))
     except TwilioError:
+        await context.channels.task_ended(interaction.conversation_sid, invite.task_sid)
         await session.delete(invite)
         await session.commit()
         raise

@@ -23,6 +23,7 @@ from tests.helpers.routing import Space, new_space
 from tests.helpers.sockets import as_agent, command, event, frame
 from tests.helpers.stack import Stack, eventually
 from workflows import sids
+from workflows.starter import ChannelClient
 
 FLEX_KEYS = ("conversationSid", "flexInteractionSid", "flexInteractionChannelSid", "flexChannelInviteSid")
 
@@ -45,6 +46,11 @@ def routing_of(space: Space, **extra: Any) -> dict[str, Any]:
         **extra,
     }
     return {"properties": properties}
+
+
+def open_task(stack: Stack, conversation_sid: str) -> str | None:
+    """The task the conversation's channel workflow is with (it holds the channel open)."""
+    return stack.call(lambda c: ChannelClient(c, stack.settings.task_queue).state(conversation_sid)).open_task_sid
 
 
 def refusal(call: object) -> TwilioRestException:
@@ -105,6 +111,9 @@ def test_an_interaction_on_a_conversation_reaches_the_agent_socket_and_closes(st
     ]
     assert messages[1].participant_sid == agent.sid
 
+    # The conversation's workflow is with the interaction's task, as with a legacy channel's.
+    assert open_task(stack, conversation.sid) == task_sid
+
     fetched = interactions(made.sid).fetch()
     assert fetched.routing["properties"]["assignment_status"] == "assigned"
     assert fetched.routing["properties"]["workspace_sid"] == space.sid
@@ -130,6 +139,7 @@ def test_an_interaction_on_a_conversation_reaches_the_agent_socket_and_closes(st
     assert second_attributes["flexInteractionSid"] == made.sid
     assert [i.sid for i in channel.invites.list()] == [attributes["flexChannelInviteSid"], invite.sid]
     eventually(lambda: space.pending(olga.sid))
+    assert open_task(stack, conversation.sid) == second
 
     # The agent wraps up through its participant; closing the channel completes its task and
     # cancels the one no agent took yet.
@@ -139,6 +149,7 @@ def test_an_interaction_on_a_conversation_reaches_the_agent_socket_and_closes(st
     assert closed.status == "closed"
     assert space.workspace.tasks(task_sid).fetch().assignment_status == "completed"
     assert space.workspace.tasks(second).fetch().assignment_status == "canceled"
+    eventually(lambda: assert_open_task(stack, conversation.sid, None))
     refused = refusal(lambda: channel.invites.create(routing=routing_of(space)))
     assert refused.status == 400 and "closed" in refused.msg
 
@@ -160,6 +171,10 @@ def test_closing_wraps_the_agents_task_up_unless_routing_says_closed(stack: Stac
     assert space.workspace.tasks(reservation.task_sid).fetch().assignment_status == "wrapping"
     parked = refusal(lambda: channel.update(status="inactive"))
     assert parked.status == 400 and "Routing" in parked.msg
+
+
+def assert_open_task(stack: Stack, conversation_sid: str, task_sid: str | None) -> None:
+    assert open_task(stack, conversation_sid) == task_sid
 
 
 def assert_status(space: Space, task_sid: str, status: str) -> None:
