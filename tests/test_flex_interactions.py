@@ -3,7 +3,8 @@ base URL changed: an interaction on a conversation made through Conversations, r
 workspace and workflow made through TaskRouter; the reservation accepted on the agent socket; the
 agent a participant of the conversation whose reply the customer's side reads; an invite making a
 second task (a transfer); the agent's wrap-up and the channel's close moving the tasks on; Studio's
-send-to-flex on a conversation making the task an interaction's; Twilio's errors and access."""
+send-to-flex on a conversation making the task an interaction's; Twilio's errors and access;
+erasure. Each runs on SQLite and on PostgreSQL (the interactions' own tables)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from tests.helpers.stack import Stack, eventually
 from workflows import sids
 from workflows.starter import ChannelClient
 
-FLEX_KEYS = ("conversationSid", "flexInteractionSid", "flexInteractionChannelSid", "flexChannelInviteSid")
+pytestmark = pytest.mark.store_backends
 
 
 def agent_token(stack: Stack, space: Space, worker: Any) -> str:
@@ -299,3 +300,25 @@ def test_send_to_flex_in_a_conversations_run_makes_the_task_an_interactions(stac
     assert interaction.channel["properties"]["media_channel_sid"] == conversation.sid
     invites = client.flex_api.v1.interaction(interaction.sid).channels(interaction.channel["sid"]).invites.list()
     assert [i.sid for i in invites] == [attributes["flexChannelInviteSid"]]
+
+
+def test_erasing_the_customer_takes_the_interactions_on_their_conversation(stack: Stack) -> None:
+    client = stack.twilio()
+    space = new_space(stack)
+    conversation = client.conversations.v1.conversations.create(friendly_name="Forget me")
+    conversation.participants.create(identity="erin-erased")
+    made = client.flex_api.v1.interaction.create(
+        channel={"type": "chat", "properties": {"media_channel_sid": conversation.sid}}, routing=routing_of(space)
+    )
+    with stack.http() as http:
+        asked = http.post("/v1/Erasures", data={"Address": "erin-erased"})
+        assert asked.status_code == 201, asked.text
+
+        def completed() -> dict[str, Any]:
+            done: dict[str, Any] = http.get(f"/v1/Erasures/{asked.json()['sid']}").json()
+            assert done["status"] == "completed", done
+            return done
+
+        eventually(completed)
+    gone = refusal(lambda: client.flex_api.v1.interaction(made.sid).fetch())
+    assert gone.status == 404
