@@ -34,6 +34,7 @@ from switchboard.store.feed import (
     feed_item,
     pre_engagement_data,
 )
+from switchboard.store.interactions import INTERACTION_CHANNEL_TYPES, interaction_for_flow_task
 from switchboard.store.models import (
     AgentFeedItem,
     Channel,
@@ -125,11 +126,12 @@ class RoutingActivities:
             raise refused(f"workflow {req.workflow_sid or '(none)'} does not exist")
         if req.workspace_sid and routing.workspace_sid != req.workspace_sid:
             raise refused(f"workflow {req.workflow_sid} is not in workspace {req.workspace_sid}")
+        attributes = await self._flow_task_attributes(req, routing)
         new = NewTask(
             req.task_sid,
             routing.sid,
             req.task_channel,
-            req.attributes,
+            attributes,
             req.priority,
             req.timeout,
             req.channel_sid,
@@ -140,6 +142,26 @@ class RoutingActivities:
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             raise refused(cause.message if isinstance(cause, ApplicationError) else str(cause)) from exc
+
+    async def _flow_task_attributes(self, req: CreateTask, routing: RoutingWorkflow) -> str:
+        """Studio's send-to-flex in a run for a conversation (its trigger a conversation's
+        message) makes the task an interaction's, as Flex on Conversations does
+        (``store.interactions``); any other task keeps its attributes."""
+        async with self.db.write_session() as session:
+            channel = await session.get(Channel, req.channel_sid)
+            if channel is None:
+                return req.attributes
+            return await interaction_for_flow_task(
+                session,
+                self.cipher,
+                channel_sid=channel.sid,
+                channel_type=INTERACTION_CHANNEL_TYPES.get(channel.channel_type, "chat"),
+                task_sid=req.task_sid,
+                workspace_sid=routing.workspace_sid,
+                workflow_sid=routing.sid,
+                task_channel=req.task_channel,
+                attributes=req.attributes,
+            )
 
     @activity.defn(name="load_routing")
     @finish_even_if_cancelled

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from api.schemas import canned, contacts, conversations, operators, studio, taskrouter, tokens
+from api.schemas import canned, contacts, conversations, interactions, operators, studio, taskrouter, tokens
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.flows import NOTIFY_FLOW
 from tests.helpers.messages import text
@@ -296,3 +296,32 @@ def test_the_widgets_business_hours_answer_has_its_models_keys(stack: Stack, htt
     web = plan_flex_defaults(stack.settings).defaults.web_flex_flow_sid
     shapes.check("GET", f"/v1/Webchat/BusinessHours?flex_flow_sid={web}", tokens.WebchatBusinessHoursResource)
     assert not shapes.problems, "\n".join(shapes.problems)
+
+
+def test_interaction_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:
+    d = plan_flex_defaults(stack.settings).defaults
+    shapes = Shapes(http)
+    conversation = http.post("/v1/Conversations", data={"FriendlyName": "shapes"}).json()["sid"]
+    http.post(f"/v1/Conversations/{conversation}/Participants", data={"Identity": "shaped-customer"})
+    routing = json.dumps({"properties": {"workspace_sid": d.workspace_sid, "workflow_sid": d.workflow_sid}})
+    form = {
+        "Channel": json.dumps({"type": "chat", "properties": {"media_channel_sid": conversation}}),
+        "Routing": routing,
+    }
+    made = shapes.check("POST", "/v1/Interactions", interactions.Interaction, 200, form)
+    one = f"/v1/Interactions/{made['sid']}"
+    channel = f"{one}/Channels/{made['channel']['sid']}"
+    shapes.check("GET", one, interactions.Interaction)
+    shapes.check("POST", one, interactions.Interaction, data={})
+    shapes.check("GET", f"{one}/Channels", interactions.InteractionChannelPage)
+    shapes.check("GET", channel, interactions.InteractionChannel)
+    shapes.check("POST", f"{channel}/Invites", interactions.InteractionChannelInvite, 200, {"Routing": routing})
+    shapes.check("GET", f"{channel}/Invites", interactions.InteractionChannelInvitePage)
+    joined = {"Type": "customer", "MediaProperties": json.dumps({"identity": "shaped-guest"})}
+    shapes.check("POST", f"{channel}/Participants", interactions.InteractionChannelParticipant, 200, joined)
+    shapes.check("GET", f"{channel}/Participants", interactions.InteractionChannelParticipantPage)
+    shapes.check("POST", channel, interactions.InteractionChannel, data={"Status": "closed"})
+    assert not shapes.problems, "\n".join(shapes.problems)
+    models = {m for m in vars(interactions).values() if isinstance(m, type) and issubclass(m, BaseModel)}
+    unchecked = {m for m in models if m.__module__ == interactions.__name__}
+    assert unchecked <= shapes.checked, sorted(m.__name__ for m in unchecked - shapes.checked)

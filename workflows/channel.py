@@ -98,6 +98,14 @@ class ChannelWorkflow:
             self._describe()
 
     @workflow.signal
+    def task_opened(self, task_sid: str) -> None:
+        """A task made for the conversation outside the channel (a Flex interaction's invite)
+        now holds it, as the channel's own task would: the latest one, when a transfer's invite
+        follows a task still with an agent. Its end comes as ``task_ended``."""
+        self.tasks.open_task_sid = task_sid
+        self._describe()
+
+    @workflow.signal
     def follow_task(self, old_task_sid: str, new_task_sid: str) -> None:
         """A transfer: the conversation now belongs to ``new_task_sid`` (the old task wraps up
         without ending the interaction)."""

@@ -33,6 +33,11 @@ ERASURE = "ER"
 AUDIT_EVENT = "AE"
 # Switchboard's own: canned responses (Twilio has no such resource).
 CANNED_RESPONSE = "CN"
+# Flex v1 Interactions: the interaction, its channel, an invite, a participant.
+INTERACTION = "KD"
+INTERACTION_CHANNEL = "UO"
+INTERACTION_INVITE = "KG"
+INTERACTION_PARTICIPANT = "UT"
 
 SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-f]{32}$")
 

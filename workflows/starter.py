@@ -134,6 +134,22 @@ class ChannelClient:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
 
+    async def task_opened(self, channel_sid: str, task_sid: str) -> None:
+        """Tell the channel's run that ``task_sid`` (made outside it) holds the conversation (no
+        run open: nothing to tell)."""
+        await self._signal(channel_sid, "task_opened", task_sid)
+
+    async def task_ended(self, channel_sid: str, task_sid: str) -> None:
+        """``task_sid`` will not hold the conversation after all (the router refused it)."""
+        await self._signal(channel_sid, "task_ended", task_sid)
+
+    async def _signal(self, channel_sid: str, name: str, task_sid: str) -> None:
+        try:
+            await self.client.get_workflow_handle(channel_sid).signal(name, task_sid)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+
     async def begin_outbound(self, config: ChannelConfig, start: OutboundStart) -> ChannelState:
         """Open the contact's channel (if need be) and begin an agent-initiated interaction."""
         return await while_busy(

@@ -26,6 +26,8 @@ from switchboard.store.models import (
     Contact,
     ConversationNote,
     CustomerFeedItem,
+    FlexInteraction,
+    FlexInteractionInvite,
     MediaObject,
     Member,
     Message,
@@ -115,6 +117,9 @@ async def erase_channels(
         async with db.write_session() as session:
             executions = select(StudioExecution.sid).where(col(StudioExecution.channel_sid) == channel_sid)
             messages = select(Message.sid).where(col(Message.channel_sid) == channel_sid)
+            interactions = select(FlexInteraction.channel_sid).where(
+                col(FlexInteraction.conversation_sid) == channel_sid
+            )
             counts["studio_steps"] += await _delete(session, StudioStep, col(StudioStep.execution_sid).in_(executions))
             for model, condition in (
                 (StudioExecution, col(StudioExecution.channel_sid) == channel_sid),
@@ -131,6 +136,9 @@ async def erase_channels(
                 (ConversationNote, col(ConversationNote.channel_sid) == channel_sid),
                 (ChannelAgent, col(ChannelAgent.channel_sid) == channel_sid),
                 (Member, col(Member.channel_sid) == channel_sid),
+                # Flex interactions on the conversation (their routing holds the customer's name).
+                (FlexInteractionInvite, col(FlexInteractionInvite.channel_sid).in_(interactions)),
+                (FlexInteraction, col(FlexInteraction.conversation_sid) == channel_sid),
                 (Channel, col(Channel.sid) == channel_sid),
             ):
                 counts[str(model.__tablename__)] += await _delete(session, model, condition)

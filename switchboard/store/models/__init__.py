@@ -11,6 +11,7 @@ from switchboard.store.models.chat import Channel, Member, Message, Service
 from switchboard.store.models.delivery import MessageDelivery
 from switchboard.store.models.desks import DeskConnection
 from switchboard.store.models.flex import Contact, FlexFlow, IntegrationFailure
+from switchboard.store.models.interactions import FlexInteraction, FlexInteractionInvite
 from switchboard.store.models.notes import ConversationNote
 from switchboard.store.models.ratings import ChatRating
 from switchboard.store.models.retention import AuditEvent, Erasure
@@ -45,6 +46,8 @@ __all__ = [
     "DeskConnection",
     "Erasure",
     "FlexFlow",
+    "FlexInteraction",
+    "FlexInteractionInvite",
     "IntegrationFailure",
     "MediaObject",
     "Member",
