@@ -51,7 +51,7 @@ from switchboard.store.models import (
     utcnow,
 )
 from workflows import sids
-from workflows.messages import ChannelChange, InboundMessage, MemberSpec
+from workflows.messages import ChannelChange, InboundMessage, MediaRef, MemberSpec
 
 router = APIRouter(
     prefix="/v2/Services",
@@ -667,6 +667,8 @@ class RestMessage:
     attributes: str | None
     idempotency_token: str | None = None
     webhook_enabled: str = "false"
+    # Media uploaded to the channel (Conversations' ``MediaSid``).
+    media: tuple[MediaRef, ...] = ()
 
 
 async def post_rest_message(call: RestCall, session: SessionDep, channel: Channel, posted: RestMessage) -> Message:
@@ -680,6 +682,7 @@ async def post_rest_message(call: RestCall, session: SessionDep, channel: Channe
         body=posted.body,
         attributes=json_text(posted.attributes, "Attributes"),
         runs_integration=posted.webhook_enabled == "true",
+        media=list(posted.media),
     )
     # Give the connection back while the update runs: under load it waits on a busy channel, and
     # requests holding connections meanwhile would drain the pool.
