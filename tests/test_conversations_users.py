@@ -8,6 +8,7 @@ only: agent and customer tokens are refused."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.sockets import open_session
-from tests.helpers.stack import Stack
+from tests.helpers.stack import Stack, eventually
 from tests.helpers.tokens import forge
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -251,3 +252,21 @@ def test_agents_and_customers_are_refused(stack: Stack) -> None:
         timeout=30,
     )
     assert posted.status_code == 403
+
+
+def test_erasing_an_identity_erases_its_user(stack: Stack) -> None:
+    client = stack.twilio()
+    conversation = client.conversations.v1.conversations.create()
+    conversation.participants.create(identity="zed@example.com")
+    user = client.conversations.v1.users("zed@example.com").fetch()
+    with stack.http() as http:
+        asked = http.post("/v1/Erasures", data={"Address": "zed@example.com"})
+        assert asked.status_code == 201, asked.text
+
+        def completed() -> dict[str, Any]:
+            done: dict[str, Any] = http.get(f"/v1/Erasures/{asked.json()['sid']}").json()
+            assert done["status"] == "completed", done
+            return done
+
+        assert eventually(completed)["counts"]["users"] == 1
+    assert refusal(lambda: client.conversations.v1.users(user.sid).fetch()).status == 404

@@ -40,6 +40,7 @@ from api.twilio_shape import (
     not_found,
 )
 from switchboard.store.contacts import identity_hash, retire_contact_channel
+from switchboard.store.conversation_users import CONVERSATION_ADMIN, CONVERSATION_USER, SERVICE_USER, default_role_sid
 from switchboard.store.models import (
     Channel,
     ChannelAgent,
@@ -97,9 +98,10 @@ def render_service(call: RestCall, service: Service) -> dict[str, Any]:
         "retention_days": service.retention_days,
         "date_created": iso(service.date_created),
         "date_updated": iso(service.date_updated),
-        "default_service_role_sid": None,
-        "default_channel_role_sid": None,
-        "default_channel_creator_role_sid": None,
+        # The service's default roles, as Conversations shows them (``store.conversation_users``).
+        "default_service_role_sid": default_role_sid(service.sid, SERVICE_USER),
+        "default_channel_role_sid": default_role_sid(service.sid, CONVERSATION_USER),
+        "default_channel_creator_role_sid": default_role_sid(service.sid, CONVERSATION_ADMIN),
         "read_status_enabled": True,
         "reachability_enabled": False,
         "typing_indicator_timeout": 5,
@@ -442,7 +444,7 @@ def render_member(call: RestCall, member: Member) -> dict[str, Any]:
         "identity": cipher.decrypt(member.identity_enc, "member.identity"),
         "date_created": iso(member.date_created),
         "date_updated": iso(member.date_updated),
-        "role_sid": member.role_sid,
+        "role_sid": member.role_sid or default_role_sid(member.service_sid, CONVERSATION_USER),
         "last_consumed_message_index": member.last_consumed_message_index,
         "last_consumption_timestamp": iso(member.last_consumption_timestamp),
         "url": f"{base}/v2/Services/{member.service_sid}/Channels/{member.channel_sid}/Members/{member.sid}",
