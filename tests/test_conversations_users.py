@@ -232,6 +232,16 @@ def test_a_media_message_round_trip(stack: Stack) -> None:
     with stack.http() as http:
         assert http.get(f"/v1/Media/{media_sid}/Content").content == PNG
 
+    # Chat v2 takes the same MediaSid (it used to drop it silently).
+    chat_messages = client.chat.v2.services(default_service).channels(conversation.sid).messages
+    through_chat = chat_messages.create(media_sid=media_sid, from_="kim")
+    assert through_chat.media is not None and through_chat.media[0]["sid"] == media_sid
+    assert conversation.messages(through_chat.sid).fetch().media == sent.media
+    chat_elsewhere = refusal(
+        lambda: client.chat.v2.services(default_service).channels(other.sid).messages.create(media_sid=media_sid)
+    )
+    assert chat_elsewhere.status == 400 and "MediaSid" in chat_elsewhere.msg
+
     elsewhere = refusal(lambda: other.messages.create(media_sid=media_sid))
     assert elsewhere.status == 400 and "MediaSid" in elsewhere.msg
     template = refusal(lambda: conversation.messages.create(content_sid="HX" + "0" * 32))

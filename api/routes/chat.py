@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 
 from api.channels import config_for_new_channel, config_for_row, update_failure
-from api.conversations import ConversationRefused, Writer, post_message
+from api.conversations import ConversationRefused, Writer, media_view, post_message
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.schemas.chat import (
     ChannelPage,
@@ -607,7 +607,7 @@ class MessageForm(TwilioForm):
     from_: str = Field("system", alias="From", min_length=1, max_length=256)
     body: str | None = Field(None, alias="Body", max_length=32768)
     attributes: str | None = Field(None, alias="Attributes", max_length=16384)
-    media_sid: str | None = Field(None, alias="MediaSid")
+    media_sid: str | None = Field(None, alias="MediaSid", max_length=34)
 
 
 def render_message(call: RestCall, message: Message) -> dict[str, Any]:
@@ -654,10 +654,23 @@ async def create_message(
     if form.body is None and form.media_sid is None:
         raise invalid("Body", "a message needs a Body or a MediaSid")
     channel = await load_channel(session, service_sid, channel_sid)
-    row = await post_rest_message(
-        call, session, channel, RestMessage(form.from_, form.body, form.attributes, idempotency_token, webhook_enabled)
-    )
+    media = await uploaded_media(call, session, channel, form.media_sid)
+    posted = RestMessage(form.from_, form.body, form.attributes, idempotency_token, webhook_enabled, media)
+    row = await post_rest_message(call, session, channel, posted)
     return render_message(call, row)
+
+
+async def uploaded_media(
+    call: RestCall, session: SessionDep, channel: Channel, media_sid: str | None
+) -> tuple[MediaRef, ...]:
+    """``MediaSid``: media uploaded to this channel (``POST /v1/Media`` with its SID); refused,
+    naming it, otherwise."""
+    if not media_sid:
+        return ()
+    row = await session.get(MediaObject, media_sid)
+    if row is None or row.channel_sid != channel.sid:
+        raise invalid("MediaSid", f"media {media_sid} was not uploaded to channel {channel.sid} (POST /v1/Media)")
+    return (media_view(row, call.context),)
 
 
 @dataclass(frozen=True)

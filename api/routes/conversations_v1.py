@@ -23,7 +23,6 @@ from pydantic import Field
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from api.conversations import media_view
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import (
     MemberEdit,
@@ -45,6 +44,7 @@ from api.routes.chat import (
     post_rest_message,
     remove_channel,
     remove_message,
+    uploaded_media,
 )
 from api.routes.conversation_roles import check_role
 from api.schemas import conversations as schemas
@@ -59,8 +59,8 @@ from switchboard.store.conversation_users import (
 )
 from switchboard.store.defaults import plan_flex_defaults
 from switchboard.store.media_links import conversation_media
-from switchboard.store.models import Channel, MediaObject, Member, Message, Service
-from workflows.messages import ChannelChange, ChannelStatus, MediaRef, MemberSpec
+from switchboard.store.models import Channel, Member, Message, Service
+from workflows.messages import ChannelChange, ChannelStatus, MemberSpec
 
 # Twilio's codes: a unique name in use, a unique name shaped like a conversation SID, an identity
 # already a participant.
@@ -308,18 +308,6 @@ def refuse_message_extras(form: MessageUpdateForm) -> None:
         raise invalid("ContentSid", "Content templates are not supported yet")
 
 
-async def media_of(
-    call: RestCall, session: SessionDep, channel: Channel, media_sid: str | None
-) -> tuple[MediaRef, ...]:
-    """``MediaSid``: media uploaded to this conversation (``POST /v1/Media`` with its SID)."""
-    if not media_sid:
-        return ()
-    row = await session.get(MediaObject, media_sid)
-    if row is None or row.channel_sid != channel.sid:
-        raise invalid("MediaSid", f"media {media_sid} was not uploaded to conversation {channel.sid} (POST /v1/Media)")
-    return (media_view(row, call.context),)
-
-
 WebhookEnabled = Annotated[Literal["true", "false"], Header(alias="X-Twilio-Webhook-Enabled")]
 IdempotencyToken = Annotated[str | None, Header(alias="I-Twilio-Idempotency-Token", max_length=128)]
 
@@ -545,7 +533,7 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
             raise invalid("Body", "a message needs a Body or a MediaSid")
         channel = await conversation(session, scope, conversation_sid)
         author = form.author or "system"
-        media = await media_of(call, session, channel, form.media_sid)
+        media = await uploaded_media(call, session, channel, form.media_sid)
         posted = RestMessage(author, form.body, form.attributes, idempotency_token, webhook_enabled, media)
         row = await post_rest_message(call, session, channel, posted)
         return await rendered_message(call, session, scope, row)
