@@ -70,7 +70,7 @@ class RetentionActivities:
         for channel_sid in channels:
             histories += await self._end_channel(channel_sid)
             await self._end_tasks(channel_sid)
-        counts = await erase_channels(self.db, self.cipher, channels, request.address_hash)
+        counts = await erase_channels(self.db, self.cipher, channels, request.address_hash, request.identity_hash)
         counts["channels_ended"] = len(channels)
         counts["histories_deleted"] = histories
         details = {"erasure_sid": request.erasure_sid, "counts": counts}

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.message_appends import MessageAppender
 from switchboard.store.contacts import identity_hash, move_to_next_channel
+from switchboard.store.conversation_users import implicit_user
 from switchboard.store.crypto import Cipher, KeyedHasher
 from switchboard.store.db import Database
 from switchboard.store.feed import add_for_channel
@@ -232,6 +233,9 @@ class StoreActivities:
             channel.date_updated = utcnow()
             session.add(member)
             session.add(channel)
+            # Twilio makes the identity's user when it joins (a concurrent join of the same identity
+            # fails this commit; the activity's retry finds the user).
+            await implicit_user(session, self.cipher, self.hasher, req.service_sid, req.spec.identity)
             data = {"channel_sid": req.channel_sid, "identity": req.spec.identity, "member_sid": member.sid}
             await add_for_channel(session, self.cipher, req.channel_sid, "member.joined", data)
             await session.commit()

@@ -11,7 +11,17 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from api.schemas import canned, contacts, conversations, interactions, operators, studio, taskrouter, tokens
+from api.schemas import (
+    canned,
+    contacts,
+    conversation_users,
+    conversations,
+    interactions,
+    operators,
+    studio,
+    taskrouter,
+    tokens,
+)
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.flows import NOTIFY_FLOW
 from tests.helpers.messages import text
@@ -324,4 +334,35 @@ def test_interaction_answers_have_their_models_keys(stack: Stack, http: httpx.Cl
     assert not shapes.problems, "\n".join(shapes.problems)
     models = {m for m in vars(interactions).values() if isinstance(m, type) and issubclass(m, BaseModel)}
     unchecked = {m for m in models if m.__module__ == interactions.__name__}
+    assert unchecked <= shapes.checked, sorted(m.__name__ for m in unchecked - shapes.checked)
+
+
+def test_conversation_users_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:
+    shapes = Shapes(http)
+    service = plan_flex_defaults(stack.settings).defaults.chat_service_sid
+    for base in ("/v1", f"/v1/Services/{service}"):
+        user = shapes.check("POST", f"{base}/Users", conversation_users.User, 201, {"Identity": f"shaper{len(base)}"})
+        shapes.check("GET", f"{base}/Users", conversation_users.UserPage)
+        shapes.check("GET", f"{base}/Users/{user['sid']}", conversation_users.User)
+        shapes.check("POST", f"{base}/Users/{user['sid']}", conversation_users.User, data={"FriendlyName": "x"})
+        form = {"Identity": user["identity"]}
+        made = shapes.check("POST", f"{base}/Conversations", conversations.Conversation, 201, {"FriendlyName": "x"})
+        shapes.check("POST", f"{base}/Conversations/{made['sid']}/Participants", conversations.Participant, 201, form)
+        mine = f"{base}/Users/{user['sid']}/Conversations"
+        shapes.check("GET", mine, conversation_users.UserConversationPage)
+        shapes.check("GET", f"{mine}/{made['sid']}", conversation_users.UserConversation)
+        muted = {"NotificationLevel": "muted"}
+        shapes.check("POST", f"{mine}/{made['sid']}", conversation_users.UserConversation, data=muted)
+        asked = f"{base}/ParticipantConversations?Identity={user['identity']}"
+        shapes.check("GET", asked, conversation_users.ParticipantConversationPage)
+        both = {"FriendlyName": "x", "Participant": json.dumps({"identity": "y"})}
+        shapes.check("POST", f"{base}/ConversationWithParticipants", conversations.Conversation, 201, both)
+        shapes.check("GET", f"{base}/Roles", conversation_users.RolePage)
+        role_form = {"FriendlyName": "r", "Type": "service", "Permission": "joinConversation"}
+        role = shapes.check("POST", f"{base}/Roles", conversation_users.Role, 201, role_form)["sid"]
+        shapes.check("GET", f"{base}/Roles/{role}", conversation_users.Role)
+        shapes.check("POST", f"{base}/Roles/{role}", conversation_users.Role, data={"Permission": "editOwnUserInfo"})
+    assert not shapes.problems, "\n".join(shapes.problems)
+    models = {m for m in vars(conversation_users).values() if isinstance(m, type) and issubclass(m, BaseModel)}
+    unchecked = {m for m in models if m.__module__ == conversation_users.__name__}
     assert unchecked <= shapes.checked, sorted(m.__name__ for m in unchecked - shapes.checked)

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 
 from api.channels import config_for_new_channel, config_for_row, update_failure
-from api.conversations import ConversationRefused, Writer, post_message
+from api.conversations import ConversationRefused, Writer, media_view, post_message
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.schemas.chat import (
     ChannelPage,
@@ -40,6 +40,7 @@ from api.twilio_shape import (
     not_found,
 )
 from switchboard.store.contacts import identity_hash, retire_contact_channel
+from switchboard.store.conversation_users import CONVERSATION_ADMIN, CONVERSATION_USER, SERVICE_USER, default_role_sid
 from switchboard.store.models import (
     Channel,
     ChannelAgent,
@@ -51,7 +52,7 @@ from switchboard.store.models import (
     utcnow,
 )
 from workflows import sids
-from workflows.messages import ChannelChange, InboundMessage, MemberSpec
+from workflows.messages import ChannelChange, InboundMessage, MediaRef, MemberSpec
 
 router = APIRouter(
     prefix="/v2/Services",
@@ -97,9 +98,10 @@ def render_service(call: RestCall, service: Service) -> dict[str, Any]:
         "retention_days": service.retention_days,
         "date_created": iso(service.date_created),
         "date_updated": iso(service.date_updated),
-        "default_service_role_sid": None,
-        "default_channel_role_sid": None,
-        "default_channel_creator_role_sid": None,
+        # The service's default roles, as Conversations shows them (``store.conversation_users``).
+        "default_service_role_sid": default_role_sid(service.sid, SERVICE_USER),
+        "default_channel_role_sid": default_role_sid(service.sid, CONVERSATION_USER),
+        "default_channel_creator_role_sid": default_role_sid(service.sid, CONVERSATION_ADMIN),
         "read_status_enabled": True,
         "reachability_enabled": False,
         "typing_indicator_timeout": 5,
@@ -442,7 +444,7 @@ def render_member(call: RestCall, member: Member) -> dict[str, Any]:
         "identity": cipher.decrypt(member.identity_enc, "member.identity"),
         "date_created": iso(member.date_created),
         "date_updated": iso(member.date_updated),
-        "role_sid": member.role_sid,
+        "role_sid": member.role_sid or default_role_sid(member.service_sid, CONVERSATION_USER),
         "last_consumed_message_index": member.last_consumed_message_index,
         "last_consumption_timestamp": iso(member.last_consumption_timestamp),
         "url": f"{base}/v2/Services/{member.service_sid}/Channels/{member.channel_sid}/Members/{member.sid}",
@@ -605,7 +607,7 @@ class MessageForm(TwilioForm):
     from_: str = Field("system", alias="From", min_length=1, max_length=256)
     body: str | None = Field(None, alias="Body", max_length=32768)
     attributes: str | None = Field(None, alias="Attributes", max_length=16384)
-    media_sid: str | None = Field(None, alias="MediaSid")
+    media_sid: str | None = Field(None, alias="MediaSid", max_length=34)
 
 
 def render_message(call: RestCall, message: Message) -> dict[str, Any]:
@@ -652,10 +654,23 @@ async def create_message(
     if form.body is None and form.media_sid is None:
         raise invalid("Body", "a message needs a Body or a MediaSid")
     channel = await load_channel(session, service_sid, channel_sid)
-    row = await post_rest_message(
-        call, session, channel, RestMessage(form.from_, form.body, form.attributes, idempotency_token, webhook_enabled)
-    )
+    media = await uploaded_media(call, session, channel, form.media_sid)
+    posted = RestMessage(form.from_, form.body, form.attributes, idempotency_token, webhook_enabled, media)
+    row = await post_rest_message(call, session, channel, posted)
     return render_message(call, row)
+
+
+async def uploaded_media(
+    call: RestCall, session: SessionDep, channel: Channel, media_sid: str | None
+) -> tuple[MediaRef, ...]:
+    """``MediaSid``: media uploaded to this channel (``POST /v1/Media`` with its SID); refused,
+    naming it, otherwise."""
+    if not media_sid:
+        return ()
+    row = await session.get(MediaObject, media_sid)
+    if row is None or row.channel_sid != channel.sid:
+        raise invalid("MediaSid", f"media {media_sid} was not uploaded to channel {channel.sid} (POST /v1/Media)")
+    return (media_view(row, call.context),)
 
 
 @dataclass(frozen=True)
@@ -667,6 +682,8 @@ class RestMessage:
     attributes: str | None
     idempotency_token: str | None = None
     webhook_enabled: str = "false"
+    # Media uploaded to the channel (Conversations' ``MediaSid``).
+    media: tuple[MediaRef, ...] = ()
 
 
 async def post_rest_message(call: RestCall, session: SessionDep, channel: Channel, posted: RestMessage) -> Message:
@@ -680,6 +697,7 @@ async def post_rest_message(call: RestCall, session: SessionDep, channel: Channe
         body=posted.body,
         attributes=json_text(posted.attributes, "Attributes"),
         runs_integration=posted.webhook_enabled == "true",
+        media=list(posted.media),
     )
     # Give the connection back while the update runs: under load it waits on a busy channel, and
     # requests holding connections meanwhile would drain the pool.

@@ -1,6 +1,6 @@
 """Chat v2 resources other resources' ``links`` advertise: a channel's Webhooks and Invites, and a
-service's Users, Roles and Bindings (Switchboard keeps none of the last four: their lists are
-empty, so the links resolve).
+service's Users and Roles (Conversations' users and roles, one store) and Bindings (Switchboard
+keeps no invites or push bindings: those lists are empty, so the links resolve).
 
 A channel's webhooks decide its integration (``api.channel_webhooks``): every change goes through
 the channel's workflow, so the channel's next messages go where its webhooks now say. Deleting
@@ -19,6 +19,8 @@ from api.channel_webhooks import channel_webhooks, integration_of, triggers_of
 from api.channels import integration_for
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import change_channel, load_channel, load_service
+from api.routes.conversation_roles import chat_roles_page
+from api.routes.conversation_users import chat_users_page
 from api.schemas.chat import BindingPage, ChannelWebhookPage, ChannelWebhookResource, InvitePage, RolePage, UserPage
 from api.schemas.resources import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import TwilioForm, invalid, iso, not_found
@@ -208,16 +210,17 @@ async def list_invites(
 
 @router.get("/{service_sid}/Users", response_model=UserPage, responses=error_responses(404))
 async def list_users(call: CallDep, session: SessionDep, service_sid: str, paging: PagingDep) -> dict[str, Any]:
-    """Members are identities on channels; Switchboard keeps no Chat users."""
+    """The users Conversations keeps for the service (``api.routes.conversation_users``)."""
     await load_service(session, service_sid)
-    return call.page("users", [], paging, None, False)
+    return await chat_users_page(call, session, service_sid, paging)
 
 
 @router.get("/{service_sid}/Roles", response_model=RolePage, responses=error_responses(404))
 async def list_roles(call: CallDep, session: SessionDep, service_sid: str, paging: PagingDep) -> dict[str, Any]:
-    """Access is by token role (agent, supervisor, admin), not Chat roles."""
+    """The roles Conversations keeps for the service (``api.routes.conversation_roles``); access
+    is by token role (agent, supervisor, admin), not by these."""
     await load_service(session, service_sid)
-    return call.page("roles", [], paging, None, False)
+    return await chat_roles_page(call, session, service_sid, paging)
 
 
 @router.get("/{service_sid}/Bindings", response_model=BindingPage, responses=error_responses(404))

@@ -44,12 +44,21 @@ from api.routes.chat import (
     post_rest_message,
     remove_channel,
     remove_message,
+    uploaded_media,
 )
+from api.routes.conversation_roles import check_role
 from api.schemas import conversations as schemas
 from api.schemas.resources import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso, parse_date
 from switchboard.store.contacts import identity_hash
+from switchboard.store.conversation_users import (
+    CONVERSATION_ADMIN,
+    CONVERSATION_USER,
+    SERVICE_USER,
+    default_role_sid,
+)
 from switchboard.store.defaults import plan_flex_defaults
+from switchboard.store.media_links import conversation_media
 from switchboard.store.models import Channel, Member, Message, Service
 from workflows.messages import ChannelChange, ChannelStatus, MemberSpec
 
@@ -150,7 +159,8 @@ def render_participant(call: RestCall, scope: Scope, member: Member) -> dict[str
         "identity": cipher.decrypt(member.identity_enc, "member.identity"),
         "attributes": cipher.decrypt(member.attributes_enc, "member.attributes"),
         "messaging_binding": None,
-        "role_sid": member.role_sid,
+        # Without a role of its own, the service's default participant role.
+        "role_sid": member.role_sid or default_role_sid(member.service_sid, CONVERSATION_USER),
         "date_created": iso(member.date_created),
         "date_updated": iso(member.date_updated),
         "url": f"{call.url(scope.path)}/{member.channel_sid}/Participants/{member.sid}",
@@ -170,7 +180,7 @@ def render_message(call: RestCall, scope: Scope, message: Message, participants:
         "account_sid": call.account_sid,
         "conversation_sid": message.channel_sid,
         "body": cipher.decrypt_optional(message.body_enc, "message.body"),
-        "media": json.loads(media) if media else None,
+        "media": conversation_media(message.sid, json.loads(media)) if media else None,
         "author": author,
         "participant_sid": participants.get(author),
         "attributes": cipher.decrypt(message.attributes_enc, "message.attributes"),
@@ -294,11 +304,8 @@ class MessageForm(MessageUpdateForm):
 def refuse_message_extras(form: MessageUpdateForm) -> None:
     if form.subject:
         raise invalid("Subject", "subjects (for email participants) are not supported")
-    if isinstance(form, MessageForm):
-        if form.media_sid:
-            raise invalid("MediaSid", "media through Conversations is not supported yet")
-        if form.content_sid or form.content_variables:
-            raise invalid("ContentSid", "Content templates are not supported yet")
+    if isinstance(form, MessageForm) and (form.content_sid or form.content_variables):
+        raise invalid("ContentSid", "Content templates are not supported yet")
 
 
 WebhookEnabled = Annotated[Literal["true", "false"], Header(alias="X-Twilio-Webhook-Enabled")]
@@ -421,7 +428,8 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         if not form.identity:
             raise invalid("Identity", "is required for a chat participant")
         channel = await conversation(session, scope, conversation_sid)
-        spec = MemberSpec(form.identity, form.role_sid or None, json_text(form.attributes, "Attributes"))
+        role_sid = await check_role(session, scope.service_sid, form.role_sid, "conversation")
+        spec = MemberSpec(form.identity, role_sid, json_text(form.attributes, "Attributes"))
         member = await join_member(call, session, channels, channel, spec)
         if member is None:
             raise TwilioError(409, f"Participant {form.identity} already exists in {channel.sid}", PARTICIPANT_EXISTS)
@@ -476,6 +484,7 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         identity = call.context.cipher.decrypt(member.identity_enc, "member.identity")
         if form.identity and form.identity != identity:
             raise invalid("Identity", "a chat participant's identity does not change: add the new identity instead")
+        await check_role(session, scope.service_sid, form.role_sid, "conversation")
         read_at = parse_date(form.last_read_timestamp, "LastReadTimestamp")
         edit = MemberEdit(form.role_sid, form.last_read_message_index, form.attributes, read_at)
         await edit_member(call, session, member, edit)
@@ -520,11 +529,12 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         index, the agents' and the customer's sockets, the provider delivery); the channel's
         integration runs only with ``X-Twilio-Webhook-Enabled: true``."""
         refuse_message_extras(form)
-        if form.body is None:
-            raise invalid("Body", "a message needs a Body")
+        if form.body is None and not form.media_sid:
+            raise invalid("Body", "a message needs a Body or a MediaSid")
         channel = await conversation(session, scope, conversation_sid)
         author = form.author or "system"
-        posted = RestMessage(author, form.body, form.attributes, idempotency_token, webhook_enabled)
+        media = await uploaded_media(call, session, channel, form.media_sid)
+        posted = RestMessage(author, form.body, form.attributes, idempotency_token, webhook_enabled, media)
         row = await post_rest_message(call, session, channel, posted)
         return await rendered_message(call, session, scope, row)
 
@@ -653,14 +663,14 @@ async def fetch_service(call: CallDep, session: SessionDep, chat_service_sid: st
     responses=error_responses(404),
 )
 async def fetch_service_configuration(call: CallDep, session: SessionDep, chat_service_sid: str) -> dict[str, Any]:
-    """No roles are kept and reachability is not reported."""
+    """The service's default roles (``api.routes.conversation_roles``); reachability is not reported."""
     service = await load_service(session, chat_service_sid)
     url = call.url(f"/v1/Services/{service.sid}/Configuration")
     return {
         "chat_service_sid": service.sid,
-        "default_conversation_creator_role_sid": None,
-        "default_conversation_role_sid": None,
-        "default_chat_service_role_sid": None,
+        "default_conversation_creator_role_sid": default_role_sid(service.sid, CONVERSATION_ADMIN),
+        "default_conversation_role_sid": default_role_sid(service.sid, CONVERSATION_USER),
+        "default_chat_service_role_sid": default_role_sid(service.sid, SERVICE_USER),
         "reachability_enabled": False,
         "url": url,
         "links": {"notifications": f"{url}/Notifications", "webhooks": f"{url}/Webhooks"},

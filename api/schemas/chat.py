@@ -180,14 +180,15 @@ class InvitePage(Resource):
 
 
 class UserPage(Resource):
-    """A service's Chat users: Switchboard keeps none, so the list is empty."""
+    """A service's Chat users: the users Conversations keeps (``schemas.conversation_users``),
+    in Chat v2's words."""
 
     users: list[dict[str, Any]]
     meta: PageMeta
 
 
 class RolePage(Resource):
-    """A service's Chat roles: Switchboard keeps none, so the list is empty."""
+    """A service's Chat roles: the roles Conversations keeps, in Chat v2's words."""
 
     roles: list[dict[str, Any]]
     meta: PageMeta

@@ -46,3 +46,23 @@ def viewer_media(message_sid: str, records: list[dict[str, Any]]) -> list[dict[s
 
 def provider_media_path(message_sid: str, n: int) -> str:
     return f"/v1/Messages/{message_sid}/Media/{n}"
+
+
+def conversation_media(message_sid: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A message's media as Conversations v1 shows it (Twilio's ``sid``, ``category``,
+    ``content_type``, ``filename``, ``size``), with Switchboard's ``url`` to fetch it: uploaded
+    media at ``/v1/Media/{ME}/Content``; a provider's media (no ``sid``) through
+    ``/v1/Messages/{IM}/Media/{n}`` (``viewer_media``)."""
+    shown = []
+    for n, record in enumerate(records):
+        shown.append(
+            {
+                "sid": record.get("sid") or None,
+                "category": "media",
+                "content_type": record.get("content_type"),
+                "filename": record.get("filename") or None,
+                "size": record.get("size") or None,
+                "url": record.get("url") if record.get("sid") else provider_media_path(message_sid, n),
+            }
+        )
+    return shown

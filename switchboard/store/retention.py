@@ -25,6 +25,7 @@ from switchboard.store.models import (
     ChatRating,
     Contact,
     ConversationNote,
+    ConversationUser,
     CustomerFeedItem,
     FlexInteraction,
     FlexInteractionInvite,
@@ -36,6 +37,7 @@ from switchboard.store.models import (
     StudioExecution,
     StudioStep,
     Task,
+    UserConversationSetting,
 )
 from workflows.retention_messages import ServiceRetention
 
@@ -107,11 +109,11 @@ async def contact_channels(db: Database, address_hash: str, identity_hash: str) 
 
 
 async def erase_channels(
-    db: Database, cipher: Cipher, channel_sids: Sequence[str], address_hash: str
+    db: Database, cipher: Cipher, channel_sids: Sequence[str], address_hash: str, identity_hash: str | None = None
 ) -> dict[str, int]:
-    """Delete the channels and all they hold, and the contact rows of the address. Tasks stay for
-    routing's reports, with their attributes (the customer's name, pre-engagement answers)
-    emptied."""
+    """Delete the channels and all they hold, the contact rows of the address and the users of
+    the identity (``identity_hash``) with their settings. Tasks stay for routing's reports, with
+    their attributes (the customer's name, pre-engagement answers) emptied."""
     counts: Counter[str] = Counter()
     for channel_sid in channel_sids:
         async with db.write_session() as session:
@@ -159,6 +161,12 @@ async def erase_channels(
         # API processes forget the contact's channel (a bulk delete is not tracked row by row).
         await publish_on_commit(session, (contact_key(flow, address_hash) for flow in flows))
         counts["contacts"] += await _delete(session, Contact, col(Contact.address_hash) == address_hash)
+        if identity_hash is not None:
+            users = select(ConversationUser.sid).where(col(ConversationUser.identity_hash) == identity_hash)
+            await _delete(session, UserConversationSetting, col(UserConversationSetting.user_sid).in_(users))
+            counts["users"] += await _delete(
+                session, ConversationUser, col(ConversationUser.identity_hash) == identity_hash
+            )
         await session.commit()
     return {kind: n for kind, n in counts.items() if n}
 

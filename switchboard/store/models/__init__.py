@@ -8,6 +8,7 @@ from switchboard.store.models.base import utcnow
 from switchboard.store.models.business_hours import BusinessHours
 from switchboard.store.models.canned import CannedResponse
 from switchboard.store.models.chat import Channel, Member, Message, Service
+from switchboard.store.models.conversation_users import ConversationRole, ConversationUser, UserConversationSetting
 from switchboard.store.models.delivery import MessageDelivery
 from switchboard.store.models.desks import DeskConnection
 from switchboard.store.models.flex import Contact, FlexFlow, IntegrationFailure
@@ -42,6 +43,8 @@ __all__ = [
     "ChatRating",
     "Contact",
     "ConversationNote",
+    "ConversationRole",
+    "ConversationUser",
     "CustomerFeedItem",
     "DeskConnection",
     "Erasure",
@@ -65,6 +68,7 @@ __all__ = [
     "TaskChannel",
     "TaskQueue",
     "TokenRevocation",
+    "UserConversationSetting",
     "Worker",
     "WorkerChannel",
     "Workspace",
