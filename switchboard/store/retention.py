@@ -24,8 +24,10 @@ from switchboard.store.models import (
     ChannelAgent,
     ChatRating,
     Contact,
+    ConversationBinding,
     ConversationNote,
     CustomerFeedItem,
+    DeliveryReceipt,
     MediaObject,
     Member,
     Message,
@@ -66,6 +68,7 @@ async def sweep_service(db: Database, service_sid: str, cutoff: datetime) -> dic
             if not batch:
                 break
             counts["deliveries"] += await _delete(session, MessageDelivery, col(MessageDelivery.message_sid).in_(batch))
+            await _delete(session, DeliveryReceipt, col(DeliveryReceipt.message_sid).in_(batch))
             counts["messages"] += await _delete(session, Message, col(Message.sid).in_(batch))
             await session.commit()
     async with db.write_session() as session:
@@ -115,6 +118,7 @@ async def erase_channels(
         async with db.write_session() as session:
             executions = select(StudioExecution.sid).where(col(StudioExecution.channel_sid) == channel_sid)
             messages = select(Message.sid).where(col(Message.channel_sid) == channel_sid)
+            await _delete(session, DeliveryReceipt, col(DeliveryReceipt.channel_sid) == channel_sid)
             counts["studio_steps"] += await _delete(session, StudioStep, col(StudioStep.execution_sid).in_(executions))
             for model, condition in (
                 (StudioExecution, col(StudioExecution.channel_sid) == channel_sid),
@@ -151,6 +155,10 @@ async def erase_channels(
         # API processes forget the contact's channel (a bulk delete is not tracked row by row).
         await publish_on_commit(session, (contact_key(flow, address_hash) for flow in flows))
         counts["contacts"] += await _delete(session, Contact, col(Contact.address_hash) == address_hash)
+        # The address's SMS and WhatsApp participations in conversations (its bindings).
+        counts["bindings"] += await _delete(
+            session, ConversationBinding, col(ConversationBinding.address_hash) == address_hash
+        )
         await session.commit()
     return {kind: n for kind, n in counts.items() if n}
 

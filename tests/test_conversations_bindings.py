@@ -1,0 +1,248 @@
+"""SMS and WhatsApp participants of Conversations v1 (``MessagingBinding.Address`` and
+``ProxyAddress``), through the official ``twilio`` client and the fake provider (a real loopback
+HTTP server standing in for Twilio's Messages API): a message posted to the conversation reaches
+the provider from the proxy number to the participant's address, once; its ``delivery`` summary and
+``Receipts`` follow the provider's status callbacks; the customer's reply through the signed
+messaging webhook lands in that conversation (not in a Flex Flow channel) with the participant as
+its author, on Chat v2 too, once however often the provider retries it; Twilio's 409 for an
+address and proxy pair already in use; refusals naming the parameter; a removed participant is
+neither written to nor routed to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+from twilio.base.exceptions import TwilioRestException
+
+from switchboard.fake_provider import FakeTwilio, ScriptedError
+from switchboard.store.defaults import plan_flex_defaults
+from tests.helpers.flows import whatsapp_flow
+from tests.helpers.stack import Stack, eventually, new_phone
+
+# The store's tests: each runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.store_backends
+
+
+def refusal(call: object) -> TwilioRestException:
+    assert callable(call)
+    with pytest.raises(TwilioRestException) as raised:
+        call()
+    return raised.value
+
+
+def until(condition: Callable[[], object]) -> None:
+    """Poll until ``condition`` holds."""
+
+    def check() -> None:
+        assert condition()
+
+    eventually(check)
+
+
+def sent_to(fake: FakeTwilio, address: str) -> list[dict[str, str | None]]:
+    return [
+        {"From": r.field("From"), "To": r.field("To"), "Body": r.field("Body")}
+        for r in fake.message_requests()
+        if r.field("To") == address
+    ]
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_a_messaging_participants_round_trip(sending: Stack, fake_twilio: FakeTwilio, channel: str) -> None:
+    client = sending.twilio()
+    proxy = sending.settings.flex_sms_number if channel == "sms" else whatsapp_flow(sending)
+    customer = new_phone() if channel == "sms" else "whatsapp:" + new_phone()
+    conversation = client.conversations.v1.conversations.create(friendly_name=f"Order ({channel})")
+    participants = client.conversations.v1.conversations(conversation.sid).participants
+    customer_p = participants.create(
+        messaging_binding_address=customer, messaging_binding_proxy_address=proxy, attributes='{"vip": true}'
+    )
+    assert customer_p.sid.startswith("MB") and customer_p.identity is None
+    assert customer_p.messaging_binding == {"type": channel, "address": customer, "proxy_address": proxy}
+    agent = participants.create(identity="ann")
+    fetched = participants(customer_p.sid).fetch()
+    assert fetched.messaging_binding == customer_p.messaging_binding and fetched.identity is None
+    assert [p.messaging_binding for p in participants.list()] == [customer_p.messaging_binding, None]
+
+    # Out: from the proxy number to the address, once, with a receipt following the callbacks.
+    messages = client.conversations.v1.conversations(conversation.sid).messages
+    posted = messages.create(author="ann", body=f"Your order shipped ({channel})")
+    assert posted.participant_sid == agent.sid
+    until(lambda: sent_to(fake_twilio, customer) == [{"From": proxy, "To": customer, "Body": posted.body}])
+    [request] = [r for r in fake_twilio.message_requests() if r.field("To") == customer]
+    token = request.headers["I-Twilio-Idempotency-Token"]
+    assert token.startswith("DY")
+    assert request.field("StatusCallback") == f"{sending.url}/webhooks/twilio/status/{token}"
+
+    def delivered() -> None:
+        delivery = messages(posted.sid).fetch().delivery
+        assert delivery == {
+            "total": 1,
+            "sent": "all",
+            "delivered": "all",
+            "read": "none",
+            "failed": "none",
+            "undelivered": "none",
+        }
+
+    eventually(delivered)
+    [receipt] = messages(posted.sid).delivery_receipts.list()
+    [sent] = [m for m in fake_twilio.messages_sent() if m["to"] == customer]
+    assert receipt.sid == token and receipt.status == "delivered" and receipt.error_code == 0
+    assert receipt.participant_sid == customer_p.sid and receipt.message_sid == posted.sid
+    assert receipt.channel_message_sid == sent["sid"] and receipt.conversation_sid == conversation.sid
+    assert messages(posted.sid).delivery_receipts(receipt.sid).fetch().status == "delivered"
+    assert messages.list()[0].delivery["total"] == 1  # the list shows the summary too
+
+    # In: the customer's reply lands in this conversation, by its participant, once.
+    reply = sending.sms_params(to=proxy, from_=customer, body=f"Thanks! ({channel})")
+    with httpx.Client(timeout=30) as http:
+        assert sending.post_webhook(http, reply).status_code == 200
+        assert sending.post_webhook(http, reply).status_code == 200  # the provider retries
+
+    def replied() -> None:
+        assert [(m.author, m.body) for m in messages.list()][-1] == (customer, reply["Body"])
+
+    eventually(replied)
+    listed = messages.list()
+    assert [m.body for m in listed].count(reply["Body"]) == 1
+    assert listed[-1].participant_sid == customer_p.sid and listed[-1].delivery is None
+    service = conversation.chat_service_sid
+    chat = client.chat.v2.services(service).channels(conversation.sid).messages.list()
+    assert (chat[-1]._from, chat[-1].body) == (customer, reply["Body"])
+    # Not echoed back to its author, and no Flex Flow channel opened for the customer.
+    assert [s["Body"] for s in sent_to(fake_twilio, customer)] == [posted.body]
+    assert [c.sid for c in client.conversations.v1.conversations.list() if c.friendly_name == customer] == []
+
+
+def test_a_refused_send_shows_failed_in_the_receipt(sending: Stack, fake_twilio: FakeTwilio) -> None:
+    client = sending.twilio()
+    customer = new_phone()
+    conversation = client.conversations.v1.conversations.create()
+    conversation_api = client.conversations.v1.conversations(conversation.sid)
+    conversation_api.participants.create(
+        messaging_binding_address=customer, messaging_binding_proxy_address=sending.settings.flex_sms_number
+    )
+    fake_twilio.fail_next(ScriptedError(400, 21610, "Attempt to send to unsubscribed recipient"))
+    posted = conversation_api.messages.create(body="Hello?")
+
+    def failed() -> None:
+        [receipt] = conversation_api.messages(posted.sid).delivery_receipts.list()
+        assert (receipt.status, receipt.error_code, receipt.channel_message_sid) == ("failed", 21610, None)
+
+    eventually(failed)
+    assert conversation_api.messages(posted.sid).fetch().delivery["failed"] == "all"
+    assert [m for m in fake_twilio.messages_sent() if m["to"] == customer] == []  # refused, not taken
+
+
+def test_throttled_sends_are_retried_and_sent_once(sending: Stack, fake_twilio: FakeTwilio) -> None:
+    client = sending.twilio()
+    customer = new_phone()
+    conversation_api = client.conversations.v1.conversations(client.conversations.v1.conversations.create().sid)
+    conversation_api.participants.create(
+        messaging_binding_address=customer, messaging_binding_proxy_address=sending.settings.flex_sms_number
+    )
+    fake_twilio.fail_next(ScriptedError(429, 20429, "Too Many Requests"), ScriptedError(500, 20500, "Oops"))
+    posted = conversation_api.messages.create(author="ann", body="Once only")
+
+    def delivered() -> None:
+        [receipt] = conversation_api.messages(posted.sid).delivery_receipts.list()
+        assert receipt.status == "delivered"
+
+    eventually(delivered)
+    attempts = [r for r in fake_twilio.message_requests() if r.field("To") == customer]
+    assert len(attempts) == 3 and len({r.headers["I-Twilio-Idempotency-Token"] for r in attempts}) == 1
+    assert [m["body"] for m in fake_twilio.messages_sent() if m["to"] == customer] == ["Once only"]
+
+
+def test_an_address_and_proxy_pair_belongs_to_one_conversation(sending: Stack, fake_twilio: FakeTwilio) -> None:
+    client = sending.twilio()
+    conversations = client.conversations.v1.conversations
+    proxy, customer = sending.settings.flex_sms_number, new_phone()
+    first, second = conversations.create(), conversations.create()
+    bound = conversations(first.sid).participants.create(
+        messaging_binding_address=customer, messaging_binding_proxy_address=proxy
+    )
+    for target in (first.sid, second.sid):
+        taken = refusal(
+            lambda target=target: conversations(target).participants.create(
+                messaging_binding_address=customer, messaging_binding_proxy_address=proxy
+            )
+        )
+        assert (taken.status, taken.code) == (409, 50416)
+        assert first.sid in taken.msg
+
+    # Removed: no longer written to, and its replies no longer routed here.
+    conversations(first.sid).participants(bound.sid).delete()
+    conversations(first.sid).messages.create(author="ann", body="Anyone there?")
+    moved = conversations(second.sid).participants.create(
+        messaging_binding_address=customer, messaging_binding_proxy_address=proxy
+    )
+    conversations(second.sid).messages.create(author="ann", body="Over here")
+    until(lambda: [s["Body"] for s in sent_to(fake_twilio, customer)] == ["Over here"])
+    with httpx.Client(timeout=30) as http:
+        reply = sending.sms_params(to=proxy, from_=customer, body="Got it")
+        assert sending.post_webhook(http, reply).status_code == 200
+    until(lambda: conversations(second.sid).messages.list()[-1].participant_sid == moved.sid)
+    assert "Got it" not in [m.body for m in conversations(first.sid).messages.list()]
+
+    # Without its binding the number's Flex Flow has the customer again: a new contact channel.
+    conversations(second.sid).participants(moved.sid).delete()
+    with httpx.Client(timeout=30) as http:
+        again = sending.sms_params(to=proxy, from_=customer, body="Hello again")
+        assert sending.post_webhook(http, again).status_code == 200
+    assert "Hello again" not in [m.body for m in conversations(second.sid).messages.list()]
+    default_service = plan_flex_defaults(sending.settings).defaults.chat_service_sid
+    until(
+        lambda: [c.chat_service_sid for c in conversations.list() if c.friendly_name == customer] == [default_service]
+    )
+
+
+def test_a_customer_with_an_open_flex_flow_channel_is_taken(sending: Stack) -> None:
+    """The Flex Flow's conversation with the customer holds the pair too (Twilio's 50416)."""
+    client = sending.twilio()
+    proxy, customer = sending.settings.flex_sms_number, new_phone()
+    with httpx.Client(timeout=30) as http:
+        assert sending.post_webhook(http, sending.sms_params(to=proxy, from_=customer, body="Hi")).status_code == 200
+    conversation = client.conversations.v1.conversations.create()
+    taken = refusal(
+        lambda: client.conversations.v1.conversations(conversation.sid).participants.create(
+            messaging_binding_address=customer, messaging_binding_proxy_address=proxy
+        )
+    )
+    assert (taken.status, taken.code) == (409, 50416)
+
+
+def test_refusals_name_the_parameter(sending: Stack) -> None:
+    client = sending.twilio()
+    participants = client.conversations.v1.conversations(
+        client.conversations.v1.conversations.create().sid
+    ).participants
+    proxy, customer = sending.settings.flex_sms_number, new_phone()
+    cases = [
+        ({"messaging_binding_address": customer}, 50412, "MessagingBinding.ProxyAddress"),
+        ({"messaging_binding_address": customer, "messaging_binding_proxy_address": ""}, 50412, "ProxyAddress"),
+        ({"messaging_binding_address": "5551234", "messaging_binding_proxy_address": proxy}, 50407, "Address"),
+        ({"messaging_binding_address": customer, "messaging_binding_proxy_address": "+1999"}, 50408, "ProxyAddress"),
+        # A number no Flex Flow of the deployment has: not Switchboard's to send from.
+        ({"messaging_binding_address": customer, "messaging_binding_proxy_address": new_phone()}, 50408, "Proxy"),
+        (
+            {"messaging_binding_address": "whatsapp:" + customer, "messaging_binding_proxy_address": proxy},
+            50414,
+            "MessagingBinding.Address",
+        ),
+        (
+            {"messaging_binding_address": "rcs:" + customer, "messaging_binding_proxy_address": "rcs:" + proxy},
+            50407,
+            "MessagingBinding.Address",
+        ),
+        ({"identity": "ann", "messaging_binding_projected_address": proxy}, 20001, "ProjectedAddress"),
+        ({"identity": "ann", "messaging_binding_address": customer}, 20001, "Identity"),
+    ]
+    for fields, code, parameter in cases:
+        refused = refusal(lambda fields=fields: participants.create(**fields))
+        assert (refused.status, refused.code) == (400, code), fields
+        assert parameter in refused.msg, (fields, refused.msg)
+    assert participants.list() == []
