@@ -16,6 +16,7 @@ import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
+from api.schemas.conversation_receipts import DeliveryReceipt, DeliveryReceiptPage
 from switchboard.fake_provider import FakeTwilio, ScriptedError
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.flows import whatsapp_flow
@@ -95,6 +96,19 @@ def test_a_messaging_participants_round_trip(sending: Stack, fake_twilio: FakeTw
     assert receipt.channel_message_sid == sent["sid"] and receipt.conversation_sid == conversation.sid
     assert messages(posted.sid).delivery_receipts(receipt.sid).fetch().status == "delivered"
     assert messages.list()[0].delivery["total"] == 1  # the list shows the summary too
+    with sending.http() as http:
+        base = f"/v1/Conversations/{conversation.sid}/Messages/{posted.sid}/Receipts"
+        page = http.get(base).json()
+        assert set(page) == set(DeliveryReceiptPage.model_fields) and page["meta"]["key"] == "delivery_receipts"
+        assert set(page["delivery_receipts"][0]) == set(DeliveryReceipt.model_fields)
+        assert set(http.get(f"{base}/{receipt.sid}").json()) == set(DeliveryReceipt.model_fields)
+        assert http.get(f"{base}/DY{'0' * 32}").status_code == 404
+
+    # Chat v2's messages (as the agents' sockets post them) go out the same way.
+    service = conversation.chat_service_sid
+    chat_channel = client.chat.v2.services(service).channels(conversation.sid)
+    chat_channel.messages.create(from_="ann", body=f"Through Chat v2 ({channel})")
+    until(lambda: [s["Body"] for s in sent_to(fake_twilio, customer)] == [posted.body, f"Through Chat v2 ({channel})"])
 
     # In: the customer's reply lands in this conversation, by its participant, once.
     reply = sending.sms_params(to=proxy, from_=customer, body=f"Thanks! ({channel})")
@@ -109,11 +123,10 @@ def test_a_messaging_participants_round_trip(sending: Stack, fake_twilio: FakeTw
     listed = messages.list()
     assert [m.body for m in listed].count(reply["Body"]) == 1
     assert listed[-1].participant_sid == customer_p.sid and listed[-1].delivery is None
-    service = conversation.chat_service_sid
-    chat = client.chat.v2.services(service).channels(conversation.sid).messages.list()
+    chat = chat_channel.messages.list()
     assert (chat[-1]._from, chat[-1].body) == (customer, reply["Body"])
     # Not echoed back to its author, and no Flex Flow channel opened for the customer.
-    assert [s["Body"] for s in sent_to(fake_twilio, customer)] == [posted.body]
+    assert len(sent_to(fake_twilio, customer)) == 2
     assert [c.sid for c in client.conversations.v1.conversations.list() if c.friendly_name == customer] == []
 
 
@@ -135,6 +148,41 @@ def test_a_refused_send_shows_failed_in_the_receipt(sending: Stack, fake_twilio:
     eventually(failed)
     assert conversation_api.messages(posted.sid).fetch().delivery["failed"] == "all"
     assert [m for m in fake_twilio.messages_sent() if m["to"] == customer] == []  # refused, not taken
+
+
+def test_status_callbacks_of_a_receipt_are_signed_and_never_move_it_back(
+    sending: Stack, fake_twilio: FakeTwilio
+) -> None:
+    client = sending.twilio()
+    customer = new_phone()
+    conversation_api = client.conversations.v1.conversations(client.conversations.v1.conversations.create().sid)
+    conversation_api.participants.create(
+        messaging_binding_address=customer, messaging_binding_proxy_address=sending.settings.flex_sms_number
+    )
+    posted = conversation_api.messages.create(author="ann", body="Read me")
+    receipts = conversation_api.messages(posted.sid).delivery_receipts
+
+    def delivered() -> str:
+        [receipt] = receipts.list()
+        assert receipt.status == "delivered"
+        return str(receipt.sid)
+
+    sid = eventually(delivered)
+    [sent] = [m for m in fake_twilio.messages_sent() if m["to"] == customer]
+    url = f"{sending.url}/webhooks/twilio/status/{sid}"
+    with httpx.Client(timeout=30) as http:
+
+        def post(status: str, signature: str | None = None) -> int:
+            params = {"MessageSid": sent["sid"], "MessageStatus": status}
+            signed = signature or sending.sign(url, params)
+            return http.post(url, data=params, headers={"X-Twilio-Signature": signed}).status_code
+
+        assert post("read", "forged") == 403
+        assert post("sent") == 204  # late: moves nothing back
+        assert receipts(sid).fetch().status == "delivered"
+        assert post("read") == 204 and post("read") == 204  # retried: the same
+        assert receipts(sid).fetch().status == "read"
+    assert conversation_api.messages(posted.sid).fetch().delivery["read"] == "all"
 
 
 def test_throttled_sends_are_retried_and_sent_once(sending: Stack, fake_twilio: FakeTwilio) -> None:
