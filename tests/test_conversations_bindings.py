@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql
 from twilio.base.exceptions import TwilioRestException
 
 from api.schemas.conversation_receipts import DeliveryReceipt, DeliveryReceiptPage
@@ -63,6 +65,16 @@ def test_a_messaging_participants_round_trip(sending: Stack, fake_twilio: FakeTw
     assert customer_p.sid.startswith("MB") and customer_p.identity is None
     assert customer_p.messaging_binding == {"type": channel, "address": customer, "proxy_address": proxy}
     agent = participants.create(identity="ann")
+    # The address is stored as contacts' are: encrypted, with its keyed hash; never in plaintext.
+    engine = create_engine(sending.settings.resolved_database_url.replace("+aiosqlite", ""))
+    try:
+        with engine.connect() as conn:
+            query = "SELECT * FROM conversation_binding WHERE participant_sid = :sid"
+            [row] = conn.execute(sql(query), {"sid": customer_p.sid}).mappings().all()
+    finally:
+        engine.dispose()
+    assert row["proxy_address"] == proxy and row["address_enc"].startswith("k1$")
+    assert customer.removeprefix("whatsapp:").removeprefix("+") not in " ".join(str(v) for v in row.values())
     fetched = participants(customer_p.sid).fetch()
     assert fetched.messaging_binding == customer_p.messaging_binding and fetched.identity is None
     assert [p.messaging_binding for p in participants.list()] == [customer_p.messaging_binding, None]

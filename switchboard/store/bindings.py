@@ -86,7 +86,7 @@ async def bind(
             participant_sid=participant_sid,
             channel_sid=channel_sid,
             binding_type=binding.type,
-            address_enc=cipher.encrypt(binding.address, "binding.address"),
+            address_enc=cipher.encrypt(binding.address, "conversation_binding.address"),
             address_hash=hashed,
             proxy_address=binding.proxy_address,
         )
@@ -94,7 +94,9 @@ async def bind(
 
 
 def binding_of(cipher: Cipher, row: ConversationBinding) -> MessagingBinding:
-    return MessagingBinding(row.binding_type, cipher.decrypt(row.address_enc, "binding.address"), row.proxy_address)
+    return MessagingBinding(
+        row.binding_type, cipher.decrypt(row.address_enc, "conversation_binding.address"), row.proxy_address
+    )
 
 
 async def channel_bindings(session: AsyncSession, channel_sid: str) -> list[ConversationBinding]:
