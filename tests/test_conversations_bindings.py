@@ -10,19 +10,29 @@ neither written to nor routed to."""
 
 from __future__ import annotations
 
+import base64
+import secrets
 from collections.abc import Callable
 
 import httpx
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy import text as sql
+from sqlmodel import select
 from twilio.base.exceptions import TwilioRestException
 
 from api.schemas.conversation_receipts import DeliveryReceipt, DeliveryReceiptPage
 from switchboard.fake_provider import FakeTwilio, ScriptedError
+from switchboard.store.bindings import BindingTaken, bind, binding_of, live_binding
+from switchboard.store.crypto import Cipher, KeyedHasher
+from switchboard.store.db import Database
 from switchboard.store.defaults import plan_flex_defaults
+from switchboard.store.migrate import migrate
+from switchboard.store.models import Channel, ConversationBinding, Service
 from tests.helpers.flows import whatsapp_flow
 from tests.helpers.stack import Stack, eventually, new_phone
+from workflows import sids
+from workflows.messages import ChannelStatus, MessagingBinding
 
 # The store's tests: each runs on SQLite and on PostgreSQL.
 pytestmark = pytest.mark.store_backends
@@ -306,3 +316,58 @@ def test_refusals_name_the_parameter(sending: Stack) -> None:
         assert (refused.status, refused.code) == (400, code), fields
         assert parameter in refused.msg, (fields, refused.msg)
     assert participants.list() == []
+
+
+async def test_a_closed_or_deleted_conversation_frees_its_pairs(empty_database_url: str) -> None:
+    """The store's rule behind routing and the 409: an active or inactive conversation holds its
+    pairs; once it is closed (a short-lived channel that closed) its binding no longer routes the
+    customer's messages, and binding the pair again elsewhere releases the stale row."""
+    db = Database(empty_database_url)
+    try:
+        await migrate(db.engine)
+        cipher = Cipher.from_setting(f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}")
+        hasher = KeyedHasher.from_setting(base64.b64encode(secrets.token_bytes(32)).decode())
+        service_sid = sids.new_sid(sids.SERVICE)
+        closing, inactive, later = (sids.new_sid(sids.CHANNEL) for _ in range(3))
+        pair = MessagingBinding("sms", "+15551230000", "+15005550006")
+        other = MessagingBinding("sms", "+15551230001", "+15005550006")
+        async with db.write_session() as session:
+            session.add(Service(sid=service_sid, friendly_name="bindings"))
+            await session.flush()
+            for sid, long_lived in ((closing, False), (inactive, True), (later, True)):
+                attributes = cipher.encrypt("{}", "channel.attributes")
+                session.add(Channel(sid=sid, service_sid=service_sid, attributes_enc=attributes, long_lived=long_lived))
+            await session.flush()
+            await bind(session, cipher, hasher, sids.new_sid(sids.MEMBER), closing, pair)
+            await bind(session, cipher, hasher, sids.new_sid(sids.MEMBER), inactive, other)
+            await session.commit()
+        async with db.write_session() as session:
+            held = await live_binding(session, hasher, pair.address, pair.proxy_address)
+            assert held is not None and held.channel_sid == closing
+            with pytest.raises(BindingTaken):
+                await bind(session, cipher, hasher, sids.new_sid(sids.MEMBER), later, pair)
+            await session.rollback()
+            for sid in (closing, inactive):
+                channel = await session.get(Channel, sid)
+                assert channel is not None
+                channel.status = ChannelStatus.INACTIVE
+                session.add(channel)
+            await session.commit()
+        async with db.write_session() as session:
+            # Closed: no longer routes, and the pair binds again; inactive: still holds.
+            assert await live_binding(session, hasher, pair.address, pair.proxy_address) is None
+            assert await live_binding(session, hasher, other.address, other.proxy_address) is not None
+            await bind(session, cipher, hasher, sids.new_sid(sids.MEMBER), later, pair)
+            await session.commit()
+            with pytest.raises(BindingTaken):
+                await bind(session, cipher, hasher, sids.new_sid(sids.MEMBER), later, other)
+            await session.rollback()
+        async with db.session() as session:
+            held = await live_binding(session, hasher, pair.address, pair.proxy_address)
+            assert held is not None and held.channel_sid == later
+            [row] = (
+                await session.exec(select(ConversationBinding).where(ConversationBinding.channel_sid == later))
+            ).all()
+            assert binding_of(cipher, row) == pair
+    finally:
+        await db.dispose()
