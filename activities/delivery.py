@@ -3,6 +3,10 @@ SMS and WhatsApp through Twilio, Meta's Graph API for the WhatsApp Cloud API (a 
 ``whatsapp:<phone number id>``) and Messenger. Provider base URLs and credentials are settings, so
 tests point them at a local fake provider.
 
+A conversation's message goes the same way to each of its SMS and WhatsApp participants
+(Conversations' messaging bindings), from the participant's proxy address, with a delivery receipt
+(``DY``) per participant in place of the message's own delivery row.
+
 A message is sent once: a provider SID already recorded ends a retried attempt at once, and the
 request carries ``I-Twilio-Idempotency-Token`` (the message SID) for the window between the
 provider's answer and our record of it. 429 and 5xx answers are retried by the activity's retry
@@ -17,17 +21,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlmodel import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.store import finish_even_if_cancelled
 from switchboard.observability import DELIVERY_SECONDS, MESSAGES_OUT
+from switchboard.store.bindings import binding_of, channel_bindings, record_receipt
 from switchboard.store.crypto import Cipher
 from switchboard.store.db import Database
-from switchboard.store.deliveries import record_status
+from switchboard.store.deliveries import FINAL_FAILURES, record_status
 from switchboard.store.media_links import signed_media_url
-from switchboard.store.models import Message, MessageDelivery
-from workflows.messages import DeliveryFailure, OutboundDelivery
+from switchboard.store.models import DeliveryReceipt, Message, MessageDelivery
+from workflows.messages import BindingDelivery, BindingFailure, DeliveryFailure, OutboundDelivery
+from workflows.sids import receipt_sid
 
 USER_AGENT = "Switchboard"
 TWILIO = "twilio"
@@ -93,7 +100,12 @@ class DeliveryActivities:
         self.client = httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, timeout=self.timeout_seconds)
 
     def all(self) -> list[Any]:
-        return [self.deliver_message, self.record_delivery_failure]
+        return [
+            self.deliver_message,
+            self.record_delivery_failure,
+            self.deliver_to_bindings,
+            self.record_binding_failure,
+        ]
 
     async def _delivery(self, delivery: OutboundDelivery, provider: str) -> MessageDelivery:
         async with self.db.write_session() as session:
@@ -133,6 +145,18 @@ class DeliveryActivities:
             message = await session.get(Message, delivery.message_sid)
         if message is None:
             raise ApplicationError(f"message {delivery.message_sid} is not stored", non_retryable=True)
+        answer = await self._send(delivery, provider, message)
+        await self._record(
+            delivery.message_sid,
+            answer.status,
+            provider_sid=answer.provider_sid,
+            error_code=answer.error_code,
+            error_message=answer.error_message,
+        )
+        return answer.status
+
+    async def _send(self, delivery: OutboundDelivery, provider: str, message: Message) -> ProviderAnswer:
+        """One send attempt of ``message`` as ``delivery`` says (to, from, the SID naming it)."""
         body = self.cipher.decrypt_optional(message.body_enc, "message.body") or ""
         attributes = json.loads(self.cipher.decrypt(message.attributes_enc, "message.attributes") or "{}")
         template = attributes.get("template") if isinstance(attributes, dict) else None
@@ -149,14 +173,88 @@ class DeliveryActivities:
         finally:
             DELIVERY_SECONDS.labels(provider).observe(time.perf_counter() - started)
         MESSAGES_OUT.labels(delivery.channel_type, provider, answer.status).inc()
-        await self._record(
-            delivery.message_sid,
-            answer.status,
-            provider_sid=answer.provider_sid,
-            error_code=answer.error_code,
-            error_message=answer.error_message,
-        )
-        return answer.status
+        return answer
+
+    @activity.defn(name="deliver_to_bindings")
+    async def deliver_to_bindings(self, delivery: BindingDelivery) -> None:
+        """Send a conversation's message to each of its SMS and WhatsApp participants still bound
+        (not its own author), from the participant's proxy address: each once, whatever the
+        retries (a receipt with the provider's SID is done; the receipt SID is the idempotency
+        token). A participant the provider could not be reached for makes the activity retry,
+        after the others were sent."""
+        async with self.db.session() as session:
+            message = await session.get(Message, delivery.message_sid)
+            rows = await channel_bindings(session, delivery.channel_sid)
+        if message is None:
+            return  # deleted before it went out
+        author = self.cipher.decrypt(message.author_enc, "message.author")
+        retry: ApplicationError | None = None
+        for row in rows:
+            binding = binding_of(self.cipher, row)
+            if binding.address == author:
+                continue
+            send = OutboundDelivery(
+                receipt_sid(message.sid, row.participant_sid),
+                delivery.channel_sid,
+                binding.type,
+                binding.address,
+                binding.proxy_address,
+            )
+            provider = provider_for(send)
+            if not (self.twilio.account_sid if provider == TWILIO else self.meta.access_token):
+                activity.logger.info("no %s account configured: message %s not sent", provider, message.sid)
+                continue
+            receipt = await self._receipt(send, message.sid, row.participant_sid)
+            if receipt.provider_sid is not None or receipt.status in FINAL_FAILURES:
+                continue  # an earlier attempt got the provider's answer
+            try:
+                answer = await self._send(send, provider, message)
+            except ApplicationError as exc:
+                retry = exc
+                continue
+            await self._record_receipt(
+                send.message_sid,
+                answer.status,
+                provider_sid=answer.provider_sid,
+                error_code=answer.error_code,
+                error_message=answer.error_message,
+            )
+        if retry is not None:
+            raise retry
+
+    async def _receipt(self, send: OutboundDelivery, message_sid: str, participant_sid: str) -> DeliveryReceipt:
+        async with self.db.write_session() as session:
+            receipt = await session.get(DeliveryReceipt, send.message_sid)
+            if receipt is None:
+                receipt = DeliveryReceipt(
+                    sid=send.message_sid,
+                    message_sid=message_sid,
+                    channel_sid=send.channel_sid,
+                    participant_sid=participant_sid,
+                )
+                session.add(receipt)
+                await session.commit()
+                await session.refresh(receipt)
+            return receipt
+
+    async def _record_receipt(self, sid: str, status: str, **fields: Any) -> None:
+        async with self.db.write_session() as session:
+            receipt = await session.get(DeliveryReceipt, sid)
+            assert receipt is not None
+            record_receipt(receipt, status, **fields)
+            session.add(receipt)
+            await session.commit()
+
+    @activity.defn(name="record_binding_failure")
+    @finish_even_if_cancelled
+    async def record_binding_failure(self, failure: BindingFailure) -> None:
+        """Retries ran out: the receipts the provider never took show failed, with why."""
+        async with self.db.write_session() as session:
+            query = select(DeliveryReceipt).where(DeliveryReceipt.message_sid == failure.delivery.message_sid)
+            for receipt in (await session.exec(query)).all():
+                if receipt.provider_sid is None and record_receipt(receipt, "failed", error_message=failure.error):
+                    session.add(receipt)
+            await session.commit()
 
     def _media_links(self, message: Message) -> list[tuple[str, str]]:
         """(link, content type) the provider fetches: signed links to uploaded media, provider

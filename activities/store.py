@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.message_appends import MessageAppender
+from switchboard.store.bindings import BindingTaken, bind, channel_bindings, live_binding
 from switchboard.store.contacts import identity_hash, move_to_next_channel
 from switchboard.store.conversation_users import implicit_user
 from switchboard.store.crypto import Cipher, KeyedHasher
@@ -58,6 +59,16 @@ def finish_even_if_cancelled(fn: Callable[P, Awaitable[R]]) -> Callable[P, Await
     return wrapper
 
 
+def binding_taken(channel_sid: str) -> ApplicationError:
+    """The pair is held by a live conversation: the caller's 409 (Twilio's 50416) names it."""
+    return ApplicationError(
+        f"A binding for this participant and proxy address already exists in Conversation {channel_sid}",
+        channel_sid,
+        type="BindingTaken",
+        non_retryable=True,
+    )
+
+
 @dataclass
 class StoreActivities:
     db: Database
@@ -85,11 +96,12 @@ class StoreActivities:
                 channel.date_updated = utcnow()
                 session.add(channel)
             members = (await session.exec(select(Member).where(Member.channel_sid == channel.sid))).all()
+            bound = {b.participant_sid for b in await channel_bindings(session, channel.sid)}
             opened = OpenedChannel(
                 closed_for_contact=False,
                 next_index=0 if channel.last_message_index is None else channel.last_message_index + 1,
                 messages_count=channel.messages_count,
-                members=[self._member_view(m) for m in members],
+                members=[self._member_view(m, bound=m.sid in bound) for m in members],
                 attributes=self.cipher.decrypt(channel.attributes_enc, "channel.attributes"),
             )
             await session.commit()
@@ -157,8 +169,8 @@ class StoreActivities:
             attributes_enc=self.cipher.encrypt(req.spec.attributes, "member.attributes"),
         )
 
-    def _member_view(self, member: Member, existing: bool = False) -> MemberView:
-        return MemberView(member.sid, self.cipher.decrypt(member.identity_enc, "member.identity"), existing)
+    def _member_view(self, member: Member, existing: bool = False, bound: bool = False) -> MemberView:
+        return MemberView(member.sid, self.cipher.decrypt(member.identity_enc, "member.identity"), existing, bound)
 
     @activity.defn(name="append_messages")
     @finish_even_if_cancelled
@@ -224,7 +236,8 @@ class StoreActivities:
                 )
             ).first()
             if existing is not None:
-                return self._member_view(existing, existing=existing.sid != req.member_sid)
+                again = existing.sid == req.member_sid  # a retried attempt that was stored
+                return self._member_view(existing, existing=not again, bound=again and req.spec.binding is not None)
             channel = await session.get(Channel, req.channel_sid)
             if channel is None:
                 raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
@@ -233,13 +246,29 @@ class StoreActivities:
             channel.date_updated = utcnow()
             session.add(member)
             session.add(channel)
-            # Twilio makes the identity's user when it joins (a concurrent join of the same identity
-            # fails this commit; the activity's retry finds the user).
-            await implicit_user(session, self.cipher, self.hasher, req.service_sid, req.spec.identity)
+            binding = req.spec.binding
+            if binding is not None:
+                # An SMS or WhatsApp participant: its pair is bound with it, or neither is stored.
+                # Twilio makes no user for an address.
+                try:
+                    await bind(session, self.cipher, self.hasher, member.sid, req.channel_sid, binding)
+                except BindingTaken as exc:
+                    raise binding_taken(exc.channel_sid) from exc
+            else:
+                # Twilio makes the identity's user when it joins (a concurrent join of the same
+                # identity fails this commit; the activity's retry finds the user).
+                await implicit_user(session, self.cipher, self.hasher, req.service_sid, req.spec.identity)
             data = {"channel_sid": req.channel_sid, "identity": req.spec.identity, "member_sid": member.sid}
             await add_for_channel(session, self.cipher, req.channel_sid, "member.joined", data)
-            await session.commit()
-            return self._member_view(member)
+            try:
+                await session.commit()
+            except IntegrityError as exc:
+                if binding is None:
+                    raise
+                await session.rollback()
+                holder = await live_binding(session, self.hasher, binding.address, binding.proxy_address)
+                raise binding_taken(holder.channel_sid if holder else "another conversation") from exc
+            return self._member_view(member, bound=binding is not None)
 
     @activity.defn(name="known_message_keys")
     @finish_even_if_cancelled

@@ -144,8 +144,8 @@ def test_refusals_are_twilios(stack: Stack) -> None:
         "MessagingServiceSid": lambda: conversations.create(messaging_service_sid="MG" + "0" * 32),
         "Timers.Inactive": lambda: conversations.create(timers_inactive="PT5M"),
         "State": lambda: conversations(other.sid).update(state="closed"),
-        "MessagingBinding.Address": lambda: other.participants.create(
-            messaging_binding_address="+15550001111", messaging_binding_proxy_address="+15550002222"
+        "MessagingBinding.ProjectedAddress": lambda: other.participants.create(
+            identity="gmms", messaging_binding_projected_address="+15550002222"
         ),
         "MediaSid": lambda: other.messages.create(media_sid="ME" + "0" * 32),
     }

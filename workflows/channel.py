@@ -80,6 +80,7 @@ class ChannelWorkflow:
         )
         # Shorthands for the integration's parts the handlers use.
         self.tasks, self.studio = self.integration.tasks, self.integration.studio
+        self.integration.delivery.bound = lambda: any(m.bound for m in self.members)
 
     # --- handlers ---------------------------------------------------------------------------
 

@@ -96,6 +96,8 @@ class ConversationIntegration:
         a running flow and the external integration, but starts no flow and creates no task."""
         if self.delivery.wants(message):
             self.delivery.send(stored)
+        if self.delivery.wants_bindings():
+            self.delivery.send_to_bindings(stored)
         if not message.runs_integration:
             return
         config = self.config

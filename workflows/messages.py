@@ -83,10 +83,22 @@ class AppendedMessages:
 
 
 @dataclass
+class MessagingBinding:
+    """How an SMS or WhatsApp participant of a conversation is reached (Conversations v1): its
+    ``address``, through the business's ``proxy_address``; ``type`` is ``sms`` or ``whatsapp``."""
+
+    type: str
+    address: str
+    proxy_address: str
+
+
+@dataclass
 class MemberSpec:
     identity: str
     role_sid: str | None = None
     attributes: str = "{}"
+    # An SMS or WhatsApp participant (its identity is the address).
+    binding: MessagingBinding | None = None
 
 
 @dataclass
@@ -95,6 +107,8 @@ class MemberView:
     identity: str
     # True when a member with this identity already existed.
     existing: bool = False
+    # An SMS or WhatsApp participant: the channel's messages are delivered to it.
+    bound: bool = False
 
 
 @dataclass
@@ -402,4 +416,21 @@ class DeliveryFailure:
     """A delivery the provider never took (retries exhausted): recorded as failed."""
 
     delivery: OutboundDelivery
+    error: str
+
+
+@dataclass
+class BindingDelivery:
+    """A stored message the channel's SMS and WhatsApp participants (bindings) get, each from its
+    proxy address, except its own author."""
+
+    message_sid: str
+    channel_sid: str
+
+
+@dataclass
+class BindingFailure:
+    """Deliveries to bindings the provider never took (retries exhausted): recorded as failed."""
+
+    delivery: BindingDelivery
     error: str

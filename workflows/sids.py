@@ -10,6 +10,8 @@ SERVICE = "IS"
 CHANNEL = "CH"
 MEMBER = "MB"
 MESSAGE = "IM"
+# A message's delivery receipt for one SMS or WhatsApp participant (Conversations).
+DELIVERY_RECEIPT = "DY"
 WEBHOOK = "WH"
 FLEX_FLOW = "FO"
 ROLE = "RL"
@@ -63,3 +65,12 @@ def flow_webhook_sid(channel_sid: str) -> str:
     """The SID of the Studio webhook Flex gives a channel of a Studio integration: the same for
     the REST resource and the ``WebhookSid`` a flow's trigger carries."""
     return sid_from_uuid(WEBHOOK, uuid.uuid5(_FLOW_WEBHOOK_NAMESPACE, channel_sid))
+
+
+_RECEIPT_NAMESPACE = uuid.UUID("2b8e0c6a-5d4f-4f0e-8a3b-7c91d2e6f410")
+
+
+def receipt_sid(message_sid: str, participant_sid: str) -> str:
+    """The delivery receipt of a message to one participant: the same SID for every attempt, so it
+    is the provider's idempotency token and names the receipt in the status callback's URL."""
+    return sid_from_uuid(DELIVERY_RECEIPT, uuid.uuid5(_RECEIPT_NAMESPACE, f"{message_sid}/{participant_sid}"))

@@ -39,6 +39,7 @@ from api.twilio_shape import (
     iso,
     not_found,
 )
+from switchboard.store.bindings import release_channel, remove_receipts
 from switchboard.store.contacts import identity_hash, retire_contact_channel
 from switchboard.store.conversation_users import CONVERSATION_ADMIN, CONVERSATION_USER, SERVICE_USER, default_role_sid
 from switchboard.store.models import (
@@ -416,6 +417,7 @@ async def remove_channel(call: RestCall, session: SessionDep, channels: Channels
         await session.commit()
     await channels.end(channel.sid, "the channel was deleted")
     await session.exec(delete(MessageDelivery).where(col(MessageDelivery.channel_sid) == channel.sid))
+    await release_channel(session, channel.sid)
     await session.exec(delete(MediaObject).where(col(MediaObject.channel_sid) == channel.sid))
     await session.exec(delete(Message).where(col(Message.channel_sid) == channel.sid))
     await session.exec(delete(Member).where(col(Member.channel_sid) == channel.sid))
@@ -848,6 +850,7 @@ async def delete_message(session: SessionDep, service_sid: str, channel_sid: str
 async def remove_message(session: SessionDep, message: Message) -> None:
     """Deletes a stored message and its deliveries; the channel counts one message fewer."""
     await session.exec(delete(MessageDelivery).where(col(MessageDelivery.message_sid) == message.sid))
+    await remove_receipts(session, [message.sid])
     await session.delete(message)
     channel = await session.get(Channel, message.channel_sid)
     if channel is not None and channel.messages_count > 0:

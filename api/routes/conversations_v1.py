@@ -4,7 +4,9 @@ messages are the channel's messages, posted through the same path as Chat v2's
 (``api.routes.chat``). ``/v1/Conversations`` addresses the default chat service (the Flex
 defaults'); ``/v1/Services/{IS}/Conversations`` any service.
 
-Not served yet (see docs/conversations.md): webhooks, SMS and WhatsApp participants, media and
+SMS and WhatsApp participants (messaging bindings): ``api.conversation_bindings``.
+
+Not served yet (see docs/conversations.md): webhooks, group MMS, media and
 Content templates, per-conversation timers and setting ``State``, users, roles, bindings,
 address configurations."""
 
@@ -23,6 +25,7 @@ from pydantic import Field
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from api.conversation_bindings import join_bound, participant_bindings, render_binding, requested_binding
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import (
     MemberEdit,
@@ -50,6 +53,7 @@ from api.routes.conversation_roles import check_role
 from api.schemas import conversations as schemas
 from api.schemas.resources import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, invalid, iso, parse_date
+from switchboard.store.bindings import delivery_summaries, release
 from switchboard.store.contacts import identity_hash
 from switchboard.store.conversation_users import (
     CONVERSATION_ADMIN,
@@ -150,15 +154,18 @@ def render_conversation(call: RestCall, scope: Scope, channel: Channel) -> dict[
     }
 
 
-def render_participant(call: RestCall, scope: Scope, member: Member) -> dict[str, Any]:
+def render_participant(
+    call: RestCall, scope: Scope, member: Member, binding: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``binding``: an SMS or WhatsApp participant's, which has no identity."""
     cipher = call.context.cipher
     return {
         "account_sid": call.account_sid,
         "conversation_sid": member.channel_sid,
         "sid": member.sid,
-        "identity": cipher.decrypt(member.identity_enc, "member.identity"),
+        "identity": None if binding else cipher.decrypt(member.identity_enc, "member.identity"),
         "attributes": cipher.decrypt(member.attributes_enc, "member.attributes"),
-        "messaging_binding": None,
+        "messaging_binding": binding,
         # Without a role of its own, the service's default participant role.
         "role_sid": member.role_sid or default_role_sid(member.service_sid, CONVERSATION_USER),
         "date_created": iso(member.date_created),
@@ -169,8 +176,21 @@ def render_participant(call: RestCall, scope: Scope, member: Member) -> dict[str
     }
 
 
-def render_message(call: RestCall, scope: Scope, message: Message, participants: dict[str, str]) -> dict[str, Any]:
-    """``participants``: participant SIDs by identity, for the message's ``participant_sid``."""
+async def rendered_participant(call: RestCall, session: SessionDep, scope: Scope, member: Member) -> dict[str, Any]:
+    bindings = await participant_bindings(call.context, session, member.channel_sid)
+    return render_participant(call, scope, member, bindings.get(member.sid))
+
+
+def render_message(
+    call: RestCall,
+    scope: Scope,
+    message: Message,
+    participants: dict[str, str],
+    delivery: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``participants``: participant SIDs by identity (an SMS or WhatsApp participant's is its
+    address), for the message's ``participant_sid``; ``delivery``: its summary to SMS and
+    WhatsApp participants, if it was sent to any."""
     cipher = call.context.cipher
     author = cipher.decrypt(message.author_enc, "message.author")
     media = cipher.decrypt_optional(message.media_enc, "message.media")
@@ -187,7 +207,7 @@ def render_message(call: RestCall, scope: Scope, message: Message, participants:
         "date_created": iso(message.date_created),
         "date_updated": iso(message.date_updated),
         "index": message.index,
-        "delivery": None,
+        "delivery": delivery,
         "content_sid": None,
         "url": url,
         "links": {"delivery_receipts": f"{url}/Receipts", "channel_metadata": f"{url}/ChannelMetadata"},
@@ -208,7 +228,8 @@ async def participants_by_identity(
 
 async def rendered_message(call: RestCall, session: SessionDep, scope: Scope, message: Message) -> dict[str, Any]:
     participants = await participants_by_identity(call, session, message.channel_sid, [message])
-    return render_message(call, scope, message, participants)
+    summaries = await delivery_summaries(session, [message.sid])
+    return render_message(call, scope, message, participants, summaries.get(message.sid))
 
 
 # --- forms and what they refuse ---------------------------------------------------------------
@@ -273,19 +294,11 @@ class ParticipantUpdateForm(ParticipantBindingForm):
     last_read_timestamp: str | None = Field(None, alias="LastReadTimestamp", max_length=64)
 
 
-def refuse_binding(form: ParticipantBindingForm) -> None:
-    address = form.address if isinstance(form, ParticipantForm) else None
-    if address or form.proxy_address or form.projected_address:
-        parameter = (
-            "MessagingBinding.Address"
-            if address
-            else "MessagingBinding.ProxyAddress"
-            if form.proxy_address
-            else "MessagingBinding.ProjectedAddress"
-        )
-        raise invalid(
-            parameter, "SMS and WhatsApp participants are not supported yet: add chat participants by Identity"
-        )
+def refuse_binding(form: ParticipantUpdateForm) -> None:
+    """A participant's binding does not change (remove the participant and add it again)."""
+    if form.proxy_address or form.projected_address:
+        parameter = "MessagingBinding.ProxyAddress" if form.proxy_address else "MessagingBinding.ProjectedAddress"
+        raise invalid(parameter, "a participant's messaging binding does not change: remove it and add it again")
 
 
 class MessageUpdateForm(TwilioForm):
@@ -423,13 +436,27 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         conversation_sid: str,
         form: Annotated[ParticipantForm, Form()],
     ) -> dict[str, Any]:
-        """A chat participant by ``Identity``, joined through the channel's workflow."""
-        refuse_binding(form)
+        """A chat participant by ``Identity``, or an SMS or WhatsApp one by
+        ``MessagingBinding.Address`` and ``ProxyAddress`` (``api.conversation_bindings``), joined
+        through the channel's workflow."""
+        channel = await conversation(session, scope, conversation_sid)
+        binding = await requested_binding(
+            call.context,
+            session,
+            identity=form.identity,
+            address=form.address,
+            proxy_address=form.proxy_address,
+            projected_address=form.projected_address,
+        )
+        attributes = json_text(form.attributes, "Attributes")
+        role_sid = await check_role(session, scope.service_sid, form.role_sid, "conversation")
+        if binding is not None:
+            spec = MemberSpec(binding.address, role_sid, attributes, binding)
+            bound = await join_bound(call.context, session, channels, channel, spec)
+            return render_participant(call, scope, bound, render_binding(binding))
         if not form.identity:
             raise invalid("Identity", "is required for a chat participant")
-        channel = await conversation(session, scope, conversation_sid)
-        role_sid = await check_role(session, scope.service_sid, form.role_sid, "conversation")
-        spec = MemberSpec(form.identity, role_sid, json_text(form.attributes, "Attributes"))
+        spec = MemberSpec(form.identity, role_sid, attributes)
         member = await join_member(call, session, channels, channel, spec)
         if member is None:
             raise TwilioError(409, f"Participant {form.identity} already exists in {channel.sid}", PARTICIPANT_EXISTS)
@@ -448,8 +475,13 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         channel = await conversation(session, scope, conversation_sid)
         query = select(Member).where(Member.channel_sid == channel.sid)
         query = query.order_by(col(Member.date_created), col(Member.sid))
+        bindings = await participant_bindings(call.context, session, channel.sid)
         return await call.offset_page(
-            session, query, paging, "participants", lambda c, row: render_participant(c, scope, row)
+            session,
+            query,
+            paging,
+            "participants",
+            lambda c, row: render_participant(c, scope, row, bindings.get(row.sid)),
         )
 
     async def participant(session: SessionDep, call: RestCall, scope: Scope, conversation_sid: str, sid: str) -> Member:
@@ -464,9 +496,9 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         conversation_sid: str,
         participant_sid: str,
     ) -> dict[str, Any]:
-        """By SID or by identity."""
+        """By SID or by identity (an SMS or WhatsApp participant's address)."""
         member = await participant(session, call, scope, conversation_sid, participant_sid)
-        return render_participant(call, scope, member)
+        return await rendered_participant(call, session, scope, member)
 
     @router.post(participant_path, response_model=schemas.Participant, responses=error_responses(404))
     async def update_participant(
@@ -488,7 +520,7 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         read_at = parse_date(form.last_read_timestamp, "LastReadTimestamp")
         edit = MemberEdit(form.role_sid, form.last_read_message_index, form.attributes, read_at)
         await edit_member(call, session, member, edit)
-        return render_participant(call, scope, member)
+        return await rendered_participant(call, session, scope, member)
 
     @router.delete(participant_path, status_code=204, responses=error_responses(404))
     async def delete_participant(
@@ -498,8 +530,10 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         conversation_sid: str,
         participant_sid: str,
     ) -> Response:
-        """The participant leaves: its row goes, the conversation counts one member fewer."""
+        """The participant leaves: its row goes (an SMS or WhatsApp participant's binding with
+        it: no more deliveries to it, its pair free), the conversation counts one member fewer."""
         member = await participant(session, call, scope, conversation_sid, participant_sid)
+        await release(session, member.sid)
         await session.delete(member)
         channel = await session.get(Channel, member.channel_sid)
         if channel is not None and channel.members_count > 0:
@@ -555,7 +589,8 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         channel = await conversation(session, scope, conversation_sid)
         page, token = await message_page(session, channel, paging, order)
         participants = await participants_by_identity(call, session, channel.sid, page)
-        items = [render_message(call, scope, m, participants) for m in page]
+        summaries = await delivery_summaries(session, [m.sid for m in page])
+        items = [render_message(call, scope, m, participants, summaries.get(m.sid)) for m in page]
         return call.page("messages", items, paging, token, token is not None)
 
     async def message(session: SessionDep, scope: Scope, conversation_sid: str, sid: str) -> Message:

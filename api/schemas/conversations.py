@@ -50,7 +50,7 @@ class Participant(Resource):
     identity: str | None
     # JSON text.
     attributes: str
-    # Chat participants have none: null (SMS and WhatsApp participants are not kept yet).
+    # An SMS or WhatsApp participant's {type, address, proxy_address}; null for chat participants.
     messaging_binding: dict[str, Any] | None
     role_sid: str | None
     date_created: str
@@ -85,7 +85,8 @@ class ConversationMessage(Resource):
     date_created: str
     date_updated: str
     index: int
-    # The delivery summary to non-chat participants: null (chat participants only, for now).
+    # The summary of its receipts from SMS and WhatsApp participants: {total, sent, delivered, read,
+    # failed, undelivered} (all, some or none); null when it was sent to none.
     delivery: dict[str, Any] | None
     content_sid: str | None
     url: str

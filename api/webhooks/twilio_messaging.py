@@ -1,6 +1,8 @@
 """Twilio Messaging webhooks (SMS and WhatsApp through Twilio): inbound messages (signature check,
-form parsing, Flex Flow matching, delivery to the contact's channel before answering) and status
-callbacks of the messages Switchboard sent (queued, sent, delivered, read, failed, undelivered)."""
+form parsing, a conversation participant's binding of the pair or else Flex Flow matching, delivery
+to that channel before answering) and status callbacks of the messages Switchboard sent (queued,
+sent, delivered, read, failed, undelivered), to a contact's channel or to a conversation's bound
+participant (its delivery receipt)."""
 
 # Twilio signs no timestamp, so there is no replay window: a replayed request is stored once all
 # the same, since its MessageSid is the message's key.
@@ -17,12 +19,14 @@ from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
 from api.channels import flow_serving
+from api.conversation_bindings import bound_conversation, receipt_status, receive_bound_message
 from api.conversations import receive_customer_message
 from api.deps import AppContext, ContextDep, SessionDep
 from api.twilio_shape import TwilioError, check_message_body, invalid
 from switchboard.observability import WEBHOOK_REJECTED
 from switchboard.store.deliveries import record_status
 from switchboard.store.models import MessageDelivery
+from workflows import sids
 from workflows.messages import InboundMessage, MediaRef
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"])
@@ -130,6 +134,12 @@ async def twilio_messaging(request: Request, context: ContextDep, session: Sessi
     except TwilioError:
         WEBHOOK_REJECTED.labels("twilio", "malformed").inc()
         raise
+    # A conversation participant bound to this address and number has it first (its Flex Flow
+    # has the customer again once that conversation is closed or the participant removed).
+    bound = await bound_conversation(context, session, inbound.from_, inbound.to)
+    if bound is not None:
+        await receive_bound_message(context, session, bound, inbound.message)
+        return Response(EMPTY_TWIML, media_type="text/xml")
     flow = await flow_serving(context, session, inbound.channel_type, inbound.to)
     if flow is None:
         WEBHOOK_REJECTED.labels("twilio", "unmatched").inc()
@@ -160,6 +170,13 @@ async def twilio_status(request: Request, context: ContextDep, message_sid: str 
         raise invalid("MessageStatus", f"must be one of {', '.join(sorted(MESSAGE_STATUSES))}")
     code = params.get("ErrorCode")
     async with context.db.write_session() as session:
+        if message_sid is not None and sids.is_sid(message_sid, sids.DELIVERY_RECEIPT):
+            error_code = int(code) if code and code.isascii() and code.isdigit() else None
+            error_message = params.get("ErrorMessage") or None
+            if not await receipt_status(session, message_sid, provider_sid, status, error_code, error_message):
+                log.warning("status %s for unknown receipt %s (%s)", status, message_sid, provider_sid)
+            await session.commit()
+            return Response(status_code=204)
         if message_sid is not None:
             delivery = await session.get(MessageDelivery, message_sid)
         else:

@@ -24,9 +24,11 @@ from switchboard.store.models import (
     ChannelAgent,
     ChatRating,
     Contact,
+    ConversationBinding,
     ConversationNote,
     ConversationUser,
     CustomerFeedItem,
+    DeliveryReceipt,
     FlexInteraction,
     FlexInteractionInvite,
     MediaObject,
@@ -70,6 +72,7 @@ async def sweep_service(db: Database, service_sid: str, cutoff: datetime) -> dic
             if not batch:
                 break
             counts["deliveries"] += await _delete(session, MessageDelivery, col(MessageDelivery.message_sid).in_(batch))
+            await _delete(session, DeliveryReceipt, col(DeliveryReceipt.message_sid).in_(batch))
             counts["messages"] += await _delete(session, Message, col(Message.sid).in_(batch))
             await session.commit()
     async with db.write_session() as session:
@@ -122,6 +125,7 @@ async def erase_channels(
             interactions = select(FlexInteraction.channel_sid).where(
                 col(FlexInteraction.conversation_sid) == channel_sid
             )
+            await _delete(session, DeliveryReceipt, col(DeliveryReceipt.channel_sid) == channel_sid)
             counts["studio_steps"] += await _delete(session, StudioStep, col(StudioStep.execution_sid).in_(executions))
             for model, condition in (
                 (StudioExecution, col(StudioExecution.channel_sid) == channel_sid),
@@ -167,6 +171,10 @@ async def erase_channels(
             counts["users"] += await _delete(
                 session, ConversationUser, col(ConversationUser.identity_hash) == identity_hash
             )
+        # The address's SMS and WhatsApp participations in conversations (its bindings).
+        counts["bindings"] += await _delete(
+            session, ConversationBinding, col(ConversationBinding.address_hash) == address_hash
+        )
         await session.commit()
     return {kind: n for kind, n in counts.items() if n}
 

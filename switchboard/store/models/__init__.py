@@ -5,6 +5,7 @@ never the plaintext. Importing this package registers every table with ``SQLMode
 from switchboard.store.models.agents import AgentFeedItem, ChannelAgent
 from switchboard.store.models.api_keys import ApiKey
 from switchboard.store.models.base import utcnow
+from switchboard.store.models.bindings import ConversationBinding, DeliveryReceipt
 from switchboard.store.models.business_hours import BusinessHours
 from switchboard.store.models.canned import CannedResponse
 from switchboard.store.models.chat import Channel, Member, Message, Service
@@ -42,10 +43,12 @@ __all__ = [
     "ChannelAgent",
     "ChatRating",
     "Contact",
+    "ConversationBinding",
     "ConversationNote",
     "ConversationRole",
     "ConversationUser",
     "CustomerFeedItem",
+    "DeliveryReceipt",
     "DeskConnection",
     "Erasure",
     "FlexFlow",
