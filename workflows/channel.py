@@ -30,6 +30,7 @@ from workflows.messages import (
     ChannelInput,
     ChannelState,
     ChannelStatus,
+    ConversationEvent,
     InboundMessage,
     MemberSpec,
     MemberView,
@@ -86,6 +87,12 @@ class ChannelWorkflow:
     @workflow.signal
     def deliver(self, message: InboundMessage) -> None:
         self.inbox.accept(message)
+
+    @workflow.signal
+    def post_event(self, event: ConversationEvent) -> None:
+        """A REST caller's action the Conversations post-event webhooks hear of (its form made by
+        ``api.conversation_hooks``): posted in order with the channel's other events."""
+        self.integration.events.put(event)
 
     @workflow.signal
     def task_ended(self, task_sid: str) -> None:
@@ -240,7 +247,7 @@ class ChannelWorkflow:
         self._describe()
         while True:
             await self._store_pending()
-            self.integration.posts.resume()
+            self.integration.resume_posts()
             if self._run_budget_spent() and self.integration.can_continue():
                 await self._continue_as_new(input.origin)
             # One durable timer per quiet period rather than one per message: when it fires
@@ -261,7 +268,7 @@ class ChannelWorkflow:
                         bool(self.inbox.pending)
                         or not self.integration.busy
                         or self._may_continue()
-                        or self.integration.posts.stalled
+                        or self.integration.stalled
                     )
                 )
                 continue
@@ -328,7 +335,7 @@ class ChannelWorkflow:
 
     def _should_wake(self) -> bool:
         timer_fired = self.quiet_timer is not None and self.quiet_timer.done()
-        return bool(self.inbox.pending) or self._may_continue() or timer_fired or self.integration.posts.stalled
+        return bool(self.inbox.pending) or self._may_continue() or timer_fired or self.integration.stalled
 
     def _may_continue(self) -> bool:
         return self._run_budget_spent() and self.integration.can_continue()
@@ -359,6 +366,7 @@ class ChannelWorkflow:
                     open_task_sid=self.tasks.open_task_sid,
                     execution=self.studio.carried(),
                     outbox=self.integration.posts.unsent(),
+                    events=self.integration.events.unsent(),
                 ),
             )
         )

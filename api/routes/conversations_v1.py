@@ -23,6 +23,7 @@ from pydantic import Field
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from api.conversation_hooks import announce, conversation_fields, participant_fields, rest_pre_event
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import (
     MemberEdit,
@@ -327,12 +328,34 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         channels: ChannelsDep,
         scope: Annotated[Scope, Depends(scope_of)],
         form: Annotated[ConversationForm, Form()],
+        webhook_enabled: WebhookEnabled = "false",
     ) -> dict[str, Any]:
+        """With ``X-Twilio-Webhook-Enabled: true`` the pre-event webhooks (``onConversationAdd``)
+        may refuse or change it and the post-event ones hear ``onConversationAdded``."""
         refuse_unsupported(form, "active")
         new = NewChannel(form.friendly_name, form.unique_name or None, json_text(form.attributes, "Attributes"))
+        if webhook_enabled == "true":
+            asked = {"FriendlyName": new.friendly_name or "", "UniqueName": new.unique_name or ""}
+            changes = await rest_pre_event(
+                call.context,
+                scope.service_sid,
+                None,
+                "onConversationAdd",
+                "Conversation",
+                {**asked, "Attributes": new.attributes},
+            )
+            new = NewChannel(
+                changes.get("friendly_name", new.friendly_name),
+                changes.get("unique_name", new.unique_name) or None,
+                json_text(changes.get("attributes", new.attributes), "Attributes"),
+            )
         channel = await open_chat_channel(
             call, session, channels, scope.service_sid, new, "system", conversation_name_taken
         )
+        if webhook_enabled == "true":
+            await announce(
+                call.context, channel, "onConversationAdded", conversation_fields(call.context, channel, "active")
+            )
         return render_conversation(call, scope, channel)
 
     @router.get("", response_model=schemas.ConversationPage, responses=error_responses(404))
@@ -415,16 +438,35 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         scope: Annotated[Scope, Depends(scope_of)],
         conversation_sid: str,
         form: Annotated[ParticipantForm, Form()],
+        webhook_enabled: WebhookEnabled = "false",
     ) -> dict[str, Any]:
-        """A chat participant by ``Identity``, joined through the channel's workflow."""
+        """A chat participant by ``Identity``, joined through the channel's workflow; with
+        ``X-Twilio-Webhook-Enabled: true``, ``onParticipantAdd`` may refuse or change it and
+        ``onParticipantAdded`` follows."""
         refuse_binding(form)
         if not form.identity:
             raise invalid("Identity", "is required for a chat participant")
         channel = await conversation(session, scope, conversation_sid)
         spec = MemberSpec(form.identity, form.role_sid or None, json_text(form.attributes, "Attributes"))
+        if webhook_enabled == "true":
+            asked = {"ConversationSid": channel.sid, "Identity": spec.identity, "RoleSid": spec.role_sid or ""}
+            changes = await rest_pre_event(
+                call.context,
+                scope.service_sid,
+                channel,
+                "onParticipantAdd",
+                "Participant",
+                {**asked, "Attributes": spec.attributes},
+            )
+            role_sid = changes.get("role_sid", spec.role_sid) or None
+            spec = MemberSpec(
+                spec.identity, role_sid, json_text(changes.get("attributes", spec.attributes), "Attributes")
+            )
         member = await join_member(call, session, channels, channel, spec)
         if member is None:
             raise TwilioError(409, f"Participant {form.identity} already exists in {channel.sid}", PARTICIPANT_EXISTS)
+        if webhook_enabled == "true":
+            await announce(call.context, channel, "onParticipantAdded", participant_fields(call.context, member))
         return render_participant(call, scope, member)
 
     @router.get(

@@ -8,6 +8,7 @@ from switchboard.store.models.base import utcnow
 from switchboard.store.models.business_hours import BusinessHours
 from switchboard.store.models.canned import CannedResponse
 from switchboard.store.models.chat import Channel, Member, Message, Service
+from switchboard.store.models.conversation_hooks import ConversationHookConfig
 from switchboard.store.models.delivery import MessageDelivery
 from switchboard.store.models.desks import DeskConnection
 from switchboard.store.models.flex import Contact, FlexFlow, IntegrationFailure
@@ -40,6 +41,7 @@ __all__ = [
     "ChannelAgent",
     "ChatRating",
     "Contact",
+    "ConversationHookConfig",
     "ConversationNote",
     "CustomerFeedItem",
     "DeskConnection",
