@@ -195,8 +195,9 @@ async def send(
     max_bytes: int = 0,
 ) -> OutboundResponse:
     """One signed request: a POSTed form, or with ``GET`` the same parameters in the query string
-    (signed over the whole URL, as Twilio signs a GET)."""
-    signed = dict(form)
+    (signed over the whole URL, as Twilio signs a GET). Empty values are left out, as Twilio
+    leaves out what is null."""
+    signed = {name: value for name, value in form.items() if value != ""}
     if target.webhook_sid:
         signed.update(WebhookSid=target.webhook_sid, WebhookType="webhook")
     validator = RequestValidator(auth_token)

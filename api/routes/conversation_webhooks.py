@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from fastapi import APIRouter, Depends, Form, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from pydantic import Field
 
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
@@ -300,9 +300,16 @@ async def hook_config(session: SessionDep, scope: str) -> ConversationHookConfig
     return await session.get(ConversationHookConfig, scope) or ConversationHookConfig(scope=scope)
 
 
-async def update_config(session: SessionDep, scope: str, form: ServiceHooksForm) -> ConversationHookConfig:
-    """Sets what the form gives; an empty URL removes it."""
+async def update_config(
+    request: Request, session: SessionDep, scope: str, form: ServiceHooksForm
+) -> ConversationHookConfig:
+    """Sets what the form gives; a URL given empty is removed."""
     config = await hook_config(session, scope)
+    emptied = {name for name, value in (await request.form()).items() if value == ""}
+    if "PreWebhookUrl" in emptied:
+        config.pre_webhook_url = None
+    if "PostWebhookUrl" in emptied:
+        config.post_webhook_url = None
     if form.method is not None:
         method = form.method.upper()
         if method not in ("GET", "POST"):
@@ -364,9 +371,9 @@ async def fetch_account_webhooks(call: CallDep, session: SessionDep) -> dict[str
 
 @configuration_router.post("/Configuration/Webhooks", response_model=schemas.ConfigurationWebhook)
 async def update_account_webhooks(
-    call: CallDep, session: SessionDep, form: Annotated[AccountHooksForm, Form()]
+    request: Request, call: CallDep, session: SessionDep, form: Annotated[AccountHooksForm, Form()]
 ) -> dict[str, Any]:
-    return render_account(call, await update_config(session, ACCOUNT_SCOPE, form))
+    return render_account(call, await update_config(request, session, ACCOUNT_SCOPE, form))
 
 
 @configuration_router.get(
@@ -385,7 +392,11 @@ async def fetch_service_webhooks(call: CallDep, session: SessionDep, chat_servic
     responses=error_responses(404),
 )
 async def update_service_webhooks(
-    call: CallDep, session: SessionDep, chat_service_sid: str, form: Annotated[ServiceHooksForm, Form()]
+    request: Request,
+    call: CallDep,
+    session: SessionDep,
+    chat_service_sid: str,
+    form: Annotated[ServiceHooksForm, Form()],
 ) -> dict[str, Any]:
     await load_service(session, chat_service_sid)
-    return render_service(call, await update_config(session, chat_service_sid, form))
+    return render_service(call, await update_config(request, session, chat_service_sid, form))
