@@ -231,8 +231,20 @@ def changes_of(response: OutboundResponse, kind: str) -> dict[str, str]:
         value = normal.get(name.replace("_", ""))
         if value is None:
             continue
-        changes[name] = value if isinstance(value, str) else json.dumps(value)
+        text = value if isinstance(value, str) else json.dumps(value)
+        if name == "attributes" and not is_json(text):
+            log.warning("a pre-event answer's attributes are not JSON: left unchanged")
+            continue
+        changes[name] = text
     return changes
+
+
+def is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 async def pre_event(

@@ -30,7 +30,6 @@ from workflows.messages import (
     ChannelInput,
     ChannelState,
     ChannelStatus,
-    ConversationEvent,
     InboundMessage,
     MemberSpec,
     MemberView,
@@ -87,12 +86,6 @@ class ChannelWorkflow:
     @workflow.signal
     def deliver(self, message: InboundMessage) -> None:
         self.inbox.accept(message)
-
-    @workflow.signal
-    def post_event(self, event: ConversationEvent) -> None:
-        """A REST caller's action the Conversations post-event webhooks hear of (its form made by
-        ``api.conversation_hooks``): posted in order with the channel's other events."""
-        self.integration.events.put(event)
 
     @workflow.signal
     def task_ended(self, task_sid: str) -> None:

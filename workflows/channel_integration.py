@@ -62,6 +62,9 @@ class ConversationIntegration:
             should_pause=lambda: run_budget_spent() and not self.posts.in_flight and self._parts_can_continue(),
             on_drained=touched,
         )
+        # ``post_event``: a REST caller's action the Conversations post-event webhooks hear of (its
+        # form made by ``api.conversation_hooks``), posted in order with the channel's other events.
+        workflow.set_signal_handler("post_event", self.events.put)
 
     def resume(self) -> None:
         """A Studio execution carried from the previous run goes on."""

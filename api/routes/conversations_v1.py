@@ -4,7 +4,8 @@ messages are the channel's messages, posted through the same path as Chat v2's
 (``api.routes.chat``). ``/v1/Conversations`` addresses the default chat service (the Flex
 defaults'); ``/v1/Services/{IS}/Conversations`` any service.
 
-Not served yet (see docs/conversations.md): webhooks, SMS and WhatsApp participants, media and
+Webhooks are ``api.routes.conversation_webhooks``'s. Not served yet (see docs/conversations.md):
+SMS and WhatsApp participants, media and
 Content templates, per-conversation timers and setting ``State``, users, roles, bindings,
 address configurations."""
 
