@@ -136,7 +136,15 @@ def build_workers(client: Client, settings: Settings, db: Database) -> Workers:
             desk_disconnect_activity=settings.desk_disconnect_activity,
             time_zone=settings.taskrouter_time_zone,
         ).all(),
-        *HttpActivities(db, settings.auth_token, outbound, cipher, settings.function_urls).all(),
+        *HttpActivities(
+            db,
+            settings.auth_token,
+            outbound,
+            cipher,
+            settings.function_urls,
+            account_sid=settings.account_sid,
+            hasher=KeyedHasher.from_setting(settings.hash_key),
+        ).all(),
         *RetentionActivities(db, cipher, client, settings.task_queue, settings.retention_days).all(),
         *DeliveryActivities(
             db,

@@ -30,11 +30,20 @@ from temporalio.exceptions import ApplicationError
 from twilio.request_validator import RequestValidator
 
 from activities.store import finish_even_if_cancelled
+from switchboard import conversation_events
 from switchboard.outbound_http import OutboundClient
-from switchboard.store.crypto import Cipher
+from switchboard.store.contacts import identity_hash
+from switchboard.store.crypto import Cipher, KeyedHasher
 from switchboard.store.db import Database
-from switchboard.store.models import IntegrationFailure, Message
-from workflows.messages import ChatWebhook, ChatWebhookPosts, PostedWebhooks, WebhookFailure
+from switchboard.store.models import Channel, IntegrationFailure, Member, Message
+from workflows.messages import (
+    ChatWebhook,
+    ChatWebhookPosts,
+    ConversationEvent,
+    ConversationEventPosts,
+    PostedWebhooks,
+    WebhookFailure,
+)
 from workflows.studio.definition import FUNCTION_URLS_SETTING, function_url
 from workflows.studio.messages import HttpCall, HttpResult
 
@@ -67,6 +76,9 @@ class HttpActivities:
     cipher: Cipher
     # Twilio Function and Service SIDs to URLs, for run-function widgets of exported flows.
     function_urls: Mapping[str, str] = field(default_factory=dict)
+    # Conversations post-events name the account and their message's participant.
+    account_sid: str = ""
+    hasher: KeyedHasher | None = None
 
     @activity.defn(name="http_call")
     async def http_call(self, call: HttpCall) -> HttpResult:
@@ -256,8 +268,82 @@ class HttpActivities:
             )
             await session.commit()
 
+    @activity.defn(name="post_conversation_events")
+    async def post_conversation_events(self, posts: ConversationEventPosts) -> int:
+        """Posts a channel's Conversations post-events in order, each to the targets it has now
+        (``conversation_events.targets``), once; a target that fails is logged and the batch goes
+        on. Heartbeats the events done, so a retried attempt starts after them. Answers the
+        failures."""
+        details = activity.info().heartbeat_details
+        done = int(details[0]) if details else 0
+        failed = 0
+        for event in posts.events[done:]:
+            async with self.db.session() as session:
+                channel = await session.get(Channel, posts.channel_sid)
+                hooks = await conversation_events.targets(session, posts.service_sid, channel, event.event_type)
+                form = await self._event_form(session, posts, event) if hooks else None
+            if hooks and form is not None:
+                failures = await conversation_events.post_event(self.outbound, self.auth_token, hooks, form)
+                for failure in failures:
+                    activity.logger.warning("%s post-event: %s", event.event_type, failure)
+                failed += len(failures)
+            done += 1
+            activity.heartbeat(done)
+        return failed
+
+    async def _event_form(
+        self, session: Any, posts: ConversationEventPosts, event: ConversationEvent
+    ) -> dict[str, str] | None:
+        """The event's form: its own, or a stored message's ``onMessageAdded`` (None once the
+        message is gone)."""
+        if event.index is None:
+            return dict(event.form)
+        message = (
+            await session.exec(
+                select(Message).where(Message.channel_sid == posts.channel_sid, Message.index == event.index)
+            )
+        ).first()
+        if message is None:
+            return None
+        author = self.cipher.decrypt(message.author_enc, "message.author")
+        participant_sid: str | None = None
+        if self.hasher is not None:
+            member = (
+                await session.exec(
+                    select(Member.sid).where(
+                        Member.channel_sid == posts.channel_sid,
+                        Member.identity_hash == identity_hash(self.hasher, author),
+                    )
+                )
+            ).first()
+            participant_sid = member
+        form = conversation_events.common_form(
+            self.account_sid, posts.service_sid, posts.channel_sid, event.event_type, event.source, author
+        )
+        form.update(
+            conversation_events.message_fields(
+                self.cipher.decrypt_optional(message.body_enc, "message.body"),
+                author,
+                self.cipher.decrypt(message.attributes_enc, "message.attributes"),
+                participant_sid,
+            )
+        )
+        form.update(
+            MessageSid=message.sid,
+            Index=str(message.index),
+            DateCreated=conversation_events.twilio_date(message.date_created),
+            RetryCount="0",
+        )
+        return form
+
     def all(self) -> list[Callable[..., Any]]:
-        return [self.http_call, self.post_chat_webhook, self.post_chat_webhooks, self.record_webhook_failure]
+        return [
+            self.http_call,
+            self.post_chat_webhook,
+            self.post_chat_webhooks,
+            self.record_webhook_failure,
+            self.post_conversation_events,
+        ]
 
 
 @dataclass

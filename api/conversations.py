@@ -29,10 +29,12 @@ from temporalio.service import RPCError
 
 from api.access import may_reach_channel
 from api.channels import config_for_row, contact_config, on_contact_channel, update_failure
+from api.conversation_hooks import ActionRefused, before_message
 from api.deps import AppContext
 from api.routing_calls import routed
 from api.tokens import Grants
 from api.twilio_shape import SERVICE_UNAVAILABLE, TwilioError, invalid, iso, message_body_problem
+from switchboard.conversation_events import source_of_channel_type
 from switchboard.observability import CHANNEL_SID
 from switchboard.store.channel_work import ACTING_RESERVATIONS, LIVE_TASK_STATUSES, holders
 from switchboard.store.defaults import plan_flex_defaults
@@ -194,10 +196,25 @@ async def receive_customer_message(
 ) -> None:
     """A provider webhook's customer message, delivered to the contact's current channel on
     ``flow``: always taken (a customer may always write; a closed conversation is reopened, or
-    succeeded by a new channel, by the channel workflow). Not durable is a 503, so the provider
-    retries (the message key keeps the retry idempotent)."""
+    succeeded by a new channel, by the channel workflow), unless a Conversations pre-event webhook
+    refuses it: then it is dropped (answered 2xx, so the provider does not retry it; nothing is
+    stored), as Twilio drops an inbound message its ``onMessageAdd`` webhook refused. Not durable
+    is a 503, so the provider retries (the message key keeps the retry idempotent)."""
     config = await contact_config(context, session, flow, address)
     CHANNEL_SID.set(config.channel_sid)
+    channel = await session.get(Channel, config.channel_sid)
+    try:
+        message = await before_message(
+            context,
+            config.service_sid,
+            config.channel_sid,
+            channel,
+            message,
+            source_of_channel_type(flow.channel_type),
+        )
+    except ActionRefused as exc:
+        log.info("message %s dropped: %s", message.key, exc.message)
+        return
     try:
         await context.channels.deliver(config, message)
     except RPCError as exc:
@@ -301,6 +318,11 @@ async def post_message(
         # An agent's words never begin an interaction: a customer who left is not put back in a
         # flow or a queue by them (the channel workflow holds to it).
         message = replace(message, begins_interaction=False)
+    source = "API" if writer.grants is None else "SDK"
+    try:
+        message = await before_message(context, channel.service_sid, channel_sid, channel, message, source)
+    except ActionRefused as exc:
+        raise ConversationRefused(exc.status, exc.message, exc.code) from exc
     try:
         return await context.channels.post(config, message)
     except WorkflowUpdateFailedError as exc:

@@ -249,7 +249,7 @@ class ChannelWorkflow:
         self._describe()
         while True:
             await self._store_pending()
-            self.integration.posts.resume()
+            self.integration.resume_posts()
             if self._run_budget_spent() and self.integration.can_continue():
                 await self._continue_as_new(input.origin)
             # One durable timer per quiet period rather than one per message: when it fires
@@ -270,7 +270,7 @@ class ChannelWorkflow:
                         bool(self.inbox.pending)
                         or not self.integration.busy
                         or self._may_continue()
-                        or self.integration.posts.stalled
+                        or self.integration.stalled
                     )
                 )
                 continue
@@ -337,7 +337,7 @@ class ChannelWorkflow:
 
     def _should_wake(self) -> bool:
         timer_fired = self.quiet_timer is not None and self.quiet_timer.done()
-        return bool(self.inbox.pending) or self._may_continue() or timer_fired or self.integration.posts.stalled
+        return bool(self.inbox.pending) or self._may_continue() or timer_fired or self.integration.stalled
 
     def _may_continue(self) -> bool:
         return self._run_budget_spent() and self.integration.can_continue()
@@ -368,6 +368,7 @@ class ChannelWorkflow:
                     open_task_sid=self.tasks.open_task_sid,
                     execution=self.studio.carried(),
                     outbox=self.integration.posts.unsent(),
+                    events=self.integration.events.unsent(),
                 ),
             )
         )

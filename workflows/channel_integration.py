@@ -13,8 +13,9 @@ from temporalio import workflow
 from workflows import sids
 from workflows.channel_delivery import ProviderDelivery
 from workflows.channel_tasks import ChannelTasks
+from workflows.event_outbox import EventOutbox
 from workflows.integration_outbox import IntegrationOutbox
-from workflows.messages import CarriedState, ChannelConfig, InboundMessage, StoredMessage
+from workflows.messages import CarriedState, ChannelConfig, ConversationEvent, InboundMessage, StoredMessage
 from workflows.studio.engine import Reply, inbound_context
 from workflows.studio.hosting import ExecutionLaunch, HostChannel, StudioHost
 
@@ -55,6 +56,15 @@ class ConversationIntegration:
             on_drained=touched,
         )
         self.delivery = ProviderDelivery(config, on_drained=touched)
+        self.events = EventOutbox(
+            config,
+            carried.events if carried else [],
+            should_pause=lambda: run_budget_spent() and not self.posts.in_flight and self._parts_can_continue(),
+            on_drained=touched,
+        )
+        # ``post_event``: a REST caller's action the Conversations post-event webhooks hear of (its
+        # form made by ``api.conversation_hooks``), posted in order with the channel's other events.
+        workflow.set_signal_handler("post_event", self.events.put)
 
     def resume(self) -> None:
         """A Studio execution carried from the previous run goes on."""
@@ -73,6 +83,8 @@ class ConversationIntegration:
             or self.posts.in_flight
             or self.posts.queued
             or self.delivery.busy
+            or self.events.in_flight
+            or self.events.queued
         )
 
     def can_continue(self) -> bool:
@@ -82,7 +94,19 @@ class ConversationIntegration:
 
     def others_can_continue(self) -> bool:
         """``can_continue`` but for the external integration's posts."""
+        return self._parts_can_continue() and not self.events.in_flight
+
+    def _parts_can_continue(self) -> bool:
         return self.studio.parked and self.tasks.creation is None and not self.delivery.busy
+
+    @property
+    def stalled(self) -> bool:
+        """Integration posts or post-events are queued with nothing posting them."""
+        return self.posts.stalled or self.events.stalled
+
+    def resume_posts(self) -> None:
+        self.posts.resume()
+        self.events.resume()
 
     def describe(self) -> str:
         details = self.studio.describe()
@@ -98,6 +122,8 @@ class ConversationIntegration:
             self.delivery.send(stored)
         if self.delivery.wants_bindings():
             self.delivery.send_to_bindings(stored)
+        if message.event_source is not None:
+            self.events.put(ConversationEvent("onMessageAdded", stored.index, message.event_source))
         if not message.runs_integration:
             return
         config = self.config

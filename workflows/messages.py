@@ -61,6 +61,30 @@ class InboundMessage:
     # Taken only while the conversation is with this task (an agent's first words on a
     # conversation it started): a conversation that moved on to another task refuses it.
     requires_task: str | None = None
+    # Conversations' post-event webhooks hear of it (``onMessageAdded``) with this ``Source``
+    # (``SDK``, ``API``, ``SMS``, ``WHATSAPP``); None: no post-event target wanted it when it was sent.
+    event_source: str | None = None
+
+
+@dataclass
+class ConversationEvent:
+    """A Conversations post-event (``onMessageAdded``, ``onConversationAdded``, ...) the channel
+    posts to its webhooks: a stored message by ``index`` (read from the store when posted), or
+    the event's own ``form``."""
+
+    event_type: str
+    index: int | None = None
+    source: str = "API"
+    form: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ConversationEventPosts:
+    """A batch of a channel's post-events for ``post_conversation_events``."""
+
+    channel_sid: str
+    service_sid: str
+    events: list[ConversationEvent]
 
 
 @dataclass
@@ -227,6 +251,8 @@ class CarriedState:
     # Indexes of stored messages still to be posted to the external integration, in order: the
     # continuation posts them (references, not bodies, so a long queue stays a small input).
     outbox: list[int] = field(default_factory=list)
+    # Conversations post-events still to be posted, in order.
+    events: list[ConversationEvent] = field(default_factory=list)
 
 
 @dataclass

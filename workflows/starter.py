@@ -20,6 +20,7 @@ from workflows.messages import (
     ChannelConfig,
     ChannelInput,
     ChannelState,
+    ConversationEvent,
     InboundMessage,
     MemberSpec,
     MemberView,
@@ -69,6 +70,20 @@ class ChannelClient:
             task_queue=self.task_queue,
             start_signal="deliver",
             start_signal_args=[message],
+            search_attributes=_search_attributes(config),
+            static_summary=summary(config),
+        )
+
+    async def post_event(self, config: ChannelConfig, event: ConversationEvent) -> None:
+        """A Conversations post-event for the channel to post: durable once this returns
+        (signal-with-start)."""
+        await self.client.start_workflow(
+            CHANNEL_WORKFLOW,
+            ChannelInput(config, Origin.API),
+            id=config.channel_sid,
+            task_queue=self.task_queue,
+            start_signal="post_event",
+            start_signal_args=[event],
             search_attributes=_search_attributes(config),
             static_summary=summary(config),
         )

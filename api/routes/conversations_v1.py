@@ -4,9 +4,10 @@ messages are the channel's messages, posted through the same path as Chat v2's
 (``api.routes.chat``). ``/v1/Conversations`` addresses the default chat service (the Flex
 defaults'); ``/v1/Services/{IS}/Conversations`` any service.
 
-SMS and WhatsApp participants (messaging bindings): ``api.conversation_bindings``.
+SMS and WhatsApp participants (messaging bindings): ``api.conversation_bindings``. Webhooks are
+``api.routes.conversation_webhooks``'s.
 
-Not served yet (see docs/conversations.md): webhooks, group MMS, media and
+Not served yet (see docs/conversations.md): group MMS, media and
 Content templates, per-conversation timers and setting ``State``, users, roles, bindings,
 address configurations."""
 
@@ -26,6 +27,7 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.conversation_bindings import join_bound, participant_bindings, render_binding, requested_binding
+from api.conversation_hooks import announce, conversation_fields, participant_fields, rest_pre_event
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import (
     MemberEdit,
@@ -347,12 +349,34 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         channels: ChannelsDep,
         scope: Annotated[Scope, Depends(scope_of)],
         form: Annotated[ConversationForm, Form()],
+        webhook_enabled: WebhookEnabled = "false",
     ) -> dict[str, Any]:
+        """With ``X-Twilio-Webhook-Enabled: true`` the pre-event webhooks (``onConversationAdd``)
+        may refuse or change it and the post-event ones hear ``onConversationAdded``."""
         refuse_unsupported(form, "active")
         new = NewChannel(form.friendly_name, form.unique_name or None, json_text(form.attributes, "Attributes"))
+        if webhook_enabled == "true":
+            asked = {"FriendlyName": new.friendly_name or "", "UniqueName": new.unique_name or ""}
+            changes = await rest_pre_event(
+                call.context,
+                scope.service_sid,
+                None,
+                "onConversationAdd",
+                "Conversation",
+                {**asked, "Attributes": new.attributes},
+            )
+            new = NewChannel(
+                changes.get("friendly_name", new.friendly_name),
+                changes.get("unique_name", new.unique_name) or None,
+                json_text(changes.get("attributes", new.attributes), "Attributes"),
+            )
         channel = await open_chat_channel(
             call, session, channels, scope.service_sid, new, "system", conversation_name_taken
         )
+        if webhook_enabled == "true":
+            await announce(
+                call.context, channel, "onConversationAdded", conversation_fields(call.context, channel, "active")
+            )
         return render_conversation(call, scope, channel)
 
     @router.get("", response_model=schemas.ConversationPage, responses=error_responses(404))
@@ -435,10 +459,12 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         scope: Annotated[Scope, Depends(scope_of)],
         conversation_sid: str,
         form: Annotated[ParticipantForm, Form()],
+        webhook_enabled: WebhookEnabled = "false",
     ) -> dict[str, Any]:
         """A chat participant by ``Identity``, or an SMS or WhatsApp one by
         ``MessagingBinding.Address`` and ``ProxyAddress`` (``api.conversation_bindings``), joined
-        through the channel's workflow."""
+        through the channel's workflow; with ``X-Twilio-Webhook-Enabled: true``,
+        ``onParticipantAdd`` may refuse or change it and ``onParticipantAdded`` follows."""
         channel = await conversation(session, scope, conversation_sid)
         binding = await requested_binding(
             call.context,
@@ -448,18 +474,41 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
             proxy_address=form.proxy_address,
             projected_address=form.projected_address,
         )
-        attributes = json_text(form.attributes, "Attributes")
-        role_sid = await check_role(session, scope.service_sid, form.role_sid, "conversation")
-        if binding is not None:
-            spec = MemberSpec(binding.address, role_sid, attributes, binding)
-            bound = await join_bound(call.context, session, channels, channel, spec)
-            return render_participant(call, scope, bound, render_binding(binding))
-        if not form.identity:
+        identity = binding.address if binding is not None else form.identity
+        if not identity:
             raise invalid("Identity", "is required for a chat participant")
-        spec = MemberSpec(form.identity, role_sid, attributes)
+        role_sid = await check_role(session, scope.service_sid, form.role_sid, "conversation")
+        spec = MemberSpec(identity, role_sid, json_text(form.attributes, "Attributes"), binding)
+        if webhook_enabled == "true":
+            asked = {"ConversationSid": channel.sid, "Identity": form.identity or "", "RoleSid": role_sid or ""}
+            if binding is not None:
+                asked |= {
+                    "MessagingBinding.Address": binding.address,
+                    "MessagingBinding.ProxyAddress": binding.proxy_address,
+                }
+            changes = await rest_pre_event(
+                call.context,
+                scope.service_sid,
+                channel,
+                "onParticipantAdd",
+                "Participant",
+                {**asked, "Attributes": spec.attributes},
+            )
+            changed_role = changes.get("role_sid", role_sid) or None
+            if changed_role != role_sid:
+                changed_role = await check_role(session, scope.service_sid, changed_role, "conversation")
+            attributes = json_text(changes.get("attributes", spec.attributes), "Attributes")
+            spec = MemberSpec(identity, changed_role, attributes, binding)
+        if binding is not None:
+            bound = await join_bound(call.context, session, channels, channel, spec)
+            if webhook_enabled == "true":
+                await announce(call.context, channel, "onParticipantAdded", participant_fields(call.context, bound))
+            return render_participant(call, scope, bound, render_binding(binding))
         member = await join_member(call, session, channels, channel, spec)
         if member is None:
             raise TwilioError(409, f"Participant {form.identity} already exists in {channel.sid}", PARTICIPANT_EXISTS)
+        if webhook_enabled == "true":
+            await announce(call.context, channel, "onParticipantAdded", participant_fields(call.context, member))
         return render_participant(call, scope, member)
 
     @router.get(

@@ -9,6 +9,7 @@ from switchboard.store.models.bindings import ConversationBinding, DeliveryRecei
 from switchboard.store.models.business_hours import BusinessHours
 from switchboard.store.models.canned import CannedResponse
 from switchboard.store.models.chat import Channel, Member, Message, Service
+from switchboard.store.models.conversation_hooks import ConversationHookConfig
 from switchboard.store.models.conversation_users import ConversationRole, ConversationUser, UserConversationSetting
 from switchboard.store.models.delivery import MessageDelivery
 from switchboard.store.models.desks import DeskConnection
@@ -44,6 +45,7 @@ __all__ = [
     "ChatRating",
     "Contact",
     "ConversationBinding",
+    "ConversationHookConfig",
     "ConversationNote",
     "ConversationRole",
     "ConversationUser",
