@@ -254,7 +254,8 @@ async def serve_api_and_worker(
     settings: Settings, stop: asyncio.Event, on_started: Callable[[], None] = lambda: None
 ) -> None:
     """Run the API and a worker until ``stop`` is set (or either fails, which is raised)."""
-    api = ApiServer(uvicorn.Config(create_app(settings), log_level="warning", **uvicorn_options(settings)))
+    app = create_app(settings, worker_in_process=True)
+    api = ApiServer(uvicorn.Config(app, log_level="warning", **uvicorn_options(settings)))
     tasks = [asyncio.create_task(run_worker(settings, stop)), asyncio.create_task(api.serve())]
     while not api.started and not any(t.done() for t in tasks):  # noqa: ASYNC110 (uvicorn has no started event)
         await asyncio.sleep(0.05)
