@@ -113,7 +113,11 @@ def start_dev_server(
         if codec_endpoint:
             args += ["--ui-codec-endpoint", codec_endpoint]
     with log_file.open("ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # A process group of its own: a terminal's Ctrl-C (sent to the whole foreground group)
+        # reaches Switchboard alone, which drains its worker and then stops the server (``stop``).
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0
+        )
     ui_url = f"http://{host}:{ui_port}" if ui_port is not None else None
     return DevServer(process, f"{host}:{port}", ui_url)
 
