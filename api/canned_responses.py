@@ -8,9 +8,7 @@ written: nothing in a body is ever executed, on the server or in the browser."""
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import datetime
 from typing import Any
 
 from liquid import Environment
@@ -19,9 +17,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import AppContext
+from api.routing_state import WorkerDirectory
 from api.twilio_shape import CONFLICT, TwilioError, invalid
 from switchboard.store.models import CannedResponse, TaskQueue, Worker
-from workflows.routing.expressions import ExpressionError, parse_expression, time_variables, time_zone
 
 BODY_MAX_CHARS = 4000
 SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -64,37 +62,11 @@ def taken(shortcut: str) -> TwilioError:
     return TwilioError(409, f"CannedResponse with Shortcut {shortcut} already exists in this workspace", CONFLICT)
 
 
-def admits(context: AppContext, queue: TaskQueue, worker: Worker) -> bool:
-    """Whether the queue's TargetWorkers admits the worker by its attributes and fields (its
-    channels' capacity, which changes by the minute, is not asked: a response is for the queue's
-    agents whether or not they are busy). An expression that does not parse admits no one."""
-    try:
-        expression = parse_expression(queue.target_workers)
-    except ExpressionError:
-        return False
-    try:
-        attributes = json.loads(context.cipher.decrypt(worker.attributes_enc, "worker.attributes"))
-    except ValueError:
-        attributes = {}
-    attributes = attributes if isinstance(attributes, dict) else {}
-    fields = {
-        "sid": worker.sid,
-        "friendly_name": worker.friendly_name,
-        "activity_sid": worker.activity_sid,
-        "activity_name": worker.activity_name,
-    }
-    now = time_variables(datetime.now(time_zone(context.settings.taskrouter_time_zone)))
-    try:
-        return expression.evaluate(
-            {**fields, **attributes}, worker=attributes, worker_fields={**fields, "channel": {}}, taskrouter=now
-        )
-    except ExpressionError:
-        return False
-
-
 async def for_agent(context: AppContext, workspace_sid: str, worker_sid: str) -> list[dict[str, Any]]:
     """The workspace's responses for everyone, and those of the queues whose TargetWorkers admit
-    the worker (as the Workers list's ``TaskQueueSid`` filter decides), by shortcut."""
+    the worker, by shortcut: as the Workers list's ``TaskQueueSid`` filter decides it
+    (``api.routing_state.WorkerDirectory``: the worker's fields and channels, and ``taskrouter.*``
+    with ``businessOpen`` by the workspace's business hours)."""
     async with context.db.session() as session:
         rows = (
             await session.exec(
@@ -109,7 +81,8 @@ async def for_agent(context: AppContext, workspace_sid: str, worker_sid: str) ->
             worker = await session.get(Worker, worker_sid)
             queues = (await session.exec(select(TaskQueue).where(col(TaskQueue.sid).in_(queue_sids)))).all()
             if worker is not None:
-                mine = {queue.sid for queue in queues if admits(context, queue, worker)}
+                directory = await WorkerDirectory.load(context, session, workspace_sid)
+                mine = {queue.sid for queue in queues if directory.in_queue(queue, worker)}
     return [
         {
             "sid": row.sid,

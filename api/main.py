@@ -128,7 +128,9 @@ async def nested_too_deeply(_request: Request, _exc: Exception) -> JSONResponse:
     )
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, worker_in_process: bool = False) -> FastAPI:
+    """The API; ``worker_in_process``: a worker runs on the same event loop (the dev stack), so
+    its commits wake this process's sockets without Redis."""
     settings.require_secrets()
 
     @asynccontextmanager
@@ -136,7 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
         # Sockets wake when this process writes their feed, or another one says so over Redis (or,
         # without Redis, through the PostgreSQL store's notifications).
         store_url = settings.resolved_database_url
-        feeds = FeedWaiters(settings.redis_url, settings.feed_fallback_poll_seconds, store_url)
+        feeds = FeedWaiters(settings.redis_url, settings.feed_fallback_poll_seconds, store_url, worker_in_process)
         db = Database(store_url, FeedPublisher(settings.redis_url, store_url))
         context = AppContext(
             settings=settings,

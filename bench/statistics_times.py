@@ -1,5 +1,5 @@
 """What the cumulative statistics' own time figures cost: the wait-time percentiles and the handle
-times (``api.routes.taskrouter.time_figures``), against a fresh store holding N tasks that were
+times (``api.time_figures``), against a fresh store holding N tasks that were
 each created, offered, accepted, wrapped up and completed inside the window.
 
 Times ``cumulative_figures`` (one workspace answer's figures) as served, with the percentiles
@@ -25,8 +25,8 @@ from unittest.mock import patch
 
 from sqlalchemy import event, text
 
-from api.routes.taskrouter import statistics as routes
-from api.routes.taskrouter import time_figures
+from api import statistics as cumulative
+from api import time_figures
 from switchboard.store.db import Database
 from switchboard.store.migrate import migrate
 from switchboard.store.models import RoutingEventRow, Task
@@ -103,7 +103,7 @@ async def timed(db: Database, workspace_sid: str) -> tuple[float, int]:
             began = time.perf_counter()
             async with db.session() as session:
                 end = START + timedelta(days=1)
-                await routes.cumulative_figures(session, workspace_sid, START, end, None, None, [])
+                await cumulative.cumulative_figures(session, workspace_sid, START, end, None, None, [])
             spent.append((time.perf_counter() - began) * 1000)
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
@@ -127,7 +127,10 @@ async def run(database_url: str, tasks: int) -> None:
         served = await timed(db, workspace_sid)
         with patch.object(time_figures, "FETCHED_SAMPLES", 0):
             in_sql = await timed(db, workspace_sid)
-        with patch.object(routes, "percentiles", without_own_fields), patch.object(routes, "handle_time", no_handle):
+        with (
+            patch.object(cumulative, "percentiles", without_own_fields),
+            patch.object(cumulative, "handle_time", no_handle),
+        ):
             bare = await timed(db, workspace_sid)
         print(f"{db.engine.dialect.name}, {tasks} tasks in the window:")
         for name, (ms, statements) in (

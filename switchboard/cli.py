@@ -64,6 +64,22 @@ def describe_defaults(settings: Settings) -> list[str]:
     ]
 
 
+def describe_providers(settings: Settings) -> str | None:
+    """The line saying which channels' outbound messages go nowhere (no provider account): the
+    desk shows them as sent, since Switchboard stored them, but no customer receives them."""
+    missing = []
+    if not settings.twilio_account_sid:
+        missing.append("SMS and WhatsApp (no Twilio account)")
+    if not settings.meta_access_token:
+        missing.append("Messenger and WhatsApp Cloud (no Meta access token)")
+    if not missing:
+        return None
+    return (
+        f"Not sent     agents' messages on {' or '.join(missing)} are stored, not sent to the customer; "
+        "--fake-providers sends them to local fake Twilio and Meta APIs"
+    )
+
+
 async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
     data_dir = settings.data_dir
     api_url = f"{'https' if settings.tls else 'http'}://{settings.api_host}:{settings.api_port}"
@@ -86,7 +102,9 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
         owner_only_sqlite_files(data_dir / "temporal.db")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP too: the dev server no longer hears the terminal's signals, so a closed terminal
+        # stops it through here.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
 
         def announce() -> None:
@@ -100,6 +118,9 @@ async def run_dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
             typer.echo(f"Temporal     {server.address}   data in {data_dir}")
             for line in describe_defaults(settings):
                 typer.echo(line)
+            providers = describe_providers(settings)
+            if providers:
+                typer.echo(providers)
             typer.echo("Press Ctrl-C to stop.")
 
         assert server.ui_url is not None

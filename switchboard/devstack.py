@@ -113,7 +113,11 @@ def start_dev_server(
         if codec_endpoint:
             args += ["--ui-codec-endpoint", codec_endpoint]
     with log_file.open("ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # A process group of its own: a terminal's Ctrl-C (sent to the whole foreground group)
+        # reaches Switchboard alone, which drains its worker and then stops the server (``stop``).
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0
+        )
     ui_url = f"http://{host}:{ui_port}" if ui_port is not None else None
     return DevServer(process, f"{host}:{port}", ui_url)
 
@@ -254,7 +258,8 @@ async def serve_api_and_worker(
     settings: Settings, stop: asyncio.Event, on_started: Callable[[], None] = lambda: None
 ) -> None:
     """Run the API and a worker until ``stop`` is set (or either fails, which is raised)."""
-    api = ApiServer(uvicorn.Config(create_app(settings), log_level="warning", **uvicorn_options(settings)))
+    app = create_app(settings, worker_in_process=True)
+    api = ApiServer(uvicorn.Config(app, log_level="warning", **uvicorn_options(settings)))
     tasks = [asyncio.create_task(run_worker(settings, stop)), asyncio.create_task(api.serve())]
     while not api.started and not any(t.done() for t in tasks):  # noqa: ASYNC110 (uvicorn has no started event)
         await asyncio.sleep(0.05)

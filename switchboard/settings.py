@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     redis_url: str = ""
     # How often a socket looks at its feed anyway while the Redis subscription is up.
     feed_fallback_poll_seconds: float = Field(5.0, gt=0)
+    # How often a watched supervisor board is computed again without a wake-up (what no commit
+    # signals: a TargetWorkers expression reading the time or business hours). Commits wake it.
+    supervisor_board_refresh_seconds: float = Field(30.0, gt=0)
     # How long the API trusts a Flex Flow (and a contact's channel, while no Redis subscription
     # carries invalidations) it looked up for a webhook; 0 = look up on every message.
     lookup_cache_seconds: float = Field(5.0, ge=0)

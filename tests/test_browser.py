@@ -70,6 +70,10 @@ def test_a_customer_and_an_agent_chat_in_the_browser(web: Stack, browser: Browse
         expect(offer.get_by_test_id("reservation-name")).to_have_text("Ada")
         expect(offer.get_by_test_id("reservation-channel")).to_contain_text("web")
         expect(offer.get_by_test_id("reservation-wait")).to_have_text(WAIT_TIME)
+        # The offer card and the New conversation button below it do not touch.
+        card, button = offer.bounding_box(), desk.get_by_test_id("desk-new").bounding_box()
+        assert card is not None and button is not None
+        assert button["y"] - (card["y"] + card["height"]) >= 6, (card, button)
         offer.get_by_test_id("reservation-accept").click()
         conversation = desk.get_by_test_id("desk-conversation")
         expect(conversation).to_have_count(1, timeout=SEEN)

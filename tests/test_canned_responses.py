@@ -18,6 +18,7 @@ from api.canned_responses import checked_body, checked_shortcut
 from api.twilio_shape import TwilioError
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.browser import worker_named
+from tests.helpers.business_hours import closed_today, set_hours
 from tests.helpers.jwks import JwksServer
 from tests.helpers.sockets import as_agent, as_customer, command, event, frame, open_session, sign_in
 from tests.helpers.stack import Stack, StackFactory
@@ -182,6 +183,41 @@ def test_agents_get_the_workspaces_responses_and_their_queues(web: Stack) -> Non
     assert {"all-hello", "vip-hello"} <= set(got) and "billing-hello" not in got
     assert got["vip-hello"]["body"] == "vip-hello {{agent.name}}" and got["vip-hello"]["task_queue_sid"] == mine.sid
     assert set(got["all-hello"]) == {"sid", "friendly_name", "shortcut", "body", "task_queue_sid"}
+
+
+def test_a_queue_admits_by_business_hours_as_routing_does(web: Stack) -> None:
+    """A queue whose TargetWorkers reads ``taskrouter.businessOpen`` gives its responses to the
+    agents it admits as the router and the Workers list decide it: by the workspace's hours."""
+    client = web.twilio()
+    ws_path = workspace_path(web)
+    workspace_sid = ws_path.rsplit("/", 1)[-1]
+    workspace = client.taskrouter.v1.workspaces(workspace_sid)
+    day = workspace.task_queues.create(friendly_name="cr-day", target_workers="taskrouter.businessOpen == true")
+    night = workspace.task_queues.create(friendly_name="cr-night", target_workers="taskrouter.businessOpen == false")
+    agent = sign_in(web, "night-agent")
+    with web.http() as http:
+        for shortcut, queue in (("day-hello", day.sid), ("night-hello", night.sid)):
+            form = {"FriendlyName": shortcut, "Shortcut": shortcut, "Body": shortcut, "TaskQueueSid": queue}
+            assert http.post(f"{ws_path}/CannedResponses", data=form).status_code == 201
+        set_hours(http, workspace_sid, closed_today())
+
+    async def ask() -> set[str]:
+        async with as_agent(web, agent["token"]) as desk:
+            await frame(desk, lambda f: f["type"] == "ready")
+            answer = await command(desk, "c1", "canned_responses")
+            return {r["shortcut"] for r in answer["canned_responses"]}
+
+    try:
+        # Closed: the night queue admits the agent, the day queue does not (as its Workers list says).
+        got = asyncio.run(ask())
+        assert "night-hello" in got and "day-hello" not in got, got
+        assert agent["worker_sid"] in [w.sid for w in workspace.workers.list(task_queue_sid=night.sid)]
+        assert agent["worker_sid"] not in [w.sid for w in workspace.workers.list(task_queue_sid=day.sid)]
+    finally:
+        with web.http() as http:
+            set_hours(http, workspace_sid, {"Enabled": "false"})
+    got = asyncio.run(ask())  # hours off: always open
+    assert "day-hello" in got and "night-hello" not in got, got
 
 
 def test_a_workers_picture_and_name_are_checked_when_saved(web: Stack) -> None:

@@ -21,7 +21,7 @@ import pytest
 
 from api.routes.media import fetch_provider_media
 from api.twilio_shape import TwilioError
-from switchboard.cli import using_fakes
+from switchboard.cli import describe_providers, using_fakes
 from switchboard.devstack import DevServer
 from switchboard.fake_provider import FakeMeta, FakeTwilio
 from switchboard.outbound_http import OutboundPolicy
@@ -59,6 +59,22 @@ def test_fake_providers_media_passes_the_outbound_policy() -> None:
 
 
 REPOSITORY = Path(__file__).parent.parent
+
+
+@pytest.mark.fast
+def test_dev_says_which_channels_messages_go_nowhere(tmp_path: Path) -> None:
+    """Without provider accounts the desk's New conversation to an SMS number looks sent (it is
+    stored) while no customer receives it: the dev stack says so when it starts."""
+    bare = test_settings(tmp_path, twilio_account_sid="", meta_access_token="")
+    line = describe_providers(bare)
+    assert line is not None and line.startswith("Not sent")
+    assert "SMS and WhatsApp" in line and "Messenger" in line and "--fake-providers" in line
+    twilio_only = bare.model_copy(update={"twilio_account_sid": "AC" + "1" * 32})
+    assert "SMS" not in (describe_providers(twilio_only) or "") and "Messenger" in (
+        describe_providers(twilio_only) or ""
+    )
+    both = twilio_only.model_copy(update={"meta_access_token": "token"})
+    assert describe_providers(both) is None  # as with --fake-providers
 
 
 def test_the_dev_scripts_install_step_runs_again_only_for_a_changed_pyproject(tmp_path: Path) -> None:
@@ -130,6 +146,7 @@ def test_dev_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # a terminal's job: Ctrl-C reaches its whole process group
     )
     try:
         output = read_until(process, "Press Ctrl-C")
@@ -169,10 +186,12 @@ def test_dev_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         # The dev server keeps its state in the data dir, in WAL mode.
         assert (data_dir / "temporal.db").exists() and (data_dir / "temporal.db-wal").exists()
     finally:
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in the terminal
         remaining, _ = process.communicate(timeout=60)
     assert process.returncode == 0, remaining
     assert "Switchboard stopped." in remaining
+    # The worker drains before the Temporal dev server stops: no warning of a shutdown cut short.
+    assert "WARN" not in remaining and "error" not in remaining.lower(), remaining
     assert not any(port_open(p) for p in (api, temporal, ui))
 
     # A second start reuses the secrets instead of generating new ones.
@@ -180,6 +199,12 @@ def test_dev_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> No
         [SWITCHBOARD, "dev", "--help"], env={**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir)}, capture_output=True
     )
     assert again.returncode == 0
+
+
+def test_ctrl_c_reaches_the_temporal_dev_server_only_through_switchboard(temporal_server: DevServer) -> None:
+    """A terminal's Ctrl-C signals its whole process group: the dev server runs in a group of its
+    own, so it keeps serving while the worker drains, and stops when Switchboard stops it."""
+    assert os.getpgid(temporal_server.process.pid) != os.getpgrp()
 
 
 def test_healthz_is_503_until_temporal_answers(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:

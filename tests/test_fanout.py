@@ -88,6 +88,12 @@ async def test_without_redis_writers_on_the_same_loop_wake_its_sockets() -> None
     waiters = FeedWaiters()
     await waiters.run()  # no subscription to hold
     assert waiters.poll_seconds == POLL_SECONDS
+    # An API alone hears only its own commits; with the worker on its loop (the dev stack), all.
+    assert not waiters.hears_every_commit
+    assert FeedWaiters(worker_in_process=True).hears_every_commit
+    # With Redis, or a PostgreSQL store, only while subscribed (other processes may write).
+    assert not FeedWaiters(REDIS_URL, worker_in_process=True).hears_every_commit
+    assert not FeedWaiters(database_url="postgresql+psycopg://x/y", worker_in_process=True).hears_every_commit
     key = agent_key("WK" + uuid.uuid4().hex)
 
     async def publish_on_another_loop() -> None:
@@ -177,15 +183,19 @@ async def test_a_lost_subscription_polls_then_comes_back_and_wakes_everyone() ->
     try:
         with waiters.watch(agent_key("WK1")) as woken:
             await until(lambda: waiters.subscribed)
+            assert waiters.hears_every_commit
+            woken.clear()
             redis.terminate()
             redis.wait()
             await until(lambda: not waiters.subscribed)
             assert waiters.poll_seconds == POLL_SECONDS  # sockets poll while nothing can wake them
+            # Readers that waited for wake-ups alone (the supervisor's board) are told to look again.
+            assert woken.is_set() and not waiters.hears_every_commit
             woken.clear()
             redis = start_redis(port)
             await until(lambda: waiters.subscribed)
             # Whatever was written while the subscription was down: every socket reads again.
-            assert woken.is_set() and waiters.poll_seconds == NEVER
+            assert woken.is_set() and waiters.poll_seconds == NEVER and waiters.hears_every_commit
     finally:
         subscription.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -21,9 +21,6 @@ pytestmark = pytest.mark.fast
 ROOT = Path(__file__).resolve().parent.parent
 # The application factory mounts every router: the one module outside the routes that may.
 ROUTE_MOUNTER = "api.main"
-# Benchmarks that time a route's own computation (the statistics' queries) without HTTP around it,
-# as tests do; nothing the application runs imports them.
-ROUTE_TIMERS = ("bench.statistics_times",)
 WORKFLOW_FORBIDDEN = ("switchboard.store", "api", "activities")
 # The project's code, packages and modules.
 CODE = ("api", "switchboard", "workflows", "activities", "bench", "worker.py")
@@ -87,7 +84,7 @@ def test_only_routes_import_routes() -> None:
         f"{module} imports {name}"
         for where in CODE
         for module, tree in sources(where)
-        if not within(module, "api.routes") and module != ROUTE_MOUNTER and module not in ROUTE_TIMERS
+        if not within(module, "api.routes") and module != ROUTE_MOUNTER
         for node in ast.walk(tree)
         if isinstance(node, ast.Import | ast.ImportFrom)
         for name in imported(module, node)

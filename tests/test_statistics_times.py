@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from api.routes.taskrouter import time_figures
-from api.routes.taskrouter.statistics import cumulative_figures
+from api import time_figures
+from api.statistics import cumulative_figures
 from switchboard.store.db import Database
 from switchboard.store.migrate import migrate
 from switchboard.store.models import RoutingEventRow, Task

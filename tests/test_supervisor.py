@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from api.deps import AppContext
+from api.sockets import supervision
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.sockets import (
     answering,
@@ -35,6 +37,8 @@ from tests.helpers.stack import Stack, StackFactory, clear_the_floor
 pytestmark = pytest.mark.store_backends
 
 Frame = dict[str, Any]
+# A stretch without commits, long enough for a poll of the board (once a second) to show.
+QUIET_SECONDS = 3.0
 
 
 class Board:
@@ -83,7 +87,8 @@ class Board:
 
 @pytest.fixture(scope="module")
 def stack(make_stack: StackFactory) -> Stack:
-    return make_stack(desk_dev_sign_in=True, channel_inactivity_seconds=600.0)
+    # No safety refresh within a test: every change on the board below is pushed by its wake-up.
+    return make_stack(desk_dev_sign_in=True, channel_inactivity_seconds=600.0, supervisor_board_refresh_seconds=3600.0)
 
 
 def test_dev_sign_in_takes_the_role_from_the_workers_attributes(stack: Stack) -> None:
@@ -201,6 +206,44 @@ def test_a_supervisor_watches_monitors_transfers_and_moves_agents_live(stack: St
             assert await command(sup, "s7", "unmonitor", channel_sid=channel_sid) == {"channel_sid": channel_sid}
             # Updates carry the rows that changed, never the others (the supervisor's own stayed).
             assert arno in board.updated and lead["worker_sid"] not in board.updated
+
+    asyncio.run(work())
+
+
+def test_a_quiet_workspace_costs_no_board_computations_and_a_commit_still_pushes(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The board is computed when a commit wakes it (or at the slow safety refresh), never on a
+    server-side poll: a watched workspace where nothing happens costs no computation, and an
+    agent going Available still reaches the supervisor at once."""
+    clear_the_floor(stack)
+    workspace_sid = plan_flex_defaults(stack.settings).defaults.workspace_sid
+    computed: list[str] = []
+    read_board = supervision.read_board
+
+    async def counted(context: AppContext, workspace: str) -> supervision.Board:
+        computed.append(workspace)
+        return await read_board(context, workspace)
+
+    monkeypatch.setattr(supervision, "read_board", counted)
+    lead = supervisor_sign_in(stack, f"lead-{uuid.uuid4().hex[:6]}")
+    agent = sign_in(stack, f"agent-{uuid.uuid4().hex[:6]}")
+
+    async def work() -> None:
+        async with as_agent(stack, lead["token"]) as sup, as_agent(stack, agent["token"]) as desk:
+            for ws in (sup, desk):
+                await frame(ws, lambda f: f["type"] == "ready")
+            board = Board(sup)
+            board.start(await command(sup, "q1", "supervise"))
+            # What the sign-ins and connections committed may still wake the board once.
+            await asyncio.sleep(QUIET_SECONDS)
+            before = computed.count(workspace_sid)
+            await asyncio.sleep(QUIET_SECONDS)  # nothing is committed: nothing to compute
+            assert computed.count(workspace_sid) == before, computed.count(workspace_sid) - before
+
+            await command(desk, "a1", "set_activity", activity="Available")
+            await board.until(lambda b: b["agents"][agent["worker_sid"]]["activity_name"] == "Available")
+            assert computed.count(workspace_sid) > before
 
     asyncio.run(work())
 

@@ -2,14 +2,18 @@
 queues, agents and live conversations) pushed to the supervisors watching it, and conversations
 monitored read-only.
 
-The board is computed once per workspace per API process, however many supervisors watch it:
-every commit that changes the workspace's tasks, reservations or workers wakes it
-(``store.fanout.workspace_key``, over Redis or PostgreSQL from other processes); it waits
-``BOARD_DEBOUNCE_SECONDS`` so that a burst of commits (a task, its reservation, the worker's
-capacity) costs one computation, reads the board (the statistics' queries:
-``api.routing_state.queue_realtime``, as ``RealTimeStatistics`` reads them, per queue, one query for the agents'
-conversations and one for the live tasks), and sends each supervisor only the rows that changed.
-Without a wake-up it looks again every ``feed poll interval`` (at least a second), as the feeds do.
+The board is computed once per workspace per API process, however many supervisors watch it,
+and only when something changed: every commit that changes the workspace's tasks, reservations,
+queues or workers wakes it (``store.fanout.workspace_key``, over Redis or PostgreSQL from other
+processes); it waits ``BOARD_DEBOUNCE_SECONDS`` so that a burst of commits (a task, its
+reservation, the worker's capacity) costs one computation, reads the board (the statistics'
+queries: ``api.routing_state.queue_realtime``, as ``RealTimeStatistics`` reads them, per queue,
+one query for the agents' conversations and one for the live tasks), and sends each supervisor
+only the rows that changed. Without a wake-up it computes the board again only every
+``supervisor_board_refresh_seconds`` (30 s), for what no commit signals (a TargetWorkers
+expression reading the time); the waits growing are the desk's to count. While other processes'
+commits cannot reach this one (no Redis or PostgreSQL subscription, or it is down, with the worker
+elsewhere) it looks again at the feed poll interval (at least a second), as the feeds do.
 
 A monitored conversation is read from the store when a message is stored in it
 (``store.fanout.channel_key``): ``monitor.message`` events, not part of the agent's sequenced
@@ -230,10 +234,13 @@ class WorkspaceBoard:
 
     async def _run(self) -> None:
         feeds = self.context.feeds
+        refresh = self.context.settings.supervisor_board_refresh_seconds
         with feeds.watch(workspace_key(self.workspace_sid)) as woken:
             while True:
+                # Commits wake the board; a poll only while some commits cannot reach this process.
+                wait = refresh if feeds.hears_every_commit else max(feeds.poll_seconds, BOARD_REFRESH_FLOOR_SECONDS)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), max(feeds.poll_seconds, BOARD_REFRESH_FLOOR_SECONDS))
+                    await asyncio.wait_for(woken.wait(), wait)
                 await asyncio.sleep(BOARD_DEBOUNCE_SECONDS)  # one computation for a burst of commits
                 woken.clear()
                 try:

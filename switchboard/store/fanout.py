@@ -12,7 +12,7 @@ The same keys carry invalidations of what API processes keep in memory (``api.lo
 committed change to a Flex Flow publishes ``flexflow:<sid>``, a contact moved to another channel
 ``contact:<flex flow sid>:<address hash>``; ``FeedWaiters.add_listener`` hears every key, from this
 loop's commits and from Redis. The supervisor view listens the same way: ``workspace:<sid>`` for a
-change to a workspace's tasks, reservations or workers, ``channel:<sid>`` for a new message."""
+change to a workspace's tasks, reservations, queues or workers, ``channel:<sid>`` for a new message."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from switchboard.store.models import (
     Message,
     Reservation,
     Task,
+    TaskQueue,
     Worker,
     WorkerChannel,
 )
@@ -82,8 +83,8 @@ def contact_key(flex_flow_sid: str, address_hash: str) -> str:
 
 
 def workspace_key(workspace_sid: str) -> str:
-    """Woken by every committed change to a workspace's tasks, reservations and workers (and their
-    channels): what the supervisor view shows (``api.sockets.supervision``)."""
+    """Woken by every committed change to a workspace's tasks, reservations, queues and workers (and
+    their channels): what the supervisor view shows (``api.sockets.supervision``)."""
     return f"workspace:{workspace_sid}"
 
 
@@ -93,7 +94,7 @@ def channel_key(channel_sid: str) -> str:
 
 
 # The rows whose changes the supervisor view shows.
-BOARD_ROWS = (Task, Reservation, Worker, WorkerChannel)
+BOARD_ROWS = (Task, Reservation, Worker, WorkerChannel, TaskQueue)
 
 
 def board_key(row: object, change: Change) -> str | None:
@@ -294,12 +295,19 @@ class FeedWaiters:
     """One API process's sockets waiting for their feeds, and its one Redis subscription."""
 
     def __init__(
-        self, redis_url: str = "", fallback_poll_seconds: float = POLL_SECONDS, database_url: str = ""
+        self,
+        redis_url: str = "",
+        fallback_poll_seconds: float = POLL_SECONDS,
+        database_url: str = "",
+        worker_in_process: bool = False,
     ) -> None:
         self._redis_url = redis_url
         # Without Redis, a PostgreSQL store's notifications (``FeedPublisher``) wake the sockets.
         self._postgres_url = libpq_url(database_url) if not redis_url and is_postgres(database_url) else ""
         self._fallback = fallback_poll_seconds
+        # Neither: only this loop's commits wake its sockets, which is all of them when the worker
+        # runs on this loop too (the dev stack, on this machine's SQLite).
+        self._alone = worker_in_process and not redis_url and not self._postgres_url
         self._waiting: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._listeners: list[Callable[[Iterable[str] | None], None]] = []
         self.subscribed = False
@@ -319,6 +327,18 @@ class FeedWaiters:
     def poll_seconds(self) -> float:
         """How long a socket waits for a wake-up before it looks at its feed anyway."""
         return self._fallback if self.subscribed else POLL_SECONDS
+
+    @property
+    def hears_every_commit(self) -> bool:
+        """Whether every committed key reaches this process (the subscription is up, or the whole
+        stack commits on this loop): a reader may then wait for wake-ups alone, with no poll."""
+        return self.subscribed or self._alone
+
+    def _lost(self) -> None:
+        """The subscription went down: the readers waiting on it alone look again, and poll."""
+        if self.subscribed:
+            self.subscribed = False
+            self.wake(list(self._waiting))
 
     @contextlib.contextmanager
     def watch(self, key: str) -> Iterator[asyncio.Event]:
@@ -372,7 +392,7 @@ class FeedWaiters:
             except (RedisError, OSError) as exc:
                 log.warning("Redis subscription lost (%s); sockets poll until it is back", exc)
             finally:
-                self.subscribed = False
+                self._lost()
                 await redis.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_SECONDS[1])
@@ -391,6 +411,6 @@ class FeedWaiters:
             except (psycopg.Error, OSError) as exc:
                 log.warning("PostgreSQL LISTEN lost (%s); sockets poll until it is back", exc)
             finally:
-                self.subscribed = False
+                self._lost()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_SECONDS[1])

@@ -4,7 +4,8 @@ activity, and a queue's eligible and available workers) and ``CumulativeStatisti
 of a window counted by type, and how long tasks waited until accepted or canceled). Each call is a
 few aggregate queries; only a queue's eligible workers are found in Python, since its
 TargetWorkers expression reads the workers' encrypted attributes. The real-time queries live in
-``api.routing_state``, which the supervisor view shares."""
+``api.routing_state``, which the supervisor view shares, the cumulative ones in ``api.statistics``,
+which the benchmark times; this module reads the parameters and shapes the answers."""
 
 from __future__ import annotations
 
@@ -14,10 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import ColumnElement, and_, case, func
 from sqlmodel import col, select
 
-from api.after_chat import rating_figures
 from api.deps import CallDep, PagingDep, RestCall, SessionDep
 from api.routes.taskrouter.common import (
     WORKSPACES_PATH,
@@ -28,22 +27,13 @@ from api.routes.taskrouter.common import (
     workspace_url,
 )
 from api.routes.taskrouter.events import MINUTES_OF_A_CENTURY
-from api.routes.taskrouter.time_figures import (
-    HANDLE_TIME_FIELD,
-    WAIT_PERCENTILES,
-    WAIT_PERCENTILES_FIELD,
-    handle_time,
-    percentiles,
-    seconds_between,
-)
 from api.routing_state import WorkerDirectory, activity_statistics, queue_realtime, task_figures, task_scope
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
+from api.statistics import RATINGS_FIELD, RESERVATION_COUNTS, cumulative_figures
+from api.time_figures import HANDLE_TIME_FIELD, WAIT_PERCENTILES_FIELD
 from api.twilio_shape import invalid, iso, parse_date
 from switchboard.store.models import (
-    ChatRating,
-    Reservation,
-    RoutingEventRow,
     RoutingWorkflow,
     Task,
     TaskChannel,
@@ -138,29 +128,6 @@ async def task_queue_real_time_statistics(
 
 # Twilio's window when a call names none: the last 15 minutes.
 DEFAULT_MINUTES = 15
-# The counters, each the number of events of its type in the window.
-RESERVATION_COUNTS = {
-    "reservations_created": "reservation.created",
-    "reservations_accepted": "reservation.accepted",
-    "reservations_rejected": "reservation.rejected",
-    "reservations_timed_out": "reservation.timeout",
-    "reservations_canceled": "reservation.canceled",
-    "reservations_rescinded": "reservation.rescinded",
-}
-TASK_COUNTS = {
-    "tasks_canceled": "task.canceled",
-    "tasks_completed": "task.completed",
-    "tasks_created": "task.created",
-    "tasks_deleted": "task.deleted",
-    "tasks_moved": "task-queue.moved",
-    "tasks_entered": "task-queue.entered",
-    "tasks_timed_out_in_workflow": "workflow.timeout",
-}
-
-# Switchboard's own field in the cumulative statistics (Twilio has none): the window's post-chat
-# ratings of the web chat, counted, averaged and by value (docs/routing.md).
-RATINGS_FIELD = "switchboard_post_chat_ratings"
-
 MinutesQuery = Annotated[int | None, Query(alias="Minutes", ge=1)]
 StartDateQuery = Annotated[str | None, Query(alias="StartDate")]
 EndDateQuery = Annotated[str | None, Query(alias="EndDate")]
@@ -190,142 +157,6 @@ def thresholds(text: str | None) -> list[int]:
     if any(value < 0 for value in values) or len(values) > 10:
         raise invalid("SplitByWaitTime", "must be at most 10 thresholds of zero seconds or more")
     return sorted(set(values))
-
-
-def durations(avg: Any, low: Any, high: Any, total: Any) -> dict[str, int]:
-    return {
-        "avg": round(avg or 0),
-        "min": round(low or 0),
-        "max": round(high or 0),
-        "total": round(total or 0),
-    }
-
-
-async def cumulative_figures(
-    session: SessionDep,
-    workspace_sid: str,
-    start: datetime,
-    end: datetime,
-    channel: str | None,
-    queue_sid: str | None,
-    splits: list[int],
-    workflow_sid: str | None = None,
-    worker_sids: list[str] | None = None,
-) -> dict[str, Any]:
-    """The window's events counted by type, the waits of the tasks accepted or canceled in it
-    (from the task's creation, and for a queue from its entering the queue) with the percentiles
-    of those accepted, and the handle times of the tasks completed in it; with ``worker_sids``,
-    only the events (and reservations) of those workers."""
-    event = RoutingEventRow
-    scope: list[ColumnElement[bool] | bool] = [
-        col(event.workspace_sid) == workspace_sid,
-        col(event.event_date) >= start,
-        col(event.event_date) <= end,
-    ]
-    if queue_sid is not None:
-        scope.append(col(event.queue_sid) == queue_sid)
-    if workflow_sid is not None:
-        scope.append(col(event.workflow_sid) == workflow_sid)
-    if worker_sids is not None:
-        scope.append(col(event.worker_sid).in_(worker_sids))
-    counted = select(event.event_type, func.count()).where(*scope)
-    if channel is not None:
-        counted = counted.join(Task, col(Task.sid) == col(event.task_sid)).where(
-            col(Task.task_channel_unique_name) == channel
-        )
-    counts = dict((await session.exec(counted.group_by(col(event.event_type)))).all())
-    figures: dict[str, Any] = {
-        name: counts.get(kind, 0) for name, kind in {**RESERVATION_COUNTS, **TASK_COUNTS}.items()
-    }
-    # The router emits no event when a task's end cancels its pending reservation: the
-    # reservations themselves say how many were canceled in the window.
-    canceled_offers = (
-        select(func.count())
-        .select_from(Reservation)
-        .join(Task, col(Task.sid) == col(Reservation.task_sid))
-        .where(
-            col(Reservation.workspace_sid) == workspace_sid,
-            col(Reservation.reservation_status) == "canceled",
-            col(Reservation.date_updated) >= start,
-            col(Reservation.date_updated) <= end,
-        )
-    )
-    if queue_sid is not None:
-        canceled_offers = canceled_offers.where(col(Task.task_queue_sid) == queue_sid)
-    if workflow_sid is not None:
-        canceled_offers = canceled_offers.where(col(Task.workflow_sid) == workflow_sid)
-        # A task enters its workflow when it is created.
-        figures["tasks_entered"] = figures["tasks_created"]
-    if channel is not None:
-        canceled_offers = canceled_offers.where(col(Task.task_channel_unique_name) == channel)
-    if worker_sids is not None:
-        canceled_offers = canceled_offers.where(col(Reservation.worker_sid).in_(worker_sids))
-    figures["reservations_canceled"] += (await session.exec(canceled_offers)).one()
-    rated: list[ColumnElement[bool] | bool] = [
-        col(ChatRating.workspace_sid) == workspace_sid,
-        col(ChatRating.date_created) >= start,
-        col(ChatRating.date_created) <= end,
-    ]
-    if queue_sid is not None:
-        rated.append(col(Task.task_queue_sid) == queue_sid)
-    if workflow_sid is not None:
-        rated.append(col(Task.workflow_sid) == workflow_sid)
-    if channel is not None:
-        rated.append(col(Task.task_channel_unique_name) == channel)
-    figures[RATINGS_FIELD] = await rating_figures(session, *rated)
-
-    joined = [*scope, col(Task.sid) == col(event.task_sid)]
-    if channel is not None:
-        joined.append(col(Task.task_channel_unique_name) == channel)
-    waited = seconds_between(session, col(event.event_date), col(Task.date_created))
-    in_queue = seconds_between(session, col(event.event_date), col(Task.task_queue_entered_date))
-    accepted = col(event.event_type) == "reservation.accepted"
-    canceled = col(event.event_type) == "task.canceled"
-
-    def stats(of: Any, when: Any) -> list[Any]:
-        value = case((when, of))
-        return [func.avg(value), func.min(value), func.max(value), func.sum(value)]
-
-    def count(when: Any) -> Any:
-        return func.sum(case((when, 1), else_=0))
-
-    split_columns = [
-        count(and_(kind, waited >= limit) if above else and_(kind, waited < limit))
-        for limit in splits
-        for kind in (accepted, canceled)
-        for above in (True, False)
-    ]
-    tallies = [count(accepted), *split_columns]  # the number of waits until accepted, then the splits
-    row = (
-        await session.exec(
-            select(*stats(waited, accepted), *stats(waited, canceled), *stats(in_queue, accepted), *tallies)
-            .select_from(event)
-            .join(Task, col(Task.sid) == col(event.task_sid))
-            .where(*joined, accepted | canceled)
-        )
-    ).one()
-    figures["wait_duration_until_accepted"] = durations(*row[0:4])
-    figures["wait_duration_until_canceled"] = durations(*row[4:8])
-    figures["wait_duration_in_queue_until_accepted"] = durations(*row[8:12])
-    figures["avg_task_acceptance_time"] = figures["wait_duration_until_accepted"]["avg"]
-    waits = select(func.count()).select_from(event).join(Task, col(Task.sid) == col(event.task_sid))
-    waits = waits.where(*joined, accepted)  # the samples of wait_duration_until_accepted
-    [ranked] = await percentiles(session, waits, [waited], int(row[12] or 0), WAIT_PERCENTILES)
-    figures[WAIT_PERCENTILES_FIELD] = ranked
-    figures[HANDLE_TIME_FIELD] = await handle_time(session, scope, channel)
-    split_counts = [int(value or 0) for value in row[13:]]
-    figures["split_by_wait_time"] = (
-        {
-            str(limit): {
-                "above": {"reservations_accepted": split_counts[i * 4], "tasks_canceled": split_counts[i * 4 + 2]},
-                "below": {"reservations_accepted": split_counts[i * 4 + 1], "tasks_canceled": split_counts[i * 4 + 3]},
-            }
-            for i, limit in enumerate(splits)
-        }
-        if splits
-        else None
-    )
-    return figures
 
 
 WORKSPACE_CUMULATIVE = (

@@ -2,132 +2,38 @@
 reservations of every worker, and how long workers stayed in each activity),
 ``Workers/Statistics`` (those with the workers by activity now, narrowed to a queue's workers or one
 name), ``Workers/{WK}/Statistics`` (one worker's), and the bulk ``TaskQueues/RealTimeStatistics``
-(several queues' real-time figures in one call).
-
-Time in an activity is read from the ``worker.activity.update`` events: a worker's stint in an
-activity runs from the change that put it there (or the window's start) to the next change (or
-the window's end, and never past now). A worker with no change before the window's end has been in
-its current activity since it was created; the time before a worker's first recorded change is
-counted only from the window's start when an earlier change is known, since no event records the
-activity a worker was created in."""
+(several queues' real-time figures in one call). The figures are computed in ``api.statistics``
+(the time in each activity too) and ``api.routing_state``."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from api.deps import CallDep, RestCall, SessionDep
 from api.routes.taskrouter.common import WORKSPACES_PATH, in_workspace, load_in_workspace, load_workspace, workspace_url
 from api.routes.taskrouter.statistics import (
-    RESERVATION_COUNTS,
     TaskChannelQuery,
     Window,
     WindowDep,
     channel_name,
-    cumulative_figures,
     window,
     workspace_workers,
 )
-from api.routes.taskrouter.time_figures import HANDLE_TIME_FIELD, WAIT_PERCENTILES_FIELD
 from api.routing_state import WorkerDirectory, activity_statistics, queue_realtime
 from api.schemas import taskrouter as schemas
 from api.schemas.resources import REST_ERRORS, error_responses
+from api.statistics import RESERVATION_COUNTS, activity_durations, cumulative_figures
+from api.time_figures import HANDLE_TIME_FIELD, WAIT_PERCENTILES_FIELD
 from api.twilio_shape import invalid, iso
-from switchboard.store.models import RoutingEventRow, TaskQueue, Worker, WorkspaceActivity, utcnow
+from switchboard.store.models import TaskQueue, Worker
 
 router = APIRouter(prefix=WORKSPACES_PATH)
 
-ACTIVITY_CHANGE = "worker.activity.update"
 # Twilio reads at most 50 queues in one bulk call.
 BULK_QUEUES = 50
-
-
-def aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def changed_to(row: RoutingEventRow) -> str | None:
-    activity = json.loads(row.data_json or "{}").get("worker_activity_sid")
-    return activity if isinstance(activity, str) else None
-
-
-async def activity_durations(
-    session: SessionDep, workspace_sid: str, start: datetime, end: datetime, workers: Sequence[Worker]
-) -> list[dict[str, Any]]:
-    """Each activity of the workspace with the min, average, max and total seconds of the
-    ``workers``' stints in it within the window (two queries: the changes in the window, and each
-    worker's last change before it)."""
-    end = min(end, utcnow())
-    sids = [w.sid for w in workers]
-    changes = select(RoutingEventRow).where(
-        RoutingEventRow.workspace_sid == workspace_sid,
-        RoutingEventRow.event_type == ACTIVITY_CHANGE,
-        col(RoutingEventRow.worker_sid).in_(sids),
-    )
-    during = (
-        await session.exec(
-            changes.where(col(RoutingEventRow.event_date) > start, col(RoutingEventRow.event_date) <= end).order_by(
-                col(RoutingEventRow.id)
-            )
-        )
-    ).all()
-    last_before = (
-        select(func.max(RoutingEventRow.id))
-        .where(
-            RoutingEventRow.workspace_sid == workspace_sid,
-            RoutingEventRow.event_type == ACTIVITY_CHANGE,
-            col(RoutingEventRow.worker_sid).in_(sids),
-            col(RoutingEventRow.event_date) <= start,
-        )
-        .group_by(col(RoutingEventRow.worker_sid))
-    )
-    before = (await session.exec(select(RoutingEventRow).where(col(RoutingEventRow.id).in_(last_before)))).all()
-    at_start = {row.worker_sid: changed_to(row) for row in before}
-    timeline: dict[str, list[tuple[datetime, str | None]]] = {}
-    for row in during:
-        timeline.setdefault(row.worker_sid or "", []).append((aware(row.event_date), changed_to(row)))
-    stints: dict[str, list[float]] = {}
-    for worker in workers:
-        created = aware(worker.date_created)
-        if created >= end:
-            continue
-        steps = timeline.get(worker.sid, [])
-        if worker.sid in at_start:
-            current: str | None = at_start[worker.sid]
-        elif not steps:
-            current = worker.activity_sid  # never changed (in the store's events): as created
-        else:
-            current = None  # changed first inside the window, from an activity no event records
-        since = max(start, created)
-        for when, activity in [*steps, (end, None)]:
-            if current is not None and when > since:
-                stints.setdefault(current, []).append((when - since).total_seconds())
-            since, current = max(when, since), activity
-    activities = await session.exec(
-        select(WorkspaceActivity)
-        .where(WorkspaceActivity.workspace_sid == workspace_sid)
-        .order_by(col(WorkspaceActivity.date_created), col(WorkspaceActivity.sid))
-    )
-    durations = []
-    for kind in activities:
-        spent = stints.get(kind.sid, [])
-        durations.append(
-            {
-                "sid": kind.sid,
-                "friendly_name": kind.friendly_name,
-                "avg": round(sum(spent) / len(spent)) if spent else 0,
-                "min": round(min(spent)) if spent else 0,
-                "max": round(max(spent)) if spent else 0,
-                "total": round(sum(spent)),
-            }
-        )
-    return durations
 
 
 async def workers_cumulative(
