@@ -142,8 +142,6 @@ def test_refusals_are_twilios(stack: Stack) -> None:
     # What Switchboard does not do yet is refused, naming the parameter, never silently dropped.
     unsupported = {
         "MessagingServiceSid": lambda: conversations.create(messaging_service_sid="MG" + "0" * 32),
-        "Timers.Inactive": lambda: conversations.create(timers_inactive="PT5M"),
-        "State": lambda: conversations(other.sid).update(state="closed"),
         "MessagingBinding.Address": lambda: other.participants.create(
             messaging_binding_address="+15550001111", messaging_binding_proxy_address="+15550002222"
         ),
