@@ -12,7 +12,7 @@ starts a new run (same workflow id), which does the same.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -22,42 +22,29 @@ from workflows.channel_changes import apply_change, channel_attributes
 from workflows.channel_handover import Handover
 from workflows.channel_inbox import Inbox
 from workflows.channel_integration import ConversationIntegration
-from workflows.channel_timers import TIMERS_PATCH, ConversationClock
+from workflows.channel_lifecycle import ConversationLifecycle
+from workflows.channel_steps import ChannelSteps
 from workflows.messages import (
     AddMember,
-    AppendMessages,
-    CarriedState,
     ChannelChange,
     ChannelInput,
     ChannelState,
     ChannelStatus,
     ConversationUpdate,
-    EndClosedRouting,
     InboundMessage,
     MemberSpec,
     MemberView,
-    NewMessage,
-    OpenChannel,
-    OpenedChannel,
-    Origin,
     OutboundStart,
-    SetChannelStatus,
-    SetConversationTimers,
     StoredMessage,
 )
-from workflows.search_attributes import CHANNEL_STATUS
 from workflows.studio.messages import EndExecution, ExecutionStarted, StartExecution
 
 with workflow.unsafe.imports_passed_through():
-    from activities.routing import RoutingActivities
     from activities.store import StoreActivities
-
-# Messages stored by one activity call.
-APPEND_BATCH = 100
 
 
 @workflow.defn
-class ChannelWorkflow:
+class ChannelWorkflow(ChannelSteps):
     @workflow.init
     def __init__(self, input: ChannelInput) -> None:
         self.config = input.config
@@ -75,20 +62,6 @@ class ChannelWorkflow:
         # When the channel last stored a message (or opened): the inactivity clock starts here.
         self.last_activity = workflow.now()
         self.quiet_timer: asyncio.Task[None] | None = None
-        # Conversations' lifecycle: the conversation's own timers, and the state changes REST
-        # callers asked for, applied by the run in order (each by its ticket; ``done`` holds the
-        # tickets applied, ``close_ticket`` the one a close answers).
-        self.clock = ConversationClock.carried(
-            self.config.timers, carried.timers_from if carried else None, workflow.now()
-        )
-        self.requests: list[tuple[int, ConversationUpdate]] = []
-        self.tickets = 0
-        self.done: set[int] = set()
-        self.close_ticket: int | None = None
-        self.closing = False
-        self.lifecycle: bool | None = None
-        # The closed timer armed while the integration holds the conversation open.
-        self.closed_timer: asyncio.Task[None] | None = None
         self.integration = ConversationIntegration(
             self.config,
             carried,
@@ -99,6 +72,8 @@ class ChannelWorkflow:
         )
         # Shorthands for the integration's parts the handlers use.
         self.tasks, self.studio = self.integration.tasks, self.integration.studio
+        # Conversations' state and timers.
+        self.lifecycle = ConversationLifecycle(self, carried)
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -182,13 +157,7 @@ class ChannelWorkflow:
         await workflow.wait_condition(lambda: self.opened or self.handover.active)
         if self.handover.active:
             raise self.handover.closed()
-        self.tickets += 1
-        ticket = self.tickets
-        self.requests.append((ticket, update))
-        await workflow.wait_condition(lambda: ticket in self.done or (self.handover.active and not self.closing))
-        if ticket not in self.done:
-            raise self.handover.closed()
-        self.done.discard(ticket)
+        await self.lifecycle.request(update)
         return self.state()
 
     @update_conversation.validator
@@ -278,7 +247,7 @@ class ChannelWorkflow:
             if opened.closed_for_contact:
                 # Closed for good (any caller), or a short-lived channel that went quiet (a contact).
                 self.handover.final = opened.status == ChannelStatus.CLOSED
-                await self._set_status(
+                await self.set_status(
                     ChannelStatus.CLOSED if self.handover.final else ChannelStatus.INACTIVE, store=False
                 )
                 await self.handover.until_quiet()
@@ -290,12 +259,12 @@ class ChannelWorkflow:
         self.integration.resume()
         self._describe()
         while True:
-            stored = await self._store_pending()
-            if self._lifecycle():
+            stored = await self.store_pending()
+            if self.lifecycle.applies():
                 if stored and self.status == ChannelStatus.INACTIVE:
-                    await self._set_status(ChannelStatus.ACTIVE)  # a message reactivates it
-                if await self._apply_requests() or self.clock.closed_due(workflow.now()):
-                    await self._close()
+                    await self.set_status(ChannelStatus.ACTIVE)  # a message reactivates it
+                if await self.lifecycle.apply_requests() or self.lifecycle.closed_due():
+                    await self.lifecycle.close()
                     return
             self.integration.posts.resume()
             if self._may_continue():
@@ -303,268 +272,51 @@ class ChannelWorkflow:
             # One durable timer per quiet period rather than one per message: when it fires
             # early (messages came meanwhile) it is re-armed for the remainder.
             if self.quiet_timer is None or self.quiet_timer.done():
-                remaining = self._next_deadline() - workflow.now()
+                remaining = self.lifecycle.next_deadline(self.inactivity) - workflow.now()
                 if remaining > timedelta(0):
                     self.quiet_timer = asyncio.create_task(asyncio.sleep(remaining.total_seconds()))
                     continue
             else:
                 await workflow.wait_condition(self._should_wake)
                 continue
-            if self._lifecycle() and self.clock.closed_due(workflow.now()):
+            if self.lifecycle.closed_due():
                 continue  # the conversation's closed timer: closed at the top of the loop
-            if self._lifecycle() and self.status == ChannelStatus.INACTIVE:
+            if self.lifecycle.applies() and self.status == ChannelStatus.INACTIVE:
                 # Inactive (its timer, or a caller): a message, a change or its closed timer wakes it.
-                if await self._quiet_while_inactive():
+                if await self.lifecycle.quiet_while_inactive():
                     return
                 continue
             if self.integration.busy:
                 # A flow, a routing task or integration posts hold the conversation open; the
                 # quiet period restarts when they are done. Its closed timer does not wait.
-                self.closed_timer = None
-                if self._lifecycle() and (closed_at := self.clock.closed_at()) is not None:
-                    wait = (closed_at - workflow.now()).total_seconds()
-                    self.closed_timer = self.quiet_timer = asyncio.create_task(asyncio.sleep(wait))
+                self.lifecycle.arm_closed_timer()
                 await workflow.wait_condition(
                     lambda: (
                         bool(self.inbox.pending)
                         or not self.integration.busy
                         or self._may_continue()
                         or self.integration.posts.stalled
-                        or bool(self.requests)
-                        or (self.closed_timer is not None and self.closed_timer.done())
+                        or bool(self.lifecycle.requests)
+                        or self.lifecycle.closed_timer_fired()
                     )
                 )
                 continue
-            await self._set_status(ChannelStatus.INACTIVE)
-            if self.config.long_lived and self._lifecycle():
+            await self.set_status(ChannelStatus.INACTIVE)
+            if self.config.long_lived and self.lifecycle.applies():
                 continue  # waits while inactive, above
             if self.config.long_lived:
                 # Messages that raced the close reopen the same channel; a caller's state change
                 # is applied by the conversation's lifecycle (the loop, still inactive).
                 await workflow.wait_condition(
-                    lambda: bool(self.inbox.pending) or bool(self.requests) or workflow.all_handlers_finished()
+                    lambda: (
+                        bool(self.inbox.pending) or bool(self.lifecycle.requests) or workflow.all_handlers_finished()
+                    )
                 )
-                if not self.inbox.pending and not self.requests:
+                if not self.inbox.pending and not self.lifecycle.requests:
                     return
                 if not self.inbox.pending:
                     continue
-                await self._set_status(ChannelStatus.ACTIVE)
+                await self.set_status(ChannelStatus.ACTIVE)
                 continue
             await self.handover.until_quiet()
             return
-
-    # --- steps ------------------------------------------------------------------------------
-
-    async def _open(self, origin: Origin) -> OpenedChannel:
-        opened = await workflow.execute_local_activity_method(
-            StoreActivities.open_channel, OpenChannel(self.config, origin, self.attributes), **activity_options.STORE
-        )
-        self.next_index = opened.next_index
-        self.messages_count = opened.messages_count
-        self.members = opened.members
-        self.attributes = opened.attributes
-        self.opened = True
-        return opened
-
-    async def _store_pending(self) -> bool:
-        """Stores every pending message; answers whether there were any."""
-        stored = False
-        while self.inbox.pending:
-            stored = True
-            batch = self.inbox.pending[:APPEND_BATCH]
-            appended = await workflow.execute_local_activity_method(
-                StoreActivities.append_messages,
-                AppendMessages(
-                    self.config.channel_sid,
-                    self.config.service_sid,
-                    [NewMessage(sids.sid_from_uuid(sids.MESSAGE, workflow.uuid4()), m) for m in batch],
-                ),
-                **activity_options.STORE,
-            )
-            # Messages that arrived during the activity were appended behind the batch.
-            self.inbox.take(len(batch))
-            for message, result in zip(batch, appended.stored, strict=True):
-                self.inbox.remember(result.key)
-                if not result.duplicate:
-                    self.run_messages += 1
-                    self.integration.on_stored(message, result, self.attributes)
-                if result.key in self.inbox.awaited:
-                    self.inbox.results[result.key] = result
-            self.last_activity = workflow.now()
-            self.clock.since = self.last_activity
-            self.messages_count = appended.messages_count
-            self.next_index = 0 if appended.last_index is None else appended.last_index + 1
-            self._describe()
-        return stored
-
-    async def _set_status(self, status: ChannelStatus, *, store: bool = True) -> None:
-        self.status = status
-        self.attributes = channel_attributes(self.config, status)
-        if store:
-            await workflow.execute_local_activity_method(
-                StoreActivities.set_channel_status,
-                SetChannelStatus(self.config.channel_sid, status, self.attributes),
-                **activity_options.STORE,
-            )
-        workflow.upsert_search_attributes([CHANNEL_STATUS.value_set(status.value)])
-        self._describe()
-
-    def _should_wake(self) -> bool:
-        timer_fired = self.quiet_timer is not None and self.quiet_timer.done()
-        return (
-            bool(self.inbox.pending)
-            or self._may_continue()
-            or timer_fired
-            or self.integration.posts.stalled
-            or bool(self.requests)
-        )
-
-    # --- Conversations' lifecycle: state and timers ------------------------------------------
-
-    def _lifecycle(self) -> bool:
-        """Whether the conversation's own lifecycle applies: it has timers or a caller changed its
-        state (runs that began before replay as they ran)."""
-        if self.lifecycle is None:
-            if not (self.clock.set or self.requests):
-                return False
-            self.lifecycle = workflow.patched(TIMERS_PATCH)
-        return self.lifecycle
-
-    def _next_deadline(self) -> datetime:
-        """When the quiet timer fires next: the inactive deadline while active, and the
-        conversation's closed timer."""
-        inactivity = self.clock.inactivity(self.inactivity) if self._lifecycle() else self.inactivity
-        deadlines = []
-        if self.status == ChannelStatus.ACTIVE:
-            deadlines.append(self.last_activity + inactivity)
-        if self._lifecycle() and (closed_at := self.clock.closed_at()) is not None:
-            deadlines.append(closed_at)
-        return min(deadlines) if deadlines else workflow.now()
-
-    def _rearm(self) -> None:
-        """The deadlines moved: the next quiet timer is armed afresh."""
-        if self.quiet_timer is not None and not self.quiet_timer.done():
-            self.quiet_timer.cancel()
-        self.quiet_timer = None
-
-    async def _apply_requests(self) -> bool:
-        """Applies the callers' state and timer changes in order; True once one closes."""
-        while self.requests:
-            ticket, update = self.requests.pop(0)
-            timers = self.clock.changed(update)
-            if timers is not None:
-                await workflow.execute_local_activity_method(
-                    StoreActivities.set_conversation_timers,
-                    SetConversationTimers(self.config.channel_sid, timers),
-                    **activity_options.STORE,
-                )
-                self.config.timers = timers if timers.set else None
-                self.clock = ConversationClock(timers, workflow.now())
-                self._rearm()
-            if update.state == "closed":
-                self.close_ticket = ticket  # answered once the close is stored
-                return True
-            if update.state == "active" and self.status != ChannelStatus.ACTIVE:
-                self.last_activity = self.clock.since = workflow.now()
-                await self._set_status(ChannelStatus.ACTIVE)
-                self._rearm()
-            elif update.state == "inactive" and self.status == ChannelStatus.ACTIVE:
-                await self._set_status(ChannelStatus.INACTIVE)
-                self._rearm()
-            self.done.add(ticket)
-        return False
-
-    async def _quiet_while_inactive(self) -> bool:
-        """An inactive conversation without a closed timer waits for a message or a change; True
-        when nothing is left to wait for (no message, no caller, no work of its integration):
-        the run may end."""
-        await workflow.wait_condition(
-            lambda: (
-                bool(self.inbox.pending)
-                or bool(self.requests)
-                or (not self.integration.busy and workflow.all_handlers_finished())
-            )
-        )
-        return not self.inbox.pending and not self.requests
-
-    async def _close(self) -> None:
-        """Closes the conversation for good: the messages that came first are stored, those after
-        are refused (or, on a contact's channel, go to its next channel); its routing ends."""
-        await self._store_pending()
-        # Nothing awaits between the last write and here: every later message meets the close.
-        self.handover.final = True
-        self.handover.active = True
-        self.closing = True
-        self._rearm()
-        await self._set_status(ChannelStatus.CLOSED)
-        if self.close_ticket is not None:
-            self.done.add(self.close_ticket)
-        # Changes asked for after the close are refused.
-        self.requests.clear()
-        self.closing = False
-        if self.tasks.creation is not None:
-            await workflow.wait_condition(lambda: self.tasks.creation is None)
-        if self.tasks.open_task_sid is not None:
-            await workflow.execute_local_activity_method(
-                RoutingActivities.end_closed_routing,
-                EndClosedRouting(self.config.channel_sid, self.tasks.open_task_sid),
-                **activity_options.STORE,
-            )
-            self.tasks.open_task_sid = None
-        if self.studio.running and self.studio.execution is not None:
-            await self.studio.end(EndExecution(self.studio.execution.execution_sid))
-        await self.handover.until_quiet()
-
-    def _may_continue(self) -> bool:
-        # An inactive conversation waiting for its closed timer continues once active again.
-        return self.status == ChannelStatus.ACTIVE and self._run_budget_spent() and self.integration.can_continue()
-
-    def _run_budget_spent(self) -> bool:
-        return self.run_messages >= self.config.run_message_budget or workflow.info().is_continue_as_new_suggested()
-
-    async def _continue_as_new(self, origin: Origin) -> None:
-        # Update callers get their answers in this run; the continuation starts with no handler
-        # in flight. A signal landing with the command makes the server retry this task.
-        while True:
-            await self._store_pending()
-            await workflow.wait_condition(lambda: bool(self.inbox.pending) or workflow.all_handlers_finished())
-            if not self.inbox.pending:
-                break
-        if not self.integration.can_continue():
-            return  # storing woke the flow or an integration call: continue later
-        workflow.continue_as_new(
-            ChannelInput(
-                self.config,
-                origin,
-                CarriedState(
-                    next_index=self.next_index,
-                    messages_count=self.messages_count,
-                    members=self.members,
-                    recent_keys=list(self.inbox.recent),
-                    pending=self.inbox.pending,
-                    open_task_sid=self.tasks.open_task_sid,
-                    execution=self.studio.carried(),
-                    outbox=self.integration.posts.unsent(),
-                    timers_from=self.clock.since_timestamp() if self.clock.set else None,
-                ),
-            )
-        )
-
-    def _describe(self) -> None:
-        last = self.next_index - 1 if self.next_index else "none"
-        details = f"**{self.status.value}** · {self.messages_count} messages · last index {last}"
-        if self.handover.successor_sid:
-            details += f" · continued on {self.handover.successor_sid}"
-        details += self.integration.describe()
-        workflow.set_current_details(details)
-
-    async def _send(self, message: InboundMessage) -> StoredMessage | None:
-        """A flow's message: stored like any other; None once the channel closed first."""
-        self.inbox.awaited.add(message.key)
-        self.inbox.accept(message)
-        await workflow.wait_condition(lambda: message.key in self.inbox.results or self.handover.active)
-        self.inbox.awaited.discard(message.key)
-        return self.inbox.results.pop(message.key, None)
-
-    def _touch(self) -> None:
-        self.last_activity = workflow.now()
