@@ -247,12 +247,14 @@ async def test_an_inactive_conversation_changed_by_rest_stays_inactive(
     await first.result()
     assert store.statuses == [ChannelStatus.INACTIVE]
 
-    starting = with_start(store, config, Origin.STATE)
     state = await store.client.execute_update_with_start_workflow(
-        ChannelWorkflow.update_conversation, ConversationUpdate(timer_closed=CLOSED), start_workflow_operation=starting
+        ChannelWorkflow.update_conversation,
+        ConversationUpdate(timer_closed=CLOSED),
+        start_workflow_operation=with_start(store, config, Origin.STATE),
     )
     assert state.status == ChannelStatus.INACTIVE
-    await (await starting.workflow_handle()).result()
+    await skipping.sleep(CLOSED + 60)
+    await until(lambda: _closed(store), "closed by its timer")
     assert store.statuses == [ChannelStatus.INACTIVE, ChannelStatus.CLOSED]
 
 
@@ -262,6 +264,10 @@ def _index(outcome: StoredMessage | ApplicationError) -> int:
 
 async def _stored(store: FakeStore, config: ChannelConfig, count: int) -> bool:
     return len(store.messages.get(config.channel_sid, [])) >= count
+
+
+async def _closed(store: FakeStore) -> bool:
+    return bool(store.statuses) and store.statuses[-1] == ChannelStatus.CLOSED
 
 
 async def _task_created(store: FakeStore) -> bool:
