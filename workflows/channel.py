@@ -301,7 +301,8 @@ class ChannelWorkflow(ChannelSteps):
                     )
                 )
                 continue
-            await self.set_status(ChannelStatus.INACTIVE)
+            if self.status != ChannelStatus.INACTIVE:  # (a run opened inactive is so already)
+                await self.set_status(ChannelStatus.INACTIVE)
             if self.config.long_lived and self.lifecycle.applies():
                 continue  # waits while inactive, above
             if self.config.long_lived:

@@ -76,7 +76,7 @@ class Handover:
         batch = [m for m in batch if m.key not in self.inbox.awaited]
         if not batch:
             return
-        if self.config.contact_hash is None:
+        if self.config.contact_address is None:
             # Only a contact's channel has a next channel; nobody else signals a closed one.
             workflow.logger.warning("%d messages for closed channel %s dropped", len(batch), self.config.channel_sid)
             return
@@ -110,7 +110,7 @@ class Handover:
 
     async def refuse(self) -> NoReturn:
         """Refuse an update on this closed channel, naming the contact's next channel."""
-        if self.config.contact_hash is None:
+        if self.config.contact_address is None:
             raise self.closed()
         if self.successor_sid is None:
             self.successor_sid = await self._claim_successor()
