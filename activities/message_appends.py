@@ -233,7 +233,8 @@ class MessageAppender:
         if index > first_index:
             channel.messages_count += index - first_index
             channel.last_message_index = index - 1
-            channel.date_updated = utcnow()
+            # A new message is the conversation's activity: its timers count from it.
+            channel.date_updated = channel.timers_from = utcnow()
             session.add(channel)
         totals = AppendedMessages(results, channel.messages_count, channel.last_message_index)
         return _Written(totals, None, channel.channel_type, tuple(stored_keys))

@@ -29,6 +29,7 @@ from switchboard.store.crypto import Cipher
 from switchboard.store.db import Database
 from switchboard.store.feed import (
     SOCKET_CHANNEL_TYPES,
+    add_for_channel,
     add_for_customer,
     chat_ended_reason,
     feed_item,
@@ -51,7 +52,7 @@ from switchboard.store.models import (
     WorkspaceActivity,
     utcnow,
 )
-from workflows.messages import CreateTask, MemberSpec
+from workflows.messages import CreateTask, EndClosedRouting, MemberSpec
 from workflows.routing.client import RoutingClient
 from workflows.routing.messages import (
     HANDED_OVER,
@@ -66,6 +67,7 @@ from workflows.routing.messages import (
     RoutingEvent,
     RoutingSnapshot,
     RoutingWrite,
+    TaskChange,
     WorkflowSpec,
     WorkspaceConfig,
 )
@@ -475,6 +477,29 @@ class RoutingActivities:
             await add_for_customer(session, self.cipher, notice.channel_sid, "agent.left", data)
             await session.commit()
 
+    @activity.defn(name="end_closed_routing")
+    async def end_closed_routing(self, req: EndClosedRouting) -> None:
+        """A conversation closed for good ends its routing as a chat the business ended: a task
+        still waiting for an agent is canceled, one an agent holds wraps up (the agent completes
+        it); everyone on the channel hears ``chat.ended`` (idempotent: a task no longer live is
+        left as it is)."""
+        async with self.db.session() as session:
+            task = await session.get(Task, req.task_sid)
+        if task is None:
+            return
+        status = {"pending": "canceled", "reserved": "canceled", "assigned": "wrapping"}.get(task.assignment_status)
+        if status is not None:
+            change = TaskChange(task.sid, status, reason=chat_ended_reason("system"))
+            try:
+                await self.routing.change_task(task.workspace_sid, change)
+            except WorkflowUpdateFailedError as exc:  # it moved on meanwhile (answered, completed)
+                activity.logger.info("task %s of closed channel %s: %s", task.sid, req.channel_sid, exc.cause)
+        async with self.db.write_session() as session:
+            await add_for_channel(
+                session, self.cipher, req.channel_sid, "chat.ended", {"channel_sid": req.channel_sid, "by": "system"}
+            )
+            await session.commit()
+
     @activity.defn(name="follow_task")
     async def follow_task(self, notice: ChannelNotice) -> None:
         """A transfer: the channel follows the new task."""
@@ -531,6 +556,7 @@ class RoutingActivities:
             self.store_routing,
             self.join_channel,
             self.end_channel_interaction,
+            self.end_closed_routing,
             self.follow_task,
             self.post_routing_event,
         ]

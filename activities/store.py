@@ -39,6 +39,7 @@ from workflows.messages import (
     OpenedChannel,
     Origin,
     SetChannelStatus,
+    SetConversationTimers,
 )
 from workflows.starter import ChannelClient
 
@@ -88,12 +89,15 @@ class StoreActivities:
             channel = await session.get(Channel, config.channel_sid)
             if channel is None:
                 return await self._create_channel(session, req)
-            if channel.status == ChannelStatus.INACTIVE:
+            status = ChannelStatus(channel.status)
+            if status == ChannelStatus.CLOSED:  # closed for good, whoever asks
+                return OpenedChannel(True, 0, channel.messages_count, [], req.attributes, ChannelStatus.CLOSED)
+            if status == ChannelStatus.INACTIVE and req.origin != Origin.STATE:
                 if req.origin == Origin.CONTACT and not config.long_lived:
                     return OpenedChannel(True, 0, channel.messages_count, [], req.attributes)
-                channel.status = ChannelStatus.ACTIVE
+                status = channel.status = ChannelStatus.ACTIVE
                 channel.attributes_enc = self.cipher.encrypt(req.attributes, "channel.attributes")
-                channel.date_updated = utcnow()
+                channel.date_updated = channel.timers_from = utcnow()
                 session.add(channel)
             members = (await session.exec(select(Member).where(Member.channel_sid == channel.sid))).all()
             bound = {b.participant_sid for b in await channel_bindings(session, channel.sid)}
@@ -103,6 +107,7 @@ class StoreActivities:
                 messages_count=channel.messages_count,
                 members=[self._member_view(m, bound=m.sid in bound) for m in members],
                 attributes=self.cipher.decrypt(channel.attributes_enc, "channel.attributes"),
+                status=status,
             )
             await session.commit()
             return opened
@@ -121,6 +126,7 @@ class StoreActivities:
             channel_type=config.channel_type,
             long_lived=config.long_lived,
             contact_hash=config.contact_hash,
+            timers_from=utcnow(),
         )
         members: list[MemberView] = []
         session.add(channel)
@@ -189,6 +195,8 @@ class StoreActivities:
             channel.status = req.status
             channel.attributes_enc = self.cipher.encrypt(req.attributes, "channel.attributes")
             channel.date_updated = utcnow()
+            if req.status == ChannelStatus.ACTIVE:
+                channel.timers_from = channel.date_updated  # active again: the timers count anew
             session.add(channel)
             data = {"channel_sid": req.channel_sid, "status": req.status.value}
             await add_for_channel(session, self.cipher, req.channel_sid, "channel.status", data)
@@ -224,6 +232,20 @@ class StoreActivities:
                     type="UniqueNameTaken",
                     non_retryable=True,
                 ) from exc
+
+    @activity.defn(name="set_conversation_timers")
+    @finish_even_if_cancelled
+    async def set_conversation_timers(self, req: SetConversationTimers) -> None:
+        """The conversation's own timers, counting from now."""
+        async with self.db.write_session() as session:
+            channel = await session.get(Channel, req.channel_sid)
+            if channel is None:
+                raise ApplicationError(f"channel {req.channel_sid} has no row", non_retryable=True)
+            channel.timer_inactive = req.timers.inactive
+            channel.timer_closed = req.timers.closed
+            channel.date_updated = channel.timers_from = utcnow()
+            session.add(channel)
+            await session.commit()
 
     @activity.defn(name="add_member")
     @finish_even_if_cancelled
@@ -316,6 +338,7 @@ class StoreActivities:
             self.append_messages,
             self.set_channel_status,
             self.change_channel,
+            self.set_conversation_timers,
             self.add_member,
             self.known_message_keys,
             self.claim_successor_channel,

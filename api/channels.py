@@ -22,9 +22,11 @@ from switchboard.store.contacts import address_hash, current_channel_sid
 from switchboard.store.crypto import KeyedHasher
 from switchboard.store.models import Channel, Contact, FlexFlow
 from workflows import sids
-from workflows.messages import ChannelConfig, ChannelStatus, Integration
+from workflows.messages import ChannelConfig, ChannelStatus, ConversationTimers, Integration
 
 T = TypeVar("T")
+# A conversation closed for good refuses messages and changes (Twilio's code).
+CONVERSATION_CLOSED = 50377
 
 
 def _config(context: AppContext, **fields: Any) -> ChannelConfig:
@@ -84,7 +86,11 @@ async def contact_channel(
     short-lived one hands the message to, its Flex Flow's integration."""
     channel_sid = await current_channel_sid(session, hasher, flex_flow_sid, contact_hash)
     channel = await session.get(Channel, channel_sid)
-    if channel is None or (not channel.long_lived and channel.status == ChannelStatus.INACTIVE):
+    if (
+        channel is None
+        or channel.status == ChannelStatus.CLOSED
+        or (not channel.long_lived and channel.status == ChannelStatus.INACTIVE)
+    ):
         return ContactChannel(channel_sid, None, None)
     return ContactChannel(
         channel_sid, channel.webhooks_json, channel.attributes_enc if channel.attributes_written else None
@@ -137,6 +143,9 @@ async def config_for_row(context: AppContext, session: AsyncSession, channel: Ch
         integration=integration_for_channel(channel, integration_for(flow)),
         triggers=triggers_for_channel(channel),
         flow_address=flow.contact_identity if flow else None,
+        timers=ConversationTimers(channel.timer_inactive, channel.timer_closed)
+        if channel.timer_inactive is not None or channel.timer_closed is not None
+        else None,
     )
 
 
@@ -171,6 +180,8 @@ def update_failure(exc: WorkflowUpdateFailedError) -> TwilioError:
     if isinstance(cause, ApplicationError):
         if cause.type == "UniqueNameTaken":
             return TwilioError(409, cause.message, UNIQUE_NAME_TAKEN)
+        if cause.type == "ConversationClosed":
+            return TwilioError(400, cause.message, CONVERSATION_CLOSED)
         status = 409 if cause.type in ("ChannelClosed", "ConversationTaken") else 400
         return TwilioError(status, cause.message, CONFLICT if status == 409 else None)
     return TwilioError(500, f"the channel refused the change: {cause}", 20500)

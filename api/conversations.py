@@ -5,8 +5,9 @@ customer's own messages, which are always taken):
 - opening a contact's channel on a Flex Flow (Flex v1 Channels, WebChannels, the web chat widget);
 - who may write (``api.access`` decides who reaches a channel; a desk writes only where it holds
   the task), what a message carries (media uploaded to its channel; a template only on WhatsApp),
-  WhatsApp's 24-hour reply window (outside it only an approved template goes), and that a desk
-  does not write into a closed conversation (the customer's next message reopens it);
+  WhatsApp's 24-hour reply window (outside it only an approved template goes), that a desk
+  does not write into a closed conversation (the customer's next message reopens it), and that
+  nobody writes into a conversation closed for good (Conversations' ``closed``, 50377);
 - an agent starting a conversation: a customer who is already with another agent, waiting in a
   queue or in a flow is not written to; the conversation belongs to whoever works it until a
   transfer hands it over;
@@ -28,7 +29,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from api.access import may_reach_channel
-from api.channels import config_for_row, contact_config, on_contact_channel, update_failure
+from api.channels import CONVERSATION_CLOSED, config_for_row, contact_config, on_contact_channel, update_failure
 from api.conversation_hooks import ActionRefused, before_message
 from api.deps import AppContext
 from api.routing_calls import routed
@@ -250,6 +251,17 @@ async def check_reply_window(context: AppContext, channel_type: str, channel_sid
         )
 
 
+def closed_refusal(channel: Channel) -> ConversationRefused | None:
+    """The refusal of any message or change to a conversation closed for good (by REST or its
+    closed timer), on every surface: Conversations, Chat v2, the agent's and the customer's
+    sockets. A contact writing again by SMS or WhatsApp reaches a new channel instead."""
+    if channel.status != ChannelStatus.CLOSED:
+        return None
+    return ConversationRefused(
+        400, f"Can't update conversation {channel.sid} as it's in final closed state", CONVERSATION_CLOSED
+    )
+
+
 async def check_may_write(session: AsyncSession, grants: Grants, channel_sid: str) -> None:
     """Refuses unless ``grants`` may act on the channel (post, type, mark read); says so when the
     channel is only readable to them (their task there is over or was transferred)."""
@@ -308,6 +320,8 @@ async def post_message(
         if channel is None:
             raise ConversationRefused(404, f"channel {channel_sid} does not exist", 20404)
         config = await config_for_row(context, session, channel)
+    if (closed := closed_refusal(channel)) is not None:
+        raise closed
     if writer.is_desk and channel.status == ChannelStatus.INACTIVE:
         raise ConversationRefused(
             409, f"the conversation on channel {channel_sid} is closed: start a new conversation", CONVERSATION_TAKEN
@@ -327,7 +341,9 @@ async def post_message(
         return await context.channels.post(config, message)
     except WorkflowUpdateFailedError as exc:
         refusal = update_failure(exc)
-        raise ConversationRefused(refusal.status, f"the channel refused the message: {refusal.message}") from exc
+        raise ConversationRefused(
+            refusal.status, f"the channel refused the message: {refusal.message}", refusal.code
+        ) from exc
 
 
 # --- an agent starts a conversation -----------------------------------------------------------

@@ -142,8 +142,6 @@ def test_refusals_are_twilios(stack: Stack) -> None:
     # What Switchboard does not do yet is refused, naming the parameter, never silently dropped.
     unsupported = {
         "MessagingServiceSid": lambda: conversations.create(messaging_service_sid="MG" + "0" * 32),
-        "Timers.Inactive": lambda: conversations.create(timers_inactive="PT5M"),
-        "State": lambda: conversations(other.sid).update(state="closed"),
         "MessagingBinding.ProjectedAddress": lambda: other.participants.create(
             identity="gmms", messaging_binding_projected_address="+15550002222"
         ),

@@ -85,6 +85,22 @@ def run_studio_scenarios(stack: Stack) -> list[str]:
     return channels
 
 
+def run_conversation_lifecycle(stack: Stack) -> str:
+    """Conversations' state and timers: made inactive by REST, reactivated by a message, given
+    timers, closed for good (the run ends), and a post refused after the close."""
+    with stack.http() as http:
+        sid = http.post("/v1/Conversations", data={"FriendlyName": "lifecycle", "Timers.Closed": "PT1H"}).json()["sid"]
+        url = f"/v1/Conversations/{sid}"
+        assert http.post(f"{url}/Messages", data={"Author": "ann", "Body": "one"}).status_code == 201
+        assert http.post(url, data={"State": "inactive"}).json()["state"] == "inactive"
+        assert http.post(f"{url}/Messages", data={"Author": "ann", "Body": "two"}).status_code == 201
+        assert http.post(url, data={"Timers.Inactive": "PT5M"}).status_code == 200
+        assert http.post(url, data={"State": "closed"}).json()["state"] == "closed"
+        refused = http.post(f"{url}/Messages", data={"Author": "ann", "Body": "three"})
+        assert refused.status_code == 400 and refused.json()["code"] == 50377, refused.text
+    return str(sid)
+
+
 def run_external_scenario(stack: Stack) -> str:
     """An external integration's posts (run budget 3): one taken on its retry, one that fails and
     is recorded, the rest taken, the channel continuing as new with posts queued; then a trigger
@@ -183,6 +199,7 @@ def run_scenarios(stack: Stack) -> list[str]:
             running = stack.call(lambda c: _count(c, f"ExecutionStatus='Running' AND ({query})"))
             assert running == 0
 
+        sids.append(run_conversation_lifecycle(stack))
         sids += run_studio_scenarios(stack)
         sids.append(run_external_scenario(stack))
         routed_channel, router = run_routing_scenario(stack)

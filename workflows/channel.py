@@ -22,37 +22,29 @@ from workflows.channel_changes import apply_change, channel_attributes
 from workflows.channel_handover import Handover
 from workflows.channel_inbox import Inbox
 from workflows.channel_integration import ConversationIntegration
+from workflows.channel_lifecycle import ConversationLifecycle
+from workflows.channel_steps import ChannelSteps
 from workflows.messages import (
     AddMember,
-    AppendMessages,
-    CarriedState,
     ChannelChange,
     ChannelInput,
     ChannelState,
     ChannelStatus,
+    ConversationUpdate,
     InboundMessage,
     MemberSpec,
     MemberView,
-    NewMessage,
-    OpenChannel,
-    OpenedChannel,
-    Origin,
     OutboundStart,
-    SetChannelStatus,
     StoredMessage,
 )
-from workflows.search_attributes import CHANNEL_STATUS
 from workflows.studio.messages import EndExecution, ExecutionStarted, StartExecution
 
 with workflow.unsafe.imports_passed_through():
     from activities.store import StoreActivities
 
-# Messages stored by one activity call.
-APPEND_BATCH = 100
-
 
 @workflow.defn
-class ChannelWorkflow:
+class ChannelWorkflow(ChannelSteps):
     @workflow.init
     def __init__(self, input: ChannelInput) -> None:
         self.config = input.config
@@ -81,6 +73,8 @@ class ChannelWorkflow:
         # Shorthands for the integration's parts the handlers use.
         self.tasks, self.studio = self.integration.tasks, self.integration.studio
         self.integration.delivery.bound = lambda: any(m.bound for m in self.members)
+        # Conversations' state and timers.
+        self.lifecycle = ConversationLifecycle(self, carried)
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -165,6 +159,24 @@ class ChannelWorkflow:
         return self.state()
 
     @workflow.update
+    async def update_conversation(self, update: ConversationUpdate) -> ChannelState:
+        """A REST caller sets the conversation's state (active, inactive, closed) or its timers:
+        the run applies it between message writes, so every message is stored before a close or
+        refused after it."""
+        await workflow.wait_condition(lambda: self.opened or self.handover.active)
+        if self.handover.active:
+            raise self.handover.closed()
+        await self.lifecycle.request(update)
+        return self.state()
+
+    @update_conversation.validator
+    def _validate_update_conversation(self, update: ConversationUpdate) -> None:
+        if self.handover.active:
+            raise self.handover.closed()
+        if update.state not in (None, "active", "inactive", "closed"):
+            raise ApplicationError(f"no such state: {update.state}", type="InvalidState", non_retryable=True)
+
+    @workflow.update
     async def wait_open(self, begin_interaction: bool = False) -> ChannelState:
         """Answers once the channel row exists: REST creation waits on it. With
         ``begin_interaction`` a ``task`` integration that does not wait for the first message
@@ -242,152 +254,79 @@ class ChannelWorkflow:
         if not self.opened:
             opened = await self._open(input.origin)
             if opened.closed_for_contact:
-                await self._set_status(ChannelStatus.INACTIVE, store=False)
+                # Closed for good (any caller), or a short-lived channel that went quiet (a contact).
+                self.handover.final = opened.status == ChannelStatus.CLOSED
+                await self.set_status(
+                    ChannelStatus.CLOSED if self.handover.final else ChannelStatus.INACTIVE, store=False
+                )
                 await self.handover.until_quiet()
                 return
+            if opened.status == ChannelStatus.INACTIVE:
+                # Opened to change its state: it stays inactive until the change or a message.
+                self.status = ChannelStatus.INACTIVE
+                self.attributes = channel_attributes(self.config, self.status)
         self.integration.resume()
         self._describe()
         while True:
-            await self._store_pending()
+            stored = await self.store_pending()
+            if self.lifecycle.applies():
+                if stored and self.status == ChannelStatus.INACTIVE:
+                    await self.set_status(ChannelStatus.ACTIVE)  # a message reactivates it
+                if await self.lifecycle.apply_requests() or self.lifecycle.closed_due():
+                    await self.lifecycle.close()
+                    return
             self.integration.resume_posts()
-            if self._run_budget_spent() and self.integration.can_continue():
+            if self._may_continue():
                 await self._continue_as_new(input.origin)
             # One durable timer per quiet period rather than one per message: when it fires
             # early (messages came meanwhile) it is re-armed for the remainder.
             if self.quiet_timer is None or self.quiet_timer.done():
-                remaining = self.last_activity + self.inactivity - workflow.now()
+                remaining = self.lifecycle.next_deadline(self.inactivity) - workflow.now()
                 if remaining > timedelta(0):
                     self.quiet_timer = asyncio.create_task(asyncio.sleep(remaining.total_seconds()))
                     continue
             else:
                 await workflow.wait_condition(self._should_wake)
                 continue
+            if self.lifecycle.closed_due():
+                continue  # the conversation's closed timer: closed at the top of the loop
+            if self.lifecycle.applies() and self.status == ChannelStatus.INACTIVE:
+                # Inactive (its timer, or a caller): a message, a change or its closed timer wakes it.
+                if await self.lifecycle.quiet_while_inactive():
+                    return
+                continue
             if self.integration.busy:
                 # A flow, a routing task or integration posts hold the conversation open; the
-                # quiet period restarts when they are done.
+                # quiet period restarts when they are done. Its closed timer does not wait.
+                self.lifecycle.arm_closed_timer()
                 await workflow.wait_condition(
                     lambda: (
                         bool(self.inbox.pending)
                         or not self.integration.busy
                         or self._may_continue()
                         or self.integration.stalled
+                        or bool(self.lifecycle.requests)
+                        or self.lifecycle.closed_timer_fired()
                     )
                 )
                 continue
-            await self._set_status(ChannelStatus.INACTIVE)
+            if self.status != ChannelStatus.INACTIVE:  # (a run opened inactive is so already)
+                await self.set_status(ChannelStatus.INACTIVE)
+            if self.config.long_lived and self.lifecycle.applies():
+                continue  # waits while inactive, above
             if self.config.long_lived:
-                # Messages that raced the close reopen the same channel.
-                if await self.handover.quiet_after_close():
+                # Messages that raced the close reopen the same channel; a caller's state change
+                # is applied by the conversation's lifecycle (the loop, still inactive).
+                await workflow.wait_condition(
+                    lambda: (
+                        bool(self.inbox.pending) or bool(self.lifecycle.requests) or workflow.all_handlers_finished()
+                    )
+                )
+                if not self.inbox.pending and not self.lifecycle.requests:
                     return
-                await self._set_status(ChannelStatus.ACTIVE)
+                if not self.inbox.pending:
+                    continue
+                await self.set_status(ChannelStatus.ACTIVE)
                 continue
             await self.handover.until_quiet()
             return
-
-    # --- steps ------------------------------------------------------------------------------
-
-    async def _open(self, origin: Origin) -> OpenedChannel:
-        opened = await workflow.execute_local_activity_method(
-            StoreActivities.open_channel, OpenChannel(self.config, origin, self.attributes), **activity_options.STORE
-        )
-        self.next_index = opened.next_index
-        self.messages_count = opened.messages_count
-        self.members = opened.members
-        self.attributes = opened.attributes
-        self.opened = True
-        return opened
-
-    async def _store_pending(self) -> None:
-        while self.inbox.pending:
-            batch = self.inbox.pending[:APPEND_BATCH]
-            appended = await workflow.execute_local_activity_method(
-                StoreActivities.append_messages,
-                AppendMessages(
-                    self.config.channel_sid,
-                    self.config.service_sid,
-                    [NewMessage(sids.sid_from_uuid(sids.MESSAGE, workflow.uuid4()), m) for m in batch],
-                ),
-                **activity_options.STORE,
-            )
-            # Messages that arrived during the activity were appended behind the batch.
-            self.inbox.take(len(batch))
-            for message, result in zip(batch, appended.stored, strict=True):
-                self.inbox.remember(result.key)
-                if not result.duplicate:
-                    self.run_messages += 1
-                    self.integration.on_stored(message, result, self.attributes)
-                if result.key in self.inbox.awaited:
-                    self.inbox.results[result.key] = result
-            self.last_activity = workflow.now()
-            self.messages_count = appended.messages_count
-            self.next_index = 0 if appended.last_index is None else appended.last_index + 1
-            self._describe()
-
-    async def _set_status(self, status: ChannelStatus, *, store: bool = True) -> None:
-        self.status = status
-        self.attributes = channel_attributes(self.config, status)
-        if store:
-            await workflow.execute_local_activity_method(
-                StoreActivities.set_channel_status,
-                SetChannelStatus(self.config.channel_sid, status, self.attributes),
-                **activity_options.STORE,
-            )
-        workflow.upsert_search_attributes([CHANNEL_STATUS.value_set(status.value)])
-        self._describe()
-
-    def _should_wake(self) -> bool:
-        timer_fired = self.quiet_timer is not None and self.quiet_timer.done()
-        return bool(self.inbox.pending) or self._may_continue() or timer_fired or self.integration.stalled
-
-    def _may_continue(self) -> bool:
-        return self._run_budget_spent() and self.integration.can_continue()
-
-    def _run_budget_spent(self) -> bool:
-        return self.run_messages >= self.config.run_message_budget or workflow.info().is_continue_as_new_suggested()
-
-    async def _continue_as_new(self, origin: Origin) -> None:
-        # Update callers get their answers in this run; the continuation starts with no handler
-        # in flight. A signal landing with the command makes the server retry this task.
-        while True:
-            await self._store_pending()
-            await workflow.wait_condition(lambda: bool(self.inbox.pending) or workflow.all_handlers_finished())
-            if not self.inbox.pending:
-                break
-        if not self.integration.can_continue():
-            return  # storing woke the flow or an integration call: continue later
-        workflow.continue_as_new(
-            ChannelInput(
-                self.config,
-                origin,
-                CarriedState(
-                    next_index=self.next_index,
-                    messages_count=self.messages_count,
-                    members=self.members,
-                    recent_keys=list(self.inbox.recent),
-                    pending=self.inbox.pending,
-                    open_task_sid=self.tasks.open_task_sid,
-                    execution=self.studio.carried(),
-                    outbox=self.integration.posts.unsent(),
-                    events=self.integration.events.unsent(),
-                ),
-            )
-        )
-
-    def _describe(self) -> None:
-        last = self.next_index - 1 if self.next_index else "none"
-        details = f"**{self.status.value}** · {self.messages_count} messages · last index {last}"
-        if self.handover.successor_sid:
-            details += f" · continued on {self.handover.successor_sid}"
-        details += self.integration.describe()
-        workflow.set_current_details(details)
-
-    async def _send(self, message: InboundMessage) -> StoredMessage | None:
-        """A flow's message: stored like any other; None once the channel closed first."""
-        self.inbox.awaited.add(message.key)
-        self.inbox.accept(message)
-        await workflow.wait_condition(lambda: message.key in self.inbox.results or self.handover.active)
-        self.inbox.awaited.discard(message.key)
-        return self.inbox.results.pop(message.key, None)
-
-    def _touch(self) -> None:
-        self.last_activity = workflow.now()

@@ -19,12 +19,18 @@ with workflow.unsafe.imports_passed_through():
 CHANGEABLE = ("friendly_name", "unique_name", "attributes", "attributes_written", "integration", "triggers")
 
 
+def flex_status(status: ChannelStatus) -> str:
+    """The ``status`` Flex's attributes show: a conversation closed for good shows as a channel the
+    janitor closed (``INACTIVE``), which Flex plugins and the web chat know."""
+    return ChannelStatus.INACTIVE.value if status == ChannelStatus.CLOSED else status.value
+
+
 def contact_attributes(config: ChannelConfig, status: ChannelStatus) -> str:
     """Flex's attributes of a channel a contact opened."""
     attributes: dict[str, Any] = {
         "from": config.contact_name or config.contact_address,
         "channel_type": config.channel_type,
-        "status": status.value,
+        "status": flex_status(status),
         "long_lived": config.long_lived,
     }
     if config.pre_engagement_data:
@@ -41,7 +47,7 @@ def channel_attributes(config: ChannelConfig, status: ChannelStatus) -> str:
         return contact_attributes(config, status)
     written = json.loads(config.attributes)
     if isinstance(written, dict):
-        written["status"] = status.value
+        written["status"] = flex_status(status)
         return json.dumps(written)
     return config.attributes
 

@@ -1,5 +1,6 @@
-"""A closed short-lived channel's last duty: messages that raced the close go to the contact's next
-channel (its successor), and updates are refused naming it."""
+"""A closed channel's last duty: messages that raced the close go to the contact's next channel (its
+successor), and updates are refused, naming it (a short-lived channel that went quiet) or as
+Conversations refuses a conversation closed for good (``ConversationClosed``)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ class ChannelClosedError(ApplicationError):
         super().__init__(f"channel {channel_sid} is closed{where}", *details, type="ChannelClosed", non_retryable=True)
 
 
+class ConversationClosedError(ApplicationError):
+    """A conversation closed for good takes no message or change (Twilio's 50377)."""
+
+    def __init__(self, channel_sid: str) -> None:
+        super().__init__(
+            f"Can't update conversation {channel_sid} as it's in final closed state",
+            type="ConversationClosed",
+            non_retryable=True,
+        )
+
+
 class Handover:
     def __init__(self, config: ChannelConfig, inbox: Inbox, changed: Callable[[], None]) -> None:
         self.config = config
@@ -37,9 +49,13 @@ class Handover:
         self.changed = changed
         # Set once this run knows its channel is closed and only hands messages on.
         self.active = False
+        # Set once the channel is closed for good (``CLOSED``), not only quiet.
+        self.final = False
         self.successor_sid: str | None = None
 
-    def closed(self) -> ChannelClosedError:
+    def closed(self) -> ApplicationError:
+        if self.final:
+            return ConversationClosedError(self.config.channel_sid)
         return ChannelClosedError(self.config.channel_sid, self.successor_sid)
 
     async def quiet_after_close(self) -> bool:
@@ -59,6 +75,10 @@ class Handover:
         # REST callers addressed this channel explicitly; their update is refused instead.
         batch = [m for m in batch if m.key not in self.inbox.awaited]
         if not batch:
+            return
+        if self.config.contact_address is None:
+            # Only a contact's channel has a next channel; nobody else signals a closed one.
+            workflow.logger.warning("%d messages for closed channel %s dropped", len(batch), self.config.channel_sid)
             return
         known = await workflow.execute_local_activity_method(
             StoreActivities.known_message_keys,
@@ -90,6 +110,8 @@ class Handover:
 
     async def refuse(self) -> NoReturn:
         """Refuse an update on this closed channel, naming the contact's next channel."""
+        if self.config.contact_address is None:
+            raise self.closed()
         if self.successor_sid is None:
             self.successor_sid = await self._claim_successor()
         raise ChannelClosedError(self.config.channel_sid, self.successor_sid)

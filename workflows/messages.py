@@ -13,7 +13,12 @@ from workflows.studio.messages import ExecutionState
 
 class ChannelStatus(StrEnum):
     ACTIVE = "ACTIVE"
+    # Quiet: a long-lived channel reopens with its next message; a short-lived one hands the
+    # contact's next message to a new channel.
     INACTIVE = "INACTIVE"
+    # Closed for good (Conversations' ``closed``, by REST or the conversation's closed timer): it
+    # takes no message or change again; a contact's next message opens a new channel.
+    CLOSED = "CLOSED"
 
 
 class Origin(StrEnum):
@@ -23,6 +28,32 @@ class Origin(StrEnum):
     CONTACT = "contact"
     # A REST caller addressed this channel by SID: the channel itself reopens.
     API = "api"
+    # A REST caller changes the conversation's state or timers: the channel opens as it stands
+    # (an inactive one stays inactive until the change or a message says otherwise).
+    STATE = "state"
+
+
+@dataclass
+class ConversationTimers:
+    """A conversation's own timers (Conversations' ``Timers.Inactive`` and ``Timers.Closed``),
+    in seconds after its last activity; None: not set."""
+
+    inactive: float | None = None
+    closed: float | None = None
+
+    @property
+    def set(self) -> bool:
+        return self.inactive is not None or self.closed is not None
+
+
+@dataclass
+class ConversationUpdate:
+    """A REST caller's change to a conversation's lifecycle: ``state`` (active, inactive or
+    closed) and its timers (seconds; 0 removes a timer; None leaves it as it is)."""
+
+    state: str | None = None
+    timer_inactive: float | None = None
+    timer_closed: float | None = None
 
 
 @dataclass
@@ -211,6 +242,8 @@ class ChannelConfig:
     attributes_written: bool = False
     # The channel's ``trigger`` webhooks (alongside its integration).
     triggers: list[TriggerWebhook] = field(default_factory=list)
+    # The conversation's own timers, when a caller set them.
+    timers: ConversationTimers | None = None
 
 
 @dataclass
@@ -253,6 +286,8 @@ class CarriedState:
     outbox: list[int] = field(default_factory=list)
     # Conversations post-events still to be posted, in order.
     events: list[ConversationEvent] = field(default_factory=list)
+    # When the conversation's timers count from (its last activity), as a POSIX timestamp.
+    timers_from: float | None = None
 
 
 @dataclass
@@ -301,6 +336,9 @@ class OpenedChannel:
     messages_count: int
     members: list[MemberView]
     attributes: str
+    # The status the channel opened in: CLOSED (final, for any caller), INACTIVE (a state change
+    # opened it as it stands), or ACTIVE.
+    status: ChannelStatus = ChannelStatus.ACTIVE
 
 
 @dataclass
@@ -321,6 +359,23 @@ class SetChannelStatus:
     channel_sid: str
     status: ChannelStatus
     attributes: str
+
+
+@dataclass
+class SetConversationTimers:
+    """The conversation's timers as they now stand, counting from now."""
+
+    channel_sid: str
+    timers: ConversationTimers
+
+
+@dataclass
+class EndClosedRouting:
+    """A closed conversation's routing ends: its task, if still live, is canceled (waiting) or
+    wrapped up (with an agent), and everyone on the channel hears ``chat.ended``."""
+
+    channel_sid: str
+    task_sid: str
 
 
 @dataclass

@@ -21,6 +21,7 @@ from workflows.messages import (
     ChannelInput,
     ChannelState,
     ConversationEvent,
+    ConversationUpdate,
     InboundMessage,
     MemberSpec,
     MemberView,
@@ -137,6 +138,18 @@ class ChannelClient:
                 "change",
                 change,
                 start_workflow_operation=self._with_start(config, Origin.API),
+                result_type=ChannelState,
+            )
+        )
+
+    async def update_conversation(self, config: ChannelConfig, update: ConversationUpdate) -> ChannelState:
+        """A REST caller's change to the conversation's state or timers; the channel opens as it
+        stands (an inactive one is not reactivated to take it)."""
+        return await while_busy(
+            lambda: self.client.execute_update_with_start_workflow(
+                "update_conversation",
+                update,
+                start_workflow_operation=self._with_start(config, Origin.STATE),
                 result_type=ChannelState,
             )
         )

@@ -9,12 +9,14 @@ does not keep messaging-binding participants yet."""
 # annotations (``Depends(scope_of)``) where they are defined.
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query
 from pydantic import Field
 from sqlmodel import col, select
 
+from api.conversation_lifecycle import apply_lifecycle, lifecycle_change, render_timers, state_of
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import NewChannel, join_member, json_text, open_chat_channel
 from api.routes.conversation_roles import ScopeOf, ServiceScope, check_role, default_service_scope, named_service_scope
@@ -24,7 +26,6 @@ from api.routes.conversations_v1 import (
     conversation_name_taken,
     refuse_unsupported,
     render_conversation,
-    state_of,
 )
 from api.schemas import conversation_users as schemas
 from api.schemas import conversations as conversation_schemas
@@ -60,7 +61,7 @@ def render_participant_conversation(
         "conversation_date_updated": iso(channel.date_updated),
         "conversation_created_by": channel.created_by,
         "conversation_state": state_of(channel),
-        "conversation_timers": {},
+        "conversation_timers": render_timers(channel),
         "links": {"participant": f"{conversation_url}/Participants/{member.sid}", "conversation": conversation_url},
     }
 
@@ -164,12 +165,16 @@ def participants_router(prefix: str, scope_of: ScopeOf) -> APIRouter:
     ) -> dict[str, Any]:
         """The conversation is opened as ``POST Conversations`` opens one, then each participant
         joins through its workflow; every participant is checked before the conversation is made."""
-        refuse_unsupported(form, "active")
+        refuse_unsupported(form)
+        lifecycle = lifecycle_change(None, form.state, form.timers_inactive, form.timers_closed)
+        if lifecycle.state == "active":  # as created
+            lifecycle = replace(lifecycle, state=None)
         specs = await participant_specs(session, scope.service_sid, form.participant)
         new = NewChannel(form.friendly_name, form.unique_name or None, json_text(form.attributes, "Attributes"))
         channel = await open_chat_channel(
             call, session, channels, scope.service_sid, new, "system", conversation_name_taken
         )
+        await apply_lifecycle(call.context, session, channel, lifecycle)
         for spec in specs:
             await join_member(call, session, channels, channel, spec)
         await session.refresh(channel)

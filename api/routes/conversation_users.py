@@ -15,10 +15,10 @@ from pydantic import Field
 from sqlalchemy import delete
 from sqlmodel import col, select
 
+from api.conversation_lifecycle import render_timers, state_of
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import MemberEdit, edit_member, json_text, load_channel
 from api.routes.conversation_roles import ScopeOf, ServiceScope, check_role, default_service_scope, named_service_scope
-from api.routes.conversations_v1 import state_of
 from api.schemas import conversation_users as schemas
 from api.schemas.resources import REST_CALL_ERRORS, error_responses
 from api.twilio_shape import TwilioError, TwilioForm, iso, not_found, parse_date
@@ -219,7 +219,7 @@ def users_router(prefix: str, scope_of: ScopeOf) -> APIRouter:
             "user_sid": user.sid,
             "friendly_name": cipher.decrypt_optional(channel.friendly_name_enc, "channel.friendly_name"),
             "conversation_state": state_of(channel),
-            "timers": {},
+            "timers": render_timers(channel),
             "attributes": cipher.decrypt(channel.attributes_enc, "channel.attributes"),
             "date_created": iso(channel.date_created),
             "date_updated": iso(channel.date_updated),

@@ -5,11 +5,10 @@ messages are the channel's messages, posted through the same path as Chat v2's
 defaults'); ``/v1/Services/{IS}/Conversations`` any service.
 
 SMS and WhatsApp participants (messaging bindings): ``api.conversation_bindings``. Webhooks are
-``api.routes.conversation_webhooks``'s.
+``api.routes.conversation_webhooks``'s. ``State`` and ``Timers`` are ``api.conversation_lifecycle``'s
+(run by the channel's workflow).
 
-Not served yet (see docs/conversations.md): group MMS, media and
-Content templates, per-conversation timers and setting ``State``, users, roles, bindings,
-address configurations."""
+Not served yet (see docs/conversations.md): group MMS and Content templates."""
 
 # No ``from __future__ import annotations``: the routes are closures, and FastAPI resolves their
 # annotations (``Depends(scope_of)``) where they are defined.
@@ -17,17 +16,19 @@ address configurations."""
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Response
 from pydantic import Field
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from api.conversation_bindings import join_bound, participant_bindings, render_binding, requested_binding
 from api.conversation_hooks import announce, conversation_fields, participant_fields, rest_pre_event
+from api.conversation_lifecycle import apply_lifecycle, check_not_closed, lifecycle_change, render_timers, state_of
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import (
     MemberEdit,
@@ -102,22 +103,14 @@ def conversation_name_taken(unique_name: str) -> TwilioError:
     )
 
 
-def state_of(channel: Channel) -> str:
-    """Twilio's state of the channel: a quiet long-lived channel (every chat conversation) is
-    ``inactive`` and reopens with its next message; a contact's short-lived one that closed hands
-    its customer's next message to a new channel, so it is ``closed``."""
-    if channel.status == ChannelStatus.ACTIVE:
-        return "active"
-    return "inactive" if channel.long_lived else "closed"
-
-
 def in_state(query: SelectOfScalar[Channel], state: str) -> SelectOfScalar[Channel]:
     if state == "active":
         return query.where(Channel.status == ChannelStatus.ACTIVE)
     if state == "inactive":
         return query.where(Channel.status == ChannelStatus.INACTIVE, col(Channel.long_lived).is_(True))
     if state == "closed":
-        return query.where(Channel.status == ChannelStatus.INACTIVE, col(Channel.long_lived).is_(False))
+        quiet_contact = and_(col(Channel.status) == ChannelStatus.INACTIVE, col(Channel.long_lived).is_(False))
+        return query.where(or_(col(Channel.status) == ChannelStatus.CLOSED, quiet_contact))
     return query.where(col(Channel.sid).is_(None))  # nothing is initializing
 
 
@@ -145,7 +138,7 @@ def render_conversation(call: RestCall, scope: Scope, channel: Channel) -> dict[
         "state": state_of(channel),
         "date_created": iso(channel.date_created),
         "date_updated": iso(channel.date_updated),
-        "timers": {},
+        "timers": render_timers(channel),
         "bindings": None,
         "url": url,
         "links": {
@@ -253,28 +246,15 @@ class ConversationForm(ConversationUpdateForm):
     pass
 
 
-def refuse_unsupported(form: ConversationUpdateForm, current_state: str) -> None:
+def refuse_unsupported(form: ConversationUpdateForm) -> None:
     """What Switchboard does not do for a conversation yet is refused, naming the parameter,
     rather than silently dropped."""
     if form.messaging_service_sid:
         raise invalid(
             "MessagingServiceSid", "SMS and WhatsApp delivery through a Messaging Service is not supported yet"
         )
-    if form.timers_inactive or form.timers_closed:
-        parameter = "Timers.Inactive" if form.timers_inactive else "Timers.Closed"
-        raise invalid(
-            parameter,
-            "per-conversation timers are not supported yet: a conversation goes inactive after the "
-            "deployment's channel inactivity period",
-        )
     if form.email_address or form.email_name:
         raise invalid("Bindings.Email.Address", "email bindings are not supported")
-    if form.state is not None and form.state != current_state:
-        raise invalid(
-            "State",
-            f"setting the state is not supported yet (the conversation is {current_state}; an inactive "
-            "conversation becomes active with its next message)",
-        )
     if form.unique_name and SID_PATTERN.match(form.unique_name):
         raise TwilioError(400, "Invalid parameter UniqueName: must not look like a conversation SID", NAME_LIKE_SID)
 
@@ -353,7 +333,8 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
     ) -> dict[str, Any]:
         """With ``X-Twilio-Webhook-Enabled: true`` the pre-event webhooks (``onConversationAdd``)
         may refuse or change it and the post-event ones hear ``onConversationAdded``."""
-        refuse_unsupported(form, "active")
+        refuse_unsupported(form)
+        lifecycle = lifecycle_change(None, form.state, form.timers_inactive, form.timers_closed)
         new = NewChannel(form.friendly_name, form.unique_name or None, json_text(form.attributes, "Attributes"))
         if webhook_enabled == "true":
             asked = {"FriendlyName": new.friendly_name or "", "UniqueName": new.unique_name or ""}
@@ -373,9 +354,13 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         channel = await open_chat_channel(
             call, session, channels, scope.service_sid, new, "system", conversation_name_taken
         )
+        if lifecycle.state == "active":  # as created
+            lifecycle = replace(lifecycle, state=None)
+        await apply_lifecycle(call.context, session, channel, lifecycle)
         if webhook_enabled == "true":
+            state = lifecycle.state or "active"
             await announce(
-                call.context, channel, "onConversationAdded", conversation_fields(call.context, channel, "active")
+                call.context, channel, "onConversationAdded", conversation_fields(call.context, channel, state)
             )
         return render_conversation(call, scope, channel)
 
@@ -419,9 +404,11 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         conversation_sid: str,
         form: Annotated[ConversationUpdateForm, Form()],
     ) -> dict[str, Any]:
-        """Names and attributes change through the channel's workflow, as Chat v2's do."""
+        """Names and attributes change through the channel's workflow, as Chat v2's do; then the
+        state and timers (a closed conversation takes no change)."""
         channel = await conversation(session, scope, conversation_sid)
-        refuse_unsupported(form, state_of(channel))
+        refuse_unsupported(form)
+        lifecycle = lifecycle_change(channel, form.state, form.timers_inactive, form.timers_closed)
         await check_new_unique_name(session, channel, form.unique_name, conversation_name_taken)
         change = ChannelChange(
             friendly_name=form.friendly_name,
@@ -430,6 +417,7 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         )
         if change != ChannelChange():
             await change_channel(call, session, channels, channel, change)
+        await apply_lifecycle(call.context, session, channel, lifecycle)
         return render_conversation(call, scope, channel)
 
     @router.delete("/{conversation_sid}", status_code=204, responses=error_responses(404))
@@ -466,6 +454,7 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         through the channel's workflow; with ``X-Twilio-Webhook-Enabled: true``,
         ``onParticipantAdd`` may refuse or change it and ``onParticipantAdded`` follows."""
         channel = await conversation(session, scope, conversation_sid)
+        check_not_closed(channel)
         binding = await requested_binding(
             call.context,
             session,

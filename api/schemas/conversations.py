@@ -29,8 +29,8 @@ class Conversation(Resource):
     state: str
     date_created: str
     date_updated: str
-    # date_inactive / date_closed when timers are set; {} without (per-conversation timers are
-    # not run yet).
+    # date_inactive (while active) / date_closed (until closed) when the conversation's timers are
+    # set; {} when none is ahead.
     timers: dict[str, str]
     # Email bindings are not kept: null.
     bindings: dict[str, Any] | None

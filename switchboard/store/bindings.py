@@ -44,6 +44,8 @@ def holds_bindings(channel: Channel | None) -> bool:
     """An active or inactive conversation holds its pairs; a closed or deleted one does not."""
     if channel is None:
         return False
+    if channel.status == ChannelStatus.CLOSED:
+        return False
     return channel.status == ChannelStatus.ACTIVE or channel.long_lived
 
 

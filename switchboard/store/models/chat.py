@@ -41,6 +41,11 @@ class Channel(SQLModel, table=True):
     webhooks_json: str | None = None
     # Whether a caller wrote the attributes (they then outlive a contact channel's close and reopen).
     attributes_written: bool = False
+    # Conversations' own timers (seconds after the last activity; None: not set), and when they
+    # count from (the last message, state change or timers set).
+    timer_inactive: float | None = None
+    timer_closed: float | None = None
+    timers_from: datetime | None = None
     date_created: datetime = Field(default_factory=utcnow)
     date_updated: datetime = Field(default_factory=utcnow)
 

@@ -29,7 +29,7 @@ function newConversation(sid) {
     loadingEarlier: false,
     typing: null, // {identity, who, until}
     ended: false, // the customer ended the chat
-    closed: false, // the channel is INACTIVE
+    closed: false, // the channel is INACTIVE (or CLOSED for good)
     preview: "",
     draft: "", // what the agent had typed when switching away
     lastIndex: -1,
@@ -134,7 +134,7 @@ function applyInfo(conv, info) {
   if (member && typeof member.last_consumed_message_index === "number") {
     conv.customerRead = Math.max(conv.customerRead, member.last_consumed_message_index);
   }
-  if (info.status === "INACTIVE" && !conv.closed) {
+  if ((info.status === "INACTIVE" || info.status === "CLOSED") && !conv.closed) {
     conv.closed = true;
     addNotice(conv, "Channel closed.");
   }

@@ -76,7 +76,7 @@ const EVENTS = {
     requestInfo(conv);
   }),
   "channel.status": known((conv, data) => {
-    const closed = data.status === "INACTIVE";
+    const closed = data.status === "INACTIVE" || data.status === "CLOSED";
     if (closed && !conv.closed) addNotice(conv, "Channel closed.");
     conv.closed = closed;
     requestInfo(conv);

@@ -909,7 +909,7 @@ form.rating textarea { min-height: 56px; resize: vertical; }
       // Messages written while offline go now; a resent one is stored once (the server dedupes by key).
       for (const entry of this.pending.values()) this.transmit(entry);
       if (!this.historyLoaded) this.loadHistory();
-      if (frame.channel && frame.channel.status === "INACTIVE") this.finish("This chat was closed.");
+      if (frame.channel && ["INACTIVE", "CLOSED"].includes(frame.channel.status)) this.finish("This chat was closed.");
       this.markRead();
     }
 
@@ -932,7 +932,7 @@ form.rating textarea { min-height: 56px; resize: vertical; }
         case "chat.ended":
           return this.finish({ agent: "The agent ended the chat.", customer: "You ended the chat." }[data.by] || "This chat was closed.");
         case "channel.status":
-          if (data.status === "INACTIVE") this.finish("This chat was closed.");
+          if (data.status === "INACTIVE" || data.status === "CLOSED") this.finish("This chat was closed.");
           return;
         default:
           return; // events this version does not know are ignored
