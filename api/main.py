@@ -18,6 +18,7 @@ from temporalio.client import Client
 from api.body_limit import BodySizeLimit, BodyTooLarge, body_too_large_handler
 from api.deps import AppContext
 from api.routes import (
+    address_configurations,
     api_keys,
     chat,
     chat_links,
@@ -187,6 +188,7 @@ def create_app(settings: Settings) -> FastAPI:
         conversations_v1.router,
         conversations_v1.service_router,
         conversations_v1.services_router,
+        address_configurations.router,
         flex_flows.router,
         flex_channels.router,
         flex_web_channels.router,

@@ -12,6 +12,8 @@ MEMBER = "MB"
 MESSAGE = "IM"
 WEBHOOK = "WH"
 FLEX_FLOW = "FO"
+# Conversations' address configurations.
+ADDRESS_CONFIGURATION = "IG"
 ROLE = "RL"
 STUDIO_FLOW = "FW"
 EXECUTION = "FN"

@@ -23,6 +23,7 @@ from pydantic import Field
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from api.address_configurations import CustomerBinding, customer_binding
 from api.deps import CallDep, ChannelsDep, PagingDep, RestCall, SessionDep, require_account
 from api.routes.chat import (
     MemberEdit,
@@ -141,15 +142,20 @@ def render_conversation(call: RestCall, scope: Scope, channel: Channel) -> dict[
     }
 
 
-def render_participant(call: RestCall, scope: Scope, member: Member) -> dict[str, Any]:
+def render_participant(
+    call: RestCall, scope: Scope, member: Member, customer: CustomerBinding | None = None
+) -> dict[str, Any]:
+    """``customer``: the binding of a contact channel's customer, who is shown as a participant
+    with no identity and that ``messaging_binding``."""
     cipher = call.context.cipher
+    bound = customer is not None and member.identity_hash == customer.member_identity_hash
     return {
         "account_sid": call.account_sid,
         "conversation_sid": member.channel_sid,
         "sid": member.sid,
-        "identity": cipher.decrypt(member.identity_enc, "member.identity"),
+        "identity": None if bound else cipher.decrypt(member.identity_enc, "member.identity"),
         "attributes": cipher.decrypt(member.attributes_enc, "member.attributes"),
-        "messaging_binding": None,
+        "messaging_binding": customer.binding if bound and customer is not None else None,
         "role_sid": member.role_sid,
         "date_created": iso(member.date_created),
         "date_updated": iso(member.date_updated),
@@ -182,6 +188,11 @@ def render_message(call: RestCall, scope: Scope, message: Message, participants:
         "url": url,
         "links": {"delivery_receipts": f"{url}/Receipts", "channel_metadata": f"{url}/ChannelMetadata"},
     }
+
+
+async def customer_of(call: RestCall, session: SessionDep, member: Member) -> CustomerBinding | None:
+    channel = await session.get(Channel, member.channel_sid)
+    return None if channel is None else await customer_binding(call.context, session, channel)
 
 
 async def participants_by_identity(
@@ -438,10 +449,11 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         paging: PagingDep,
     ) -> dict[str, Any]:
         channel = await conversation(session, scope, conversation_sid)
+        customer = await customer_binding(call.context, session, channel)
         query = select(Member).where(Member.channel_sid == channel.sid)
         query = query.order_by(col(Member.date_created), col(Member.sid))
         return await call.offset_page(
-            session, query, paging, "participants", lambda c, row: render_participant(c, scope, row)
+            session, query, paging, "participants", lambda c, row: render_participant(c, scope, row, customer)
         )
 
     async def participant(session: SessionDep, call: RestCall, scope: Scope, conversation_sid: str, sid: str) -> Member:
@@ -458,7 +470,7 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
     ) -> dict[str, Any]:
         """By SID or by identity."""
         member = await participant(session, call, scope, conversation_sid, participant_sid)
-        return render_participant(call, scope, member)
+        return render_participant(call, scope, member, await customer_of(call, session, member))
 
     @router.post(participant_path, response_model=schemas.Participant, responses=error_responses(404))
     async def update_participant(
@@ -479,7 +491,7 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         read_at = parse_date(form.last_read_timestamp, "LastReadTimestamp")
         edit = MemberEdit(form.role_sid, form.last_read_message_index, form.attributes, read_at)
         await edit_member(call, session, member, edit)
-        return render_participant(call, scope, member)
+        return render_participant(call, scope, member, await customer_of(call, session, member))
 
     @router.delete(participant_path, status_code=204, responses=error_responses(404))
     async def delete_participant(

@@ -45,6 +45,8 @@ class ExecutionLaunch:
     flow_address: str | None = None
     contact_address: str | None = None
     resume: ExecutionState | None = None
+    # Started from Conversations: the trigger fires ``incomingConversationMessage``.
+    conversations: bool = False
 
 
 @dataclass
@@ -165,6 +167,7 @@ class StudioHost:
                     "contact": {"channel": {"address": launch.contact_address or ""}},
                     "widgets": {},
                 },
+                conversations=launch.conversations,
             )
             if resume is None:
                 await workflow.execute_local_activity_method(
