@@ -5,9 +5,9 @@ are keyed by its ``FO`` SID), handed to its Studio flow (triggered with
 ``incomingConversationMessage``), its webhook (Conversations' ``onMessageAdded``, signed) or
 nothing.
 
-Precedence: an enabled Flex Flow of the same channel type serving the address wins. Creating a
-configuration for such an address is refused (409); a Flex Flow created later for a configured
-address takes its messages while it is enabled."""
+Precedence: one address is served by one of them: a configuration for an address an enabled Flex
+Flow of its channel type serves is refused (409), and so is a Flex Flow for a configured address
+(``api.routes.flex_flows``). Should both serve it (racing requests), the Flex Flow wins."""
 
 from __future__ import annotations
 

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from typing import Any
 
+import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from switchboard.fake_provider import FakeTwilio
+from switchboard.fake_provider import FakeMeta, FakeTwilio, meta_webhook
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.compat import fixture_text, substitute
 from tests.helpers.flows import create_flow
 from tests.helpers.messages import bodies_sent_to
 from tests.helpers.recording import RecordingServer
 from tests.helpers.sockets import as_agent, command, event, frame, sign_in
-from tests.helpers.stack import Stack, clear_the_floor, eventually, new_phone
+from tests.helpers.stack import Stack, StackFactory, clear_the_floor, eventually, new_phone
 
+APP_SECRET = secrets.token_hex(16)
 GREETING = "Thanks for writing in. Someone from the support team will reply here shortly."
 
 
@@ -136,8 +139,12 @@ def test_address_configurations_have_twilios_fields_and_errors(sending: Stack) -
         400,
         "AutoCreation.WebhookUrl",
     )
-    # An address an enabled Flex Flow serves is the Flex Flow's.
+    # One address, one of them: a Flex Flow's address takes no configuration, and the reverse.
     refused(lambda: creations.create(type="sms", address=sending.settings.flex_sms_number), 409, "Flex Flow")
+    with sending.http() as http:
+        flex_flow = {"FriendlyName": "sms", "ChatServiceSid": service, "ChannelType": "sms"}
+        answer = http.post("/v1/FlexFlows", data={**flex_flow, "ContactIdentity": created.address})
+    assert answer.status_code == 409 and created.sid in answer.json()["message"], answer.text
 
     client.address_configurations(hook.sid).delete()
     refused(lambda: client.address_configurations(hook.sid).fetch(), 404)
@@ -278,3 +285,49 @@ def test_a_webhook_address_posts_conversations_onmessageadded_signed(sending: St
     with sending.http() as http:
         answer = sending.post_webhook(http, sending.sms_params(configuration.address, new_phone(), "hello?"))
     assert answer.status_code == 404, answer.text
+
+
+@pytest.fixture(scope="module")
+def meta(make_stack: StackFactory, fake_meta: FakeMeta) -> Stack:
+    return make_stack(
+        meta_access_token=fake_meta.access_token,
+        meta_app_secret=APP_SECRET,
+        meta_verify_token="verify",
+        meta_graph_url=fake_meta.url,
+    )
+
+
+def test_a_messenger_address_of_type_default_auto_creates_the_conversation_only(meta: Stack) -> None:
+    page = "5551" + str(secrets.randbelow(10**8)).zfill(8)
+    configuration = meta.twilio().conversations.v1.address_configurations.create(
+        type="messenger", address=f"messenger:{page}", auto_creation_enabled=True
+    )
+    assert configuration.auto_creation["type"] == "default"
+    psid = str(secrets.randbelow(10**15))
+    event = {
+        "sender": {"id": psid},
+        "recipient": {"id": page},
+        "timestamp": 1764000000000,
+        "message": {"mid": "m_" + secrets.token_hex(8), "text": "Do you ship abroad?"},
+    }
+    body, headers = meta_webhook(APP_SECRET, {"object": "page", "entry": [{"id": page, "messaging": [event]}]})
+    assert httpx.post(f"{meta.url}/webhooks/meta", content=body, headers=headers).status_code == 200
+
+    def created() -> list[Any]:
+        found = conversations_with(meta, f"messenger:{psid}")
+        assert found
+        return found
+
+    [conversation] = eventually(created)
+    [participant] = meta.twilio().conversations.v1.conversations(conversation.sid).participants.list()
+    assert participant.messaging_binding == {
+        "type": "messenger",
+        "address": f"messenger:{psid}",
+        "proxy_address": f"messenger:{page}",
+    }
+    [message] = meta.twilio().conversations.v1.conversations(conversation.sid).messages.list()
+    assert (message.author, message.body, message.participant_sid) == (
+        f"messenger:{psid}",
+        "Do you ship abroad?",
+        participant.sid,
+    )

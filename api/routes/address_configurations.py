@@ -227,6 +227,8 @@ async def update_address_configuration(
     merged = await merged_auto_creation(call, session, auto_creation(configuration), form)
     if form.friendly_name is not None:
         configuration.friendly_name = form.friendly_name
+    if form.address_country is not None:
+        configuration.address_country = form.address_country
     configuration.auto_creation_json = json.dumps(merged)
     configuration.date_updated = utcnow()
     session.add(configuration)

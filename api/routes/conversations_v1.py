@@ -5,8 +5,8 @@ messages are the channel's messages, posted through the same path as Chat v2's
 defaults'); ``/v1/Services/{IS}/Conversations`` any service.
 
 Not served yet (see docs/conversations.md): webhooks, SMS and WhatsApp participants, media and
-Content templates, per-conversation timers and setting ``State``, users, roles, bindings,
-address configurations."""
+Content templates, per-conversation timers and setting ``State``, users, roles, bindings
+(address configurations: api.routes.address_configurations)."""
 
 # No ``from __future__ import annotations``: the routes are closures, and FastAPI resolves their
 # annotations (``Depends(scope_of)``) where they are defined.
