@@ -77,14 +77,10 @@ class ChannelWorkflow:
             changed=self._describe,
             touched=self._touch,
             run_budget_spent=self._run_budget_spent,
-            participant_of=self._participant_of,
+            members=lambda: self.members,
         )
         # Shorthands for the integration's parts the handlers use.
         self.tasks, self.studio = self.integration.tasks, self.integration.studio
-
-    def _participant_of(self, identity: str) -> str | None:
-        """The member (participant) SID of ``identity``, if a member of the channel."""
-        return next((m.sid for m in self.members if m.identity == identity), None)
 
     # --- handlers ---------------------------------------------------------------------------
 

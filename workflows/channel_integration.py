@@ -15,7 +15,7 @@ from workflows import sids
 from workflows.channel_delivery import ProviderDelivery
 from workflows.channel_tasks import ChannelTasks
 from workflows.integration_outbox import IntegrationOutbox
-from workflows.messages import CarriedState, ChannelConfig, InboundMessage, StoredMessage
+from workflows.messages import CarriedState, ChannelConfig, InboundMessage, MemberView, StoredMessage
 from workflows.studio.engine import (
     CONVERSATION_TRIGGER_PATCH,
     Reply,
@@ -39,10 +39,10 @@ class ConversationIntegration:
         changed: Callable[[], None],
         touched: Callable[[], None],
         run_budget_spent: Callable[[], bool],
-        participant_of: Callable[[str], str | None] = lambda _identity: None,
+        members: Callable[[], list[MemberView]] = list,
     ) -> None:
         self.config = config
-        self.participant_of = participant_of
+        self.members = members
         self.changed = changed
         self.touched = touched
         self.tasks = ChannelTasks(config, carried.open_task_sid if carried else None, changed)
@@ -139,7 +139,7 @@ class ConversationIntegration:
             if workflow.patched(CONVERSATION_TRIGGER_PATCH):
                 # Flows written for either API read their variables: ``trigger.conversation`` too,
                 # and Conversations' runs fire ``incomingConversationMessage`` (engine.trigger_event).
-                participant_sid = self.participant_of(message.author) or ""
+                participant_sid = next((m.sid for m in self.members() if m.identity == message.author), "")
                 trigger["conversation"] = conversation_context(
                     trigger_message, config.channel_type, participant_sid, workflow.now()
                 )
