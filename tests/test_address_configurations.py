@@ -19,8 +19,8 @@ from twilio.request_validator import RequestValidator
 from switchboard.fake_provider import FakeMeta, FakeTwilio, meta_webhook
 from switchboard.store.defaults import plan_flex_defaults
 from tests.helpers.compat import fixture_text, substitute
-from tests.helpers.flows import create_flow
-from tests.helpers.messages import bodies_sent_to
+from tests.helpers.flows import QUIZ, create_flow, sms_flex_flow
+from tests.helpers.messages import bodies_sent_to, text
 from tests.helpers.recording import RecordingServer
 from tests.helpers.sockets import as_agent, command, event, frame, sign_in
 from tests.helpers.stack import Stack, StackFactory, clear_the_floor, eventually, new_phone
@@ -331,3 +331,22 @@ def test_a_messenger_address_of_type_default_auto_creates_the_conversation_only(
         "Do you ship abroad?",
         participant.sid,
     )
+
+
+def test_a_legacy_flow_on_a_flex_flow_sees_trigger_message_alone(sending: Stack) -> None:
+    """``trigger.conversation`` is there when the trigger fires ``incomingConversationMessage``
+    (a run for a conversation); a Programmable Chat flow firing ``incomingMessage`` sees
+    ``trigger.message`` only, as before."""
+    flow_sid = create_flow(sending, QUIZ)
+    with sending.http() as http:
+        _service, number = sms_flex_flow(sending, http, flow_sid)
+        text(sending, http, number, new_phone(), "hello")
+    executions = sending.twilio().studio.v2.flows(flow_sid).executions
+
+    def started() -> Any:
+        [execution] = executions.list()
+        return execution
+
+    execution = eventually(started)
+    trigger = executions(execution.sid).execution_context().fetch().context["trigger"]
+    assert trigger["message"]["Body"] == "hello" and "conversation" not in trigger
