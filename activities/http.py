@@ -37,6 +37,7 @@ from switchboard.store.crypto import Cipher, KeyedHasher
 from switchboard.store.db import Database
 from switchboard.store.models import Channel, IntegrationFailure, Member, Message
 from workflows.messages import (
+    MESSAGE_SOURCES,
     ChatWebhook,
     ChatWebhookPosts,
     ConversationEvent,
@@ -142,6 +143,8 @@ class HttpActivities:
                 progress.missed = True
             else:
                 form = self._chat_form(posts, message)
+                if posts.conversations:
+                    form = await self._conversation_form(posts, form)
                 # Targets an earlier attempt finished (heartbeated) are not posted again.
                 for target in self._targets(posts, form["Body"])[progress.targets :]:
                     attempts, error_ = await self._post_with_retries(target, form, progress)
@@ -184,6 +187,31 @@ class HttpActivities:
             "DateCreated": message.date_created.strftime(CHAT_DATE_FORMAT),
             "Source": "SDK",
         }
+
+    async def _conversation_form(self, posts: ChatWebhookPosts, chat: dict[str, str]) -> dict[str, str]:
+        """Conversations' ``onMessageAdded`` webhook of the message Chat's form describes (an
+        address configuration's webhook): the author's participant SID when they are one."""
+        author = chat["From"]
+        async with self.db.session() as session:
+            members = await session.exec(select(Member).where(Member.channel_sid == posts.channel_sid))
+            participant = next(
+                (m.sid for m in members if self.cipher.decrypt(m.identity_enc, "member.identity") == author), ""
+            )
+            channel = await session.get(Channel, posts.channel_sid)
+        form = {
+            "EventType": "onMessageAdded",
+            "ChatServiceSid": posts.service_sid,
+            "ConversationSid": posts.channel_sid,
+            "MessageSid": chat["MessageSid"],
+            "Index": chat["Index"],
+            "Body": chat["Body"],
+            "Author": author,
+            "ParticipantSid": participant,
+            "Attributes": chat["Attributes"],
+            "DateCreated": chat["DateCreated"],
+            "Source": MESSAGE_SOURCES.get(channel.channel_type if channel else "", "SDK"),
+        }
+        return {name: value for name, value in form.items() if value != ""}
 
     async def _post_with_retries(
         self, target: PostTarget, form: dict[str, str], progress: Progress

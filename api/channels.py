@@ -14,12 +14,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from api.address_configurations import configuration_flow, configuration_serving, flow_of_channel
 from api.channel_webhooks import integration_for_channel, integration_of, triggers_for_channel, triggers_of
 from api.deps import AppContext
 from api.lookups import ContactChannel
 from api.twilio_shape import CONFLICT, UNIQUE_NAME_TAKEN, TwilioError
 from switchboard.store.contacts import address_hash, current_channel_sid
 from switchboard.store.crypto import KeyedHasher
+from switchboard.store.defaults import plan_flex_defaults
 from switchboard.store.models import Channel, Contact, FlexFlow
 from workflows import sids
 from workflows.messages import ChannelConfig, ChannelStatus, ConversationTimers, Integration
@@ -36,6 +38,11 @@ def _config(context: AppContext, **fields: Any) -> ChannelConfig:
         run_message_budget=context.settings.channel_run_message_budget,
         **fields,
     )
+
+
+def default_service(context: AppContext) -> str:
+    """The account's default conversation service (the Flex defaults' chat service)."""
+    return plan_flex_defaults(context.settings).defaults.chat_service_sid
 
 
 def integration_for(flow: FlexFlow | None) -> Integration | None:
@@ -98,8 +105,10 @@ async def contact_channel(
 
 
 async def flow_serving(context: AppContext, session: AsyncSession, channel_type: str, address: str) -> FlexFlow | None:
-    """The enabled Flex Flow whose contact identity is ``address`` on ``channel_type`` (from
-    ``context.lookups`` while fresh; the flow is shared, read it only)."""
+    """The enabled Flex Flow whose contact identity is ``address`` on ``channel_type``, else the
+    address configuration auto-creating conversations for it, as a Flex Flow
+    (``api.address_configurations``); from ``context.lookups`` while fresh (the flow is shared, read
+    it only)."""
     query = select(FlexFlow).where(
         FlexFlow.contact_identity == address,
         FlexFlow.channel_type == channel_type,
@@ -107,7 +116,12 @@ async def flow_serving(context: AppContext, session: AsyncSession, channel_type:
     )
 
     async def load() -> FlexFlow | None:
-        return (await session.exec(query)).first()
+        flow = (await session.exec(query)).first()
+        if flow is not None:
+            return flow
+        # An enabled Flex Flow wins; then an address configuration auto-creating conversations.
+        configuration = await configuration_serving(session, channel_type, address)
+        return None if configuration is None else configuration_flow(configuration, default_service(context))
 
     return await context.lookups.flow((channel_type, address), load)
 
@@ -120,7 +134,7 @@ async def flow_by_sid(context: AppContext, session: AsyncSession, sid: str) -> F
 async def config_for_row(context: AppContext, session: AsyncSession, channel: Channel) -> ChannelConfig:
     cipher = context.cipher
     contact_address = None
-    flow = await session.get(FlexFlow, channel.flex_flow_sid) if channel.flex_flow_sid else None
+    flow = await flow_of_channel(session, channel.flex_flow_sid, default_service(context))
     if channel.flex_flow_sid and channel.contact_hash:
         contact = await session.get(Contact, (channel.flex_flow_sid, channel.contact_hash))
         if contact is not None:

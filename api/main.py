@@ -18,6 +18,7 @@ from temporalio.client import Client
 from api.body_limit import BodySizeLimit, BodyTooLarge, body_too_large_handler
 from api.deps import AppContext
 from api.routes import (
+    address_configurations,
     api_keys,
     chat,
     chat_links,
@@ -206,6 +207,7 @@ def create_app(settings: Settings, worker_in_process: bool = False) -> FastAPI:
         conversation_webhooks.router,
         conversation_webhooks.service_router,
         conversation_webhooks.configuration_router,
+        address_configurations.router,
         flex_flows.router,
         flex_channels.router,
         flex_web_channels.router,

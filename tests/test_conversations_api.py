@@ -244,7 +244,15 @@ def test_a_texting_customers_channel_is_a_conversation_answered_through_the_prov
         return str(found)
 
     sid = eventually(customers_conversation)
-    assert [p.identity for p in conversations(sid).participants.list()] == [customer]
+    # The texting customer is a participant by their messaging binding, not an identity.
+    [participant] = conversations(sid).participants.list()
+    assert participant.identity is None
+    assert participant.messaging_binding == {
+        "type": "sms",
+        "address": customer,
+        "proxy_address": sending.settings.flex_sms_number,
+    }
+    assert conversations(sid).participants(participant.sid).fetch().messaging_binding == participant.messaging_binding
     first = eventually(lambda: conversations(sid).messages.list()[0])
     assert (first.index, first.author, first.body) == (0, customer, "Is my parcel lost?")
     assert first.participant_sid is not None

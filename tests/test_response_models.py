@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from api.schemas import (
+    address_configurations,
     canned,
     contacts,
     conversation_users,
@@ -283,6 +284,18 @@ def test_conversations_answers_have_their_models_keys(stack: Stack, http: httpx.
     models = {m for m in vars(conversations).values() if isinstance(m, type) and issubclass(m, BaseModel)}
     unchecked = {m for m in models if m.__module__ == conversations.__name__}
     assert unchecked <= shapes.checked, sorted(m.__name__ for m in unchecked - shapes.checked)
+
+
+def test_address_configuration_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:
+    shapes = Shapes(http)
+    base = "/v1/Configuration/Addresses"
+    model, page = address_configurations.AddressConfiguration, address_configurations.AddressConfigurationPage
+    created = shapes.check("POST", base, model, 201, {"Type": "sms", "Address": new_phone()})
+    shapes.check("GET", base, page)
+    shapes.check("GET", f"{base}/{created['sid']}", model)
+    shapes.check("POST", f"{base}/{created['sid']}", model, data={"FriendlyName": "shapes"})
+    assert not shapes.problems, "\n".join(shapes.problems)
+    assert {model, page} <= shapes.checked
 
 
 def test_contact_answers_have_their_models_keys(stack: Stack, http: httpx.Client) -> None:

@@ -13,6 +13,7 @@ import pytest
 from switchboard.settings import parse_function_urls
 from workflows.studio.conditions import CONDITION_TYPES, condition_matches
 from workflows.studio.definition import SUPPORTED_WIDGETS, FlowProblem, function_url, parse_definition
+from workflows.studio.engine import trigger_event
 from workflows.studio.templates import check_template, render, render_value
 
 pytestmark = pytest.mark.fast
@@ -496,13 +497,36 @@ def test_an_unmapped_function_is_a_warning_naming_it() -> None:
     assert FUNCTION in warning.message and "SWITCHBOARD_STUDIO_FUNCTION_URLS" in warning.message
 
 
-def test_conversations_triggers_that_lead_somewhere_are_warned_about() -> None:
+def test_a_conversations_trigger_fires_and_only_the_subflow_trigger_is_warned_about() -> None:
     raw = flow()
     state(raw, "Trigger")["transitions"][2]["next"] = "ask"
+    assert [w for w in parse_definition(raw).warnings if w.state == "Trigger"] == []
+    state(raw, "Trigger")["transitions"][4]["next"] = "ask"
     checked = parse_definition(raw)
     assert checked.valid
-    assert checked.warnings[0].property_path == "#/states/0/transitions/2/event"
-    assert "incomingConversationMessage" in checked.warnings[0].message
+    [warning] = [w for w in checked.warnings if w.state == "Trigger"]
+    assert warning.property_path == "#/states/0/transitions/4/event"
+    assert "incomingParent" in warning.message
+
+
+def test_a_message_fires_the_trigger_event_the_flow_has() -> None:
+    """``incomingConversationMessage`` from Conversations, ``incomingMessage`` otherwise; a trigger
+    that leads somewhere on only one of them fires that one, wherever the flow is attached."""
+    both = parse_definition(flow()).definition
+    assert both is not None
+    trigger = both.states["Trigger"]
+    assert trigger_event(trigger, conversations=False) == "incomingMessage"
+    assert trigger_event(trigger, conversations=True) == "incomingMessage"  # only incomingMessage leads on
+    raw = flow()
+    state(raw, "Trigger")["transitions"][2]["next"] = "ask"
+    checked = parse_definition(raw).definition
+    assert checked is not None
+    assert trigger_event(checked.states["Trigger"], conversations=True) == "incomingConversationMessage"
+    assert trigger_event(checked.states["Trigger"], conversations=False) == "incomingMessage"
+    state(raw, "Trigger")["transitions"][0].pop("next")
+    only_conversations = parse_definition(raw).definition
+    assert only_conversations is not None
+    assert trigger_event(only_conversations.states["Trigger"], conversations=False) == "incomingConversationMessage"
 
 
 def test_the_function_url_setting_is_checked() -> None:

@@ -69,6 +69,7 @@ class ChannelWorkflow(ChannelSteps):
             changed=self._describe,
             touched=self._touch,
             run_budget_spent=self._run_budget_spent,
+            members=lambda: self.members,
         )
         # Shorthands for the integration's parts the handlers use.
         self.tasks, self.studio = self.integration.tasks, self.integration.studio

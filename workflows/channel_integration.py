@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from temporalio import workflow
 
@@ -15,8 +16,13 @@ from workflows.channel_delivery import ProviderDelivery
 from workflows.channel_tasks import ChannelTasks
 from workflows.event_outbox import EventOutbox
 from workflows.integration_outbox import IntegrationOutbox
-from workflows.messages import CarriedState, ChannelConfig, ConversationEvent, InboundMessage, StoredMessage
-from workflows.studio.engine import Reply, inbound_context
+from workflows.messages import CarriedState, ChannelConfig, ConversationEvent, InboundMessage, MemberView, StoredMessage
+from workflows.studio.engine import (
+    CONVERSATION_TRIGGER_PATCH,
+    Reply,
+    conversation_context,
+    inbound_context,
+)
 from workflows.studio.hosting import ExecutionLaunch, HostChannel, StudioHost
 
 # An agent's message no longer starts a Studio execution or creates a task; runs that began before
@@ -34,8 +40,10 @@ class ConversationIntegration:
         changed: Callable[[], None],
         touched: Callable[[], None],
         run_budget_spent: Callable[[], bool],
+        members: Callable[[], list[MemberView]] = list,
     ) -> None:
         self.config = config
+        self.members = members
         self.changed = changed
         self.touched = touched
         self.tasks = ChannelTasks(config, carried.open_task_sid if carried else None, changed)
@@ -155,13 +163,22 @@ class ConversationIntegration:
             # Chat's webhook names itself: Functions remove it by this SID to hand the channel over.
             trigger_message["WebhookSid"] = integration.webhook_sid or sids.flow_webhook_sid(config.channel_sid)
             trigger_message["WebhookType"] = "studio"
+            trigger: dict[str, Any] = {"message": trigger_message}
+            if workflow.patched(CONVERSATION_TRIGGER_PATCH):
+                # Flows written for either API read their variables: ``trigger.conversation`` too,
+                # and Conversations' runs fire ``incomingConversationMessage`` (engine.trigger_event).
+                participant_sid = next((m.sid for m in self.members() if m.identity == message.author), "")
+                trigger["conversation"] = conversation_context(
+                    trigger_message, config.channel_type, participant_sid, workflow.now()
+                )
             self.studio.launch(
                 ExecutionLaunch(
                     sids.sid_from_uuid(sids.EXECUTION, workflow.uuid4()),
                     integration.flow_sid,
-                    trigger={"message": trigger_message},
+                    trigger=trigger,
                     flow_address=config.flow_address,
                     contact_address=config.contact_address or message.author,
+                    conversations=integration.conversations,
                 )
             )
 

@@ -94,8 +94,10 @@ class IntegrationOutbox:
 
     async def _post_batch(self, batch: list[int]) -> bool:
         integration = self.config.integration
+        conversations = False
         if integration is not None and integration.url is not None and integration.type == "external":
             url, method, retry_count = integration.url, integration.method, integration.retry_count
+            conversations = integration.conversations
         else:
             url, method, retry_count = "", "POST", 0
         triggers = self.config.triggers
@@ -115,6 +117,7 @@ class IntegrationOutbox:
                     batch,
                     method=method,
                     triggers=list(triggers),
+                    conversations=conversations,
                 ),
                 **activity_options.webhook_batch(len(batch), attempts),
             )

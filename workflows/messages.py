@@ -10,6 +10,9 @@ from typing import Any
 
 from workflows.studio.messages import ExecutionState
 
+# Conversations' ``Source`` of a message, by the channel's type (``SDK`` for the others).
+MESSAGE_SOURCES = {"sms": "SMS", "whatsapp": "WHATSAPP", "facebook": "MESSENGER"}
+
 
 class ChannelStatus(StrEnum):
     ACTIVE = "ACTIVE"
@@ -185,6 +188,10 @@ class Integration:
     # A ``studio`` integration's webhook, as a flow's trigger names it (``WebhookSid``); None: the
     # one Flex gives the channel (``sids.flow_webhook_sid``).
     webhook_sid: str | None = None
+    # Conversations' integration (an address configuration, a conversation's ``studio`` webhook):
+    # its flow's trigger fires ``incomingConversationMessage``, its webhook is posted Conversations'
+    # ``onMessageAdded``.
+    conversations: bool = False
 
 
 @dataclass
@@ -459,6 +466,8 @@ class ChatWebhookPosts:
     # Indexes of the channel's stored messages, in posting order.
     indexes: list[int]
     method: str = "POST"
+    # Posted in Conversations' ``onMessageAdded`` shape rather than Chat's ``onMessageSent``.
+    conversations: bool = False
     # The channel's trigger webhooks: each also gets the messages whose body names a keyword.
     # ``url`` is empty when only they post.
     triggers: list[TriggerWebhook] = field(default_factory=list)

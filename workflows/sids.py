@@ -14,6 +14,8 @@ MESSAGE = "IM"
 DELIVERY_RECEIPT = "DY"
 WEBHOOK = "WH"
 FLEX_FLOW = "FO"
+# Conversations' address configurations.
+ADDRESS_CONFIGURATION = "IG"
 ROLE = "RL"
 STUDIO_FLOW = "FW"
 EXECUTION = "FN"

@@ -4,9 +4,10 @@ messages are the channel's messages, posted through the same path as Chat v2's
 (``api.routes.chat``). ``/v1/Conversations`` addresses the default chat service (the Flex
 defaults'); ``/v1/Services/{IS}/Conversations`` any service.
 
-SMS and WhatsApp participants (messaging bindings): ``api.conversation_bindings``. Webhooks are
-``api.routes.conversation_webhooks``'s. ``State`` and ``Timers`` are ``api.conversation_lifecycle``'s
-(run by the channel's workflow).
+SMS and WhatsApp participants (messaging bindings): ``api.conversation_bindings``; a contact
+channel's customer is shown as one (``api.address_configurations``, which also serves
+``api.routes.address_configurations``). Webhooks are ``api.routes.conversation_webhooks``'s.
+``State`` and ``Timers`` are ``api.conversation_lifecycle``'s (run by the channel's workflow).
 
 Not served yet (see docs/conversations.md): group MMS and Content templates."""
 
@@ -26,6 +27,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from api.address_configurations import customer_binding
 from api.conversation_bindings import join_bound, participant_bindings, render_binding, requested_binding
 from api.conversation_hooks import announce, conversation_fields, participant_fields, rest_pre_event
 from api.conversation_lifecycle import apply_lifecycle, check_not_closed, lifecycle_change, render_timers, state_of
@@ -171,8 +173,26 @@ def render_participant(
     }
 
 
+async def bindings_of(call: RestCall, session: SessionDep, channel: Channel) -> dict[str, dict[str, Any]]:
+    """Each participant's ``messaging_binding`` by participant SID: the SMS and WhatsApp
+    participants added by address, and a contact channel's own customer (its Flex Flow's or
+    address configuration's number)."""
+    bindings = await participant_bindings(call.context, session, channel.sid)
+    customer = await customer_binding(call.context, session, channel)
+    if customer is not None:
+        rows = await session.exec(
+            select(Member.sid).where(
+                Member.channel_sid == channel.sid, Member.identity_hash == customer.member_identity_hash
+            )
+        )
+        for sid in rows:
+            bindings.setdefault(sid, customer.binding)
+    return bindings
+
+
 async def rendered_participant(call: RestCall, session: SessionDep, scope: Scope, member: Member) -> dict[str, Any]:
-    bindings = await participant_bindings(call.context, session, member.channel_sid)
+    channel = await session.get(Channel, member.channel_sid)
+    bindings = {} if channel is None else await bindings_of(call, session, channel)
     return render_participant(call, scope, member, bindings.get(member.sid))
 
 
@@ -513,7 +533,7 @@ def conversation_router(prefix: str, scope_of: Callable[..., Awaitable[Scope]]) 
         channel = await conversation(session, scope, conversation_sid)
         query = select(Member).where(Member.channel_sid == channel.sid)
         query = query.order_by(col(Member.date_created), col(Member.sid))
-        bindings = await participant_bindings(call.context, session, channel.sid)
+        bindings = await bindings_of(call, session, channel)
         return await call.offset_page(
             session,
             query,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Query, Response
 from pydantic import Field
 from sqlmodel import col, select
 
+from api.address_configurations import configuration_serving
 from api.deps import CallDep, PagingDep, RestCall, SessionDep, require_account
 from api.schemas.flex import FlexFlowPage, FlexFlowResource, IntegrationFailurePage
 from api.schemas.resources import REST_CALL_ERRORS, error_responses
@@ -157,6 +158,14 @@ async def apply_form(session: SessionDep, flow: FlexFlow, form: FlexFlowForm) ->
             raise TwilioError(
                 409,
                 f"enabled Flex Flow {other} already serves {flow.channel_type} address {flow.contact_identity}",
+                50300,
+            )
+        configured = await configuration_serving(session, flow.channel_type, flow.contact_identity)
+        if configured is not None:
+            raise TwilioError(
+                409,
+                f"address configuration {configured.sid} already serves {flow.channel_type} address "
+                f"{flow.contact_identity}: delete it first (Conversations' /v1/Configuration/Addresses)",
                 50300,
             )
     flow.date_updated = utcnow()

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from switchboard.store.models import (
+    AddressConfiguration,
     AgentFeedItem,
     Channel,
     Contact,
@@ -121,8 +122,8 @@ def changed_key(row: object, change: Change) -> str | None:
     gives a webhook (the webhooks and attributes a caller set, its status). A new contact on its first channel (sequence 0) and
     a new channel without webhooks change nobody's answer: without them a contact's channel is that
     same first one, running its Flex Flow's integration."""
-    if isinstance(row, FlexFlow):
-        return flex_flow_key(row.sid)
+    if isinstance(row, (FlexFlow, AddressConfiguration)):
+        return flex_flow_key(row.sid)  # an address configuration serves addresses as a Flex Flow does
     if isinstance(row, Contact) and not (change == "new" and row.sequence == 0):
         return contact_key(row.flex_flow_sid, row.address_hash)
     if isinstance(row, Channel) and row.flex_flow_sid and row.contact_hash:

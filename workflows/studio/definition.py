@@ -6,7 +6,7 @@ unrunnable are errors (the API refuses it, as Twilio's does); everything Twilio 
 Switchboard cannot fully run is a warning in the flow's ``warnings``: widgets Switchboard does not
 run (an execution reaching one ends cleanly), Liquid that does not parse (the widget fails when it
 runs, taking its failure transition where it has one), ``run-function`` widgets whose function has
-no URL here, and Conversations-era trigger events.
+no URL here, and the subflow trigger event (``incomingParent``).
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ FAILURE_EVENTS: dict[str, str] = {
     "run-function": "fail",
     "send-to-flex": "failedToEnqueue",
 }
-# Trigger events of Twilio Conversations: Switchboard's conversations are Programmable Chat
-# channels, so these never fire here.
-CONVERSATIONS_TRIGGERS = ("incomingConversationMessage", "incomingParent")
+# Trigger events that never fire here: a flow started by another flow (Switchboard runs no
+# subflows). ``incomingConversationMessage`` fires (``engine.trigger_event``).
+UNFIRED_TRIGGERS = ("incomingParent",)
 # Where operators map Twilio Functions to URLs (switchboard.settings).
 FUNCTION_URLS_SETTING = "SWITCHBOARD_STUDIO_FUNCTION_URLS"
 MAX_STATES = 1000
@@ -227,11 +227,11 @@ def _check_state(
                 )
     if state.type == "trigger":
         for t_index, transition in enumerate(state.transitions):
-            if transition.event in CONVERSATIONS_TRIGGERS and transition.next is not None:
+            if transition.event in UNFIRED_TRIGGERS and transition.next is not None:
                 warnings.append(
                     FlowProblem(
-                        f"trigger event {transition.event!r} comes from Twilio Conversations, which Switchboard does "
-                        "not host: it never fires here (incomingMessage serves Programmable Chat and SMS)",
+                        f"trigger event {transition.event!r} starts a flow from another flow (run-subflow), which "
+                        "Switchboard does not run: it never fires here",
                         f"{path}/transitions/{t_index}/event",
                         state.name,
                     )

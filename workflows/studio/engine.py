@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from temporalio import workflow
 
 from workflows import activity_options, sids
 from workflows.business_hours import status_data
-from workflows.messages import InboundMessage, StoredMessage
+from workflows.messages import MESSAGE_SOURCES, InboundMessage, StoredMessage
 from workflows.studio.conditions import condition_matches
 from workflows.studio.definition import FAILURE_EVENTS, FlowDefinition, State
 from workflows.studio.messages import ExecutionState, HttpCall, HttpResult, RecordStep
@@ -39,6 +40,12 @@ TEMPLATE_FAILURE_PATCH = "studio-template-failure-transition"
 # ``flow.business_hours`` (open, next_change, next_open, away_message); executions recorded
 # before had no such variable.
 BUSINESS_HOURS_PATCH = "studio-business-hours"
+# A customer's message fires ``incomingConversationMessage`` in runs started from Conversations
+# (and in any run whose trigger leads on that event alone), and the trigger holds
+# ``trigger.conversation``; executions recorded before fired ``incomingMessage`` only.
+CONVERSATION_TRIGGER_PATCH = "studio-conversation-trigger"
+MESSAGE_EVENT = "incomingMessage"
+CONVERSATION_EVENT = "incomingConversationMessage"
 
 
 @dataclass
@@ -104,6 +111,44 @@ def inbound_context(reply: Reply) -> dict[str, Any]:
         "Attributes": attributes,
         "Media": [{"ContentType": m.content_type, "Url": m.url} for m in message.media],
     }
+
+
+def conversation_context(
+    message: dict[str, Any], channel_type: str, participant_sid: str, now: datetime
+) -> dict[str, Any]:
+    """A message as a Conversations-triggered flow reads it (``trigger.conversation``), from its
+    ``trigger.message``: the parameters of Conversations' ``onMessageAdded`` webhook to Studio."""
+    return {
+        "EventType": "onMessageAdded",
+        "ConversationSid": message["ChannelSid"],
+        "ChannelSid": message["ChannelSid"],
+        "ChatServiceSid": message["InstanceSid"],
+        "InstanceSid": message["InstanceSid"],
+        "MessageSid": message["MessageSid"],
+        "Index": message["Index"],
+        "Body": message["Body"],
+        "Author": message["From"],
+        "From": message["From"],
+        "ParticipantSid": participant_sid,
+        "Source": MESSAGE_SOURCES.get(channel_type, "SDK"),
+        "MessagingServiceSid": "",
+        "Media": list(message["Media"]),
+        "Attributes": message["Attributes"],
+        "ChannelAttributes": message.get("ChannelAttributes", {}),
+        "DateCreated": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "WebhookSid": message.get("WebhookSid", ""),
+        "WebhookType": "studio",
+        "RetryCount": 0,
+    }
+
+
+def trigger_event(trigger: State, conversations: bool) -> str:
+    """The event a customer's message fires: ``incomingConversationMessage`` in a run started from
+    Conversations, ``incomingMessage`` otherwise; but a trigger that leads somewhere on only the
+    other one fires that one, so a flow written for either API runs wherever it is attached."""
+    wanted, other = (CONVERSATION_EVENT, MESSAGE_EVENT) if conversations else (MESSAGE_EVENT, CONVERSATION_EVENT)
+    leads = {transition.event for transition in trigger.transitions if transition.next}
+    return other if wanted not in leads and other in leads else wanted
 
 
 def _seconds(value: Any, default: float) -> float:
@@ -249,9 +294,13 @@ class FlowRun:
 
     # --- widgets ------------------------------------------------------------------------------
 
-    async def _trigger(self, _widget: State) -> Outcome:
+    async def _trigger(self, widget: State) -> Outcome:
         trigger = self.context.get("trigger", {})
-        return Outcome("incomingRequest" if "request" in trigger else "incomingMessage")
+        if "request" in trigger:
+            return Outcome("incomingRequest")
+        if not workflow.patched(CONVERSATION_TRIGGER_PATCH):
+            return Outcome(MESSAGE_EVENT)
+        return Outcome(trigger_event(widget, self.state.conversations))
 
     def _author(self, widget: State) -> str:
         return self._text(widget, "from") or self.flow_name

@@ -19,7 +19,7 @@ from workflows import activity_options
 from workflows.failures import failure_message
 from workflows.messages import InboundMessage, StoredMessage
 from workflows.studio.definition import parse_definition
-from workflows.studio.engine import FlowRun, Reply
+from workflows.studio.engine import CONVERSATION_EVENT, FlowRun, Reply, trigger_event
 from workflows.studio.messages import (
     BeginExecution,
     EndExecution,
@@ -45,6 +45,8 @@ class ExecutionLaunch:
     flow_address: str | None = None
     contact_address: str | None = None
     resume: ExecutionState | None = None
+    # Started from Conversations: the trigger fires ``incomingConversationMessage``.
+    conversations: bool = False
 
 
 @dataclass
@@ -148,13 +150,22 @@ class StudioHost:
                     type="FlowNotRunnable",
                     non_retryable=True,
                 )
+            definition = checked.definition
+            trigger = launch.trigger
+            if "conversation" in trigger:
+                # ``trigger.conversation`` is there when the message fires the trigger's
+                # ``incomingConversationMessage`` (a run for a conversation): a flow firing
+                # ``incomingMessage`` sees ``trigger.message`` alone, as it always did.
+                fired = trigger_event(definition.states[definition.initial_state], launch.conversations)
+                if fired != CONVERSATION_EVENT:
+                    trigger = {key: value for key, value in trigger.items() if key != "conversation"}
             state = resume or ExecutionState(
                 execution_sid=execution_sid,
                 flow_sid=flow_sid,
                 revision=loaded.revision,
-                current=checked.definition.initial_state,
+                current=definition.initial_state,
                 context={
-                    "trigger": launch.trigger,
+                    "trigger": trigger,
                     "flow": {
                         "flow_sid": flow_sid,
                         "sid": execution_sid,
@@ -165,6 +176,7 @@ class StudioHost:
                     "contact": {"channel": {"address": launch.contact_address or ""}},
                     "widgets": {},
                 },
+                conversations=launch.conversations,
             )
             if resume is None:
                 await workflow.execute_local_activity_method(
@@ -182,7 +194,7 @@ class StudioHost:
             self.execution = state
             self.started[execution_sid] = ExecutionStarted(execution_sid, flow_sid, loaded.revision)
             self.channel.changed()
-            await FlowRun(self, state, checked.definition, loaded.friendly_name, loaded.business_hours).run()
+            await FlowRun(self, state, definition, loaded.friendly_name, loaded.business_hours).run()
         except (ApplicationError, ActivityError) as exc:
             message = failure_message(exc)
             workflow.logger.warning("execution %s of flow %s stopped: %s", execution_sid, flow_sid, message)

@@ -47,6 +47,9 @@ class ExecutionState:
     steps: int = 0
     # Set while a send-and-wait-for-reply waits: when its timeout fires (epoch seconds).
     wait_deadline: float | None = None
+    # Started from Conversations (an address configuration, a conversation's studio webhook): a
+    # customer's message fires the trigger's ``incomingConversationMessage``.
+    conversations: bool = False
 
 
 # --- activity inputs and outputs -------------------------------------------------------------

@@ -2,6 +2,7 @@
 ciphertext (see ``store.crypto``); columns ending in ``_hash`` hold keyed hashes used for lookups,
 never the plaintext. Importing this package registers every table with ``SQLModel.metadata``."""
 
+from switchboard.store.models.addresses import AddressConfiguration
 from switchboard.store.models.agents import AgentFeedItem, ChannelAgent
 from switchboard.store.models.api_keys import ApiKey
 from switchboard.store.models.base import utcnow
@@ -35,6 +36,7 @@ from switchboard.store.models.taskrouter import (
 from switchboard.store.models.webchat import CustomerFeedItem, MediaObject
 
 __all__ = [
+    "AddressConfiguration",
     "AgentFeedItem",
     "ApiKey",
     "AuditEvent",
