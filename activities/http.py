@@ -325,7 +325,12 @@ class HttpActivities:
         """The event's form: its own, or a stored message's ``onMessageAdded`` (None once the
         message is gone)."""
         if event.index is None:
-            return dict(event.form)
+            # The event's own form (a REST action's carries these already; the channel's state
+            # changes do not).
+            common = conversation_events.common_form(
+                self.account_sid, posts.service_sid, posts.channel_sid, event.event_type, event.source, None
+            )
+            return {**common, **event.form}
         message = (
             await session.exec(
                 select(Message).where(Message.channel_sid == posts.channel_sid, Message.index == event.index)

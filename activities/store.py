@@ -90,12 +90,14 @@ class StoreActivities:
             if channel is None:
                 return await self._create_channel(session, req)
             status = ChannelStatus(channel.status)
+            reopened = False
             if status == ChannelStatus.CLOSED:  # closed for good, whoever asks
                 return OpenedChannel(True, 0, channel.messages_count, [], req.attributes, ChannelStatus.CLOSED)
             if status == ChannelStatus.INACTIVE and req.origin != Origin.STATE:
                 if req.origin == Origin.CONTACT and not config.long_lived:
                     return OpenedChannel(True, 0, channel.messages_count, [], req.attributes)
                 status = channel.status = ChannelStatus.ACTIVE
+                reopened = True
                 channel.attributes_enc = self.cipher.encrypt(req.attributes, "channel.attributes")
                 channel.date_updated = channel.timers_from = utcnow()
                 session.add(channel)
@@ -108,6 +110,7 @@ class StoreActivities:
                 members=[self._member_view(m, bound=m.sid in bound) for m in members],
                 attributes=self.cipher.decrypt(channel.attributes_enc, "channel.attributes"),
                 status=status,
+                reopened=reopened,
             )
             await session.commit()
             return opened

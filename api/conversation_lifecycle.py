@@ -18,7 +18,7 @@ from api.conversations import closed_refusal
 from api.deps import AppContext
 from api.twilio_shape import TwilioError, invalid, iso
 from switchboard.store.models import Channel
-from workflows.messages import ChannelStatus, ConversationUpdate
+from workflows.messages import ChannelStatus, ConversationUpdate, conversation_state
 
 # Twilio's codes: a timer below its minimum, a timer that is not an ISO 8601 duration, a
 # conversation created closed. A closed conversation's refusal (50377) is ``api.conversations``'.
@@ -120,11 +120,7 @@ def state_of(channel: Channel) -> str:
     """Twilio's state of the channel: ``closed`` when closed for good, or a contact's short-lived
     channel that closed (its customer's next message opens a new channel); ``inactive`` a quiet
     long-lived one (it reopens with its next message)."""
-    if channel.status == ChannelStatus.ACTIVE:
-        return "active"
-    if channel.status == ChannelStatus.CLOSED:
-        return "closed"
-    return "inactive" if channel.long_lived else "closed"
+    return conversation_state(ChannelStatus(channel.status), channel.long_lived)
 
 
 def check_not_closed(channel: Channel) -> None:

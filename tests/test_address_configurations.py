@@ -233,6 +233,14 @@ def test_an_sms_to_a_studio_address_reaches_an_agents_accepted_reservation(
     [reservation] = workspace.tasks(task.sid).reservations.list()
     assert reservation.reservation_status == "accepted"
 
+    # As Flex on Conversations does, send-to-flex opened an interaction on the conversation: the
+    # task names it, and the accepting agent is now a participant of the conversation.
+    attributes = json.loads(task.attributes)
+    interaction = sending.twilio().flex_api.v1.interaction(attributes["flexInteractionSid"]).fetch()
+    assert interaction.channel["properties"]["media_channel_sid"] == conversation.sid
+    assert attributes["flexInteractionChannelSid"] == interaction.channel["sid"]
+    assert "address-ada" in [p.identity for p in client.participants.list()]
+
 
 def test_a_webhook_address_posts_conversations_onmessageadded_signed(sending: Stack, outside: RecordingServer) -> None:
     client = sending.twilio().conversations.v1

@@ -101,6 +101,15 @@ async def later_refusal(store: FakeStore, config: ChannelConfig, update: Any, ar
     return str(raised.value.cause.type)
 
 
+def state_events(store: FakeStore, channel_sid: str) -> list[tuple[str, str, str]]:
+    """The ``onConversationStateUpdated`` events the channel posted: (from, to, reason)."""
+    return [
+        (form["StateFrom"], form["StateTo"], form["Reason"])
+        for sid, event_type, form in store.events
+        if sid == channel_sid and event_type == "onConversationStateUpdated"
+    ]
+
+
 def is_closed_refusal(outcome: StoredMessage | ApplicationError) -> bool:
     return isinstance(outcome, ApplicationError) and outcome.type == "ConversationClosed"
 
@@ -123,6 +132,8 @@ async def test_inactive_then_closed_both_counting_from_the_last_message(
     assert timedelta(seconds=INACTIVE - 1) <= inactive_at - last_message < timedelta(seconds=INACTIVE + 5)
     assert timedelta(seconds=CLOSED - 1) <= closed_at - last_message < timedelta(seconds=CLOSED + 5)
     assert store.bodies(config.channel_sid) == ["hello", "still here"]
+    # Each change is posted as Conversations' onConversationStateUpdated, by its timers.
+    assert state_events(store, config.channel_sid) == [("active", "inactive", "TIMER"), ("inactive", "closed", "TIMER")]
 
     # Closed is final: a later post or change starts a run that refuses it, and stores nothing.
     post_message, change = ChannelWorkflow.post_message, ChannelWorkflow.update_conversation
@@ -209,6 +220,8 @@ async def test_messages_racing_the_close_are_stored_once_in_order_or_refused(
         key for key, outcome in sorted(outcomes.items(), key=lambda o: _index(o[1])) if _index(outcome) >= 0
     ]
     assert store.statuses[-1] == ChannelStatus.CLOSED
+    *_, (_, to, reason) = state_events(store, config.channel_sid)
+    assert (to, reason) == ("closed", "API" if by == "rest" else "TIMER")
 
 
 async def test_state_changes_by_rest_apply_in_order_and_closing_ends_the_routing(
@@ -231,6 +244,11 @@ async def test_state_changes_by_rest_apply_in_order_and_closing_ends_the_routing
     # The closed timer does not wait for the agent: the conversation closes and its task ends.
     await handle.result()
     assert store.statuses == [ChannelStatus.INACTIVE, ChannelStatus.ACTIVE, ChannelStatus.CLOSED]
+    assert state_events(store, config.channel_sid) == [
+        ("active", "inactive", "API"),
+        ("inactive", "active", "API"),
+        ("active", "closed", "TIMER"),
+    ]
     [task] = store.tasks
     assert [(r.channel_sid, r.task_sid) for r in store.routing_ended] == [(config.channel_sid, task.task_sid)]
     refused = await later_refusal(store, config, update, ConversationUpdate("active"), Origin.STATE)

@@ -358,3 +358,41 @@ def test_only_the_account_manages_webhooks(stack: Stack) -> None:
     )
     assert customer.status_code == 403
     assert stack.twilio().conversations.v1.configuration.webhooks().fetch().post_webhook_url is None
+
+
+def test_state_changes_are_posted_as_onconversationstateupdated(stack: Stack, outside: RecordingServer) -> None:
+    """A conversation's state changes, made by a caller or by its own flow of time, reach the
+    post-event webhooks that filter ``onConversationStateUpdated``, signed, with Twilio's
+    ``StateFrom``, ``StateTo`` and ``Reason``; a service that does not filter them hears nothing."""
+    client = stack.twilio()
+    service = new_service(client)
+    post = hook_path("state")
+    hooks = client.conversations.v1.services(service).configuration.webhooks()
+    hooks.update(post_webhook_url=outside.url + post, filters=["onConversationStateUpdated"])
+    conversations = client.conversations.v1.services(service).conversations
+    made = conversations.create(friendly_name="stateful")
+
+    conversations(made.sid).update(state="inactive")
+    made.messages.create(author="dee", body="back again")  # a message makes it active again
+    conversations(made.sid).update(state="closed")
+
+    def three_changes() -> list[dict[str, str]]:
+        changes = events(outside, post, "onConversationStateUpdated")
+        assert len(changes) == 3, [(c["StateFrom"], c["StateTo"], c["Reason"]) for c in changes]
+        return changes
+
+    changes = eventually(three_changes)
+    assert [(c["StateFrom"], c["StateTo"], c["Reason"]) for c in changes] == [
+        ("active", "inactive", "API"),
+        ("inactive", "active", "EVENT"),
+        ("active", "closed", "API"),
+    ]
+    assert all(c["ConversationSid"] == made.sid and c["ChatServiceSid"] == service for c in changes)
+    assert all(c["StateUpdated"] for c in changes)
+    assert all(signed(stack, outside, r) for r in outside.received(post))
+
+    # Another service's conversations are not its to hear.
+    elsewhere = client.conversations.v1.conversations.create(friendly_name="elsewhere")
+    client.conversations.v1.conversations(elsewhere.sid).update(state="closed")
+    post_events_done(stack, elsewhere.sid)
+    assert len(events(outside, post, "onConversationStateUpdated")) == 3

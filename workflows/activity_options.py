@@ -64,6 +64,15 @@ def webhook_batch(posts: int, attempts: int) -> RemoteActivityOptions:
     }
 
 
+def state_event() -> RemoteActivityOptions:
+    """A conversation's state change posted to its post-event webhooks while the channel waits:
+    a few attempts, so a target or a database that is down does not hold the channel's close."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=60 + WEBHOOK_ATTEMPT_SECONDS),
+        "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+    }
+
+
 def http(timeout_seconds: float) -> ActivityOptions:
     """A Studio flow's HTTP call: not retried, a failed call takes the widget's failure transition."""
     return {

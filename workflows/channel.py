@@ -272,7 +272,7 @@ class ChannelWorkflow(ChannelSteps):
             stored = await self.store_pending()
             if self.lifecycle.applies():
                 if stored and self.status == ChannelStatus.INACTIVE:
-                    await self.set_status(ChannelStatus.ACTIVE)  # a message reactivates it
+                    await self.set_status(ChannelStatus.ACTIVE, reason="EVENT")  # a message reactivates it
                 if await self.lifecycle.apply_requests() or self.lifecycle.closed_due():
                     await self.lifecycle.close()
                     return
@@ -327,7 +327,7 @@ class ChannelWorkflow(ChannelSteps):
                     return
                 if not self.inbox.pending:
                     continue
-                await self.set_status(ChannelStatus.ACTIVE)
+                await self.set_status(ChannelStatus.ACTIVE, reason="EVENT")
                 continue
             await self.handover.until_quiet()
             return

@@ -42,7 +42,7 @@ class LifecycleHost(Protocol):
     integration: ConversationIntegration
     quiet_timer: asyncio.Task[None] | None
 
-    async def set_status(self, status: ChannelStatus, *, store: bool = True) -> None: ...
+    async def set_status(self, status: ChannelStatus, *, store: bool = True, reason: str = "TIMER") -> None: ...
 
     async def store_pending(self) -> bool: ...
 
@@ -135,10 +135,10 @@ class ConversationLifecycle:
                 return True
             if update.state == "active" and host.status != ChannelStatus.ACTIVE:
                 host.last_activity = self.clock.since = workflow.now()
-                await host.set_status(ChannelStatus.ACTIVE)
+                await host.set_status(ChannelStatus.ACTIVE, reason="API")
                 self.rearm()
             elif update.state == "inactive" and host.status == ChannelStatus.ACTIVE:
-                await host.set_status(ChannelStatus.INACTIVE)
+                await host.set_status(ChannelStatus.INACTIVE, reason="API")
                 self.rearm()
             self.done.add(ticket)
         return False
@@ -167,7 +167,7 @@ class ConversationLifecycle:
         host.handover.active = True
         self.closing = True
         self.rearm()
-        await host.set_status(ChannelStatus.CLOSED)
+        await host.set_status(ChannelStatus.CLOSED, reason="TIMER" if self.close_ticket is None else "API")
         if self.close_ticket is not None:
             self.done.add(self.close_ticket)
         self.requests.clear()  # changes asked for after the close are refused

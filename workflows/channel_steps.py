@@ -16,6 +16,7 @@ from workflows.channel_inbox import Inbox
 from workflows.channel_integration import ConversationIntegration
 from workflows.channel_lifecycle import ConversationLifecycle
 from workflows.channel_tasks import ChannelTasks
+from workflows.event_outbox import STATE_EVENTS_PATCH
 from workflows.messages import (
     AppendMessages,
     CarriedState,
@@ -30,6 +31,7 @@ from workflows.messages import (
     Origin,
     SetChannelStatus,
     StoredMessage,
+    conversation_state,
 )
 from workflows.search_attributes import CHANNEL_STATUS
 from workflows.studio.hosting import StudioHost
@@ -69,6 +71,10 @@ class ChannelSteps:
         self.members = opened.members
         self.attributes = opened.attributes
         self.opened = True
+        if opened.reopened and workflow.patched(STATE_EVENTS_PATCH):
+            # A message reopened the channel a quiet run had left: its state changed with it.
+            before = conversation_state(ChannelStatus.INACTIVE, self.config.long_lived)
+            await self.integration.events.post_state_change(before, "active", "EVENT")
         return opened
 
     async def store_pending(self) -> bool:
@@ -102,7 +108,11 @@ class ChannelSteps:
             self._describe()
         return stored
 
-    async def set_status(self, status: ChannelStatus, *, store: bool = True) -> None:
+    async def set_status(self, status: ChannelStatus, *, store: bool = True, reason: str = "TIMER") -> None:
+        """``reason``: why, as Conversations' ``onConversationStateUpdated`` says it: ``API`` (a
+        caller), ``TIMER`` (the conversation's timers, the inactivity period) or ``EVENT`` (a
+        message reactivated it)."""
+        before = conversation_state(self.status, self.config.long_lived)
         self.status = status
         self.attributes = channel_attributes(self.config, status)
         if store:
@@ -113,6 +123,9 @@ class ChannelSteps:
             )
         workflow.upsert_search_attributes([CHANNEL_STATUS.value_set(status.value)])
         self._describe()
+        after = conversation_state(status, self.config.long_lived)
+        if store and after != before and workflow.patched(STATE_EVENTS_PATCH):
+            await self.integration.events.post_state_change(before, after, reason)
 
     def _should_wake(self) -> bool:
         timer_fired = self.quiet_timer is not None and self.quiet_timer.done()

@@ -25,6 +25,10 @@ with workflow.unsafe.imports_passed_through():
 EVENT_BATCH = 50
 # How long a batch that failed for good waits before its events are tried again.
 EVENT_PAUSE_SECONDS = 60
+# Conversations' post-event for a change of a conversation's state, and the patch that began it
+# (runs recorded before post no such event).
+STATE_UPDATED = "onConversationStateUpdated"
+STATE_EVENTS_PATCH = "conversation-state-events"
 
 
 class EventOutbox:
@@ -76,3 +80,23 @@ class EventOutbox:
             await asyncio.sleep(EVENT_PAUSE_SECONDS)
             return False
         return True
+
+    async def post_state_change(self, state_from: str, state_to: str, reason: str) -> None:
+        """Posts ``onConversationStateUpdated`` now, while the channel waits (a close may end the
+        run next): its targets are found when it is posted; after a few failed attempts it is
+        logged and dropped rather than holding the conversation's state."""
+        form = {
+            "StateFrom": state_from,
+            "StateTo": state_to,
+            "Reason": reason,
+            "StateUpdated": workflow.now().isoformat().replace("+00:00", "Z"),
+        }
+        event = ConversationEvent(STATE_UPDATED, source="API", form=form)
+        try:
+            await workflow.execute_activity_method(
+                HttpActivities.post_conversation_events,
+                ConversationEventPosts(self.config.channel_sid, self.config.service_sid, [event]),
+                **activity_options.state_event(),
+            )
+        except ActivityError as exc:
+            workflow.logger.error("posting a state change stopped: %s", failure_message(exc))

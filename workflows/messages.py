@@ -24,6 +24,17 @@ class ChannelStatus(StrEnum):
     CLOSED = "CLOSED"
 
 
+def conversation_state(status: ChannelStatus, long_lived: bool) -> str:
+    """Twilio Conversations' state of a channel: ``closed`` when closed for good, or a contact's
+    short-lived channel that closed (its customer's next message opens a new channel);
+    ``inactive`` a quiet long-lived one (it reopens with its next message)."""
+    if status == ChannelStatus.ACTIVE:
+        return "active"
+    if status == ChannelStatus.CLOSED:
+        return "closed"
+    return "inactive" if long_lived else "closed"
+
+
 class Origin(StrEnum):
     """Who started a channel run, which decides what a run does when its channel was closed."""
 
@@ -346,6 +357,8 @@ class OpenedChannel:
     # The status the channel opened in: CLOSED (final, for any caller), INACTIVE (a state change
     # opened it as it stands), or ACTIVE.
     status: ChannelStatus = ChannelStatus.ACTIVE
+    # A message reopened the channel, which was inactive (Conversations' ``onConversationStateUpdated``).
+    reopened: bool = False
 
 
 @dataclass

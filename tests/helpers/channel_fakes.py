@@ -29,6 +29,7 @@ from workflows.messages import (
     ChannelStatus,
     ChatWebhookPosts,
     ClaimSuccessor,
+    ConversationEventPosts,
     CreateTask,
     DeliveryFailure,
     EndClosedRouting,
@@ -84,6 +85,8 @@ class FakeStore:
     now: Callable[[], Awaitable[datetime]] | None = None
     status_times: list[datetime] = field(default_factory=list)
     append_times: list[datetime] = field(default_factory=list)
+    # Conversations' post-events the channels posted: (channel SID, event type, its own form).
+    events: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -100,6 +103,7 @@ class FakeStore:
             self.record_delivery_failure,
             self.set_conversation_timers,
             self.end_closed_routing,
+            self.post_conversation_events,
         ]
 
     def bodies(self, channel_sid: str) -> list[str | None]:
@@ -191,6 +195,11 @@ class FakeStore:
         await self.outside_world.wait()
         self.posted.append(posts.indexes)
         return PostedWebhooks(len(posts.indexes), 0)
+
+    @activity.defn(name="post_conversation_events")
+    async def post_conversation_events(self, posts: ConversationEventPosts) -> int:
+        self.events.extend((posts.channel_sid, e.event_type, e.form) for e in posts.events)
+        return 0
 
     @activity.defn(name="deliver_message")
     async def deliver_message(self, delivery: OutboundDelivery) -> str:
