@@ -101,8 +101,9 @@ async def before_message(
     if not message.runs_integration:
         return message
     async with context.db.session() as session:
-        pre = await conversation_events.targets(session, service_sid, channel, "onMessageAdd")
-        post = await conversation_events.targets(session, service_sid, channel, "onMessageAdded")
+        configs = await conversation_events.configurations(session, service_sid)
+    pre = conversation_events.targets_among(configs, channel, "onMessageAdd")
+    post = conversation_events.targets_among(configs, channel, "onMessageAdded")
     if pre:
         form = conversation_events.message_fields(
             message.body,

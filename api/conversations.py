@@ -204,6 +204,9 @@ async def receive_customer_message(
     config = await contact_config(context, session, flow, address)
     CHANNEL_SID.set(config.channel_sid)
     channel = await session.get(Channel, config.channel_sid)
+    # The request's connection goes back to the pool before the pre-event webhooks read their
+    # targets in a session of their own: a burst of webhooks must not each hold two.
+    await session.commit()
     try:
         message = await before_message(
             context,

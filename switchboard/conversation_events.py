@@ -154,9 +154,14 @@ async def targets(
     """Where ``event_type`` goes for a conversation of ``service_sid`` (``channel``: its row, when
     it exists): pre-events to the configurations' pre-event URLs, post-events to their post-event
     URLs and to the conversation's ``webhook`` targets filtering for it."""
+    return targets_among(await configurations(session, service_sid), channel, event_type)
+
+
+def targets_among(configs: list[ConversationHookConfig], channel: Channel | None, event_type: str) -> list[HookTarget]:
+    """``targets`` for configurations already read (one read serves several events)."""
     pre = event_type in PRE_EVENTS
     found: list[HookTarget] = []
-    for config in await configurations(session, service_sid):
+    for config in configs:
         url = config.pre_webhook_url if pre else config.post_webhook_url
         if url and event_type in filters_of(config):
             found.append(HookTarget(url, config.method))
